@@ -1,0 +1,150 @@
+"""The optional per-dataset config, ``configs/<dataset>.json`` in the raw bucket.
+
+Keys (all optional): ``features``, ``id_column``, ``exclude``, ``categorical``, ``algorithms``,
+``k_min``, ``k_max``. Unknown keys are an error that names them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from shared.exceptions import ConfigError, InvalidDatasetNameError, UnknownConfigKeyError
+
+__all__ = [
+    "ALGORITHMS",
+    "Algorithm",
+    "DATASET_NAME_PATTERN",
+    "DatasetConfig",
+    "K_LIMIT",
+    "parse_config",
+    "validate_dataset_name",
+]
+
+Algorithm = Literal["kmeans", "agglomerative", "dbscan", "gmm"]
+ALGORITHMS: tuple[Algorithm, ...] = ("kmeans", "agglomerative", "dbscan", "gmm")
+K_LIMIT = 30
+DATASET_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9\-_]{0,62}$")
+
+
+class DatasetConfig(BaseModel):
+    """Tuning for one dataset. Every field is optional; the defaults infer everything.
+
+    Examples
+    --------
+    >>> DatasetConfig(k_max=6).k_range
+    range(2, 7)
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    features: list[str] | None = Field(
+        default=None, description="Columns to cluster on; default: every usable column."
+    )
+    id_column: str | None = Field(default=None, description="Identifier column; default inferred.")
+    exclude: list[str] = Field(default_factory=list, description="Columns to ignore.")
+    categorical: list[str] = Field(
+        default_factory=list, description="Columns to treat as categories whatever their type."
+    )
+    algorithms: list[Algorithm] = Field(
+        default_factory=lambda: list(ALGORITHMS), min_length=1, description="Algorithms to fit."
+    )
+    k_min: int = Field(default=2, ge=2, le=K_LIMIT)
+    k_max: int = Field(default=10, ge=2, le=K_LIMIT)
+
+    @model_validator(mode="after")
+    def _check_k_range(self) -> DatasetConfig:
+        if self.k_min > self.k_max:
+            raise ValueError(f"k_min={self.k_min} should be <= k_max={self.k_max}")
+        if len(set(self.algorithms)) != len(self.algorithms):
+            raise ValueError(f"algorithms lists a name twice: {self.algorithms}")
+        return self
+
+    @property
+    def k_range(self) -> range:
+        """The k values swept by the k-based algorithms."""
+        return range(self.k_min, self.k_max + 1)
+
+
+def parse_config(raw: bytes | str | Mapping[str, Any] | DatasetConfig | None) -> DatasetConfig:
+    """Parse and validate a dataset config.
+
+    Parameters
+    ----------
+    raw : bytes, str, mapping, DatasetConfig or None
+        The JSON document (bytes or text), an already-decoded mapping, or nothing.
+
+    Returns
+    -------
+    DatasetConfig
+        The validated config; the defaults when ``raw`` is None or empty.
+
+    Raises
+    ------
+    UnknownConfigKeyError
+        When the config has keys the system does not know (they are named).
+    ConfigError
+        When the JSON is malformed or a value is invalid (the key and value are named).
+
+    Examples
+    --------
+    >>> parse_config(b'{"k_max": 6}').k_max
+    6
+    """
+    if raw is None:
+        return DatasetConfig()
+    if isinstance(raw, DatasetConfig):
+        return raw
+    data: Any
+    if isinstance(raw, bytes | str):
+        text = raw.decode("utf-8-sig", errors="replace") if isinstance(raw, bytes) else raw
+        if not text.strip():
+            return DatasetConfig()
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"config is not valid JSON: {e.msg} at line {e.lineno}") from e
+    else:
+        data = dict(raw)
+    if not isinstance(data, dict):
+        raise ConfigError(f"config must be a JSON object, got {type(data).__name__}")
+    unknown = sorted(set(data) - set(DatasetConfig.model_fields))
+    if unknown:
+        known = ", ".join(DatasetConfig.model_fields)
+        raise UnknownConfigKeyError(
+            f"config has unknown key(s) {', '.join(map(repr, unknown))}; known keys: {known}"
+        )
+    try:
+        return DatasetConfig.model_validate(data)
+    except ValidationError as e:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'config'}: {err['msg']}"
+            for err in e.errors()
+        )
+        raise ConfigError(f"invalid config: {problems}") from e
+
+
+def validate_dataset_name(name: str) -> str:
+    """Return ``name`` if it is a valid dataset name, else raise.
+
+    Raises
+    ------
+    InvalidDatasetNameError
+        When ``name`` does not match ``[a-z0-9][a-z0-9-_]{0,62}``.
+
+    Examples
+    --------
+    >>> validate_dataset_name("mall")
+    'mall'
+    """
+    if not DATASET_NAME_PATTERN.fullmatch(name):
+        shown = name if len(name) <= 80 else name[:77] + "..."
+        raise InvalidDatasetNameError(
+            f"dataset name {shown!r} is invalid: use 1-63 characters of a-z, 0-9, '-' or '_', "
+            "starting with a letter or digit"
+        )
+    return name

@@ -1,0 +1,214 @@
+"""The documents a training run publishes and readers rely on (the models-bucket contract).
+
+``Manifest`` is ``datasets/<dataset>/versions/<version>/manifest.json``; ``CurrentPointer`` is
+``datasets/<dataset>/current.json``; ``FailureReport`` is ``datasets/<dataset>/failures/<id>.json``.
+Model keys name one fitted model of the sweep: ``kmeans-k5``, ``gmm-k3``, ``agglomerative-k4``,
+``dbscan``; its artifact is ``models/<key>.skops`` beside the manifest.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.config import Algorithm, DatasetConfig
+
+__all__ = [
+    "AlgorithmSummary",
+    "ArtifactInfo",
+    "ColumnRole",
+    "ColumnSchema",
+    "CurrentPointer",
+    "FailureReport",
+    "Manifest",
+    "Metrics",
+    "RowCounts",
+    "SelectionInfo",
+    "SourceInfo",
+    "model_artifact_path",
+    "model_key",
+]
+
+ColumnRole = Literal["id", "numeric", "categorical", "date", "dropped"]
+
+
+def model_key(algorithm: str, k: int | None) -> str:
+    """Name one fitted model of a version.
+
+    Examples
+    --------
+    >>> model_key("kmeans", 5), model_key("dbscan", None)
+    ('kmeans-k5', 'dbscan')
+    """
+    return algorithm if k is None else f"{algorithm}-k{k}"
+
+
+def model_artifact_path(algorithm: str, k: int | None) -> str:
+    """Relative path of a model's skops artifact inside a version folder.
+
+    Examples
+    --------
+    >>> model_artifact_path("gmm", 3)
+    'models/gmm-k3.skops'
+    """
+    return f"models/{model_key(algorithm, k)}.skops"
+
+
+class _Document(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+
+
+class ColumnSchema(_Document):
+    """What training inferred (or the config decided) about one input column."""
+
+    name: str
+    role: ColumnRole
+    dtype: Literal["integer", "float", "string", "boolean", "datetime"]
+    used: bool = Field(description="True when the column is a clustering feature.")
+    reason: str | None = Field(default=None, description="Why dropped, or why this role.")
+    missing: int = Field(default=0, ge=0, description="Missing values in the training rows.")
+    imputed_with: float | str | None = None
+    transform: Literal["log1p"] | None = None
+    categories: list[str] | None = Field(
+        default=None, description="Categories seen in training (categorical columns)."
+    )
+    min: float | None = Field(default=None, description="Smallest training value (numeric).")
+    max: float | None = Field(default=None, description="Largest training value (numeric).")
+    date_reference: str | None = Field(
+        default=None,
+        description="Date columns: ISO date the age in days is measured from (newest date seen).",
+    )
+
+
+class SourceInfo(_Document):
+    """The uploaded object a version was trained from."""
+
+    bucket: str | None = None
+    key: str
+    version_id: str | None = None
+    etag: str | None = None
+    sha256: str
+    size: int = Field(ge=0)
+
+
+class RowCounts(_Document):
+    """Rows read, used and dropped, and values imputed: nothing silent."""
+
+    read: int = Field(ge=0)
+    used: int = Field(ge=0)
+    dropped: int = Field(ge=0)
+    dropped_reasons: dict[str, int] = Field(default_factory=dict)
+    imputed_values: dict[str, int] = Field(
+        default_factory=dict, description="Per column, how many missing values were imputed."
+    )
+
+
+class Metrics(_Document):
+    """Quality metrics of one fitted model. ``None`` only where fewer than two segments exist."""
+
+    model_config = ConfigDict(extra="allow")
+
+    silhouette: float | None
+    davies_bouldin: float | None
+    calinski_harabasz: float | None
+    inertia: float | None = None
+    bic: float | None = None
+    aic: float | None = None
+    noise_share: float | None = None
+
+
+class AlgorithmSummary(_Document):
+    """One algorithm of a version: its chosen model and every model of its sweep."""
+
+    n_segments: int = Field(ge=0)
+    k: int | None = Field(default=None, description="Chosen k (None for DBSCAN).")
+    metrics: Metrics
+    params: dict[str, Any] = Field(default_factory=dict)
+    artifact: str = Field(description="Relative path of the chosen model's skops artifact.")
+    models: dict[str, str] = Field(
+        default_factory=dict, description="Every fitted model of the sweep: str(k) -> artifact."
+    )
+    assignment_rule: str = Field(description="How new customers are assigned, in words.")
+    rule_agreement: float | None = Field(
+        default=None,
+        description="Share of training rows whose assignment by the rule equals the fit's label.",
+    )
+    fit_rows: int = Field(ge=0, description="Rows the fit saw (a sample for O(n^2) algorithms).")
+    note: str | None = None
+
+
+class SelectionInfo(_Document):
+    """How k and the champion were chosen, in words and numbers."""
+
+    k_rule: str
+    champion_rule: str
+    scores: dict[str, float] = Field(default_factory=dict)
+
+
+class ArtifactInfo(_Document):
+    """Integrity record of one artifact, checked before it is loaded."""
+
+    sha256: str
+    size: int = Field(ge=0)
+    content_type: str = "application/octet-stream"
+
+
+class Manifest(_Document):
+    """``manifest.json`` of one published version."""
+
+    version: str
+    dataset: str
+    created_at: datetime
+    source: SourceInfo
+    rows: RowCounts
+    columns: list[ColumnSchema] = Field(alias="schema")
+    config: DatasetConfig
+    champion: Algorithm
+    algorithms: dict[str, AlgorithmSummary]
+    selection: SelectionInfo
+    preprocessor: str = "preprocessor.skops"
+    feature_names: list[str] = Field(
+        default_factory=list, description="Columns of the prepared matrix."
+    )
+    artifacts: dict[str, ArtifactInfo] = Field(default_factory=dict)
+    previous_version: str | None = None
+    engine: dict[str, str] = Field(default_factory=dict, description="Library versions.")
+
+    def to_json(self) -> str:
+        """Serialize with the contract's field names (``schema``, not ``columns``)."""
+        return self.model_dump_json(by_alias=True, indent=2)
+
+    @property
+    def id_column(self) -> str | None:
+        """The identifier column, if the upload had one."""
+        return next((c.name for c in self.columns if c.role == "id"), None)
+
+    @property
+    def input_columns(self) -> list[ColumnSchema]:
+        """Columns a customer record for assignment is keyed by (the clustering features)."""
+        return [c for c in self.columns if c.used]
+
+
+class CurrentPointer(_Document):
+    """``current.json``: which version readers serve. Written last, only after a full version."""
+
+    version: str
+    updated_at: datetime
+    source_key: str | None = None
+    source_last_modified: datetime | None = Field(
+        default=None, description="Upload time of the source; an older upload never wins."
+    )
+    promoted: bool = Field(default=False, description="True when set by a promote call.")
+
+
+class FailureReport(_Document):
+    """``failures/<id>.json``: why an upload could not be used."""
+
+    id: str
+    dataset: str
+    error: str
+    error_type: str
+    source: SourceInfo | dict[str, Any]
+    created_at: datetime

@@ -1,0 +1,92 @@
+"""Settings: the only module that reads the environment.
+
+Everything configurable at deploy time is a field here, named after its environment variable.
+``get_settings()`` caches one instance per process; tests call ``get_settings.cache_clear()``
+after changing the environment.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["ENV", "Settings", "get_settings"]
+
+
+class ENV:
+    """Names of the environment variables (the deployment contract)."""
+
+    RAW_BUCKET = "RAW_BUCKET"
+    MODELS_BUCKET = "MODELS_BUCKET"
+    AWS_ENDPOINT_URL = "AWS_ENDPOINT_URL"
+    API_TOKENS = "API_TOKENS"
+    ADMIN_TOKENS = "ADMIN_TOKENS"
+    MODELS_DIR = "MODELS_DIR"
+    MODEL_REFRESH_SECONDS = "MODEL_REFRESH_SECONDS"
+    MAX_UPLOAD_BYTES = "MAX_UPLOAD_BYTES"
+    MAX_ASSIGN_BATCH = "MAX_ASSIGN_BATCH"
+    KEEP_VERSIONS = "KEEP_VERSIONS"
+    LOG_LEVEL = "LOG_LEVEL"
+
+
+def _split_tokens(raw: str) -> frozenset[str]:
+    return frozenset(t.strip() for t in raw.split(",") if t.strip())
+
+
+class Settings(BaseSettings):
+    """Deployment settings, read from the environment once per process."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    raw_bucket: str = Field(default="", validation_alias=AliasChoices(ENV.RAW_BUCKET))
+    models_bucket: str = Field(default="", validation_alias=AliasChoices(ENV.MODELS_BUCKET))
+    aws_endpoint_url: str | None = Field(
+        default=None, validation_alias=AliasChoices(ENV.AWS_ENDPOINT_URL)
+    )
+    api_tokens_raw: str = Field(default="", validation_alias=AliasChoices(ENV.API_TOKENS))
+    admin_tokens_raw: str = Field(default="", validation_alias=AliasChoices(ENV.ADMIN_TOKENS))
+    models_dir: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices(ENV.MODELS_DIR),
+        description="A local folder used as the model store instead of the models bucket.",
+    )
+    model_refresh_seconds: float = Field(
+        default=5.0, ge=0, validation_alias=AliasChoices(ENV.MODEL_REFRESH_SECONDS)
+    )
+    max_upload_bytes: int = Field(
+        default=2 * 1024**3, gt=0, validation_alias=AliasChoices(ENV.MAX_UPLOAD_BYTES)
+    )
+    max_assign_batch: int = Field(
+        default=10_000, gt=0, validation_alias=AliasChoices(ENV.MAX_ASSIGN_BATCH)
+    )
+    keep_versions: int = Field(default=10, ge=1, validation_alias=AliasChoices(ENV.KEEP_VERSIONS))
+    log_level: str = Field(default="INFO", validation_alias=AliasChoices(ENV.LOG_LEVEL))
+
+    @property
+    def api_tokens(self) -> frozenset[str]:
+        """Bearer tokens allowed to call the read and assign routes."""
+        return _split_tokens(self.api_tokens_raw)
+
+    @property
+    def admin_tokens(self) -> frozenset[str]:
+        """Bearer tokens allowed to call admin routes (promote); they may call every route."""
+        return _split_tokens(self.admin_tokens_raw)
+
+    @property
+    def auth_enabled(self) -> bool:
+        """True when any token is configured; with none the API is open (and says so)."""
+        return bool(self.api_tokens or self.admin_tokens)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Return the process-wide settings, read from the environment on first use.
+
+    Examples
+    --------
+    >>> isinstance(get_settings().max_assign_batch, int)
+    True
+    """
+    return Settings()
