@@ -17,10 +17,10 @@ from shared.exceptions import ConfigError, InvalidDatasetNameError, UnknownConfi
 
 __all__ = [
     "ALGORITHMS",
-    "Algorithm",
     "DATASET_NAME_PATTERN",
-    "DatasetConfig",
     "K_LIMIT",
+    "Algorithm",
+    "DatasetConfig",
     "parse_config",
     "validate_dataset_name",
 ]

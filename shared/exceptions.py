@@ -9,13 +9,16 @@ involved, so they can be shown to a user as they are.
 from __future__ import annotations
 
 __all__ = [
+    "AlgorithmNotFittedError",
     "ArtifactError",
+    "BatchTooLargeError",
     "ChecksumMismatchError",
     "ConfigError",
     "DataValidationError",
     "DatasetNotFoundError",
     "EmptyFileError",
     "FileTooLargeError",
+    "InvalidCustomerError",
     "InvalidDatasetNameError",
     "MissingColumnError",
     "NoModelError",
@@ -30,9 +33,6 @@ __all__ = [
     "UnsupportedFormatError",
     "UntrustedTypeError",
     "VersionNotFoundError",
-    "AlgorithmNotFittedError",
-    "InvalidCustomerError",
-    "BatchTooLargeError",
 ]
 
 

@@ -11,8 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from shared.config import Algorithm
 
 __all__ = [
-    "NumericSummary",
     "OUTLIER_SEGMENT_ID",
+    "NumericSummary",
     "ProfileCatalog",
     "SegmentProfile",
     "SegmentSet",
