@@ -28,6 +28,7 @@ __all__ = [
     "SegmentNotFoundError",
     "SegmentationError",
     "TooFewRowsError",
+    "TrainingInProgressError",
     "TransientStoreError",
     "UnknownConfigKeyError",
     "UnsupportedFormatError",
@@ -155,3 +156,7 @@ class UntrustedTypeError(ArtifactError):
 
 class TransientStoreError(SegmentationError):
     """A storage call failed in a way that may succeed when retried (throttling, timeout)."""
+
+
+class TrainingInProgressError(TransientStoreError):
+    """Another worker holds the claim on this upload's version; retry later (it is then done)."""

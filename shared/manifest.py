@@ -80,6 +80,11 @@ class ColumnSchema(_Document):
         default=None,
         description="Date columns: ISO date the age in days is measured from (newest date seen).",
     )
+    date_format: str | None = Field(
+        default=None,
+        description="Date columns: strftime format the training values were parsed with "
+        "(None: ISO 8601 or a native datetime column).",
+    )
 
 
 class SourceInfo(_Document):
@@ -175,6 +180,9 @@ class Manifest(_Document):
     artifacts: dict[str, ArtifactInfo] = Field(default_factory=dict)
     previous_version: str | None = None
     engine: dict[str, str] = Field(default_factory=dict, description="Library versions.")
+    warnings: list[str] = Field(
+        default_factory=list, description="Soft problems the training run reported."
+    )
 
     def to_json(self) -> str:
         """Serialize with the contract's field names (``schema``, not ``columns``)."""

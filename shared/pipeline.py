@@ -2,18 +2,61 @@
 
 Pure: no AWS, no environment, no printing. The training Lambda and the CLI's local ``train``
 both call :func:`train_segments` and publish its :class:`TrainingOutput` through a ``ModelStore``.
+
+Steps: read the table -> validate and type it -> fit the preprocessing -> fit every candidate of
+every algorithm (``shared.clustering``) -> metrics (``shared.evaluation``) -> choose k and the
+champion (``shared.selection``) -> profile and name every model's segments -> stabilize segment
+ids against the previous version -> plot data and HTML report -> artifacts.
 """
 
 from __future__ import annotations
 
+import gzip
+import io
+import logging
+import time
 from dataclasses import dataclass, field
 
-from shared.config import Algorithm, DatasetConfig
-from shared.evaluation import Evaluation
-from shared.manifest import AlgorithmSummary, ColumnSchema, RowCounts, SelectionInfo
-from shared.profiles import ProfileCatalog
+import numpy as np
+import pandas as pd
 
-__all__ = ["TrainingOutput", "train_segments"]
+from shared.clustering import AlgorithmFit, FittedModel, fit_candidates, representative_sample
+from shared.config import Algorithm, DatasetConfig, parse_config
+from shared.evaluation import (
+    SILHOUETTE_SAMPLE_CAP,
+    AlgorithmSweep,
+    Candidate,
+    ComparisonRow,
+    Evaluation,
+    SilhouetteSample,
+    cluster_metrics,
+    dendrogram_data,
+)
+from shared.loading import read_table
+from shared.manifest import (
+    AlgorithmSummary,
+    ColumnSchema,
+    Metrics,
+    RowCounts,
+    SelectionInfo,
+    model_artifact_path,
+    model_key,
+)
+from shared.persistence import dump_artifact
+from shared.preprocess import fit_preprocessor
+from shared.profiles import ProfileCatalog, SegmentSet, build_segment_set
+from shared.report import build_plot_data, render_report_html
+from shared.schema import clean_training_table
+from shared.segment_ids import stabilize_segment_ids
+from shared.selection import CHAMPION_RULE, K_RULE, KChoice, choose_champion, choose_k
+
+__all__ = ["ASSIGNMENTS_FORMULA_PREFIXES", "TrainingOutput", "train_segments"]
+
+logger = logging.getLogger(__name__)
+
+ASSIGNMENTS_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+"""Cells starting with these are read as formulas by spreadsheets (CSV injection); such id
+values are written with a leading apostrophe."""
 
 
 @dataclass(frozen=True)
@@ -37,3 +80,322 @@ class TrainingOutput:
     evaluation: Evaluation
     artifacts: dict[str, bytes] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+
+
+def _candidate_metrics(X: np.ndarray, model: FittedModel, silhouette: SilhouetteSample) -> Metrics:
+    metrics = cluster_metrics(X, model.labels, silhouette=silhouette)
+    if model.scores:
+        metrics = metrics.model_copy(update=model.scores)
+    return metrics
+
+
+def _sweep(
+    fit: AlgorithmFit, metrics: dict[str, Metrics]
+) -> tuple[AlgorithmSweep, KChoice]:
+    """The sweep document of one algorithm and its k choice."""
+    candidates = [
+        Candidate(
+            k=m.k,
+            n_segments=m.n_segments,
+            metrics=metrics[model_key(m.algorithm, m.k)],
+            params=m.params,
+            fit_seconds=round(m.fit_seconds, 4),
+        )
+        for m in fit.models
+    ]
+    extra = dict(fit.extra)
+    extra["rule_agreement"] = {str(m.k): m.rule_agreement for m in fit.models}
+    if fit.algorithm == "dbscan":
+        choice = KChoice(
+            k=None,
+            elbow_k=None,
+            reason=f"DBSCAN sets no k: {fit.extra['eps_rule']}; found "
+            f"{candidates[0].n_segments} segment(s), noise share "
+            f"{(candidates[0].metrics.noise_share or 0.0):.1%}",
+        )
+    else:
+        k1 = fit.extra.get("bic_k1" if fit.algorithm == "gmm" else "inertia_k1")
+        choice = choose_k(fit.algorithm, candidates, k1_value=k1)
+        extra["elbow"] = {
+            "curve": "bic" if fit.algorithm == "gmm" else "inertia",
+            "k": [1, *[int(c.k or 0) for c in candidates]],
+            "value": [k1, *[choice.curve.get(str(c.k)) for c in candidates]],
+            "elbow_k": choice.elbow_k,
+        }
+        if fit.algorithm == "gmm":
+            extra["aic"] = {str(c.k): c.metrics.aic for c in candidates}
+    sweep = AlgorithmSweep(
+        algorithm=fit.algorithm,
+        candidates=candidates,
+        chosen_k=choice.k,
+        reason=choice.reason,
+        fit_rows=fit.fit_rows,
+        extra=extra,
+    )
+    return sweep, choice
+
+
+def _segment_ids_per_row(labels: np.ndarray, segments: SegmentSet) -> np.ndarray:
+    """Map every row's internal label to its segment id (through ``label_to_segment``)."""
+    mapping = segments.label_to_segment()
+    present = np.unique(labels)
+    ids = np.empty(labels.shape[0], dtype=np.int64)
+    for label in present:
+        ids[labels == label] = mapping[int(label)].segment_id
+    return ids
+
+
+def _neutralise(value: object) -> object:
+    if isinstance(value, str) and value.startswith(ASSIGNMENTS_FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def _assignments_csv(
+    ids: pd.Series | None, id_name: str | None, columns: dict[str, np.ndarray]
+) -> bytes:
+    """``assignments.csv.gz``: id (if any) + one segment-id column per algorithm, gzip, mtime 0."""
+    frame = pd.DataFrame({name: values for name, values in columns.items()})
+    if ids is not None:
+        values = ids.reset_index(drop=True)
+        if values.dtype == object or pd.api.types.is_string_dtype(values.dtype):
+            values = values.map(_neutralise)
+        frame.insert(0, id_name or "id", values)
+    text = frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
+    buffer = io.BytesIO()
+    with gzip.GzipFile(fileobj=buffer, mode="wb", compresslevel=6, mtime=0) as handle:
+        handle.write(text)
+    return buffer.getvalue()
+
+
+def _note(model: FittedModel, metrics: Metrics) -> str | None:
+    if model.n_segments < 2:
+        return (
+            f"{model.algorithm} found {model.n_segments} segment(s): silhouette, Davies-Bouldin "
+            "and Calinski-Harabasz need at least two, so they are null"
+        )
+    if model.algorithm == "dbscan" and metrics.noise_share:
+        return (
+            f"metrics computed on the non-noise rows; noise share {metrics.noise_share:.1%} "
+            "(the Outliers segment)"
+        )
+    return None
+
+
+def train_segments(
+    data: bytes,
+    *,
+    filename: str,
+    config: DatasetConfig | None = None,
+    previous: ProfileCatalog | None = None,
+    dataset: str = "dataset",
+    random_state: int = 0,
+) -> TrainingOutput:
+    """Train, compare, profile and package every segmentation model of one upload.
+
+    Parameters
+    ----------
+    data : bytes
+        The uploaded file (CSV, gzip CSV or Parquet).
+    filename : str
+        Its name (the extension helps the reader).
+    config : DatasetConfig, optional
+        The dataset config; default: infer everything, all four algorithms, k = 2..10.
+    previous : ProfileCatalog, optional
+        The previous version's profiles: segment ids of each model key are matched to them.
+    dataset : str
+        Dataset name (report title).
+    random_state : int
+        Seed of every sample and fit; the same bytes and seed give identical output.
+
+    Returns
+    -------
+    TrainingOutput
+        Summaries, profiles, evaluation and the artifacts of the version.
+
+    Raises
+    ------
+    DataValidationError
+        The file or config cannot be used (subclass and message name the problem).
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> out = train_segments(Path("data/mall_customers.csv").read_bytes(),
+    ...     filename="mall_customers.csv",
+    ...     config=DatasetConfig(features=["Annual Income (k$)", "Spending Score (1-100)"]))
+    >>> out.algorithms["kmeans"].k
+    5
+    """
+    started = time.perf_counter()
+    config = parse_config(config)
+    frame = read_table(data, filename=filename)
+    table = clean_training_table(frame, config)
+    del frame
+    prepared = fit_preprocessor(table.features, table.columns)
+    X = prepared.X
+    n_rows = int(X.shape[0])
+    timings = {"prepare": time.perf_counter() - started}
+
+    step = time.perf_counter()
+    fits = fit_candidates(X, config, random_state=random_state)
+    timings["fit"] = time.perf_counter() - step
+
+    step = time.perf_counter()
+    silhouette = SilhouetteSample(
+        X, representative_sample(n_rows, SILHOUETTE_SAMPLE_CAP, random_state=random_state)
+    )
+    metrics: dict[str, Metrics] = {}
+    for fit in fits.values():
+        for model in fit.models:
+            metrics[model_key(model.algorithm, model.k)] = _candidate_metrics(X, model, silhouette)
+    silhouette_rows = silhouette.size
+    del silhouette
+    sweeps: dict[str, AlgorithmSweep] = {}
+    chosen: dict[str, FittedModel] = {}
+    for algorithm, fit in fits.items():
+        sweeps[algorithm], choice = _sweep(fit, metrics)
+        chosen[algorithm] = fit.model(choice.k)
+    champion = choose_champion(
+        {
+            a: (m.n_segments, metrics[model_key(a, m.k)])
+            for a, m in chosen.items()
+        }
+    )
+    timings["evaluate"] = time.perf_counter() - step
+
+    step = time.perf_counter()
+    sets: dict[str, SegmentSet] = {}
+    labels_by_model: dict[str, np.ndarray] = {}
+    for fit in fits.values():
+        for model in fit.models:
+            key = model_key(model.algorithm, model.k)
+            new = build_segment_set(
+                algorithm=model.algorithm,
+                k=model.k,
+                labels=model.labels,
+                features=table.features,
+                columns=table.columns,
+                X=X,
+            )
+            sets[key] = stabilize_segment_ids(
+                new,
+                previous.sets.get(key) if previous is not None else None,
+                feature_names=prepared.feature_names,
+                previous_feature_names=previous.feature_names if previous is not None else None,
+            )
+            labels_by_model[key] = _segment_ids_per_row(model.labels, sets[key])
+    catalog = ProfileCatalog(feature_names=prepared.feature_names, sets=sets)
+    timings["profiles"] = time.perf_counter() - step
+
+    comparison = [
+        ComparisonRow(
+            algorithm=a,  # type: ignore[arg-type]
+            k=m.k,
+            n_segments=m.n_segments,
+            metrics=metrics[model_key(a, m.k)],
+            score=champion.scores.get(a),
+            champion=a == champion.champion,
+        )
+        for a, m in chosen.items()
+    ]
+    linkage = fits["agglomerative"].linkage if "agglomerative" in fits else None
+    evaluation = Evaluation(
+        sweeps=sweeps,
+        comparison=comparison,
+        champion=champion.champion,  # type: ignore[arg-type]
+        champion_reason=champion.reason,
+        dendrogram=dendrogram_data(linkage) if linkage is not None else None,
+        silhouette_sample=silhouette_rows,
+    )
+
+    algorithms: dict[str, AlgorithmSummary] = {}
+    for algorithm, fit in fits.items():
+        model = chosen[algorithm]
+        key_metrics = metrics[model_key(algorithm, model.k)]
+        if algorithm == "dbscan":
+            models = {str(model.n_segments): model_artifact_path("dbscan", None)}
+        else:
+            models = {str(m.k): model_artifact_path(algorithm, m.k) for m in fit.models}
+        algorithms[algorithm] = AlgorithmSummary(
+            n_segments=model.n_segments,
+            k=model.k,
+            metrics=key_metrics,
+            params=model.params,
+            artifact=model_artifact_path(algorithm, model.k),
+            models=models,
+            assignment_rule=model.assigner.assignment_rule,
+            rule_agreement=model.rule_agreement,
+            fit_rows=model.fit_rows,
+            note=_note(model, key_metrics),
+        )
+
+    step = time.perf_counter()
+    plot_data = build_plot_data(
+        features=table.features,
+        columns=table.columns,
+        X=X,
+        ids=table.ids,
+        labels_by_model=labels_by_model,
+        evaluation=evaluation,
+        profiles=catalog,
+        random_state=random_state,
+    )
+    report_html = render_report_html(
+        title=f"Customer segments: {dataset}",
+        plot_data=plot_data,
+        evaluation=evaluation,
+        profiles=catalog,
+        columns=table.columns,
+        rows=table.rows,
+    )
+    timings["report"] = time.perf_counter() - step
+
+    step = time.perf_counter()
+    artifacts: dict[str, bytes] = {"preprocessor.skops": dump_artifact(prepared.transformer)}
+    for fit in fits.values():
+        for model in fit.models:
+            artifacts[model_artifact_path(model.algorithm, model.k)] = dump_artifact(
+                model.assigner
+            )
+    artifacts["profiles.json"] = catalog.model_dump_json().encode("utf-8")
+    artifacts["evaluation.json"] = evaluation.model_dump_json().encode("utf-8")
+    artifacts["plots.json"] = plot_data.model_dump_json().encode("utf-8")
+    artifacts["report.html"] = report_html.encode("utf-8")
+    artifacts["assignments.csv.gz"] = _assignments_csv(
+        table.ids,
+        table.id_column,
+        {a: labels_by_model[model_key(a, m.k)] for a, m in chosen.items()},
+    )
+    timings["artifacts"] = time.perf_counter() - step
+
+    warnings = list(table.warnings)
+    for algorithm, why in champion.ineligible.items():
+        warnings.append(f"{algorithm} was not eligible as champion: {why}")
+    logger.info(
+        "training run finished",
+        extra={
+            "dataset": dataset,
+            "rows": n_rows,
+            "features": len(prepared.feature_names),
+            "champion": champion.champion,
+            "seconds": {k: round(v, 3) for k, v in timings.items()},
+        },
+    )
+    return TrainingOutput(
+        rows=table.rows,
+        columns=table.columns,
+        config=config,
+        champion=champion.champion,  # type: ignore[arg-type]
+        algorithms=algorithms,
+        selection=SelectionInfo(
+            k_rule=K_RULE,
+            champion_rule=CHAMPION_RULE,
+            scores={a: s for a, s in champion.scores.items() if s is not None},
+        ),
+        feature_names=prepared.feature_names,
+        profiles=catalog,
+        evaluation=evaluation,
+        artifacts=artifacts,
+        warnings=warnings,
+    )

@@ -13,23 +13,36 @@ import logging
 import os
 import tempfile
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from shared.exceptions import (
     ChecksumMismatchError,
+    ConfigError,
+    FileTooLargeError,
     NotFoundError,
     TransientStoreError,
     VersionNotFoundError,
 )
 from shared.manifest import CurrentPointer, Manifest
+from shared.settings import Settings
 
 __all__ = [
+    "MAX_CONFIG_BYTES",
     "LocalModelStore",
+    "LocalRawUploadReader",
     "ModelLayout",
     "ModelStore",
     "ObjectNotFoundError",
+    "RawLayout",
+    "RawUploadReader",
     "S3ModelStore",
+    "S3RawUploadReader",
+    "UploadInfo",
+    "build_model_store",
+    "build_raw_reader",
     "list_datasets",
     "list_versions",
     "read_current",
@@ -55,6 +68,9 @@ _TRANSIENT_CODES = frozenset(
     }
 )
 _MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound", "NoSuchVersion"})
+_CONDITION_FAILED_CODES = frozenset(
+    {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
+)
 
 
 class ObjectNotFoundError(NotFoundError):
@@ -70,6 +86,47 @@ def sha256_hex(data: bytes) -> str:
     'e3b0c442'
     """
     return hashlib.sha256(data).hexdigest()
+
+
+def _build_s3_client() -> Any:
+    """A boto3 S3 client with standard retries (``AWS_ENDPOINT_URL`` is honoured by boto3)."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("s3", config=Config(retries={"max_attempts": 4, "mode": "standard"}))
+
+
+def _error_code(error: Exception) -> str:
+    response = getattr(error, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", ""))
+
+
+def _call_s3(client: Any, op: str, bucket: str, key: str, **kwargs: Any) -> Any:
+    """Call ``client.<op>(Bucket=bucket, **kwargs)`` and map S3 errors to the error hierarchy.
+
+    A missing object becomes :class:`ObjectNotFoundError`; throttling, timeouts and unreachable
+    endpoints become :class:`TransientStoreError` (retry later); anything else propagates.
+    """
+    from botocore.exceptions import (
+        ClientError,
+        ConnectionClosedError,
+        EndpointConnectionError,
+        ReadTimeoutError,
+    )
+
+    try:
+        return getattr(client, op)(Bucket=bucket, **kwargs)
+    except ClientError as e:
+        code = _error_code(e)
+        if code in _MISSING_CODES:
+            raise ObjectNotFoundError(f"no object at s3://{bucket}/{key}") from e
+        if code in _TRANSIENT_CODES:
+            raise TransientStoreError(
+                f"S3 {op} of s3://{bucket}/{key} failed transiently ({code})"
+            ) from e
+        raise
+    except (EndpointConnectionError, ReadTimeoutError, ConnectionClosedError) as e:
+        raise TransientStoreError(f"S3 {op} of s3://{bucket}/{key} could not reach S3: {e}") from e
 
 
 class ModelStore(ABC):
@@ -113,6 +170,41 @@ class ModelStore(ABC):
         for key in keys:
             self.delete(key)
         return len(keys)
+
+    def get_with_tag(self, key: str) -> tuple[bytes, str]:
+        """The object's bytes and a tag that changes whenever the object is replaced.
+
+        Raise :class:`ObjectNotFoundError` if absent. The tag is only meaningful to
+        :meth:`put_if_tag` of the same store.
+        """
+        data = self.get_bytes(key)
+        return data, sha256_hex(data)
+
+    def put_if_tag(
+        self,
+        key: str,
+        data: bytes,
+        tag: str | None,
+        *,
+        content_type: str = "application/octet-stream",
+    ) -> bool:
+        """Compare-and-swap: replace ``key`` only if it still carries ``tag``.
+
+        ``tag=None`` means "only if absent". Return False (and write nothing) when another writer
+        changed the object since ``tag`` was read. This default checks then writes, which is not
+        atomic; :class:`S3ModelStore` (conditional ``PutObject``) and :class:`LocalModelStore`
+        (a file lock) override it with atomic versions.
+        """
+        if tag is None:
+            return self.put_if_absent(key, data, content_type=content_type)
+        try:
+            _, current_tag = self.get_with_tag(key)
+        except ObjectNotFoundError:
+            return False
+        if current_tag != tag:
+            return False
+        self.put_bytes(key, data, content_type=content_type)
+        return True
 
 
 class LocalModelStore(ModelStore):
@@ -179,7 +271,7 @@ class LocalModelStore(ModelStore):
         keys = [
             p.relative_to(base).as_posix()
             for p in base.rglob("*")
-            if p.is_file() and not p.name.startswith(".tmp-")
+            if p.is_file() and not p.name.startswith(".")
         ]
         return sorted(k for k in keys if k.startswith(prefix))
 
@@ -191,6 +283,26 @@ class LocalModelStore(ModelStore):
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
+
+    def put_if_tag(
+        self,
+        key: str,
+        data: bytes,
+        tag: str | None,
+        *,
+        content_type: str = "application/octet-stream",
+    ) -> bool:
+        # One lock file per store serializes compare-and-swap writers (threads and processes);
+        # readers need no lock because every write is an atomic rename.
+        import fcntl
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".cas.lock", "a+b") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                return super().put_if_tag(key, data, tag, content_type=content_type)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 class S3ModelStore(ModelStore):
@@ -215,37 +327,11 @@ class S3ModelStore(ModelStore):
     def client(self) -> Any:
         """The boto3 S3 client, built on first use."""
         if self._client is None:
-            import boto3
-            from botocore.config import Config
-
-            self._client = boto3.client(
-                "s3", config=Config(retries={"max_attempts": 4, "mode": "standard"})
-            )
+            self._client = _build_s3_client()
         return self._client
 
     def _call(self, op: str, key: str, **kwargs: Any) -> Any:
-        from botocore.exceptions import (
-            ClientError,
-            ConnectionClosedError,
-            EndpointConnectionError,
-            ReadTimeoutError,
-        )
-
-        try:
-            return getattr(self.client, op)(Bucket=self.bucket, **kwargs)
-        except ClientError as e:
-            code = str(e.response.get("Error", {}).get("Code", ""))
-            if code in _MISSING_CODES:
-                raise ObjectNotFoundError(f"no object at s3://{self.bucket}/{key}") from e
-            if code in _TRANSIENT_CODES:
-                raise TransientStoreError(
-                    f"S3 {op} of s3://{self.bucket}/{key} failed transiently ({code})"
-                ) from e
-            raise
-        except (EndpointConnectionError, ReadTimeoutError, ConnectionClosedError) as e:
-            raise TransientStoreError(
-                f"S3 {op} of s3://{self.bucket}/{key} could not reach S3: {e}"
-            ) from e
+        return _call_s3(self.client, op, self.bucket, key, **kwargs)
 
     def get_bytes(self, key: str) -> bytes:
         body = self._call("get_object", key, Key=key)["Body"]
@@ -269,8 +355,7 @@ class S3ModelStore(ModelStore):
                 "put_object", key, Key=key, Body=data, ContentType=content_type, IfNoneMatch="*"
             )
         except ClientError as e:
-            code = str(e.response.get("Error", {}).get("Code", ""))
-            if code in {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}:
+            if _error_code(e) in _CONDITION_FAILED_CODES:
                 return False
             raise
         return True
@@ -312,6 +397,275 @@ class S3ModelStore(ModelStore):
 
     def delete(self, key: str) -> None:
         self._call("delete_object", key, Key=key)
+
+    def get_with_tag(self, key: str) -> tuple[bytes, str]:
+        response = self._call("get_object", key, Key=key)
+        body = response["Body"]
+        try:
+            return bytes(body.read()), str(response["ETag"])
+        finally:
+            body.close()
+
+    def put_if_tag(
+        self,
+        key: str,
+        data: bytes,
+        tag: str | None,
+        *,
+        content_type: str = "application/octet-stream",
+    ) -> bool:
+        from botocore.exceptions import ClientError
+
+        if tag is None:
+            return self.put_if_absent(key, data, content_type=content_type)
+        try:
+            self._call("put_object", key, Key=key, Body=data, ContentType=content_type, IfMatch=tag)
+        except ObjectNotFoundError:
+            return False
+        except ClientError as e:
+            if _error_code(e) in _CONDITION_FAILED_CODES:
+                return False
+            raise
+        return True
+
+
+# --- the raw bucket: uploads and configs --------------------------------------------------------
+
+MAX_CONFIG_BYTES = 1024 * 1024
+"""A dataset config larger than this (1 MiB) is refused without being read."""
+
+
+class RawLayout:
+    """Keys of the raw-bucket contract.
+
+    Examples
+    --------
+    >>> RawLayout.config("mall")
+    'configs/mall.json'
+    >>> RawLayout.dataset_of("uploads/mall/mall_customers.csv")
+    'mall'
+    >>> RawLayout.dataset_of("configs/mall.json") is None
+    True
+    """
+
+    UPLOADS = "uploads/"
+    CONFIGS = "configs/"
+    SUFFIXES = (".csv", ".csv.gz", ".parquet")
+
+    @staticmethod
+    def config(dataset: str) -> str:
+        return f"configs/{dataset}.json"
+
+    @staticmethod
+    def dataset_of(key: str) -> str | None:
+        """The ``<dataset>`` of ``uploads/<dataset>/<name>``; None for any other key.
+
+        The name is not validated here (see :func:`shared.config.validate_dataset_name`).
+        Deeper keys (``uploads/<dataset>/2024/x.csv``) belong to ``<dataset>`` too.
+        """
+        parts = key.split("/")
+        if len(parts) < 3 or parts[0] != "uploads" or not parts[-1]:
+            return None
+        return parts[1]
+
+
+@dataclass(frozen=True)
+class UploadInfo:
+    """What the raw store says about one uploaded object (a head request, no body).
+
+    ``etag`` is unquoted. ``version_id`` is set only in a versioned bucket.
+    """
+
+    key: str
+    size: int
+    last_modified: datetime
+    etag: str | None = None
+    version_id: str | None = None
+    bucket: str | None = None
+
+    @property
+    def revision(self) -> str:
+        """What identifies this object version: the version id, else the etag."""
+        return self.version_id or self.etag or ""
+
+
+def _check_size(upload: UploadInfo, size: int, max_bytes: int) -> None:
+    if size > max_bytes:
+        raise FileTooLargeError(
+            f"upload {upload.key!r} is {size:,} bytes; the limit is {max_bytes:,} bytes "
+            "(MAX_UPLOAD_BYTES)"
+        )
+
+
+class RawUploadReader(ABC):
+    """Read-only access to the raw uploads and dataset configs (the raw bucket or a folder)."""
+
+    bucket: str | None = None
+    """The raw bucket read from (None for a local folder)."""
+
+    @abstractmethod
+    def head(self, key: str, *, version_id: str | None = None) -> UploadInfo:
+        """Size, etag, version and time of an upload; :class:`ObjectNotFoundError` if absent."""
+
+    @abstractmethod
+    def read(self, upload: UploadInfo, *, max_bytes: int) -> bytes:
+        """The bytes of exactly the object version ``upload`` describes.
+
+        Raises
+        ------
+        FileTooLargeError
+            When the object is larger than ``max_bytes`` (checked before any byte is read).
+        TransientStoreError
+            When the object was replaced since :meth:`head` (retry: the new head wins).
+        """
+
+    @abstractmethod
+    def _get_optional(self, key: str, max_bytes: int) -> bytes | None:
+        """The bytes under ``key``, or None when absent."""
+
+    def read_config(self, dataset: str) -> bytes | None:
+        """The raw ``configs/<dataset>.json``, or None when the dataset has no config.
+
+        Raises
+        ------
+        ConfigError
+            When the config is larger than :data:`MAX_CONFIG_BYTES`.
+        """
+        return self._get_optional(RawLayout.config(dataset), MAX_CONFIG_BYTES)
+
+
+class S3RawUploadReader(RawUploadReader):
+    """A :class:`RawUploadReader` over the raw bucket.
+
+    Examples
+    --------
+    >>> reader = S3RawUploadReader("my-raw-bucket")  # the client is built on first use
+    >>> reader.bucket
+    'my-raw-bucket'
+    """
+
+    def __init__(self, bucket: str, *, client: Any | None = None) -> None:
+        if not bucket:
+            raise ValueError("S3RawUploadReader needs a bucket name (is RAW_BUCKET set?)")
+        self.bucket: str = bucket
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        """The boto3 S3 client, built on first use."""
+        if self._client is None:
+            self._client = _build_s3_client()
+        return self._client
+
+    def head(self, key: str, *, version_id: str | None = None) -> UploadInfo:
+        extra = {"VersionId": version_id} if version_id else {}
+        response = _call_s3(self.client, "head_object", self.bucket, key, Key=key, **extra)
+        return UploadInfo(
+            key=key,
+            size=int(response["ContentLength"]),
+            last_modified=response["LastModified"],
+            etag=str(response.get("ETag", "")).strip('"') or None,
+            version_id=response.get("VersionId") or None,
+            bucket=self.bucket,
+        )
+
+    def read(self, upload: UploadInfo, *, max_bytes: int) -> bytes:
+        from botocore.exceptions import ClientError
+
+        _check_size(upload, upload.size, max_bytes)
+        # Pin the exact object version that was sized: by version id, else by etag.
+        if upload.version_id:
+            pin: dict[str, str] = {"VersionId": upload.version_id}
+        elif upload.etag:
+            pin = {"IfMatch": f'"{upload.etag}"'}
+        else:
+            pin = {}
+        try:
+            response = _call_s3(
+                self.client, "get_object", self.bucket, upload.key, Key=upload.key, **pin
+            )
+        except ClientError as e:
+            if _error_code(e) in _CONDITION_FAILED_CODES:
+                raise TransientStoreError(
+                    f"s3://{self.bucket}/{upload.key} was replaced while being read; retry"
+                ) from e
+            raise
+        body = response["Body"]
+        try:
+            _check_size(upload, int(response["ContentLength"]), max_bytes)
+            # One read of a known Content-Length fills a single bytes object: no chunk list to
+            # join and no second copy (a bytearray filled chunk by chunk would need one more copy
+            # to become the immutable bytes the engine takes).
+            return bytes(body.read())
+        finally:
+            body.close()
+
+    def _get_optional(self, key: str, max_bytes: int) -> bytes | None:
+        try:
+            response = _call_s3(self.client, "get_object", self.bucket, key, Key=key)
+        except ObjectNotFoundError:
+            return None
+        body = response["Body"]
+        try:
+            if int(response["ContentLength"]) > max_bytes:
+                raise ConfigError(
+                    f"{key!r} is {int(response['ContentLength']):,} bytes; "
+                    f"a config may have at most {max_bytes:,}"
+                )
+            return bytes(body.read())
+        finally:
+            body.close()
+
+
+class LocalRawUploadReader(RawUploadReader):
+    """A :class:`RawUploadReader` over a folder laid out like the raw bucket (for the CLI).
+
+    The etag of a local file is ``<size>-<mtime in ns>``: it changes whenever the file does.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> LocalRawUploadReader(tempfile.mkdtemp()).read_config("mall") is None
+    True
+    """
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+
+    def _path(self, key: str) -> Path:
+        parts = [p for p in key.split("/") if p]
+        if not parts or any(p in {".", ".."} for p in parts):
+            raise ValueError(f"invalid raw key {key!r}")
+        return self.root.joinpath(*parts)
+
+    def head(self, key: str, *, version_id: str | None = None) -> UploadInfo:
+        path = self._path(key)
+        try:
+            stat = path.stat()
+        except (FileNotFoundError, NotADirectoryError) as e:
+            raise ObjectNotFoundError(f"no upload at {path}") from e
+        return UploadInfo(
+            key=key,
+            size=stat.st_size,
+            last_modified=datetime.fromtimestamp(stat.st_mtime, tz=UTC),
+            etag=f"{stat.st_size}-{stat.st_mtime_ns}",
+        )
+
+    def read(self, upload: UploadInfo, *, max_bytes: int) -> bytes:
+        _check_size(upload, upload.size, max_bytes)
+        path = self._path(upload.key)
+        data = path.read_bytes()
+        if len(data) != upload.size:
+            raise TransientStoreError(f"{path} changed while being read; retry")
+        return data
+
+    def _get_optional(self, key: str, max_bytes: int) -> bytes | None:
+        path = self._path(key)
+        if not path.is_file():
+            return None
+        if path.stat().st_size > max_bytes:
+            raise ConfigError(f"{key!r} is larger than {max_bytes:,} bytes, the config limit")
+        return path.read_bytes()
 
 
 class ModelLayout:
@@ -432,3 +786,27 @@ def list_versions(store: ModelStore, dataset: str) -> list[str]:
         for v in store.list_children(ModelLayout.versions(dataset))
         if store.exists(ModelLayout.manifest(dataset, v))
     ]
+
+
+def build_model_store(settings: Settings, *, client: Any | None = None) -> ModelStore:
+    """The deployment's model store: ``MODELS_DIR`` -> a local folder, else ``MODELS_BUCKET``.
+
+    Examples
+    --------
+    >>> type(build_model_store(Settings(MODELS_DIR="/tmp/models"))).__name__
+    'LocalModelStore'
+    """
+    if settings.models_dir:
+        return LocalModelStore(settings.models_dir)
+    return S3ModelStore(settings.models_bucket, client=client)
+
+
+def build_raw_reader(settings: Settings, *, client: Any | None = None) -> RawUploadReader:
+    """The deployment's raw-upload reader over ``RAW_BUCKET``.
+
+    Examples
+    --------
+    >>> build_raw_reader(Settings(RAW_BUCKET="raw-bucket")).bucket
+    'raw-bucket'
+    """
+    return S3RawUploadReader(settings.raw_bucket, client=client)

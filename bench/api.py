@@ -1,0 +1,257 @@
+"""Benchmark of the segment API, side by side in one run.
+
+1. Single-customer ``POST /datasets/mall/assign`` through the in-process Mangum ``handler``:
+   p50 / p99 over many calls (the model is cached, as in a warm Lambda).
+2. A 10,000-customer batch through the handler against the same rows through the fitted model's
+   own predict (``preprocessor.transform(prepare_frame(frame))`` + the assigner), and the ratio.
+3. Cold start in a fresh process: imports + the first assign, including loading the model from S3
+   (a moto server on 127.0.0.1).
+
+The Mall customers are trained once by the real pipeline and published by the real publisher.
+
+Usage: ``python -m bench.api [--single 2000] [--batch 10000] [--repeats 7]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+MALL = ROOT / "data" / "mall_customers.csv"
+BUCKET = "bench-models"
+EVENTS = ROOT / "events"
+GOALS = {"p50_ms": 1.5, "batch_ratio": 2.0, "cold_s": 2.0}
+
+
+def _event(body: dict[str, Any], query: str = "") -> dict[str, Any]:
+    event: dict[str, Any] = json.loads((EVENTS / "api-assign.json").read_text())
+    text = json.dumps(body)
+    event["body"] = text
+    event["headers"]["content-length"] = str(len(text.encode()))
+    event["rawQueryString"] = query
+    return event
+
+
+def _customers(n: int, seed: int = 0) -> list[dict[str, Any]]:
+    """``n`` Mall-like customers: real rows with a little noise."""
+    import csv
+
+    import numpy as np
+
+    rows = list(csv.DictReader(MALL.open()))
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(rows), n)
+    noise = rng.integers(-3, 4, (n, 3))
+    out = []
+    for i, j in enumerate(picks):
+        row = rows[j]
+        out.append(
+            {
+                "Gender": row["Gender"],
+                "Age": int(row["Age"]) + int(noise[i, 0]),
+                "Annual Income (k$)": int(row["Annual Income (k$)"]) + int(noise[i, 1]),
+                "Spending Score (1-100)": int(row["Spending Score (1-100)"]) + int(noise[i, 2]),
+            }
+        )
+    return out
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+COLD_START = textwrap.dedent(
+    """
+    import json, sys, time
+    t0 = time.perf_counter()
+    from lambdas.api.main import handler
+    t_import = time.perf_counter() - t0
+    event = json.loads(sys.stdin.read())
+    out = handler(event, None)
+    t_total = time.perf_counter() - t0
+    assert out["statusCode"] == 200, out["body"][:300]
+    print(json.dumps({"import": t_import, "total": t_total}))
+    """
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--single", type=int, default=2000, help="single-customer calls")
+    parser.add_argument("--batch", type=int, default=10_000, help="customers in the big batch")
+    parser.add_argument("--repeats", type=int, default=7, help="repeats of the batch timing")
+    parser.add_argument("--cold", type=int, default=3, help="fresh processes for cold start")
+    args = parser.parse_args(argv)
+
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    env = {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "MODELS_BUCKET": BUCKET,
+    }
+    os.environ.update(env)
+    for name in ("API_TOKENS", "ADMIN_TOKENS", "MODELS_DIR"):
+        os.environ.pop(name, None)
+    try:
+        return _run(args, env)
+    finally:
+        server.stop()
+
+
+def _run(args: argparse.Namespace, env: dict[str, str]) -> int:
+    import boto3
+    import numpy as np
+    import pandas as pd
+
+    from shared.manifest import CurrentPointer, SourceInfo
+    from shared.pipeline import train_segments
+    from shared.store import S3ModelStore, write_current
+    from shared.training import publish_version
+
+    boto3.client("s3").create_bucket(Bucket=BUCKET)
+    store = S3ModelStore(BUCKET)
+    t = time.perf_counter()
+    output = train_segments(MALL.read_bytes(), filename=MALL.name, dataset="mall")
+    train_s = time.perf_counter() - t
+    source = SourceInfo(key="uploads/mall/mall_customers.csv", sha256="0" * 64, size=1)
+    manifest = publish_version(store, "mall", "bench", output, source, created_at=datetime.now(UTC))
+    write_current(store, "mall", CurrentPointer(version="bench", updated_at=datetime.now(UTC)))
+    print(f"trained and published Mall in {train_s:.1f} s; champion {manifest.champion}")
+
+    # --- cold start: fresh processes --------------------------------------------------------
+    one = _event({"customers": _customers(1)})
+    colds: list[dict[str, float]] = []
+    for _ in range(args.cold):
+        proc = subprocess.run(
+            [sys.executable, "-c", COLD_START],
+            input=json.dumps(one),
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env={**os.environ, **env},
+            check=True,
+        )
+        colds.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+    # --- warm single-customer assign --------------------------------------------------------
+    from lambdas.api.main import handler
+    from shared.model import SegmentationModel
+    from shared.schema import prepare_frame
+
+    singles = [_event({"customers": [c]}) for c in _customers(64, seed=1)]
+    for event in singles[:10]:  # load and warm the model
+        assert handler(event, None)["statusCode"] == 200  # type: ignore[arg-type]
+    times: list[float] = []
+    for i in range(args.single):
+        event = singles[i % len(singles)]
+        t = time.perf_counter()
+        out = handler(event, None)  # type: ignore[arg-type]
+        times.append(time.perf_counter() - t)
+    assert out["statusCode"] == 200
+    p50, p99 = _percentile(times, 0.5) * 1e3, _percentile(times, 0.99) * 1e3
+
+    # --- 10k batch: handler vs the fitted model's own predict -------------------------------
+    customers = _customers(args.batch, seed=2)
+    big = _event({"customers": customers})
+    model = SegmentationModel.open(store, "mall", "bench").warm()
+    choice = model.choose()
+    preprocessor, assigner = model.preprocessor(), model.assigner(choice)
+    frame = pd.DataFrame(customers)
+
+    def raw_predict() -> Any:
+        X = preprocessor.transform(prepare_frame(frame, manifest.columns))
+        return assigner.assign(X).labels
+
+    def through_handler() -> dict[str, Any]:
+        return handler(big, None)  # type: ignore[arg-type,no-any-return]
+
+    out = through_handler()
+    assert out["statusCode"] == 200, out["body"][:300]
+    api_labels = [a["segment_id"] for a in json.loads(out["body"])["assignments"]]
+    segment_of = {s.label: s.segment_id for s in model.segment_set(choice).segments}
+    raw_labels = [segment_of.get(int(lab), -1) for lab in raw_predict()]
+    agree = float(np.mean(np.array(api_labels) == np.array(raw_labels)))
+    raw_t = min(_timed(raw_predict) for _ in range(args.repeats))
+    api_t = min(_timed(through_handler) for _ in range(args.repeats))
+    stages = _stages(model, customers, args.repeats)
+
+    cold_total = statistics.median(c["total"] for c in colds)
+    cold_import = statistics.median(c["import"] for c in colds)
+    ratio = api_t / raw_t
+    rows = [
+        ("single assign p50 (handler)", f"{p50:.3f} ms", f"< {GOALS['p50_ms']} ms", p50 < 1.5),
+        ("single assign p99 (handler)", f"{p99:.3f} ms", "", None),
+        (f"{args.batch} batch via handler", f"{api_t * 1e3:.1f} ms", "", None),
+        (f"{args.batch} batch raw predict", f"{raw_t * 1e3:.1f} ms", "", None),
+        ("batch ratio handler/raw", f"{ratio:.2f}x", f"<= {GOALS['batch_ratio']}x", ratio <= 2),
+        ("cold start: imports", f"{cold_import:.2f} s", "", None),
+        ("cold start: imports+1st assign", f"{cold_total:.2f} s", f"< {GOALS['cold_s']} s",
+         cold_total < GOALS["cold_s"]),
+    ]  # fmt: skip
+    print()
+    print(f"{'measure':34} {'value':>12} {'goal':>10}  ok")
+    for name, value, goal, ok in rows:
+        mark = "" if ok is None else ("yes" if ok else "NO")
+        print(f"{name:34} {value:>12} {goal:>10}  {mark}")
+    print(f"\nbatch: handler and raw predict agree on {agree:.1%} of the {args.batch} customers")
+    print(f"single calls: {args.single}; batch timings: best of {args.repeats}")
+    print(f"cold starts: {[round(c['total'], 2) for c in colds]} s")
+    print("batch stages (ms, best of repeats): " + ", ".join(f"{k} {v:.1f}" for k, v in stages))
+    return 0
+
+
+def _timed(fn: Any) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def _stages(model: Any, customers: list[dict[str, Any]], repeats: int) -> list[tuple[str, float]]:
+    """Where the handler's batch time goes (JSON, validation, model, serialization)."""
+    from pydantic_core import to_json
+
+    from lambdas.api.schemas import AssignRequest
+
+    text = json.dumps({"customers": customers})
+    parsed = json.loads(text)
+    out: list[tuple[str, float]] = []
+    out.append(("json.loads", min(_timed(lambda: json.loads(text)) for _ in range(repeats))))
+    out.append(
+        ("body model", min(_timed(lambda: AssignRequest(**parsed)) for _ in range(repeats)))
+    )
+    out.append(
+        (
+            "transform",
+            min(_timed(lambda: model.transform(customers)) for _ in range(repeats)),
+        )
+    )
+    result = model.assign_batch(customers)
+    out.append(
+        ("assign_batch", min(_timed(lambda: model.assign_batch(customers)) for _ in range(repeats)))
+    )
+    out.append(("to_dicts", min(_timed(result.to_dicts) for _ in range(repeats))))
+    dicts = result.to_dicts()
+    out.append(("to_json", min(_timed(lambda: to_json(dicts)) for _ in range(repeats))))
+    return [(name, seconds * 1e3) for name, seconds in out]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

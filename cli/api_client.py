@@ -1,0 +1,193 @@
+"""A small client of the segment API, over HTTP or in-process against a local model folder.
+
+Every failure becomes a :class:`~cli.errors.CliError` with the exit code scripts rely on:
+connection problems and 5xx -> ``UNREACHABLE``, 404 and "no model yet" 503 -> ``NOT_FOUND``,
+other 4xx -> ``INPUT`` (with the API's own message, which names the field and row).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from cli.errors import CliError, ExitCode
+
+__all__ = ["ApiClient", "local_api", "remote_api"]
+
+DEFAULT_TIMEOUT = 30.0
+
+
+def _detail(response: Any) -> str:
+    """The API's error message: FastAPI's ``detail`` (string or list of field errors)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:500] or response.reason_phrase
+    if isinstance(body, dict) and body.get("message"):  # the API's ErrorResponse
+        return str(body["message"])
+    detail = body.get("detail", body) if isinstance(body, dict) else body
+    if isinstance(detail, list):
+        parts = []
+        for err in detail[:5]:
+            if isinstance(err, Mapping):
+                loc = ".".join(str(p) for p in err.get("loc", []))
+                parts.append(f"{loc}: {err.get('msg', err)}" if loc else str(err.get("msg", err)))
+            else:
+                parts.append(str(err))
+        return "; ".join(parts)
+    if isinstance(detail, Mapping):
+        return str(detail.get("message") or detail.get("error") or detail)
+    return str(detail)
+
+
+def _error_code(response: Any) -> str | None:
+    """The machine-readable ``error`` of the API's ErrorResponse (``no_model``, ...)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return str(body["error"]) if isinstance(body, dict) and "error" in body else None
+
+
+class ApiClient:
+    """Calls the routes of the HTTP contract and maps errors to exit codes.
+
+    Parameters
+    ----------
+    http : httpx.Client or starlette TestClient
+        Anything with ``request(method, url, params=, json=)`` returning an httpx-like response.
+    where : str
+        Shown in error messages ("http://127.0.0.1:8000", "models folder ./out").
+    """
+
+    def __init__(self, http: Any, where: str) -> None:
+        self.http = http
+        self.where = where
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+    ) -> Any:
+        """Send one request; return the decoded JSON body or raise :class:`CliError`."""
+        import httpx
+
+        clean = {k: v for k, v in (params or {}).items() if v is not None}
+        try:
+            response = self.http.request(method, path, params=clean, json=json)
+        except httpx.TimeoutException as e:
+            raise CliError(
+                f"the API at {self.where} did not answer in time ({e})", ExitCode.UNREACHABLE
+            ) from e
+        except httpx.TransportError as e:
+            raise CliError(
+                f"cannot reach the API at {self.where}: {e} "
+                "(is it running? set --api-url or SEGMENTS_API_URL)",
+                ExitCode.UNREACHABLE,
+            ) from e
+        status = response.status_code
+        if status < 400:
+            return response.json()
+        message = f"{method} {path} -> {status}: {_detail(response)}"
+        code = _error_code(response)
+        if status in {401, 403}:
+            raise CliError(message + " (set --token or SEGMENTS_API_TOKEN)", ExitCode.INPUT)
+        if status == 404 or code == "no_model":
+            raise CliError(message, ExitCode.NOT_FOUND)
+        if status >= 500:
+            raise CliError(message, ExitCode.UNREACHABLE)
+        raise CliError(message, ExitCode.INPUT)
+
+    # -- routes -------------------------------------------------------------------------------
+
+    def health(self) -> Any:
+        return self.request("GET", "/health")
+
+    def datasets(self) -> Any:
+        return self.request("GET", "/datasets")
+
+    def segments(self, dataset: str, *, algorithm: str | None = None, k: int | None = None) -> Any:
+        return self.request(
+            "GET", f"/datasets/{dataset}/segments", params={"algorithm": algorithm, "k": k}
+        )
+
+    def evaluation(self, dataset: str) -> Any:
+        return self.request("GET", f"/datasets/{dataset}/evaluation")
+
+    def versions(self, dataset: str) -> Any:
+        return self.request("GET", f"/datasets/{dataset}/versions")
+
+    def assign(
+        self,
+        dataset: str,
+        customers: Sequence[Mapping[str, Any]],
+        *,
+        algorithm: str | None = None,
+        k: int | None = None,
+        batch_size: int = 1000,
+    ) -> dict[str, Any]:
+        """Assign ``customers`` in batches of ``batch_size``; one merged response."""
+        merged: dict[str, Any] | None = None
+        for start in range(0, max(len(customers), 1), batch_size):
+            chunk = list(customers[start : start + batch_size])
+            body = self.request(
+                "POST",
+                f"/datasets/{dataset}/assign",
+                params={"algorithm": algorithm, "k": k},
+                json={"customers": chunk},
+            )
+            if merged is None:
+                merged = dict(body)
+            else:
+                merged["assignments"] = list(merged.get("assignments", [])) + list(
+                    body.get("assignments", [])
+                )
+        assert merged is not None
+        return merged
+
+
+@contextmanager
+def remote_api(url: str, *, token: str | None = None) -> Iterator[ApiClient]:
+    """An :class:`ApiClient` over HTTP at ``url`` (optionally with a bearer token)."""
+    import httpx
+
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    with httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=DEFAULT_TIMEOUT) as http:
+        yield ApiClient(http, url)
+
+
+@contextmanager
+def local_api(models_dir: Path, *, token: str | None = None) -> Iterator[ApiClient]:
+    """An :class:`ApiClient` on the API app in this process, serving ``models_dir``.
+
+    The app reads ``MODELS_DIR`` through ``shared.settings`` and uses a local model store; no
+    network and no AWS are involved.
+    """
+    if not models_dir.is_dir():
+        raise CliError(f"models folder {models_dir} does not exist", ExitCode.INPUT)
+    from shared.settings import get_settings
+
+    saved = os.environ.get("MODELS_DIR")
+    os.environ["MODELS_DIR"] = str(models_dir.resolve())
+    get_settings.cache_clear()
+    try:
+        from fastapi.testclient import TestClient
+
+        from lambdas.api.main import create_app
+
+        app = create_app()
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        with TestClient(app, headers=headers, raise_server_exceptions=False) as http:
+            yield ApiClient(http, f"models folder {models_dir}")
+    finally:
+        if saved is None:
+            os.environ.pop("MODELS_DIR", None)
+        else:
+            os.environ["MODELS_DIR"] = saved
+        get_settings.cache_clear()

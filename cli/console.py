@@ -1,0 +1,22 @@
+"""The CLI's consoles: results to stdout, progress and errors to stderr."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Console
+
+__all__ = ["console", "error_console", "print_json"]
+
+console = Console(highlight=False)
+"""Results (tables, JSON): what a script pipes."""
+
+error_console = Console(stderr=True, highlight=False)
+"""Progress, notices and errors: never mixed into the results."""
+
+
+def print_json(data: Any) -> None:
+    """Print ``data`` as indented JSON on stdout, nothing else (for ``--json``)."""
+    console.file.write(json.dumps(data, indent=2, default=str) + "\n")
+    console.file.flush()

@@ -1,0 +1,392 @@
+"""``segments``: the command line of the customer-segmentation system.
+
+Commands (``segments COMMAND --help`` for each):
+
+- ``demo``     start the local stack, train on the Mall data, print the segments, serve the API
+- ``stack``    start the local stack and serve it (no upload)
+- ``upload``   put a customer file in the raw bucket and wait for its model (progress bar)
+- ``train``    run the engine on a local file, no AWS at all; write a version folder + report
+- ``assign``   assign customers to segments (over HTTP, or locally against ``--models-dir``)
+- ``segments`` show a model's segments
+- ``status``   versions, the current one and recent failures of the datasets
+
+Endpoint, buckets and token come from flags or the environment: ``SEGMENTS_API_URL``,
+``SEGMENTS_API_TOKEN``, ``RAW_BUCKET``, ``MODELS_BUCKET``, ``AWS_ENDPOINT_URL``.
+
+Exit codes: 0 ok; 1 usage or input error; 2 training failed (failure report); 3 service
+unreachable or server error; 4 timed out waiting for training; 5 not found or no model yet;
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from cli.errors import CliError, ExitCode
+
+__all__ = ["build_parser", "main"]
+
+logger = logging.getLogger(__name__)
+
+EPILOG = """\
+environment:
+  SEGMENTS_API_URL    API base URL (default http://127.0.0.1:8000)
+  SEGMENTS_API_TOKEN  bearer token sent to the API
+  RAW_BUCKET          raw-upload bucket (upload)
+  MODELS_BUCKET       models bucket (upload, status)
+  AWS_ENDPOINT_URL    S3 endpoint (moto server locally; unset for AWS)
+
+exit codes:
+  0 ok   1 usage/input error   2 training failed   3 service unreachable
+  4 timed out waiting for training   5 not found / no model yet   130 interrupted
+"""
+
+ALGORITHM_CHOICES = ("kmeans", "agglomerative", "dbscan", "gmm")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse exits with 2 on usage errors; ours is 1 (2 means 'training failed')."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(int(ExitCode.INPUT), f"{self.prog}: error: {message}\n")
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(name) or default
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every command (exposed for tests and docs).
+
+    Examples
+    --------
+    >>> build_parser().parse_args(["status"]).command
+    'status'
+    """
+    parser = _Parser(
+        prog="segments",
+        description="Customer segmentation: upload a customer table, get named segments.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    def api_flags(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--api-url",
+            default=_env("SEGMENTS_API_URL", "http://127.0.0.1:8000"),
+            help="API base URL (env SEGMENTS_API_URL)",
+        )
+        p.add_argument(
+            "--token",
+            default=_env("SEGMENTS_API_TOKEN"),
+            help="bearer token (env SEGMENTS_API_TOKEN)",
+        )
+        p.add_argument(
+            "--models-dir",
+            type=Path,
+            help="use a local model folder (from `segments train --out`) instead of the API",
+        )
+
+    def bucket_flags(p: argparse.ArgumentParser, *, raw: bool) -> None:
+        if raw:
+            p.add_argument(
+                "--raw-bucket", default=_env("RAW_BUCKET"), help="raw bucket (env RAW_BUCKET)"
+            )
+        p.add_argument(
+            "--models-bucket",
+            default=_env("MODELS_BUCKET"),
+            help="models bucket (env MODELS_BUCKET)",
+        )
+        p.add_argument(
+            "--endpoint-url",
+            default=_env("AWS_ENDPOINT_URL"),
+            help="S3 endpoint, e.g. the local stack's moto server (env AWS_ENDPOINT_URL)",
+        )
+
+    def json_flag(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "-o",
+            "--output",
+            choices=("table", "json"),
+            default="table",
+            help="table for people (default), json for scripts",
+        )
+
+    demo = sub.add_parser(
+        "demo",
+        help="local stack + Mall data: train, print segments, serve API and dashboard",
+        description="Start moto (S3+SQS), the queue dispatcher and the API on 127.0.0.1, "
+        "upload the Mall data, wait for training, print the segments and the algorithm "
+        "comparison, then serve until Ctrl-C.",
+    )
+    demo.add_argument("--port", type=int, default=8000, help="API port (busy: a free one)")
+    demo.add_argument(
+        "--exit-after-training",
+        action="store_true",
+        help="stop after printing the results instead of serving (scripts, tests)",
+    )
+    demo.add_argument("--dataset", default="mall", help="dataset name (default mall)")
+    demo.add_argument("--data", type=Path, help="customer file (default data/mall_customers.csv)")
+    demo.add_argument("--config", type=Path, help="dataset config (default data/mall_config.json)")
+    demo.add_argument("--timeout", type=float, default=600, help="seconds to wait for training")
+
+    stack = sub.add_parser("stack", help="start the local stack and serve it until Ctrl-C")
+    stack.add_argument("--port", type=int, default=8000, help="API port (busy: a free one)")
+
+    upload = sub.add_parser(
+        "upload", help="upload a customer file and wait for its model (progress bar)"
+    )
+    upload.add_argument("file", type=Path, help=".csv, .csv.gz or .parquet")
+    upload.add_argument("--dataset", required=True, help="dataset name ([a-z0-9][a-z0-9-_]*)")
+    upload.add_argument("--config", type=Path, help="dataset config JSON to upload first")
+    upload.add_argument("--timeout", type=float, default=900, help="seconds to wait (default 900)")
+    upload.add_argument("--no-wait", action="store_true", help="return once uploaded")
+    bucket_flags(upload, raw=True)
+    upload.add_argument(
+        "--api-url",
+        default=_env("SEGMENTS_API_URL"),
+        help="if set, print the new segments from this API once trained",
+    )
+    upload.add_argument("--token", default=_env("SEGMENTS_API_TOKEN"), help="bearer token")
+    json_flag(upload)
+
+    train = sub.add_parser(
+        "train", help="train on a local file, no AWS; write a version folder and report"
+    )
+    train.add_argument("file", type=Path, help="customer file (.csv, .csv.gz, .parquet)")
+    train.add_argument("--config", type=Path, help="dataset config JSON")
+    train.add_argument("--out", type=Path, required=True, help="model folder to publish into")
+    train.add_argument("--dataset", help="dataset name (default: from the file name)")
+    json_flag(train)
+
+    assign = sub.add_parser("assign", help="assign customers to segments")
+    assign.add_argument("--dataset", required=True)
+    source = assign.add_mutually_exclusive_group(required=True)
+    source.add_argument("--file", type=Path, help="customers as .csv or .json")
+    source.add_argument("--json", dest="json_text", help="customers as JSON (object or list)")
+    assign.add_argument("--algorithm", choices=ALGORITHM_CHOICES, help="default: the champion")
+    assign.add_argument("--k", type=int, help="any k of the sweep (default: the chosen one)")
+    assign.add_argument("--batch-size", type=int, default=1000, help="customers per request")
+    api_flags(assign)
+    json_flag(assign)
+
+    segments = sub.add_parser("segments", help="show a model's segments")
+    segments.add_argument("--dataset", required=True)
+    segments.add_argument("--algorithm", choices=ALGORITHM_CHOICES, help="default: the champion")
+    segments.add_argument("--k", type=int, help="any k of the sweep")
+    api_flags(segments)
+    json_flag(segments)
+
+    status = sub.add_parser("status", help="versions, current version and failures")
+    status.add_argument("--dataset", help="one dataset (default: all)")
+    status.add_argument(
+        "--models-dir", type=Path, help="a local model folder instead of the models bucket"
+    )
+    bucket_flags(status, raw=False)
+    json_flag(status)
+    return parser
+
+
+# --- customers ------------------------------------------------------------------------------
+
+
+def _coerce(value: str) -> Any:
+    """CSV cells arrive as text: numbers become numbers, blanks become missing."""
+    text = value.strip()
+    if text == "":
+        return None
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            continue
+    return value
+
+
+def parse_customers(text: str, *, fmt: str) -> list[dict[str, Any]]:
+    """Customers from CSV or JSON text (an object, a list, or ``{"customers": [...]}``).
+
+    Examples
+    --------
+    >>> parse_customers("Age,Gender\\n31,Female\\n", fmt="csv")
+    [{'Age': 31, 'Gender': 'Female'}]
+    >>> parse_customers('{"Age": 31}', fmt="json")
+    [{'Age': 31}]
+    """
+    if fmt == "csv":
+        reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+        rows = [{k: _coerce(v or "") for k, v in row.items() if k is not None} for row in reader]
+    else:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise CliError(f"customers are not valid JSON: {e}", ExitCode.INPUT) from e
+        if isinstance(data, dict) and "customers" in data:
+            data = data["customers"]
+        rows = [data] if isinstance(data, dict) else data
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            raise CliError(
+                'customers JSON must be an object, a list of objects or {"customers": [...]}',
+                ExitCode.INPUT,
+            )
+    if not rows:
+        raise CliError("no customers to assign", ExitCode.INPUT)
+    return rows
+
+
+def _load_customers(args: argparse.Namespace) -> list[dict[str, Any]]:
+    if args.json_text is not None:
+        return parse_customers(args.json_text, fmt="json")
+    path: Path = args.file
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as e:
+        raise CliError(f"cannot read {path}: {e}", ExitCode.INPUT) from e
+    return parse_customers(text, fmt="json" if path.suffix.lower() == ".json" else "csv")
+
+
+# --- commands -------------------------------------------------------------------------------
+
+
+def _api(args: argparse.Namespace) -> Any:
+    from cli.api_client import local_api, remote_api
+
+    if getattr(args, "models_dir", None) is not None:
+        return local_api(args.models_dir, token=args.token)
+    return remote_api(args.api_url, token=args.token)
+
+
+def cmd_assign(args: argparse.Namespace) -> int:
+    from cli.console import console, print_json
+    from cli.render import assignments_table
+
+    customers = _load_customers(args)
+    if args.batch_size < 1:
+        raise CliError("--batch-size must be >= 1", ExitCode.INPUT)
+    with _api(args) as api:
+        body = api.assign(
+            args.dataset, customers, algorithm=args.algorithm, k=args.k, batch_size=args.batch_size
+        )
+    if args.output == "json":
+        print_json(body)
+        return ExitCode.OK
+    id_column = next(
+        (c for c in customers[0] if c.lower() in {"customerid", "customer_id", "id", "cust_id"}),
+        None,
+    )
+    console.print(assignments_table(body.get("assignments", []), customers, id_column=id_column))
+    console.print(
+        f"[dim]{args.dataset} version {body.get('model_version')}, "
+        f"{body.get('algorithm')} k={body.get('k')}[/dim]"
+    )
+    return ExitCode.OK
+
+
+def cmd_segments(args: argparse.Namespace) -> int:
+    from cli.console import console, print_json
+    from cli.render import segments_table
+
+    with _api(args) as api:
+        body = api.segments(args.dataset, algorithm=args.algorithm, k=args.k)
+    if args.output == "json":
+        print_json(body)
+        return ExitCode.OK
+    console.print(
+        segments_table(
+            body,
+            title=f"{args.dataset}: segments ({body.get('algorithm')}"
+            f"{'' if body.get('k') is None else ', k=' + str(body['k'])}, "
+            f"version {body.get('model_version')})",
+        )
+    )
+    for seg in body.get("segments", []):
+        if seg.get("description"):
+            console.print(f"  [bold]{seg.get('segment_id')}[/bold] {seg['description']}")
+    return ExitCode.OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from cli.status import run_status
+
+    return run_status(args)
+
+
+def cmd_upload(args: argparse.Namespace) -> int:
+    from cli.upload_command import run_upload
+
+    return run_upload(args)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from cli.train_command import run_train
+
+    return run_train(args)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from cli.demo import run_demo
+
+    return run_demo(args)
+
+
+def cmd_stack(args: argparse.Namespace) -> int:
+    from cli.demo import run_stack
+
+    return run_stack(args)
+
+
+COMMANDS = {
+    "assign": cmd_assign,
+    "segments": cmd_segments,
+    "status": cmd_status,
+    "upload": cmd_upload,
+    "train": cmd_train,
+    "demo": cmd_demo,
+    "stack": cmd_stack,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; return (and, as a script, exit with) the documented exit code."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    from cli.console import error_console
+
+    try:
+        return int(COMMANDS[args.command](args))
+    except CliError as e:
+        error_console.print(f"[bold red]error:[/bold red] {e.message}", highlight=False)
+        return int(e.code)
+    except KeyboardInterrupt:
+        error_console.print("interrupted")
+        return 130
+    except Exception as e:
+        from shared.exceptions import DataValidationError, NotFoundError
+
+        if isinstance(e, DataValidationError):
+            error_console.print(f"[bold red]error:[/bold red] {e}", highlight=False)
+            return int(ExitCode.INPUT)
+        if isinstance(e, NotFoundError):
+            error_console.print(f"[bold red]error:[/bold red] {e}", highlight=False)
+            return int(ExitCode.NOT_FOUND)
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,168 @@
+"""``segments upload``: put a file in the raw bucket, show progress, wait for the model."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from cli.errors import CliError, ExitCode
+from cli.uploads import (
+    UploadedObject,
+    WaitOutcome,
+    existing_state,
+    s3_failure,
+    upload_config,
+    upload_file,
+    wait_for_training,
+)
+from shared.store import ModelStore, S3ModelStore
+
+__all__ = ["run_upload", "upload_with_progress"]
+
+
+def upload_with_progress(
+    s3: Any,
+    store: ModelStore,
+    *,
+    raw_bucket: str,
+    dataset: str,
+    path: Path,
+    config: Path | None,
+    timeout: float,
+    wait: bool = True,
+    training_note: Callable[[], str] | None = None,
+) -> tuple[UploadedObject, WaitOutcome | None]:
+    """Upload (config first, then the file) with a progress bar, then wait for training.
+
+    ``training_note`` adds a live detail to the training line (the local stack shows what its
+    dispatcher is doing).
+    """
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from cli.console import error_console
+
+    if not path.is_file():
+        raise CliError(f"no such file: {path}", ExitCode.INPUT)
+    try:
+        seen_versions, seen_failures = existing_state(store, dataset)
+    except Exception as e:
+        raise s3_failure(e, f"cannot read the models bucket for dataset {dataset!r}") from e
+    if config is not None:
+        key = upload_config(s3, raw_bucket, dataset, config)
+        error_console.print(f"config  {config} -> s3://{raw_bucket}/{key}")
+    size = path.stat().st_size
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[note]}"),
+        console=error_console,
+        transient=False,
+    ) as progress:
+        up = progress.add_task(f"upload  {path.name}", total=size, note="")
+        obj = upload_file(s3, raw_bucket, dataset, path, on_bytes=lambda n: progress.advance(up, n))
+        progress.update(up, completed=size, note=f"s3://{obj.bucket}/{obj.key}")
+        if not wait:
+            return obj, None
+        train = progress.add_task("training", total=None, note="waiting for the queue")
+
+        def tick(_elapsed: float) -> None:
+            if training_note is not None:
+                progress.update(train, note=training_note())
+
+        outcome = wait_for_training(
+            store,
+            dataset,
+            obj,
+            seen_versions=seen_versions,
+            seen_failures=seen_failures,
+            timeout=timeout,
+            on_tick=tick,
+        )
+        if outcome.manifest is not None:
+            progress.update(train, total=1, completed=1, note=f"version {outcome.manifest.version}")
+        else:
+            progress.update(train, total=1, completed=0, note="[red]failed[/red]")
+    return obj, outcome
+
+
+def _clients(args: argparse.Namespace) -> tuple[Any, ModelStore]:
+    if not args.raw_bucket:
+        raise CliError("no raw bucket: pass --raw-bucket or set RAW_BUCKET", ExitCode.INPUT)
+    if not args.models_bucket and not args.no_wait:
+        raise CliError(
+            "no models bucket to wait on: pass --models-bucket or set MODELS_BUCKET (or --no-wait)",
+            ExitCode.INPUT,
+        )
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=args.endpoint_url or None)
+    store = S3ModelStore(args.models_bucket or args.raw_bucket, client=s3)
+    return s3, store
+
+
+def run_upload(args: argparse.Namespace) -> int:
+    """Upload, wait, and print the outcome; exit 2 when training refused the file."""
+    from cli.console import console, print_json
+    from shared.config import validate_dataset_name
+
+    validate_dataset_name(args.dataset)
+    s3, store = _clients(args)
+    obj, outcome = upload_with_progress(
+        s3,
+        store,
+        raw_bucket=args.raw_bucket,
+        dataset=args.dataset,
+        path=args.file,
+        config=args.config,
+        timeout=args.timeout,
+        wait=not args.no_wait,
+    )
+    if outcome is None:
+        if args.output == "json":
+            print_json({"bucket": obj.bucket, "key": obj.key, "version_id": obj.version_id})
+        return ExitCode.OK
+    if outcome.failure is not None:
+        if args.output == "json":
+            print_json({"status": "failed", **outcome.failure.model_dump(mode="json")})
+        raise CliError(
+            f"training refused s3://{obj.bucket}/{obj.key}: {outcome.failure.error}",
+            ExitCode.TRAINING_FAILED,
+        )
+    manifest = outcome.manifest
+    assert manifest is not None
+    if args.output == "json":
+        print_json(
+            {
+                "status": "trained",
+                "dataset": manifest.dataset,
+                "version": manifest.version,
+                "champion": manifest.champion,
+                "seconds": round(outcome.seconds, 2),
+            }
+        )
+        return ExitCode.OK
+    champion = manifest.algorithms[manifest.champion]
+    console.print(
+        f"[green]trained[/green] {manifest.dataset} version [bold]{manifest.version}[/bold] "
+        f"in {outcome.seconds:.1f} s: champion {manifest.champion} with "
+        f"{champion.n_segments} segments (silhouette {champion.metrics.silhouette})"
+    )
+    if args.api_url:
+        from cli.api_client import remote_api
+        from cli.render import segments_table
+
+        with remote_api(args.api_url, token=args.token) as api:
+            console.print(segments_table(api.segments(args.dataset)))
+    return ExitCode.OK

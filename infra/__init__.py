@@ -1,0 +1,1 @@
+"""The AWS CDK app of the customer-segmentation system (see ``infra/app.py``)."""

@@ -1,0 +1,320 @@
+"""API: the API function behind an HTTP API, guarded by a Cognito JWT authorizer."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+
+import jsii
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_apigatewayv2 as apigwv2
+from aws_cdk import aws_apigatewayv2_authorizers as authorizers
+from aws_cdk import aws_apigatewayv2_integrations as integrations
+from aws_cdk import aws_cognito as cognito
+from aws_cdk import aws_ecr_assets as ecr_assets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from infra.nag import acknowledge
+
+__all__ = [
+    "ADMIN_ROUTES",
+    "ADMIN_SCOPE",
+    "API_HANDLER",
+    "OPEN_ROUTES",
+    "READ_ROUTES",
+    "READ_SCOPE",
+    "SegmentsApi",
+]
+
+#: Image command of the API function (contract: lambdas/api/main.py:handler).
+API_HANDLER = "lambdas.api.main.handler"
+RESOURCE_SERVER = "segments"
+READ_SCOPE = f"{RESOURCE_SERVER}/read"
+ADMIN_SCOPE = f"{RESOURCE_SERVER}/admin"
+
+GET, POST, ANY = apigwv2.HttpMethod.GET, apigwv2.HttpMethod.POST, apigwv2.HttpMethod.ANY
+#: Routes without an authorizer: health check, dashboard page, its static files, API docs.
+OPEN_ROUTES: tuple[tuple[apigwv2.HttpMethod, str], ...] = (
+    (GET, "/health"),
+    (GET, "/"),
+    (GET, "/docs"),
+    (GET, "/openapi.json"),
+    (GET, "/static/{proxy+}"),
+)
+#: Routes that need a token with the read scope. ``ANY /{proxy+}`` catches routes added
+#: to the app later, so a new route is never open by accident.
+READ_ROUTES: tuple[tuple[apigwv2.HttpMethod, str], ...] = (
+    (GET, "/datasets"),
+    (GET, "/datasets/{proxy+}"),
+    (POST, "/datasets/{dataset}/assign"),
+    (ANY, "/{proxy+}"),
+)
+#: Routes that need the admin scope.
+ADMIN_ROUTES: tuple[tuple[apigwv2.HttpMethod, str], ...] = (
+    (POST, "/datasets/{dataset}/versions/{version}/promote"),
+)
+
+#: One JSON line per request (HTTP API $context variables), easy to query in Logs Insights.
+ACCESS_LOG_FORMAT = json.dumps(
+    {
+        "requestId": "$context.requestId",
+        "ip": "$context.identity.sourceIp",
+        "requestTime": "$context.requestTime",
+        "method": "$context.httpMethod",
+        "routeKey": "$context.routeKey",
+        "path": "$context.path",
+        "status": "$context.status",
+        "protocol": "$context.protocol",
+        "responseLength": "$context.responseLength",
+        "responseLatency": "$context.responseLatency",
+        "integrationLatency": "$context.integrationLatency",
+        "integrationError": "$context.integrationErrorMessage",
+        "authorizerError": "$context.authorizer.error",
+        "clientId": "$context.authorizer.claims.client_id",
+    }
+)
+
+
+@jsii.implements(apigwv2.IAccessLogSettings)
+class _AccessLogSettings:
+    """``IAccessLogSettings`` is a jsii interface, not a struct: Python must implement it."""
+
+    def __init__(self, destination: apigwv2.IAccessLogDestination) -> None:
+        self._destination = destination
+
+    @property
+    def destination(self) -> apigwv2.IAccessLogDestination:
+        return self._destination
+
+    @property
+    def format(self) -> apigw.AccessLogFormat:
+        return apigw.AccessLogFormat.custom(ACCESS_LOG_FORMAT)
+
+
+class SegmentsApi(Construct):
+    """API function (container image) + HTTP API + Cognito user pool for machine clients.
+
+    Authorization is a JWT authorizer backed by a Cognito user pool: clients get an access
+    token with the OAuth2 client-credentials grant from the pool's domain and send it as
+    ``Authorization: Bearer <token>``. Two app clients exist: ``reader`` (scope
+    ``segments/read``) and ``admin`` (``segments/read`` and ``segments/admin``). Every route
+    except :data:`OPEN_ROUTES` needs a token; promote needs the admin scope. CORS preflight is
+    answered by API Gateway itself (no authorizer on OPTIONS).
+
+    Parameters
+    ----------
+    scope, construct_id
+        The usual construct arguments.
+    image
+        The one container image asset of the repository.
+    environment
+        Environment variables of the function (the stack builds them from one dict).
+    memory_mb, timeout_seconds
+        Function sizing; more memory also buys CPU, hence lower latency.
+    provisioned_concurrency
+        Warm instances on the ``live`` alias (0: none, the default).
+    cors_origins
+        Origins allowed to call the API from a browser (the dashboard is same-origin).
+    throttle_rate_limit, throttle_burst_limit
+        Stage-wide throttling (requests per second, burst).
+    cognito_domain_prefix
+        Prefix of the Cognito hosted domain (globally unique in the region); default
+        ``segments-<account id>``.
+    allow_destroy
+        Delete the user pool and log groups with the stack (dev stacks).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        image: ecr_assets.DockerImageAsset,
+        environment: Mapping[str, str],
+        memory_mb: int = 2048,
+        timeout_seconds: int = 29,
+        provisioned_concurrency: int = 0,
+        cors_origins: Sequence[str] = ("*",),
+        throttle_rate_limit: int = 50,
+        throttle_burst_limit: int = 100,
+        cognito_domain_prefix: str = "",
+        allow_destroy: bool = False,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        removal = RemovalPolicy.DESTROY if allow_destroy else RemovalPolicy.RETAIN
+
+        # --- function -------------------------------------------------------------------
+        self.log_group = logs.LogGroup(
+            self, "Logs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=removal
+        )
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="API function: reads model versions, writes current.json on promote.",
+        )
+        self.log_group.grant_write(self.role)
+        self.function = lambda_.DockerImageFunction(
+            self,
+            "Function",
+            description="Segments HTTP API (lambdas/api/main.py, FastAPI + Mangum).",
+            code=lambda_.DockerImageCode.from_ecr(
+                image.repository, tag_or_digest=image.image_tag, cmd=[API_HANDLER]
+            ),
+            architecture=lambda_.Architecture.X86_64,
+            memory_size=memory_mb,
+            timeout=Duration.seconds(timeout_seconds),
+            environment=dict(environment),
+            role=self.role,
+            log_group=self.log_group,
+        )
+        self.alias = lambda_.Alias(
+            self,
+            "Live",
+            alias_name="live",
+            version=self.function.current_version,
+            provisioned_concurrent_executions=provisioned_concurrency or None,
+        )
+
+        # --- identity -------------------------------------------------------------------
+        self.user_pool = cognito.UserPool(
+            self,
+            "UserPool",
+            self_sign_up_enabled=False,
+            sign_in_aliases=cognito.SignInAliases(email=True),
+            password_policy=cognito.PasswordPolicy(
+                min_length=12,
+                require_digits=True,
+                require_lowercase=True,
+                require_uppercase=True,
+                require_symbols=True,
+            ),
+            mfa=cognito.Mfa.REQUIRED,
+            mfa_second_factor=cognito.MfaSecondFactor(otp=True, sms=False),
+            account_recovery=cognito.AccountRecovery.EMAIL_ONLY,
+            removal_policy=removal,
+        )
+        acknowledge(
+            self.user_pool,
+            "AwsSolutions-COG8",
+            "The Plus feature plan only adds threat protection and compromised-credential "
+            "checks for user sign-ins; this pool serves client-credentials tokens to machines.",
+        )
+        self.resource_server = self.user_pool.add_resource_server(
+            "ResourceServer",
+            identifier=RESOURCE_SERVER,
+            scopes=[
+                cognito.ResourceServerScope(
+                    scope_name="read", scope_description="Read segments and assign customers"
+                ),
+                cognito.ResourceServerScope(
+                    scope_name="admin", scope_description="Promote model versions"
+                ),
+            ],
+        )
+        read = cognito.OAuthScope.custom(READ_SCOPE)
+        admin = cognito.OAuthScope.custom(ADMIN_SCOPE)
+        self.reader_client = self._machine_client("ReaderClient", [read])
+        self.admin_client = self._machine_client("AdminClient", [read, admin])
+        self.domain = self.user_pool.add_domain(
+            "Domain",
+            cognito_domain=cognito.CognitoDomainOptions(
+                domain_prefix=cognito_domain_prefix or f"segments-{Stack.of(self).account}"
+            ),
+        )
+        authorizer = authorizers.HttpUserPoolAuthorizer(
+            "JwtAuthorizer",
+            self.user_pool,
+            user_pool_clients=[self.reader_client, self.admin_client],
+        )
+
+        # --- HTTP API -------------------------------------------------------------------
+        self.http_api = apigwv2.HttpApi(
+            self,
+            "HttpApi",
+            description="Customer segments API",
+            create_default_stage=False,
+            cors_preflight=apigwv2.CorsPreflightOptions(
+                allow_origins=list(cors_origins),
+                allow_methods=[apigwv2.CorsHttpMethod.GET, apigwv2.CorsHttpMethod.POST],
+                allow_headers=["authorization", "content-type"],
+                max_age=Duration.hours(1),
+            ),
+        )
+        self.access_logs = logs.LogGroup(
+            self, "AccessLogs", retention=logs.RetentionDays.THREE_MONTHS, removal_policy=removal
+        )
+        self.stage = apigwv2.HttpStage(
+            self,
+            "DefaultStage",
+            http_api=self.http_api,
+            stage_name="$default",
+            auto_deploy=True,
+            throttle=apigwv2.ThrottleSettings(
+                rate_limit=throttle_rate_limit, burst_limit=throttle_burst_limit
+            ),
+            access_log_settings=_AccessLogSettings(
+                apigwv2.LogGroupLogDestination(self.access_logs)
+            ),
+        )
+        integration = integrations.HttpLambdaIntegration("Lambda", self.alias)
+        self.routes: dict[str, apigwv2.HttpRoute] = {}
+        for method, path in OPEN_ROUTES:
+            route = self._add_route(method, path, integration)
+            acknowledge(
+                route,
+                "AwsSolutions-APIG4",
+                f"{method.value} {path} is public on purpose (health check, dashboard "
+                "shell, static files or API docs); it returns no customer data.",
+            )
+        for method, path in READ_ROUTES:
+            self._add_route(method, path, integration, authorizer, [READ_SCOPE])
+        for method, path in ADMIN_ROUTES:
+            self._add_route(method, path, integration, authorizer, [ADMIN_SCOPE])
+
+    @property
+    def url(self) -> str:
+        """Base URL of the API's default stage."""
+        return self.http_api.api_endpoint
+
+    @property
+    def token_url(self) -> str:
+        """OAuth2 token endpoint of the Cognito domain."""
+        return f"{self.domain.base_url()}/oauth2/token"
+
+    def _machine_client(
+        self, construct_id: str, scopes: list[cognito.OAuthScope]
+    ) -> cognito.UserPoolClient:
+        client = self.user_pool.add_client(
+            construct_id,
+            generate_secret=True,
+            o_auth=cognito.OAuthSettings(
+                flows=cognito.OAuthFlows(client_credentials=True), scopes=scopes
+            ),
+            access_token_validity=Duration.hours(1),
+            prevent_user_existence_errors=True,
+        )
+        client.node.add_dependency(self.resource_server)
+        return client
+
+    def _add_route(
+        self,
+        method: apigwv2.HttpMethod,
+        path: str,
+        integration: integrations.HttpLambdaIntegration,
+        authorizer: authorizers.HttpUserPoolAuthorizer | None = None,
+        scopes: list[str] | None = None,
+    ) -> apigwv2.HttpRoute:
+        (route,) = self.http_api.add_routes(
+            path=path,
+            methods=[method],
+            integration=integration,
+            authorizer=authorizer or apigwv2.HttpNoneAuthorizer(),
+            authorization_scopes=scopes,
+        )
+        self.routes[f"{method.value} {path}"] = route
+        return route

@@ -1,0 +1,134 @@
+"""Training: the ingest queue (+ dead-letter queue) and the training function it feeds."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aws_cdk import Duration, RemovalPolicy, Size
+from aws_cdk import aws_ecr_assets as ecr_assets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as event_sources
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+__all__ = ["TRAINING_HANDLER", "Training"]
+
+#: Image command of the training function (contract: lambdas/training/handler.py:handler).
+TRAINING_HANDLER = "lambdas.training.handler.handler"
+
+
+class Training(Construct):
+    """SQS ingest queue -> training Lambda (container image), with a dead-letter queue.
+
+    The queue receives the raw bucket's S3 notifications (wired by the stack). Its visibility
+    timeout is six times the function timeout, so a message is not redelivered while a run that
+    received it may still be working; after ``max_receive_count`` failed receives it moves to
+    the DLQ. The event source reads one message per invocation (one upload = one run) and
+    reports partial batch failures. Concurrency is capped twice: by the event source's
+    ``max_concurrency`` (so SQS never throttles into retries) and by reserved concurrency (so
+    a burst of uploads cannot take the account's whole Lambda pool).
+
+    Parameters
+    ----------
+    scope, construct_id
+        The usual construct arguments.
+    image
+        The one container image asset of the repository (built from ``Dockerfile``).
+    environment
+        Environment variables of the function (the stack builds them from one dict).
+    memory_mb, timeout_minutes, ephemeral_storage_gib
+        Function sizing (the 1M-row benchmark peaks around 6 GB).
+    reserved_concurrency
+        Reserved concurrent executions; 0 leaves it unreserved (new accounts with a
+        concurrency quota of 10 cannot reserve any).
+    max_concurrency
+        Maximum concurrent invocations by the SQS event source (>= 2).
+    max_receive_count
+        Receives before a message moves to the DLQ.
+    allow_destroy
+        Delete the log group with the stack (dev stacks).
+
+    Examples
+    --------
+    >>> training.queue.queue_arn  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        image: ecr_assets.DockerImageAsset,
+        environment: Mapping[str, str],
+        memory_mb: int = 10240,
+        timeout_minutes: int = 15,
+        ephemeral_storage_gib: int = 10,
+        reserved_concurrency: int = 2,
+        max_concurrency: int = 2,
+        max_receive_count: int = 3,
+        allow_destroy: bool = False,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        removal = RemovalPolicy.DESTROY if allow_destroy else RemovalPolicy.RETAIN
+        timeout = Duration.minutes(timeout_minutes)
+
+        self.dead_letter_queue = sqs.Queue(
+            self,
+            "DeadLetterQueue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        self.queue = sqs.Queue(
+            self,
+            "IngestQueue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            visibility_timeout=Duration.minutes(6 * timeout_minutes),
+            retention_period=Duration.days(4),
+            dead_letter_queue=sqs.DeadLetterQueue(
+                queue=self.dead_letter_queue, max_receive_count=max_receive_count
+            ),
+        )
+
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            retention=logs.RetentionDays.ONE_MONTH,
+            removal_policy=removal,
+        )
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="Training function: reads raw uploads, writes model versions.",
+        )
+        # Only its own log group: no AWSLambdaBasicExecutionRole (logs:* on every group).
+        self.log_group.grant_write(self.role)
+
+        self.function = lambda_.DockerImageFunction(
+            self,
+            "Function",
+            description="Trains segment models for each upload (lambdas/training/handler.py).",
+            code=lambda_.DockerImageCode.from_ecr(
+                image.repository, tag_or_digest=image.image_tag, cmd=[TRAINING_HANDLER]
+            ),
+            architecture=lambda_.Architecture.X86_64,
+            memory_size=memory_mb,
+            timeout=timeout,
+            ephemeral_storage_size=Size.gibibytes(ephemeral_storage_gib),
+            reserved_concurrent_executions=reserved_concurrency or None,
+            environment=dict(environment),
+            role=self.role,
+            log_group=self.log_group,
+        )
+        self.function.add_event_source(
+            event_sources.SqsEventSource(
+                self.queue,
+                batch_size=1,
+                report_batch_item_failures=True,
+                max_concurrency=max_concurrency,
+            )
+        )

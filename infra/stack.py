@@ -1,0 +1,301 @@
+"""The one stack of the system: composes the constructs, grants access and wires environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import aws_ecr_assets as ecr_assets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_notifications as s3n
+from constructs import Construct
+
+from infra.config import DeploymentConfig
+from infra.constructs import Monitoring, SegmentsApi, Storage, Training
+from infra.nag import acknowledge
+
+__all__ = [
+    "IMAGE_EXCLUDES",
+    "REPO_ROOT",
+    "UPLOAD_PREFIX",
+    "UPLOAD_SUFFIXES",
+    "SegmentsStack",
+    "function_environment",
+]
+
+#: Build context of the Lambda image: the repository root (see Dockerfile and .dockerignore).
+REPO_ROOT = Path(__file__).resolve().parent.parent
+#: Kept out of the asset's fingerprint and copy even if .dockerignore were lost (speed).
+IMAGE_EXCLUDES = [
+    ".git",
+    ".venv",
+    "node_modules",
+    "cdk.out",
+    "tests",
+    "infra",
+    "docs",
+    "bench",
+    "data",
+    ".local",
+    "test-output",
+    "**/__pycache__",
+    "**/.pytest_cache",
+    "**/.mypy_cache",
+    "**/.ruff_cache",
+    "**/.hypothesis",
+]
+UPLOAD_PREFIX = "uploads/"
+UPLOAD_SUFFIXES = (".csv", ".csv.gz", ".parquet")
+
+
+def function_environment(
+    config: DeploymentConfig, *, raw_bucket: str, models_bucket: str
+) -> dict[str, dict[str, str]]:
+    """Environment of each function, from one place (names match ``shared/settings.py``).
+
+    Parameters
+    ----------
+    config
+        Deployment options.
+    raw_bucket, models_bucket
+        Bucket names (CloudFormation tokens at synth time).
+
+    Returns
+    -------
+    dict
+        ``{"training": {...}, "api": {...}}``.
+
+    Examples
+    --------
+    >>> env = function_environment(DeploymentConfig(), raw_bucket="r", models_bucket="m")
+    >>> env["api"]["MODELS_BUCKET"], env["training"]["RAW_BUCKET"]
+    ('m', 'r')
+    """
+    common = {
+        "RAW_BUCKET": raw_bucket,
+        "MODELS_BUCKET": models_bucket,
+        "LOG_LEVEL": config.log_level,
+        "KEEP_VERSIONS": str(config.keep_versions),
+        "POWERTOOLS_LOG_LEVEL": config.log_level,
+        # Lambda has no /dev/shm: tell joblib up front instead of letting it warn per run.
+        "JOBLIB_MULTIPROCESSING": "0",
+    }
+    api = {
+        **common,
+        "POWERTOOLS_SERVICE_NAME": "segments-api",
+        "MODEL_REFRESH_SECONDS": str(config.model_refresh_seconds),
+    }
+    # Static tokens are optional defence in depth behind the JWT authorizer (see docs/deploy.md).
+    if config.api_tokens:
+        api["API_TOKENS"] = config.api_tokens
+    if config.admin_tokens:
+        api["ADMIN_TOKENS"] = config.admin_tokens
+    return {
+        "training": {**common, "POWERTOOLS_SERVICE_NAME": "segments-training"},
+        "api": api,
+    }
+
+
+def _acknowledge_object_patterns(
+    role: iam.IRole, patterns: dict[s3.IBucket, tuple[str, ...]], reason: str
+) -> None:
+    """Acknowledge cdk-nag IAM5 for key patterns inside named buckets (not ``Resource::*``).
+
+    cdk-nag 3 names each finding after the resource, e.g.
+    ``AwsSolutions-IAM5[Resource::<StorageRaw1234ABCD.Arn>/uploads/*]``; the logical id is
+    computed here, so no hashed id is written by hand.
+    """
+    for bucket, keys in patterns.items():
+        cfn_bucket = bucket.node.default_child
+        assert isinstance(cfn_bucket, s3.CfnBucket)
+        logical_id = Stack.of(bucket).get_logical_id(cfn_bucket)
+        for key in keys:
+            acknowledge(role, f"AwsSolutions-IAM5[Resource::<{logical_id}.Arn>/{key}]", reason)
+
+
+class SegmentsStack(Stack):
+    """Raw bucket -> queue -> training function -> models bucket <- API function <- HTTP API.
+
+    Parameters
+    ----------
+    scope, construct_id
+        The usual construct arguments.
+    config
+        Deployment options (``DeploymentConfig.from_node(app.node)`` in ``app.py``).
+    **kwargs
+        Passed to :class:`aws_cdk.Stack` (``env``, ``description``, ...).
+
+    Examples
+    --------
+    >>> from aws_cdk import App
+    >>> stack = SegmentsStack(App(), "Segments", config=DeploymentConfig())  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: DeploymentConfig,
+        **kwargs: object,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
+        self.config = config
+
+        self.storage = Storage(
+            self,
+            "Storage",
+            allow_destroy=config.allow_destroy,
+            raw_upload_retention_days=config.raw_upload_retention_days,
+            noncurrent_version_retention_days=config.noncurrent_version_retention_days,
+            access_log_retention_days=config.access_log_retention_days,
+        )
+        raw, models = self.storage.raw_bucket, self.storage.models_bucket
+        environment = function_environment(
+            config, raw_bucket=raw.bucket_name, models_bucket=models.bucket_name
+        )
+        # One image, two entry points (each function overrides the image command).
+        image = ecr_assets.DockerImageAsset(
+            self,
+            "LambdaImage",
+            directory=str(REPO_ROOT),
+            file="Dockerfile",
+            platform=ecr_assets.Platform.LINUX_AMD64,
+            exclude=IMAGE_EXCLUDES,
+        )
+
+        self.training = Training(
+            self,
+            "Training",
+            image=image,
+            environment=environment["training"],
+            memory_mb=config.training_memory_mb,
+            timeout_minutes=config.training_timeout_minutes,
+            ephemeral_storage_gib=config.training_ephemeral_storage_gib,
+            reserved_concurrency=config.training_reserved_concurrency,
+            max_concurrency=config.training_max_concurrency,
+            allow_destroy=config.allow_destroy,
+        )
+        self.api = SegmentsApi(
+            self,
+            "Api",
+            image=image,
+            environment=environment["api"],
+            memory_mb=config.api_memory_mb,
+            timeout_seconds=config.api_timeout_seconds,
+            provisioned_concurrency=config.api_provisioned_concurrency,
+            cors_origins=config.cors_origins,
+            throttle_rate_limit=config.throttle_rate_limit,
+            throttle_burst_limit=config.throttle_burst_limit,
+            cognito_domain_prefix=config.cognito_domain_prefix,
+            allow_destroy=config.allow_destroy,
+        )
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            dead_letter_queue=self.training.dead_letter_queue,
+            ingest_queue=self.training.queue,
+            functions={"Training": self.training.function, "Api": self.api.function},
+            http_api=self.api.http_api,
+            max_queue_age=Duration.minutes(4 * config.training_timeout_minutes),
+            alarm_email=config.alarm_email,
+            allow_destroy=config.allow_destroy,
+        )
+
+        for suffix in UPLOAD_SUFFIXES:
+            raw.add_event_notification(
+                s3.EventType.OBJECT_CREATED,
+                s3n.SqsDestination(self.training.queue),
+                s3.NotificationKeyFilter(prefix=UPLOAD_PREFIX, suffix=suffix),
+            )
+        self._grant_training(self.training.role, raw=raw, models=models)
+        self._grant_api(self.api.role, models=models)
+        self._acknowledge_cdk_singletons()
+        self._outputs()
+
+    @staticmethod
+    def _grant_training(role: iam.IRole, *, raw: s3.IBucket, models: s3.IBucket) -> None:
+        """Training reads uploads and configs, and reads/writes/prunes model versions."""
+        statements = [
+            iam.PolicyStatement(
+                sid="ReadUploadsAndConfigs",
+                actions=["s3:GetObject", "s3:GetObjectVersion"],
+                resources=[raw.arn_for_objects("uploads/*"), raw.arn_for_objects("configs/*")],
+            ),
+            # ListBucket turns a missing optional configs/<dataset>.json into 404, not 403.
+            iam.PolicyStatement(
+                sid="ListRaw", actions=["s3:ListBucket"], resources=[raw.bucket_arn]
+            ),
+            iam.PolicyStatement(
+                sid="ReadWriteModelVersions",
+                actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                resources=[models.arn_for_objects("datasets/*")],
+            ),
+            iam.PolicyStatement(
+                sid="ListModels", actions=["s3:ListBucket"], resources=[models.bucket_arn]
+            ),
+        ]
+        for statement in statements:
+            role.add_to_principal_policy(statement)
+        _acknowledge_object_patterns(
+            role,
+            {raw: ("uploads/*", "configs/*"), models: ("datasets/*",)},
+            "Object-level actions on key prefixes of one bucket: a run reads whichever upload "
+            "and config its event names and writes a new version folder under datasets/.",
+        )
+
+    @staticmethod
+    def _grant_api(role: iam.IRole, *, models: s3.IBucket) -> None:
+        """The API reads model versions and may only write the current pointer (promote)."""
+        statements = [
+            iam.PolicyStatement(
+                sid="ReadModelVersions",
+                actions=["s3:GetObject"],
+                resources=[models.arn_for_objects("datasets/*")],
+            ),
+            iam.PolicyStatement(
+                sid="ListModels", actions=["s3:ListBucket"], resources=[models.bucket_arn]
+            ),
+            iam.PolicyStatement(
+                sid="PromoteWritesCurrentPointer",
+                actions=["s3:PutObject"],
+                resources=[models.arn_for_objects("datasets/*/current.json")],
+            ),
+        ]
+        for statement in statements:
+            role.add_to_principal_policy(statement)
+        _acknowledge_object_patterns(
+            role,
+            {models: ("datasets/*", "datasets/*/current.json")},
+            "The API serves any dataset's versions (GetObject under datasets/) and promote may "
+            "rewrite only each dataset's current.json pointer, not the artifacts.",
+        )
+
+    def _acknowledge_cdk_singletons(self) -> None:
+        """Findings on helper functions that CDK adds to the stack by itself."""
+        for child in self.node.children:
+            if child.node.id.startswith("BucketNotificationsHandler"):
+                acknowledge(
+                    child,
+                    "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/"
+                    "service-role/AWSLambdaBasicExecutionRole]",
+                    "CDK's own S3-notification custom resource: it only writes its own logs "
+                    "with this policy and runs once per deployment; its role is not ours to shape.",
+                )
+
+    def _outputs(self) -> None:
+        outputs = {
+            "ApiUrl": self.api.url,
+            "RawBucketName": self.storage.raw_bucket.bucket_name,
+            "ModelsBucketName": self.storage.models_bucket.bucket_name,
+            "IngestQueueUrl": self.training.queue.queue_url,
+            "DeadLetterQueueUrl": self.training.dead_letter_queue.queue_url,
+            "UserPoolId": self.api.user_pool.user_pool_id,
+            "ReaderClientId": self.api.reader_client.user_pool_client_id,
+            "AdminClientId": self.api.admin_client.user_pool_client_id,
+            "TokenUrl": self.api.token_url,
+            "AlarmTopicArn": self.monitoring.topic.topic_arn,
+        }
+        for name, value in outputs.items():
+            CfnOutput(self, name, value=value)

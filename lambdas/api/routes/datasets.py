@@ -1,0 +1,159 @@
+"""Datasets and the documents of a version: manifest, evaluation, plots, report, failures."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import HTMLResponse
+
+from lambdas.api.dependencies import (
+    DatasetPath,
+    ReadAccess,
+    RegistryDep,
+    StoreDep,
+    VersionQuery,
+)
+from lambdas.api.errors import ERROR_RESPONSES
+from lambdas.api.schemas import (
+    AlgorithmInfo,
+    DatasetDetail,
+    DatasetItem,
+    DatasetList,
+    EvaluationResponse,
+    FailureList,
+    PlotsResponse,
+)
+from shared.exceptions import DatasetNotFoundError
+from shared.manifest import FailureReport, Manifest
+from shared.model import REPORT_PATH
+from shared.store import ModelLayout, ObjectNotFoundError, list_datasets, read_current
+
+__all__ = ["router"]
+
+router = APIRouter(
+    prefix="/datasets", tags=["datasets"], dependencies=[ReadAccess], responses=ERROR_RESPONSES
+)
+
+
+def _detail(manifest: Manifest) -> DatasetDetail:
+    algorithms = {
+        name: AlgorithmInfo(
+            n_segments=s.n_segments,
+            k=s.k,
+            ks=sorted(int(k) for k in s.models) or ([s.k] if s.k is not None else []),
+            champion=name == manifest.champion,
+            metrics=s.metrics,
+            params=s.params,
+            assignment_rule=s.assignment_rule,
+            rule_agreement=s.rule_agreement,
+            fit_rows=s.fit_rows,
+            note=s.note,
+        )
+        for name, s in manifest.algorithms.items()
+    }
+    return DatasetDetail(
+        dataset=manifest.dataset,
+        model_version=manifest.version,
+        created_at=manifest.created_at,
+        source=manifest.source,
+        rows=manifest.rows,
+        columns=manifest.columns,
+        input_columns=[c.name for c in manifest.input_columns],
+        config=manifest.config,
+        champion=manifest.champion,
+        algorithms=algorithms,
+        selection=manifest.selection,
+        feature_names=manifest.feature_names,
+        previous_version=manifest.previous_version,
+        engine=manifest.engine,
+    )
+
+
+@router.get("", response_model=DatasetList, summary="Datasets and their current versions")
+async def list_all(store: StoreDep) -> DatasetList:
+    """Every dataset with anything stored; ``current_version`` is null until one is published."""
+    items: list[DatasetItem] = []
+    for name in list_datasets(store):
+        try:
+            pointer = read_current(store, name)
+        except ValueError:
+            pointer = None  # an unreadable pointer is reported as "no model" here
+        items.append(
+            DatasetItem(
+                dataset=name,
+                current_version=pointer.version if pointer else None,
+                updated_at=pointer.updated_at if pointer else None,
+                promoted=pointer.promoted if pointer else False,
+            )
+        )
+    return DatasetList(datasets=items)
+
+
+@router.get("/{dataset}", response_model=DatasetDetail, summary="Manifest summary of a version")
+async def get_dataset(
+    dataset: DatasetPath, registry: RegistryDep, version: VersionQuery = None
+) -> DatasetDetail:
+    """The current version's manifest summary: source, rows, columns, algorithms, champion."""
+    return _detail(registry.get(dataset, version).manifest)
+
+
+@router.get(
+    "/{dataset}/evaluation", response_model=EvaluationResponse, summary="Metrics and k sweeps"
+)
+async def get_evaluation(
+    dataset: DatasetPath, registry: RegistryDep, version: VersionQuery = None
+) -> EvaluationResponse:
+    """Every candidate's metrics, the k sweeps (elbow, BIC), dendrogram data, the comparison."""
+    model = registry.get(dataset, version)
+    evaluation = model.evaluation()
+    return EvaluationResponse(
+        **evaluation.model_dump(), dataset=model.dataset, model_version=model.version
+    )
+
+
+@router.get("/{dataset}/plots", response_model=PlotsResponse, summary="Plot data for the dashboard")
+async def get_plots(
+    dataset: DatasetPath, registry: RegistryDep, version: VersionQuery = None
+) -> PlotsResponse:
+    """Sampled customers with map coordinates and segment ids, and ready Plotly figures."""
+    model = registry.get(dataset, version)
+    plots = model.plots()
+    return PlotsResponse(**plots.model_dump(), dataset=model.dataset, model_version=model.version)
+
+
+@router.get(
+    "/{dataset}/report",
+    response_class=HTMLResponse,
+    response_model=None,
+    summary="The training report (HTML)",
+    responses={200: {"content": {"text/html": {}}, "description": "The report page"}},
+)
+async def get_report(
+    dataset: DatasetPath, registry: RegistryDep, version: VersionQuery = None
+) -> HTMLResponse:
+    """The self-contained HTML report of a training run (``response_model``: HTML, not JSON)."""
+    model = registry.get(dataset, version)
+    return HTMLResponse(model.document(REPORT_PATH))
+
+
+@router.get("/{dataset}/failures", response_model=FailureList, summary="Recent failed uploads")
+async def list_failures(
+    dataset: DatasetPath,
+    store: StoreDep,
+    limit: Annotated[int, Query(ge=1, le=100, description="How many, newest first.")] = 20,
+) -> FailureList:
+    """Why recent uploads of the dataset could not be used, newest first."""
+    if not store.list_children(ModelLayout.dataset(dataset)):
+        raise DatasetNotFoundError(f"no dataset named {dataset!r}")
+    prefix = ModelLayout.dataset(dataset) + "failures/"
+    keys = [k for k in store.list_keys(prefix) if k.endswith(".json")]
+    reports: list[FailureReport] = []
+    # Keys are not time-ordered in general: read a bounded window, then sort by created_at.
+    for key in keys[-max(limit * 5, 100) :]:
+        try:
+            reports.append(FailureReport.model_validate_json(store.get_bytes(key)))
+        except (ObjectNotFoundError, ValueError):
+            continue
+    reports.sort(key=lambda r: r.created_at, reverse=True)
+    return FailureList(dataset=dataset, failures=reports[:limit])

@@ -1,0 +1,86 @@
+"""Segment profiles of a version: every segment of one fitted model, or one segment."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter
+from fastapi import Path as PathParam
+
+from lambdas.api.dependencies import (
+    AlgorithmQuery,
+    DatasetPath,
+    KQuery,
+    ReadAccess,
+    RegistryDep,
+    VersionQuery,
+)
+from lambdas.api.errors import ERROR_RESPONSES
+from lambdas.api.schemas import SegmentDetail, SegmentsResponse
+from shared.exceptions import SegmentNotFoundError
+
+__all__ = ["router"]
+
+router = APIRouter(
+    prefix="/datasets", tags=["segments"], dependencies=[ReadAccess], responses=ERROR_RESPONSES
+)
+
+
+@router.get(
+    "/{dataset}/segments", response_model=SegmentsResponse, summary="Segment profiles of a model"
+)
+async def list_segments(
+    dataset: DatasetPath,
+    registry: RegistryDep,
+    algorithm: AlgorithmQuery = None,
+    k: KQuery = None,
+    version: VersionQuery = None,
+) -> SegmentsResponse:
+    """Every segment of one fitted model (default: the champion at its chosen k).
+
+    ``size`` counts the training customers in the segment; ``share`` is its fraction.
+    """
+    model = registry.get(dataset, version)
+    choice = model.choose(algorithm, k)
+    segments = model.segment_set(choice)
+    return SegmentsResponse(
+        dataset=model.dataset,
+        model_version=model.version,
+        algorithm=segments.algorithm,
+        k=choice.k,
+        n_segments=segments.n_segments,
+        segments=segments.segments,
+    )
+
+
+@router.get(
+    "/{dataset}/segments/{segment_id}",
+    response_model=SegmentDetail,
+    summary="One segment's profile",
+)
+async def get_segment(
+    dataset: DatasetPath,
+    segment_id: Annotated[int, PathParam(ge=-1, le=10_000, description="-1 is Outliers.")],
+    registry: RegistryDep,
+    algorithm: AlgorithmQuery = None,
+    k: KQuery = None,
+    version: VersionQuery = None,
+) -> SegmentDetail:
+    """One segment of one fitted model, with its statistics and distinctive features."""
+    model = registry.get(dataset, version)
+    choice = model.choose(algorithm, k)
+    segments = model.segment_set(choice)
+    segment = segments.by_id(segment_id)
+    if segment is None:
+        known = ", ".join(str(s.segment_id) for s in segments.segments)
+        raise SegmentNotFoundError(
+            f"{choice.key} of {model.dataset} version {model.version} has no segment "
+            f"{segment_id}; its segments are {known}"
+        )
+    return SegmentDetail(
+        **segment.model_dump(),
+        dataset=model.dataset,
+        model_version=model.version,
+        algorithm=segments.algorithm,
+        k=choice.k,
+    )

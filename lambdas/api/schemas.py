@@ -1,0 +1,277 @@
+"""Request and response models of the segment API (the HTTP contract, as pydantic).
+
+Documents published by training (``SegmentProfile``, ``ColumnSchema``, ``Evaluation``...) are
+reused as they are, so the API and the models bucket never drift apart.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.config import Algorithm, DatasetConfig
+from shared.evaluation import Evaluation
+from shared.manifest import (
+    ColumnSchema,
+    FailureReport,
+    Metrics,
+    RowCounts,
+    SelectionInfo,
+    SourceInfo,
+)
+from shared.profiles import SegmentProfile
+from shared.report import PlotData
+
+__all__ = [
+    "AlgorithmInfo",
+    "AssignRequest",
+    "AssignResponse",
+    "Assignment",
+    "CustomerRecord",
+    "DatasetDetail",
+    "DatasetItem",
+    "DatasetList",
+    "ErrorResponse",
+    "EvaluationResponse",
+    "FailureList",
+    "FieldProblem",
+    "HealthResponse",
+    "PlotsResponse",
+    "PromoteResponse",
+    "SegmentDetail",
+    "SegmentsResponse",
+    "VersionItem",
+    "VersionList",
+]
+
+CustomerValue = str | int | float | bool | None
+CustomerRecord = dict[str, CustomerValue]
+
+
+class _Schema(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+
+# --- errors ------------------------------------------------------------------------------------
+
+
+class FieldProblem(_Schema):
+    """One invalid field of a request."""
+
+    field: str = Field(description="Where: 'customers[3].Age', 'k', 'body'...")
+    message: str
+    row: int | None = Field(default=None, description="Zero-based customer index, if any.")
+    column: str | None = Field(default=None, description="The customer's column, if any.")
+
+
+class ErrorResponse(_Schema):
+    """Every error answer: a machine code, a message naming the problem, a request id."""
+
+    error: str = Field(description="Machine-readable code: not_found, invalid_customer...")
+    message: str = Field(description="What went wrong, naming the field, row, value or limit.")
+    request_id: str | None = None
+    field: str | None = None
+    row: int | None = None
+    column: str | None = None
+    limit: int | None = None
+    problems: list[FieldProblem] | None = None
+
+
+# --- health and datasets -----------------------------------------------------------------------
+
+
+class HealthResponse(_Schema):
+    """Liveness, plus whether in-app authorization is on."""
+
+    status: Literal["ok"] = "ok"
+    auth: Literal["enabled", "disabled"]
+    version: str = Field(description="Application version.")
+    store: Literal["s3", "local", "unconfigured"]
+    models: dict[str, str] = Field(
+        default_factory=dict, description="Dataset -> version cached by this container."
+    )
+
+
+class DatasetItem(_Schema):
+    """A dataset and the version it currently serves (None: no model yet)."""
+
+    dataset: str
+    current_version: str | None
+    updated_at: datetime | None = None
+    promoted: bool = False
+
+
+class DatasetList(_Schema):
+    datasets: list[DatasetItem]
+
+
+class AlgorithmInfo(_Schema):
+    """One fitted algorithm of a version."""
+
+    n_segments: int
+    k: int | None
+    ks: list[int] = Field(
+        default_factory=list, description="Every k of the sweep (any can be used)."
+    )
+    champion: bool = False
+    metrics: Metrics
+    params: dict[str, object] = Field(default_factory=dict)
+    assignment_rule: str
+    rule_agreement: float | None = None
+    fit_rows: int
+    note: str | None = None
+
+
+class DatasetDetail(_Schema):
+    """The manifest summary of one version."""
+
+    dataset: str
+    model_version: str
+    created_at: datetime
+    source: SourceInfo
+    rows: RowCounts
+    columns: list[ColumnSchema] = Field(description="Every input column: role, type, range.")
+    input_columns: list[str] = Field(description="Columns a customer record for /assign uses.")
+    config: DatasetConfig
+    champion: Algorithm
+    algorithms: dict[str, AlgorithmInfo]
+    selection: SelectionInfo
+    feature_names: list[str]
+    previous_version: str | None = None
+    engine: dict[str, str] = Field(default_factory=dict)
+
+
+# --- segments ----------------------------------------------------------------------------------
+
+
+class SegmentsResponse(_Schema):
+    """Every segment of one fitted model."""
+
+    dataset: str
+    model_version: str
+    algorithm: Algorithm
+    k: int | None
+    n_segments: int
+    segments: list[SegmentProfile]
+
+
+class SegmentDetail(SegmentProfile):
+    """One segment, with the model it belongs to."""
+
+    dataset: str
+    model_version: str
+    algorithm: Algorithm
+    k: int | None
+
+
+# --- assign ------------------------------------------------------------------------------------
+
+
+class AssignRequest(_Schema):
+    """Customers to assign, keyed by the upload's original column names."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "customers": [
+                        {
+                            "Gender": "Female",
+                            "Age": 31,
+                            "Annual Income (k$)": 70,
+                            "Spending Score (1-100)": 77,
+                        }
+                    ]
+                }
+            ]
+        }
+    )
+
+    customers: list[CustomerRecord] = Field(
+        description="One object per customer; a missing or null value is imputed as in "
+        "training (and flagged). At most MAX_ASSIGN_BATCH (default 10,000) customers."
+    )
+
+
+class Assignment(_Schema):
+    """The segment of one customer."""
+
+    segment_id: int = Field(description="Stable segment id; -1 is the Outliers segment.")
+    segment_name: str
+    distance: float | None = Field(
+        default=None, description="Distance to the segment in the standardized feature space."
+    )
+    confidence: float | None = Field(default=None, description="0..1, higher is clearer.")
+    probabilities: dict[str, float] | None = Field(
+        default=None, description="GMM: segment id -> posterior probability."
+    )
+    outlier: bool = False
+    imputed: list[str] = Field(default_factory=list, description="Columns imputed as in training.")
+    warnings: list[str] = Field(default_factory=list)
+
+
+class AssignResponse(_Schema):
+    """Assignments in request order."""
+
+    dataset: str
+    model_version: str
+    algorithm: Algorithm
+    k: int | None
+    count: int
+    assignments: list[Assignment]
+
+
+# --- evaluation, plots, failures ---------------------------------------------------------------
+
+
+class EvaluationResponse(Evaluation):
+    """``evaluation.json`` of a version: sweeps, comparison, dendrogram."""
+
+    dataset: str
+    model_version: str
+
+
+class PlotsResponse(PlotData):
+    """``plots.json`` of a version: sampled points and ready Plotly figures."""
+
+    dataset: str
+    model_version: str
+
+
+class FailureList(_Schema):
+    """Recent failure reports of a dataset, newest first."""
+
+    dataset: str
+    failures: list[FailureReport]
+
+
+# --- versions ----------------------------------------------------------------------------------
+
+
+class VersionItem(_Schema):
+    version: str
+    created_at: datetime
+    champion: Algorithm
+    rows_used: int
+    source_key: str
+    previous_version: str | None = None
+    current: bool = False
+
+
+class VersionList(_Schema):
+    """Every complete version of a dataset, newest first."""
+
+    dataset: str
+    current_version: str | None
+    versions: list[VersionItem]
+
+
+class PromoteResponse(_Schema):
+    """The result of pointing ``current.json`` at a version."""
+
+    dataset: str
+    version: str
+    previous_version: str | None
+    updated_at: datetime

@@ -1,0 +1,154 @@
+"""The training Lambda's plumbing: event records -> :class:`~shared.training.TrainingRun`.
+
+Events are read with Powertools' ``S3Event``/``SQSEvent`` data classes (tolerant of the fields
+moto leaves out). Per S3 record: ``s3:TestEvent`` messages and non-``ObjectCreated`` records are
+skipped, keys are URL-decoded (``unquote_plus``), and everything else goes to the training run,
+which ignores keys outside ``uploads/<dataset>/``. A ``configs/<dataset>.json`` upload alone does
+not train (the bucket notification does not even send it): the config applies from the dataset's
+next upload. Errors that should be retried are re-raised, so the batch processor reports the
+record in ``batchItemFailures`` and SQS redelivers it (then dead-letters it).
+
+The :class:`TrainingRun` is built on first use from :func:`shared.settings.get_settings`
+(``RAW_BUCKET``; ``MODELS_DIR`` or ``MODELS_BUCKET``); tests inject one with :func:`configure`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import unquote_plus
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+from aws_lambda_powertools.utilities.data_classes import S3Event, SQSRecord
+
+from shared.exceptions import TransientStoreError
+from shared.settings import get_settings
+from shared.store import build_model_store, build_raw_reader
+from shared.training import TrainingResult, TrainingRun, UploadEvent
+
+__all__ = [
+    "METRICS_NAMESPACE",
+    "configure",
+    "get_training_run",
+    "is_sqs_event",
+    "logger",
+    "metrics",
+    "process_s3_event",
+    "process_sqs_record",
+    "processor",
+    "uploads_in",
+]
+
+METRICS_NAMESPACE = "CustomerSegmentation"
+_STATUS_METRICS = {
+    "published": "TrainingSucceeded",
+    "duplicate": "TrainingDuplicate",
+    "failed": "TrainingFailed",
+    "ignored": "TrainingSkipped",
+    "rejected": "TrainingSkipped",
+}
+
+logger = Logger(service="training")
+metrics = Metrics(namespace=METRICS_NAMESPACE, service="training")
+# A batch where every record fails still answers with batchItemFailures (not an exception), so
+# the response always lists exactly the records to retry.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+# The shared/ modules log through their own loggers: give them the Lambda's JSON formatting.
+logging.getLogger("shared")
+copy_config_to_registered_loggers(source_logger=logger, include={"shared"})
+
+_training_run: TrainingRun | None = None
+
+
+def configure(run: TrainingRun | None) -> None:
+    """Use ``run`` for the next events (tests); ``None`` rebuilds it from the settings."""
+    global _training_run
+    _training_run = run
+
+
+def get_training_run() -> TrainingRun:
+    """The container's :class:`TrainingRun`, built from the settings on first use."""
+    global _training_run
+    if _training_run is None:
+        settings = get_settings()
+        _training_run = TrainingRun(
+            store=build_model_store(settings),
+            raw=build_raw_reader(settings),
+            max_upload_bytes=settings.max_upload_bytes,
+            keep_versions=settings.keep_versions,
+        )
+    return _training_run
+
+
+def is_sqs_event(event: dict[str, Any]) -> bool:
+    """True for an SQS event (records from ``aws:sqs``), False for a direct S3 event.
+
+    Examples
+    --------
+    >>> is_sqs_event({"Records": [{"eventSource": "aws:sqs"}]})
+    True
+    """
+    records = event.get("Records") or []
+    return bool(records) and records[0].get("eventSource") == "aws:sqs"
+
+
+def uploads_in(event: S3Event) -> list[UploadEvent]:
+    """The created objects an S3 notification names (test events and deletions skipped).
+
+    Examples
+    --------
+    >>> event = S3Event({"Records": [{"eventName": "ObjectCreated:Put", "s3": {
+    ...     "bucket": {"name": "raw"}, "object": {"key": "uploads/mall/a+b.csv", "size": 1}}}]})
+    >>> uploads_in(event)[0].key
+    'uploads/mall/a b.csv'
+    """
+    if event.get("Event") == "s3:TestEvent" or "Records" not in event:
+        logger.info("skipping a message that is not an S3 object event", extra={"body": event})
+        return []
+    uploads = []
+    for record in event.records:
+        if not record.event_name.startswith("ObjectCreated"):
+            logger.info("skipping %s event", record.event_name)
+            continue
+        obj = record.s3.get_object
+        uploads.append(
+            UploadEvent(
+                key=unquote_plus(obj.key),
+                bucket=record.s3.bucket.name,
+                version_id=obj.version_id or None,
+                etag=obj.etag or None,
+            )
+        )
+    return uploads
+
+
+def process_s3_event(event: S3Event) -> list[TrainingResult]:
+    """Run training for every upload of a (direct or SQS-carried) S3 notification."""
+    return [_train(upload) for upload in uploads_in(event)]
+
+
+def process_sqs_record(record: SQSRecord) -> list[dict[str, Any]]:
+    """The batch processor's record handler: the body is an S3 notification."""
+    results = process_s3_event(S3Event(record.json_body))
+    return [r.to_dict() for r in results]
+
+
+def _train(upload: UploadEvent) -> TrainingResult:
+    try:
+        result = get_training_run().run(upload)
+    except TransientStoreError as e:
+        metrics.add_metric(name="TrainingRetried", unit=MetricUnit.Count, value=1)
+        logger.warning("retrying %s later: %s", upload.key, e)
+        raise
+    except Exception:
+        metrics.add_metric(name="TrainingErrored", unit=MetricUnit.Count, value=1)
+        logger.exception("training %s failed unexpectedly; the message will be retried", upload.key)
+        raise
+    metrics.add_metric(name=_STATUS_METRICS[result.status], unit=MetricUnit.Count, value=1)
+    if result.status == "published":
+        metrics.add_metric(name="TrainingSeconds", unit=MetricUnit.Seconds, value=result.seconds)
+    return result

@@ -1,0 +1,523 @@
+"""Clustering candidates: K-Means, Agglomerative (ward), DBSCAN and Gaussian Mixture.
+
+Every candidate labels EVERY row of the prepared matrix and comes with the assigner
+(``shared.assignment``) that assigns new customers the same way. Work that grows faster than
+linearly runs on a representative sample (uniform, without replacement, fixed seed; the samples
+are nested, so a smaller one is a subset of a larger one) and extends to every row through the
+assignment rule. Documented caps (rows the fit sees):
+
+==============  ==========  ===============================================================
+algorithm       cap         why
+==============  ==========  ===============================================================
+K-Means         200,000     k-means++ and Lloyd on a 200k sample find the same centres as on
+                            1M rows at a fraction of the cost; every row is then labelled by
+                            the nearest centre (so inertia and labels cover every row).
+                            ``n_init`` = 10 up to 10,000 fit rows, else 3.
+Agglomerative   5,000       ward needs all pairwise distances (O(n^2) memory: 100 MB at the
+                            cap); scipy's ward linkage is computed ONCE and cut at every k;
+                            other rows by the nearest-centroid rule.
+DBSCAN          20,000      neighbourhood queries can be O(n^2); other rows by the nearest core
+                            sample within eps.
+Gaussian Mix.   20,000      EM with full covariances; every row then gets its posteriors.
+Silhouette      10,000      ``shared.evaluation.SILHOUETTE_SAMPLE_CAP``.
+==============  ==========  ===============================================================
+
+Rows of a sample keep the fit's own label (a ward or DBSCAN label is the fit's, not the rule's);
+``rule_agreement`` reports how often the rule reproduces the fit on the fit rows. K-Means and
+Gaussian Mixture labels are produced by their assigners, so the assigners reproduce them exactly.
+
+DBSCAN parameters (Sander et al., 1998; Ester et al., 1996):
+``min_samples = max(4, 2 * d)`` for ``d`` prepared features (at most a tenth of the fit rows, at
+least 3); ``eps`` is the knee of the sorted k-distance curve (distance of each fit row to its
+``min_samples - 1``-th nearest other row), found as the point farthest below the chord joining
+the curve's ends with both axes scaled to [0, 1] (the Kneedle criterion). The curve's top 0.5%
+is left out of the knee search so a few extreme outliers cannot stretch the chord.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from shared.assignment import (
+    CoreSampleAssigner,
+    GaussianMixtureAssigner,
+    NearestCentroidAssigner,
+    SegmentAssigner,
+)
+from shared.config import Algorithm, DatasetConfig
+from shared.exceptions import TooFewRowsError
+
+__all__ = [
+    "AGGLOMERATIVE_SAMPLE_CAP",
+    "DBSCAN_SAMPLE_CAP",
+    "GMM_SAMPLE_CAP",
+    "KMEANS_SAMPLE_CAP",
+    "AlgorithmFit",
+    "FittedModel",
+    "dbscan_min_samples",
+    "fit_agglomerative",
+    "fit_candidates",
+    "fit_dbscan",
+    "fit_gmm",
+    "fit_kmeans",
+    "knee_index",
+    "representative_sample",
+]
+
+logger = logging.getLogger(__name__)
+
+KMEANS_SAMPLE_CAP = 200_000
+AGGLOMERATIVE_SAMPLE_CAP = 5_000
+DBSCAN_SAMPLE_CAP = 20_000
+GMM_SAMPLE_CAP = 20_000
+KMEANS_SMALL_ROWS = 10_000
+"""Up to this many fit rows K-Means keeps the best of 10 initialisations, above it of 3."""
+KDIST_TAIL = 0.005
+"""Share of the k-distance curve's top left out of the knee search."""
+CURVE_POINTS = 200
+"""Points of the k-distance curve kept in ``evaluation.json`` for the plot."""
+SINGLE_THREAD_ROWS = 50_000
+"""Fits on fewer rows run single-threaded: OpenMP/BLAS thread start-up and synchronisation
+dominate small fits (measured 10x slower on 120 rows with two busy cores)."""
+
+
+@dataclass(frozen=True)
+class FittedModel:
+    """One fitted candidate: the labels of every row and the assigner that extends them.
+
+    Attributes
+    ----------
+    algorithm : str
+    k : int or None
+        Requested k (None for DBSCAN).
+    labels : ndarray of int64
+        Internal label of every row of the prepared matrix (-1: DBSCAN noise).
+    assigner : SegmentAssigner
+        Assigns new rows (persisted as ``models/<model_key>.skops``).
+    params : dict
+        Hyper-parameters, JSON-ready.
+    fit_rows : int
+        Rows the fit saw.
+    fit_seconds : float
+        Fit plus extension to every row.
+    rule_agreement : float or None
+        Share of the fit rows whose label the assigner reproduces.
+    scores : dict
+        Extra metrics computed during the fit (``bic``, ``aic`` for Gaussian Mixture).
+    """
+
+    algorithm: Algorithm
+    k: int | None
+    labels: np.ndarray
+    assigner: SegmentAssigner
+    params: dict[str, Any]
+    fit_rows: int
+    fit_seconds: float
+    rule_agreement: float | None
+    scores: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def n_segments(self) -> int:
+        """Distinct segments found (noise excluded)."""
+        return int(np.unique(self.labels[self.labels >= 0]).size)
+
+
+@dataclass(frozen=True)
+class AlgorithmFit:
+    """Every fitted candidate of one algorithm (one per k; one for DBSCAN) and its curves.
+
+    ``extra`` holds JSON-ready algorithm-specific curves (k-distance curve and eps, the k=1
+    point of the elbow or BIC curve); ``linkage`` the ward linkage of the fit sample (for the
+    dendrogram); ``fit_index`` the rows the fit saw.
+    """
+
+    algorithm: Algorithm
+    models: list[FittedModel]
+    fit_rows: int
+    extra: dict[str, Any] = field(default_factory=dict)
+    linkage: np.ndarray | None = None
+
+    def model(self, k: int | None) -> FittedModel:
+        """The candidate fitted with ``k`` (DBSCAN: its only candidate)."""
+        for candidate in self.models:
+            if candidate.k == k or self.algorithm == "dbscan":
+                return candidate
+        raise KeyError(f"{self.algorithm} has no candidate with k={k}")
+
+
+def representative_sample(n_rows: int, size: int, *, random_state: int = 0) -> np.ndarray:
+    """Sorted row indices of a uniform random sample of ``min(size, n_rows)`` rows.
+
+    Samples drawn with the same ``n_rows`` and ``random_state`` are nested: the first ``size``
+    rows of one fixed permutation.
+
+    Examples
+    --------
+    >>> representative_sample(5, 10).tolist()
+    [0, 1, 2, 3, 4]
+    >>> set(representative_sample(100, 5)) <= set(representative_sample(100, 50))
+    True
+    """
+    if size >= n_rows:
+        return np.arange(n_rows, dtype=np.int64)
+    order = np.random.default_rng(random_state).permutation(n_rows)
+    return np.sort(order[:size]).astype(np.int64)
+
+
+def knee_index(x: Iterable[float], y: Iterable[float]) -> int:
+    """Index of the knee of a monotone convex curve: farthest point below its chord.
+
+    Both axes are scaled to [0, 1]; the chord joins the first and last points. Works for a
+    decreasing curve (inertia or BIC against k: the elbow) and an increasing one (sorted
+    k-distances: where they start to shoot up). Returns 0 for fewer than three points or a
+    flat curve.
+
+    Examples
+    --------
+    >>> knee_index([1, 2, 3, 4, 5, 6], [100, 40, 12, 10, 9, 8])
+    2
+    >>> knee_index(range(6), [0.1, 0.1, 0.11, 0.12, 0.5, 3.0])
+    4
+    """
+    xs = np.asarray(list(x), dtype=np.float64)
+    ys = np.asarray(list(y), dtype=np.float64)
+    if xs.size < 3 or np.ptp(ys) == 0 or np.ptp(xs) == 0:
+        return 0
+    xn = (xs - xs[0]) / (xs[-1] - xs[0])
+    yn = (ys - ys.min()) / np.ptp(ys)
+    chord = yn[0] + (yn[-1] - yn[0]) * xn
+    return int(np.argmax(chord - yn))
+
+
+def _check_rows(n_rows: int) -> None:
+    if n_rows < 3:
+        raise TooFewRowsError(
+            f"clustering needs at least 3 usable rows (k >= 2 segments with k <= rows - 1); "
+            f"got {n_rows}"
+        )
+
+
+def _valid_ks(ks: Iterable[int], n_rows: int) -> list[int]:
+    valid = [k for k in ks if k <= n_rows - 1]
+    if not valid:
+        raise TooFewRowsError(
+            f"{n_rows} usable rows are too few for k in {list(ks)}: k must be <= rows - 1"
+        )
+    return valid
+
+
+def _threads(n_fit_rows: int) -> Any:
+    """Thread limit for a fit on ``n_fit_rows`` rows (see ``SINGLE_THREAD_ROWS``)."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1 if n_fit_rows < SINGLE_THREAD_ROWS else None)
+
+
+def _total_sum_of_squares(X: np.ndarray) -> float:
+    return float(np.sum(np.square(X - X.mean(axis=0))))
+
+
+def _agreement(assigner: SegmentAssigner, X_fit: np.ndarray, fit_labels: np.ndarray) -> float:
+    return float(np.mean(assigner.predict(X_fit) == fit_labels))
+
+
+def fit_kmeans(X: np.ndarray, ks: Iterable[int], *, random_state: int = 0) -> AlgorithmFit:
+    """K-Means for every k, fitted on at most ``KMEANS_SAMPLE_CAP`` rows.
+
+    Every row is labelled by the nearest centre (the model's own rule), so assigning the
+    training rows reproduces the labels exactly.
+
+    Examples
+    --------
+    >>> X = np.array([[0.0, 0], [0, 1], [10, 10], [10, 11], [20, 0], [21, 0]])
+    >>> fit = fit_kmeans(X, [3])
+    >>> fit.models[0].labels.tolist() == fit.models[0].assigner.predict(X).tolist()
+    True
+    """
+    from sklearn.cluster import KMeans
+
+    n_rows = X.shape[0]
+    _check_rows(n_rows)
+    index = representative_sample(n_rows, KMEANS_SAMPLE_CAP, random_state=random_state)
+    X_fit = X[index]
+    n_init = 10 if index.size <= KMEANS_SMALL_ROWS else 3
+    models = []
+    for k in _valid_ks(ks, index.size):
+        started = time.perf_counter()
+        with warnings.catch_warnings(), _threads(index.size):
+            # Fewer distinct points than k: sklearn warns and returns fewer segments.
+            warnings.simplefilter("ignore")
+            km = KMeans(n_clusters=k, n_init=n_init, random_state=random_state).fit(X_fit)
+        assigner = NearestCentroidAssigner("kmeans").fit(X_fit, km.labels_, centroids=km.cluster_centers_)
+        labels = assigner.predict(X)
+        models.append(
+            FittedModel(
+                algorithm="kmeans",
+                k=k,
+                labels=labels,
+                assigner=assigner,
+                params={"n_clusters": k, "n_init": n_init, "random_state": random_state},
+                fit_rows=int(index.size),
+                fit_seconds=time.perf_counter() - started,
+                rule_agreement=_agreement(assigner, X_fit, km.labels_),
+            )
+        )
+    return AlgorithmFit(
+        algorithm="kmeans",
+        models=models,
+        fit_rows=int(index.size),
+        extra={"inertia_k1": _total_sum_of_squares(X)},
+    )
+
+
+def fit_agglomerative(
+    X: np.ndarray, ks: Iterable[int], *, random_state: int = 0
+) -> AlgorithmFit:
+    """Ward agglomerative clustering: one linkage on the sample, cut at every k.
+
+    Sample rows keep the fit's labels; the other rows get the nearest segment centroid.
+
+    Examples
+    --------
+    >>> X = np.array([[0.0, 0], [0, 1], [10, 10], [10, 11], [20, 0], [21, 0]])
+    >>> sorted(np.bincount(fit_agglomerative(X, [3]).models[0].labels).tolist())
+    [2, 2, 2]
+    """
+    from scipy.cluster.hierarchy import fcluster, ward
+
+    ks = list(ks)
+    n_rows = X.shape[0]
+    _check_rows(n_rows)
+    started = time.perf_counter()
+    index = representative_sample(n_rows, AGGLOMERATIVE_SAMPLE_CAP, random_state=random_state)
+    X_fit = X[index]
+    linkage = ward(X_fit)
+    linkage_seconds = time.perf_counter() - started
+    models = []
+    for k in _valid_ks(ks, index.size):
+        started = time.perf_counter()
+        cut = fcluster(linkage, t=k, criterion="maxclust")
+        # fcluster numbers clusters 1..k in tree order; make them 0..k-1.
+        _, fit_labels = np.unique(cut, return_inverse=True)
+        fit_labels = fit_labels.astype(np.int64)
+        assigner = NearestCentroidAssigner("agglomerative").fit(X_fit, fit_labels)
+        labels = assigner.predict(X) if index.size < n_rows else fit_labels.copy()
+        labels[index] = fit_labels
+        models.append(
+            FittedModel(
+                algorithm="agglomerative",
+                k=k,
+                labels=labels,
+                assigner=assigner,
+                params={"n_clusters": k, "linkage": "ward", "sample_rows": int(index.size)},
+                fit_rows=int(index.size),
+                fit_seconds=time.perf_counter() - started + linkage_seconds / max(1, len(ks)),
+                rule_agreement=_agreement(assigner, X_fit, fit_labels),
+            )
+        )
+    return AlgorithmFit(
+        algorithm="agglomerative",
+        models=models,
+        fit_rows=int(index.size),
+        extra={"inertia_k1": _total_sum_of_squares(X), "linkage_seconds": linkage_seconds},
+        linkage=linkage,
+    )
+
+
+def dbscan_min_samples(n_features: int, n_fit_rows: int) -> int:
+    """``max(4, 2 * d)``, kept between 3 and a tenth of the fit rows.
+
+    Examples
+    --------
+    >>> dbscan_min_samples(2, 200), dbscan_min_samples(12, 20000), dbscan_min_samples(12, 60)
+    (4, 24, 6)
+    """
+    return int(max(3, min(max(4, 2 * n_features), n_fit_rows // 10)))
+
+
+def _k_distance_eps(X_fit: np.ndarray, min_samples: int) -> tuple[float, np.ndarray, int]:
+    """Sorted k-distance curve, its knee (eps) and the knee's index."""
+    from sklearn.neighbors import NearestNeighbors
+
+    neighbours = NearestNeighbors(n_neighbors=min_samples).fit(X_fit)
+    # Column 0 is the row itself, so column min_samples-1 is the distance within which a row
+    # has min_samples rows counting itself: the radius that would make it a core sample.
+    distances = neighbours.kneighbors(X_fit)[0][:, min_samples - 1]
+    curve = np.sort(distances)
+    head = max(3, int(np.ceil(curve.size * (1 - KDIST_TAIL))))
+    head_curve = curve[:head]
+    knee = knee_index(np.arange(head_curve.size), head_curve)
+    eps = float(head_curve[knee])
+    if eps <= 0:
+        positive = curve[curve > 0]
+        eps = float(positive[0]) if positive.size else 1e-6
+    return eps, curve, knee
+
+
+def fit_dbscan(X: np.ndarray, *, random_state: int = 0) -> AlgorithmFit:
+    """DBSCAN on the sample with eps from the k-distance knee; other rows by the core rule.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.vstack([rng.normal(0, 0.1, (30, 2)), rng.normal(5, 0.1, (30, 2))])
+    >>> fit_dbscan(X).models[0].n_segments
+    2
+    """
+    from sklearn.cluster import DBSCAN
+
+    n_rows = X.shape[0]
+    _check_rows(n_rows)
+    started = time.perf_counter()
+    index = representative_sample(n_rows, DBSCAN_SAMPLE_CAP, random_state=random_state)
+    X_fit = X[index]
+    min_samples = dbscan_min_samples(X.shape[1], index.size)
+    with _threads(index.size):
+        eps, curve, knee = _k_distance_eps(X_fit, min_samples)
+        db = DBSCAN(eps=eps, min_samples=min_samples).fit(X_fit)
+    fit_labels = db.labels_.astype(np.int64)
+    assigner = CoreSampleAssigner(eps=eps).fit(X_fit, fit_labels, core=db.core_sample_indices_)
+    labels = assigner.predict(X) if index.size < n_rows else fit_labels.copy()
+    labels[index] = fit_labels
+    step = max(1, curve.size // CURVE_POINTS)
+    positions = np.unique(np.append(np.arange(0, curve.size, step), curve.size - 1))
+    model = FittedModel(
+        algorithm="dbscan",
+        k=None,
+        labels=labels,
+        assigner=assigner,
+        params={"eps": eps, "min_samples": min_samples, "sample_rows": int(index.size)},
+        fit_rows=int(index.size),
+        fit_seconds=time.perf_counter() - started,
+        rule_agreement=_agreement(assigner, X_fit, fit_labels),
+    )
+    extra = {
+        "eps": eps,
+        "min_samples": min_samples,
+        "k_distance": {
+            "rank": [int(p) for p in positions],
+            "distance": [float(curve[p]) for p in positions],
+            "knee_rank": int(knee),
+        },
+        "core_samples": int(db.core_sample_indices_.size),
+        "eps_rule": (
+            f"eps = knee of the sorted {min_samples - 1}-nearest-neighbour distance curve of "
+            f"{index.size} rows (farthest point below the chord, top {KDIST_TAIL:.1%} ignored): "
+            f"{eps:.4g} at rank {knee}; min_samples = max(4, 2 x {X.shape[1]} features) "
+            f"= {min_samples}"
+        ),
+    }
+    return AlgorithmFit(algorithm="dbscan", models=[model], fit_rows=int(index.size), extra=extra)
+
+
+def _gaussian_mixture(k: int, random_state: int) -> Any:
+    from sklearn.mixture import GaussianMixture
+
+    return GaussianMixture(
+        n_components=k,
+        covariance_type="full",
+        reg_covar=1e-6,
+        max_iter=200,
+        n_init=1,
+        random_state=random_state,
+    )
+
+
+def fit_gmm(X: np.ndarray, ks: Iterable[int], *, random_state: int = 0) -> AlgorithmFit:
+    """Gaussian mixtures (full covariance) on at most ``GMM_SAMPLE_CAP`` rows.
+
+    Every row is labelled by its most probable component. BIC and AIC use every row's
+    log-likelihood. The k=1 BIC is kept in ``extra`` for the BIC curve.
+
+    Examples
+    --------
+    >>> X = np.array([[0.0], [0.1], [0.2], [5.0], [5.1], [5.2]])
+    >>> fit_gmm(X, [2]).models[0].n_segments
+    2
+    """
+    n_rows = X.shape[0]
+    _check_rows(n_rows)
+    index = representative_sample(n_rows, GMM_SAMPLE_CAP, random_state=random_state)
+    X_fit = X[index]
+    models = []
+
+    def fitted(k: int) -> tuple[Any, GaussianMixtureAssigner, dict[str, float]]:
+        with warnings.catch_warnings(), _threads(index.size):
+            warnings.simplefilter("ignore")
+            mixture = _gaussian_mixture(k, random_state).fit(X_fit)
+        assigner = GaussianMixtureAssigner().fit(X_fit, mixture=mixture)
+        log_likelihood = assigner.log_likelihood(X)
+        n_params = assigner.n_parameters()
+        scores = {
+            "bic": float(-2 * log_likelihood + n_params * np.log(n_rows)),
+            "aic": float(-2 * log_likelihood + 2 * n_params),
+        }
+        return mixture, assigner, scores
+
+    for k in _valid_ks(ks, index.size):
+        started = time.perf_counter()
+        mixture, assigner, scores = fitted(k)
+        labels = assigner.predict(X)
+        models.append(
+            FittedModel(
+                algorithm="gmm",
+                k=k,
+                labels=labels,
+                assigner=assigner,
+                params={
+                    "n_components": k,
+                    "covariance_type": "full",
+                    "random_state": random_state,
+                    "converged": bool(mixture.converged_),
+                },
+                fit_rows=int(index.size),
+                fit_seconds=time.perf_counter() - started,
+                rule_agreement=_agreement(assigner, X_fit, mixture.predict(X_fit)),
+                scores=scores,
+            )
+        )
+    _, _, k1_scores = fitted(1)
+    return AlgorithmFit(
+        algorithm="gmm",
+        models=models,
+        fit_rows=int(index.size),
+        extra={"bic_k1": k1_scores["bic"], "aic_k1": k1_scores["aic"]},
+    )
+
+
+def fit_candidates(
+    X: np.ndarray, config: DatasetConfig, *, random_state: int = 0
+) -> dict[str, AlgorithmFit]:
+    """Fit every algorithm of ``config.algorithms`` (k-based ones over ``config.k_range``).
+
+    Examples
+    --------
+    >>> X = np.array([[0.0, 0], [0, 1], [10, 10], [10, 11], [20, 0], [21, 0]])
+    >>> fits = fit_candidates(X, DatasetConfig(algorithms=["kmeans"], k_max=3))
+    >>> [m.k for m in fits["kmeans"].models]
+    [2, 3]
+    """
+    fits: dict[str, AlgorithmFit] = {}
+    for algorithm in config.algorithms:
+        started = time.perf_counter()
+        if algorithm == "kmeans":
+            fits[algorithm] = fit_kmeans(X, config.k_range, random_state=random_state)
+        elif algorithm == "agglomerative":
+            fits[algorithm] = fit_agglomerative(X, config.k_range, random_state=random_state)
+        elif algorithm == "gmm":
+            fits[algorithm] = fit_gmm(X, config.k_range, random_state=random_state)
+        else:
+            fits[algorithm] = fit_dbscan(X, random_state=random_state)
+        logger.info(
+            "fitted %s candidates",
+            algorithm,
+            extra={"rows": int(X.shape[0]), "seconds": round(time.perf_counter() - started, 3)},
+        )
+    return fits

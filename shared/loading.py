@@ -1,0 +1,293 @@
+"""Read the bytes of an uploaded customer file into a DataFrame.
+
+One entry point, :func:`read_table`. It accepts CSV (separator ``,`` ``;`` tab or ``|``, sniffed
+from the first lines; UTF-8 with or without BOM, Latin-1 when the bytes are not UTF-8; quoted
+fields; CRLF), gzip-compressed CSV (by extension or by magic bytes) and Parquet (by extension or
+by the ``PAR1`` magic). Values are typed by pandas' C parser (numbers become numbers); the
+meaning of each column is decided later by :mod:`shared.schema`.
+
+Why the C engine: it reads 1,000,000 rows x 10 columns in well under a second here, the pyarrow
+engine was slower on this machine, and the python engine is an order of magnitude slower.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import logging
+import re
+import zlib
+from collections import Counter
+
+import pandas as pd
+
+from shared.exceptions import EmptyFileError, NotATableError, UnsupportedFormatError
+
+__all__ = ["CSV_SEPARATORS", "TEXT_EXTENSIONS", "read_table", "sniff_separator"]
+
+logger = logging.getLogger(__name__)
+
+CSV_SEPARATORS: tuple[str, ...] = (",", ";", "\t", "|")
+TEXT_EXTENSIONS: tuple[str, ...] = (".csv", ".tsv", ".txt", ".tab", ".dat")
+_PARQUET_EXTENSIONS = (".parquet", ".pq")
+_GZIP_MAGIC = b"\x1f\x8b"
+_PARQUET_MAGIC = b"PAR1"
+_SNIFF_BYTES = 64 * 1024
+_SNIFF_LINES = 50
+# Magic numbers of files people upload by mistake, with the name we show them.
+_FOREIGN_MAGIC: tuple[tuple[bytes, str, bool], ...] = (
+    # (magic, what it is, True when it is a table in a format we do not read)
+    (b"\x89PNG", "a PNG image", False),
+    (b"\xff\xd8\xff", "a JPEG image", False),
+    (b"GIF8", "a GIF image", False),
+    (b"%PDF", "a PDF document", False),
+    (b"PK\x03\x04", "a ZIP archive (an Excel .xlsx file?)", True),
+    (b"\xd0\xcf\x11\xe0", "an OLE document (an Excel .xls file?)", True),
+    (b"SQLite format 3", "an SQLite database", True),
+)
+_DECIMAL_COMMA = re.compile(r"(?:^|;)\s*-?\d+,\d+\s*(?=;|$)", re.MULTILINE)
+_DECIMAL_POINT = re.compile(r"(?:^|;)\s*-?\d+\.\d+\s*(?=;|$)", re.MULTILINE)
+_BAD_LINE = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+
+
+def read_table(data: bytes, *, filename: str) -> pd.DataFrame:
+    """Read an uploaded customer file into a DataFrame.
+
+    Parameters
+    ----------
+    data : bytes
+        The file's bytes, exactly as uploaded.
+    filename : str
+        The object key or file name; its extension (``.csv``, ``.tsv``, ``.txt``, ``.csv.gz``,
+        ``.gz``, ``.parquet``) is a hint, the magic bytes win when they disagree.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One column per column of the file, named as in the file with surrounding whitespace
+        and any byte-order mark stripped. Numbers are typed by the parser; everything else is
+        text. The index is ``0..n-1``.
+
+    Raises
+    ------
+    EmptyFileError
+        No bytes, only whitespace, or a header without data rows.
+    NotATableError
+        Binary content (an image renamed ``.csv``...), a truncated or corrupt gzip or Parquet
+        file, or rows with more fields than the header (the message names the line).
+    UnsupportedFormatError
+        An extension or content this reader does not handle (Excel, ZIP, JSON...).
+
+    Examples
+    --------
+    >>> read_table(b"id;age\\r\\n1;30\\r\\n2;41\\r\\n", filename="x.csv")
+       id  age
+    0   1   30
+    1   2   41
+    """
+    return _read(data, filename.lower().strip(), filename, compressed=False)
+
+
+def _read(data: bytes, name: str, filename: str, *, compressed: bool) -> pd.DataFrame:
+    """Read ``data``; ``name`` is the lower-cased name (minus ``.gz`` once decompressed),
+    ``filename`` the name as uploaded, which every message shows."""
+    if not data:
+        if compressed:
+            raise EmptyFileError(f"{filename}: the file is empty once decompressed (0 bytes)")
+        raise EmptyFileError(f"{filename}: the file is empty (0 bytes)")
+    if data[:2] == _GZIP_MAGIC or name.endswith(".gz"):
+        inner = _gunzip(data, filename)
+        inner_name = name[:-3] if name.endswith(".gz") else name
+        if "." not in inner_name.rsplit("/", 1)[-1]:
+            inner_name += ".csv"
+        return _read(inner, inner_name, filename, compressed=True)
+    if data[:4] == _PARQUET_MAGIC or name.endswith(_PARQUET_EXTENSIONS):
+        return _read_parquet(data, filename)
+    _refuse_foreign_content(data, filename)
+    extension = _extension(name)
+    if extension and extension not in TEXT_EXTENSIONS:
+        supported = ", ".join((*TEXT_EXTENSIONS, ".csv.gz", ".gz", *_PARQUET_EXTENSIONS))
+        raise UnsupportedFormatError(
+            f"{filename}: extension {extension!r} is not supported; use one of {supported}"
+        )
+    return _read_csv(data, filename)
+
+
+def sniff_separator(sample: str) -> str:
+    """Guess the field separator of a CSV sample.
+
+    The separator is the candidate (``,`` ``;`` tab ``|``) that splits the most sample lines
+    into the same number (>1) of fields, quote-aware; ties go to the one giving more fields.
+    A single-column file gets ``,``.
+
+    Examples
+    --------
+    >>> sniff_separator("a;b;c\\n1;2,5;3\\n")
+    ';'
+    >>> sniff_separator('name,note\\n"Smith; J",x\\n')
+    ','
+    """
+    lines = sample.splitlines()
+    if len(lines) > 1 and not sample.endswith(("\n", "\r")):
+        lines = lines[:-1]  # the last line of a sample may be cut in the middle
+    lines = [line for line in lines[:_SNIFF_LINES] if line.strip()]
+    if not lines:
+        return ","
+    text = "\n".join(lines)
+    best, best_score = ",", (0.0, 0)
+    for sep in CSV_SEPARATORS:
+        try:
+            counts = [len(row) for row in csv.reader(io.StringIO(text), delimiter=sep)]
+        except csv.Error:
+            continue
+        if not counts:
+            continue
+        mode, hits = Counter(counts).most_common(1)[0]
+        if mode < 2:
+            continue
+        # Rows with the header's width matter most; a consistent width is what makes a table.
+        score = (hits / len(counts) + (counts[0] == mode), mode)
+        if score > best_score:
+            best, best_score = sep, score
+    return best
+
+
+def _extension(name: str) -> str:
+    base = name.rsplit("/", 1)[-1]
+    return "." + base.rsplit(".", 1)[-1] if "." in base else ""
+
+
+def _gunzip(data: bytes, filename: str) -> bytes:
+    try:
+        return gzip.decompress(data)
+    except (EOFError, OSError, zlib.error) as e:
+        raise NotATableError(
+            f"{filename}: not a readable gzip file (truncated or corrupt: {e})"
+        ) from e
+
+
+def _read_parquet(data: bytes, filename: str) -> pd.DataFrame:
+    try:
+        frame = pd.read_parquet(io.BytesIO(data))
+    except Exception as e:  # pyarrow raises many types for corrupt files
+        raise NotATableError(f"{filename}: not a readable Parquet file ({e})") from e
+    frame = frame.reset_index(drop=True)
+    frame.columns = _clean_names(frame.columns)
+    if len(frame.columns) == 0:
+        raise EmptyFileError(f"{filename}: the Parquet file has no columns")
+    if len(frame) == 0:
+        raise EmptyFileError(f"{filename}: the Parquet file has a schema but no data rows")
+    return frame
+
+
+def _refuse_foreign_content(data: bytes, filename: str) -> None:
+    head = data[:_SNIFF_BYTES]
+    for magic, what, is_table_format in _FOREIGN_MAGIC:
+        if not head.startswith(magic):
+            continue
+        if is_table_format:
+            raise UnsupportedFormatError(
+                f"{filename}: the content is {what}; upload CSV, gzip-compressed CSV or Parquet"
+            )
+        raise NotATableError(f"{filename}: the content is {what}, not a table")
+    if b"\x00" in head:
+        raise NotATableError(f"{filename}: the content is binary (NUL bytes), not a text table")
+    controls = sum(1 for b in head if b < 32 and b not in (9, 10, 13))
+    if controls > max(3, len(head) // 100):
+        raise NotATableError(
+            f"{filename}: the content is binary ({controls} control bytes in the first "
+            f"{len(head)} bytes), not a text table"
+        )
+    if head.lstrip()[:1] in (b"{", b"[") and filename.lower().endswith(".json"):
+        raise UnsupportedFormatError(f"{filename}: JSON is not supported; upload CSV or Parquet")
+
+
+def _decode_sample(data: bytes) -> tuple[str, str]:
+    """Decode the start of the file and choose the encoding for the whole read."""
+    sample = data[:_SNIFF_BYTES]
+    try:
+        # A cut multi-byte character at the end of the sample is not an encoding error.
+        return sample.decode("utf-8-sig", errors="strict"), "utf-8"
+    except UnicodeDecodeError as e:
+        if e.start >= len(sample) - 3 and len(data) > len(sample):
+            return sample[: e.start].decode("utf-8-sig"), "utf-8"
+        return sample.decode("latin-1"), "latin-1"
+
+
+def _read_csv(data: bytes, filename: str) -> pd.DataFrame:
+    if not data.strip():
+        raise EmptyFileError(f"{filename}: the file contains only whitespace")
+    sample, encoding = _decode_sample(data)
+    sep = sniff_separator(sample)
+    decimal = _sniff_decimal(sample, sep)
+    try:
+        try:
+            frame = _parse_csv(data, sep, encoding, decimal)
+        except UnicodeDecodeError:
+            logger.info("%s is not UTF-8 after its first bytes; reading it as Latin-1", filename)
+            frame = _parse_csv(data, sep, "latin-1", decimal)
+    except pd.errors.EmptyDataError as e:
+        raise EmptyFileError(f"{filename}: the file has no columns") from e
+    except pd.errors.ParserError as e:
+        raise NotATableError(f"{filename}: {_describe_parser_error(e, sep)}") from e
+    frame.columns = _clean_names(frame.columns)
+    if len(frame) == 0:
+        raise EmptyFileError(
+            f"{filename}: the file has a header ({len(frame.columns)} columns) but no data rows"
+        )
+    logger.debug(
+        "read %s: %d rows x %d columns, sep=%r, encoding=%s",
+        filename,
+        len(frame),
+        len(frame.columns),
+        sep,
+        encoding,
+    )
+    return frame
+
+
+def _sniff_decimal(sample: str, sep: str) -> str:
+    """``","`` for a semicolon file whose numbers are written ``3,5`` (European style)."""
+    if sep != ";":
+        return "."
+    commas = len(_DECIMAL_COMMA.findall(sample))
+    points = len(_DECIMAL_POINT.findall(sample))
+    return "," if commas > points else "."
+
+
+def _parse_csv(data: bytes, sep: str, encoding: str, decimal: str) -> pd.DataFrame:
+    try:
+        return pd.read_csv(
+            io.BytesIO(data),
+            sep=sep,
+            decimal=decimal,
+            encoding=encoding,
+            engine="c",  # low_memory=False doubled the read time here; mixed chunks are handled
+            skip_blank_lines=True,
+            on_bad_lines="error",
+        )
+    except pd.errors.ParserError:
+        raise
+    except UnicodeDecodeError:
+        raise
+    except pd.errors.EmptyDataError:
+        raise
+    except (ValueError, OverflowError) as e:
+        raise pd.errors.ParserError(str(e)) from e
+
+
+def _describe_parser_error(error: pd.errors.ParserError, sep: str) -> str:
+    match = _BAD_LINE.search(str(error))
+    shown = {"\t": "tab"}.get(sep, repr(sep))
+    if match:
+        expected, line, saw = match.groups()
+        return (
+            f"line {line} has {saw} fields but the header has {expected} "
+            f"(separator {shown}); the rows do not form a table"
+        )
+    return f"cannot be read as a table with separator {shown}: {error}"
+
+
+def _clean_names(columns: pd.Index) -> list[str]:
+    return [str(c).strip().lstrip("\ufeff").strip() for c in columns]

@@ -1,0 +1,768 @@
+"""Serving one published model version: load it once, assign customers to segments fast.
+
+:class:`SegmentationModel` is one version of one dataset: its manifest and profiles (JSON, read
+eagerly) and, loaded lazily on first use, the fitted preprocessor and one assigner per model key
+(``kmeans-k5``, ``gmm-k3``, ``dbscan``...). Every artifact is read through
+:func:`shared.store.read_verified_artifact` (sha256 checked against the manifest) and only then
+handed to :func:`shared.persistence.load_artifact` (skops with the reviewed trusted-type list):
+a tampered or untrusted artifact is refused, never executed.
+
+:class:`ModelRegistry` is the per-container cache the API uses: one current model per dataset,
+``current.json`` rechecked at most every ``refresh_seconds``, a new version built completely
+before it replaces the old one, and the last good model kept when a new version is refused.
+
+Heavy libraries (skops, scikit-learn, pandas) are imported only when a request needs them.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from shared.config import validate_dataset_name
+from shared.exceptions import (
+    AlgorithmNotFittedError,
+    ArtifactError,
+    DatasetNotFoundError,
+    NoModelError,
+    TransientStoreError,
+    VersionNotFoundError,
+)
+from shared.manifest import Manifest, model_key
+from shared.profiles import OUTLIER_NAME, OUTLIER_SEGMENT_ID, ProfileCatalog, SegmentSet
+from shared.store import (
+    ModelLayout,
+    ModelStore,
+    read_current,
+    read_manifest,
+    read_verified_artifact,
+)
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from shared.evaluation import Evaluation
+    from shared.report import PlotData
+
+__all__ = [
+    "FAST_PATH_MAX_ROWS",
+    "CustomerAssignment",
+    "ModelChoice",
+    "ModelRegistry",
+    "SegmentAssignments",
+    "SegmentationModel",
+    "TransformPath",
+]
+
+logger = logging.getLogger(__name__)
+
+FAST_PATH_MAX_ROWS = 256
+"""Batches up to this size go through the numpy fast path; larger ones through pandas."""
+
+PROFILES_PATH = "profiles.json"
+EVALUATION_PATH = "evaluation.json"
+PLOTS_PATH = "plots.json"
+REPORT_PATH = "report.html"
+
+TransformPath = Literal["auto", "fast", "frame"]
+ArtifactLoader = Callable[[bytes], Any]
+
+
+def _default_loader(data: bytes) -> Any:
+    # Deferred: skops imports every sklearn estimator (~1 s); only assignment needs it.
+    from shared.persistence import load_artifact
+
+    return load_artifact(data)
+
+
+# --- results -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerAssignment:
+    """The segment one customer belongs to, and how sure the model is.
+
+    Attributes
+    ----------
+    segment_id : int
+        Stable segment id (``-1``: DBSCAN noise, the "Outliers" segment).
+    segment_name : str
+        The segment's readable name.
+    distance : float or None
+        Distance to the segment's centre (or nearest core point) in the prepared feature space.
+    confidence : float or None
+        How clearly the customer belongs to the segment (0..1; the GMM posterior for GMM).
+    probabilities : dict or None
+        GMM only: segment id -> posterior probability.
+    outlier : bool
+        True when the algorithm flags the customer as an outlier.
+    imputed : list of str
+        Columns whose missing value was imputed as in training.
+    warnings : list of str
+        Soft problems (values outside the training range, unseen categories).
+    """
+
+    segment_id: int
+    segment_name: str
+    distance: float | None
+    confidence: float | None
+    probabilities: dict[int, float] | None
+    outlier: bool
+    imputed: list[str]
+    warnings: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready mapping (probability keys become strings, as JSON requires)."""
+        return {
+            "segment_id": self.segment_id,
+            "segment_name": self.segment_name,
+            "distance": self.distance,
+            "confidence": self.confidence,
+            "probabilities": (
+                None
+                if self.probabilities is None
+                else {str(k): v for k, v in self.probabilities.items()}
+            ),
+            "outlier": self.outlier,
+            "imputed": self.imputed,
+            "warnings": self.warnings,
+        }
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """One fitted model of a version, resolved from ``algorithm=`` and ``k=``."""
+
+    algorithm: str
+    k: int | None
+    key: str
+    artifact: str
+
+
+@dataclass(frozen=True)
+class SegmentAssignments:
+    """A batch's assignments, column by column (cheap to build and to serialize).
+
+    ``rows()`` turns them into :class:`CustomerAssignment` objects; ``to_dicts()`` into
+    JSON-ready mappings, in request order.
+    """
+
+    choice: ModelChoice
+    segment_ids: list[int]
+    segment_names: list[str]
+    distance: list[float | None]
+    confidence: list[float | None]
+    probabilities: list[dict[int, float]] | None
+    outlier: list[bool]
+    imputed: list[list[str]]
+    warnings: list[list[str]]
+
+    def __len__(self) -> int:
+        return len(self.segment_ids)
+
+    def rows(self) -> list[CustomerAssignment]:
+        """One :class:`CustomerAssignment` per customer, in request order."""
+        probs = self.probabilities
+        return [
+            CustomerAssignment(
+                segment_id=self.segment_ids[i],
+                segment_name=self.segment_names[i],
+                distance=self.distance[i],
+                confidence=self.confidence[i],
+                probabilities=None if probs is None else probs[i],
+                outlier=self.outlier[i],
+                imputed=self.imputed[i],
+                warnings=self.warnings[i],
+            )
+            for i in range(len(self.segment_ids))
+        ]
+
+    def to_dicts(self) -> list[dict[str, Any]]:
+        """JSON-ready mappings, in request order (probability keys as strings)."""
+        probs = (
+            None
+            if self.probabilities is None
+            else [{str(k): v for k, v in p.items()} for p in self.probabilities]
+        )
+        return [
+            {
+                "segment_id": self.segment_ids[i],
+                "segment_name": self.segment_names[i],
+                "distance": self.distance[i],
+                "confidence": self.confidence[i],
+                "probabilities": None if probs is None else probs[i],
+                "outlier": self.outlier[i],
+                "imputed": self.imputed[i],
+                "warnings": self.warnings[i],
+            }
+            for i in range(len(self.segment_ids))
+        ]
+
+
+def _finite_or_none(values: Any, n: int) -> list[float | None]:
+    """A float list with NaN/inf (and a missing array) as None: JSON has no NaN."""
+    if values is None:
+        return [None] * n
+    out: list[float | None] = []
+    for v in values.tolist():
+        out.append(v if v is not None and math.isfinite(v) else None)
+    return out
+
+
+# --- one version -------------------------------------------------------------------------------
+
+
+class SegmentationModel:
+    """One published version of a dataset, ready to assign customers.
+
+    Parameters
+    ----------
+    store : ModelStore
+        Where the version's artifacts live.
+    manifest : Manifest
+        The version's manifest (its sha256 list guards every artifact read).
+    profiles : ProfileCatalog
+        The version's ``profiles.json``.
+    loader : callable, optional
+        ``bytes -> object`` for skops artifacts; default :func:`shared.persistence.load_artifact`.
+
+    Examples
+    --------
+    >>> model = SegmentationModel.open(store, "mall", "v1")  # doctest: +SKIP
+    >>> model.assign([{"Age": 30, "Annual Income (k$)": 60, "Spending Score (1-100)": 50}])[0]
+    ... # doctest: +SKIP
+    CustomerAssignment(segment_id=2, segment_name='Average income, average spending', ...)
+    """
+
+    def __init__(
+        self,
+        store: ModelStore,
+        manifest: Manifest,
+        profiles: ProfileCatalog,
+        *,
+        loader: ArtifactLoader | None = None,
+    ) -> None:
+        self.store = store
+        self.manifest = manifest
+        self.profiles = profiles
+        self._loader = loader or _default_loader
+        self._lock = threading.RLock()
+        self._preprocessor: Any = None
+        self._fast_transform: Any = None
+        self._assigners: dict[str, Any] = {}
+        self._documents: dict[str, Any] = {}
+
+    # construction --------------------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        store: ModelStore,
+        dataset: str,
+        version: str,
+        *,
+        loader: ArtifactLoader | None = None,
+    ) -> SegmentationModel:
+        """Read a version's manifest and verified profiles (no skops yet).
+
+        Raises
+        ------
+        VersionNotFoundError
+            When the dataset has no such complete version.
+        ChecksumMismatchError
+            When ``profiles.json`` does not match the manifest.
+        """
+        manifest = read_manifest(store, dataset, version)
+        raw = read_verified_artifact(store, manifest, PROFILES_PATH)
+        profiles = ProfileCatalog.model_validate_json(raw)
+        return cls(store, manifest, profiles, loader=loader)
+
+    @property
+    def dataset(self) -> str:
+        """The dataset name."""
+        return self.manifest.dataset
+
+    @property
+    def version(self) -> str:
+        """The version id."""
+        return self.manifest.version
+
+    @property
+    def is_warm(self) -> bool:
+        """True once the preprocessor and at least one assigner are loaded."""
+        return self._preprocessor is not None and bool(self._assigners)
+
+    # choosing a fitted model ---------------------------------------------------------------
+
+    def choose(self, algorithm: str | None = None, k: int | None = None) -> ModelChoice:
+        """Resolve ``algorithm`` (default: the champion) and ``k`` (default: its chosen k).
+
+        Raises
+        ------
+        AlgorithmNotFittedError
+            When this version did not fit that algorithm, or not at that k (the message lists
+            what was fitted).
+        """
+        name = algorithm or self.manifest.champion
+        summary = self.manifest.algorithms.get(name)
+        if summary is None:
+            fitted = ", ".join(sorted(self.manifest.algorithms)) or "none"
+            raise AlgorithmNotFittedError(
+                f"algorithm {name!r} was not fitted for {self.dataset} version {self.version}; "
+                f"fitted: {fitted}"
+            )
+        if k is None or k == summary.k:
+            return ModelChoice(name, summary.k, model_key(name, summary.k), summary.artifact)
+        if summary.k is None:
+            raise AlgorithmNotFittedError(
+                f"algorithm {name!r} has no k (it finds the number of segments itself); drop k={k}"
+            )
+        artifact = summary.models.get(str(k))
+        if artifact is None:
+            ks = ", ".join(sorted(summary.models, key=int)) or str(summary.k)
+            raise AlgorithmNotFittedError(
+                f"{name} was not fitted with k={k} for {self.dataset} version {self.version}; "
+                f"fitted k: {ks}"
+            )
+        return ModelChoice(name, k, model_key(name, k), artifact)
+
+    def segment_set(self, choice: ModelChoice) -> SegmentSet:
+        """The profiles of one fitted model.
+
+        Raises
+        ------
+        ArtifactError
+            When ``profiles.json`` has no segments for that model (an incomplete version).
+        """
+        segments = self.profiles.sets.get(choice.key)
+        if segments is None:
+            raise ArtifactError(
+                f"profiles.json of {self.dataset} version {self.version} has no segments for "
+                f"model {choice.key!r}"
+            )
+        return segments
+
+    # lazily loaded artifacts ---------------------------------------------------------------
+
+    def _load(self, path: str) -> Any:
+        data = read_verified_artifact(self.store, self.manifest, path)
+        obj = self._loader(data)
+        logger.info(
+            "loaded artifact",
+            extra={"dataset": self.dataset, "version": self.version, "artifact": path},
+        )
+        return obj
+
+    def preprocessor(self) -> Any:
+        """The fitted preprocessor (loaded on first use, thread-safe)."""
+        if self._preprocessor is None:
+            with self._lock:
+                if self._preprocessor is None:
+                    self._preprocessor = self._load(self.manifest.preprocessor)
+        return self._preprocessor
+
+    def assigner(self, choice: ModelChoice) -> Any:
+        """The fitted assigner of one model key (loaded on first use, thread-safe)."""
+        found = self._assigners.get(choice.key)
+        if found is None:
+            with self._lock:
+                found = self._assigners.get(choice.key)
+                if found is None:
+                    found = self._load(choice.artifact)
+                    self._assigners[choice.key] = found
+        return found
+
+    def fast_transform(self) -> Any:
+        """The numpy fast path built from the fitted preprocessor (built once)."""
+        if self._fast_transform is None:
+            with self._lock:
+                if self._fast_transform is None:
+                    from shared.preprocess import FastTransform
+
+                    self._fast_transform = FastTransform.from_fitted(
+                        self.preprocessor(), self.manifest.columns
+                    )
+        return self._fast_transform
+
+    def warm(self, algorithm: str | None = None, k: int | None = None) -> SegmentationModel:
+        """Load everything an assignment with ``algorithm``/``k`` needs; return ``self``.
+
+        Raises
+        ------
+        ArtifactError
+            When an artifact is tampered with or carries an untrusted type.
+        """
+        choice = self.choose(algorithm, k)
+        self.segment_set(choice)
+        self.assigner(choice)
+        self.fast_transform()
+        return self
+
+    def document(self, path: str) -> bytes:
+        """A verified document of the version (``evaluation.json``, ``report.html``...)."""
+        found = self._documents.get(path)
+        if found is None:
+            found = read_verified_artifact(self.store, self.manifest, path)
+            self._documents[path] = found
+        return bytes(found)
+
+    def evaluation(self) -> Evaluation:
+        """The version's ``evaluation.json``."""
+        from shared.evaluation import Evaluation
+
+        key = "parsed:" + EVALUATION_PATH
+        if key not in self._documents:
+            self._documents[key] = Evaluation.model_validate_json(self.document(EVALUATION_PATH))
+        result: Evaluation = self._documents[key]
+        return result
+
+    def plots(self) -> PlotData:
+        """The version's ``plots.json``."""
+        from shared.report import PlotData
+
+        key = "parsed:" + PLOTS_PATH
+        if key not in self._documents:
+            self._documents[key] = PlotData.model_validate_json(self.document(PLOTS_PATH))
+        result: PlotData = self._documents[key]
+        return result
+
+    # assignment ----------------------------------------------------------------------------
+
+    def transform(
+        self, records: Sequence[Mapping[str, Any]], *, path: TransformPath = "auto"
+    ) -> tuple[np.ndarray, list[list[str]], list[list[str]]]:
+        """Validate and prepare customer records as in training.
+
+        Small batches go through the numpy fast path, large ones through the fitted
+        preprocessor on a DataFrame; both give the same matrix.
+
+        Returns
+        -------
+        X : ndarray of shape (n, n_features)
+        imputed : list of list of str
+            Per record, the columns whose missing value was imputed.
+        warnings : list of list of str
+            Per record, soft problems (out-of-range values, unseen categories).
+
+        Raises
+        ------
+        InvalidCustomerError
+            When a value has the wrong type (the message names row and column).
+        """
+        import numpy as np
+
+        if path == "fast" or (path == "auto" and len(records) <= FAST_PATH_MAX_ROWS):
+            X, imputed, warnings = self.fast_transform().transform_records(records)
+            return np.asarray(X, dtype=np.float64), imputed, warnings
+        from shared.preprocess import coerce_customers
+
+        # coerce_customers validates like the fast path and types the columns exactly as the
+        # training features were typed (prepare_frame's output), which the preprocessor expects.
+        coerced = coerce_customers(records, self.manifest.columns)
+        X = self.preprocessor().transform(coerced.frame)
+        return np.asarray(X, dtype=np.float64), coerced.imputed, coerced.warnings
+
+    def assign_batch(
+        self,
+        records: Sequence[Mapping[str, Any]],
+        *,
+        algorithm: str | None = None,
+        k: int | None = None,
+        path: TransformPath = "auto",
+    ) -> SegmentAssignments:
+        """Assign customers to segments, column by column (see :meth:`assign`)."""
+        choice = self.choose(algorithm, k)
+        segments = self.segment_set(choice)
+        assigner = self.assigner(choice)
+        if not records:
+            return SegmentAssignments(choice, [], [], [], [], None, [], [], [])
+        X, imputed, warnings = self.transform(records, path=path)
+        batch = assigner.assign(X)
+        n = len(records)
+
+        by_label = segments.label_to_segment()
+        ids: dict[int, int] = {label: s.segment_id for label, s in by_label.items()}
+        names: dict[int, str] = {label: s.name for label, s in by_label.items()}
+        labels = batch.labels.tolist()
+        segment_ids = [ids.get(lab, OUTLIER_SEGMENT_ID) for lab in labels]
+        segment_names = [names.get(lab, OUTLIER_NAME) for lab in labels]
+        outlier_flags = getattr(batch, "outlier", None)
+        outlier = (
+            [lab == -1 for lab in labels]
+            if outlier_flags is None
+            else [bool(v) for v in outlier_flags.tolist()]
+        )
+
+        probabilities: list[dict[int, float]] | None = None
+        if getattr(batch, "probabilities", None) is not None:
+            # Column j of the posterior matrix is internal label j (a GMM component).
+            column_ids = [ids.get(j, j) for j in range(batch.probabilities.shape[1])]
+            probabilities = [
+                dict(zip(column_ids, row, strict=True)) for row in batch.probabilities.tolist()
+            ]
+        return SegmentAssignments(
+            choice=choice,
+            segment_ids=segment_ids,
+            segment_names=segment_names,
+            distance=_finite_or_none(getattr(batch, "distance", None), n),
+            confidence=_finite_or_none(getattr(batch, "confidence", None), n),
+            probabilities=probabilities,
+            outlier=outlier,
+            imputed=imputed,
+            warnings=warnings,
+        )
+
+    def assign(
+        self,
+        records: Sequence[Mapping[str, Any]],
+        *,
+        algorithm: str | None = None,
+        k: int | None = None,
+        path: TransformPath = "auto",
+    ) -> list[CustomerAssignment]:
+        """Assign customers (keyed by the upload's original column names) to segments.
+
+        Parameters
+        ----------
+        records : sequence of mapping
+            One mapping per customer; missing or null values are imputed as in training.
+        algorithm : str, optional
+            Any fitted algorithm; default the version's champion.
+        k : int, optional
+            Any k of that algorithm's sweep; default its chosen k.
+        path : {"auto", "fast", "frame"}
+            Force the numpy fast path or the DataFrame path (they agree; tests pin that).
+
+        Returns
+        -------
+        list of CustomerAssignment
+            In request order.
+
+        Raises
+        ------
+        InvalidCustomerError
+            A value of the wrong type (names row and column).
+        AlgorithmNotFittedError
+            That algorithm or k was not fitted in this version.
+        ArtifactError
+            An artifact was tampered with or carries an untrusted type.
+
+        Examples
+        --------
+        >>> [a.segment_id for a in model.assign(customers)]  # doctest: +SKIP
+        [0, 3]
+        """
+        return self.assign_batch(records, algorithm=algorithm, k=k, path=path).rows()
+
+
+# --- per-container cache -----------------------------------------------------------------------
+
+
+@dataclass
+class _Entry:
+    model: SegmentationModel
+    checked_at: float
+    refused: dict[str, str] = field(default_factory=dict)
+
+
+class ModelRegistry:
+    """Per-container cache of each dataset's current model (and a few pinned versions).
+
+    Parameters
+    ----------
+    store : ModelStore
+        The model store.
+    refresh_seconds : float
+        ``current.json`` is re-read at most this often per dataset.
+    loader : callable, optional
+        Passed to :class:`SegmentationModel` (tests inject fakes).
+    clock : callable
+        Monotonic seconds (tests inject a fake clock).
+    pinned_versions : int
+        How many explicitly requested (``?version=``) models to keep.
+
+    Examples
+    --------
+    >>> registry = ModelRegistry(store, refresh_seconds=5)  # doctest: +SKIP
+    >>> registry.current("mall").version  # doctest: +SKIP
+    '20250101T000000Z-1a2b3c4d'
+    """
+
+    def __init__(
+        self,
+        store: ModelStore,
+        *,
+        refresh_seconds: float = 5.0,
+        loader: ArtifactLoader | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        pinned_versions: int = 4,
+    ) -> None:
+        self.store = store
+        self.refresh_seconds = refresh_seconds
+        self._loader = loader
+        self._clock = clock
+        self._pinned_max = pinned_versions
+        self._entries: dict[str, _Entry] = {}
+        self._pinned: OrderedDict[tuple[str, str], SegmentationModel] = OrderedDict()
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def _lock_for(self, dataset: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(dataset, threading.Lock())
+
+    def cached_versions(self) -> dict[str, str]:
+        """Dataset -> version currently served from this container's cache."""
+        return {name: e.model.version for name, e in self._entries.items()}
+
+    def invalidate(self, dataset: str) -> None:
+        """Make the next :meth:`current` call re-read ``current.json`` immediately."""
+        entry = self._entries.get(dataset)
+        if entry is not None:
+            entry.checked_at = -math.inf
+
+    def get(self, dataset: str, version: str | None = None) -> SegmentationModel:
+        """The current model of ``dataset``, or the given ``version`` of it.
+
+        Raises
+        ------
+        DatasetNotFoundError, VersionNotFoundError, NoModelError, ArtifactError
+            See :meth:`current`; a pinned version that does not exist is a
+            :class:`VersionNotFoundError`.
+        """
+        if version is None:
+            return self.current(dataset)
+        validate_dataset_name(dataset)
+        entry = self._entries.get(dataset)
+        if entry is not None and entry.model.version == version:
+            return entry.model
+        key = (dataset, version)
+        with self._guard:
+            found = self._pinned.get(key)
+            if found is not None:
+                self._pinned.move_to_end(key)
+                return found
+        try:
+            model = SegmentationModel.open(self.store, dataset, version, loader=self._loader)
+        except VersionNotFoundError:
+            if not self._dataset_exists(dataset):
+                raise DatasetNotFoundError(f"no dataset named {dataset!r}") from None
+            raise
+        with self._guard:
+            self._pinned[key] = model
+            while len(self._pinned) > self._pinned_max:
+                self._pinned.popitem(last=False)
+        return model
+
+    def current(self, dataset: str) -> SegmentationModel:
+        """The model ``current.json`` points at, from cache when checked recently.
+
+        A new version is opened and warmed completely before it replaces the cached one; when
+        it is refused (tampered, untrusted, missing) the cached model keeps serving and the
+        refusal is logged.
+
+        Raises
+        ------
+        InvalidDatasetNameError
+            When ``dataset`` is not a valid name.
+        DatasetNotFoundError
+            When nothing at all is stored for ``dataset``.
+        NoModelError
+            When the dataset exists but has no published version yet.
+        ArtifactError
+            When the current version is refused and nothing good is cached.
+        """
+        validate_dataset_name(dataset)
+        entry = self._entries.get(dataset)
+        if entry is not None and self._clock() - entry.checked_at < self.refresh_seconds:
+            return entry.model
+        with self._lock_for(dataset):
+            now = self._clock()
+            entry = self._entries.get(dataset)
+            if entry is not None and now - entry.checked_at < self.refresh_seconds:
+                return entry.model
+            return self._refresh(dataset, entry, now)
+
+    def _refresh(self, dataset: str, entry: _Entry | None, now: float) -> SegmentationModel:
+        try:
+            pointer = read_current(self.store, dataset)
+        except (TransientStoreError, ValueError) as e:
+            # ValueError: a current.json that is not a valid pointer document.
+            if entry is None:
+                if isinstance(e, TransientStoreError):
+                    raise
+                raise ArtifactError(
+                    f"current.json of dataset {dataset!r} is not a valid pointer; refusing it"
+                ) from e
+            logger.warning(
+                "cannot re-read current.json, still serving the cached version",
+                extra={"dataset": dataset, "version": entry.model.version, "error": str(e)},
+            )
+            entry.checked_at = now
+            return entry.model
+        if pointer is None:
+            if entry is not None:
+                logger.warning(
+                    "current.json disappeared, still serving the cached version",
+                    extra={"dataset": dataset, "version": entry.model.version},
+                )
+                entry.checked_at = now
+                return entry.model
+            if self._dataset_exists(dataset):
+                raise NoModelError(
+                    f"dataset {dataset!r} has no published model yet (training has not "
+                    "finished, or every upload failed: see its failures)"
+                )
+            raise DatasetNotFoundError(f"no dataset named {dataset!r}")
+        if entry is not None and entry.model.version == pointer.version:
+            entry.checked_at = now
+            return entry.model
+        try:
+            model = self._build(dataset, pointer.version, warm=entry is not None)
+        except ArtifactError as e:
+            if entry is None:
+                raise
+            if entry.refused.get(pointer.version) != str(e):
+                logger.error(
+                    "refused new version, still serving the last good one",
+                    extra={
+                        "dataset": dataset,
+                        "refused_version": pointer.version,
+                        "version": entry.model.version,
+                        "error": str(e),
+                    },
+                )
+            entry.refused[pointer.version] = str(e)
+            entry.checked_at = now
+            return entry.model
+        previous = entry.model.version if entry is not None else None
+        self._entries[dataset] = _Entry(model=model, checked_at=now)
+        logger.info(
+            "serving version",
+            extra={"dataset": dataset, "version": model.version, "previous_version": previous},
+        )
+        return model
+
+    def _build(self, dataset: str, version: str, *, warm: bool) -> SegmentationModel:
+        """Open a version; warm it (load every artifact assignment needs) when ``warm``."""
+        try:
+            model = SegmentationModel.open(self.store, dataset, version, loader=self._loader)
+        except VersionNotFoundError as e:
+            raise ArtifactError(
+                f"current.json of dataset {dataset!r} points at version {version!r}, which has "
+                "no manifest; refusing it"
+            ) from e
+        if warm:
+            # A switch never serves a half-loaded model: everything the champion needs is
+            # loaded (and verified) before the new version replaces the old one.
+            model.warm()
+        return model
+
+    def _dataset_exists(self, dataset: str) -> bool:
+        return bool(self.store.list_children(ModelLayout.dataset(dataset)))

@@ -1,0 +1,657 @@
+"""One training run per upload: read it, train, publish a version, move ``current.json``.
+
+No AWS in here apart from the :class:`~shared.store.ModelStore` and
+:class:`~shared.store.RawUploadReader` passed in; the engine is injectable too (it defaults to
+:func:`shared.pipeline.train_segments`). The training Lambda and the CLI share this module.
+
+Rules (the tests pin them):
+
+- **Version ids** are ``<upload time, UTC, YYYYMMDDTHHMMSSZ>-<10 hex>``, the hex being the start
+  of ``sha256(key + "\\n" + (S3 version id or etag) + "\\n" + sha256 of the bytes)``. Sorting ids
+  sorts versions by upload time, and the same object version always maps to the same id.
+- **Idempotent**: a version whose ``manifest.json`` exists is not trained again. Concurrent
+  deliveries of one object version race for ``datasets/<d>/claims/<version>.json`` with a
+  conditional write (``If-None-Match: *``); the loser raises :class:`TrainingInProgressError`, so
+  its message is retried after the queue's visibility timeout and then finds the manifest. A claim
+  older than ``claim_timeout`` (default 16 min, longer than a Lambda can run) belongs to a crashed
+  worker and is taken over.
+- **Publish order**: every artifact, then ``manifest.json`` (with each artifact's sha256), then
+  ``current.json``. Readers go through ``current.json``, so they never see a half-written version.
+- **Ordering**: a version becomes current only when its upload is newer than the current one's:
+  ``(source_last_modified, version)`` compares greater. An older upload processed late is
+  published but not made current. A manual promote (``promoted: true``) counts as of its
+  ``updated_at``: it holds against every upload made before it, and the first upload after it
+  takes over. ``current.json`` is replaced with a compare-and-swap, so two runs finishing together
+  cannot leave the older one current. A redelivered (duplicate) upload re-checks the pointer,
+  which repairs a run that crashed between its manifest and the pointer.
+- **Retention**: after a publish, the newest ``keep_versions`` complete versions (by id, i.e. by
+  upload time) and the current one are kept; older version folders are deleted, manifest first,
+  so a folder being deleted no longer counts as a version. Folders without a manifest (a run in
+  progress, or a crashed one that its retry will complete) are never touched.
+- **Failures**: a :class:`DataValidationError` (bad file, bad config, file too large...) writes
+  ``datasets/<d>/failures/<id>.json`` (id as a version id) and is acknowledged; ``current.json``
+  is untouched. A key whose dataset name is invalid writes nothing (there is no safe place to
+  write under) and is only logged. Transient errors (:class:`TransientStoreError`, throttling,
+  timeouts) and unexpected errors propagate, so the queue retries and finally dead-letters them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from importlib import metadata
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from pydantic import ValidationError
+
+from shared.config import DatasetConfig, parse_config, validate_dataset_name
+from shared.exceptions import (
+    ArtifactError,
+    DataValidationError,
+    InvalidDatasetNameError,
+    NotFoundError,
+    TrainingInProgressError,
+    TransientStoreError,
+)
+from shared.manifest import ArtifactInfo, CurrentPointer, FailureReport, Manifest, SourceInfo
+from shared.profiles import ProfileCatalog
+from shared.store import (
+    ModelLayout,
+    ModelStore,
+    ObjectNotFoundError,
+    RawLayout,
+    RawUploadReader,
+    UploadInfo,
+    list_versions,
+    read_manifest,
+    read_verified_artifact,
+    sha256_hex,
+)
+
+if TYPE_CHECKING:
+    from shared.pipeline import TrainingOutput
+
+__all__ = [
+    "DEFAULT_CLAIM_TIMEOUT",
+    "PROFILES_PATH",
+    "TrainingEngine",
+    "TrainingResult",
+    "TrainingRun",
+    "TrainingStatus",
+    "UploadEvent",
+    "apply_retention",
+    "claim_key",
+    "content_type_for",
+    "promote_if_newer",
+    "publish_version",
+    "version_id_for",
+]
+
+logger = logging.getLogger(__name__)
+
+PROFILES_PATH = "profiles.json"
+DEFAULT_CLAIM_TIMEOUT = timedelta(minutes=16)
+"""A claim older than this belongs to a crashed worker (a Lambda runs at most 15 minutes)."""
+
+_CURRENT_SWAP_ATTEMPTS = 5
+_ENGINE_PACKAGES = ("numpy", "pandas", "scikit-learn", "scipy", "skops", "pyarrow")
+_CONTENT_TYPES = {
+    ".json": "application/json",
+    ".html": "text/html; charset=utf-8",
+    ".csv.gz": "application/gzip",
+    ".csv": "text/csv",
+    ".skops": "application/octet-stream",
+}
+
+TrainingStatus = Literal["published", "duplicate", "failed", "ignored", "rejected"]
+"""What a run did: published a version; found it published already; wrote a failure report;
+ignored a key outside ``uploads/<dataset>/`` (or an object gone since its event); rejected a key
+it may not act on (invalid dataset name, another bucket)."""
+
+
+class TrainingEngine(Protocol):
+    """The signature of :func:`shared.pipeline.train_segments`."""
+
+    def __call__(
+        self,
+        data: bytes,
+        *,
+        filename: str,
+        config: DatasetConfig | None = None,
+        previous: ProfileCatalog | None = None,
+        dataset: str = "dataset",
+        random_state: int = 0,
+    ) -> TrainingOutput: ...
+
+
+@dataclass(frozen=True)
+class UploadEvent:
+    """One uploaded object named by an event (the key already URL-decoded).
+
+    Examples
+    --------
+    >>> UploadEvent(key="uploads/mall/mall_customers.csv", bucket="raw").key
+    'uploads/mall/mall_customers.csv'
+    """
+
+    key: str
+    bucket: str | None = None
+    version_id: str | None = None
+    etag: str | None = None
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    """The outcome of one run, for logs, metrics and the CLI."""
+
+    status: TrainingStatus
+    key: str
+    dataset: str | None = None
+    version: str | None = None
+    current: bool = False
+    failure_key: str | None = None
+    error: str | None = None
+    deleted_versions: tuple[str, ...] = ()
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view (for logs and the direct-invocation response)."""
+        return {
+            "status": self.status,
+            "key": self.key,
+            "dataset": self.dataset,
+            "version": self.version,
+            "current": self.current,
+            "failure_key": self.failure_key,
+            "error": self.error,
+            "deleted_versions": list(self.deleted_versions),
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def version_id_for(upload: UploadInfo, sha256: str | None) -> str:
+    """The version id of an object version with content hash ``sha256``.
+
+    ``sha256=None`` (bytes never read, e.g. a file over the size limit) still gives a stable id,
+    used for its failure report.
+
+    Examples
+    --------
+    >>> info = UploadInfo(key="uploads/mall/a.csv", size=1, etag="e1",
+    ...                   last_modified=datetime(2025, 3, 1, 12, 0, 5, tzinfo=UTC))
+    >>> vid = version_id_for(info, "ab" * 32)
+    >>> vid[:17], len(vid)
+    ('20250301T120005Z-', 27)
+    >>> vid == version_id_for(info, "ab" * 32)
+    True
+    """
+    when = _as_utc(upload.last_modified)
+    digest = hashlib.sha256(f"{upload.key}\n{upload.revision}\n{sha256 or ''}".encode()).hexdigest()
+    return f"{when:%Y%m%dT%H%M%SZ}-{digest[:10]}"
+
+
+def claim_key(dataset: str, version: str) -> str:
+    """Key of the claim a worker holds while training ``version``.
+
+    Examples
+    --------
+    >>> claim_key("mall", "v1")
+    'datasets/mall/claims/v1.json'
+    """
+    return f"{ModelLayout.dataset(dataset)}claims/{version}.json"
+
+
+def content_type_for(path: str) -> str:
+    """Content type an artifact is stored with, by suffix.
+
+    Examples
+    --------
+    >>> content_type_for("assignments.csv.gz"), content_type_for("models/kmeans-k5.skops")
+    ('application/gzip', 'application/octet-stream')
+    """
+    for suffix, content_type in _CONTENT_TYPES.items():
+        if path.endswith(suffix):
+            return content_type
+    return "application/octet-stream"
+
+
+def publish_version(
+    store: ModelStore,
+    dataset: str,
+    version: str,
+    output: TrainingOutput,
+    source: SourceInfo,
+    *,
+    created_at: datetime,
+    previous_version: str | None = None,
+) -> Manifest:
+    """Write every artifact of ``output``, then the manifest that lists their sha256.
+
+    Does not touch ``current.json`` (see :func:`promote_if_newer`).
+
+    Raises
+    ------
+    ArtifactError
+        When ``output`` lacks an artifact its summaries name, or names an unsafe path.
+
+    Examples
+    --------
+    >>> # manifest = publish_version(store, "mall", vid, output, source, created_at=now)
+    """
+    _check_artifacts(output)
+    infos: dict[str, ArtifactInfo] = {}
+    for path, blob in sorted(output.artifacts.items()):
+        content_type = content_type_for(path)
+        store.put_bytes(
+            ModelLayout.artifact(dataset, version, path), blob, content_type=content_type
+        )
+        infos[path] = ArtifactInfo(
+            sha256=sha256_hex(blob), size=len(blob), content_type=content_type
+        )
+    manifest = Manifest(
+        version=version,
+        dataset=dataset,
+        created_at=created_at,
+        source=source,
+        rows=output.rows,
+        columns=output.columns,
+        config=output.config,
+        champion=output.champion,
+        algorithms=output.algorithms,
+        selection=output.selection,
+        feature_names=output.feature_names,
+        artifacts=infos,
+        previous_version=previous_version,
+        engine=engine_versions(),
+        warnings=list(output.warnings),
+    )
+    store.put_bytes(
+        ModelLayout.manifest(dataset, version),
+        manifest.to_json().encode(),
+        content_type="application/json",
+    )
+    return manifest
+
+
+def promote_if_newer(store: ModelStore, dataset: str, pointer: CurrentPointer) -> bool:
+    """Make ``pointer`` current unless the current version's upload is newer.
+
+    Pointers compare by ``(source_last_modified, version)``; a manually promoted pointer by its
+    ``updated_at`` (the promote time) instead; a pointer without a time counts as oldest. The
+    pointer is replaced with a compare-and-swap and compared again on conflict.
+
+    Returns
+    -------
+    bool
+        True when ``pointer.version`` is current afterwards.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from shared.store import LocalModelStore
+    >>> store = LocalModelStore(tempfile.mkdtemp())
+    >>> new = CurrentPointer(version="v2", updated_at=datetime.now(UTC),
+    ...                      source_last_modified=datetime(2025, 1, 2, tzinfo=UTC))
+    >>> old = new.model_copy(update={"version": "v1",
+    ...                              "source_last_modified": datetime(2025, 1, 1, tzinfo=UTC)})
+    >>> promote_if_newer(store, "mall", new), promote_if_newer(store, "mall", old)
+    (True, False)
+    """
+    key = ModelLayout.current(dataset)
+    data = pointer.model_dump_json(indent=2).encode()
+    for _ in range(_CURRENT_SWAP_ATTEMPTS):
+        existing, tag = _read_current_tagged(store, dataset)
+        if existing is not None:
+            if existing.version == pointer.version:
+                return True
+            if _upload_order(existing) >= _upload_order(pointer):
+                return False
+        if store.put_if_tag(key, data, tag, content_type="application/json"):
+            return True
+        logger.info("current.json of %s changed meanwhile; comparing again", dataset)
+    raise TransientStoreError(
+        f"current.json of {dataset!r} kept changing during {_CURRENT_SWAP_ATTEMPTS} attempts"
+    )
+
+
+def apply_retention(store: ModelStore, dataset: str, keep_versions: int) -> list[str]:
+    """Delete complete versions beyond the newest ``keep_versions`` (the current one stays).
+
+    Returns
+    -------
+    list of str
+        The deleted version ids, oldest first.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from shared.store import LocalModelStore
+    >>> apply_retention(LocalModelStore(tempfile.mkdtemp()), "mall", 3)
+    []
+    """
+    if keep_versions < 1:
+        raise ValueError(f"keep_versions={keep_versions} should be >= 1")
+    versions = list_versions(store, dataset)
+    current, _ = _read_current_tagged(store, dataset)
+    keep = set(versions[-keep_versions:])
+    if current is not None:
+        keep.add(current.version)
+    deleted = [v for v in versions if v not in keep]
+    for version in deleted:
+        # Manifest first: from then on the folder is no longer a complete version.
+        store.delete(ModelLayout.manifest(dataset, version))
+        store.delete_prefix(ModelLayout.version(dataset, version))
+    if deleted:
+        logger.info("retention deleted %d version(s) of %s: %s", len(deleted), dataset, deleted)
+    return deleted
+
+
+@lru_cache(maxsize=1)
+def engine_versions() -> dict[str, str]:
+    """Versions of Python and the libraries a model was trained with (for the manifest)."""
+    versions = {"python": platform.python_version()}
+    for package in _ENGINE_PACKAGES:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+@dataclass
+class TrainingRun:
+    """Turns one upload event into a published version (or a failure report).
+
+    Parameters
+    ----------
+    store : ModelStore
+        Where versions, pointers, claims and failure reports go.
+    raw : RawUploadReader
+        Where uploads and configs are read from.
+    max_upload_bytes : int
+        Larger uploads are refused before download (:class:`FileTooLargeError`).
+    keep_versions : int
+        Retention: complete versions kept besides the current one.
+    engine : TrainingEngine, optional
+        Default :func:`shared.pipeline.train_segments`.
+    clock : callable, optional
+        Returns "now" (UTC); injectable for tests.
+    claim_timeout : timedelta
+        Age after which another worker's claim is taken over.
+    random_state : int
+        Passed to the engine.
+
+    Examples
+    --------
+    >>> # run = TrainingRun(store=S3ModelStore(b1), raw=S3RawUploadReader(b2),
+    >>> #                   max_upload_bytes=2**31, keep_versions=10)
+    >>> # run.run(UploadEvent(key="uploads/mall/mall_customers.csv")).status
+    """
+
+    store: ModelStore
+    raw: RawUploadReader
+    max_upload_bytes: int
+    keep_versions: int
+    engine: TrainingEngine | None = None
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    claim_timeout: timedelta = DEFAULT_CLAIM_TIMEOUT
+    random_state: int = 0
+
+    def run(self, upload: UploadEvent) -> TrainingResult:
+        """Train and publish the version of ``upload``; see the module rules.
+
+        Raises
+        ------
+        TransientStoreError
+            Storage failed transiently, or another worker is training this version
+            (:class:`TrainingInProgressError`): retry later.
+        """
+        started = time.perf_counter()
+        result = self._run(upload)
+        seconds = time.perf_counter() - started
+        result = replace(result, seconds=seconds)
+        logger.info("training run %s", result.status, extra={"training": result.to_dict()})
+        return result
+
+    # --- steps ---------------------------------------------------------------------------------
+
+    def _run(self, upload: UploadEvent) -> TrainingResult:
+        key = upload.key
+        dataset = RawLayout.dataset_of(key)
+        if dataset is None:
+            logger.info("ignoring %r: not under uploads/<dataset>/", key)
+            return TrainingResult("ignored", key, error="not under uploads/<dataset>/")
+        try:
+            validate_dataset_name(dataset)
+        except InvalidDatasetNameError as e:
+            # No failure report: the name is not safe to build a key from.
+            logger.warning("rejecting %r: %s", key, e)
+            return TrainingResult("rejected", key, error=str(e))
+        raw_bucket = self.raw.bucket
+        if upload.bucket and raw_bucket and upload.bucket != raw_bucket:
+            message = f"event names bucket {upload.bucket!r}, this function reads {raw_bucket!r}"
+            logger.warning("rejecting %r: %s", key, message)
+            return TrainingResult("rejected", key, dataset=dataset, error=message)
+        try:
+            info = self.raw.head(key, version_id=upload.version_id)
+        except ObjectNotFoundError:
+            logger.warning("ignoring %r: the object is gone (deleted since the event)", key)
+            return TrainingResult("ignored", key, dataset=dataset, error="object not found")
+        if upload.etag and info.etag and upload.etag != info.etag and not upload.version_id:
+            logger.info("%r was replaced since its event; training the object there now", key)
+
+        try:
+            data = self.raw.read(info, max_bytes=self.max_upload_bytes)
+        except DataValidationError as e:
+            return self._fail(dataset, info, None, e)
+        sha256 = sha256_hex(data)
+        version = version_id_for(info, sha256)
+        source = SourceInfo(
+            bucket=info.bucket,
+            key=key,
+            version_id=info.version_id,
+            etag=info.etag,
+            sha256=sha256,
+            size=info.size,
+        )
+        if self.store.exists(ModelLayout.manifest(dataset, version)):
+            return self._duplicate(dataset, version, info)
+
+        self._claim(dataset, version, key)
+        try:
+            # The holder of the claim before us may have finished and released it.
+            if self.store.exists(ModelLayout.manifest(dataset, version)):
+                return self._duplicate(dataset, version, info)
+            try:
+                config = parse_config(self.raw.read_config(dataset))
+                previous_version, previous = self._previous(dataset)
+                output = self._engine()(
+                    data,
+                    filename=key.rsplit("/", 1)[-1],
+                    config=config,
+                    previous=previous,
+                    dataset=dataset,
+                    random_state=self.random_state,
+                )
+            except DataValidationError as e:
+                return self._fail(dataset, info, sha256, e)
+            del data  # the engine is done with the upload: free it before publishing
+            publish_version(
+                self.store,
+                dataset,
+                version,
+                output,
+                source,
+                created_at=self.clock(),
+                previous_version=previous_version,
+            )
+        finally:
+            self.store.delete(claim_key(dataset, version))
+        is_current = promote_if_newer(self.store, dataset, self._pointer(version, info))
+        if not is_current:
+            logger.info("%s/%s published but not current: a newer upload is", dataset, version)
+        deleted = apply_retention(self.store, dataset, self.keep_versions)
+        return TrainingResult(
+            "published",
+            key,
+            dataset=dataset,
+            version=version,
+            current=is_current,
+            deleted_versions=tuple(deleted),
+        )
+
+    def _engine(self) -> TrainingEngine:
+        if self.engine is None:
+            from shared.pipeline import train_segments
+
+            self.engine = train_segments
+        return self.engine
+
+    def _pointer(self, version: str, info: UploadInfo) -> CurrentPointer:
+        return CurrentPointer(
+            version=version,
+            updated_at=self.clock(),
+            source_key=info.key,
+            source_last_modified=_as_utc(info.last_modified),
+        )
+
+    def _duplicate(self, dataset: str, version: str, info: UploadInfo) -> TrainingResult:
+        logger.info("%s/%s is already published; not training it again", dataset, version)
+        is_current = promote_if_newer(self.store, dataset, self._pointer(version, info))
+        return TrainingResult(
+            "duplicate", info.key, dataset=dataset, version=version, current=is_current
+        )
+
+    def _claim(self, dataset: str, version: str, key: str) -> None:
+        now = self.clock()
+        body = json.dumps({"version": version, "key": key, "claimed_at": now.isoformat()}).encode()
+        ck = claim_key(dataset, version)
+        if self.store.put_if_absent(ck, body, content_type="application/json"):
+            return
+        try:
+            claimed_at = datetime.fromisoformat(json.loads(self.store.get_bytes(ck))["claimed_at"])
+        except ObjectNotFoundError:
+            # Released between our two calls: the holder finished; one more try.
+            if self.store.put_if_absent(ck, body, content_type="application/json"):
+                return
+            claimed_at = now
+        except (ValueError, KeyError, TypeError):
+            claimed_at = datetime.min.replace(tzinfo=UTC)
+        if now - _as_utc(claimed_at) < self.claim_timeout:
+            raise TrainingInProgressError(
+                f"{dataset}/{version} is being trained by another worker since "
+                f"{claimed_at.isoformat()}; retry later"
+            )
+        logger.warning("taking over the stale claim on %s/%s from %s", dataset, version, claimed_at)
+        self.store.put_bytes(ck, body, content_type="application/json")
+
+    def _previous(self, dataset: str) -> tuple[str | None, ProfileCatalog | None]:
+        """The current version and its profiles (for stable segment ids), if usable."""
+        current, _ = _read_current_tagged(self.store, dataset)
+        if current is None:
+            return None, None
+        try:
+            manifest = read_manifest(self.store, dataset, current.version)
+            profiles = read_verified_artifact(self.store, manifest, PROFILES_PATH)
+            return current.version, ProfileCatalog.model_validate_json(profiles)
+        except (NotFoundError, ArtifactError, ValidationError) as e:
+            logger.warning(
+                "the profiles of %s/%s are unusable (%s); segment ids start afresh",
+                dataset,
+                current.version,
+                e,
+            )
+            return current.version, None
+
+    def _fail(
+        self, dataset: str, info: UploadInfo, sha256: str | None, error: DataValidationError
+    ) -> TrainingResult:
+        failure_id = version_id_for(info, sha256)
+        source: SourceInfo | dict[str, Any]
+        if sha256 is None:
+            source = {
+                "bucket": info.bucket,
+                "key": info.key,
+                "version_id": info.version_id,
+                "etag": info.etag,
+                "size": info.size,
+            }
+        else:
+            source = SourceInfo(
+                bucket=info.bucket,
+                key=info.key,
+                version_id=info.version_id,
+                etag=info.etag,
+                sha256=sha256,
+                size=info.size,
+            )
+        report = FailureReport(
+            id=failure_id,
+            dataset=dataset,
+            error=str(error),
+            error_type=type(error).__name__,
+            source=source,
+            created_at=self.clock(),
+        )
+        failure_key = ModelLayout.failure(dataset, failure_id)
+        self.store.put_bytes(
+            failure_key, report.model_dump_json(indent=2).encode(), content_type="application/json"
+        )
+        logger.warning(
+            "upload %r of %s failed: %s: %s (report %s)",
+            info.key,
+            dataset,
+            type(error).__name__,
+            error,
+            failure_key,
+        )
+        return TrainingResult(
+            "failed", info.key, dataset=dataset, failure_key=failure_key, error=str(error)
+        )
+
+
+def _as_utc(when: datetime) -> datetime:
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+def _upload_order(pointer: CurrentPointer) -> tuple[datetime, str]:
+    when = pointer.updated_at if pointer.promoted else pointer.source_last_modified
+    return (_as_utc(when) if when else datetime.min.replace(tzinfo=UTC), pointer.version)
+
+
+def _read_current_tagged(
+    store: ModelStore, dataset: str
+) -> tuple[CurrentPointer | None, str | None]:
+    """``current.json`` and its tag; a corrupt pointer reads as None (the next publish fixes it)."""
+    try:
+        raw, tag = store.get_with_tag(ModelLayout.current(dataset))
+    except ObjectNotFoundError:
+        return None, None
+    try:
+        return CurrentPointer.model_validate_json(raw), tag
+    except ValidationError as e:
+        logger.error("current.json of %s is unreadable (%s); treating it as absent", dataset, e)
+        return None, tag
+
+
+def _check_artifacts(output: TrainingOutput) -> None:
+    for path in output.artifacts:
+        parts = path.split("/")
+        if path.startswith("/") or any(p in {"", ".", ".."} for p in parts):
+            raise ArtifactError(f"the engine produced an artifact with an unsafe path {path!r}")
+        if path == "manifest.json":
+            raise ArtifactError("the engine may not produce manifest.json; the publisher writes it")
+    needed = {"preprocessor.skops", PROFILES_PATH}
+    for summary in output.algorithms.values():
+        needed.add(summary.artifact)
+        needed.update(summary.models.values())
+    missing = sorted(needed - set(output.artifacts))
+    if missing:
+        raise ArtifactError(f"the training output lacks artifact(s) {missing}; nothing published")

@@ -1,0 +1,236 @@
+"""The dashboard in headless Chromium against the local stack with a trained Mall model.
+
+What a user does: open the page, see the maps and the segment cards, switch the number of
+segments, narrow the customers with a slider, assign a typed-in customer. Every step saves a
+screenshot under ``test-output/browser/``. Set ``SEGMENTS_UPDATE_SCREENSHOT=1`` to also refresh
+the README's ``docs/dashboard.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import DATASET, REPO, get_json, post_json
+
+pytestmark = pytest.mark.browser
+
+CUSTOMER = {"Annual Income (k$)": 120, "Spending Score (1-100)": 85}
+
+
+def _open_dashboard(page: Any, url: str) -> None:
+    page.goto(url)
+    page.wait_for_selector("[data-testid=segment-card]")
+    page.wait_for_function("Number(document.getElementById('map').dataset.shown || 0) > 0")
+
+
+def _card_names(page: Any) -> list[str]:
+    return [str(n) for n in page.locator("[data-testid=segment-card] .card-name").all_inner_texts()]
+
+
+def _points_drawn(page: Any) -> int:
+    """Markers Plotly actually drew on the map (SVG paths of the segment traces)."""
+    return int(
+        page.evaluate(
+            """() => {
+                const gd = document.getElementById('map');
+                return (gd.data || []).filter((t) => t.meta && t.meta.segment_id !== undefined)
+                    .reduce((n, t) => n + t.x.length, 0);
+            }"""
+        )
+    )
+
+
+def test_dashboard_end_to_end(page: Any, api_url: str, output_dir: Path) -> None:
+    summary = get_json(f"{api_url}/datasets/{DATASET}")
+    champion = summary["champion"]
+    algo = summary["algorithms"][champion]
+
+    # 1. The page renders the champion's cards and the customer map.
+    _open_dashboard(page, f"{api_url}/")
+    page.screenshot(path=str(output_dir / "01-loaded.png"), full_page=True)
+    names = _card_names(page)
+    assert len(names) == algo["n_segments"], names
+    api_names = [s["name"] for s in get_json(f"{api_url}/datasets/{DATASET}/segments")["segments"]]
+    assert sorted(names) == sorted(api_names)
+    drawn = page.locator("#map .scatterlayer path.point").count()
+    assert drawn > 0
+    shown = int(page.locator("#map").get_attribute("data-shown"))
+    assert _points_drawn(page) == shown == drawn
+    assert page.locator("#mix .barlayer path").count() > 0
+    assert page.locator(".kpi").count() >= 3
+
+    # 2. Another number of segments: the cards follow (profiles fetched for that k).
+    other_k = next(k for k in algo["ks"] if k != algo["k"] and k != len(names))
+    page.locator(f"#k-buttons button[data-k='{other_k}']").click()
+    page.wait_for_function(
+        f"document.querySelectorAll('[data-testid=segment-card]').length === {other_k}"
+    )
+    other_names = _card_names(page)
+    assert len(other_names) == other_k
+    assert sorted(other_names) != sorted(names)
+    expected = get_json(f"{api_url}/datasets/{DATASET}/segments?algorithm={champion}&k={other_k}")
+    assert sorted(other_names) == sorted(s["name"] for s in expected["segments"])
+    page.screenshot(path=str(output_dir / "02-other-k.png"), full_page=True)
+
+    # Back to the chosen k for the rest.
+    page.locator(f"#k-buttons button[data-k='{algo['k']}']").click()
+    page.wait_for_function(
+        f"document.querySelectorAll('[data-testid=segment-card]').length === {len(names)}"
+    )
+
+    # 3. Moving a slider filters the map and the segment mix.
+    before = int(page.locator("#map").get_attribute("data-shown"))
+    slider = page.locator("#filters input[type=range][data-end='lo']").first
+    feature = slider.get_attribute("data-feature")
+    low, high = float(slider.get_attribute("min")), float(slider.get_attribute("max"))
+    cut = low + (high - low) * 0.6
+    slider.fill(str(round(cut)))
+    page.wait_for_function(f"Number(document.getElementById('map').dataset.shown) < {before}")
+    after = int(page.locator("#map").get_attribute("data-shown"))
+    assert 0 < after < before
+    assert page.locator("#map .scatterlayer path.point").count() == after == _points_drawn(page)
+    plots = get_json(f"{api_url}/datasets/{DATASET}/plots")
+    values = plots["points"]["features"][feature]
+    bound = float(page.locator(f"#filters input[data-feature='{feature}'][data-end='lo']").input_value())
+    assert after == sum(1 for v in values if v is not None and v >= bound)
+    shown_in_mix = page.evaluate(
+        "() => document.getElementById('mix').data[1].x.reduce((a, b) => a + b, 0)"
+    )
+    assert shown_in_mix == after
+    assert page.locator("[data-testid=shown-count]").inner_text().startswith(f"{after} of")
+    page.screenshot(path=str(output_dir / "03-filtered.png"), full_page=True)
+    page.locator("#filters-reset").click()
+    page.wait_for_function(f"Number(document.getElementById('map').dataset.shown) === {before}")
+
+    # 4. A typed-in customer is assigned through the API; its segment card lights up.
+    for column, value in CUSTOMER.items():
+        page.locator(f"#assign-fields [data-column='{column}']").fill(str(value))
+    page.locator("#assign-submit").click()
+    page.wait_for_selector("[data-testid=assign-result] [data-testid=assign-segment]")
+    truth = post_json(f"{api_url}/datasets/{DATASET}/assign", {"customers": [CUSTOMER]})
+    expected_segment = truth["assignments"][0]
+    assert page.locator("[data-testid=assign-segment]").inner_text() == expected_segment[
+        "segment_name"
+    ]
+    highlighted = page.locator(".card.highlight")
+    assert highlighted.count() == 1
+    assert highlighted.get_attribute("data-segment-id") == str(expected_segment["segment_id"])
+    marked = page.evaluate(
+        "() => document.getElementById('map').data.filter((t) => t.name === 'Your customer').length"
+    )
+    assert marked == 1
+    page.screenshot(path=str(output_dir / "04-assigned.png"), full_page=True)
+
+    # 5. t-SNE map and the analysis figures draw too.
+    page.locator("#projection button[data-projection='tsne']").click()
+    page.wait_for_function(
+        "document.getElementById('map').layout.xaxis.title.text.startsWith('t-SNE')"
+    )
+    page.locator("#figs-model .figure").first.scroll_into_view_if_needed()
+    page.wait_for_selector("#figs-model .plot[data-drawn='1']")
+    page.locator("#analysis-tabs button[data-tab='eda']").click()
+    page.wait_for_selector("#figs-eda .plot[data-drawn='1']")
+    page.screenshot(path=str(output_dir / "05-analysis.png"), full_page=True)
+
+    assert page.script_errors == []
+
+
+def test_readme_screenshot(page: Any, api_url: str, output_dir: Path) -> None:
+    """The 1400x900 view for the README (refreshes docs/dashboard.png on request)."""
+    _open_dashboard(page, f"{api_url}/")
+    page.wait_for_timeout(400)  # let Plotly finish its transitions
+    shot = output_dir / "dashboard-1400x900.png"
+    page.screenshot(path=str(shot))
+    assert shot.stat().st_size > 20_000
+    if os.environ.get("SEGMENTS_UPDATE_SCREENSHOT") == "1":
+        (REPO / "docs").mkdir(exist_ok=True)
+        shutil.copyfile(shot, REPO / "docs" / "dashboard.png")
+    assert page.script_errors == []
+
+
+def test_works_under_a_stage_prefix_and_sends_the_token(page: Any, api_url: str) -> None:
+    """Behind an API Gateway stage (/prod/...) every URL stays relative to the page."""
+    seen: list[tuple[str, str | None]] = []
+
+    def strip_stage(route: Any) -> None:
+        url = route.request.url.replace(f"{api_url}/prod", api_url, 1)
+        seen.append((url, route.request.headers.get("authorization")))
+        route.fulfill(response=route.fetch(url=url))
+
+    page.route(f"{api_url}/prod/**", strip_stage)
+    page.add_init_script("localStorage.setItem('segments.apiToken', 'secret-token')")
+    _open_dashboard(page, f"{api_url}/prod/")
+    assert page.locator("[data-testid=segment-card]").count() > 0
+    api_calls = [(u, auth) for u, auth in seen if "/datasets" in u]
+    assert api_calls
+    assert all(auth == "Bearer secret-token" for _, auth in api_calls), api_calls
+    assert page.script_errors == []
+
+
+def test_says_so_when_there_is_no_dataset(page: Any, api_url: str) -> None:
+    page.route(
+        f"{api_url}/datasets",
+        lambda route: route.fulfill(json={"datasets": []}),
+    )
+    page.goto(f"{api_url}/")
+    notice = page.locator("[data-testid=notice]")
+    notice.wait_for()
+    assert "No datasets yet" in notice.inner_text()
+    assert page.locator("#layout").is_hidden()
+    assert page.script_errors == []
+
+
+def test_says_so_when_a_dataset_has_no_model(page: Any, api_url: str) -> None:
+    page.route(
+        f"{api_url}/datasets",
+        lambda route: route.fulfill(
+            json={"datasets": [{"dataset": "fresh", "current_version": None}]}
+        ),
+    )
+    page.route(
+        f"{api_url}/datasets/fresh/versions",
+        lambda route: route.fulfill(
+            json={"dataset": "fresh", "current_version": None, "versions": []}
+        ),
+    )
+    page.route(
+        f"{api_url}/datasets/fresh",
+        lambda route: route.fulfill(
+            status=503,
+            body=json.dumps({"error": "no_model", "message": "dataset 'fresh' has no model yet"}),
+            content_type="application/json",
+        ),
+    )
+    page.goto(f"{api_url}/")
+    notice = page.locator("[data-testid=notice]")
+    notice.wait_for()
+    text = notice.inner_text()
+    assert 'No model for "fresh" yet' in text
+    assert "has no model yet" in text
+    assert page.locator("#layout").is_hidden()
+    assert page.script_errors == []
+
+
+def test_data_strings_are_not_parsed_as_html(page: Any, api_url: str) -> None:
+    """A segment name carrying markup is shown as text, never run."""
+    evil = '<img src=x onerror="window.__pwned=1">'
+
+    def poisoned(route: Any) -> None:
+        response = route.fetch()
+        body = response.json()
+        for segment in body["segments"]:
+            segment["name"] = evil
+            segment["description"] = evil
+        route.fulfill(response=response, json=body)
+
+    page.route(f"{api_url}/datasets/{DATASET}/segments*", poisoned)
+    _open_dashboard(page, f"{api_url}/")
+    assert evil in _card_names(page)[0]
+    assert page.evaluate("() => window.__pwned === undefined")
+    assert page.locator("[data-testid=cards] img").count() == 0

@@ -1,0 +1,104 @@
+"""Fixtures for the CDK tests: each app variant is synthesized once per test session.
+
+The app is built exactly as ``infra/app.py`` builds it (same ``cdk.json`` context, same stack,
+cdk-nag's AwsSolutions pack as a validation plugin). cdk-nag makes ``app.synth()`` raise when a
+finding is not acknowledged; the fixture keeps that error and reads the templates it had already
+written, so the property tests still run and only the nag test fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+from aws_cdk import App, Stack, Validations  # noqa: E402
+from aws_cdk.assertions import Template  # noqa: E402
+from cdk_nag import AwsSolutionsChecks  # noqa: E402
+from constructs import IConstruct  # noqa: E402
+
+from infra.config import DeploymentConfig  # noqa: E402
+from infra.stack import REPO_ROOT, SegmentsStack  # noqa: E402
+
+#: Context of a throw-away development stack (every optional feature switched on).
+DEV_CONTEXT: dict[str, Any] = {
+    "stackName": "CustomerSegmentsDev",
+    "allowDestroy": "true",
+    "apiProvisionedConcurrency": "2",
+    "apiTokens": "reader-token",
+    "adminTokens": "admin-token",
+    "alarmEmail": "ops@example.com",
+    "corsOrigins": "https://dashboard.example.com,http://localhost:8000",
+    "trainingReservedConcurrency": "0",
+}
+
+
+@dataclass
+class Synthesized:
+    """One synthesized app variant."""
+
+    stack: SegmentsStack
+    template: Template
+    outdir: Path
+    synth_error: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    def logical_id(self, construct: IConstruct) -> str:
+        """Logical id of an L2 construct's CloudFormation resource (never hard-coded)."""
+        default_child = construct.node.default_child
+        assert default_child is not None, f"{construct.node.path} has no default child"
+        return Stack.of(construct).get_logical_id(default_child)  # type: ignore[arg-type]
+
+    def resource(self, construct: IConstruct) -> dict[str, Any]:
+        """The template's resource of an L2 construct."""
+        resource: dict[str, Any] = self.raw["Resources"][self.logical_id(construct)]
+        return resource
+
+    @property
+    def template_path(self) -> Path:
+        return self.outdir / f"{self.stack.stack_name}.template.json"
+
+    def validation_violations(self) -> list[dict[str, Any]]:
+        """Violations listed in the cloud assembly's validation report (empty when clean)."""
+        report_path = self.outdir / "validation-report.json"
+        if not report_path.exists():
+            return []
+        report = json.loads(report_path.read_text())
+        return [v for plugin in report.get("pluginReports", []) for v in plugin["violations"]]
+
+
+def synthesize(context: dict[str, Any], outdir: Path) -> Synthesized:
+    """Build and synthesize the app like ``infra/app.py`` does, with extra context."""
+    base_context = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
+    app = App(context={**base_context, **context}, outdir=str(outdir))
+    config = DeploymentConfig.from_node(app.node)
+    stack = SegmentsStack(app, config.stack_name, config=config)
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    error: str | None = None
+    try:
+        app.synth()
+    except RuntimeError as exc:  # cdk-nag findings (or another validation) failed synthesis
+        error = str(exc)
+    raw = json.loads((outdir / f"{stack.stack_name}.template.json").read_text())
+    return Synthesized(
+        stack=stack, template=Template.from_json(raw), outdir=outdir, synth_error=error, raw=raw
+    )
+
+
+@pytest.fixture(scope="session")
+def prod(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesized]:
+    """The stack with the defaults of ``cdk.json`` (what CI deploys)."""
+    yield synthesize({}, tmp_path_factory.mktemp("cdk-prod"))
+
+
+@pytest.fixture(scope="session")
+def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesized]:
+    """A development stack: destroyable, provisioned concurrency, static tokens, e-mail."""
+    yield synthesize(DEV_CONTEXT, tmp_path_factory.mktemp("cdk-dev"))

@@ -1,0 +1,187 @@
+"""API function, HTTP API routes, JWT authorizer, throttling, access logs, CORS."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from infra.constructs.api import (
+    ADMIN_ROUTES,
+    ADMIN_SCOPE,
+    API_HANDLER,
+    OPEN_ROUTES,
+    READ_ROUTES,
+    READ_SCOPE,
+)
+from tests.infra.conftest import Synthesized
+
+EXPECTED_OPEN = {
+    "GET /health",
+    "GET /",
+    "GET /docs",
+    "GET /openapi.json",
+    "GET /static/{proxy+}",
+}
+PROMOTE = "POST /datasets/{dataset}/versions/{version}/promote"
+
+
+def _routes(s: Synthesized) -> dict[str, dict[str, Any]]:
+    routes = s.template.find_resources("AWS::ApiGatewayV2::Route")
+    return {r["Properties"]["RouteKey"]: r["Properties"] for r in routes.values()}
+
+
+def _function(s: Synthesized) -> dict[str, Any]:
+    props: dict[str, Any] = s.resource(s.stack.api.function)["Properties"]
+    return props
+
+
+def test_route_tables_are_consistent() -> None:
+    keys = [f"{m.value} {p}" for m, p in (*OPEN_ROUTES, *READ_ROUTES, *ADMIN_ROUTES)]
+    assert len(keys) == len(set(keys))
+    assert {f"{m.value} {p}" for m, p in OPEN_ROUTES} == EXPECTED_OPEN
+    assert {f"{m.value} {p}" for m, p in ADMIN_ROUTES} == {PROMOTE}
+
+
+def test_every_route_is_in_the_template(prod: Synthesized) -> None:
+    expected = {f"{m.value} {p}" for m, p in (*OPEN_ROUTES, *READ_ROUTES, *ADMIN_ROUTES)}
+    assert set(_routes(prod)) == expected
+    assert "POST /datasets/{dataset}/assign" in expected
+    assert "GET /datasets" in expected
+
+
+@pytest.mark.parametrize("route_key", sorted(EXPECTED_OPEN))
+def test_open_routes_have_no_authorizer(prod: Synthesized, route_key: str) -> None:
+    route = _routes(prod)[route_key]
+    assert route["AuthorizationType"] == "NONE"
+    assert "AuthorizerId" not in route
+
+
+def test_every_other_route_needs_a_jwt_with_a_scope(prod: Synthesized) -> None:
+    authorizers = prod.template.find_resources("AWS::ApiGatewayV2::Authorizer")
+    assert len(authorizers) == 1
+    (authorizer_id,) = authorizers
+    for key, route in _routes(prod).items():
+        if key in EXPECTED_OPEN:
+            continue
+        assert route["AuthorizationType"] == "JWT", key
+        assert route["AuthorizerId"] == {"Ref": authorizer_id}, key
+        expected = [ADMIN_SCOPE] if key == PROMOTE else [READ_SCOPE]
+        assert route["AuthorizationScopes"] == expected, key
+
+
+def test_promote_needs_the_admin_scope(prod: Synthesized) -> None:
+    assert _routes(prod)[PROMOTE]["AuthorizationScopes"] == ["segments/admin"]
+    assert READ_SCOPE == "segments/read"
+
+
+def test_authorizer_trusts_the_user_pool_and_its_clients(prod: Synthesized) -> None:
+    authorizer = next(
+        iter(prod.template.find_resources("AWS::ApiGatewayV2::Authorizer").values())
+    )["Properties"]
+    assert authorizer["AuthorizerType"] == "JWT"
+    assert authorizer["IdentitySource"] == ["$request.header.Authorization"]
+    pool_id = prod.logical_id(prod.stack.api.user_pool)
+    assert {"Ref": pool_id} in authorizer["JwtConfiguration"]["Issuer"]["Fn::Join"][1]
+    audience = authorizer["JwtConfiguration"]["Audience"]
+    assert audience == [
+        {"Ref": prod.logical_id(prod.stack.api.reader_client)},
+        {"Ref": prod.logical_id(prod.stack.api.admin_client)},
+    ]
+
+
+def test_resource_server_scopes_and_machine_clients(prod: Synthesized) -> None:
+    prod.template.has_resource_properties(
+        "AWS::Cognito::UserPoolResourceServer",
+        {
+            "Identifier": "segments",
+            "Scopes": [
+                {"ScopeName": "read", "ScopeDescription": "Read segments and assign customers"},
+                {"ScopeName": "admin", "ScopeDescription": "Promote model versions"},
+            ],
+        },
+    )
+    reader = prod.resource(prod.stack.api.reader_client)["Properties"]
+    admin = prod.resource(prod.stack.api.admin_client)["Properties"]
+    for client in (reader, admin):
+        assert client["AllowedOAuthFlows"] == ["client_credentials"]
+        assert client["GenerateSecret"] is True
+    assert reader["AllowedOAuthScopes"] == [READ_SCOPE]
+    assert sorted(admin["AllowedOAuthScopes"]) == sorted([READ_SCOPE, ADMIN_SCOPE])
+
+
+def test_user_pool_is_closed(prod: Synthesized) -> None:
+    props = prod.resource(prod.stack.api.user_pool)["Properties"]
+    assert props["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True
+    assert props["MfaConfiguration"] == "ON"
+    assert prod.resource(prod.stack.api.user_pool)["DeletionPolicy"] == "Retain"
+
+
+def test_every_route_integrates_the_live_alias(prod: Synthesized) -> None:
+    integrations = prod.template.find_resources("AWS::ApiGatewayV2::Integration")
+    assert len(integrations) == 1
+    (integration_id, integration) = next(iter(integrations.items()))
+    assert integration["Properties"]["IntegrationType"] == "AWS_PROXY"
+    assert integration["Properties"]["PayloadFormatVersion"] == "2.0"
+    assert integration["Properties"]["IntegrationUri"] == {"Ref": prod.logical_id(prod.stack.api.alias)}
+    target = {"Fn::Join": ["", ["integrations/", {"Ref": integration_id}]]}
+    assert all(route["Target"] == target for route in _routes(prod).values())
+
+
+def test_stage_throttles_and_writes_access_logs(prod: Synthesized) -> None:
+    stage = prod.resource(prod.stack.api.stage)["Properties"]
+    assert stage["StageName"] == "$default"
+    assert stage["AutoDeploy"] is True
+    throttle = stage["DefaultRouteSettings"]
+    assert throttle["ThrottlingRateLimit"] == 50
+    assert throttle["ThrottlingBurstLimit"] == 100
+    access = stage["AccessLogSettings"]
+    assert access["DestinationArn"] == {
+        "Fn::GetAtt": [prod.logical_id(prod.stack.api.access_logs), "Arn"]
+    }
+    assert "$context.requestId" in access["Format"]
+
+
+def test_cors_for_the_dashboard(prod: Synthesized, dev: Synthesized) -> None:
+    cors = prod.resource(prod.stack.api.http_api)["Properties"]["CorsConfiguration"]
+    assert cors["AllowOrigins"] == ["*"]
+    assert set(cors["AllowMethods"]) == {"GET", "POST"}
+    assert "authorization" in cors["AllowHeaders"]
+    dev_cors = dev.resource(dev.stack.api.http_api)["Properties"]["CorsConfiguration"]
+    assert dev_cors["AllowOrigins"] == ["https://dashboard.example.com", "http://localhost:8000"]
+
+
+def test_api_function_is_an_image_with_its_own_command(prod: Synthesized) -> None:
+    props = _function(prod)
+    assert props["PackageType"] == "Image"
+    assert props["ImageConfig"] == {"Command": [API_HANDLER]}
+    assert API_HANDLER == "lambdas.api.main.handler"
+    assert 2048 <= props["MemorySize"] <= 3008
+    assert props["Timeout"] <= 30  # HTTP API's integration limit
+
+
+def test_both_functions_use_the_same_image(prod: Synthesized) -> None:
+    api_image = _function(prod)["Code"]["ImageUri"]
+    training = prod.resource(prod.stack.training.function)["Properties"]
+    assert training["Code"]["ImageUri"] == api_image
+    assets = list((prod.outdir).glob("asset.*"))
+    assert len(assets) == 1, assets
+
+
+def test_api_environment(prod: Synthesized, dev: Synthesized) -> None:
+    env = _function(prod)["Environment"]["Variables"]
+    assert env["MODELS_BUCKET"] == {"Ref": prod.logical_id(prod.stack.storage.models_bucket)}
+    assert env["RAW_BUCKET"] == {"Ref": prod.logical_id(prod.stack.storage.raw_bucket)}
+    assert env["POWERTOOLS_SERVICE_NAME"] == "segments-api"
+    assert env["MODEL_REFRESH_SECONDS"] == "30"
+    assert "API_TOKENS" not in env
+    dev_env = _function(dev)["Environment"]["Variables"]
+    assert dev_env["API_TOKENS"] == "reader-token"
+    assert dev_env["ADMIN_TOKENS"] == "admin-token"
+
+
+def test_provisioned_concurrency_only_behind_the_flag(prod: Synthesized, dev: Synthesized) -> None:
+    assert "ProvisionedConcurrencyConfig" not in prod.resource(prod.stack.api.alias)["Properties"]
+    dev_alias = dev.resource(dev.stack.api.alias)["Properties"]
+    assert dev_alias["Name"] == "live"
+    assert dev_alias["ProvisionedConcurrencyConfig"] == {"ProvisionedConcurrentExecutions": 2}

@@ -1,0 +1,539 @@
+"""The segment API through its Lambda handler, as API Gateway (HTTP API, payload 2.0) calls it.
+
+Every test sends a real-shaped event from ``events/api-*.json`` (adjusted per test) to
+``lambdas.api.main.handler`` with the models bucket in moto. The Mall customers are trained once
+by the real pipeline and published by the real publisher (``shared.training.publish_version``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import boto3
+import pytest
+from mangum import Mangum
+from moto import mock_aws
+
+from lambdas.api import main
+from lambdas.api.main import create_app
+from lambdas.api.schemas import AssignResponse, ErrorResponse
+from shared.manifest import CurrentPointer, Manifest, SourceInfo
+from shared.pipeline import TrainingOutput, train_segments
+from shared.settings import get_settings
+from shared.store import (
+    LocalModelStore,
+    ModelLayout,
+    S3ModelStore,
+    read_current,
+    sha256_hex,
+    write_current,
+)
+from shared.training import publish_version
+from tests.support.aws import AWS_TEST_ENV, FakeLambdaContext
+from tests.support.events import load_event
+
+MALL = Path(__file__).resolve().parents[2] / "data" / "mall_customers.csv"
+BUCKET = "segments-models-test"
+READ_TOKEN = "read-token-0123456789"
+ADMIN_TOKEN = "admin-token-0123456789"
+
+
+# --- fixtures ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def trained() -> TrainingOutput:
+    """The Mall customers through the real pipeline, once per module."""
+    return train_segments(MALL.read_bytes(), filename=MALL.name, dataset="mall")
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    for name, value in AWS_TEST_ENV.items():
+        monkeypatch.setenv(name, value)
+    for name in ("API_TOKENS", "ADMIN_TOKENS", "MODELS_DIR", "MAX_ASSIGN_BATCH"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MODELS_BUCKET", BUCKET)
+    monkeypatch.setenv("MODEL_REFRESH_SECONDS", "5")
+    get_settings.cache_clear()
+    yield monkeypatch
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def s3(env: pytest.MonkeyPatch) -> Iterator[Any]:
+    with mock_aws():
+        client = boto3.client("s3")
+        client.create_bucket(Bucket=BUCKET)
+        yield client
+
+
+@pytest.fixture
+def store(s3: Any) -> S3ModelStore:
+    return S3ModelStore(BUCKET, client=s3)
+
+
+def publish(
+    store: S3ModelStore, output: TrainingOutput, version: str, *, current: bool = True
+) -> Manifest:
+    source = SourceInfo(
+        bucket="segments-raw", key="uploads/mall/mall_customers.csv", sha256="0" * 64, size=1
+    )
+    manifest = publish_version(store, "mall", version, output, source, created_at=datetime.now(UTC))
+    if current:
+        write_current(store, "mall", CurrentPointer(version=version, updated_at=datetime.now(UTC)))
+    return manifest
+
+
+@pytest.fixture
+def mall(store: S3ModelStore, trained: TrainingOutput) -> Manifest:
+    return publish(store, trained, "v1")
+
+
+def call(
+    method: str,
+    path: str,
+    *,
+    query: dict[str, Any] | None = None,
+    body: Any = None,
+    token: str | None = None,
+    stage: str | None = None,
+    handler: Mangum | None = None,
+    raw_body: str | None = None,
+) -> tuple[int, Any, dict[str, str]]:
+    """Send one API Gateway v2 event through the handler; return status, decoded body, headers."""
+    name = "api-assign" if method == "POST" else "api-health"
+    event = load_event(name)
+    full_path = f"/{stage}{path}" if stage else path
+    event["rawPath"] = full_path
+    event["requestContext"]["http"]["path"] = full_path
+    event["requestContext"]["http"]["method"] = method
+    if stage:
+        event["requestContext"]["stage"] = stage
+    event["rawQueryString"] = urlencode(query or {})
+    event["queryStringParameters"] = {k: str(v) for k, v in (query or {}).items()} or None
+    if token:
+        event["headers"]["authorization"] = f"Bearer {token}"
+    if method == "POST":
+        text = raw_body if raw_body is not None else json.dumps(body)
+        event["body"] = text
+        event["headers"]["content-length"] = str(len(text.encode()))
+    out = (handler or main.handler)(event, FakeLambdaContext())  # type: ignore[arg-type]
+    headers = out.get("headers", {})
+    text = out.get("body") or ""
+    decoded = (
+        json.loads(text) if headers.get("content-type", "").startswith("application/json") else text
+    )
+    return out["statusCode"], decoded, headers
+
+
+def mall_records() -> list[dict[str, Any]]:
+    rows = list(csv.DictReader(io.StringIO(MALL.read_text())))
+    return [{k: (v if k == "Gender" else int(v)) for k, v in row.items()} for row in rows]
+
+
+def assert_error(body: Any, code: str) -> ErrorResponse:
+    error = ErrorResponse.model_validate(body)
+    assert error.error == code, body
+    assert error.request_id
+    assert "Traceback" not in error.message
+    return error
+
+
+# --- health, docs, datasets --------------------------------------------------------------------
+
+
+def test_health_says_auth_is_disabled(s3: Any) -> None:
+    status, body, headers = call("GET", "/health")
+    assert status == 200
+    assert body["status"] == "ok"
+    assert body["auth"] == "disabled"
+    assert headers["x-request-id"] == FakeLambdaContext.aws_request_id
+
+
+def test_docs_work_behind_a_stage_prefix(mall: Manifest) -> None:
+    status, html, _ = call("GET", "/docs", stage="prod")
+    assert status == 200
+    assert "/prod/openapi.json" in html
+    status, schema, _ = call("GET", "/openapi.json", stage="prod")
+    assert status == 200
+    assert schema["servers"] == [{"url": "/prod"}]
+    assert "/datasets/{dataset}/assign" in schema["paths"]
+    status, body, _ = call("GET", "/datasets/mall", stage="prod")
+    assert status == 200
+    assert body["model_version"] == "v1"
+
+
+def test_list_and_describe_datasets(mall: Manifest, store: S3ModelStore) -> None:
+    store.put_bytes(ModelLayout.failure("pending", "f1"), b"{}")
+    status, body, _ = call("GET", "/datasets")
+    assert status == 200
+    found = {d["dataset"]: d["current_version"] for d in body["datasets"]}
+    assert found == {"mall": "v1", "pending": None}
+
+    status, body, _ = call("GET", "/datasets/mall")
+    assert status == 200
+    assert body["champion"] == mall.champion
+    assert body["rows"]["used"] == 200
+    assert set(body["algorithms"]) == set(mall.algorithms)
+    assert "Annual Income (k$)" in body["input_columns"]
+    assert "CustomerID" not in body["input_columns"]
+    kmeans = body["algorithms"]["kmeans"]
+    assert kmeans["k"] in kmeans["ks"]
+
+
+def test_unknown_dataset_version_and_segment_are_404(mall: Manifest) -> None:
+    status, body, _ = call("GET", "/datasets/nothing")
+    assert status == 404
+    assert "'nothing'" in assert_error(body, "not_found").message
+    status, body, _ = call("GET", "/datasets/mall/segments", query={"version": "v9"})
+    assert status == 404
+    assert "'v9'" in assert_error(body, "not_found").message
+    status, body, _ = call("GET", "/datasets/mall/segments/999")
+    assert status == 404
+    assert "no segment 999" in assert_error(body, "not_found").message
+    status, body, _ = call("GET", "/datasets/mall/segments", query={"algorithm": "kmeans", "k": 29})
+    assert status == 404
+    assert "k=29" in assert_error(body, "model_not_fitted").message
+
+
+def test_no_model_yet_is_503(store: S3ModelStore) -> None:
+    store.put_bytes(ModelLayout.failure("mall", "f1"), b"{}")
+    for method, path in [("GET", "/datasets/mall/segments"), ("POST", "/datasets/mall/assign")]:
+        status, body, _ = call(method, path, body={"customers": [{"Age": 30}]})
+        assert status == 503
+        assert "no published model" in assert_error(body, "no_model").message
+
+
+# --- segments -----------------------------------------------------------------------------------
+
+
+def test_segments_of_champion_and_of_any_k(mall: Manifest, trained: TrainingOutput) -> None:
+    status, body, _ = call("GET", "/datasets/mall/segments")
+    assert status == 200
+    assert body["algorithm"] == mall.champion
+    assert body["model_version"] == "v1"
+    assert sum(s["size"] for s in body["segments"]) == 200
+    assert {"segment_id", "name", "description", "size", "share"} <= set(body["segments"][0])
+
+    status, body, _ = call("GET", "/datasets/mall/segments", query={"algorithm": "gmm", "k": 3})
+    assert status == 200
+    assert (body["algorithm"], body["k"], len(body["segments"])) == ("gmm", 3, 3)
+
+    first = body["segments"][0]["segment_id"]
+    status, one, _ = call(
+        "GET", f"/datasets/mall/segments/{first}", query={"algorithm": "gmm", "k": 3}
+    )
+    assert status == 200
+    assert one["segment_id"] == first
+    assert one["name"] == body["segments"][0]["name"]
+
+
+# --- assign -------------------------------------------------------------------------------------
+
+
+def test_assign_event_answers_in_request_order(mall: Manifest) -> None:
+    event = load_event("api-assign")
+    out = main.handler(event, FakeLambdaContext())  # type: ignore[arg-type]
+    assert out["statusCode"] == 200
+    response = AssignResponse.model_validate_json(out["body"])
+    assert response.count == len(response.assignments) == 2
+    assert response.model_version == "v1"
+    assert response.algorithm == mall.champion
+    rich, careful = response.assignments
+    assert rich.segment_id != careful.segment_id  # opposite corners of the income/spend map
+
+
+@pytest.mark.parametrize("algorithm", ["kmeans", "gmm"])
+def test_assign_reproduces_training_segments(
+    mall: Manifest, trained: TrainingOutput, algorithm: str
+) -> None:
+    records = mall_records()
+    status, body, _ = call(
+        "POST", "/datasets/mall/assign", query={"algorithm": algorithm}, body={"customers": records}
+    )
+    assert status == 200
+    counts = Counter(a["segment_id"] for a in body["assignments"])
+    summary = mall.algorithms[algorithm]
+    profile = trained.profiles.sets[f"{algorithm}-k{summary.k}"]
+    assert counts == {s.segment_id: s.size for s in profile.segments}
+    if algorithm == "gmm":
+        first = body["assignments"][0]
+        assert set(first["probabilities"]) == {str(s.segment_id) for s in profile.segments}
+        assert first["confidence"] == pytest.approx(max(first["probabilities"].values()))
+
+
+def test_assign_imputes_missing_values_and_warns(mall: Manifest) -> None:
+    customers = [{"Gender": "Female", "Age": None}, {"Annual Income (k$)": 500, "Extra": 1}]
+    status, body, _ = call("POST", "/datasets/mall/assign", body={"customers": customers})
+    assert status == 200
+    first, second = body["assignments"]
+    assert "Age" in first["imputed"]
+    assert "Annual Income (k$)" in first["imputed"]
+    assert any("500" in w for w in second["warnings"])
+
+
+def test_invalid_customer_is_422_naming_row_and_column(mall: Manifest) -> None:
+    customers = [{"Age": 30}, {"Age": 40}, {"Age": "old"}]
+    status, body, _ = call("POST", "/datasets/mall/assign", body={"customers": customers})
+    assert status == 422
+    error = assert_error(body, "invalid_customer")
+    assert (error.row, error.column, error.field) == (2, "Age", "customers[2].Age")
+    assert "'Age'" in error.message
+
+
+def test_malformed_body_is_422_naming_the_field(mall: Manifest) -> None:
+    status, body, _ = call(
+        "POST", "/datasets/mall/assign", body={"customers": [{"Age": 1}, [1, 2]]}
+    )
+    assert status == 422
+    error = assert_error(body, "invalid_request")
+    assert (error.field, error.row) == ("customers[1]", 1)
+    status, body, _ = call("POST", "/datasets/mall/assign", body={"people": []})
+    assert status == 422
+    assert assert_error(body, "invalid_request").field == "customers"
+    status, body, _ = call("POST", "/datasets/mall/assign", raw_body="{not json")
+    assert status == 422
+    status, body, _ = call("POST", "/datasets/mall/assign", query={"algorithm": "magic"}, body={})
+    assert status == 422
+    assert assert_error(body, "invalid_request").field == "algorithm"
+
+
+def test_batch_over_the_limit_is_413(mall: Manifest) -> None:
+    customers = [{"Age": 30}] * 10_001
+    status, body, _ = call("POST", "/datasets/mall/assign", body={"customers": customers})
+    assert status == 413
+    error = assert_error(body, "batch_too_large")
+    assert error.limit == 10_000
+    assert "10001" in error.message
+    assert "10000" in error.message
+
+
+def test_batch_limit_follows_settings(mall: Manifest, env: pytest.MonkeyPatch) -> None:
+    env.setenv("MAX_ASSIGN_BATCH", "3")
+    get_settings.cache_clear()
+    ok = call("POST", "/datasets/mall/assign", body={"customers": [{"Age": 1}] * 3})
+    assert ok[0] == 200
+    status, body, _ = call("POST", "/datasets/mall/assign", body={"customers": [{"Age": 1}] * 4})
+    assert status == 413
+    assert assert_error(body, "batch_too_large").limit == 3
+
+
+def test_body_over_the_byte_cap_is_413(mall: Manifest) -> None:
+    handler = Mangum(create_app(max_body_bytes=1000), lifespan="off")
+    customers = [{"Gender": "Female" * 10, "Age": 30}] * 30
+    status, body, _ = call(
+        "POST", "/datasets/mall/assign", body={"customers": customers}, handler=handler
+    )
+    assert status == 413
+    assert "1000 bytes" in body["message"]
+
+
+# --- refused artifacts --------------------------------------------------------------------------
+
+
+def test_tampered_artifact_is_503(mall: Manifest, store: S3ModelStore) -> None:
+    path = mall.algorithms[mall.champion].artifact
+    key = ModelLayout.artifact("mall", "v1", path)
+    blob = bytearray(store.get_bytes(key))
+    blob[len(blob) // 2] ^= 0xFF  # one flipped byte
+    store.put_bytes(key, bytes(blob))
+    status, body, _ = call("POST", "/datasets/mall/assign", body={"customers": [{"Age": 30}]})
+    assert status == 503
+    error = assert_error(body, "artifact_refused")
+    assert path in error.message
+    assert "refusing" in error.message
+
+
+class Evil:
+    """A type no reviewer trusted: skops must refuse to construct it."""
+
+    def __init__(self) -> None:
+        self.payload = "rm -rf /"
+
+
+def test_untrusted_type_is_503_even_with_a_matching_checksum(
+    mall: Manifest, store: S3ModelStore
+) -> None:
+    import skops.io as sio
+
+    path = mall.algorithms[mall.champion].artifact
+    blob = sio.dumps(Evil())
+    store.put_bytes(ModelLayout.artifact("mall", "v1", path), blob)
+    forged = mall.model_copy(deep=True)
+    forged.artifacts[path].sha256 = sha256_hex(blob)
+    store.put_bytes(ModelLayout.manifest("mall", "v1"), forged.to_json().encode())
+    status, body, _ = call("POST", "/datasets/mall/assign", body={"customers": [{"Age": 30}]})
+    assert status == 503
+    assert "Evil" in assert_error(body, "artifact_refused").message
+
+
+def test_current_pointing_at_a_missing_version_is_503(store: S3ModelStore) -> None:
+    write_current(store, "mall", CurrentPointer(version="gone", updated_at=datetime.now(UTC)))
+    status, body, _ = call("GET", "/datasets/mall/segments")
+    assert status == 503
+    assert "'gone'" in assert_error(body, "artifact_refused").message
+
+
+# --- versions and promotion ---------------------------------------------------------------------
+
+
+def test_promote_rolls_back_and_forward(store: S3ModelStore, trained: TrainingOutput) -> None:
+    publish(store, trained, "v1")
+    publish(store, trained, "v2")
+    status, body, _ = call("GET", "/datasets/mall/versions")
+    assert status == 200
+    assert body["current_version"] == "v2"
+    assert {v["version"]: v["current"] for v in body["versions"]} == {"v1": False, "v2": True}
+    assert call("GET", "/datasets/mall")[1]["model_version"] == "v2"
+
+    status, body, _ = call("POST", "/datasets/mall/versions/v1/promote", body={})
+    assert status == 200
+    assert (body["version"], body["previous_version"]) == ("v1", "v2")
+    pointer = read_current(store, "mall")
+    assert pointer is not None
+    assert (pointer.version, pointer.promoted) == ("v1", True)
+    # This container serves the promoted version at once (no wait for the refresh interval).
+    assert call("GET", "/datasets/mall")[1]["model_version"] == "v1"
+    status, body, _ = call("POST", "/datasets/mall/assign", body={"customers": [{"Age": 30}]})
+    assert (status, body["model_version"]) == (200, "v1")
+
+    status, body, _ = call("POST", "/datasets/mall/versions/v2/promote", body={})
+    assert (status, body["previous_version"]) == (200, "v1")
+    assert call("GET", "/datasets/mall")[1]["model_version"] == "v2"
+
+    status, body, _ = call("POST", "/datasets/mall/versions/v7/promote", body={})
+    assert status == 404
+    assert "'v7'" in assert_error(body, "not_found").message
+
+
+def test_promote_refuses_a_tampered_version(store: S3ModelStore, trained: TrainingOutput) -> None:
+    publish(store, trained, "v1")
+    bad = publish(store, trained, "v2", current=False)
+    key = ModelLayout.artifact("mall", "v2", bad.preprocessor)
+    store.put_bytes(key, b"tampered")
+    status, body, _ = call("POST", "/datasets/mall/versions/v2/promote", body={})
+    assert status == 503
+    assert_error(body, "artifact_refused")
+    pointer = read_current(store, "mall")
+    assert pointer is not None
+    assert pointer.version == "v1"
+
+
+def test_version_query_serves_an_older_version(
+    store: S3ModelStore, trained: TrainingOutput
+) -> None:
+    publish(store, trained, "v1")
+    publish(store, trained, "v2")
+    status, body, _ = call("GET", "/datasets/mall/segments", query={"version": "v1"})
+    assert (status, body["model_version"]) == (200, "v1")
+    status, body, _ = call(
+        "POST", "/datasets/mall/assign", query={"version": "v1"}, body={"customers": [{"Age": 1}]}
+    )
+    assert (status, body["model_version"]) == (200, "v1")
+
+
+# --- dashboard documents ------------------------------------------------------------------------
+
+
+def test_evaluation_plots_report_and_failures(mall: Manifest, store: S3ModelStore) -> None:
+    status, body, _ = call("GET", "/datasets/mall/evaluation")
+    assert status == 200
+    assert body["champion"] == mall.champion
+    assert {row["algorithm"] for row in body["comparison"]} == set(mall.algorithms)
+
+    status, body, _ = call("GET", "/datasets/mall/plots")
+    assert status == 200
+    assert body["points"]["n"] > 0
+    assert body["model_version"] == "v1"
+
+    status, html, headers = call("GET", "/datasets/mall/report")
+    assert status == 200
+    assert headers["content-type"].startswith("text/html")
+    assert "<html" in html.lower()
+
+    failure = {
+        "id": "f1",
+        "dataset": "mall",
+        "error": "column 'Age' has no numbers",
+        "error_type": "NoUsableFeatureError",
+        "source": {"key": "uploads/mall/bad.csv"},
+        "created_at": "2025-01-01T00:00:00Z",
+    }
+    store.put_bytes(ModelLayout.failure("mall", "f1"), json.dumps(failure).encode())
+    status, body, _ = call("GET", "/datasets/mall/failures")
+    assert status == 200
+    assert [f["error"] for f in body["failures"]] == [failure["error"]]
+
+
+# --- authorization ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tokens(env: pytest.MonkeyPatch) -> None:
+    env.setenv("API_TOKENS", f"other-token, {READ_TOKEN}")
+    env.setenv("ADMIN_TOKENS", ADMIN_TOKEN)
+    get_settings.cache_clear()
+
+
+def test_auth_open_routes_need_no_token(mall: Manifest, tokens: None) -> None:
+    status, body, _ = call("GET", "/health")
+    assert (status, body["auth"]) == (200, "enabled")
+    assert call("GET", "/docs")[0] == 200
+    assert call("GET", "/openapi.json")[0] == 200
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/datasets"),
+        ("GET", "/datasets/mall"),
+        ("GET", "/datasets/mall/segments"),
+        ("GET", "/datasets/mall/segments/0"),
+        ("POST", "/datasets/mall/assign"),
+        ("GET", "/datasets/mall/evaluation"),
+        ("GET", "/datasets/mall/plots"),
+        ("GET", "/datasets/mall/report"),
+        ("GET", "/datasets/mall/failures"),
+        ("GET", "/datasets/mall/versions"),
+        ("POST", "/datasets/mall/versions/v1/promote"),
+    ],
+)
+def test_auth_every_other_route_needs_a_token(
+    mall: Manifest, tokens: None, method: str, path: str
+) -> None:
+    body = {"customers": [{"Age": 30}]}
+    status, answer, headers = call(method, path, body=body)
+    assert status == 401
+    assert_error(answer, "unauthorized")
+    assert headers["www-authenticate"] == "Bearer"
+    assert call(method, path, body=body, token="wrong-token")[0] == 401
+    expected = 403 if path.endswith("/promote") else 200
+    assert call(method, path, body=body, token=READ_TOKEN)[0] == expected
+    assert call(method, path, body=body, token=ADMIN_TOKEN)[0] == 200
+
+
+# --- never a stack trace ------------------------------------------------------------------------
+
+
+class BrokenStore(LocalModelStore):
+    def list_children(self, prefix: str) -> list[str]:
+        raise RuntimeError("disk on fire at /secret/path")
+
+
+def test_unexpected_error_is_a_generic_500(tmp_path: Path, env: pytest.MonkeyPatch) -> None:
+    handler = Mangum(create_app(store=BrokenStore(tmp_path)), lifespan="off")
+    status, body, _ = call("GET", "/datasets", handler=handler)
+    assert status == 500
+    error = assert_error(body, "internal_error")
+    assert "secret" not in json.dumps(body)
+    assert error.request_id is not None
+    assert error.request_id in error.message

@@ -1,0 +1,114 @@
+"""A tiny stand-in for ``shared.pipeline.train_segments`` (unit tests of the training run).
+
+It reads ``x,y`` CSV rows, "segments" them by the sign of ``x`` and returns a complete
+:class:`~shared.pipeline.TrainingOutput` whose artifacts are small JSON documents, so the
+publisher, ordering and retention rules can be tested in milliseconds without scikit-learn.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+
+from shared.config import DatasetConfig
+from shared.evaluation import Evaluation
+from shared.exceptions import EmptyFileError, NotATableError
+from shared.manifest import AlgorithmSummary, ColumnSchema, Metrics, RowCounts, SelectionInfo
+from shared.pipeline import TrainingOutput
+from shared.profiles import ProfileCatalog
+
+__all__ = ["FakeEngine", "fake_csv"]
+
+
+def fake_csv(*xs: float) -> bytes:
+    """A CSV the fake engine accepts: one row per ``x`` (``y`` = 2x)."""
+    return ("x,y\n" + "".join(f"{x},{2 * x}\n" for x in xs)).encode()
+
+
+@dataclass
+class EngineCall:
+    """What one call to the fake engine received."""
+
+    filename: str
+    dataset: str
+    config: DatasetConfig | None
+    previous: ProfileCatalog | None
+    size: int
+
+
+@dataclass
+class FakeEngine:
+    """Records its calls; optionally waits on ``gate`` (to hold a run inside the engine)."""
+
+    calls: list[EngineCall] = field(default_factory=list)
+    gate: threading.Event | None = None
+    artifacts_to_drop: tuple[str, ...] = ()
+
+    def __call__(
+        self,
+        data: bytes,
+        *,
+        filename: str,
+        config: DatasetConfig | None = None,
+        previous: ProfileCatalog | None = None,
+        dataset: str = "dataset",
+        random_state: int = 0,
+    ) -> TrainingOutput:
+        self.calls.append(EngineCall(filename, dataset, config, previous, len(data)))
+        if self.gate is not None:
+            self.gate.wait(timeout=10)
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise NotATableError(f"{filename!r} is not UTF-8 text (byte {e.start})") from e
+        lines = [line for line in text.splitlines() if line.strip()]
+        if not lines:
+            raise EmptyFileError(f"{filename!r} has no bytes")
+        if lines[0] != "x,y":
+            raise NotATableError(f"{filename!r} does not start with the header 'x,y'")
+        xs = [float(line.split(",")[0]) for line in lines[1:]]
+        labels = [int(x > 0) for x in xs]
+        config = config or DatasetConfig()
+        summary = AlgorithmSummary(
+            n_segments=len(set(labels)),
+            k=2,
+            metrics=Metrics(silhouette=0.5, davies_bouldin=0.5, calinski_harabasz=10.0),
+            artifact="models/kmeans-k2.skops",
+            models={"2": "models/kmeans-k2.skops"},
+            assignment_rule="sign of x",
+            fit_rows=len(xs),
+        )
+        profiles = ProfileCatalog(feature_names=["x", "y"])
+        evaluation = Evaluation(
+            sweeps={},
+            comparison=[],
+            champion="kmeans",
+            champion_reason="only one",
+            silhouette_sample=0,
+        )
+        artifacts = {
+            "preprocessor.skops": b"fake preprocessor",
+            "models/kmeans-k2.skops": json.dumps({"labels": labels}).encode(),
+            "profiles.json": profiles.model_dump_json().encode(),
+            "evaluation.json": evaluation.model_dump_json().encode(),
+            "assignments.csv.gz": b"\x1f\x8bfake",
+        }
+        for path in self.artifacts_to_drop:
+            artifacts.pop(path, None)
+        return TrainingOutput(
+            rows=RowCounts(read=len(xs), used=len(xs), dropped=0),
+            columns=[
+                ColumnSchema(name="x", role="numeric", dtype="float", used=True),
+                ColumnSchema(name="y", role="numeric", dtype="float", used=True),
+            ],
+            config=config,
+            champion="kmeans",
+            algorithms={"kmeans": summary},
+            selection=SelectionInfo(k_rule="fixed", champion_rule="only one"),
+            feature_names=["x", "y"],
+            profiles=profiles,
+            evaluation=evaluation,
+            artifacts=artifacts,
+            warnings=["fake engine"],
+        )

@@ -1,0 +1,128 @@
+"""Assigners: every algorithm assigns new customers, with distance and confidence."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from sklearn.cluster import DBSCAN
+from sklearn.mixture import GaussianMixture
+from threadpoolctl import threadpool_limits
+
+import shared.assignment as assignment
+from shared.assignment import (
+    CoreSampleAssigner,
+    GaussianMixtureAssigner,
+    NearestCentroidAssigner,
+)
+from shared.clustering import fit_kmeans
+from shared.exceptions import AlgorithmNotFittedError
+
+
+def two_blobs(n: int = 40, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.vstack([rng.normal(0, 0.5, (n, 2)), rng.normal(5, 0.5, (n, 2))])
+
+
+def test_nearest_centroid_hand_checked_distance_and_confidence() -> None:
+    X = np.array([[-1.0], [1.0], [9.0], [11.0]])
+    a = NearestCentroidAssigner("agglomerative").fit(X, np.array([0, 0, 1, 1]))
+    assert a.centroids_.ravel().tolist() == [0.0, 10.0]
+    batch = a.assign(np.array([[2.0], [10.0], [5.0]]))
+    assert batch.labels.tolist() == [0, 1, 0]  # a tie goes to the first centroid
+    assert batch.distance.tolist() == [2.0, 0.0, 5.0]
+    assert batch.confidence.tolist() == pytest.approx([1 - 2 / 8, 1.0, 0.0])
+    assert batch.probabilities is None
+    assert batch.outlier.tolist() == [True, False, True]  # beyond the fit rows' distance 1
+
+
+def test_nearest_centroid_keeps_non_contiguous_labels() -> None:
+    X = np.array([[0.0], [1.0], [10.0], [11.0]])
+    a = NearestCentroidAssigner("agglomerative").fit(X, np.array([3, 3, 7, 7]))
+    assert a.predict(np.array([[0.2], [10.4]])).tolist() == [3, 7]
+
+
+def test_kmeans_assigner_reproduces_training_labels_and_sklearn_predict() -> None:
+    X = two_blobs()
+    model = fit_kmeans(X, [2]).model(2)
+    assert isinstance(model.assigner, NearestCentroidAssigner)
+    assert np.array_equal(model.assigner.predict(X), model.labels)
+    assert "nearest cluster centre" in model.assigner.assignment_rule
+
+
+def test_gaussian_mixture_assigner_equals_sklearn() -> None:
+    X = two_blobs()
+    with threadpool_limits(limits=1):
+        gmm = GaussianMixture(2, covariance_type="full", random_state=0).fit(X)
+    a = GaussianMixtureAssigner().fit(X, mixture=gmm)
+    batch = a.assign(X)
+    assert np.array_equal(batch.labels, gmm.predict(X))
+    assert batch.probabilities is not None
+    np.testing.assert_allclose(batch.probabilities, gmm.predict_proba(X), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(batch.confidence, gmm.predict_proba(X).max(axis=1))
+    assert a.log_likelihood(X) == pytest.approx(gmm.score(X) * X.shape[0], rel=1e-9)
+    np.testing.assert_allclose(batch.distance, np.linalg.norm(X - gmm.means_[batch.labels], axis=1))
+
+
+def test_gaussian_mixture_assigner_refuses_other_covariances() -> None:
+    X = two_blobs()
+    with threadpool_limits(limits=1):
+        gmm = GaussianMixture(2, covariance_type="diag", random_state=0).fit(X)
+    with pytest.raises(ValueError, match="full"):
+        GaussianMixtureAssigner().fit(X, mixture=gmm)
+
+
+def test_core_sample_rule_hand_checked() -> None:
+    X = np.array([[0.0], [0.1], [0.2], [5.0], [5.1], [5.2]])
+    a = CoreSampleAssigner(eps=0.15).fit(X, np.array([0, 0, 0, 1, 1, 1]), core=[1, 4])
+    batch = a.assign(np.array([[0.1], [5.0], [2.5], [0.2]]))
+    assert batch.labels.tolist() == [0, 1, -1, 0]
+    assert batch.outlier.tolist() == [False, False, True, False]
+    assert batch.distance.tolist() == pytest.approx([0.0, 0.1, 2.4, 0.1])
+    assert batch.confidence.tolist() == pytest.approx([1.0, 1 - 0.1 / 0.15, 0.0, 1 - 0.1 / 0.15])
+
+
+def test_core_sample_rule_agrees_with_dbscan_on_its_fit_rows() -> None:
+    rng = np.random.default_rng(1)
+    X = np.vstack([two_blobs(), rng.uniform(-3, 8, (10, 2))])
+    db = DBSCAN(eps=0.6, min_samples=5).fit(X)
+    a = CoreSampleAssigner(eps=0.6).fit(X, db.labels_, core=db.core_sample_indices_)
+    predicted = a.predict(X)
+    assert np.array_equal(predicted[db.labels_ == -1], db.labels_[db.labels_ == -1])
+    assert np.mean(predicted == db.labels_) >= 0.95
+
+
+def test_kd_tree_and_brute_force_paths_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+    X = two_blobs(200)
+    labels = (X[:, 0] > 2.5).astype(int)
+    a = CoreSampleAssigner(eps=0.5).fit(X, labels, core=np.arange(0, 400, 3))
+    queries = np.random.default_rng(2).uniform(-2, 7, (300, 2))
+    brute = a.assign(queries)
+    monkeypatch.setattr(assignment, "_KDTREE_MIN_PAIRS", 0)
+    tree = a.assign(queries)
+    assert np.array_equal(brute.labels, tree.labels)
+    np.testing.assert_allclose(brute.distance, tree.distance, rtol=1e-12)
+
+
+def test_single_row_and_input_checks() -> None:
+    a = NearestCentroidAssigner().fit(np.array([[0.0, 0.0], [4.0, 4.0]]), np.array([0, 1]))
+    assert a.predict(np.array([3.0, 3.0])).tolist() == [1]
+    with pytest.raises(ValueError, match="2 prepared features"):
+        a.predict(np.array([[1.0, 2.0, 3.0]]))
+    with pytest.raises(ValueError, match="NaN"):
+        a.predict(np.array([[np.nan, 1.0]]))
+    with pytest.raises(AlgorithmNotFittedError, match="not fitted"):
+        NearestCentroidAssigner().predict(np.array([[0.0, 0.0]]))
+
+
+def test_single_customer_assignment_is_fast() -> None:
+    X = np.random.default_rng(0).normal(size=(5000, 12))
+    model = fit_kmeans(X, [10]).model(10)
+    row = X[:1]
+    model.assigner.assign(row)
+    started = time.perf_counter()
+    for _ in range(200):
+        model.assigner.assign(row)
+    per_call = (time.perf_counter() - started) / 200
+    assert per_call < 1e-3, f"{per_call * 1e6:.0f} us per single-row assign"

@@ -1,0 +1,226 @@
+"""The ``segments`` CLI without any service: parsing, exit codes, customers, tables."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from cli.errors import CliError, ExitCode
+from cli.main import build_parser, main, parse_customers
+from cli.render import assignments_table, comparison_table, format_number, segments_table
+from cli.train_command import dataset_from_filename
+from cli.uploads import UploadedObject, _same_source, check_upload_name
+
+
+def _text(table: object) -> str:
+    console = Console(width=200, record=True)
+    console.print(table)
+    return console.export_text()
+
+
+# --- exit codes ------------------------------------------------------------------------------
+
+
+def test_usage_error_exits_1_not_argparse_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["assign", "--dataset", "mall"])  # neither --file nor --json
+    assert exc.value.code == ExitCode.INPUT == 1
+    assert "one of the arguments --file --json is required" in capsys.readouterr().err
+
+
+def test_unknown_command_exits_1() -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["bogus"])
+    assert exc.value.code == 1
+
+
+def test_invalid_dataset_name_is_an_input_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    csv_file = tmp_path / "x.csv"
+    csv_file.write_text("a,b\n1,2\n")
+    code = main(["train", str(csv_file), "--dataset", "../etc", "--out", str(tmp_path / "out")])
+    assert code == ExitCode.INPUT
+    assert "'../etc' is invalid" in capsys.readouterr().err
+
+
+def test_missing_file_is_an_input_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["train", str(tmp_path / "nope.csv"), "--out", str(tmp_path / "out")])
+    assert code == ExitCode.INPUT
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_wrong_extension_would_never_train(tmp_path: Path) -> None:
+    with pytest.raises(CliError, match=r"uploads must end with \.csv, \.csv\.gz, \.parquet") as e:
+        check_upload_name(tmp_path / "customers.xlsx")
+    assert e.value.code == ExitCode.INPUT
+
+
+def test_unreachable_api_exits_3(capsys: pytest.CaptureFixture[str]) -> None:
+    # Port 9 (discard) on loopback: nothing listens there.
+    code = main(["segments", "--dataset", "mall", "--api-url", "http://127.0.0.1:9"])
+    assert code == ExitCode.UNREACHABLE == 3
+    assert "cannot reach the API at http://127.0.0.1:9" in capsys.readouterr().err
+
+
+def test_status_without_store_is_an_input_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("MODELS_BUCKET", raising=False)
+    assert main(["status"]) == ExitCode.INPUT
+    assert "no model store" in capsys.readouterr().err
+
+
+def test_env_supplies_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SEGMENTS_API_URL", "http://api.example:1234")
+    monkeypatch.setenv("SEGMENTS_API_TOKEN", "t0k")
+    args = build_parser().parse_args(["segments", "--dataset", "mall"])
+    assert (args.api_url, args.token) == ("http://api.example:1234", "t0k")
+
+
+# --- customers -------------------------------------------------------------------------------
+
+
+def test_csv_customers_get_numbers_and_missing_values() -> None:
+    text = "\ufeffCustomerID,Gender,Age,Income\n7,Female,31,70.5\n8,Male,,x1\n"
+    assert parse_customers(text, fmt="csv") == [
+        {"CustomerID": 7, "Gender": "Female", "Age": 31, "Income": 70.5},
+        {"CustomerID": 8, "Gender": "Male", "Age": None, "Income": "x1"},
+    ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['{"Age": 31}', '[{"Age": 31}]', '{"customers": [{"Age": 31}]}'],
+)
+def test_json_customers_accept_three_shapes(text: str) -> None:
+    assert parse_customers(text, fmt="json") == [{"Age": 31}]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("[1, 2]", "must be an object"), ("{not json", "not valid JSON"), ("[]", "no customers")],
+)
+def test_bad_customers_are_input_errors(text: str, message: str) -> None:
+    with pytest.raises(CliError, match=message) as e:
+        parse_customers(text, fmt="json")
+    assert e.value.code == ExitCode.INPUT
+
+
+def test_dataset_from_filename() -> None:
+    assert dataset_from_filename(Path("My Customers 2024.csv.gz")) == "my-customers-2024"
+    assert dataset_from_filename(Path("___.csv")) == "dataset"
+
+
+# --- matching an upload to its version or failure --------------------------------------------
+
+
+def _obj(**kw: object) -> UploadedObject:
+    base: dict[str, object] = {
+        "bucket": "raw",
+        "key": "uploads/mall/m.csv",
+        "sha256": "a" * 64,
+        "size": 10,
+        "version_id": "v-2",
+        "etag": "e2",
+    }
+    base.update(kw)
+    return UploadedObject(**base)  # type: ignore[arg-type]
+
+
+def test_same_source_needs_key_sha_and_object_version() -> None:
+    source = {"key": "uploads/mall/m.csv", "sha256": "a" * 64, "version_id": "v-2", "etag": "e2"}
+    assert _same_source(source, _obj())
+    assert not _same_source({**source, "version_id": "v-1"}, _obj())  # an older upload
+    assert not _same_source({**source, "key": "uploads/mall/other.csv"}, _obj())
+    assert not _same_source({**source, "sha256": "b" * 64}, _obj())
+    # Unversioned bucket: the ETag decides.
+    assert _same_source({**source, "version_id": None}, _obj(version_id=None))
+    assert not _same_source({**source, "version_id": None, "etag": "e1"}, _obj(version_id=None))
+    # A failure report of a file too large to read has no sha256.
+    assert _same_source({**source, "sha256": None}, _obj())
+
+
+# --- tables ----------------------------------------------------------------------------------
+
+
+def _segment(sid: int, name: str, size: int, income: float, z: float) -> dict[str, object]:
+    return {
+        "segment_id": sid,
+        "name": name,
+        "size": size,
+        "share": size / 200,
+        "numeric": {"Income": {"mean": income, "z": z}, "Age": {"mean": 40.0, "z": 0.0}},
+        "distinctive": ["Income"],
+    }
+
+
+def test_segments_table_shows_sizes_shares_and_key_stats() -> None:
+    payload = {
+        "algorithm": "kmeans",
+        "k": 2,
+        "segments": [
+            _segment(0, "High income", 120, 88.2, 1.2),
+            _segment(1, "Low income", 80, 26.3, -1.1),
+        ],
+    }
+    text = _text(segments_table(payload))
+    assert "Segments (kmeans, k=2)" in text
+    assert "High income" in text
+    assert "Low income" in text
+    assert "60%" in text
+    assert "40%" in text
+    assert "88.2 (+1.2)" in text
+    assert "26.3 (-1.1)" in text
+    # The distinctive feature comes first among the statistics columns.
+    assert text.index("Income") < text.index("Age")
+
+
+def test_comparison_table_stars_the_champion() -> None:
+    rows = [
+        {
+            "algorithm": "kmeans",
+            "k": 5,
+            "n_segments": 5,
+            "champion": True,
+            "score": 0.5,
+            "metrics": {"silhouette": 0.5539, "davies_bouldin": 0.572, "calinski_harabasz": 247.36},
+        },
+        {
+            "algorithm": "dbscan",
+            "k": None,
+            "n_segments": 1,
+            "metrics": {
+                "silhouette": None,
+                "davies_bouldin": None,
+                "calinski_harabasz": None,
+                "noise_share": 0.05,
+            },
+        },
+    ]
+    text = _text(comparison_table(rows))
+    assert "★ kmeans" in text
+    assert "0.554" in text
+    assert "247.4" in text
+    assert "5%" in text
+
+
+def test_assignments_table_keeps_request_order_and_ids() -> None:
+    customers = [{"CustomerID": 11}, {"CustomerID": 12}]
+    assignments = [
+        {"segment_id": 3, "segment_name": "C", "distance": 0.25},
+        {"segment_id": 1, "segment_name": "A", "distance": 1.5},
+    ]
+    text = _text(assignments_table(assignments, customers, id_column="CustomerID"))
+    assert text.index("11") < text.index("12")
+    assert "0.250" in text
+    assert "1.500" in text
+
+
+def test_format_number() -> None:
+    assert format_number(float("nan")) == "-"
+    assert format_number(True) == "yes"
+    assert json.loads(json.dumps(format_number(3))) == "3"

@@ -1,0 +1,379 @@
+"""Unit tests of shared.model: one version served from a local store, and the registry cache.
+
+The version is built by hand on 8 customers (two obvious groups), so every label is checkable:
+customers near (0, 0) are internal label 0, customers near (10, 10) label 1. The profiles map
+label 0 -> segment 7 and label 1 -> segment 3 on purpose, to prove the mapping is applied.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from shared.assignment import GaussianMixtureAssigner, NearestCentroidAssigner
+from shared.config import DatasetConfig
+from shared.exceptions import (
+    AlgorithmNotFittedError,
+    ArtifactError,
+    ChecksumMismatchError,
+    DatasetNotFoundError,
+    InvalidCustomerError,
+    NoModelError,
+    UntrustedTypeError,
+    VersionNotFoundError,
+)
+from shared.manifest import (
+    AlgorithmSummary,
+    ArtifactInfo,
+    ColumnSchema,
+    CurrentPointer,
+    Manifest,
+    Metrics,
+    RowCounts,
+    SelectionInfo,
+    SourceInfo,
+)
+from shared.model import ModelRegistry, SegmentationModel, TransformPath
+from shared.persistence import dump_artifact
+from shared.preprocess import fit_preprocessor
+from shared.profiles import ProfileCatalog, SegmentProfile, SegmentSet
+from shared.store import LocalModelStore, ModelLayout, sha256_hex, write_current
+
+COLUMNS = [
+    ColumnSchema(name="id", role="id", dtype="integer", used=False),
+    ColumnSchema(name="x", role="numeric", dtype="float", used=True, min=0, max=11),
+    ColumnSchema(name="y", role="numeric", dtype="float", used=True, min=0, max=11),
+    ColumnSchema(name="g", role="categorical", dtype="string", used=True, categories=["a", "b"]),
+]
+FRAME = pd.DataFrame(
+    {
+        "x": [0.0, 0.0, 1.0, 1.0, 10.0, 10.0, 11.0, 11.0],
+        "y": [0.0, 1.0, 0.0, 1.0, 10.0, 11.0, 10.0, 11.0],
+        "g": ["a", "a", "a", "b", "b", "b", "b", "a"],
+    }
+)
+LABELS = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+LABEL_TO_SEGMENT = {0: 7, 1: 3}
+RECORDS: list[dict[str, Any]] = [
+    {"x": 0.5, "y": 0.5, "g": "a"},
+    {"x": 10.5, "y": 10.0, "g": "b"},
+    {"x": None, "g": "a"},  # x and y imputed with the medians (5.5): ties go to label 0
+    {"x": "1", "y": 1, "g": "zzz"},  # numeric text accepted, unseen category warned
+]
+
+
+def _segments(algorithm: str, k: int) -> SegmentSet:
+    labels = list(range(k))
+    mapping = LABEL_TO_SEGMENT if k == 2 else {lab: lab for lab in labels}
+    return SegmentSet(
+        algorithm=algorithm,
+        k=k,
+        n_segments=k,
+        segments=[
+            SegmentProfile(
+                segment_id=mapping[lab],
+                label=lab,
+                name=f"{algorithm} segment {mapping[lab]}",
+                description="test",
+                size=int(np.count_nonzero(np.equal(LABELS, lab))) if k == 2 else 1,
+                share=0.5,
+            )
+            for lab in labels
+        ],
+    )
+
+
+def build_version(store: LocalModelStore, dataset: str, version: str) -> Manifest:
+    """Fit the tiny version and publish it like the publisher does (manifest last)."""
+    fitted = fit_preprocessor(FRAME, COLUMNS)
+    from sklearn.mixture import GaussianMixture
+
+    km2 = NearestCentroidAssigner("kmeans").fit(fitted.X, LABELS)
+    km3 = NearestCentroidAssigner("kmeans").fit(fitted.X, np.array([0, 0, 1, 1, 2, 2, 2, 2]))
+    gmm = GaussianMixture(2, random_state=0).fit(fitted.X)
+    # Make GMM's internal labels agree with LABELS whatever order the components came out in.
+    gmm_assigner = GaussianMixtureAssigner().fit(fitted.X, mixture=gmm)
+    if gmm_assigner.predict(fitted.X)[0] != 0:
+        gmm.weights_, gmm.means_ = gmm.weights_[::-1].copy(), gmm.means_[::-1].copy()
+        gmm.precisions_cholesky_ = gmm.precisions_cholesky_[::-1].copy()
+        gmm_assigner = GaussianMixtureAssigner().fit(fitted.X, mixture=gmm)
+    artifacts = {
+        "preprocessor.skops": dump_artifact(fitted.transformer),
+        "models/kmeans-k2.skops": dump_artifact(km2),
+        "models/kmeans-k3.skops": dump_artifact(km3),
+        "models/gmm-k2.skops": dump_artifact(gmm_assigner),
+        "profiles.json": ProfileCatalog(
+            feature_names=fitted.feature_names,
+            sets={
+                "kmeans-k2": _segments("kmeans", 2),
+                "kmeans-k3": _segments("kmeans", 3),
+                "gmm-k2": _segments("gmm", 2),
+            },
+        )
+        .model_dump_json()
+        .encode(),
+    }
+    for path, blob in artifacts.items():
+        store.put_bytes(ModelLayout.artifact(dataset, version, path), blob)
+    metrics = Metrics(silhouette=0.9, davies_bouldin=0.1, calinski_harabasz=100.0)
+    manifest = Manifest(
+        version=version,
+        dataset=dataset,
+        created_at=datetime(2025, 1, 1, tzinfo=UTC),
+        source=SourceInfo(key=f"uploads/{dataset}/t.csv", sha256="0" * 64, size=1),
+        rows=RowCounts(read=8, used=8, dropped=0),
+        columns=COLUMNS,
+        config=DatasetConfig(algorithms=["kmeans", "gmm"], k_max=3),
+        champion="kmeans",
+        algorithms={
+            "kmeans": AlgorithmSummary(
+                n_segments=2,
+                k=2,
+                metrics=metrics,
+                artifact="models/kmeans-k2.skops",
+                models={"2": "models/kmeans-k2.skops", "3": "models/kmeans-k3.skops"},
+                assignment_rule="nearest centre",
+                fit_rows=8,
+            ),
+            "gmm": AlgorithmSummary(
+                n_segments=2,
+                k=2,
+                metrics=metrics,
+                artifact="models/gmm-k2.skops",
+                models={"2": "models/gmm-k2.skops"},
+                assignment_rule="largest posterior",
+                fit_rows=8,
+            ),
+        },
+        selection=SelectionInfo(k_rule="test", champion_rule="test"),
+        feature_names=fitted.feature_names,
+        artifacts={
+            path: ArtifactInfo(sha256=sha256_hex(blob), size=len(blob))
+            for path, blob in artifacts.items()
+        },
+    )
+    store.put_bytes(ModelLayout.manifest(dataset, version), manifest.to_json().encode())
+    return manifest
+
+
+def point_at(store: LocalModelStore, dataset: str, version: str) -> None:
+    write_current(store, dataset, CurrentPointer(version=version, updated_at=datetime.now(UTC)))
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory: pytest.TempPathFactory) -> LocalModelStore:
+    store = LocalModelStore(tmp_path_factory.mktemp("models"))
+    build_version(store, "tiny", "v1")
+    build_version(store, "tiny", "v2")
+    point_at(store, "tiny", "v1")
+    return store
+
+
+@pytest.fixture
+def store(tmp_path: Any) -> LocalModelStore:
+    return LocalModelStore(tmp_path)
+
+
+# --- SegmentationModel --------------------------------------------------------------------------
+
+
+def test_assign_maps_labels_to_segments_in_request_order(published: LocalModelStore) -> None:
+    model = SegmentationModel.open(published, "tiny", "v1")
+    out = model.assign(RECORDS)
+    assert [a.segment_id for a in out] == [7, 3, 7, 7]
+    assert out[0].segment_name == "kmeans segment 7"
+    assert out[2].imputed == ["x", "y"]
+    assert out[0].imputed == []
+    assert any("'zzz'" in w for w in out[3].warnings)
+    assert all(a.probabilities is None for a in out)
+    assert out[0].distance is not None
+    assert out[0].distance >= 0
+    assert out[0].confidence is not None
+    assert 0 <= out[0].confidence <= 1
+
+
+def test_assign_reproduces_training_labels(published: LocalModelStore) -> None:
+    model = SegmentationModel.open(published, "tiny", "v1")
+    records = [{str(k): v for k, v in row.items()} for row in FRAME.to_dict(orient="records")]
+    for algorithm in ("kmeans", "gmm"):
+        ids = [a.segment_id for a in model.assign(records, algorithm=algorithm)]
+        assert ids == [LABEL_TO_SEGMENT[int(lab)] for lab in LABELS], algorithm
+
+
+def test_fast_and_frame_paths_agree(published: LocalModelStore) -> None:
+    model = SegmentationModel.open(published, "tiny", "v1")
+    rng = np.random.default_rng(0)
+    records: list[dict[str, Any]] = [
+        {
+            "x": float(rng.uniform(-2, 13)),
+            "y": None if i % 7 == 0 else float(rng.uniform(-2, 13)),
+            "g": ["a", "b", "c", None][i % 4],
+        }
+        for i in range(60)
+    ]
+    for algorithm in ("kmeans", "gmm"):
+        fast = model.assign(records, algorithm=algorithm, path="fast")
+        frame = model.assign(records, algorithm=algorithm, path="frame")
+        assert [a.segment_id for a in fast] == [a.segment_id for a in frame]
+        assert [a.imputed for a in fast] == [a.imputed for a in frame]
+        assert [a.warnings for a in fast] == [a.warnings for a in frame]
+        for field in ("distance", "confidence"):
+            np.testing.assert_allclose(
+                np.array([getattr(a, field) for a in fast], dtype=float),
+                np.array([getattr(a, field) for a in frame], dtype=float),
+                rtol=1e-9,
+            )
+
+
+def test_gmm_probabilities_are_keyed_by_segment_id(published: LocalModelStore) -> None:
+    model = SegmentationModel.open(published, "tiny", "v1")
+    (near_zero,) = model.assign([{"x": 0, "y": 0, "g": "a"}], algorithm="gmm")
+    assert near_zero.probabilities is not None
+    assert set(near_zero.probabilities) == {7, 3}
+    assert near_zero.probabilities[7] > 0.99
+    assert near_zero.probabilities[7] == pytest.approx(near_zero.confidence)
+    assert sum(near_zero.probabilities.values()) == pytest.approx(1.0)
+
+
+def test_any_k_of_the_sweep(published: LocalModelStore) -> None:
+    model = SegmentationModel.open(published, "tiny", "v1")
+    out = model.assign([{"x": 0, "y": 0, "g": "a"}, {"x": 11, "y": 11, "g": "b"}], k=3)
+    assert [a.segment_id for a in out] == [0, 2]
+    with pytest.raises(AlgorithmNotFittedError, match=r"k=5.*fitted k: 2, 3"):
+        model.choose("kmeans", 5)
+    with pytest.raises(AlgorithmNotFittedError, match=r"'dbscan'.*fitted: gmm, kmeans"):
+        model.choose("dbscan")
+
+
+def test_wrong_type_names_row_and_column(published: LocalModelStore) -> None:
+    model = SegmentationModel.open(published, "tiny", "v1")
+    bad = [{"x": 1, "y": 1, "g": "a"}, {"x": "lots", "y": 1, "g": "a"}]
+    paths: list[TransformPath] = ["fast", "frame"]
+    for path in paths:
+        with pytest.raises(InvalidCustomerError) as info:
+            model.assign(bad, path=path)
+        assert (info.value.row, info.value.column) == (1, "x")
+
+
+def test_empty_batch(published: LocalModelStore) -> None:
+    assert SegmentationModel.open(published, "tiny", "v1").assign([]) == []
+
+
+def test_lazy_loading_is_thread_safe(published: LocalModelStore) -> None:
+    loads: list[int] = []
+
+    def loader(data: bytes) -> Any:
+        from shared.persistence import load_artifact
+
+        loads.append(len(data))
+        return load_artifact(data)
+
+    model = SegmentationModel.open(published, "tiny", "v1", loader=loader)
+    threads = [threading.Thread(target=model.warm) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(loads) == 2  # the preprocessor and kmeans-k2, once each
+    assert model.is_warm
+
+
+def test_tampered_artifact_is_refused_before_loading(store: LocalModelStore) -> None:
+    build_version(store, "tiny", "v1")
+    key = ModelLayout.artifact("tiny", "v1", "models/kmeans-k2.skops")
+    store.put_bytes(key, store.get_bytes(key) + b"x")
+    called: list[bytes] = []
+    model = SegmentationModel.open(store, "tiny", "v1", loader=called.append)
+    with pytest.raises(ChecksumMismatchError, match=r"kmeans-k2\.skops"):
+        model.assign(RECORDS)
+    assert called == []  # the tampered bytes never reached the loader
+
+
+# --- ModelRegistry ------------------------------------------------------------------------------
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_registry_caches_and_rechecks_after_refresh(store: LocalModelStore) -> None:
+    build_version(store, "tiny", "v1")
+    build_version(store, "tiny", "v2")
+    point_at(store, "tiny", "v1")
+    clock = FakeClock()
+    registry = ModelRegistry(store, refresh_seconds=5, clock=clock)
+    first = registry.current("tiny")
+    assert first.version == "v1"
+    point_at(store, "tiny", "v2")
+    clock.now = 4.9
+    assert registry.current("tiny") is first  # not rechecked yet
+    clock.now = 5.0
+    second = registry.current("tiny")
+    assert second.version == "v2"
+    assert second.is_warm  # built completely before the swap
+    assert registry.cached_versions() == {"tiny": "v2"}
+
+
+def test_registry_keeps_last_good_model_when_new_version_is_tampered(
+    store: LocalModelStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    build_version(store, "tiny", "v1")
+    build_version(store, "tiny", "v2")
+    key = ModelLayout.artifact("tiny", "v2", "preprocessor.skops")
+    store.put_bytes(key, b"not what the manifest says")
+    point_at(store, "tiny", "v1")
+    clock = FakeClock()
+    registry = ModelRegistry(store, refresh_seconds=1, clock=clock)
+    assert registry.current("tiny").version == "v1"
+    point_at(store, "tiny", "v2")
+    clock.now = 2
+    with caplog.at_level("ERROR", logger="shared.model"):
+        assert registry.current("tiny").version == "v1"
+    assert any("refused new version" in r.message for r in caplog.records)
+
+
+def test_registry_refuses_untrusted_when_nothing_is_cached(store: LocalModelStore) -> None:
+    build_version(store, "tiny", "v1")
+    point_at(store, "tiny", "v1")
+
+    def refuse(data: bytes) -> Any:
+        raise UntrustedTypeError("artifact carries untrusted type 'os.system'")
+
+    registry = ModelRegistry(store, loader=refuse)
+    with pytest.raises(UntrustedTypeError, match=r"os\.system"):
+        registry.current("tiny").assign(RECORDS)
+
+
+def test_registry_pointer_to_missing_version(store: LocalModelStore) -> None:
+    build_version(store, "tiny", "v1")
+    point_at(store, "tiny", "gone")
+    with pytest.raises(ArtifactError, match="'gone', which has no manifest"):
+        ModelRegistry(store).current("tiny")
+
+
+def test_registry_no_model_and_unknown_dataset(store: LocalModelStore) -> None:
+    store.put_bytes(ModelLayout.failure("pending", "f1"), b"{}")
+    registry = ModelRegistry(store)
+    with pytest.raises(NoModelError, match="'pending' has no published model"):
+        registry.current("pending")
+    with pytest.raises(DatasetNotFoundError, match="'nothing'"):
+        registry.current("nothing")
+    with pytest.raises(DatasetNotFoundError):
+        registry.get("nothing", "v1")
+
+
+def test_registry_pinned_versions(published: LocalModelStore) -> None:
+    registry = ModelRegistry(published, pinned_versions=1)
+    assert registry.get("tiny", "v2").version == "v2"
+    assert registry.get("tiny", "v2") is registry.get("tiny", "v2")
+    with pytest.raises(VersionNotFoundError, match="'v9'"):
+        registry.get("tiny", "v9")

@@ -1,0 +1,108 @@
+"""Choosing k per algorithm and the champion algorithm."""
+
+from __future__ import annotations
+
+from shared.evaluation import Candidate
+from shared.manifest import Metrics
+from shared.selection import DBSCAN_MAX_NOISE_SHARE, choose_champion, choose_k
+
+
+def cand(k: int, *, inertia: float | None = None, bic: float | None = None, sil: float) -> Candidate:
+    metrics = Metrics(
+        silhouette=sil, davies_bouldin=1.0, calinski_harabasz=1.0, inertia=inertia, bic=bic
+    )
+    return Candidate(k=k, n_segments=k, metrics=metrics, fit_seconds=0.0)
+
+
+def metrics(sil: float, db: float, ch: float, noise: float | None = None) -> Metrics:
+    return Metrics(silhouette=sil, davies_bouldin=db, calinski_harabasz=ch, noise_share=noise)
+
+
+def test_elbow_window_then_best_silhouette() -> None:
+    # Inertia knee at k=4 (k=1 is 400); silhouette best in {3, 4, 5} is k=5.
+    inertias = {2: 300, 3: 200, 4: 80, 5: 70, 6: 65, 7: 62}
+    sils = {2: 0.40, 3: 0.45, 4: 0.50, 5: 0.52, 6: 0.60, 7: 0.30}
+    choice = choose_k(
+        "kmeans", [cand(k, inertia=inertias[k], sil=sils[k]) for k in inertias], k1_value=400
+    )
+    assert choice.elbow_k == 4
+    assert choice.k == 5
+    assert "knee at k=4" in choice.reason and "k=6" in choice.reason  # silhouette-alone note
+
+
+def test_silhouette_alone_cannot_pick_k2() -> None:
+    # Silhouette is highest at k=2 but the elbow is at k=5 (Mall's inertia curve): k=2 is
+    # outside the window.
+    inertias = {2: 269, 3: 158, 4: 109, 5: 66, 6: 55, 7: 45, 8: 37, 9: 32, 10: 29}
+    sils = {2: 0.70, 3: 0.47, 4: 0.49, 5: 0.55, 6: 0.54, 7: 0.45, 8: 0.45, 9: 0.44, 10: 0.44}
+    choice = choose_k(
+        "kmeans", [cand(k, inertia=inertias[k], sil=sils[k]) for k in inertias], k1_value=400
+    )
+    assert choice.k == 5
+    assert "silhouette alone would pick k=2" in choice.reason
+
+
+def test_k2_is_chosen_when_the_elbow_says_two() -> None:
+    inertias = {2: 40, 3: 35, 4: 31, 5: 28}
+    sils = {2: 0.8, 3: 0.5, 4: 0.4, 5: 0.4}
+    choice = choose_k(
+        "agglomerative", [cand(k, inertia=inertias[k], sil=sils[k]) for k in inertias],
+        k1_value=400,
+    )  # fmt: skip
+    assert (choice.elbow_k, choice.k) == (2, 2)
+
+
+def test_gmm_uses_the_lowest_bic_when_it_is_inside_the_sweep() -> None:
+    bics = {2: 1150, 3: 1100, 4: 1080, 5: 1058, 6: 1080, 7: 1096}
+    sils = {2: 0.38, 3: 0.43, 4: 0.45, 5: 0.55, 6: 0.45, 7: 0.44}
+    choice = choose_k("gmm", [cand(k, bic=bics[k], sil=sils[k]) for k in bics], k1_value=1200)
+    assert (choice.elbow_k, choice.k) == (5, 5)
+    assert "lowest BIC 1058.0 at k=5" in choice.reason
+
+
+def test_gmm_falls_back_to_the_bic_knee_when_bic_keeps_falling() -> None:
+    bics = {2: 500, 3: 200, 4: 190, 5: 185, 6: 182}
+    sils = {2: 0.3, 3: 0.5, 4: 0.45, 5: 0.3, 6: 0.3}
+    choice = choose_k("gmm", [cand(k, bic=bics[k], sil=sils[k]) for k in bics], k1_value=900)
+    assert choice.elbow_k == 3 and choice.k == 3
+
+
+def test_single_k_and_ties() -> None:
+    assert choose_k("kmeans", [cand(4, inertia=10, sil=0.3)], k1_value=50).k == 4
+    inertias = {2: 300, 3: 200, 4: 80, 5: 70, 6: 65}
+    flat = [cand(k, inertia=inertias[k], sil=0.5) for k in inertias]
+    assert choose_k("kmeans", flat, k1_value=400).k == 4  # tie: closest to the elbow
+
+
+def test_champion_by_rank_aggregation() -> None:
+    choice = choose_champion(
+        {
+            "kmeans": (5, metrics(0.55, 0.57, 250.0)),
+            "gmm": (5, metrics(0.54, 0.60, 240.0)),
+            "agglomerative": (5, metrics(0.56, 0.58, 245.0)),
+        }
+    )
+    # kmeans: sil 2nd (0.5), db 1st (1), ch 1st (1) -> 0.833; agglo: 1, 0.5, 0.5 -> 0.667
+    assert choice.champion == "kmeans"
+    assert choice.scores["kmeans"] == 2.5 / 3
+    assert choice.scores["agglomerative"] == 2 / 3
+    assert choice.scores["gmm"] == 0.0
+    assert "kmeans has the best rank score" in choice.reason
+
+
+def test_dbscan_with_too_much_noise_or_one_segment_is_not_eligible() -> None:
+    noisy = metrics(0.9, 0.1, 999.0, noise=DBSCAN_MAX_NOISE_SHARE + 0.05)
+    choice = choose_champion({"kmeans": (3, metrics(0.5, 0.7, 100.0)), "dbscan": (3, noisy)})
+    assert choice.champion == "kmeans"
+    assert choice.scores["dbscan"] is None
+    assert "noise share" in choice.ineligible["dbscan"]
+    empty = Metrics(silhouette=None, davies_bouldin=None, calinski_harabasz=None)
+    choice = choose_champion({"dbscan": (1, empty), "gmm": (2, metrics(0.2, 1.5, 10.0))})
+    assert choice.champion == "gmm"
+
+
+def test_no_eligible_algorithm_falls_back_in_fixed_order() -> None:
+    empty = Metrics(silhouette=None, davies_bouldin=None, calinski_harabasz=None)
+    choice = choose_champion({"dbscan": (1, empty), "agglomerative": (1, empty)})
+    assert choice.champion == "agglomerative"
+    assert "no algorithm" in choice.reason
