@@ -7,7 +7,7 @@ from typing import Any
 
 from rich.console import Console
 
-__all__ = ["console", "error_console", "print_json"]
+__all__ = ["console", "error_console", "print_error", "print_json"]
 
 console = Console(highlight=False)
 """Results (tables, JSON): what a script pipes."""
@@ -20,3 +20,10 @@ def print_json(data: Any) -> None:
     """Print ``data`` as indented JSON on stdout, nothing else (for ``--json``)."""
     console.file.write(json.dumps(data, indent=2, default=str) + "\n")
     console.file.flush()
+
+
+def print_error(message: str) -> None:
+    """``error: <message>`` on stderr, unwrapped and never read as markup."""
+    from rich.text import Text
+
+    error_console.print(Text.assemble(("error: ", "bold red"), message), soft_wrap=True)

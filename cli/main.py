@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -362,28 +363,31 @@ COMMANDS = {
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return (and, as a script, exit with) the documented exit code."""
     args = build_parser().parse_args(argv)
+    # The CLI reports problems itself; library warnings only with -v.
     logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
+        level=logging.INFO if args.verbose else logging.ERROR,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    from cli.console import error_console
+    if not args.verbose:
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+    from cli.console import print_error
 
     try:
         return int(COMMANDS[args.command](args))
     except CliError as e:
-        error_console.print(f"[bold red]error:[/bold red] {e.message}", highlight=False)
+        print_error(e.message)
         return int(e.code)
     except KeyboardInterrupt:
-        error_console.print("interrupted")
+        print_error("interrupted")
         return 130
     except Exception as e:
         from shared.exceptions import DataValidationError, NotFoundError
 
         if isinstance(e, DataValidationError):
-            error_console.print(f"[bold red]error:[/bold red] {e}", highlight=False)
+            print_error(str(e))
             return int(ExitCode.INPUT)
         if isinstance(e, NotFoundError):
-            error_console.print(f"[bold red]error:[/bold red] {e}", highlight=False)
+            print_error(str(e))
             return int(ExitCode.NOT_FOUND)
         raise
 

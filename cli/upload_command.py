@@ -22,6 +22,20 @@ from shared.store import ModelStore, S3ModelStore
 __all__ = ["run_upload", "upload_with_progress"]
 
 
+def _amount(done: int, total: int) -> str:
+    """``1.2/4.0 MB``-style progress text.
+
+    Examples
+    --------
+    >>> _amount(2000, 4000)
+    '2.0/4.0 kB'
+    """
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if total >= scale:
+            return f"{done / scale:.1f}/{total / scale:.1f} {unit}"
+    return f"{done}/{total} B"
+
+
 def upload_with_progress(
     s3: Any,
     store: ModelStore,
@@ -41,7 +55,6 @@ def upload_with_progress(
     """
     from rich.progress import (
         BarColumn,
-        DownloadColumn,
         Progress,
         SpinnerColumn,
         TextColumn,
@@ -64,18 +77,27 @@ def upload_with_progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
         BarColumn(),
-        DownloadColumn(),
+        TextColumn("{task.fields[amount]}"),
         TimeElapsedColumn(),
         TextColumn("{task.fields[note]}"),
         console=error_console,
         transient=False,
     ) as progress:
-        up = progress.add_task(f"upload  {path.name}", total=size, note="")
-        obj = upload_file(s3, raw_bucket, dataset, path, on_bytes=lambda n: progress.advance(up, n))
-        progress.update(up, completed=size, note=f"s3://{obj.bucket}/{obj.key}")
+        up = progress.add_task(f"upload  {path.name}", total=size, note="", amount=_amount(0, size))
+        sent = 0
+
+        def on_bytes(n: int) -> None:
+            nonlocal sent
+            sent += n
+            progress.update(up, completed=sent, amount=_amount(sent, size))
+
+        obj = upload_file(s3, raw_bucket, dataset, path, on_bytes=on_bytes)
+        progress.update(
+            up, completed=size, amount=_amount(size, size), note=f"s3://{obj.bucket}/{obj.key}"
+        )
         if not wait:
             return obj, None
-        train = progress.add_task("training", total=None, note="waiting for the queue")
+        train = progress.add_task("training", total=None, note="waiting for the queue", amount="")
 
         def tick(_elapsed: float) -> None:
             if training_note is not None:

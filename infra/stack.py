@@ -108,7 +108,8 @@ def _acknowledge_object_patterns(
     """
     for bucket, keys in patterns.items():
         cfn_bucket = bucket.node.default_child
-        assert isinstance(cfn_bucket, s3.CfnBucket)
+        if not isinstance(cfn_bucket, s3.CfnBucket):
+            raise TypeError(f"{bucket.node.path} is not an L2 bucket with a CfnBucket child")
         logical_id = Stack.of(bucket).get_logical_id(cfn_bucket)
         for key in keys:
             acknowledge(role, f"AwsSolutions-IAM5[Resource::<{logical_id}.Arn>/{key}]", reason)
@@ -296,6 +297,8 @@ class SegmentsStack(Stack):
             "AdminClientId": self.api.admin_client.user_pool_client_id,
             "TokenUrl": self.api.token_url,
             "AlarmTopicArn": self.monitoring.topic.topic_arn,
+            "TrainingLogGroupName": self.training.log_group.log_group_name,
+            "ApiLogGroupName": self.api.log_group.log_group_name,
         }
         for name, value in outputs.items():
             CfnOutput(self, name, value=value)

@@ -290,4 +290,15 @@ def _describe_parser_error(error: pd.errors.ParserError, sep: str) -> str:
 
 
 def _clean_names(columns: pd.Index) -> list[str]:
-    return [str(c).strip().lstrip("\ufeff").strip() for c in columns]
+    """Names as in the file without surrounding blanks or BOM; repeats get ``.1``, ``.2``..."""
+    names: list[str] = []
+    seen: set[str] = set()
+    for column in columns:
+        name = base = str(column).strip().lstrip("\ufeff").strip()
+        repeat = 0
+        while name in seen:
+            repeat += 1
+            name = f"{base}.{repeat}"
+        seen.add(name)
+        names.append(name)
+    return names

@@ -10,7 +10,10 @@ is built. ``trusted=True`` is never used. Pickle and joblib are never used.
 
 from __future__ import annotations
 
+import io
+import json
 import logging
+import zipfile
 from typing import Any
 
 from shared.exceptions import ArtifactError, UntrustedTypeError
@@ -18,6 +21,8 @@ from shared.exceptions import ArtifactError, UntrustedTypeError
 __all__ = ["TRUSTED_TYPES", "dump_artifact", "load_artifact", "untrusted_types"]
 
 logger = logging.getLogger(__name__)
+
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 TRUSTED_TYPES: tuple[str, ...] = (
     # The assigners a training run persists (shared/assignment.py): plain numpy state.
@@ -44,7 +49,66 @@ def dump_artifact(obj: Any) -> bytes:
     """
     import skops.io as sio
 
-    return bytes(sio.dumps(obj))
+    return _normalized_zip(bytes(sio.dumps(obj)))
+
+
+def _normalized_zip(data: bytes) -> bytes:
+    """Make a skops file deterministic: equal objects give equal bytes.
+
+    skops names memo entries and array files after ``id()`` of the saved objects and stamps zip
+    entries with the current time. Both are renumbered here (ids in order of first appearance in
+    ``schema.json``; a fixed 1980-01-01 timestamp); ids are only memo keys and file names, so
+    the renumbered file loads to the same object.
+    """
+    source = zipfile.ZipFile(io.BytesIO(data))
+    schema = json.loads(source.read("schema.json"))
+    mapping: dict[int, int] = {}
+
+    def collect(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "__id__" and isinstance(value, int):
+                    mapping.setdefault(value, len(mapping) + 1)
+                collect(value)
+        elif isinstance(node, list):
+            for value in node:
+                collect(value)
+
+    def renamed_file(name: str) -> str:
+        stem, dot, suffix = name.partition(".")
+        if stem.isdigit():
+            return f"{mapping.setdefault(int(stem), len(mapping) + 1)}{dot}{suffix}"
+        return name
+
+    def rewrite(node: Any) -> Any:
+        if isinstance(node, dict):
+            out = {}
+            for key, value in node.items():
+                if key == "__id__" and isinstance(value, int):
+                    out[key] = mapping[value]
+                elif key == "file" and isinstance(value, str):
+                    out[key] = renamed_file(value)
+                else:
+                    out[key] = rewrite(value)
+            return out
+        if isinstance(node, list):
+            return [rewrite(value) for value in node]
+        return node
+
+    collect(schema)
+    canonical = rewrite(schema)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as target:
+        for entry in sorted(source.infolist(), key=lambda e: renamed_file(e.filename)):
+            if entry.filename == "schema.json":
+                continue
+            info = zipfile.ZipInfo(renamed_file(entry.filename), date_time=_ZIP_EPOCH)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            target.writestr(info, source.read(entry.filename))
+        info = zipfile.ZipInfo("schema.json", date_time=_ZIP_EPOCH)
+        info.compress_type = zipfile.ZIP_DEFLATED
+        target.writestr(info, json.dumps(canonical, indent=2))
+    return buffer.getvalue()
 
 
 def untrusted_types(data: bytes) -> list[str]:

@@ -364,17 +364,14 @@ def coerce_customers(
     """
     coercer = _RecordCoercer(columns)
     rows, imputed, warnings = coercer.coerce(records)
-    data: dict[str, np.ndarray] = {}
+    index = pd.RangeIndex(len(rows))
+    data: dict[str, pd.Series] = {}
     for j, rule in enumerate(coercer.rules):
-        if rule.role == "categorical":
-            labels = np.array([row[j] for row in rows], dtype=object)
-            labels[[row[j] is None for row in rows]] = np.nan
-            data[rule.name] = labels
-        else:
-            data[rule.name] = np.array(
-                [np.nan if row[j] is None else row[j] for row in rows], dtype=np.float64
-            )
-    frame = pd.DataFrame(data, index=pd.RangeIndex(len(rows)), columns=list(data))
+        values = [np.nan if row[j] is None else row[j] for row in rows]
+        # explicit dtypes: pandas would otherwise infer its "str" dtype for the labels
+        dtype = object if rule.role == "categorical" else np.float64
+        data[rule.name] = pd.Series(values, index=index, dtype=dtype)
+    frame = pd.DataFrame(data, index=index)
     return CoercedCustomers(frame=frame, imputed=imputed, warnings=warnings)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -284,15 +285,15 @@ def missing_figure(columns: Sequence[ColumnSchema], n_rows: int) -> dict[str, An
 def _k_curve(
     sweep: AlgorithmSweep, metric: str, k1_value: float | None = None
 ) -> tuple[list[int], list[float]]:
-    points = [
-        (c.k, getattr(c.metrics, metric, None))
-        for c in sweep.candidates
-        if c.k is not None and getattr(c.metrics, metric, None) is not None
-    ]
+    points: list[tuple[int, float]] = []
+    for candidate in sweep.candidates:
+        value = getattr(candidate.metrics, metric, None)
+        if candidate.k is not None and isinstance(value, int | float) and math.isfinite(value):
+            points.append((int(candidate.k), float(value)))
     if points and k1_value is not None and all(k != 1 for k, _ in points):
         points.append((1, k1_value))
     points.sort()
-    return [int(k) for k, _ in points], [float(v) for _, v in points]
+    return [k for k, _ in points], [v for _, v in points]
 
 
 def _chosen_marker(ks: list[int], ys: list[float], chosen: int | None) -> Any | None:
@@ -402,7 +403,11 @@ def kdistance_figure(sweep: AlgorithmSweep) -> dict[str, Any] | None:
                 name="knee",
             )
         )
-    neighbour = f"{int(min_samples) - 1}-nearest-neighbour" if min_samples else "k-nearest"
+    neighbour = (
+        f"{int(min_samples) - 1}-nearest-neighbour"
+        if isinstance(min_samples, int)
+        else "k-nearest-neighbour"
+    )
     return _finish(
         fig,
         title={"text": f"DBSCAN: sorted {neighbour} distance and the chosen eps"},

@@ -42,6 +42,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Literal
+from warnings import catch_warnings, simplefilter
 
 import numpy as np
 import pandas as pd
@@ -62,6 +63,7 @@ __all__ = [
     "ABSURD_MAGNITUDE",
     "MAX_CATEGORIES",
     "MIN_ROWS_FLOOR",
+    "MISSING_TOKENS",
     "PARSE_SHARE",
     "SKEW_LIMIT",
     "CleanTable",
@@ -99,6 +101,13 @@ _CODE_WORDS = frozenset(
         "class", "group", "region", "segment", "status", "flag", "tier", "channel", "state",
     }
 )  # fmt: skip
+MISSING_TOKENS = frozenset(
+    {
+        "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+        "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null", "?", "-", "--",
+    }
+)  # fmt: skip
+"""Text values that mean missing (pandas' read_csv defaults plus ``?``, ``-``, ``--``)."""
 _BOOLEAN_WORDS = frozenset({"true", "false", "yes", "no", "y", "n", "t", "f"})
 _CODE_VALUE = re.compile(r"[A-Za-z0-9_\-./#]+")
 _DATE_LIKE = re.compile(
@@ -132,7 +141,9 @@ class CleanTable:
     ----------
     columns : list of ColumnSchema
         Every input column in file order, with its role, type, whether it is used, why, its
-        missing count, imputation value, transform, categories, range and date reference.
+        missing count (in the kept rows for used columns, in all rows for the others),
+        imputation value, transform, categories, range (for date columns: ages in days) and
+        date reference and format.
     features : pandas.DataFrame
         The used feature columns in schema order, one row per kept row (index ``0..n-1``):
         numeric and date columns as float64 (dates as days before ``date_reference``),
@@ -218,7 +229,7 @@ def parse_number(value: Any) -> float | None:
         number = float(value)
     elif isinstance(value, str):
         text = value.strip()
-        if not text:
+        if not text or text in MISSING_TOKENS:
             return None
         if "_" in text:
             raise ValueError(f"{value!r} is not a number")
@@ -239,7 +250,8 @@ def category_label(value: Any, dtype: str = "string") -> str | None:
     """The category label of one value of a categorical column; None when missing.
 
     Numbers are written canonically (``1``, ``1.0`` and ``"1"`` of an integer-coded column all
-    give ``"1"``), booleans as ``"True"``/``"False"``, text is stripped.
+    give ``"1"``), booleans as ``"True"``/``"False"`` (so are the texts ``"true"``/``"false"``
+    of a boolean column), text is stripped; blanks and :data:`MISSING_TOKENS` are missing.
 
     Raises
     ------
@@ -266,8 +278,10 @@ def category_label(value: Any, dtype: str = "string") -> str | None:
         return _number_label(number)
     if isinstance(value, str):
         text = value.strip()
-        if not text:
+        if not text or text in MISSING_TOKENS:
             return None
+        if dtype == "boolean" and text.lower() in ("true", "false"):
+            return "True" if text.lower() == "true" else "False"
         if dtype in ("integer", "float"):
             try:
                 number = float(text)
@@ -314,7 +328,7 @@ def _parse_date_scalar(value: Any, date_format: str | None) -> datetime | None:
     if not isinstance(value, str):
         raise TypeError(f"a {type(value).__name__} is not a date")
     text = value.strip()
-    if not text:
+    if not text or text in MISSING_TOKENS:
         return None
     if date_format:
         try:
@@ -393,7 +407,7 @@ def _numbers_of(uniques: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Parsed numbers (NaN missing) and unparseable flags of distinct raw values."""
     if all(isinstance(u, str) for u in uniques):
         text = pd.Series(uniques, dtype=object).str.strip()
-        blank = (text == "").to_numpy(dtype=bool)
+        blank = (text.isin(MISSING_TOKENS) | (text == "")).to_numpy(dtype=bool)
         text = text.where(~text.str.contains("_", regex=False))  # as parse_number: no "1_000"
         numbers = pd.to_numeric(text, errors="coerce").to_numpy(dtype="float64", copy=True)
         numbers[blank] = np.nan
@@ -416,7 +430,7 @@ def _is_blank(value: Any) -> bool:
         return True
     if isinstance(value, float) and math.isnan(value):
         return True
-    return isinstance(value, str) and not value.strip()
+    return isinstance(value, str) and (not value.strip() or value.strip() in MISSING_TOKENS)
 
 
 def _date_values(series: pd.Series, date_format: str | None) -> pd.Series:
@@ -425,26 +439,27 @@ def _date_values(series: pd.Series, date_format: str | None) -> pd.Series:
         values = series
         if getattr(series.dt, "tz", None) is not None:
             values = series.dt.tz_convert("UTC").dt.tz_localize(None)
-        return values.astype("datetime64[ns]")
+        return values.astype("datetime64[us]")
     if ptypes.is_numeric_dtype(series.dtype) or ptypes.is_bool_dtype(series.dtype):
-        return pd.Series(pd.NaT, index=series.index, dtype="datetime64[ns]")
+        return pd.Series(pd.NaT, index=series.index, dtype="datetime64[us]")
     codes, uniques = _factorize(series)
     text = pd.Series([_date_text(u) for u in uniques], dtype=object)
     text = text.where(text.notna() & (text != ""))
-    parsed = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns, UTC]")
+    parsed = pd.Series(pd.NaT, index=text.index, dtype="datetime64[us, UTC]")
     if date_format:
         parsed = pd.to_datetime(text, format=date_format, errors="coerce", utc=True)
     retry = parsed.isna() & text.notna()
     if retry.any():
         parsed = parsed.copy()
         parsed[retry] = pd.to_datetime(text[retry], format="ISO8601", errors="coerce", utc=True)
-    moments = parsed.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
+    moments = parsed.dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
     return pd.Series(_expand(moments, codes, np.datetime64("NaT")), index=series.index)
 
 
 def _date_text(value: Any) -> Any:
     if isinstance(value, str):
-        return value.strip()
+        text = value.strip()
+        return np.nan if text in MISSING_TOKENS else text
     if isinstance(value, datetime | date):
         moment = _naive_utc(value) if isinstance(value, datetime) else value
         return moment.isoformat()
@@ -720,7 +735,9 @@ def _guess_date_format(labels: pd.Series) -> str | None:
     first = str(sample.iloc[0])
     candidates: list[str] = []
     for dayfirst in (False, True):
-        guessed = guess_datetime_format(first, dayfirst=dayfirst)
+        with catch_warnings():  # "dayfirst ignored for ISO dates" is expected here
+            simplefilter("ignore", UserWarning)
+            guessed = guess_datetime_format(first, dayfirst=dayfirst)
         if guessed and guessed not in candidates:
             candidates.append(guessed)
     candidates += [f for f in _DATE_FORMATS if f not in candidates]

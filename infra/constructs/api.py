@@ -79,6 +79,11 @@ ACCESS_LOG_FORMAT = json.dumps(
 )
 
 
+def _default_domain_prefix(stack: Stack) -> str:
+    name = "".join(c if c.isalnum() else "-" for c in stack.stack_name.lower()).strip("-")
+    return f"{name[:30]}-{stack.account}"
+
+
 @jsii.implements(apigwv2.IAccessLogSettings)
 class _AccessLogSettings:
     """``IAccessLogSettings`` is a jsii interface, not a struct: Python must implement it."""
@@ -123,7 +128,7 @@ class SegmentsApi(Construct):
         Stage-wide throttling (requests per second, burst).
     cognito_domain_prefix
         Prefix of the Cognito hosted domain (globally unique in the region); default
-        ``segments-<account id>``.
+        ``<stack name, lower case>-<account id>``, so a dev stack beside prod does not clash.
     allow_destroy
         Delete the user pool and log groups with the stack (dev stacks).
     """
@@ -223,7 +228,7 @@ class SegmentsApi(Construct):
         self.domain = self.user_pool.add_domain(
             "Domain",
             cognito_domain=cognito.CognitoDomainOptions(
-                domain_prefix=cognito_domain_prefix or f"segments-{Stack.of(self).account}"
+                domain_prefix=cognito_domain_prefix or _default_domain_prefix(Stack.of(self))
             ),
         )
         authorizer = authorizers.HttpUserPoolAuthorizer(

@@ -128,12 +128,23 @@ def uploads_in(event: S3Event) -> list[UploadEvent]:
 
 def process_s3_event(event: S3Event) -> list[TrainingResult]:
     """Run training for every upload of a (direct or SQS-carried) S3 notification."""
-    return [_train(upload) for upload in uploads_in(event)]
+    uploads = uploads_in(event)
+    metrics.add_metric(name="UploadsReceived", unit=MetricUnit.Count, value=len(uploads))
+    return [_train(upload) for upload in uploads]
 
 
 def process_sqs_record(record: SQSRecord) -> list[dict[str, Any]]:
-    """The batch processor's record handler: the body is an S3 notification."""
-    results = process_s3_event(S3Event(record.json_body))
+    """The batch processor's record handler: the body is an S3 notification.
+
+    A body that is not JSON is re-raised: retried, then dead-lettered where it can be inspected.
+    """
+    try:
+        body = record.json_body
+    except ValueError:
+        metrics.add_metric(name="MessagesUnreadable", unit=MetricUnit.Count, value=1)
+        logger.error("message %s is not JSON: %.200s", record.message_id, record.body)
+        raise
+    results = process_s3_event(S3Event(body))
     return [r.to_dict() for r in results]
 
 

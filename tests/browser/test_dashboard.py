@@ -29,6 +29,11 @@ def _open_dashboard(page: Any, url: str) -> None:
     page.wait_for_function("Number(document.getElementById('map').dataset.shown || 0) > 0")
 
 
+def _screenshot(page: Any, path: Path) -> None:
+    page.evaluate("window.scrollTo(0, 0)")  # full-page shots with a sticky header
+    page.screenshot(path=str(path), full_page=True)
+
+
 def _card_names(page: Any) -> list[str]:
     return [str(n) for n in page.locator("[data-testid=segment-card] .card-name").all_inner_texts()]
 
@@ -53,7 +58,7 @@ def test_dashboard_end_to_end(page: Any, api_url: str, output_dir: Path) -> None
 
     # 1. The page renders the champion's cards and the customer map.
     _open_dashboard(page, f"{api_url}/")
-    page.screenshot(path=str(output_dir / "01-loaded.png"), full_page=True)
+    _screenshot(page, output_dir / "01-loaded.png")
     names = _card_names(page)
     assert len(names) == algo["n_segments"], names
     api_names = [s["name"] for s in get_json(f"{api_url}/datasets/{DATASET}/segments")["segments"]]
@@ -76,7 +81,7 @@ def test_dashboard_end_to_end(page: Any, api_url: str, output_dir: Path) -> None
     assert sorted(other_names) != sorted(names)
     expected = get_json(f"{api_url}/datasets/{DATASET}/segments?algorithm={champion}&k={other_k}")
     assert sorted(other_names) == sorted(s["name"] for s in expected["segments"])
-    page.screenshot(path=str(output_dir / "02-other-k.png"), full_page=True)
+    _screenshot(page, output_dir / "02-other-k.png")
 
     # Back to the chosen k for the rest.
     page.locator(f"#k-buttons button[data-k='{algo['k']}']").click()
@@ -104,7 +109,7 @@ def test_dashboard_end_to_end(page: Any, api_url: str, output_dir: Path) -> None
     )
     assert shown_in_mix == after
     assert page.locator("[data-testid=shown-count]").inner_text().startswith(f"{after} of")
-    page.screenshot(path=str(output_dir / "03-filtered.png"), full_page=True)
+    _screenshot(page, output_dir / "03-filtered.png")
     page.locator("#filters-reset").click()
     page.wait_for_function(f"Number(document.getElementById('map').dataset.shown) === {before}")
 
@@ -125,7 +130,7 @@ def test_dashboard_end_to_end(page: Any, api_url: str, output_dir: Path) -> None
         "() => document.getElementById('map').data.filter((t) => t.name === 'Your customer').length"
     )
     assert marked == 1
-    page.screenshot(path=str(output_dir / "04-assigned.png"), full_page=True)
+    _screenshot(page, output_dir / "04-assigned.png")
 
     # 5. t-SNE map and the analysis figures draw too.
     page.locator("#projection button[data-projection='tsne']").click()
@@ -136,7 +141,13 @@ def test_dashboard_end_to_end(page: Any, api_url: str, output_dir: Path) -> None
     page.wait_for_selector("#figs-model .plot[data-drawn='1']")
     page.locator("#analysis-tabs button[data-tab='eda']").click()
     page.wait_for_selector("#figs-eda .plot[data-drawn='1']")
-    page.screenshot(path=str(output_dir / "05-analysis.png"), full_page=True)
+    page.evaluate(  # figures draw when scrolled into view: visit each one
+        "() => document.querySelectorAll('#figs-eda .figure').forEach((f) => f.scrollIntoView())"
+    )
+    page.wait_for_function(
+        "[...document.querySelectorAll('#figs-eda .plot')].every((p) => p.dataset.drawn === '1')"
+    )
+    _screenshot(page, output_dir / "05-analysis.png")
 
     assert page.script_errors == []
 
@@ -161,7 +172,7 @@ def test_works_under_a_stage_prefix_and_sends_the_token(page: Any, api_url: str)
     def strip_stage(route: Any) -> None:
         url = route.request.url.replace(f"{api_url}/prod", api_url, 1)
         seen.append((url, route.request.headers.get("authorization")))
-        route.fulfill(response=route.fetch(url=url))
+        route.continue_(url=url)
 
     page.route(f"{api_url}/prod/**", strip_stage)
     page.add_init_script("localStorage.setItem('segments.apiToken', 'secret-token')")

@@ -8,9 +8,9 @@ written, so the property tests still run and only the nag test fails.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,13 +19,13 @@ import pytest
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
-from aws_cdk import App, Stack, Validations  # noqa: E402
-from aws_cdk.assertions import Template  # noqa: E402
-from cdk_nag import AwsSolutionsChecks  # noqa: E402
-from constructs import IConstruct  # noqa: E402
+from aws_cdk import App, Stack, Validations
+from aws_cdk.assertions import Template
+from cdk_nag import AwsSolutionsChecks
+from constructs import IConstruct
 
-from infra.config import DeploymentConfig  # noqa: E402
-from infra.stack import REPO_ROOT, SegmentsStack  # noqa: E402
+from infra.config import DeploymentConfig
+from infra.stack import REPO_ROOT, SegmentsStack
 
 #: Context of a throw-away development stack (every optional feature switched on).
 DEV_CONTEXT: dict[str, Any] = {
@@ -65,6 +65,17 @@ class Synthesized:
     def template_path(self) -> Path:
         return self.outdir / f"{self.stack.stack_name}.template.json"
 
+    def error_metadata(self) -> list[str]:
+        """``aws:cdk:error`` entries of the cloud assembly (construct errors, not nag)."""
+        manifest = json.loads((self.outdir / "manifest.json").read_text())
+        return [
+            f"{path}: {entry.get('data')}"
+            for artifact in manifest["artifacts"].values()
+            for path, entries in artifact.get("metadata", {}).items()
+            for entry in entries
+            if entry["type"] == "aws:cdk:error"
+        ]
+
     def validation_violations(self) -> list[dict[str, Any]]:
         """Violations listed in the cloud assembly's validation report (empty when clean)."""
         report_path = self.outdir / "validation-report.json"
@@ -74,31 +85,58 @@ class Synthesized:
         return [v for plugin in report.get("pluginReports", []) for v in plugin["violations"]]
 
 
-def synthesize(context: dict[str, Any], outdir: Path) -> Synthesized:
-    """Build and synthesize the app like ``infra/app.py`` does, with extra context."""
+def build(context: dict[str, Any], outdir: Path) -> tuple[App, SegmentsStack]:
+    """Build the app like ``infra/app.py`` does (cdk.json context + extra context)."""
     base_context = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
     app = App(context={**base_context, **context}, outdir=str(outdir))
     config = DeploymentConfig.from_node(app.node)
     stack = SegmentsStack(app, config.stack_name, config=config)
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
-    error: str | None = None
-    try:
-        app.synth()
-    except RuntimeError as exc:  # cdk-nag findings (or another validation) failed synthesis
-        error = str(exc)
+    return app, stack
+
+
+def synthesize(context: dict[str, Any], outdir: Path) -> Synthesized:
+    """Build the app and synthesize it into ``outdir``, or reuse a synthesis already there.
+
+    Synthesis (cdk-nag, templates, asset copy) is most of the cost, so pytest-xdist workers
+    share it: the first worker synthesizes under a file lock, the others build the construct
+    tree only (for logical-id look-ups) and read the same cloud assembly.
+    """
+    outdir.mkdir(parents=True, exist_ok=True)
+    result_path = outdir / "synth-result.json"
+    with (outdir.parent / f"{outdir.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if result_path.exists():
+            _, stack = build(context, outdir / "unused")
+            error = json.loads(result_path.read_text())["error"]
+        else:
+            app, stack = build(context, outdir)
+            error = None
+            try:
+                app.synth()
+            except RuntimeError as exc:  # cdk-nag findings (or another validation) failed
+                error = str(exc)
+            result_path.write_text(json.dumps({"error": error}))
     raw = json.loads((outdir / f"{stack.stack_name}.template.json").read_text())
     return Synthesized(
         stack=stack, template=Template.from_json(raw), outdir=outdir, synth_error=error, raw=raw
     )
 
 
+def _shared_dir(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+    """A directory shared by all xdist workers of this run (per-process without xdist)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return tmp_path_factory.getbasetemp().parent / name
+    return tmp_path_factory.mktemp(name)
+
+
 @pytest.fixture(scope="session")
-def prod(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesized]:
+def prod(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     """The stack with the defaults of ``cdk.json`` (what CI deploys)."""
-    yield synthesize({}, tmp_path_factory.mktemp("cdk-prod"))
+    return synthesize({}, _shared_dir(tmp_path_factory, "cdk-prod"))
 
 
 @pytest.fixture(scope="session")
-def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesized]:
+def dev(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     """A development stack: destroyable, provisioned concurrency, static tokens, e-mail."""
-    yield synthesize(DEV_CONTEXT, tmp_path_factory.mktemp("cdk-dev"))
+    return synthesize(DEV_CONTEXT, _shared_dir(tmp_path_factory, "cdk-dev"))

@@ -76,9 +76,9 @@ def test_promote_needs_the_admin_scope(prod: Synthesized) -> None:
 
 
 def test_authorizer_trusts_the_user_pool_and_its_clients(prod: Synthesized) -> None:
-    authorizer = next(
-        iter(prod.template.find_resources("AWS::ApiGatewayV2::Authorizer").values())
-    )["Properties"]
+    authorizer = next(iter(prod.template.find_resources("AWS::ApiGatewayV2::Authorizer").values()))[
+        "Properties"
+    ]
     assert authorizer["AuthorizerType"] == "JWT"
     assert authorizer["IdentitySource"] == ["$request.header.Authorization"]
     pool_id = prod.logical_id(prod.stack.api.user_pool)
@@ -123,7 +123,9 @@ def test_every_route_integrates_the_live_alias(prod: Synthesized) -> None:
     (integration_id, integration) = next(iter(integrations.items()))
     assert integration["Properties"]["IntegrationType"] == "AWS_PROXY"
     assert integration["Properties"]["PayloadFormatVersion"] == "2.0"
-    assert integration["Properties"]["IntegrationUri"] == {"Ref": prod.logical_id(prod.stack.api.alias)}
+    assert integration["Properties"]["IntegrationUri"] == {
+        "Ref": prod.logical_id(prod.stack.api.alias)
+    }
     target = {"Fn::Join": ["", ["integrations/", {"Ref": integration_id}]]}
     assert all(route["Target"] == target for route in _routes(prod).values())
 
@@ -185,3 +187,15 @@ def test_provisioned_concurrency_only_behind_the_flag(prod: Synthesized, dev: Sy
     dev_alias = dev.resource(dev.stack.api.alias)["Properties"]
     assert dev_alias["Name"] == "live"
     assert dev_alias["ProvisionedConcurrencyConfig"] == {"ProvisionedConcurrentExecutions": 2}
+
+
+def test_cognito_domain_is_unique_per_stack(prod: Synthesized, dev: Synthesized) -> None:
+    def domain(s: Synthesized) -> Any:
+        (props,) = [
+            r["Properties"]
+            for r in s.template.find_resources("AWS::Cognito::UserPoolDomain").values()
+        ]
+        return props["Domain"]
+
+    assert domain(prod) == {"Fn::Join": ["", ["customersegments-", {"Ref": "AWS::AccountId"}]]}
+    assert domain(dev) == {"Fn::Join": ["", ["customersegmentsdev-", {"Ref": "AWS::AccountId"}]]}

@@ -57,7 +57,8 @@ def test_bucket_policy_denies_plain_http(prod: Synthesized, name: str) -> None:
     deny_http = [
         s
         for s in statements
-        if s["Effect"] == "Deny" and s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
+        if s["Effect"] == "Deny"
+        and s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
     ]
     assert deny_http, f"{name} bucket policy does not deny aws:SecureTransport=false"
 

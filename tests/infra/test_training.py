@@ -77,9 +77,7 @@ def test_event_source_reads_one_message_with_partial_failures(prod: Synthesized)
     prod.template.has_resource_properties(
         "AWS::Lambda::EventSourceMapping",
         {
-            "EventSourceArn": {
-                "Fn::GetAtt": [prod.logical_id(prod.stack.training.queue), "Arn"]
-            },
+            "EventSourceArn": {"Fn::GetAtt": [prod.logical_id(prod.stack.training.queue), "Arn"]},
             "FunctionName": {"Ref": prod.logical_id(prod.stack.training.function)},
             "BatchSize": 1,
             "FunctionResponseTypes": ["ReportBatchItemFailures"],

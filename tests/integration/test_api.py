@@ -12,6 +12,7 @@ import io
 import json
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from moto import mock_aws
 from lambdas.api import main
 from lambdas.api.main import create_app
 from lambdas.api.schemas import AssignResponse, ErrorResponse
+from shared.config import DatasetConfig
 from shared.manifest import CurrentPointer, Manifest, SourceInfo
 from shared.pipeline import TrainingOutput, train_segments
 from shared.settings import get_settings
@@ -49,14 +51,41 @@ ADMIN_TOKEN = "admin-token-0123456789"
 # --- fixtures ------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class World:
+    """The moto bucket shared by the module: dataset ``mall`` with v1 and v2 (current)."""
+
+    store: S3ModelStore
+    v1: Manifest
+    v2: Manifest
+
+
 @pytest.fixture(scope="module")
 def trained() -> TrainingOutput:
-    """The Mall customers through the real pipeline, once per module."""
-    return train_segments(MALL.read_bytes(), filename=MALL.name, dataset="mall")
+    """The Mall customers through the real pipeline, once per module (k up to 6: fewer files)."""
+    return train_segments(
+        MALL.read_bytes(), filename=MALL.name, config=DatasetConfig(k_max=6), dataset="mall"
+    )
+
+
+@pytest.fixture(scope="module")
+def world(trained: TrainingOutput) -> Iterator[World]:
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in AWS_TEST_ENV.items():
+            mp.setenv(name, value)
+        with mock_aws():
+            client = boto3.client("s3")
+            client.create_bucket(Bucket=BUCKET)
+            store = S3ModelStore(BUCKET, client=client)
+            v1 = publish(store, trained, "v1")
+            v2 = publish(store, trained, "v2")
+            yield World(store, v1, v2)
 
 
 @pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+def env(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    """A fresh environment per test; clearing the settings cache gives the app fresh services
+    (store, model registry), as a new Lambda container would have."""
     for name, value in AWS_TEST_ENV.items():
         monkeypatch.setenv(name, value)
     for name in ("API_TOKENS", "ADMIN_TOKENS", "MODELS_DIR", "MAX_ASSIGN_BATCH"):
@@ -69,33 +98,35 @@ def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
 
 
 @pytest.fixture
-def s3(env: pytest.MonkeyPatch) -> Iterator[Any]:
-    with mock_aws():
-        client = boto3.client("s3")
-        client.create_bucket(Bucket=BUCKET)
-        yield client
+def store(world: World, env: pytest.MonkeyPatch) -> S3ModelStore:
+    return world.store
 
 
 @pytest.fixture
-def store(s3: Any) -> S3ModelStore:
-    return S3ModelStore(BUCKET, client=s3)
+def mall(world: World, env: pytest.MonkeyPatch) -> Manifest:
+    """The current version of ``mall`` (v2). Tests must not modify ``mall``: they publish
+    their own dataset (:func:`publish`) when they tamper or promote."""
+    return world.v2
 
 
 def publish(
-    store: S3ModelStore, output: TrainingOutput, version: str, *, current: bool = True
+    store: S3ModelStore,
+    output: TrainingOutput,
+    version: str,
+    *,
+    dataset: str = "mall",
+    current: bool = True,
 ) -> Manifest:
     source = SourceInfo(
-        bucket="segments-raw", key="uploads/mall/mall_customers.csv", sha256="0" * 64, size=1
+        bucket="segments-raw", key=f"uploads/{dataset}/mall_customers.csv", sha256="0" * 64, size=1
     )
-    manifest = publish_version(store, "mall", version, output, source, created_at=datetime.now(UTC))
+    manifest = publish_version(
+        store, dataset, version, output, source, created_at=datetime.now(UTC)
+    )
     if current:
-        write_current(store, "mall", CurrentPointer(version=version, updated_at=datetime.now(UTC)))
+        pointer = CurrentPointer(version=version, updated_at=datetime.now(UTC))
+        write_current(store, dataset, pointer)
     return manifest
-
-
-@pytest.fixture
-def mall(store: S3ModelStore, trained: TrainingOutput) -> Manifest:
-    return publish(store, trained, "v1")
 
 
 def call(
@@ -151,7 +182,7 @@ def assert_error(body: Any, code: str) -> ErrorResponse:
 # --- health, docs, datasets --------------------------------------------------------------------
 
 
-def test_health_says_auth_is_disabled(s3: Any) -> None:
+def test_health_says_auth_is_disabled(env: pytest.MonkeyPatch) -> None:
     status, body, headers = call("GET", "/health")
     assert status == 200
     assert body["status"] == "ok"
@@ -169,7 +200,7 @@ def test_docs_work_behind_a_stage_prefix(mall: Manifest) -> None:
     assert "/datasets/{dataset}/assign" in schema["paths"]
     status, body, _ = call("GET", "/datasets/mall", stage="prod")
     assert status == 200
-    assert body["model_version"] == "v1"
+    assert body["model_version"] == "v2"
 
 
 def test_list_and_describe_datasets(mall: Manifest, store: S3ModelStore) -> None:
@@ -177,7 +208,7 @@ def test_list_and_describe_datasets(mall: Manifest, store: S3ModelStore) -> None
     status, body, _ = call("GET", "/datasets")
     assert status == 200
     found = {d["dataset"]: d["current_version"] for d in body["datasets"]}
-    assert found == {"mall": "v1", "pending": None}
+    assert (found["mall"], found["pending"]) == ("v2", None)
 
     status, body, _ = call("GET", "/datasets/mall")
     assert status == 200
@@ -206,8 +237,11 @@ def test_unknown_dataset_version_and_segment_are_404(mall: Manifest) -> None:
 
 
 def test_no_model_yet_is_503(store: S3ModelStore) -> None:
-    store.put_bytes(ModelLayout.failure("mall", "f1"), b"{}")
-    for method, path in [("GET", "/datasets/mall/segments"), ("POST", "/datasets/mall/assign")]:
+    store.put_bytes(ModelLayout.failure("training", "f1"), b"{}")
+    for method, path in [
+        ("GET", "/datasets/training/segments"),
+        ("POST", "/datasets/training/assign"),
+    ]:
         status, body, _ = call(method, path, body={"customers": [{"Age": 30}]})
         assert status == 503
         assert "no published model" in assert_error(body, "no_model").message
@@ -220,7 +254,7 @@ def test_segments_of_champion_and_of_any_k(mall: Manifest, trained: TrainingOutp
     status, body, _ = call("GET", "/datasets/mall/segments")
     assert status == 200
     assert body["algorithm"] == mall.champion
-    assert body["model_version"] == "v1"
+    assert body["model_version"] == "v2"
     assert sum(s["size"] for s in body["segments"]) == 200
     assert {"segment_id", "name", "description", "size", "share"} <= set(body["segments"][0])
 
@@ -246,7 +280,7 @@ def test_assign_event_answers_in_request_order(mall: Manifest) -> None:
     assert out["statusCode"] == 200
     response = AssignResponse.model_validate_json(out["body"])
     assert response.count == len(response.assignments) == 2
-    assert response.model_version == "v1"
+    assert response.model_version == "v2"
     assert response.algorithm == mall.champion
     rich, careful = response.assignments
     assert rich.segment_id != careful.segment_id  # opposite corners of the income/spend map
@@ -340,13 +374,14 @@ def test_body_over_the_byte_cap_is_413(mall: Manifest) -> None:
 # --- refused artifacts --------------------------------------------------------------------------
 
 
-def test_tampered_artifact_is_503(mall: Manifest, store: S3ModelStore) -> None:
-    path = mall.algorithms[mall.champion].artifact
-    key = ModelLayout.artifact("mall", "v1", path)
+def test_tampered_artifact_is_503(store: S3ModelStore, trained: TrainingOutput) -> None:
+    manifest = publish(store, trained, "v1", dataset="tampered")
+    path = manifest.algorithms[manifest.champion].artifact
+    key = ModelLayout.artifact("tampered", "v1", path)
     blob = bytearray(store.get_bytes(key))
     blob[len(blob) // 2] ^= 0xFF  # one flipped byte
     store.put_bytes(key, bytes(blob))
-    status, body, _ = call("POST", "/datasets/mall/assign", body={"customers": [{"Age": 30}]})
+    status, body, _ = call("POST", "/datasets/tampered/assign", body={"customers": [{"Age": 30}]})
     assert status == 503
     error = assert_error(body, "artifact_refused")
     assert path in error.message
@@ -361,24 +396,26 @@ class Evil:
 
 
 def test_untrusted_type_is_503_even_with_a_matching_checksum(
-    mall: Manifest, store: S3ModelStore
+    store: S3ModelStore, trained: TrainingOutput
 ) -> None:
     import skops.io as sio
 
-    path = mall.algorithms[mall.champion].artifact
+    manifest = publish(store, trained, "v1", dataset="untrusted")
+    path = manifest.algorithms[manifest.champion].artifact
     blob = sio.dumps(Evil())
-    store.put_bytes(ModelLayout.artifact("mall", "v1", path), blob)
-    forged = mall.model_copy(deep=True)
+    store.put_bytes(ModelLayout.artifact("untrusted", "v1", path), blob)
+    forged = manifest.model_copy(deep=True)
     forged.artifacts[path].sha256 = sha256_hex(blob)
-    store.put_bytes(ModelLayout.manifest("mall", "v1"), forged.to_json().encode())
-    status, body, _ = call("POST", "/datasets/mall/assign", body={"customers": [{"Age": 30}]})
+    store.put_bytes(ModelLayout.manifest("untrusted", "v1"), forged.to_json().encode())
+    status, body, _ = call("POST", "/datasets/untrusted/assign", body={"customers": [{"Age": 30}]})
     assert status == 503
     assert "Evil" in assert_error(body, "artifact_refused").message
 
 
 def test_current_pointing_at_a_missing_version_is_503(store: S3ModelStore) -> None:
-    write_current(store, "mall", CurrentPointer(version="gone", updated_at=datetime.now(UTC)))
-    status, body, _ = call("GET", "/datasets/mall/segments")
+    pointer = CurrentPointer(version="gone", updated_at=datetime.now(UTC))
+    write_current(store, "dangling", pointer)
+    status, body, _ = call("GET", "/datasets/dangling/segments")
     assert status == 503
     assert "'gone'" in assert_error(body, "artifact_refused").message
 
@@ -387,58 +424,58 @@ def test_current_pointing_at_a_missing_version_is_503(store: S3ModelStore) -> No
 
 
 def test_promote_rolls_back_and_forward(store: S3ModelStore, trained: TrainingOutput) -> None:
-    publish(store, trained, "v1")
-    publish(store, trained, "v2")
-    status, body, _ = call("GET", "/datasets/mall/versions")
+    DS = "promote"  # its own dataset: the shared mall must stay as it is
+    publish(store, trained, "v1", dataset=DS)
+    publish(store, trained, "v2", dataset=DS)
+    status, body, _ = call("GET", f"/datasets/{DS}/versions")
     assert status == 200
     assert body["current_version"] == "v2"
     assert {v["version"]: v["current"] for v in body["versions"]} == {"v1": False, "v2": True}
-    assert call("GET", "/datasets/mall")[1]["model_version"] == "v2"
+    assert call("GET", f"/datasets/{DS}")[1]["model_version"] == "v2"
 
-    status, body, _ = call("POST", "/datasets/mall/versions/v1/promote", body={})
+    status, body, _ = call("POST", f"/datasets/{DS}/versions/v1/promote", body={})
     assert status == 200
     assert (body["version"], body["previous_version"]) == ("v1", "v2")
-    pointer = read_current(store, "mall")
+    pointer = read_current(store, DS)
     assert pointer is not None
     assert (pointer.version, pointer.promoted) == ("v1", True)
     # This container serves the promoted version at once (no wait for the refresh interval).
-    assert call("GET", "/datasets/mall")[1]["model_version"] == "v1"
-    status, body, _ = call("POST", "/datasets/mall/assign", body={"customers": [{"Age": 30}]})
+    assert call("GET", f"/datasets/{DS}")[1]["model_version"] == "v1"
+    status, body, _ = call("POST", f"/datasets/{DS}/assign", body={"customers": [{"Age": 30}]})
     assert (status, body["model_version"]) == (200, "v1")
 
-    status, body, _ = call("POST", "/datasets/mall/versions/v2/promote", body={})
+    status, body, _ = call("POST", f"/datasets/{DS}/versions/v2/promote", body={})
     assert (status, body["previous_version"]) == (200, "v1")
-    assert call("GET", "/datasets/mall")[1]["model_version"] == "v2"
+    assert call("GET", f"/datasets/{DS}")[1]["model_version"] == "v2"
 
-    status, body, _ = call("POST", "/datasets/mall/versions/v7/promote", body={})
+    status, body, _ = call("POST", f"/datasets/{DS}/versions/v7/promote", body={})
     assert status == 404
     assert "'v7'" in assert_error(body, "not_found").message
 
 
 def test_promote_refuses_a_tampered_version(store: S3ModelStore, trained: TrainingOutput) -> None:
-    publish(store, trained, "v1")
-    bad = publish(store, trained, "v2", current=False)
-    key = ModelLayout.artifact("mall", "v2", bad.preprocessor)
+    DS = "promote-bad"
+    publish(store, trained, "v1", dataset=DS)
+    bad = publish(store, trained, "v2", dataset=DS, current=False)
+    key = ModelLayout.artifact(DS, "v2", bad.preprocessor)
     store.put_bytes(key, b"tampered")
-    status, body, _ = call("POST", "/datasets/mall/versions/v2/promote", body={})
+    status, body, _ = call("POST", f"/datasets/{DS}/versions/v2/promote", body={})
     assert status == 503
     assert_error(body, "artifact_refused")
-    pointer = read_current(store, "mall")
+    pointer = read_current(store, DS)
     assert pointer is not None
     assert pointer.version == "v1"
 
 
-def test_version_query_serves_an_older_version(
-    store: S3ModelStore, trained: TrainingOutput
-) -> None:
-    publish(store, trained, "v1")
-    publish(store, trained, "v2")
+def test_version_query_serves_an_older_version(mall: Manifest) -> None:
     status, body, _ = call("GET", "/datasets/mall/segments", query={"version": "v1"})
     assert (status, body["model_version"]) == (200, "v1")
     status, body, _ = call(
         "POST", "/datasets/mall/assign", query={"version": "v1"}, body={"customers": [{"Age": 1}]}
     )
     assert (status, body["model_version"]) == (200, "v1")
+    status, body, _ = call("GET", "/datasets/mall/segments")
+    assert (status, body["model_version"]) == (200, "v2")
 
 
 # --- dashboard documents ------------------------------------------------------------------------
@@ -453,7 +490,7 @@ def test_evaluation_plots_report_and_failures(mall: Manifest, store: S3ModelStor
     status, body, _ = call("GET", "/datasets/mall/plots")
     assert status == 200
     assert body["points"]["n"] > 0
-    assert body["model_version"] == "v1"
+    assert body["model_version"] == "v2"
 
     status, html, headers = call("GET", "/datasets/mall/report")
     assert status == 200
@@ -462,14 +499,14 @@ def test_evaluation_plots_report_and_failures(mall: Manifest, store: S3ModelStor
 
     failure = {
         "id": "f1",
-        "dataset": "mall",
+        "dataset": "failing",
         "error": "column 'Age' has no numbers",
         "error_type": "NoUsableFeatureError",
         "source": {"key": "uploads/mall/bad.csv"},
         "created_at": "2025-01-01T00:00:00Z",
     }
-    store.put_bytes(ModelLayout.failure("mall", "f1"), json.dumps(failure).encode())
-    status, body, _ = call("GET", "/datasets/mall/failures")
+    store.put_bytes(ModelLayout.failure("failing", "f1"), json.dumps(failure).encode())
+    status, body, _ = call("GET", "/datasets/failing/failures")
     assert status == 200
     assert [f["error"] for f in body["failures"]] == [failure["error"]]
 
@@ -504,7 +541,7 @@ def test_auth_open_routes_need_no_token(mall: Manifest, tokens: None) -> None:
         ("GET", "/datasets/mall/report"),
         ("GET", "/datasets/mall/failures"),
         ("GET", "/datasets/mall/versions"),
-        ("POST", "/datasets/mall/versions/v1/promote"),
+        ("POST", "/datasets/mall/versions/v2/promote"),  # v2 is current already
     ],
 )
 def test_auth_every_other_route_needs_a_token(

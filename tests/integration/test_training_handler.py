@@ -203,7 +203,7 @@ def test_retried_messages_end_in_the_dead_letter_queue(
     sqs.send_message(QueueUrl=res.queue_url, MessageBody="{truncated")
     receives = 0
     for _ in range(10):
-        messages = receive_messages(sqs, res.queue_url)
+        messages = receive_messages(sqs, res.queue_url, max_messages=1)
         if not messages:
             break
         receives += 1
@@ -232,3 +232,32 @@ def test_delete_and_invalid_dataset_events_do_nothing(
     assert engine.calls == []
     assert _models(stack).list_keys("") == []
     assert not _models(stack).exists(ModelLayout.current("other"))
+
+
+def test_retention_prunes_old_version_folders_in_s3(
+    stack: MotoStack, engine: FakeEngine, lambda_context: FakeLambdaContext
+) -> None:
+    settings = get_settings()
+    runner.configure(
+        TrainingRun(
+            store=build_model_store(settings),
+            raw=build_raw_reader(settings),
+            max_upload_bytes=settings.max_upload_bytes,
+            keep_versions=1,
+            engine=engine,
+        )
+    )
+    for i in range(3):
+        handler(
+            _upload_and_receive(stack, f"uploads/demo/{i}.csv", fake_csv(i + 1)), lambda_context
+        )
+
+    store = _models(stack)
+    pointer = read_current(store, "demo")
+    assert pointer is not None
+    assert list_versions(store, "demo") == [pointer.version]
+    # Every object of the older versions is gone. (moto still lists their folders as common
+    # prefixes of the versioned bucket's delete markers; S3 does not.)
+    kept = ModelLayout.version("demo", pointer.version)
+    assert all(k.startswith(kept) for k in store.list_keys("datasets/demo/versions/"))
+    assert len(engine.calls) == 3

@@ -65,6 +65,9 @@ def test_s3_put_if_absent_is_conditional(models: S3ModelStore) -> None:
     assert models.put_if_absent("datasets/mall/claims/v1.json", b"first") is True
     assert models.put_if_absent("datasets/mall/claims/v1.json", b"second") is False
     assert models.get_bytes("datasets/mall/claims/v1.json") == b"first"
+    # A released claim (a delete marker in the versioned bucket) can be claimed again.
+    models.delete("datasets/mall/claims/v1.json")
+    assert models.put_if_absent("datasets/mall/claims/v1.json", b"third") is True
 
 
 def test_s3_put_if_tag_is_compare_and_swap(models: S3ModelStore) -> None:

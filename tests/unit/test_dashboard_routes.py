@@ -89,3 +89,14 @@ def test_page_needs_no_token_when_auth_is_on(tmp_path: Path) -> None:
     assert client.get("/static/app.js").status_code == 200
     assert client.get("/datasets").status_code == 401
     assert client.get("/datasets", headers={"Authorization": "Bearer t1"}).status_code == 200
+
+
+def test_segment_colours_match_the_training_figures() -> None:
+    """Cards and maps (app.js) use the palette of the plots.json figures, by segment_id."""
+    from shared.report_figures import OUTLIER_COLOUR, PALETTE
+
+    script = (STATIC_DIR / "app.js").read_text(encoding="utf-8")
+    block = re.search(r"const PALETTE = \[(.*?)\];", script, re.S)
+    assert block is not None
+    assert tuple(re.findall(r"'(#[0-9a-fA-F]{6})'", block.group(1))) == tuple(PALETTE)
+    assert f"const OUTLIER_COLOR = '{OUTLIER_COLOUR}';" in script

@@ -165,3 +165,8 @@ def test_reads_a_million_rows_by_ten_columns_quickly() -> None:
     assert read["x0"].dtype == np.float64
     # About 1-2 s on an idle 2-core machine; generous bound for a shared CI box.
     assert elapsed < 8.0, f"reading 1M x 10 took {elapsed:.2f} s"
+
+
+def test_names_repeated_after_stripping_get_suffixes() -> None:
+    frame = read_table(b"a,a ,b\n1,2,3\n", filename="x.csv")
+    assert list(frame.columns) == ["a", "a.1", "b"]

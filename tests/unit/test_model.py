@@ -377,3 +377,75 @@ def test_registry_pinned_versions(published: LocalModelStore) -> None:
     assert registry.get("tiny", "v2") is registry.get("tiny", "v2")
     with pytest.raises(VersionNotFoundError, match="'v9'"):
         registry.get("tiny", "v9")
+
+
+# --- coerce_batch (the large-batch route) ---------------------------------------------------------
+
+BATCH_COLUMNS = [
+    ColumnSchema(name="id", role="id", dtype="integer", used=False),
+    ColumnSchema(name="age", role="numeric", dtype="integer", used=True, min=18, max=70),
+    ColumnSchema(
+        name="spend", role="numeric", dtype="float", used=True, min=0, max=500, transform="log1p"
+    ),
+    ColumnSchema(name="plan", role="categorical", dtype="string", used=True, categories=["a"]),
+    ColumnSchema(name="code", role="categorical", dtype="integer", used=True, categories=["1"]),
+]
+
+
+def _batch(n: int) -> list[dict[str, Any]]:
+    rng = np.random.default_rng(3)
+    plans: list[Any] = ["a", " a ", "b", None, "", True, 2.5]
+    codes: list[Any] = [1, 1.0, "1", 2, None, float("nan")]
+    out: list[dict[str, Any]] = []
+    for i in range(n):
+        record: dict[str, Any] = {
+            "age": [int(rng.integers(10, 80)), float(rng.uniform(10, 80)), None][i % 3],
+            "spend": [float(rng.uniform(-5, 600)), None, 3][i % 3],
+            "plan": plans[i % len(plans)],
+            "code": codes[i % len(codes)],
+        }
+        if i % 11 == 0:
+            record["extra"] = i
+        if i % 13 == 0:
+            del record["age"]
+        out.append(record)
+    return out
+
+
+def test_coerce_batch_equals_coerce_customers() -> None:
+    from shared.model import coerce_batch
+    from shared.preprocess import coerce_customers
+
+    records = _batch(300)
+    fast = coerce_batch(records, BATCH_COLUMNS)
+    exact = coerce_customers(records, BATCH_COLUMNS)
+    pd.testing.assert_frame_equal(fast.frame, exact.frame)
+    assert fast.imputed == exact.imputed
+    assert fast.warnings == exact.warnings
+    assert any(fast.warnings)  # the batch does exercise the warning rows
+    assert any(fast.imputed)
+
+
+@pytest.mark.parametrize(
+    ("value", "column"),
+    [("12", "age"), ("lots", "age"), (True, "age"), (float("inf"), "spend"), ([1], "plan")],
+)
+def test_coerce_batch_defers_unusual_values_to_the_exact_route(value: Any, column: str) -> None:
+    from shared.model import coerce_batch
+    from shared.preprocess import coerce_customers
+
+    records = _batch(30)
+    records[17][column] = value
+    try:
+        expected = coerce_customers(records, BATCH_COLUMNS)
+    except InvalidCustomerError as e:
+        error = e
+    else:
+        got = coerce_batch(records, BATCH_COLUMNS)
+        pd.testing.assert_frame_equal(got.frame, expected.frame)
+        assert got.warnings == expected.warnings
+        return
+    with pytest.raises(InvalidCustomerError) as info:
+        coerce_batch(records, BATCH_COLUMNS)
+    assert (info.value.row, info.value.column) == (error.row, error.column) == (17, column)
+    assert str(info.value) == str(error)

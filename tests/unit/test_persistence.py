@@ -126,3 +126,12 @@ def test_untrusted_function_inside_a_trusted_estimator_is_refused() -> None:
 def test_foreign_bytes_are_an_artifact_error() -> None:
     with pytest.raises(ArtifactError, match="not a readable skops artifact"):
         load_artifact(b"\x80\x04 definitely a pickle")
+
+
+def test_equal_objects_dump_to_equal_bytes(real_artifacts: dict[str, Any]) -> None:
+    X = real_artifacts["X"]
+    fits = [fit_candidates(X, DatasetConfig(k_max=3)) for _ in range(2)]
+    for algorithm in fits[0]:
+        first = dump_artifact(fits[0][algorithm].models[0].assigner)
+        second = dump_artifact(fits[1][algorithm].models[0].assigner)
+        assert first == second, algorithm

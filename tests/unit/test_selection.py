@@ -7,7 +7,9 @@ from shared.manifest import Metrics
 from shared.selection import DBSCAN_MAX_NOISE_SHARE, choose_champion, choose_k
 
 
-def cand(k: int, *, inertia: float | None = None, bic: float | None = None, sil: float) -> Candidate:
+def cand(
+    k: int, *, inertia: float | None = None, bic: float | None = None, sil: float
+) -> Candidate:
     metrics = Metrics(
         silhouette=sil, davies_bouldin=1.0, calinski_harabasz=1.0, inertia=inertia, bic=bic
     )

@@ -11,11 +11,14 @@
   const SCRIPT_URL = document.currentScript ? document.currentScript.src : location.href;
   const API_ROOT = new URL('../', SCRIPT_URL.split('?')[0]);
   const TOKEN_KEY = 'segments.apiToken';
+  // Segment colours: the same palette, indexed by segment_id, as the training figures
+  // (shared/report_figures.py PALETTE / OUTLIER_COLOUR; a unit test keeps them in step), so a
+  // segment has one colour in the cards, the maps, the mix and every analysis plot.
   const PALETTE = [
-    '#4E79A7', '#F28E2B', '#59A14F', '#E15759', '#76B7B2', '#EDC948', '#B07AA1', '#FF9DA7',
-    '#9C755F', '#2F4B7C', '#D37295', '#86BCB6', '#8CD17D', '#B6992D', '#499894', '#D4A6C8',
+    '#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b',
+    '#e377c2', '#17becf', '#bcbd22', '#393b79', '#ad494a', '#637939',
   ];
-  const OUTLIER_COLOR = '#A0A7B4';
+  const OUTLIER_COLOR = '#9e9e9e';
   const PLOT_CONFIG = {
     displaylogo: false, responsive: true,
     modeBarButtonsToRemove: ['select2d', 'lasso2d', 'autoScale2d', 'toggleSpikelines'],
@@ -24,7 +27,7 @@
   const EDA_PREFIXES = ['hist:', 'scatter_matrix', 'violin:', 'box:', 'bar:', 'correlation', 'missing'];
   const MODEL_ORDER = ['comparison', 'elbow', 'silhouette_by_k', 'gmm_bic', 'dbscan_kdistance', 'silhouette:', 'dendrogram'];
   const SKIP_FIGURES = new Set(['pca', 'tsne']);
-  const WIDE_FIGURES = ['scatter_matrix', 'correlation', 'dendrogram', 'comparison'];
+  const WIDE_FIGURES = ['scatter_matrix', 'dendrogram', 'comparison'];
 
   const state = {
     datasets: [], dataset: null, versions: [], version: null, currentVersion: null,
@@ -57,6 +60,11 @@
       node.append(child instanceof Node ? child : document.createTextNode(String(child)));
     }
     return node;
+  }
+
+  /** Replace a node's children, skipping null/false (replaceChildren would print "null"). */
+  function setChildren(node, ...children) {
+    node.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
   }
 
   /** Escape a string for Plotly text (which understands a few HTML tags and entities). */
@@ -141,7 +149,7 @@
   function showNotice(kind, title, text) {
     const box = $('notice');
     box.className = `notice ${kind}`;
-    box.replaceChildren(el('strong', { text: title }), text ? el('span', { text }) : null);
+    setChildren(box, el('strong', { text: title }), text ? el('span', { text }) : null);
     box.hidden = false;
   }
   const hideNotice = () => { $('notice').hidden = true; };
@@ -209,14 +217,14 @@
     if (loadId !== state.loadId) return;
     state.datasets = asList(data, 'datasets').filter((d) => datasetName(d));
     const select = $('dataset-select');
-    select.replaceChildren(...state.datasets.map((d) => {
+    setChildren(select, ...state.datasets.map((d) => {
       const name = datasetName(d);
       return el('option', { value: name, text: datasetCurrent(d) ? name : `${name} (no model yet)` });
     }));
     select.disabled = state.datasets.length === 0;
     if (state.datasets.length === 0) {
       $('layout').hidden = true;
-      $('version-select').replaceChildren();
+      setChildren($('version-select'));
       showNotice('info', 'No datasets yet',
         'Upload a customer table to the raw bucket as uploads/<dataset>/<file>.csv (or run the CLI\'s train command). '
         + 'When training finishes, its segments appear here.');
@@ -246,12 +254,20 @@
     const entry = state.datasets.find((d) => datasetName(d) === name);
     state.currentVersion = datasetCurrent(entry)
       || (versions.find((v) => v && (v.current || v.is_current)) || {}).version || null;
-    state.versions = versions.map(versionId).filter(Boolean).sort().reverse();
+    // The API lists versions newest first; keep its order (ids need not sort by time).
+    state.versions = versions.map(versionId).filter(Boolean);
     if (state.currentVersion && !state.versions.includes(state.currentVersion)) state.versions.unshift(state.currentVersion);
+    const created = new Map(versions.filter((v) => v && v.created_at).map((v) => [v.version, new Date(v.created_at)]));
+    const label = (v) => {
+      const when = created.get(v);
+      const tail = v.includes('-') ? v.split('-').pop().slice(0, 6) : '';
+      const base = when && !Number.isNaN(when.getTime())
+        ? `${when.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' })}${tail ? ` · ${tail}` : ''}`
+        : v;
+      return v === state.currentVersion ? `${base} (current)` : base;
+    };
     const vsel = $('version-select');
-    vsel.replaceChildren(...state.versions.map((v) => el('option', {
-      value: v, text: v === state.currentVersion ? `${v} (current)` : v,
-    })));
+    setChildren(vsel, ...state.versions.map((v) => el('option', { value: v, text: label(v), title: v })));
     vsel.disabled = state.versions.length < 1;
     const version = wanted && wanted.version && state.versions.includes(wanted.version) ? wanted.version : state.currentVersion || state.versions[0] || null;
     if (version) vsel.value = version;
@@ -319,10 +335,10 @@
 
   function renderVersionMeta() {
     const m = state.summary;
-    const when = m.created_at ? new Date(m.created_at) : null;
     const rows = m.rows && m.rows.used !== undefined ? `${m.rows.used.toLocaleString()} customers` : '';
-    $('version-meta').textContent = [when && !Number.isNaN(when.getTime()) ? `trained ${when.toLocaleString()}` : '', rows]
-      .filter(Boolean).join(' · ');
+    const source = m.source && m.source.key ? `from ${m.source.key.split('/').pop()}` : '';
+    $('version-meta').textContent = [rows, source].filter(Boolean).join(' · ');
+    $('version-meta').title = `version ${state.version}${m.created_at ? `, trained ${new Date(m.created_at).toLocaleString()}` : ''}`;
     const link = $('report-link');
     link.href = apiUrl(dsPath('/report'), { version: versionParam() }).toString();
     link.hidden = false;
@@ -349,7 +365,7 @@
   // ---------------------------------------------------------------- model selection
   function renderModelBar() {
     const algos = Object.keys(state.summary.algorithms || {});
-    $('algo-buttons').replaceChildren(...algos.map((a) => {
+    setChildren($('algo-buttons'), ...algos.map((a) => {
       const b = el('button', {
         type: 'button', role: 'radio', 'aria-checked': String(a === state.algo),
         className: a === state.algo ? 'active' : '', dataset: { algo: a }, title: ALGO_TITLES[a],
@@ -363,10 +379,10 @@
     const kBox = $('k-buttons');
     if (ks.length === 0) {
       const n = algoSummary(state.algo).n_segments;
-      kBox.replaceChildren(el('button', { type: 'button', className: 'active', disabled: true,
+      setChildren(kBox, el('button', { type: 'button', className: 'active', disabled: true,
         title: 'DBSCAN finds the number of segments itself' }, `${n ?? '?'} (found)`));
     } else {
-      kBox.replaceChildren(...ks.map((k) => el('button', {
+      setChildren(kBox, ...ks.map((k) => el('button', {
         type: 'button', role: 'radio', 'aria-checked': String(k === state.k),
         className: [k === state.k ? 'active' : '', k === chosen ? 'chosen' : ''].join(' ').trim(),
         title: k === chosen ? 'chosen by the selection rule' : undefined,
@@ -387,7 +403,7 @@
   function renderKpis(segments) {
     const m = candidateMetrics(state.algo, state.k);
     const kpi = (label, value, title) => el('div', { className: 'kpi', title }, el('div', { className: 'v', text: value }), el('div', { className: 'l', text: label }));
-    $('kpis').replaceChildren(
+    setChildren($('kpis'), 
       kpi('Segments', String(segments.filter((s) => !s.is_outlier && s.segment_id >= 0).length)),
       kpi('Silhouette', fmtNum(m.silhouette, 2), 'higher is better (-1..1)'),
       kpi('Davies–Bouldin', fmtNum(m.davies_bouldin, 2), 'lower is better'),
@@ -422,7 +438,7 @@
       data = await getSegments(algo, k);
     } catch (err) {
       if (modelId !== state.modelId) return;
-      $('cards').replaceChildren(el('div', { className: 'panel muted', text: `Could not load the segments: ${err.message}` }));
+      setChildren($('cards'), el('div', { className: 'panel muted', text: `Could not load the segments: ${err.message}` }));
       return;
     }
     if (modelId !== state.modelId) return;
@@ -492,7 +508,7 @@
       el('ul', { className: 'stats' }, keyStats(s)));
       return card;
     });
-    $('cards').replaceChildren(...cards);
+    setChildren($('cards'), ...cards);
     applyCardStates();
   }
 
@@ -504,7 +520,7 @@
       card.classList.toggle('dimmed', state.focus !== null && state.focus !== id && assignedId !== id);
       card.classList.toggle('highlight', assignedId === id);
       const badge = card.querySelector('.badge-you');
-      if (assignedId === id && !badge) card.append(el('span', { className: 'badge-you', text: 'Your customer' }));
+      if (assignedId === id && !badge) card.append(el('span', { className: 'badge-you', text: '★ assigned' }));
       if (assignedId !== id && badge) badge.remove();
     }
   }
@@ -525,7 +541,7 @@
     const box = $('filters');
     state.filters = { numeric: {}, categorical: {} };
     if (!state.plots) {
-      box.replaceChildren(el('p', { className: 'muted small', text: 'No plot data for this version, so there is nothing to filter.' }));
+      setChildren(box, el('p', { className: 'muted small', text: 'No plot data for this version, so there is nothing to filter.' }));
       return;
     }
     const features = state.plots.points.features || {};
@@ -541,7 +557,7 @@
         if (cats.length >= 2 && cats.length <= 12) nodes.push(categoricalFilter(name, cats));
       }
     }
-    box.replaceChildren(...(nodes.length ? nodes : [el('p', { className: 'muted small', text: 'No filterable features.' })]));
+    setChildren(box, ...(nodes.length ? nodes : [el('p', { className: 'muted small', text: 'No filterable features.' })]));
   }
 
   function numericFilter(name, nums) {
@@ -618,7 +634,7 @@
 
   function placeholder(div, text) {
     if (window.Plotly) Plotly.purge(div);
-    div.replaceChildren(el('div', { className: 'placeholder', text }));
+    setChildren(div, el('div', { className: 'placeholder', text }));
   }
 
   function hoverText(i, segName) {
@@ -656,7 +672,7 @@
       div.dataset.shown = '0';
       return;
     }
-    if (div.querySelector('.placeholder')) div.replaceChildren();
+    if (div.querySelector('.placeholder')) setChildren(div);
     const coords = mapCoords();
     const segs = state.segments || [];
     const byId = new Map(segs.map((s) => [s.segment_id, s]));
@@ -690,7 +706,7 @@
       traces.push({
         type: 'scatter', mode: 'markers+text', name: 'Your customer', x: [x], y: [y],
         text: ['Your customer'], textposition: 'top center', textfont: { size: 12, color: '#111a2e' },
-        hoverinfo: 'name',
+        hoverinfo: 'name', showlegend: false, cliponaxis: false,
         marker: { symbol: 'star', size: 22, color: segColor(state.assigned.result.segment_id), line: { width: 2, color: '#111a2e' } },
       });
     }
@@ -722,7 +738,7 @@
       placeholder(div, 'No segment mix without plot data.');
       return;
     }
-    if (div.querySelector('.placeholder')) div.replaceChildren();
+    if (div.querySelector('.placeholder')) setChildren(div);
     const segs = state.segments || [];
     const all = new Map(segs.map((s) => [s.segment_id, 0]));
     const kept = new Map(segs.map((s) => [s.segment_id, 0]));
@@ -764,7 +780,7 @@
     const cols = inputColumns();
     $('assign-result').hidden = true;
     $('assign-submit').disabled = cols.length === 0;
-    $('assign-fields').replaceChildren(...(cols.length ? cols.map((c) => {
+    setChildren($('assign-fields'), ...(cols.length ? cols.map((c) => {
       let input;
       let hint = '';
       if (c.role === 'categorical') {
@@ -870,7 +886,7 @@
       const notes = [];
       if (result.imputed && result.imputed.length) notes.push(`imputed: ${result.imputed.join(', ')}`);
       if (result.warnings && result.warnings.length) notes.push(...result.warnings);
-      box.replaceChildren(
+      setChildren(box, 
         el('div', { className: 'seg' }, el('span', { className: 'dot' }),
           el('span', { 'data-testid': 'assign-segment', text: result.segment_name || (seg && seg.name) || `Segment ${result.segment_id}` })),
         el('div', { className: 'muted small', text: [`segment #${result.segment_id}`, ...facts].join(' · ') }),
@@ -886,7 +902,7 @@
       state.assigned = null;
       applyCardStates();
       box.className = 'assign-result error';
-      box.replaceChildren(el('strong', { text: 'Could not assign: ' }), el('span', { text: err.message }));
+      setChildren(box, el('strong', { text: 'Could not assign: ' }), el('span', { text: err.message }));
       box.hidden = false;
     } finally {
       button.disabled = false;
@@ -903,6 +919,52 @@
     return text ? String(text).replace(/<[^>]*>/g, '') : prettyName(name);
   }
 
+  /** A scatter-matrix (splom, WebGL only) trace as SVG scatter panels: lower half, no diagonal. */
+  function splomAsScatter(traces, layout) {
+    const dims = (traces[0].dimensions || []).filter((d) => d.visible !== false);
+    const n = dims.length;
+    if (n < 2) return null;
+    const cells = n - 1;
+    const gap = 0.04;
+    const size = (1 - gap * (cells - 1)) / cells;
+    const out = [];
+    const axes = {};
+    for (let c = 0; c < cells; c++) {
+      const x0 = c * (size + gap);
+      axes[`xaxis${c + 1}`] = { domain: [x0, x0 + size], anchor: `y${cells}`, title: { text: esc(dims[c].label || '') }, showticklabels: true };
+    }
+    for (let r = 0; r < cells; r++) {
+      const y1 = 1 - r * (size + gap);
+      axes[`yaxis${r + 1}`] = { domain: [y1 - size, y1], anchor: 'x1', title: { text: esc(dims[r + 1].label || '') } };
+    }
+    traces.forEach((t, ti) => {
+      const tdims = (t.dimensions || []).filter((d) => d.visible !== false);
+      for (let r = 0; r < cells; r++) {
+        for (let c = 0; c <= r; c++) {
+          out.push({
+            type: 'scatter', mode: 'markers', name: t.name, legendgroup: t.name || String(ti),
+            showlegend: r === 0 && c === 0 && t.showlegend !== false,
+            x: tdims[c].values, y: tdims[r + 1].values, marker: t.marker, text: t.text, hovertext: t.hovertext,
+            xaxis: `x${c + 1}`, yaxis: `y${r + 1}`,
+          });
+        }
+      }
+    });
+    const cleaned = Object.fromEntries(Object.entries(layout).filter(([k]) => !/^[xy]axis\d*$/.test(k)));
+    return { data: out, layout: Object.assign(cleaned, axes, { dragmode: 'zoom' }) };
+  }
+
+  /** WebGL figure types drawn as SVG: the data is a bounded sample, and SVG draws everywhere
+   * (headless browsers, remote desktops, machines without a GPU), where splom may not. */
+  function withoutWebGL(data, layout) {
+    const sploms = data.filter((t) => t.type === 'splom');
+    if (sploms.length) {
+      const converted = splomAsScatter(sploms, layout);
+      if (converted) return converted;
+    }
+    return { data: data.map((t) => (t.type === 'scattergl' ? Object.assign({}, t, { type: 'scatter' }) : t)), layout };
+  }
+
   function drawFigure(div) {
     const fig = (state.plots && state.plots.figures || {})[div.dataset.figure];
     if (!fig || !window.Plotly || div.dataset.drawn === '1') return;
@@ -914,8 +976,17 @@
     layout.font = Object.assign({}, FONT, layout.font || {});
     layout.margin = Object.assign({ l: 56, r: 16, t: 16, b: 48 }, layout.margin || {}, { t: 16 });
     layout.paper_bgcolor = '#ffffff';
-    Plotly.react(div, fig.data || [], layout, PLOT_CONFIG);
+    const drawable = withoutWebGL(fig.data || [], layout);
+    const failed = (err) => {
+      div.dataset.drawn = 'error';
+      placeholder(div, `This chart could not be drawn here (${err && err.message ? err.message : err}).`);
+    };
     div.dataset.drawn = '1';
+    try {
+      Promise.resolve(Plotly.react(div, drawable.data, drawable.layout, PLOT_CONFIG)).catch(failed);
+    } catch (err) {
+      failed(err);
+    }
   }
 
   function buildFigures() {
@@ -942,8 +1013,8 @@
     };
     const empty = (text) => [el('div', { className: 'panel muted', text })];
     const none = state.plots ? 'No figures of this kind in this version.' : (state.plotsError ? `No figures: ${state.plotsError}` : 'No plot data for this version.');
-    $('figs-eda').replaceChildren(...(eda.length ? eda.map(card) : empty(none)));
-    $('figs-model').replaceChildren(...(model.length ? model.map(card) : empty(none)));
+    setChildren($('figs-eda'), ...(eda.length ? eda.map(card) : empty(none)));
+    setChildren($('figs-model'), ...(model.length ? model.map(card) : empty(none)));
     observeVisibleFigures();
   }
 
@@ -971,7 +1042,7 @@
     const box = $('comparison');
     const rows = (state.evaluation && state.evaluation.comparison) || [];
     if (!rows.length) {
-      box.replaceChildren(el('p', { className: 'muted small', text: 'No evaluation for this version.' }));
+      setChildren(box, el('p', { className: 'muted small', text: 'No evaluation for this version.' }));
       return;
     }
     const head = el('tr', null, ['Algorithm', 'k', 'Segments', 'Silhouette ↑', 'Davies–Bouldin ↓', 'Calinski–Harabasz ↑', 'Score'].map((h) => el('th', { text: h })));
@@ -984,7 +1055,7 @@
         el('td', { text: fmtNum(m.calinski_harabasz, 0) }), el('td', { text: fmtNum(r.score, 3) }));
     });
     const reason = state.evaluation.champion_reason ? el('p', { className: 'muted small', text: state.evaluation.champion_reason }) : null;
-    box.replaceChildren(el('table', null, el('thead', null, head), el('tbody', null, body)), reason);
+    setChildren(box, el('table', null, el('thead', null, head), el('tbody', null, body)), reason);
   }
 
   function renderValue(v) {
@@ -1014,7 +1085,7 @@
     const extra = Object.entries(summary).map(([k, v]) => el('div', { className: 'small' },
       el('h3', { text: prettyName(k) }),
       Array.isArray(v) ? el('ul', null, v.slice(0, 12).map((x) => el('li', { text: renderValue(x) }))) : el('p', { text: renderValue(v) })));
-    $('data-summary').replaceChildren(facts, table, ...extra);
+    setChildren($('data-summary'), facts, table, ...extra);
   }
 
   // ---------------------------------------------------------------- wiring

@@ -1,0 +1,187 @@
+"""Benchmark of a training run against a plain scikit-learn K-Means k-sweep.
+
+For each table (the Mall file; synthetic 100k and 1M customer tables with 8 numeric and 1
+categorical column and real cluster structure) it measures, each in a fresh child process:
+
+- ``train``: the whole ``train_segments`` run (read, validate, prepare, four algorithms with
+  their sweeps, metrics, selection, profiles for every model, plots, report, artifacts);
+- ``kmeans``: ``KMeans(n_clusters=k).fit(X)`` with default parameters for k = 2..10 on the same
+  prepared matrix ``X`` (prepared beforehand in another child and loaded from a ``.npy`` file).
+
+Wall time is ``time.perf_counter`` around the measured call; peak memory is the child's
+``resource.getrusage(RUSAGE_SELF).ru_maxrss`` (peak resident set, whole process: interpreter,
+imports and data included). The ratio is train / kmeans.
+
+Usage: ``python -m bench.train [--sizes mall,100k,1m]`` (default: all three).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+MALL = ROOT / "data" / "mall_customers.csv"
+MALL_FEATURES = ["Annual Income (k$)", "Spending Score (1-100)"]
+SIZES = {"mall": 0, "100k": 100_000, "1m": 1_000_000}
+
+
+def synthetic_table(n_rows: int, *, seed: int = 0) -> bytes:
+    """CSV bytes: ``customer_id``, 8 numeric columns and ``region``, from 6 real segments.
+
+    Each segment has its own centre for the numeric columns (spread 1.0 around centres drawn
+    with spread 3.0), two columns are made positive and skewed (spend-like), and the region mix
+    depends on the segment.
+    """
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    n_segments, n_numeric = 6, 8
+    centres = rng.normal(0.0, 3.0, (n_segments, n_numeric))
+    segment = rng.integers(0, n_segments, n_rows)
+    values = centres[segment] + rng.normal(0.0, 1.0, (n_rows, n_numeric))
+    values[:, 6] = np.round(np.exp(values[:, 6] / 3.0 + 3.0), 2)
+    values[:, 7] = np.round(np.exp(values[:, 7] / 3.0 + 2.0), 2)
+    regions = np.array(["north", "south", "east", "west"])
+    mix = rng.dirichlet(np.ones(4) * 0.5, n_segments)
+    cumulative = mix.cumsum(axis=1)[segment]
+    region = regions[(rng.random(n_rows)[:, None] > cumulative).sum(axis=1).clip(0, 3)]
+    columns = {"customer_id": np.arange(1, n_rows + 1)}
+    names = ["age", "tenure", "visits", "basket", "returns", "discount", "spend", "online_spend"]
+    for j, name in enumerate(names):
+        columns[name] = np.round(values[:, j], 3)
+    frame = pd.DataFrame(columns)
+    frame["region"] = region
+    return frame.to_csv(index=False).encode()
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _child_prepare(table: Path, config_json: str, out: Path) -> dict[str, Any]:
+    from shared.config import parse_config
+    from shared.loading import read_table
+    from shared.preprocess import fit_preprocessor
+    from shared.schema import clean_training_table
+
+    frame = read_table(table.read_bytes(), filename=table.name)
+    clean = clean_training_table(frame, parse_config(config_json))
+    prepared = fit_preprocessor(clean.features, clean.columns)
+    np.save(out, prepared.X)
+    return {"rows": int(prepared.X.shape[0]), "features": int(prepared.X.shape[1])}
+
+
+def _child_kmeans(matrix: Path) -> dict[str, Any]:
+    from sklearn.cluster import KMeans
+
+    X = np.load(matrix)
+    started = time.perf_counter()
+    for k in range(2, 11):
+        KMeans(n_clusters=k).fit(X)
+    return {"seconds": time.perf_counter() - started, "peak_mb": _peak_mb()}
+
+
+def _child_train(table: Path, config_json: str) -> dict[str, Any]:
+    from shared.config import parse_config
+    from shared.pipeline import train_segments
+
+    data = table.read_bytes()
+    config = parse_config(config_json)
+    started = time.perf_counter()
+    output = train_segments(data, filename=table.name, config=config, dataset="bench")
+    seconds = time.perf_counter() - started
+    return {
+        "seconds": seconds,
+        "peak_mb": _peak_mb(),
+        "champion": output.champion,
+        "chosen": {a: s.k if s.k is not None else s.n_segments for a, s in output.algorithms.items()},
+        "silhouette": {a: s.metrics.silhouette for a, s in output.algorithms.items()},
+        "artifact_mb": sum(len(v) for v in output.artifacts.values()) / 2**20,
+    }
+
+
+def _run_child(*args: str) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.train", "--child", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"child {args[0]} failed:\n{done.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _measure(name: str, workdir: Path) -> dict[str, Any]:
+    if name == "mall":
+        table = MALL
+        config_json = json.dumps({"features": MALL_FEATURES})
+    else:
+        table = workdir / f"synthetic_{name}.csv"
+        table.write_bytes(synthetic_table(SIZES[name]))
+        config_json = "{}"
+    matrix = workdir / f"{name}.npy"
+    shape = _run_child("prepare", str(table), config_json, str(matrix))
+    kmeans = _run_child("kmeans", str(matrix))
+    train = _run_child("train", str(table), config_json)
+    return {"size": name, **shape, "train": train, "kmeans": kmeans}
+
+
+def _print_row(row: dict[str, Any]) -> None:
+    train, kmeans = row["train"], row["kmeans"]
+    print(
+        f"{row['size']:>5} {row['rows']:>9,} {row['features']:>4}  "
+        f"train {train['seconds']:8.1f} s {train['peak_mb']:8.0f} MB   "
+        f"kmeans-sweep {kmeans['seconds']:7.1f} s {kmeans['peak_mb']:7.0f} MB   "
+        f"ratio {train['seconds'] / kmeans['seconds']:5.2f}x time, "
+        f"{train['peak_mb'] / kmeans['peak_mb']:4.2f}x memory",
+        flush=True,
+    )
+    print(
+        f"      champion {train['champion']}, chosen {train['chosen']}, "
+        f"silhouette {({a: round(s, 3) if s is not None else None for a, s in train['silhouette'].items()})}",
+        flush=True,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark (or, with ``--child``, one measurement in this process)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default=",".join(SIZES), help="comma list of mall,100k,1m")
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        kind, *rest = args.child
+        if kind == "prepare":
+            result = _child_prepare(Path(rest[0]), rest[1], Path(rest[2]))
+        elif kind == "kmeans":
+            result = _child_kmeans(Path(rest[0]))
+        else:
+            result = _child_train(Path(rest[0]), rest[1])
+        print(json.dumps(result))
+        return 0
+    sizes = [s.strip().lower() for s in args.sizes.split(",") if s.strip()]
+    unknown = [s for s in sizes if s not in SIZES]
+    if unknown:
+        parser.error(f"unknown size(s) {unknown}; choose from {list(SIZES)}")
+    print("size      rows feat  whole train_segments run           plain KMeans k=2..10 sweep")
+    with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
+        for name in sizes:
+            _print_row(_measure(name, Path(tmp)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

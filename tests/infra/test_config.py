@@ -1,0 +1,58 @@
+"""Context parsing of the deployment options."""
+
+from __future__ import annotations
+
+import pytest
+from aws_cdk import App
+
+from infra.config import CONTEXT_KEYS, DeploymentConfig
+
+
+def test_defaults_are_production_safe() -> None:
+    config = DeploymentConfig.from_node(App().node)
+    assert config == DeploymentConfig()
+    assert config.allow_destroy is False
+    assert config.api_provisioned_concurrency == 0
+    assert config.api_tokens == ""
+    assert config.queue_visibility_timeout_minutes == 90
+
+
+def test_strings_from_the_command_line_are_typed() -> None:
+    app = App(
+        context={
+            "allowDestroy": "true",
+            "apiProvisionedConcurrency": "3",
+            "corsOrigins": "https://a.example, https://b.example",
+        }
+    )
+    config = DeploymentConfig.from_node(app.node)
+    assert config.allow_destroy is True
+    assert config.api_provisioned_concurrency == 3
+    assert config.cors_origins == ("https://a.example", "https://b.example")
+
+
+def test_json_values_from_cdk_json_are_accepted() -> None:
+    config = DeploymentConfig.from_node(
+        App(context={"allowDestroy": False, "corsOrigins": ["https://a.example"]}).node
+    )
+    assert config.allow_destroy is False
+    assert config.cors_origins == ("https://a.example",)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("allowDestroy", "maybe", "not a boolean"),
+        ("trainingMemoryMb", "20000", "trainingMemoryMb=20000"),
+        ("trainingMaxConcurrency", "1", "trainingMaxConcurrency=1"),
+        ("apiProvisionedConcurrency", "-1", "apiProvisionedConcurrency=-1"),
+    ],
+)
+def test_bad_values_are_refused(key: str, value: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        DeploymentConfig.from_node(App(context={key: value}).node)
+
+
+def test_every_context_key_maps_to_a_field() -> None:
+    fields = set(DeploymentConfig.__dataclass_fields__)
+    assert set(CONTEXT_KEYS.values()) <= fields

@@ -1,0 +1,118 @@
+"""``segments train --out`` and the local ``--models-dir`` mode: the whole engine, no AWS."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cli.main import main
+from shared.store import LocalModelStore, list_versions, read_current
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+MALL = ROOT / "data" / "mall_customers.csv"
+CONFIG = ROOT / "data" / "mall_config.json"
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("models")
+    assert main(["train", str(MALL), "--config", str(CONFIG), "--out", str(out), "-o", "json"]) == 0
+    return out
+
+
+def test_train_publishes_the_version_layout_and_report(trained: Path) -> None:
+    store = LocalModelStore(trained)
+    (version,) = list_versions(store, "mall_customers")
+    current = read_current(store, "mall_customers")
+    assert current is not None
+    assert current.version == version
+    folder = trained / "datasets" / "mall_customers" / "versions" / version
+    for name in (
+        "manifest.json",
+        "preprocessor.skops",
+        "profiles.json",
+        "evaluation.json",
+        "plots.json",
+        "report.html",
+        "assignments.csv.gz",
+        "models/kmeans-k5.skops",
+    ):
+        assert (folder / name).is_file(), name
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["source"]["key"] == "uploads/mall_customers/mall_customers.csv"
+
+
+def test_training_the_same_file_again_is_a_duplicate(
+    trained: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = _run(
+        capsys, "train", str(MALL), "--config", str(CONFIG), "--out", str(trained), "-o", "json"
+    )
+    assert code == 0
+    assert json.loads(out)["status"] == "duplicate"
+    assert len(list_versions(LocalModelStore(trained), "mall_customers")) == 1
+
+
+def test_local_segments_and_assign(trained: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    flags = ["--dataset", "mall_customers", "--models-dir", str(trained), "-o", "json"]
+    code, out, err = _run(capsys, "segments", *flags)
+    assert code == 0, err
+    segments = json.loads(out)
+    assert segments["algorithm"] == "kmeans"
+    assert len(segments["segments"]) == 5
+
+    customer = {"Annual Income (k$)": 120, "Spending Score (1-100)": 90}
+    code, out, err = _run(capsys, "assign", *flags, "--json", json.dumps(customer))
+    assert code == 0, err
+    (assignment,) = json.loads(out)["assignments"]
+    by_id = {s["segment_id"]: s for s in segments["segments"]}
+    assert by_id[assignment["segment_id"]]["numeric"]["Annual Income (k$)"]["z"] > 0.5
+
+
+def test_local_assign_of_a_wrong_type_is_an_input_error(
+    trained: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = _run(
+        capsys,
+        "assign",
+        "--dataset",
+        "mall_customers",
+        "--models-dir",
+        str(trained),
+        "--json",
+        '{"Annual Income (k$)": "lots"}',
+    )
+    assert code == 1
+    assert "Annual Income (k$)" in err
+
+
+def test_unknown_dataset_is_not_found(trained: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, _ = _run(capsys, "segments", "--dataset", "nosuch", "--models-dir", str(trained))
+    assert code == 5
+
+
+def test_a_refused_file_exits_2_with_a_failure_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tiny = tmp_path / "tiny.csv"
+    tiny.write_text("a,b\n1,2\n3,4\n")
+    code, _, err = _run(capsys, "train", str(tiny), "--out", str(tmp_path / "out"))
+    assert code == 2
+    assert "rows" in err
+    reports = list((tmp_path / "out" / "datasets" / "tiny" / "failures").glob("*.json"))
+    assert len(reports) == 1
+    code, out, _ = _run(capsys, "status", "--models-dir", str(tmp_path / "out"), "-o", "json")
+    assert code == 0
+    (entry,) = json.loads(out)
+    assert entry["current_version"] is None
+    assert entry["failure_count"] == 1
