@@ -112,6 +112,30 @@ def _squared_distances(X: np.ndarray, points: np.ndarray) -> np.ndarray:
     return out
 
 
+def _row_distance(X: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Exact Euclidean distance of each row of ``X`` to the matching row of ``points``."""
+    diff = X - points
+    return np.sqrt(np.einsum("ij,ij->i", diff, diff))
+
+
+def _two_nearest(X: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index of the nearest and second nearest centroid of every row.
+
+    Large batches rank centroids by ``|c|^2 - 2 x.c`` (one matrix product, like scikit-learn's
+    K-Means); small ones by exact differences. Distances are then recomputed exactly.
+    """
+    n, m = X.shape[0], centroids.shape[0]
+    if n * m * X.shape[1] <= _CHUNK_ELEMENTS:
+        score = _squared_distances(X, centroids)
+    else:
+        score = np.einsum("ij,ij->i", centroids, centroids)[None, :] - 2.0 * (X @ centroids.T)
+    nearest = np.argmin(score, axis=1)
+    if m == 1:
+        return nearest, nearest
+    score[np.arange(n), nearest] = np.inf
+    return nearest, np.argmin(score, axis=1)
+
+
 def _quantile_by_label(distance: np.ndarray, labels: np.ndarray, n_labels: int) -> np.ndarray:
     """Per label, the ``OUTLIER_QUANTILE`` of the distances (inf for a label with no rows)."""
     thresholds = np.full(n_labels, np.inf)
@@ -242,13 +266,12 @@ class NearestCentroidAssigner(SegmentAssigner):
 
     def _nearest(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Index of the nearest centroid, its distance, and the margin confidence."""
-        d2 = _squared_distances(X, self.centroids_)
-        position = np.argmin(d2, axis=1)
-        d1 = np.sqrt(d2[np.arange(X.shape[0]), position])
-        if d2.shape[1] > 1:
-            second = np.sqrt(np.partition(d2, 1, axis=1)[:, 1])
+        position, second = _two_nearest(X, self.centroids_)
+        d1 = _row_distance(X, self.centroids_[position])
+        if self.centroids_.shape[0] > 1:
+            d2 = _row_distance(X, self.centroids_[second])
             with np.errstate(divide="ignore", invalid="ignore"):
-                confidence = np.where(second > 0, 1.0 - d1 / second, 0.0)
+                confidence = np.where(d2 > 0, 1.0 - d1 / d2, 0.0)
         else:
             confidence = np.ones(X.shape[0])
         return position, d1, np.clip(confidence, 0.0, 1.0)
@@ -321,23 +344,33 @@ class GaussianMixtureAssigner(SegmentAssigner):
         return self
 
     def _weighted_log_prob(self, X: np.ndarray) -> np.ndarray:
+        """``log(weight_j) + log N(x | mean_j, cov_j)`` for every row and component.
+
+        scikit-learn's ``_estimate_log_gaussian_prob`` for full covariances, with all
+        components in one matrix product.
+        """
         n, d = X.shape
         k = self.means_.shape[0]
-        log_det = np.sum(np.log(np.diagonal(self.precisions_cholesky_, axis1=1, axis2=2)), axis=1)
-        log_prob = np.empty((n, k))
-        for j in range(k):
-            chol = self.precisions_cholesky_[j]
-            y = np.dot(X, chol) - np.dot(self.means_[j], chol)
-            log_prob[:, j] = np.sum(np.square(y), axis=1)
-        return -0.5 * (d * np.log(2 * np.pi) + log_prob) + log_det + np.log(self.weights_)
+        chol = self.precisions_cholesky_
+        log_det = np.sum(np.log(np.diagonal(chol, axis1=1, axis2=2)), axis=1)
+        stacked = np.concatenate(list(chol), axis=1)  # (d, k*d)
+        shift = np.einsum("jd,jde->je", self.means_, chol).reshape(1, k * d)
+        y = X @ stacked
+        y -= shift
+        np.square(y, out=y)
+        mahalanobis = y.reshape(n, k, d).sum(axis=2)
+        return -0.5 * (d * np.log(2 * np.pi) + mahalanobis) + log_det + np.log(self.weights_)
+
+    @staticmethod
+    def _log_likelihood_rows(weighted: np.ndarray) -> np.ndarray:
+        top = weighted.max(axis=1, keepdims=True)
+        return np.asarray(top[:, 0] + np.log(np.exp(weighted - top).sum(axis=1)))
 
     def log_likelihood(self, X: Any) -> float:
         """Total log-likelihood of the rows under the mixture (for BIC / AIC)."""
         self._check_fitted()
         weighted = self._weighted_log_prob(_as_matrix(X, self.n_features_in_))
-        top = weighted.max(axis=1, keepdims=True)
-        per_row = top[:, 0] + np.log(np.exp(weighted - top).sum(axis=1))
-        return float(per_row.sum())
+        return float(self._log_likelihood_rows(weighted).sum())
 
     def n_parameters(self) -> int:
         """Free parameters of a full-covariance mixture: means, covariances, weights."""
@@ -346,23 +379,29 @@ class GaussianMixtureAssigner(SegmentAssigner):
 
     def assign(self, X: Any) -> AssignmentBatch:
         """Assign rows to the most probable component (see the class notes)."""
+        return self.assign_and_score(X)[0]
+
+    def assign_and_score(self, X: Any) -> tuple[AssignmentBatch, float]:
+        """:meth:`assign` and the total log-likelihood, from one pass over ``X``."""
         self._check_fitted()
         arr = _as_matrix(X, self.n_features_in_)
         weighted = self._weighted_log_prob(arr)
         position = np.argmax(weighted, axis=1)
         top = weighted.max(axis=1, keepdims=True)
         probabilities = np.exp(weighted - top)
-        probabilities /= probabilities.sum(axis=1, keepdims=True)
+        totals = probabilities.sum(axis=1, keepdims=True)
+        log_likelihood = float(np.sum(top[:, 0] + np.log(totals[:, 0])))
+        probabilities /= totals
         rows = np.arange(arr.shape[0])
-        diff = arr - self.means_[position]
-        distance = np.sqrt(np.einsum("ij,ij->i", diff, diff))
-        return AssignmentBatch(
+        distance = _row_distance(arr, self.means_[position])
+        batch = AssignmentBatch(
             labels=self.labels_[position],
             distance=distance,
             confidence=probabilities[rows, position],
             probabilities=probabilities,
             outlier=distance > self.thresholds_[position],
         )
+        return batch, log_likelihood
 
 
 class CoreSampleAssigner(SegmentAssigner):

@@ -27,7 +27,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-SILHOUETTE_SAMPLE_CAP = 10_000
+SILHOUETTE_SAMPLE_CAP = 5_000
 """Silhouette is O(n^2): it is computed on a fixed random sample of at most this many rows
 (the same rows for every candidate, so candidates are compared on equal terms)."""
 NOISE_LABEL = -1
@@ -90,7 +90,7 @@ class Evaluation(_Document):
 class SilhouetteSample:
     """The silhouette sample of one training run: its rows and their pairwise distances.
 
-    The distance matrix (at most ``SILHOUETTE_SAMPLE_CAP`` rows: 800 MB at the cap) is computed
+    The distance matrix (at most ``SILHOUETTE_SAMPLE_CAP`` rows: 200 MB at the cap) is computed
     once; each candidate's silhouette then costs one matrix product with its one-hot labels
     instead of recomputing distances.
 

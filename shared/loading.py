@@ -48,6 +48,7 @@ _FOREIGN_MAGIC: tuple[tuple[bytes, str, bool], ...] = (
 )
 _DECIMAL_COMMA = re.compile(r"(?:^|;)\s*-?\d+,\d+\s*(?=;|$)", re.MULTILINE)
 _DECIMAL_POINT = re.compile(r"(?:^|;)\s*-?\d+\.\d+\s*(?=;|$)", re.MULTILINE)
+_EXCEL_SEP_HINT = re.compile(r"\ufeff?sep=([,;\t|])\r?\n")
 _BAD_LINE = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
 
 
@@ -219,14 +220,18 @@ def _read_csv(data: bytes, filename: str) -> pd.DataFrame:
     if not data.strip():
         raise EmptyFileError(f"{filename}: the file contains only whitespace")
     sample, encoding = _decode_sample(data)
-    sep = sniff_separator(sample)
+    hint = _EXCEL_SEP_HINT.match(sample)
+    skip = 1 if hint else 0
+    if hint:  # Excel's "sep=;" first line names the separator
+        sample = sample[hint.end() :]
+    sep = hint.group(1) if hint else sniff_separator(sample)
     decimal = _sniff_decimal(sample, sep)
     try:
         try:
-            frame = _parse_csv(data, sep, encoding, decimal)
+            frame = _parse_csv(data, sep, encoding, decimal, skip)
         except UnicodeDecodeError:
             logger.info("%s is not UTF-8 after its first bytes; reading it as Latin-1", filename)
-            frame = _parse_csv(data, sep, "latin-1", decimal)
+            frame = _parse_csv(data, sep, "latin-1", decimal, skip)
     except pd.errors.EmptyDataError as e:
         raise EmptyFileError(f"{filename}: the file has no columns") from e
     except pd.errors.ParserError as e:
@@ -256,10 +261,11 @@ def _sniff_decimal(sample: str, sep: str) -> str:
     return "," if commas > points else "."
 
 
-def _parse_csv(data: bytes, sep: str, encoding: str, decimal: str) -> pd.DataFrame:
+def _parse_csv(data: bytes, sep: str, encoding: str, decimal: str, skip: int) -> pd.DataFrame:
     try:
         return pd.read_csv(
             io.BytesIO(data),
+            skiprows=skip,
             sep=sep,
             decimal=decimal,
             encoding=encoding,
@@ -267,11 +273,7 @@ def _parse_csv(data: bytes, sep: str, encoding: str, decimal: str) -> pd.DataFra
             skip_blank_lines=True,
             on_bad_lines="error",
         )
-    except pd.errors.ParserError:
-        raise
-    except UnicodeDecodeError:
-        raise
-    except pd.errors.EmptyDataError:
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError):
         raise
     except (ValueError, OverflowError) as e:
         raise pd.errors.ParserError(str(e)) from e

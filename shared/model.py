@@ -186,23 +186,35 @@ class SegmentAssignments:
 
     def to_dicts(self) -> list[dict[str, Any]]:
         """JSON-ready mappings, in request order (probability keys as strings)."""
-        probs = (
-            None
+        n = len(self.segment_ids)
+        probs: list[dict[str, float]] | list[None] = (
+            [None] * n
             if self.probabilities is None
             else [{str(k): v for k, v in p.items()} for p in self.probabilities]
         )
+        # zip + a dict display: several times faster than indexing each column per row.
         return [
             {
-                "segment_id": self.segment_ids[i],
-                "segment_name": self.segment_names[i],
-                "distance": self.distance[i],
-                "confidence": self.confidence[i],
-                "probabilities": None if probs is None else probs[i],
-                "outlier": self.outlier[i],
-                "imputed": self.imputed[i],
-                "warnings": self.warnings[i],
+                "segment_id": sid,
+                "segment_name": name,
+                "distance": dist,
+                "confidence": conf,
+                "probabilities": prob,
+                "outlier": out,
+                "imputed": imp,
+                "warnings": warn,
             }
-            for i in range(len(self.segment_ids))
+            for sid, name, dist, conf, prob, out, imp, warn in zip(
+                self.segment_ids,
+                self.segment_names,
+                self.distance,
+                self.confidence,
+                probs,
+                self.outlier,
+                self.imputed,
+                self.warnings,
+                strict=True,
+            )
         ]
 
 
@@ -223,9 +235,9 @@ def coerce_batch(records: Sequence[Mapping[str, Any]], columns: list[ColumnSchem
     """Validate and type a large batch like :func:`shared.preprocess.coerce_customers`, faster.
 
     The common case (JSON numbers or null in numeric columns, scalars in categorical ones) is
-    typed column by column with numpy. Rows with a soft problem (a value outside the training
-    range, an unseen category, a negative value in a log column, an unknown key) get their
-    warnings from ``coerce_customers`` itself, row by row, so the messages are the engine's.
+    typed column by column with numpy, range warnings included. Rows with a rarer soft problem
+    (an unseen category, a negative value in a log column, an unknown key) get their warnings
+    from ``coerce_customers`` itself, row by row, so those messages are the engine's.
     Anything else (numeric text, dates, a wrong type...) sends the whole batch through
     ``coerce_customers``, which also names the first invalid row and column.
 
@@ -249,8 +261,7 @@ def coerce_batch(records: Sequence[Mapping[str, Any]], columns: list[ColumnSchem
         return coerce_customers(records, columns)
     import pandas as pd
 
-    data, imputed, unusual = typed
-    warnings: list[list[str]] = [[] for _ in records]
+    data, imputed, warnings, unusual = typed
     if unusual:
         rows = sorted(unusual)
         exact = coerce_customers([records[i] for i in rows], columns)
@@ -267,8 +278,11 @@ def coerce_batch(records: Sequence[Mapping[str, Any]], columns: list[ColumnSchem
 
 def _typed_columns(
     records: Sequence[Mapping[str, Any]], columns: list[ColumnSchema]
-) -> tuple[dict[str, np.ndarray], list[list[str]], set[int]] | None:
-    """Typed feature columns, imputed columns per row and rows needing exact warnings.
+) -> tuple[dict[str, np.ndarray], list[list[str]], list[list[str]], set[int]] | None:
+    """Typed feature columns, imputed columns and warnings per row, rows needing exact warnings.
+
+    Range warnings are written here (same words as the engine's; the unit tests compare them);
+    rows with rarer soft problems are listed in the returned set for the exact route.
 
     None when any value falls outside the vectorized case (see :func:`coerce_batch`).
     """
@@ -285,6 +299,7 @@ def _typed_columns(
     known_names = frozenset(c.name for c in columns)
     unusual = {i for i, r in enumerate(records) if not r.keys() <= known_names}
     imputed: list[list[str]] = [[] for _ in range(n)]
+    warnings: list[list[str]] = [[] for _ in range(n)]
     data: dict[str, np.ndarray] = {}
     for column in used:
         values = [r.get(column.name) for r in records]
@@ -305,7 +320,11 @@ def _typed_columns(
             present = ~missing
             if column.min is not None and column.max is not None:
                 outside = present & ((numbers < column.min) | (numbers > column.max))
-                unusual.update(np.flatnonzero(outside).tolist())
+                span = f"{column.min:g}..{column.max:g}"
+                for i in np.flatnonzero(outside).tolist():
+                    warnings[i].append(
+                        f"{column.name}={values[i]!r} is outside the training range {span}"
+                    )
             if column.transform == "log1p":
                 negative = present & (numbers < 0)
                 unusual.update(np.flatnonzero(negative).tolist())
@@ -313,7 +332,7 @@ def _typed_columns(
             data[column.name] = numbers
         for i in np.flatnonzero(missing).tolist():
             imputed[i].append(column.name)
-    return data, imputed, unusual
+    return data, imputed, warnings, unusual
 
 
 _PLAIN_NUMBERS: frozenset[type] = frozenset({int, float, type(None)})

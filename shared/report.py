@@ -32,13 +32,14 @@ Rules (documented once here):
   (proportional allocation by largest remainder, at least one row per segment, rows drawn at
   random with ``random_state`` inside each segment); every row when the table is smaller.
 - **PCA** is fitted on up to :data:`PCA_FIT_ROWS` random rows of the prepared matrix, then applied
-  to the sample. **t-SNE** (scikit-learn, Barnes-Hut, perplexity <= 30, 500 iterations, one
-  thread) embeds at most :data:`TSNE_MAX_POINTS` sample rows; the other sample rows are *placed* at the mean
+  to the sample. **t-SNE** (scikit-learn, Barnes-Hut, perplexity <= 30, 500 iterations) embeds
+  at most :data:`TSNE_MAX_POINTS` sample rows; the other sample rows are *placed* at the mean
   position of their :data:`TSNE_PLACE_NEIGHBOURS` nearest embedded rows in the prepared space
   (said in ``summary["tsne"]``). ``tsne`` is None when there are fewer than 5 rows.
 - **Silhouette** per point and model is computed on the sample from one shared distance matrix,
   leaving DBSCAN noise out (its points get None), None for all points when the sample holds fewer
   than two segments. It equals scikit-learn's ``silhouette_samples`` on the non-noise rows.
+- **Threads**: the whole computation runs with one BLAS/OpenMP thread (``threadpoolctl``).
 - **Histograms** count every row with numpy; **correlations** use up to
   :data:`CORRELATION_ROWS` random rows; scatter matrix and violins draw the sample.
 - **Most informative** numeric features: largest between-segment separation in the champion's
@@ -191,6 +192,41 @@ def build_plot_data(
     >>> data.points.n, sorted(data.figures)
     (6, ['hist:x', 'missing', 'pca', 'tsne'])
     """
+    # Load the native libraries first: threadpoolctl only limits the ones already loaded.
+    import sklearn.decomposition
+    import sklearn.manifold
+    import sklearn.neighbors  # noqa: F401
+    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+
+    # One thread for BLAS and OpenMP: every step works on a few thousand rows, where threads
+    # buy little and, on a shared busy CPU, cost 5-10x (measured: t-SNE of 200 points 15 s
+    # with every thread, 1 s with one).
+    with threadpool_limits(limits=1):
+        return _build_plot_data(
+            features=features,
+            columns=columns,
+            X=X,
+            ids=ids,
+            labels_by_model=labels_by_model,
+            evaluation=evaluation,
+            profiles=profiles,
+            random_state=random_state,
+            max_points=max_points,
+        )
+
+
+def _build_plot_data(
+    *,
+    features: pd.DataFrame,
+    columns: list[ColumnSchema],
+    X: Any,
+    ids: pd.Series | None,
+    labels_by_model: dict[str, np.ndarray],
+    evaluation: Evaluation,
+    profiles: ProfileCatalog,
+    random_state: int,
+    max_points: int,
+) -> PlotData:
     started = time.perf_counter()
     n = len(features)
     if X.shape[0] != n or (ids is not None and len(ids) != n):
@@ -253,13 +289,31 @@ def build_plot_data(
     figures: dict[str, dict[str, Any]] = {}
     summary: dict[str, Any] = {}
     _exploratory_figures(
-        figures, summary, features, columns, used, numeric_values, informative,
-        categorical_cols, sample, sample_labels.get(champion_key or ""), champion_set, rng,
-    )  # fmt: skip
+        figures,
+        summary,
+        features,
+        columns,
+        used,
+        numeric_values,
+        informative,
+        categorical_cols,
+        sample,
+        sample_labels.get(champion_key or ""),
+        champion_set,
+        rng,
+    )
     _model_figures(
-        figures, evaluation, profiles, sample_labels, silhouettes, champion_key,
-        pca, explained, tsne, points.ids,
-    )  # fmt: skip
+        figures,
+        evaluation,
+        profiles,
+        sample_labels,
+        silhouettes,
+        champion_key,
+        pca,
+        explained,
+        tsne,
+        points.ids,
+    )
     timings["figures"] = time.perf_counter() - tick
     timings["total"] = time.perf_counter() - started
 
@@ -281,8 +335,12 @@ def build_plot_data(
     summary["seconds"] = {k: round(v, 3) for k, v in timings.items()}
     logger.info(
         "plot data: %d points of %d rows, %d figures in %.2fs (t-SNE %.2fs)",
-        sample.size, n, len(figures), timings["total"], timings["tsne"],
-    )  # fmt: skip
+        sample.size,
+        n,
+        len(figures),
+        timings["total"],
+        timings["tsne"],
+    )
     return PlotData(points=points, figures=figures, summary=summary)
 
 
@@ -322,7 +380,7 @@ def silhouette_values(distances: np.ndarray, labels: np.ndarray) -> list[float |
     values[own == 1] = 0.0
     result: list[float | None] = [None] * m
     for row, value in zip(rows.tolist(), values.tolist(), strict=True):
-        result[row] = round(float(value), 4)
+        result[row] = round(float(value), 4) if math.isfinite(value) else None
     return result
 
 
@@ -409,8 +467,6 @@ def _tsne_map(
         if m > TSNE_MAX_POINTS
         else np.arange(m)
     )
-    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
-
     perplexity = float(min(30.0, (embed.size - 1) / 3))
     tsne = TSNE(
         n_components=2,
@@ -420,10 +476,7 @@ def _tsne_map(
         max_iter=TSNE_ITERATIONS,
         random_state=random_state,
     )
-    # One thread: t-SNE's OpenMP gradient is 10x slower, not faster, on a shared busy CPU
-    # (measured: 200 points 15 s with every thread vs 1 s with one), and the embedding is small.
-    with threadpool_limits(limits=1):
-        embedded = tsne.fit_transform(X_sample[embed])
+    embedded = tsne.fit_transform(X_sample[embed])
     coords = np.empty((m, 2))
     coords[embed] = embedded
     rest = np.setdiff1d(np.arange(m), embed)

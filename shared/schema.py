@@ -586,6 +586,7 @@ class _Analysis:
     distinct: np.ndarray | None = None
     unparseable: int = 0
     unparseable_examples: list[str] = field(default_factory=list)
+    unparseable_kind: str = "numbers"
     absurd: int = 0
     integral: bool = False
 
@@ -651,6 +652,10 @@ def _analyse(name: str, series: pd.Series) -> _Analysis:
         dates = _date_values(series, date_format or None)
         analysis = _date_analysis(name, dates, date_format or None, n_rows)
         analysis.text = labels
+        not_dates = labels.notna() & dates.isna()
+        analysis.unparseable = int(not_dates.sum())
+        analysis.unparseable_examples = [str(v) for v in pd.unique(labels[not_dates])[:3]]
+        analysis.unparseable_kind = "dates"
         return analysis
     analysis = _Analysis(name, "text", "string", n_rows, n_present, len(distinct))
     analysis.text = labels
@@ -676,7 +681,7 @@ def _numeric_analysis(
 ) -> _Analysis:
     values = numbers.to_numpy()
     present = values[~np.isnan(values)]
-    integral = bool(len(present) and np.all(np.mod(present, 1.0) == 0))
+    integral = _all_integral(present[:1000]) and _all_integral(present)  # cheap early exit
     kind: Kind = "numeric" if len(present) else "empty"
     return _Analysis(
         name,
@@ -691,6 +696,10 @@ def _numeric_analysis(
         absurd=absurd,
         integral=integral,
     )
+
+
+def _all_integral(values: np.ndarray) -> bool:
+    return bool(len(values)) and bool(np.all(np.mod(values, 1.0) == 0))
 
 
 def _count_distinct(present: np.ndarray, *, exact_if_unique: bool) -> int:
@@ -1159,7 +1168,8 @@ def _warn_values(a: _Analysis, is_used: bool, warnings: list[str]) -> None:
     if a.unparseable:
         shown = ", ".join(repr(v) for v in a.unparseable_examples)
         warnings.append(
-            f"column {a.name!r}: {a.unparseable} value(s) that are not numbers ({shown}) "
+            f"column {a.name!r}: {a.unparseable} value(s) that are not {a.unparseable_kind} "
+            f"({shown}) "
             "treated as missing"
         )
     if a.absurd:

@@ -107,12 +107,7 @@ def _call_s3(client: Any, op: str, bucket: str, key: str, **kwargs: Any) -> Any:
     A missing object becomes :class:`ObjectNotFoundError`; throttling, timeouts and unreachable
     endpoints become :class:`TransientStoreError` (retry later); anything else propagates.
     """
-    from botocore.exceptions import (
-        ClientError,
-        ConnectionClosedError,
-        EndpointConnectionError,
-        ReadTimeoutError,
-    )
+    from botocore.exceptions import ClientError
 
     try:
         return getattr(client, op)(Bucket=bucket, **kwargs)
@@ -125,8 +120,34 @@ def _call_s3(client: Any, op: str, bucket: str, key: str, **kwargs: Any) -> Any:
                 f"S3 {op} of s3://{bucket}/{key} failed transiently ({code})"
             ) from e
         raise
-    except (EndpointConnectionError, ReadTimeoutError, ConnectionClosedError) as e:
+    except _network_errors() as e:
         raise TransientStoreError(f"S3 {op} of s3://{bucket}/{key} could not reach S3: {e}") from e
+
+
+def _network_errors() -> tuple[type[Exception], ...]:
+    """botocore's connection, timeout and interrupted-stream errors: worth a retry."""
+    from botocore.exceptions import ConnectionError, HTTPClientError, IncompleteReadError
+
+    return (ConnectionError, HTTPClientError, IncompleteReadError)
+
+
+def _read_body(response: dict[str, Any], bucket: str, key: str) -> bytes:
+    """Read and close a ``get_object`` body (one read of a known length: one bytes object)."""
+    body = response["Body"]
+    try:
+        return bytes(body.read())
+    except _network_errors() as e:
+        raise TransientStoreError(f"reading s3://{bucket}/{key} was interrupted: {e}") from e
+    finally:
+        body.close()
+
+
+def _local_path(root: Path, key: str) -> Path:
+    """The file of ``key`` under ``root``; keys that could leave ``root`` are refused."""
+    parts = [p for p in key.split("/") if p]
+    if not parts or any(p in {".", ".."} for p in parts):
+        raise ValueError(f"invalid store key {key!r}")
+    return root.joinpath(*parts)
 
 
 class ModelStore(ABC):
@@ -222,10 +243,7 @@ class LocalModelStore(ModelStore):
         self.root = Path(root)
 
     def _path(self, key: str) -> Path:
-        parts = [p for p in key.split("/") if p]
-        if not parts or any(p in {".", ".."} for p in parts):
-            raise ValueError(f"invalid store key {key!r}")
-        return self.root.joinpath(*parts)
+        return _local_path(self.root, key)
 
     def get_bytes(self, key: str) -> bytes:
         path = self._path(key)
@@ -334,11 +352,7 @@ class S3ModelStore(ModelStore):
         return _call_s3(self.client, op, self.bucket, key, **kwargs)
 
     def get_bytes(self, key: str) -> bytes:
-        body = self._call("get_object", key, Key=key)["Body"]
-        try:
-            return bytes(body.read())
-        finally:
-            body.close()
+        return _read_body(self._call("get_object", key, Key=key), self.bucket, key)
 
     def put_bytes(
         self, key: str, data: bytes, *, content_type: str = "application/octet-stream"
@@ -400,11 +414,7 @@ class S3ModelStore(ModelStore):
 
     def get_with_tag(self, key: str) -> tuple[bytes, str]:
         response = self._call("get_object", key, Key=key)
-        body = response["Body"]
-        try:
-            return bytes(body.read()), str(response["ETag"])
-        finally:
-            body.close()
+        return _read_body(response, self.bucket, key), str(response["ETag"])
 
     def put_if_tag(
         self,
@@ -590,31 +600,24 @@ class S3RawUploadReader(RawUploadReader):
                     f"s3://{self.bucket}/{upload.key} was replaced while being read; retry"
                 ) from e
             raise
-        body = response["Body"]
-        try:
+        if int(response["ContentLength"]) > max_bytes:
+            response["Body"].close()
             _check_size(upload, int(response["ContentLength"]), max_bytes)
-            # One read of a known Content-Length fills a single bytes object: no chunk list to
-            # join and no second copy (a bytearray filled chunk by chunk would need one more copy
-            # to become the immutable bytes the engine takes).
-            return bytes(body.read())
-        finally:
-            body.close()
+        # One read of a known Content-Length fills a single bytes object: no chunk list to join
+        # and no second copy (a bytearray filled chunk by chunk would need one more copy to
+        # become the immutable bytes the engine takes).
+        return _read_body(response, self.bucket, upload.key)
 
     def _get_optional(self, key: str, max_bytes: int) -> bytes | None:
         try:
             response = _call_s3(self.client, "get_object", self.bucket, key, Key=key)
         except ObjectNotFoundError:
             return None
-        body = response["Body"]
-        try:
-            if int(response["ContentLength"]) > max_bytes:
-                raise ConfigError(
-                    f"{key!r} is {int(response['ContentLength']):,} bytes; "
-                    f"a config may have at most {max_bytes:,}"
-                )
-            return bytes(body.read())
-        finally:
-            body.close()
+        size = int(response["ContentLength"])
+        if size > max_bytes:
+            response["Body"].close()
+            raise ConfigError(f"{key!r} is {size:,} bytes; a config may have at most {max_bytes:,}")
+        return _read_body(response, self.bucket, key)
 
 
 class LocalRawUploadReader(RawUploadReader):
@@ -633,10 +636,7 @@ class LocalRawUploadReader(RawUploadReader):
         self.root = Path(root)
 
     def _path(self, key: str) -> Path:
-        parts = [p for p in key.split("/") if p]
-        if not parts or any(p in {".", ".."} for p in parts):
-            raise ValueError(f"invalid raw key {key!r}")
-        return self.root.joinpath(*parts)
+        return _local_path(self.root, key)
 
     def head(self, key: str, *, version_id: str | None = None) -> UploadInfo:
         path = self._path(key)

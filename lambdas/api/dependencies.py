@@ -61,8 +61,8 @@ def _settings_of(request: Request) -> Settings:
     return injected if injected is not None else get_settings()
 
 
-def get_services(request: Request) -> ApiServices:
-    """The container's services, built on first use.
+async def get_services(request: Request) -> ApiServices:
+    """The container's services, built on first use (``async``: no threadpool hop).
 
     Rebuilt when the process-wide settings change (``get_settings.cache_clear()`` after the
     environment changed, as the CLI and tests do); otherwise built once per container.
@@ -77,6 +77,7 @@ def get_services(request: Request) -> ApiServices:
             injected: ModelStore | None = getattr(request.app.state, "store", None)
             store = injected if injected is not None else build_model_store(settings)
             kind: Literal["s3", "local"] = "local" if isinstance(store, LocalModelStore) else "s3"
+            _apply_log_level(settings.log_level)
             registry = ModelRegistry(store, refresh_seconds=settings.model_refresh_seconds)
             services = ApiServices(settings, store, registry, kind)
             request.app.state.services = services
@@ -86,6 +87,16 @@ def get_services(request: Request) -> ApiServices:
                     "set, every route is open (rely on the API Gateway authorizer)"
                 )
     return services
+
+
+def _apply_log_level(level: str) -> None:
+    """``LOG_LEVEL`` for this app's loggers (Lambda's root logger would drop INFO otherwise)."""
+    for name in ("lambdas", "shared"):
+        try:
+            logging.getLogger(name).setLevel(level.upper())
+        except ValueError:
+            logger.warning("LOG_LEVEL=%r is not a logging level; keeping the default", level)
+            return
 
 
 def reset_services(app: object) -> None:
@@ -98,15 +109,15 @@ def reset_services(app: object) -> None:
 ServicesDep = Annotated[ApiServices, Depends(get_services)]
 
 
-def get_settings_dep(services: ServicesDep) -> Settings:
+async def get_settings_dep(services: ServicesDep) -> Settings:
     return services.settings
 
 
-def get_store(services: ServicesDep) -> ModelStore:
+async def get_store(services: ServicesDep) -> ModelStore:
     return services.store
 
 
-def get_registry(services: ServicesDep) -> ModelRegistry:
+async def get_registry(services: ServicesDep) -> ModelRegistry:
     return services.registry
 
 

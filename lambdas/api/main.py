@@ -14,7 +14,10 @@ Examples
 
 from __future__ import annotations
 
+import copy
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from fastapi import FastAPI
 from mangum import Mangum
@@ -23,7 +26,7 @@ import shared
 from lambdas.api.errors import install_error_handlers
 from lambdas.api.middleware import MAX_BODY_BYTES, GatewayMiddleware
 from lambdas.api.routes import assign, dashboard, datasets, health, segments, versions
-from shared.settings import Settings
+from shared.settings import Settings, get_settings
 from shared.store import ModelStore
 
 __all__ = ["app", "create_app", "handler"]
@@ -80,7 +83,34 @@ def create_app(
     app.include_router(versions.router)
     app.include_router(dashboard.router)
     app.add_middleware(GatewayMiddleware, max_body_bytes=max_body_bytes)
+    app.openapi = _openapi_following_auth(app)  # type: ignore[method-assign]
     return app
+
+
+def _openapi_following_auth(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    """The OpenAPI schema declares bearer security only when tokens are enforced.
+
+    With neither ``API_TOKENS`` nor ``ADMIN_TOKENS`` set the API is open, and a schema that
+    still demanded a token would be wrong (clients and fuzzers trust it).
+    """
+    generate = app.openapi
+    schemas: dict[bool, dict[str, Any]] = {}
+
+    def openapi() -> dict[str, Any]:
+        settings: Settings = getattr(app.state, "settings", None) or get_settings()
+        enforced = settings.auth_enabled
+        if enforced not in schemas:
+            schema = copy.deepcopy(generate())
+            if not enforced:
+                for operations in schema.get("paths", {}).values():
+                    for operation in operations.values():
+                        if isinstance(operation, dict):
+                            operation.pop("security", None)
+                schema.get("components", {}).pop("securitySchemes", None)
+            schemas[enforced] = schema
+        return schemas[enforced]
+
+    return openapi
 
 
 app = create_app()

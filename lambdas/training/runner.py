@@ -51,8 +51,9 @@ _STATUS_METRICS = {
     "rejected": "TrainingSkipped",
 }
 
-logger = Logger(service="training")
-metrics = Metrics(namespace=METRICS_NAMESPACE, service="training")
+# The service name comes from POWERTOOLS_SERVICE_NAME (set by the stack: segments-training).
+logger = Logger()
+metrics = Metrics(namespace=METRICS_NAMESPACE)
 # A batch where every record fails still answers with batchItemFailures (not an exception), so
 # the response always lists exactly the records to retry.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)

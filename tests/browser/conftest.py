@@ -96,6 +96,31 @@ def mall_stack() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
+def shoppers_versions(mall_stack: Any) -> tuple[str, str]:
+    """A second dataset with two versions: the Mall file without its config (Gender and Age
+    used too), first without its last 20 customers, then whole. Returns (older, current)."""
+    if os.environ.get(EXTERNAL_API_ENV):
+        pytest.skip(f"needs the local stack's buckets, not {EXTERNAL_API_ENV}")
+    s3 = mall_stack.client("s3")
+    lines = (DATA / "mall_customers.csv").read_bytes().splitlines(keepends=True)
+    first = b"".join(lines[:-20])
+    s3.put_object(Bucket=mall_stack.raw_bucket, Key="uploads/shoppers/part.csv", Body=first)
+    older = _wait_for_model(mall_stack.api_url, "shoppers", TRAINING_TIMEOUT_S)["model_version"]
+    s3.put_object(
+        Bucket=mall_stack.raw_bucket,
+        Key="uploads/shoppers/whole.csv",
+        Body=b"".join(lines),
+    )
+    deadline = time.monotonic() + TRAINING_TIMEOUT_S
+    while time.monotonic() < deadline:
+        current = get_json(f"{mall_stack.api_url}/datasets/shoppers")["model_version"]
+        if current != older:
+            return str(older), str(current)
+        time.sleep(0.5)
+    raise AssertionError("the second shoppers upload was not published in time")
+
+
+@pytest.fixture(scope="session")
 def api_url(request: pytest.FixtureRequest) -> str:
     """Base URL of the API serving the trained Mall model (no trailing slash).
 

@@ -102,7 +102,9 @@ def test_dashboard_end_to_end(page: Any, api_url: str, output_dir: Path) -> None
     assert page.locator("#map .scatterlayer path.point").count() == after == _points_drawn(page)
     plots = get_json(f"{api_url}/datasets/{DATASET}/plots")
     values = plots["points"]["features"][feature]
-    bound = float(page.locator(f"#filters input[data-feature='{feature}'][data-end='lo']").input_value())
+    bound = float(
+        page.locator(f"#filters input[data-feature='{feature}'][data-end='lo']").input_value()
+    )
     assert after == sum(1 for v in values if v is not None and v >= bound)
     shown_in_mix = page.evaluate(
         "() => document.getElementById('mix').data[1].x.reduce((a, b) => a + b, 0)"
@@ -120,9 +122,10 @@ def test_dashboard_end_to_end(page: Any, api_url: str, output_dir: Path) -> None
     page.wait_for_selector("[data-testid=assign-result] [data-testid=assign-segment]")
     truth = post_json(f"{api_url}/datasets/{DATASET}/assign", {"customers": [CUSTOMER]})
     expected_segment = truth["assignments"][0]
-    assert page.locator("[data-testid=assign-segment]").inner_text() == expected_segment[
-        "segment_name"
-    ]
+    assert (
+        page.locator("[data-testid=assign-segment]").inner_text()
+        == expected_segment["segment_name"]
+    )
     highlighted = page.locator(".card.highlight")
     assert highlighted.count() == 1
     assert highlighted.get_attribute("data-segment-id") == str(expected_segment["segment_id"])
@@ -149,6 +152,43 @@ def test_dashboard_end_to_end(page: Any, api_url: str, output_dir: Path) -> None
     )
     _screenshot(page, output_dir / "05-analysis.png")
 
+    assert page.script_errors == []
+
+
+def test_dataset_version_and_category_filter(
+    page: Any, api_url: str, shoppers_versions: tuple[str, str], output_dir: Path
+) -> None:
+    """Switch dataset and version; a category checkbox filters the map."""
+    older, current = shoppers_versions
+    _open_dashboard(page, f"{api_url}/")
+    page.locator("#dataset-select").select_option("shoppers")
+    page.wait_for_function(
+        "document.getElementById('version-meta').textContent.startsWith('200 customers')"
+    )
+    page.wait_for_function("Number(document.getElementById('map').dataset.shown || 0) > 0")
+    assert page.locator("#version-select").input_value() == current
+
+    # Gender is a used categorical here: a checkbox per category filters the customers.
+    plots = get_json(f"{api_url}/datasets/shoppers/plots")
+    genders = plots["points"]["features"]["Gender"]
+    females = sum(1 for g in genders if g == "Female")
+    assert 0 < females < len(genders)
+    before = int(page.locator("#map").get_attribute("data-shown"))
+    assert before == len(genders)
+    page.locator("[data-testid='filter-Gender'] input[value='Male']").uncheck()
+    page.wait_for_function(f"Number(document.getElementById('map').dataset.shown) === {females}")
+    _screenshot(page, output_dir / "06-category-filter.png")
+    assert page.locator("#assign-fields select[data-column='Gender'] option").count() >= 3
+
+    # The older version: fewer training customers, and the URL remembers the choice.
+    page.locator("#version-select").select_option(older)
+    page.wait_for_function(
+        "document.getElementById('version-meta').textContent.startsWith('180 customers')"
+    )
+    page.wait_for_selector("[data-testid=segment-card]")
+    sizes = page.locator("[data-testid=segment-card] .size .n").all_inner_texts()
+    assert sum(int(n.replace(",", "")) for n in sizes) == 180
+    assert f"version={older}" in page.url
     assert page.script_errors == []
 
 

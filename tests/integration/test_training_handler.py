@@ -27,8 +27,12 @@ from shared.store import (
 )
 from shared.training import TrainingRun
 from tests.conftest import MotoStack
-from tests.integration.test_training_store import FailingClient
-from tests.support.aws import FakeLambdaContext, receive_messages, sqs_event_from_messages
+from tests.support.aws import (
+    FailingClient,
+    FakeLambdaContext,
+    receive_messages,
+    sqs_event_from_messages,
+)
 from tests.support.engine import FakeEngine, fake_csv
 from tests.support.events import load_event, with_object
 
@@ -261,3 +265,21 @@ def test_retention_prunes_old_version_folders_in_s3(
     kept = ModelLayout.version("demo", pointer.version)
     assert all(k.startswith(kept) for k in store.list_keys("datasets/demo/versions/"))
     assert len(engine.calls) == 3
+
+
+def test_handler_emits_emf_metrics(
+    stack: MotoStack, lambda_context: FakeLambdaContext, capsys: pytest.CaptureFixture[str]
+) -> None:
+    event = _upload_and_receive(stack, "uploads/demo/a.csv", fake_csv(1, -1))
+    capsys.readouterr()
+
+    handler(event, lambda_context)
+
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "_aws" in line]
+    assert len(lines) == 1
+    emf = lines[0]
+    (directive,) = emf["_aws"]["CloudWatchMetrics"]
+    assert directive["Namespace"] == "CustomerSegmentation"
+    names = {m["Name"] for m in directive["Metrics"]}
+    assert names == {"UploadsReceived", "TrainingSucceeded", "TrainingSeconds"}
+    assert emf["TrainingSucceeded"] == [1.0]

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from botocore.exceptions import ClientError
 
 from shared.exceptions import ConfigError, FileTooLargeError, TransientStoreError
 from shared.store import (
@@ -15,27 +12,7 @@ from shared.store import (
     S3RawUploadReader,
 )
 from tests.conftest import MotoStack
-
-
-class FailingClient:
-    """Delegates to a real client, but ``fail[op]`` raises that S3 error code instead."""
-
-    def __init__(self, client: Any, **fail: str) -> None:
-        self._client = client
-        self.fail = dict(fail)
-        self.calls: list[str] = []
-
-    def __getattr__(self, op: str) -> Any:
-        target = getattr(self._client, op)
-
-        def call(**kwargs: Any) -> Any:
-            self.calls.append(op)
-            if op in self.fail:
-                code = self.fail[op]
-                raise ClientError({"Error": {"Code": code, "Message": code}}, op)
-            return target(**kwargs)
-
-        return call
+from tests.support.aws import FailingClient
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ on the queue.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +17,7 @@ from cli.resources import StackNames, StackResources, create_stack_resources
 __all__ = [
     "AWS_TEST_ENV",
     "REGION",
+    "FailingClient",
     "FakeLambdaContext",
     "StackResources",
     "make_local_stack",
@@ -93,9 +93,31 @@ def sqs_event_from_messages(
     }
 
 
-def s3_bodies(event: dict[str, Any]) -> list[dict[str, Any]]:
-    """The decoded bodies of an SQS event's records."""
-    return [json.loads(r["body"]) for r in event["Records"]]
+class FailingClient:
+    """Delegates to a real boto3 client, but ``fail[op]`` raises that S3 error code instead.
+
+    ``FailingClient(s3, get_object="SlowDown")`` throttles every ``get_object``; clear
+    ``fail`` to let calls through again. ``calls`` lists the operations called.
+    """
+
+    def __init__(self, client: Any, **fail: str) -> None:
+        self._client = client
+        self.fail = dict(fail)
+        self.calls: list[str] = []
+
+    def __getattr__(self, op: str) -> Any:
+        from botocore.exceptions import ClientError
+
+        target = getattr(self._client, op)
+
+        def call(**kwargs: Any) -> Any:
+            self.calls.append(op)
+            if op in self.fail:
+                code = self.fail[op]
+                raise ClientError({"Error": {"Code": code, "Message": code}}, op)
+            return target(**kwargs)
+
+        return call
 
 
 @dataclass

@@ -15,7 +15,8 @@ EVENTS_DIR = Path(__file__).resolve().parents[2] / "events"
 
 @cache
 def _read(name: str) -> dict[str, Any]:
-    return json.loads((EVENTS_DIR / name).read_text())  # type: ignore[no-any-return]
+    data: dict[str, Any] = json.loads((EVENTS_DIR / name).read_text())
+    return data
 
 
 def load_event(name: str) -> dict[str, Any]:

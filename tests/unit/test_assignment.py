@@ -126,3 +126,16 @@ def test_single_customer_assignment_is_fast() -> None:
         model.assigner.assign(row)
     per_call = (time.perf_counter() - started) / 200
     assert per_call < 1e-3, f"{per_call * 1e6:.0f} us per single-row assign"
+
+
+def test_matrix_product_ranking_agrees_with_exact_differences(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    X = np.random.default_rng(3).normal(size=(500, 4))
+    a = NearestCentroidAssigner("agglomerative").fit(X, (X[:, 0] > 0).astype(int) + (X[:, 1] > 0))
+    exact = a.assign(X)
+    monkeypatch.setattr(assignment, "_CHUNK_ELEMENTS", 0)
+    product = a.assign(X)
+    assert np.array_equal(exact.labels, product.labels)
+    np.testing.assert_array_equal(exact.distance, product.distance)
+    np.testing.assert_array_equal(exact.confidence, product.confidence)

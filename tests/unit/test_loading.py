@@ -170,3 +170,9 @@ def test_reads_a_million_rows_by_ten_columns_quickly() -> None:
 def test_names_repeated_after_stripping_get_suffixes() -> None:
     frame = read_table(b"a,a ,b\n1,2,3\n", filename="x.csv")
     assert list(frame.columns) == ["a", "a.1", "b"]
+
+
+def test_excel_separator_hint_line() -> None:
+    frame = read_table(b"sep=;\r\na;b\r\n1,5;2\r\n", filename="excel.csv")
+    assert list(frame.columns) == ["a", "b"]
+    assert frame["a"].tolist() == [1.5]

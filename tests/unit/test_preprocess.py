@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from pathlib import Path
@@ -11,6 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import skops.io as sio
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sklearn.compose import ColumnTransformer
 
 from shared.config import DatasetConfig
@@ -19,6 +22,7 @@ from shared.loading import read_table
 from shared.manifest import ColumnSchema
 from shared.preprocess import (
     FastTransform,
+    FittedPreprocessing,
     build_preprocessor,
     coerce_customers,
     fit_preprocessor,
@@ -347,6 +351,49 @@ def test_fast_path_is_fast(mall_table: CleanTable) -> None:
         fast.transform_records(record)
         timings.append(time.perf_counter() - started)
     assert sorted(timings)[100] < 1e-3  # median well under a millisecond (about 25 us here)
+
+
+_VALID_VALUES = {
+    "age": st.one_of(st.none(), st.integers(-50, 150), st.floats(-1e6, 1e6), st.just(" 41 ")),
+    "spend": st.one_of(st.none(), st.floats(-10, 1e5), st.just("12.5"), st.just("")),
+    "signup": st.one_of(
+        st.none(),
+        st.dates().map(lambda d: d.isoformat()),
+        st.just("2024-03-01T10:30:00"),
+    ),
+    "plan": st.one_of(st.none(), st.sampled_from(["basic", " pro", "team ", "gold", ""])),
+    "region_code": st.one_of(st.none(), st.integers(0, 6), st.sampled_from(["2", "3.0", "x"])),
+}
+
+
+@st.composite
+def _valid_records(draw: st.DrawFn) -> list[dict[str, Any]]:
+    records = []
+    for _ in range(draw(st.integers(1, 5))):
+        keys = draw(st.sets(st.sampled_from(sorted(_VALID_VALUES))))
+        records.append({key: draw(_VALID_VALUES[key]) for key in sorted(keys)})
+    return records
+
+
+@functools.cache
+def _messy_fitted() -> tuple[CleanTable, FittedPreprocessing, FastTransform]:
+    table = clean_training_table(_messy_frame(), DatasetConfig())
+    fitted = fit_preprocessor(table.features, table.columns)
+    return table, fitted, FastTransform.from_fitted(fitted.transformer, table.columns)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(records=_valid_records())
+def test_routes_agree_on_random_valid_customers(records: list[dict[str, Any]]) -> None:
+    table, fitted, fast = _messy_fitted()
+    via_fast, imputed, _ = fast.transform_records(records)
+    coerced = coerce_customers(records, table.columns)
+    assert imputed == coerced.imputed
+    np.testing.assert_allclose(via_fast, fitted.transformer.transform(coerced.frame), atol=1e-9)
+    full = pd.DataFrame(records, columns=list(_VALID_VALUES)).astype(object)
+    via_prepare = fitted.transformer.transform(prepare_frame(full, table.columns))
+    np.testing.assert_allclose(via_fast, via_prepare, atol=1e-9)
+    assert np.isfinite(via_fast).all()
 
 
 # --- persistence -------------------------------------------------------------------------

@@ -327,3 +327,26 @@ def test_date_features_read_as_recent_or_long_ago() -> None:
     names = sorted(s.name for s in result.segments)
     assert names == ["Long-ago last purchase", "Recent last purchase"]
     assert result.population["Last Purchase Date"].max == float((dates.max() - dates.min()).days)
+
+
+def test_age_reads_young_or_older() -> None:
+    frame = pd.DataFrame({"Age": [20.0, 22.0, 60.0, 62.0]})
+    result = build([0, 0, 1, 1], frame, [numeric("Age")])
+
+    assert [s.name for s in result.segments] == ["Young", "Older"]
+    assert result.segments[0].description == (
+        "2 customers (50.0%) with young (mean age 21 vs 41 overall)."
+    )
+
+
+def test_large_segments_use_strided_quartiles_but_exact_moments() -> None:
+    from shared.profiles import QUANTILE_ROWS
+
+    values = np.arange(3 * QUANTILE_ROWS, dtype=float)
+    frame = pd.DataFrame({"x": values})
+    result = build([0] * values.size, frame, [numeric("x")])
+
+    stats = result.segments[0].numeric["x"]
+    assert (stats.mean, stats.min, stats.max) == (values.mean(), 0.0, values[-1])
+    assert stats.median == pytest.approx(np.median(values), rel=1e-3)
+    assert stats.q1 == pytest.approx(np.percentile(values, 25), rel=1e-3)

@@ -85,8 +85,12 @@ def _fit_inputs(
     evaluation = Evaluation(
         sweeps={
             "kmeans": AlgorithmSweep(
-                algorithm="kmeans", candidates=kmeans, chosen_k=5, reason="elbow and silhouette",
-                fit_rows=len(X), extra={"inertia_k1": float(len(X) * X.shape[1])},
+                algorithm="kmeans",
+                candidates=kmeans,
+                chosen_k=5,
+                reason="elbow and silhouette",
+                fit_rows=len(X),
+                extra={"inertia_k1": float(len(X) * X.shape[1])},
             ),
             "gmm": AlgorithmSweep(
                 algorithm="gmm", candidates=gmm, chosen_k=5, reason="lowest BIC", fit_rows=len(X)
@@ -94,24 +98,42 @@ def _fit_inputs(
             "dbscan": AlgorithmSweep(
                 algorithm="dbscan",
                 candidates=[Candidate(k=None, n_segments=7, metrics=db_metrics, fit_seconds=0.1)],
-                chosen_k=None, reason="knee", fit_rows=len(X),
-                extra={"eps": 0.3, "min_samples": 5, "k_distance": {
-                    "rank": [0, 50, 100, 150, 199], "distance": [0.05, 0.1, 0.2, 0.3, 0.9],
-                    "knee_rank": 150}},
+                chosen_k=None,
+                reason="knee",
+                fit_rows=len(X),
+                extra={
+                    "eps": 0.3,
+                    "min_samples": 5,
+                    "k_distance": {
+                        "rank": [0, 50, 100, 150, 199],
+                        "distance": [0.05, 0.1, 0.2, 0.3, 0.9],
+                        "knee_rank": 150,
+                    },
+                },
             ),
         },
         comparison=[
-            ComparisonRow(algorithm="kmeans", k=5, n_segments=5, metrics=kmeans[2].metrics,
-                          score=0.9, champion=True),
+            ComparisonRow(
+                algorithm="kmeans",
+                k=5,
+                n_segments=5,
+                metrics=kmeans[2].metrics,
+                score=0.9,
+                champion=True,
+            ),
             ComparisonRow(algorithm="gmm", k=5, n_segments=5, metrics=gmm[2].metrics, score=0.5),
             ComparisonRow(algorithm="dbscan", k=None, n_segments=7, metrics=db_metrics),
         ],
         champion="kmeans",
         champion_reason="best silhouette",
-        dendrogram={"icoord": tree["icoord"], "dcoord": tree["dcoord"], "ivl": tree["ivl"],
-                    "n_rows": len(X)},
+        dendrogram={
+            "icoord": tree["icoord"],
+            "dcoord": tree["dcoord"],
+            "ivl": tree["ivl"],
+            "n_rows": len(X),
+        },
         silhouette_sample=len(X),
-    )  # fmt: skip
+    )
     return {
         "features": frame,
         "columns": columns,
@@ -143,12 +165,28 @@ def mall_plots(mall_inputs: dict) -> PlotData:
 
 def test_every_documented_figure_is_built_and_json_serialisable(mall_plots: PlotData) -> None:
     expected = {
-        "hist:Age", f"hist:{INCOME}", f"hist:{SPENDING}", "scatter_matrix",
-        f"violin:{SPENDING}:Gender", f"violin:{INCOME}:Gender", "violin:Age:Gender",
-        "correlation", "missing", "elbow:kmeans", "silhouette_by_k:kmeans",
-        "silhouette_by_k:gmm", "gmm_bic", "dbscan_kdistance", "dendrogram", "silhouette:kmeans",
-        "silhouette:gmm", "silhouette:dbscan", "pca", "tsne", "comparison",
-    }  # fmt: skip
+        "hist:Age",
+        f"hist:{INCOME}",
+        f"hist:{SPENDING}",
+        "scatter_matrix",
+        f"violin:{SPENDING}:Gender",
+        f"violin:{INCOME}:Gender",
+        "violin:Age:Gender",
+        "correlation",
+        "missing",
+        "elbow:kmeans",
+        "silhouette_by_k:kmeans",
+        "silhouette_by_k:gmm",
+        "gmm_bic",
+        "dbscan_kdistance",
+        "dendrogram",
+        "silhouette:kmeans",
+        "silhouette:gmm",
+        "silhouette:dbscan",
+        "pca",
+        "tsne",
+        "comparison",
+    }
     assert set(mall_plots.figures) == expected
     for name, figure in mall_plots.figures.items():
         assert set(figure) >= {"data", "layout"}, name
@@ -277,9 +315,14 @@ def hostile_report() -> tuple[PlotData, str]:
         ColumnSchema(name=HOSTILE, role="numeric", dtype="float", used=True, missing=2),
         ColumnSchema(name="y", role="numeric", dtype="float", used=True),
         ColumnSchema(name="kind", role="categorical", dtype="string", used=True),
-        ColumnSchema(name='"><img src=x onerror=alert(2)>', role="dropped", dtype="string",
-                     used=False, reason="free text <i>"),
-    ]  # fmt: skip
+        ColumnSchema(
+            name='"><img src=x onerror=alert(2)>',
+            role="dropped",
+            dtype="string",
+            used=False,
+            reason="free text <i>",
+        ),
+    ]
     inputs = fit_inputs(frame, columns, [HOSTILE, "y"])
     inputs["ids"] = pd.Series([f"<id{i}>" for i in range(n)])
     plots = build_plot_data(**inputs)
@@ -289,9 +332,10 @@ def hostile_report() -> tuple[PlotData, str]:
         evaluation=inputs["evaluation"],
         profiles=inputs["profiles"],
         columns=columns,
-        rows=RowCounts(read=62, used=60, dropped=2, dropped_reasons={HOSTILE: 2},
-                       imputed_values={HOSTILE: 2}),
-    )  # fmt: skip
+        rows=RowCounts(
+            read=62, used=60, dropped=2, dropped_reasons={HOSTILE: 2}, imputed_values={HOSTILE: 2}
+        ),
+    )
     return plots, page
 
 

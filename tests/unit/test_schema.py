@@ -313,6 +313,15 @@ def test_date_formats_become_days_before_the_newest(values: list[str], fmt: str)
     assert table.features["d"].tolist() == [30.0, 20.0, 0.0] * 4
 
 
+def test_a_few_unparseable_dates_are_missing_and_warned() -> None:
+    values = [f"2024-01-{d:02d}" for d in range(1, 31)] + ["someday"]
+    table = clean_training_table(_tiny(d=values, x=[1.5, 2.5] * 15 + [3.5]), min_rows=5)
+    assert (_column(table, "d").role, _column(table, "d").missing) == ("date", 1)
+    assert "column 'd': 1 value(s) that are not dates ('someday') treated as missing" in (
+        table.warnings
+    )
+
+
 def test_native_datetime_column() -> None:
     moments = pd.to_datetime(["2024-03-01", "2024-03-03", "2024-03-05"] * 4)
     table = clean_training_table(_tiny(d=list(moments), g=["a", "b", "c"] * 4), min_rows=5)

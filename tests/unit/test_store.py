@@ -176,3 +176,59 @@ def test_factories_follow_the_settings(tmp_path: Path, monkeypatch: pytest.Monke
     assert raw.bucket == "raw"
     with pytest.raises(ValueError, match="is RAW_BUCKET set"):
         build_raw_reader(Settings())
+
+
+class _Body:
+    def __init__(self, error: Exception | None = None) -> None:
+        self.error = error
+        self.closed = False
+
+    def read(self) -> bytes:
+        if self.error is not None:
+            raise self.error
+        return b"data"
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class _Client:
+    """Raises ``error`` from every call, or answers with ``body``."""
+
+    def __init__(self, error: Exception | None = None, body: _Body | None = None) -> None:
+        self.error = error
+        self.body = body
+
+    def get_object(self, **kwargs: object) -> dict[str, object]:
+        if self.error is not None:
+            raise self.error
+        return {"Body": self.body, "ETag": '"e"', "ContentLength": 4}
+
+
+def test_unreachable_s3_is_transient() -> None:
+    from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError
+
+    for error in (
+        EndpointConnectionError(endpoint_url="http://127.0.0.1:1"),
+        ConnectTimeoutError(endpoint_url="http://127.0.0.1:1"),
+    ):
+        store = S3ModelStore("models", client=_Client(error=error))
+        with pytest.raises(TransientStoreError, match="could not reach S3"):
+            store.get_bytes("datasets/mall/current.json")
+
+
+def test_interrupted_body_is_transient_and_closed() -> None:
+    from botocore.exceptions import ResponseStreamingError
+
+    body = _Body(ResponseStreamingError(error="connection reset"))
+    store = S3ModelStore("models", client=_Client(body=body))
+
+    with pytest.raises(TransientStoreError, match="was interrupted"):
+        store.get_bytes("datasets/mall/current.json")
+    assert body.closed
+    healthy = _Body()
+    assert S3ModelStore("models", client=_Client(body=healthy)).get_with_tag("k") == (
+        b"data",
+        '"e"',
+    )
+    assert healthy.closed

@@ -55,7 +55,9 @@ class StaticAsset:
 
 def _make_asset(body: bytes, media_type: str) -> StaticAsset:
     digest = hashlib.sha256(body).hexdigest()[:16]
-    gzipped = gzip.compress(body, compresslevel=6, mtime=0) if len(body) >= _GZIP_MIN_BYTES else None
+    gzipped = (
+        gzip.compress(body, compresslevel=6, mtime=0) if len(body) >= _GZIP_MIN_BYTES else None
+    )
     return StaticAsset(body=body, gzipped=gzipped, media_type=media_type, etag=f'"{digest}"')
 
 

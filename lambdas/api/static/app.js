@@ -25,9 +25,12 @@
   };
   const FONT = { family: 'system-ui, -apple-system, "Segoe UI", Roboto, Arial, sans-serif', size: 12, color: '#1d2433' };
   const EDA_PREFIXES = ['hist:', 'scatter_matrix', 'violin:', 'box:', 'bar:', 'correlation', 'missing'];
-  const MODEL_ORDER = ['comparison', 'elbow', 'silhouette_by_k', 'gmm_bic', 'dbscan_kdistance', 'silhouette:', 'dendrogram'];
-  const SKIP_FIGURES = new Set(['pca', 'tsne']);
-  const WIDE_FIGURES = ['scatter_matrix', 'dendrogram', 'comparison'];
+  const MODEL_ORDER = ['elbow', 'silhouette_by_k', 'gmm_bic', 'dbscan_kdistance', 'silhouette:', 'dendrogram'];
+  // Drawn live by the dashboard instead: the maps (pca, tsne) and the comparison (an HTML table).
+  const SKIP_FIGURES = new Set(['pca', 'tsne', 'comparison']);
+  // Model figures that belong to one algorithm without saying so in their name.
+  const FIGURE_ALGORITHM = { gmm_bic: 'gmm', dbscan_kdistance: 'dbscan', dendrogram: 'agglomerative' };
+  const WIDE_FIGURES = ['scatter_matrix', 'dendrogram', 'comparison', 'silhouette:'];
 
   const state = {
     datasets: [], dataset: null, versions: [], version: null, currentVersion: null,
@@ -1018,21 +1021,26 @@
     observeVisibleFigures();
   }
 
+  /** The model figures of the selected algorithm only, in reading order (why this k first). */
   function orderModelFigures() {
     const box = $('figs-model');
+    const algorithmOf = (name) => (name.includes(':') ? name.split(':').pop() : FIGURE_ALGORITHM[name] || null);
     const rank = (name) => {
       const base = MODEL_ORDER.findIndex((p) => name.startsWith(p));
-      const mine = name.endsWith(`:${state.algo}`) || name === `${state.algo}` ? -0.5 : 0;
-      const other = name.includes(':') && !name.endsWith(`:${state.algo}`) ? 20 : 0;
-      return (base < 0 ? 10 : base) + mine + other;
+      return base < 0 ? MODEL_ORDER.length : base;
     };
     const nodes = [...box.children].filter((n) => n.dataset.figureName);
     nodes.sort((a, b) => rank(a.dataset.figureName) - rank(b.dataset.figureName));
-    for (const n of nodes) box.append(n);
+    for (const n of nodes) {
+      const owner = algorithmOf(n.dataset.figureName);
+      n.hidden = owner !== null && owner !== state.algo;
+      box.append(n);
+    }
+    observeVisibleFigures();
   }
 
   function observeVisibleFigures() {
-    for (const div of document.querySelectorAll('.tab-body:not([hidden]) .plot[data-figure]')) {
+    for (const div of document.querySelectorAll('.tab-body:not([hidden]) .figure:not([hidden]) .plot[data-figure]')) {
       if (div.dataset.drawn === '1') continue;
       if (figureObserver) figureObserver.observe(div); else drawFigure(div);
     }
@@ -1075,17 +1083,37 @@
       rows.dropped_reasons && Object.keys(rows.dropped_reasons).length ? [el('dt', { text: 'Dropped rows' }), el('dd', { text: renderValue(rows.dropped_reasons) })] : null,
       rows.imputed_values && Object.keys(rows.imputed_values).length ? [el('dt', { text: 'Imputed values' }), el('dd', { text: renderValue(rows.imputed_values) })] : null);
     const cols = state.columns;
-    const table = cols.length ? el('div', { className: 'table-wrap' }, el('table', null,
+    const table = cols.length ? el('div', { className: 'table-wrap' }, el('table', { className: 'left' },
       el('thead', null, el('tr', null, ['Column', 'Role', 'Type', 'Used', 'Missing', 'Imputed with', 'Note'].map((h) => el('th', { text: h })))),
       el('tbody', null, cols.map((c) => el('tr', null,
         el('td', { text: c.name }), el('td', { text: c.role }), el('td', { text: c.dtype || '' }),
         el('td', { text: c.used ? 'yes' : 'no' }), el('td', { text: fmtNum(c.missing || 0) }),
         el('td', { text: c.imputed_with ?? '' }), el('td', { text: c.reason || c.transform || '' })))))) : null;
-    const summary = (state.plots && state.plots.summary) || {};
-    const extra = Object.entries(summary).map(([k, v]) => el('div', { className: 'small' },
-      el('h3', { text: prettyName(k) }),
-      Array.isArray(v) ? el('ul', null, v.slice(0, 12).map((x) => el('li', { text: renderValue(x) }))) : el('p', { text: renderValue(v) })));
-    setChildren($('data-summary'), facts, table, ...extra);
+    setChildren($('data-summary'), el('h3', { text: 'Training data' }), facts, table, ...plotSummary());
+  }
+
+  /** The plots.json summary: the few facts worth reading first, the rest folded away. */
+  function plotSummary() {
+    const summary = Object.assign({}, (state.plots && state.plots.summary) || {});
+    const out = [];
+    const corr = summary.strongest_correlations;
+    delete summary.strongest_correlations;
+    if (Array.isArray(corr) && corr.length) {
+      out.push(el('h3', { className: 'spaced', text: 'Strongest correlations' }), el('ul', { className: 'small' }, corr.slice(0, 8).map((c) => el('li', {
+        text: c && typeof c === 'object' && 'a' in c ? `${c.a} ↔ ${c.b}: r = ${fmtNum(c.r, 2)}` : renderValue(c),
+      }))));
+    }
+    const sample = summary.sample;
+    delete summary.sample;
+    if (sample && typeof sample === 'object' && sample.n !== undefined) {
+      out.push(el('p', { className: 'small muted', text: `Maps, filters and the segment mix use ${fmtNum(sample.n)} of the ${fmtNum(sample.sampled_from)} training customers${sample.method ? ` (${sample.method})` : ''}.` }));
+    }
+    const rest = Object.entries(summary).filter(([, v]) => v !== null && v !== undefined && !(Array.isArray(v) && v.length === 0) && !(typeof v === 'object' && Object.keys(v).length === 0));
+    if (rest.length) {
+      out.push(el('details', { className: 'small' }, el('summary', { text: 'More training details' }),
+        el('dl', { className: 'facts' }, rest.map(([k, v]) => [el('dt', { text: prettyName(k) }), el('dd', { text: renderValue(v) })]))));
+    }
+    return out;
   }
 
   // ---------------------------------------------------------------- wiring
