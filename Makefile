@@ -11,6 +11,7 @@ VENV ?= .venv
 BIN := $(CURDIR)/$(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed
+DEMO_STAMP := $(VENV)/.installed-demo
 NODE_STAMP := node_modules/.installed
 # Processes for pytest-xdist (the machine has 2 cores).
 PYTEST_WORKERS ?= 2
@@ -21,7 +22,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # The CDK app runs with the project's Python (cdk.json: "python3 -m infra.app").
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help venv node chromium demo demo-check stack lint format typecheck test test-fast \
+.PHONY: help venv demo-env node chromium demo demo-check stack lint format typecheck test test-fast \
 	test-unit test-integration test-infra test-e2e test-browser synth cfn-lint bench clean \
 	distclean
 
@@ -35,9 +36,20 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	$(PY) -m pip install --quiet --no-deps -e .
-	@touch $(STAMP)
+	@touch $(STAMP) $(DEMO_STAMP)
 
 venv: $(STAMP) ## Create .venv and install the project with its dev/test tools
+
+# The demo needs the runtime set plus the local-stack tools (same pins as requirements-dev.txt),
+# not the test/infra tooling: a first `make demo` installs less.
+$(DEMO_STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	grep -E '^(uvicorn|httpx|rich|moto)[^a-z_-]' requirements-dev.txt > $(VENV)/requirements-demo.txt
+	$(PY) -m pip install --quiet -r requirements.txt -r $(VENV)/requirements-demo.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	@touch $(DEMO_STAMP)
+
+demo-env: $(DEMO_STAMP) ## Create .venv with what the demo needs (runtime + local stack)
 
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -53,13 +65,13 @@ chromium: ## Install Debian's Chromium for the browser tests (only when there ar
 
 # --- the main job ----------------------------------------------------------------------------
 
-demo: venv ## Local stack + Mall data: train, print segments, serve API/dashboard (Ctrl-C stops)
+demo: demo-env ## Local stack + Mall data: train, print segments, serve API/dashboard (Ctrl-C stops)
 	$(BIN)/segments demo --port $(PORT) $(DEMO_ARGS)
 
-demo-check: venv ## The demo, exiting once the segments are printed
+demo-check: demo-env ## The demo, exiting once the segments are printed
 	$(BIN)/segments demo --port 0 --exit-after-training $(DEMO_ARGS)
 
-stack: venv ## The local stack alone (empty), serving until Ctrl-C
+stack: demo-env ## The local stack alone (empty), serving until Ctrl-C
 	$(BIN)/segments stack --port $(PORT)
 
 # --- checks ----------------------------------------------------------------------------------

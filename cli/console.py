@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from typing import Any
 
 from rich.console import Console
 
 __all__ = ["console", "error_console", "print_error", "print_json"]
 
-console = Console(highlight=False)
+# Piped output (CI logs, tests) gets 120 columns rather than rich's 80, unless COLUMNS says.
+_PIPE_WIDTH = None if "COLUMNS" in os.environ else 120
+
+console = Console(highlight=False, width=None if sys.stdout.isatty() else _PIPE_WIDTH)
 """Results (tables, JSON): what a script pipes."""
 
-error_console = Console(stderr=True, highlight=False)
+error_console = Console(
+    stderr=True, highlight=False, width=None if sys.stderr.isatty() else _PIPE_WIDTH
+)
 """Progress, notices and errors: never mixed into the results."""
 
 

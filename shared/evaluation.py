@@ -109,11 +109,12 @@ class SilhouetteSample:
     """
 
     def __init__(self, X: np.ndarray, index: np.ndarray) -> None:
-        from scipy.spatial.distance import cdist
+        from sklearn.metrics.pairwise import euclidean_distances
 
         self.index = np.asarray(index, dtype=np.int64)
         sample = np.asarray(X[self.index], dtype=np.float64)
-        self.distances = cdist(sample, sample)
+        # The matrix-product form, as scikit-learn's silhouette_score computes it.
+        self.distances = euclidean_distances(sample)
 
     @property
     def size(self) -> int:

@@ -33,6 +33,7 @@ from shared.exceptions import (
 
 __all__ = [
     "ERROR_RESPONSES",
+    "JSON_ERROR_RESPONSES",
     "STATUS",
     "AssignBatchTooLargeError",
     "AuthenticationRequiredError",
@@ -88,6 +89,7 @@ _HTTP_CODES = {
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": description}
     for status, description in {
+        400: "The body is not readable (not UTF-8 JSON)",
         401: "Missing or invalid bearer token",
         404: "Unknown dataset, version, segment or model",
         422: "Invalid request (names the field, row and column)",
@@ -95,6 +97,15 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     }.items()
 }
 """Documented error answers shared by the dataset routes (OpenAPI ``responses=``)."""
+
+JSON_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {
+        "description": spec["description"],
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}},
+    }
+    for status, spec in ERROR_RESPONSES.items()
+}
+"""The same, spelled out as JSON for routes whose success is not JSON (the HTML report)."""
 
 
 def request_id_of(request: Request) -> str:

@@ -70,6 +70,19 @@ def test_dashboard_end_to_end(page: Any, api_url: str, output_dir: Path) -> None
     assert page.locator("#mix .barlayer path").count() > 0
     assert page.locator(".kpi").count() >= 3
 
+    # Clicking a card focuses its segment on the map (the others fade); clicking again undoes it.
+    first = page.locator("[data-testid=segment-card]").first
+    first_id = int(first.get_attribute("data-segment-id"))
+    first.click()
+    opacities = page.evaluate(
+        "() => Object.fromEntries(document.getElementById('map').data"
+        ".filter((t) => t.meta).map((t) => [t.meta.segment_id, t.marker.opacity]))"
+    )
+    assert opacities.pop(str(first_id)) > 0.5
+    assert opacities and all(o < 0.5 for o in opacities.values())
+    first.click()
+    assert page.locator(".card.dimmed").count() == 0
+
     # 2. Another number of segments: the cards follow (profiles fetched for that k).
     other_k = next(k for k in algo["ks"] if k != algo["k"] and k != len(names))
     page.locator(f"#k-buttons button[data-k='{other_k}']").click()
@@ -163,7 +176,7 @@ def test_dataset_version_and_category_filter(
     _open_dashboard(page, f"{api_url}/")
     page.locator("#dataset-select").select_option("shoppers")
     page.wait_for_function(
-        "document.getElementById('version-meta').textContent.startsWith('200 customers')"
+        "document.getElementById('version-meta').textContent === '200 customers · from whole.csv'"
     )
     page.wait_for_function("Number(document.getElementById('map').dataset.shown || 0) > 0")
     assert page.locator("#version-select").input_value() == current
@@ -183,9 +196,9 @@ def test_dataset_version_and_category_filter(
     # The older version: fewer training customers, and the URL remembers the choice.
     page.locator("#version-select").select_option(older)
     page.wait_for_function(
-        "document.getElementById('version-meta').textContent.startsWith('180 customers')"
+        "document.getElementById('version-meta').textContent === '180 customers · from part.csv'"
     )
-    page.wait_for_selector("[data-testid=segment-card]")
+    page.wait_for_selector(f"#cards[data-model^='{older}|']")
     sizes = page.locator("[data-testid=segment-card] .size .n").all_inner_texts()
     assert sum(int(n.replace(",", "")) for n in sizes) == 180
     assert f"version={older}" in page.url

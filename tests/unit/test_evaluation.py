@@ -31,7 +31,7 @@ def test_metrics_equal_sklearn_with_noise_left_out() -> None:
     labels = rng.integers(-1, 4, 300)
     m = cluster_metrics(X, labels, silhouette=SilhouetteSample(X, np.arange(300)))
     keep = labels != -1
-    assert m.silhouette == pytest.approx(silhouette_score(X[keep], labels[keep]), abs=1e-12)
+    assert m.silhouette == pytest.approx(silhouette_score(X[keep], labels[keep]), abs=1e-9)
     assert m.davies_bouldin == pytest.approx(davies_bouldin_score(X[keep], labels[keep]))
     assert m.calinski_harabasz == pytest.approx(calinski_harabasz_score(X[keep], labels[keep]))
     assert m.noise_share == pytest.approx(np.mean(labels == -1))

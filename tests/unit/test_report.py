@@ -388,3 +388,14 @@ def test_report_shows_segments_metrics_and_rows(mall_plots: PlotData, mall_input
     assert "best silhouette" in page
     for name in mall_plots.figures:
         assert f'data-figure="{name}"' in page.replace("&#x27;", "'")
+
+
+def test_sparse_prepared_matrix_gives_the_same_maps(mall_inputs: dict) -> None:
+    from scipy import sparse
+
+    dense = build_plot_data(**{**mall_inputs, "max_points": 50})
+    csr = build_plot_data(
+        **{**mall_inputs, "max_points": 50, "X": sparse.csr_matrix(mall_inputs["X"])}
+    )
+    assert np.allclose(csr.points.pca, dense.points.pca, atol=1e-4)
+    assert csr.points.silhouette == dense.points.silhouette

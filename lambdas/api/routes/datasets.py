@@ -14,7 +14,7 @@ from lambdas.api.dependencies import (
     StoreDep,
     VersionQuery,
 )
-from lambdas.api.errors import ERROR_RESPONSES
+from lambdas.api.errors import ERROR_RESPONSES, JSON_ERROR_RESPONSES
 from lambdas.api.schemas import (
     AlgorithmInfo,
     DatasetDetail,
@@ -127,7 +127,10 @@ async def get_plots(
     response_class=HTMLResponse,
     response_model=None,
     summary="The training report (HTML)",
-    responses={200: {"content": {"text/html": {}}, "description": "The report page"}},
+    responses={
+        200: {"content": {"text/html": {}}, "description": "The report page"},
+        **JSON_ERROR_RESPONSES,
+    },
 )
 async def get_report(
     dataset: DatasetPath, registry: RegistryDep, version: VersionQuery = None

@@ -430,6 +430,7 @@
 
   async function selectModel(algo, k) {
     const modelId = ++state.modelId;
+    $('cards').setAttribute('aria-busy', 'true');
     state.algo = algo;
     state.k = k;
     state.focus = null;
@@ -512,6 +513,9 @@
       return card;
     });
     setChildren($('cards'), ...cards);
+    // Which model the cards show (tests and scripts wait on it; users see the caption).
+    $('cards').dataset.model = `${state.version}|${modelKey(state.algo, state.k)}`;
+    $('cards').removeAttribute('aria-busy');
     applyCardStates();
   }
 
