@@ -104,7 +104,9 @@ def _child_train(table: Path, config_json: str) -> dict[str, Any]:
         "seconds": seconds,
         "peak_mb": _peak_mb(),
         "champion": output.champion,
-        "chosen": {a: s.k if s.k is not None else s.n_segments for a, s in output.algorithms.items()},
+        "chosen": {
+            a: s.k if s.k is not None else s.n_segments for a, s in output.algorithms.items()
+        },
         "silhouette": {a: s.metrics.silhouette for a, s in output.algorithms.items()},
         "artifact_mb": sum(len(v) for v in output.artifacts.values()) / 2**20,
     }
@@ -149,9 +151,9 @@ def _print_row(row: dict[str, Any]) -> None:
         f"{train['peak_mb'] / kmeans['peak_mb']:4.2f}x memory",
         flush=True,
     )
+    silhouettes = {a: None if s is None else round(s, 3) for a, s in train["silhouette"].items()}
     print(
-        f"      champion {train['champion']}, chosen {train['chosen']}, "
-        f"silhouette {({a: round(s, 3) if s is not None else None for a, s in train['silhouette'].items()})}",
+        f"      champion {train['champion']}, chosen {train['chosen']}, silhouette {silhouettes}",
         flush=True,
     )
 

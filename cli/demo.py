@@ -83,25 +83,32 @@ def _serve_until_interrupted(stack: LocalStack) -> None:
         error_console.print("stopping...")
 
 
-def _print_endpoints(stack: LocalStack, dataset: str | None) -> None:
+MALL_EXAMPLE = '{"customers": [{"Annual Income (k$)": 120, "Spending Score (1-100)": 85}]}'
+
+
+def _print_endpoints(stack: LocalStack, dataset: str | None, example: str | None = None) -> None:
     from cli.console import console
 
     url = stack.api_url
     console.print()
-    console.print(f"[bold]Dashboard[/bold]  {url}/")
-    console.print(f"[bold]API docs[/bold]   {url}/docs")
+    console.print(f"[bold]Dashboard[/bold]  {url}/", soft_wrap=True)
+    console.print(f"[bold]API docs[/bold]   {url}/docs", soft_wrap=True)
     if dataset:
-        console.print(f"[bold]Segments[/bold]   curl {url}/datasets/{dataset}/segments")
+        console.print(
+            f"[bold]Segments[/bold]   curl {url}/datasets/{dataset}/segments", soft_wrap=True
+        )
+    if dataset and example:
         console.print(
             f"[bold]Assign[/bold]     curl -X POST {url}/datasets/{dataset}/assign "
-            "-H 'content-type: application/json' "
-            '-d \'{"customers": [{"Annual Income (k$)": 120, "Spending Score (1-100)": 85}]}\''
+            f"-H 'content-type: application/json' -d '{example}'",
+            soft_wrap=True,
         )
     console.print("[bold]CLI against this stack[/bold] (another shell):")
     console.print(
         f"  export SEGMENTS_API_URL={url} AWS_ENDPOINT_URL={stack.endpoint_url} "
         f"RAW_BUCKET={stack.raw_bucket} MODELS_BUCKET={stack.models_bucket} "
-        "AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1"
+        "AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1",
+        soft_wrap=True,
     )
 
 
@@ -177,7 +184,7 @@ def run_demo(args: argparse.Namespace) -> int:
             f"\ntrained in {outcome.seconds:.1f} s; demo ready in "
             f"{time.perf_counter() - demo_started:.1f} s"
         )
-        _print_endpoints(stack, args.dataset)
+        _print_endpoints(stack, args.dataset, MALL_EXAMPLE if args.data is None else None)
         if not args.exit_after_training:
             _serve_until_interrupted(stack)
     finally:

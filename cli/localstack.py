@@ -261,6 +261,7 @@ class LocalStack:
             # Import the handler now, in this thread, so the first upload does not pay for it
             # and an import error surfaces here rather than in the polling thread.
             self.dispatcher._handler()
+            self._fresh_training_container()
             self.dispatcher.start()
             if self.config.serve_api:
                 self._start_api()
@@ -281,6 +282,7 @@ class LocalStack:
         if self.dispatcher is not None:
             self.dispatcher.stop()
             self.dispatcher = None
+            self._fresh_training_container()
         if self._moto is not None:
             self._moto.stop()
             self._moto = None
@@ -313,6 +315,17 @@ class LocalStack:
 
         with urlopen(Request(f"{self._endpoint_url}/moto-api/reset", method="POST"), timeout=10):
             pass
+
+    def _fresh_training_container(self) -> None:
+        """Like a Lambda cold start: the handler rebuilds its store and reader from the env.
+
+        The training runner caches them per process (per container in Lambda); an earlier stack
+        in this process would leave them pointed at its moto server.
+        """
+        if self.config.handler is None:
+            from lambdas.training import runner
+
+            runner.configure(None)
 
     def _apply_env(self) -> None:
         from shared.settings import get_settings

@@ -146,7 +146,7 @@ def _quantile_by_label(distance: np.ndarray, labels: np.ndarray, n_labels: int) 
     return thresholds
 
 
-class SegmentAssigner(BaseEstimator):  # type: ignore[misc]
+class SegmentAssigner(BaseEstimator):
     """Base class: ``assign(X)`` returns an :class:`AssignmentBatch`, ``predict(X)`` its labels.
 
     Subclasses set ``rule`` (the documented assignment rule, in words) and the fitted attributes
@@ -361,16 +361,9 @@ class GaussianMixtureAssigner(SegmentAssigner):
         mahalanobis = y.reshape(n, k, d).sum(axis=2)
         return -0.5 * (d * np.log(2 * np.pi) + mahalanobis) + log_det + np.log(self.weights_)
 
-    @staticmethod
-    def _log_likelihood_rows(weighted: np.ndarray) -> np.ndarray:
-        top = weighted.max(axis=1, keepdims=True)
-        return np.asarray(top[:, 0] + np.log(np.exp(weighted - top).sum(axis=1)))
-
     def log_likelihood(self, X: Any) -> float:
         """Total log-likelihood of the rows under the mixture (for BIC / AIC)."""
-        self._check_fitted()
-        weighted = self._weighted_log_prob(_as_matrix(X, self.n_features_in_))
-        return float(self._log_likelihood_rows(weighted).sum())
+        return self.assign_and_score(X)[1]
 
     def n_parameters(self) -> int:
         """Free parameters of a full-covariance mixture: means, covariances, weights."""
@@ -382,22 +375,29 @@ class GaussianMixtureAssigner(SegmentAssigner):
         return self.assign_and_score(X)[0]
 
     def assign_and_score(self, X: Any) -> tuple[AssignmentBatch, float]:
-        """:meth:`assign` and the total log-likelihood, from one pass over ``X``."""
+        """:meth:`assign` and the total log-likelihood, from one pass over ``X`` (in chunks of
+        rows, so the per-component temporaries stay small)."""
         self._check_fitted()
         arr = _as_matrix(X, self.n_features_in_)
-        weighted = self._weighted_log_prob(arr)
-        position = np.argmax(weighted, axis=1)
-        top = weighted.max(axis=1, keepdims=True)
-        probabilities = np.exp(weighted - top)
-        totals = probabilities.sum(axis=1, keepdims=True)
-        log_likelihood = float(np.sum(top[:, 0] + np.log(totals[:, 0])))
-        probabilities /= totals
-        rows = np.arange(arr.shape[0])
+        n, k = arr.shape[0], self.means_.shape[0]
+        probabilities = np.empty((n, k))
+        position = np.empty(n, dtype=np.int64)
+        log_likelihood = 0.0
+        step = max(1, _CHUNK_ELEMENTS // max(1, k * arr.shape[1]))
+        for start in range(0, n, step):
+            stop = min(n, start + step)
+            weighted = self._weighted_log_prob(arr[start:stop])
+            position[start:stop] = np.argmax(weighted, axis=1)
+            top = weighted.max(axis=1, keepdims=True)
+            chunk = np.exp(weighted - top, out=weighted)
+            totals = chunk.sum(axis=1, keepdims=True)
+            log_likelihood += float(np.sum(top[:, 0] + np.log(totals[:, 0])))
+            probabilities[start:stop] = chunk / totals
         distance = _row_distance(arr, self.means_[position])
         batch = AssignmentBatch(
             labels=self.labels_[position],
             distance=distance,
-            confidence=probabilities[rows, position],
+            confidence=probabilities[np.arange(n), position],
             probabilities=probabilities,
             outlier=distance > self.thresholds_[position],
         )
@@ -467,8 +467,18 @@ class CoreSampleAssigner(SegmentAssigner):
         if n * m > _KDTREE_MIN_PAIRS:
             from scipy.spatial import cKDTree
 
-            distance, index = cKDTree(self.components_).query(X, k=1)
-            return np.asarray(index, dtype=np.int64), np.asarray(distance, dtype=np.float64)
+            tree = cKDTree(self.components_)
+            # Searching within eps first prunes most of the tree; rows with no core sample
+            # within eps (noise) then get their true nearest core distance.
+            distance, index = tree.query(X, k=1, distance_upper_bound=self.eps, workers=-1)
+            distance = np.asarray(distance, dtype=np.float64)
+            index = np.asarray(index, dtype=np.int64)
+            far = ~np.isfinite(distance)
+            if far.any():
+                far_distance, far_index = tree.query(X[far], k=1, workers=-1)
+                distance[far] = far_distance
+                index[far] = far_index
+            return index, distance
         d2 = _squared_distances(X, self.components_)
         index = np.argmin(d2, axis=1)
         return index, np.sqrt(d2[np.arange(n), index])

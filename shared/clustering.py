@@ -264,7 +264,9 @@ def fit_kmeans(X: np.ndarray, ks: Iterable[int], *, random_state: int = 0) -> Al
             # Fewer distinct points than k: sklearn warns and returns fewer segments.
             warnings.simplefilter("ignore")
             km = KMeans(n_clusters=k, n_init=n_init, random_state=random_state).fit(X_fit)
-        assigner = NearestCentroidAssigner("kmeans").fit(X_fit, km.labels_, centroids=km.cluster_centers_)
+        assigner = NearestCentroidAssigner("kmeans").fit(
+            X_fit, km.labels_, centroids=km.cluster_centers_
+        )
         labels = assigner.predict(X)
         models.append(
             FittedModel(
@@ -286,9 +288,7 @@ def fit_kmeans(X: np.ndarray, ks: Iterable[int], *, random_state: int = 0) -> Al
     )
 
 
-def fit_agglomerative(
-    X: np.ndarray, ks: Iterable[int], *, random_state: int = 0
-) -> AlgorithmFit:
+def fit_agglomerative(X: np.ndarray, ks: Iterable[int], *, random_state: int = 0) -> AlgorithmFit:
     """Ward agglomerative clustering: one linkage on the sample, cut at every k.
 
     Sample rows keep the fit's labels; the other rows get the nearest segment centroid.
@@ -434,7 +434,8 @@ def fit_dbscan(X: np.ndarray, *, random_state: int = 0) -> AlgorithmFit:
         "core_samples": int(db.core_sample_indices_.size),
         "eps_rule": (
             f"eps = knee of the sorted {min_samples - 1}-nearest-neighbour distance curve of "
-            f"{curve.size} of the {index.size} fit rows (farthest point below the chord, top {KDIST_TAIL:.1%} ignored): "
+            f"{curve.size} of the {index.size} fit rows (farthest point below the chord, "
+            f"top {KDIST_TAIL:.1%} ignored): "
             f"{eps:.4g} at rank {knee}; min_samples = max(4, 2 x {X.shape[1]} features) "
             f"= {min_samples}"
         ),

@@ -123,6 +123,14 @@ def parse_config(raw: bytes | str | Mapping[str, Any] | DatasetConfig | None) ->
     except ValidationError as e:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or 'config'}: {err['msg']}"
+            # Name the offending value (short scalars only: never echo a whole document).
+            + (
+                f" (got {err['input']!r})"
+                if err["loc"]
+                and isinstance(err.get("input"), str | int | float | bool)
+                and len(repr(err["input"])) <= 80
+                else ""
+            )
             for err in e.errors()
         )
         raise ConfigError(f"invalid config: {problems}") from e

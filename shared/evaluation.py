@@ -184,14 +184,18 @@ def cluster_metrics(
             inertia=None,
             noise_share=noise_share if (labels == NOISE_LABEL).any() else None,
         )
+    from scipy.sparse import csr_matrix
+
     Xk = X[keep] if not keep.all() else X
     counts = np.bincount(codes, minlength=k).astype(np.float64)
-    centroids = np.empty((k, X.shape[1]))
-    for j in range(X.shape[1]):
-        centroids[:, j] = np.bincount(codes, weights=Xk[:, j], minlength=k) / counts
-    within = np.zeros(n_kept)
-    for j in range(X.shape[1]):
-        within += np.square(Xk[:, j] - centroids[codes, j])
+    # One sparse product sums every segment's rows in a single pass over X.
+    membership = csr_matrix(
+        (np.ones(n_kept), (codes, np.arange(n_kept))), shape=(k, n_kept), dtype=np.float64
+    )
+    centroids = np.asarray(membership @ Xk) / counts[:, None]
+    diff = Xk - centroids[codes]
+    within = np.einsum("ij,ij->i", diff, diff)
+    del diff
     inertia = float(within.sum())
     overall = Xk.mean(axis=0)
     between = float(np.sum(counts * np.sum(np.square(centroids - overall), axis=1)))

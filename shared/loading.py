@@ -32,6 +32,7 @@ CSV_SEPARATORS: tuple[str, ...] = (",", ";", "\t", "|")
 TEXT_EXTENSIONS: tuple[str, ...] = (".csv", ".tsv", ".txt", ".tab", ".dat")
 _PARQUET_EXTENSIONS = (".parquet", ".pq")
 _GZIP_MAGIC = b"\x1f\x8b"
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 _PARQUET_MAGIC = b"PAR1"
 _SNIFF_BYTES = 64 * 1024
 _SNIFF_LINES = 50
@@ -105,6 +106,8 @@ def _read(data: bytes, name: str, filename: str, *, compressed: bool) -> pd.Data
         return _read(inner, inner_name, filename, compressed=True)
     if data[:4] == _PARQUET_MAGIC or name.endswith(_PARQUET_EXTENSIONS):
         return _read_parquet(data, filename)
+    if data[:2] in _UTF16_BOMS:
+        data = _utf16_to_utf8(data, filename)
     _refuse_foreign_content(data, filename)
     extension = _extension(name)
     if extension and extension not in TEXT_EXTENSIONS:
@@ -157,6 +160,17 @@ def sniff_separator(sample: str) -> str:
 def _extension(name: str) -> str:
     base = name.rsplit("/", 1)[-1]
     return "." + base.rsplit(".", 1)[-1] if "." in base else ""
+
+
+def _utf16_to_utf8(data: bytes, filename: str) -> bytes:
+    """UTF-16 text with a byte-order mark (Excel's "Unicode text") re-encoded as UTF-8."""
+    try:
+        return data.decode("utf-16").encode("utf-8")
+    except UnicodeDecodeError as e:
+        raise NotATableError(
+            f"{filename}: starts with a UTF-16 byte-order mark but is not valid UTF-16 text "
+            f"(byte {e.start}); save it as UTF-8 CSV"
+        ) from e
 
 
 def _gunzip(data: bytes, filename: str) -> bytes:

@@ -429,10 +429,24 @@ class SegmentationModel:
             When the dataset has no such complete version.
         ChecksumMismatchError
             When ``profiles.json`` does not match the manifest.
+        ArtifactError
+            When the manifest or the profiles are not valid documents.
         """
-        manifest = read_manifest(store, dataset, version)
+        try:
+            manifest = read_manifest(store, dataset, version)
+        except ValueError as e:  # pydantic's ValidationError: not a manifest document
+            raise ArtifactError(
+                f"manifest.json of {dataset} version {version} is not a valid manifest; "
+                f"refusing it ({str(e).splitlines()[0]})"
+            ) from e
         raw = read_verified_artifact(store, manifest, PROFILES_PATH)
-        profiles = ProfileCatalog.model_validate_json(raw)
+        try:
+            profiles = ProfileCatalog.model_validate_json(raw)
+        except ValueError as e:
+            raise ArtifactError(
+                f"profiles.json of {dataset} version {version} is not a valid profile "
+                "catalog; refusing it"
+            ) from e
         return cls(store, manifest, profiles, loader=loader)
 
     @property

@@ -82,7 +82,7 @@ def _normalized_zip(data: bytes) -> bytes:
 
     def rewrite(node: Any) -> Any:
         if isinstance(node, dict):
-            out = {}
+            out: dict[str, Any] = {}
             for key, value in node.items():
                 if key == "__id__" and isinstance(value, int):
                     out[key] = mapping[value]

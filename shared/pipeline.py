@@ -89,9 +89,7 @@ def _candidate_metrics(X: np.ndarray, model: FittedModel, silhouette: Silhouette
     return metrics
 
 
-def _sweep(
-    fit: AlgorithmFit, metrics: dict[str, Metrics]
-) -> tuple[AlgorithmSweep, KChoice]:
+def _sweep(fit: AlgorithmFit, metrics: dict[str, Metrics]) -> tuple[AlgorithmSweep, KChoice]:
     """The sweep document of one algorithm and its k choice."""
     candidates = [
         Candidate(
@@ -155,7 +153,7 @@ def _assignments_csv(
     ids: pd.Series | None, id_name: str | None, columns: dict[str, np.ndarray]
 ) -> bytes:
     """``assignments.csv.gz``: id (if any) + one segment-id column per algorithm, gzip, mtime 0."""
-    frame = pd.DataFrame({name: values for name, values in columns.items()})
+    frame = pd.DataFrame(dict(columns.items()))
     if ids is not None:
         values = ids.reset_index(drop=True)
         if values.dtype == object or pd.api.types.is_string_dtype(values.dtype):
@@ -257,10 +255,7 @@ def train_segments(
         sweeps[algorithm], choice = _sweep(fit, metrics)
         chosen[algorithm] = fit.model(choice.k)
     champion = choose_champion(
-        {
-            a: (m.n_segments, metrics[model_key(a, m.k)])
-            for a, m in chosen.items()
-        }
+        {a: (m.n_segments, metrics[model_key(a, m.k)]) for a, m in chosen.items()}
     )
     timings["evaluate"] = time.perf_counter() - step
 
@@ -290,7 +285,7 @@ def train_segments(
 
     comparison = [
         ComparisonRow(
-            algorithm=a,  # type: ignore[arg-type]
+            algorithm=a,
             k=m.k,
             n_segments=m.n_segments,
             metrics=metrics[model_key(a, m.k)],
@@ -303,7 +298,7 @@ def train_segments(
     evaluation = Evaluation(
         sweeps=sweeps,
         comparison=comparison,
-        champion=champion.champion,  # type: ignore[arg-type]
+        champion=champion.champion,
         champion_reason=champion.reason,
         dendrogram=dendrogram_data(linkage) if linkage is not None else None,
         silhouette_sample=silhouette_rows,
@@ -355,9 +350,7 @@ def train_segments(
     artifacts: dict[str, bytes] = {"preprocessor.skops": dump_artifact(prepared.transformer)}
     for fit in fits.values():
         for model in fit.models:
-            artifacts[model_artifact_path(model.algorithm, model.k)] = dump_artifact(
-                model.assigner
-            )
+            artifacts[model_artifact_path(model.algorithm, model.k)] = dump_artifact(model.assigner)
     artifacts["profiles.json"] = catalog.model_dump_json().encode("utf-8")
     artifacts["evaluation.json"] = evaluation.model_dump_json().encode("utf-8")
     artifacts["plots.json"] = plot_data.model_dump_json().encode("utf-8")
@@ -386,7 +379,7 @@ def train_segments(
         rows=table.rows,
         columns=table.columns,
         config=config,
-        champion=champion.champion,  # type: ignore[arg-type]
+        champion=champion.champion,
         algorithms=algorithms,
         selection=SelectionInfo(
             k_rule=K_RULE,

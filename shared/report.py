@@ -89,6 +89,9 @@ VIOLIN_MAX_CATEGORICALS = 4
 VIOLIN_MAX_NUMERICS = 6
 VIOLIN_MAX_CATEGORIES = 8
 STRONGEST_PAIRS = 5
+EXPLORATORY_MAX_FEATURES = 40
+"""Histograms and the correlation heatmap cover at most this many numeric features (the most
+informative ones, in column order): a 2,000-column upload must not build 2,000 figures."""
 NOISE_LABEL = -1
 
 
@@ -584,7 +587,10 @@ def _exploratory_figures(
     from shared import report_figures as rf
 
     n = len(features)
+    shown = set(informative[:EXPLORATORY_MAX_FEATURES])
     for name, values in numeric_values.items():
+        if name not in shown:
+            continue
         figure = rf.histogram_figure(name, values)
         if figure is not None:
             figures[f"hist:{name}"] = figure
@@ -613,8 +619,8 @@ def _exploratory_figures(
             if figure is not None:
                 figures[f"violin:{numeric}:{categorical}"] = figure
 
-    if len(numeric_values) >= 2:
-        names_list = list(numeric_values)
+    if len(shown) >= 2:
+        names_list = [name for name in numeric_values if name in shown]
         rows = (
             np.sort(rng.choice(n, size=CORRELATION_ROWS, replace=False))
             if n > CORRELATION_ROWS

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from shared.clustering import knee_index
+from shared.config import ALGORITHMS, Algorithm
 from shared.evaluation import Candidate
 from shared.manifest import Metrics
 
@@ -81,7 +82,7 @@ class KChoice:
 class ChampionChoice:
     """The champion algorithm, every algorithm's score (None: not eligible), and why."""
 
-    champion: str
+    champion: Algorithm
     scores: dict[str, float | None]
     reason: str
     ineligible: dict[str, str] = field(default_factory=dict)
@@ -124,7 +125,7 @@ def choose_k(algorithm: str, candidates: Sequence[Candidate], *, k1_value: float
     >>> def c(k, inertia, sil):
     ...     m = Metrics(silhouette=sil, davies_bouldin=1.0, calinski_harabasz=1.0, inertia=inertia)
     ...     return Candidate(k=k, n_segments=k, metrics=m, fit_seconds=0)
-    >>> cands = [c(2, 60, 0.7), c(3, 20, 0.6), c(4, 18, 0.5), c(5, 17, 0.4)]
+    >>> cands = [c(2, 60, 0.5), c(3, 20, 0.6), c(4, 18, 0.55), c(5, 17, 0.4)]
     >>> choose_k("kmeans", cands, k1_value=100).k
     3
     """
@@ -221,7 +222,7 @@ def choose_champion(chosen: Mapping[str, tuple[int, Metrics]]) -> ChampionChoice
     if not eligible:
         champion = min(chosen, key=lambda a: order.get(a, len(order)))
         return ChampionChoice(
-            champion=champion,
+            champion=_algorithm(champion),
             scores=dict.fromkeys(chosen),
             reason=f"no algorithm found two or more segments; defaulting to {champion}",
             ineligible=ineligible,
@@ -229,7 +230,9 @@ def choose_champion(chosen: Mapping[str, tuple[int, Metrics]]) -> ChampionChoice
     silhouette = {a: float(m.silhouette or 0.0) for a, m in eligible.items()}
     parts = [
         _points(silhouette, higher_is_better=True),
-        _points({a: float(m.davies_bouldin or 0.0) for a, m in eligible.items()}, higher_is_better=False),
+        _points(
+            {a: float(m.davies_bouldin or 0.0) for a, m in eligible.items()}, higher_is_better=False
+        ),
         _points(
             {a: float(m.calinski_harabasz or 0.0) for a, m in eligible.items()},
             higher_is_better=True,
@@ -251,4 +254,12 @@ def choose_champion(chosen: Mapping[str, tuple[int, Metrics]]) -> ChampionChoice
         reason += ". Not eligible: " + "; ".join(f"{a} ({why})" for a, why in ineligible.items())
     for algorithm in ineligible:
         scores[algorithm] = None
-    return ChampionChoice(champion=champion, scores=scores, reason=reason, ineligible=ineligible)
+    return ChampionChoice(
+        champion=_algorithm(champion), scores=scores, reason=reason, ineligible=ineligible
+    )
+
+
+def _algorithm(name: str) -> Algorithm:
+    if name not in ALGORITHMS:
+        raise ValueError(f"unknown algorithm {name!r}; expected one of {ALGORITHMS}")
+    return name

@@ -35,6 +35,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 DATASET = "mall"
+SHOPPERS = "shoppers"
 TRAINING_TIMEOUT_S = 120.0
 EXTERNAL_API_ENV = "SEGMENTS_BROWSER_API_URL"
 
@@ -89,6 +90,14 @@ def mall_stack() -> Iterator[Any]:
             Key=f"uploads/{DATASET}/mall_customers.csv",
             Body=(DATA / "mall_customers.csv").read_bytes(),
         )
+        # A second dataset with two versions, trained while the first tests run: the Mall file
+        # without its config (Gender and Age are used too), first without its last 20
+        # customers, then whole (the newer upload becomes current).
+        lines = (DATA / "mall_customers.csv").read_bytes().splitlines(keepends=True)
+        for name, body in (("part.csv", lines[:-20]), ("whole.csv", lines)):
+            s3.put_object(
+                Bucket=stack.raw_bucket, Key=f"uploads/{SHOPPERS}/{name}", Body=b"".join(body)
+            )
         _wait_for_model(stack.api_url, DATASET, TRAINING_TIMEOUT_S)
         yield stack
     finally:
@@ -96,28 +105,31 @@ def mall_stack() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
-def shoppers_versions(mall_stack: Any) -> tuple[str, str]:
-    """A second dataset with two versions: the Mall file without its config (Gender and Age
-    used too), first without its last 20 customers, then whole. Returns (older, current)."""
+def shoppers_versions(request: pytest.FixtureRequest) -> tuple[str, str]:
+    """The second dataset's (older, current) versions, once both are published."""
     if os.environ.get(EXTERNAL_API_ENV):
-        pytest.skip(f"needs the local stack's buckets, not {EXTERNAL_API_ENV}")
-    s3 = mall_stack.client("s3")
-    lines = (DATA / "mall_customers.csv").read_bytes().splitlines(keepends=True)
-    first = b"".join(lines[:-20])
-    s3.put_object(Bucket=mall_stack.raw_bucket, Key="uploads/shoppers/part.csv", Body=first)
-    older = _wait_for_model(mall_stack.api_url, "shoppers", TRAINING_TIMEOUT_S)["model_version"]
-    s3.put_object(
-        Bucket=mall_stack.raw_bucket,
-        Key="uploads/shoppers/whole.csv",
-        Body=b"".join(lines),
-    )
+        pytest.skip(
+            f"the second dataset is uploaded by the local stack fixture, not {EXTERNAL_API_ENV}"
+        )
+    mall_stack = request.getfixturevalue("mall_stack")
     deadline = time.monotonic() + TRAINING_TIMEOUT_S
+    last: object = None
     while time.monotonic() < deadline:
-        current = get_json(f"{mall_stack.api_url}/datasets/shoppers")["model_version"]
-        if current != older:
-            return str(older), str(current)
+        try:
+            listing = get_json(f"{mall_stack.api_url}/datasets/{SHOPPERS}/versions")
+        except urllib.error.HTTPError as e:
+            last = e.code
+        else:
+            by_source = {
+                v["source_key"].rsplit("/", 1)[-1]: v["version"] for v in listing["versions"]
+            }
+            last = listing
+            if {"part.csv", "whole.csv"} <= by_source.keys() and listing[
+                "current_version"
+            ] == by_source["whole.csv"]:
+                return by_source["part.csv"], by_source["whole.csv"]
         time.sleep(0.5)
-    raise AssertionError("the second shoppers upload was not published in time")
+    raise AssertionError(f"{SHOPPERS!r} did not get both versions in time (last: {last})")
 
 
 @pytest.fixture(scope="session")

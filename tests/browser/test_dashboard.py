@@ -79,7 +79,8 @@ def test_dashboard_end_to_end(page: Any, api_url: str, output_dir: Path) -> None
         ".filter((t) => t.meta).map((t) => [t.meta.segment_id, t.marker.opacity]))"
     )
     assert opacities.pop(str(first_id)) > 0.5
-    assert opacities and all(o < 0.5 for o in opacities.values())
+    assert opacities
+    assert all(o < 0.5 for o in opacities.values())
     first.click()
     assert page.locator(".card.dimmed").count() == 0
 

@@ -412,6 +412,29 @@ def test_untrusted_type_is_503_even_with_a_matching_checksum(
     assert "Evil" in assert_error(body, "artifact_refused").message
 
 
+def test_last_good_model_keeps_serving_when_a_new_version_is_tampered(
+    store: S3ModelStore, trained: TrainingOutput, env: pytest.MonkeyPatch
+) -> None:
+    env.setenv("MODEL_REFRESH_SECONDS", "0")  # recheck current.json on every request
+    get_settings.cache_clear()
+    publish(store, trained, "v1", dataset="switch")
+    body = {"customers": [{"Age": 30}]}
+    status, answer, _ = call("POST", "/datasets/switch/assign", body=body)
+    assert (status, answer["model_version"]) == (200, "v1")
+
+    bad = publish(store, trained, "v2", dataset="switch")  # current.json now says v2
+    key = ModelLayout.artifact("switch", "v2", bad.algorithms[bad.champion].artifact)
+    store.put_bytes(key, b"tampered")
+    status, answer, _ = call("POST", "/datasets/switch/assign", body=body)
+    assert (status, answer["model_version"]) == (200, "v1")
+    status, answer, _ = call("GET", "/datasets/switch")
+    assert (status, answer["model_version"]) == (200, "v1")
+
+    publish(store, trained, "v3", dataset="switch")  # a good version is picked up at once
+    status, answer, _ = call("POST", "/datasets/switch/assign", body=body)
+    assert (status, answer["model_version"]) == (200, "v3")
+
+
 def test_current_pointing_at_a_missing_version_is_503(store: S3ModelStore) -> None:
     pointer = CurrentPointer(version="gone", updated_at=datetime.now(UTC))
     write_current(store, "dangling", pointer)

@@ -71,7 +71,8 @@ def test_kmeans_labels_are_reproduced_by_its_assigner_and_by_sklearn() -> None:
 
 def test_agglomerative_cuts_one_linkage_at_every_k() -> None:
     fit = fit_agglomerative(BLOBS, [2, 3])
-    assert fit.linkage is not None and fit.linkage.shape == (11, 4)
+    assert fit.linkage is not None
+    assert fit.linkage.shape == (11, 4)
     assert canonical(fit.model(3).labels) == EXPECTED
     assert fit.model(2).n_segments == 2
     assert fit.model(3).rule_agreement == 1.0
@@ -84,8 +85,10 @@ def test_agglomerative_fits_a_sample_and_extends_by_nearest_centroid(
     X = blobs(40, [[0, 0], [10, 10], [20, 0]], 0.5)
     fit = fit_agglomerative(X, [3])
     model = fit.model(3)
-    assert fit.fit_rows == 30 and model.fit_rows == 30
-    assert fit.linkage is not None and fit.linkage.shape[0] == 29
+    assert fit.fit_rows == 30
+    assert model.fit_rows == 30
+    assert fit.linkage is not None
+    assert fit.linkage.shape[0] == 29
     assert canonical(model.labels) == [0] * 40 + [1] * 40 + [2] * 40
     sample = representative_sample(120, 30)
     outside = np.setdiff1d(np.arange(120), sample)

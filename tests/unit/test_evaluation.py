@@ -66,7 +66,9 @@ def test_dendrogram_data_is_truncated_and_json_ready() -> None:
     rng = np.random.default_rng(0)
     linkage = ward(rng.normal(size=(100, 2)))
     data = dendrogram_data(linkage, p=10)
-    assert data["p"] == 10 and data["n_rows"] == 100
-    assert len(data["ivl"]) == 10 and len(data["icoord"]) == 9
+    assert data["p"] == 10
+    assert data["n_rows"] == 100
+    assert len(data["ivl"]) == 10
+    assert len(data["icoord"]) == 9
     assert sum(int(v.strip("()")) if v.startswith("(") else 1 for v in data["ivl"]) == 100
     assert all(isinstance(v, float) for row in data["dcoord"] for v in row)

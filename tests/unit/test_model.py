@@ -449,3 +449,11 @@ def test_coerce_batch_defers_unusual_values_to_the_exact_route(value: Any, colum
         coerce_batch(records, BATCH_COLUMNS)
     assert (info.value.row, info.value.column) == (error.row, error.column) == (17, column)
     assert str(info.value) == str(error)
+
+
+def test_corrupt_manifest_is_refused_not_a_crash(store: LocalModelStore) -> None:
+    build_version(store, "tiny", "v1")
+    point_at(store, "tiny", "v1")
+    store.put_bytes(ModelLayout.manifest("tiny", "v1"), b'{"version": "v1"}')
+    with pytest.raises(ArtifactError, match=r"tiny version v1 is not a valid manifest"):
+        ModelRegistry(store).current("tiny")

@@ -10,8 +10,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from shared.config import DatasetConfig
+from shared.exceptions import DataValidationError
 from shared.loading import read_table
 from shared.manifest import model_artifact_path
 from shared.persistence import load_artifact
@@ -92,9 +95,11 @@ def test_summaries_point_at_every_model(small: TrainingOutput) -> None:
             assert summary.models == {str(k): model_artifact_path(algorithm, k) for k in (2, 3, 4)}
             assert summary.artifact == summary.models[str(summary.k)]
         assert summary.assignment_rule
-        assert summary.rule_agreement is not None and 0.0 <= summary.rule_agreement <= 1.0
+        assert summary.rule_agreement is not None
+        assert 0.0 <= summary.rule_agreement <= 1.0
         assert summary.fit_rows == 36
-    assert small.selection.k_rule and small.selection.champion_rule
+    assert small.selection.k_rule
+    assert small.selection.champion_rule
     assert small.evaluation.dendrogram is not None
 
 
@@ -162,7 +167,8 @@ def test_mall_kmeans_k5_reaches_published_silhouette() -> None:
     )
     kmeans = output.algorithms["kmeans"]
     assert kmeans.k == 5, output.evaluation.sweeps["kmeans"].reason
-    assert kmeans.metrics.silhouette is not None and kmeans.metrics.silhouette >= 0.55
+    assert kmeans.metrics.silhouette is not None
+    assert kmeans.metrics.silhouette >= 0.55
     names = {s.name.lower() for s in output.profiles.sets["kmeans-k5"].segments}
     for income in ("high income", "low income"):
         for spending in ("high spending", "low spending"):
@@ -170,3 +176,34 @@ def test_mall_kmeans_k5_reaches_published_silhouette() -> None:
     for algorithm in ("agglomerative", "gmm"):
         assert output.algorithms[algorithm].k == 5
     assert output.champion == "kmeans"
+
+
+@st.composite
+def messy_tables(draw: st.DrawFn) -> bytes:
+    """Small tables of numbers, blanks, duplicates, constants and categories."""
+    n_rows = draw(st.integers(min_value=0, max_value=40))
+    n_numeric = draw(st.integers(min_value=0, max_value=3))
+    n_categorical = draw(st.integers(min_value=0, max_value=2))
+    number = st.one_of(
+        st.floats(min_value=-1e6, max_value=1e6, allow_nan=False),
+        st.sampled_from([0.0, 1.0, 1.0, 1.0]),
+        st.none(),
+    )
+    columns: dict[str, list[object]] = {}
+    for j in range(n_numeric):
+        columns[f"n{j}"] = draw(st.lists(number, min_size=n_rows, max_size=n_rows))
+    for j in range(n_categorical):
+        category = st.one_of(st.sampled_from(["a", "b", "c"]), st.none())
+        columns[f"c{j}"] = draw(st.lists(category, min_size=n_rows, max_size=n_rows))
+    return pd.DataFrame(columns).to_csv(index=False).encode()
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(messy_tables())
+def test_messy_tables_train_or_raise_data_validation_error(data: bytes) -> None:
+    try:
+        output = train_segments(data, filename="messy.csv", config=DatasetConfig(k_max=4))
+    except DataValidationError:
+        return
+    assert output.champion in output.algorithms
+    assert set(output.profiles.sets) >= {"kmeans-k2", "dbscan"}

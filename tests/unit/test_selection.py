@@ -29,7 +29,8 @@ def test_elbow_window_then_best_silhouette() -> None:
     )
     assert choice.elbow_k == 4
     assert choice.k == 5
-    assert "knee at k=4" in choice.reason and "k=6" in choice.reason  # silhouette-alone note
+    assert "knee at k=4" in choice.reason
+    assert "k=6" in choice.reason
 
 
 def test_silhouette_alone_cannot_pick_k2() -> None:
@@ -66,7 +67,8 @@ def test_gmm_falls_back_to_the_bic_knee_when_bic_keeps_falling() -> None:
     bics = {2: 500, 3: 200, 4: 190, 5: 185, 6: 182}
     sils = {2: 0.3, 3: 0.5, 4: 0.45, 5: 0.3, 6: 0.3}
     choice = choose_k("gmm", [cand(k, bic=bics[k], sil=sils[k]) for k in bics], k1_value=900)
-    assert choice.elbow_k == 3 and choice.k == 3
+    assert choice.elbow_k == 3
+    assert choice.k == 3
 
 
 def test_single_k_and_ties() -> None:

@@ -1,0 +1,153 @@
+"""Fixtures of the hardening tests: one good model trained per session, seeded where needed.
+
+The Mall customers are trained ONCE per session with a small config (K-Means and GMM, k 2..4);
+each test publishes that :class:`~shared.pipeline.TrainingOutput` through the real publisher
+into its own moto bucket (a few puts, milliseconds) and points ``current.json`` at it, so every
+test starts with a GOOD model already current. :func:`api_call` sends API Gateway (HTTP API,
+payload 2.0) events through a Mangum handler, as API Gateway would.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from mangum import Mangum
+
+from lambdas.api.main import create_app
+from lambdas.training import runner
+from shared.config import DatasetConfig
+from shared.manifest import CurrentPointer, Manifest, SourceInfo
+from shared.pipeline import TrainingOutput, train_segments
+from shared.store import ModelStore, S3ModelStore, write_current
+from shared.training import publish_version
+from tests.conftest import MotoStack
+from tests.support.aws import FakeLambdaContext, receive_messages, sqs_event_from_messages
+from tests.support.events import load_event
+
+ROOT = Path(__file__).resolve().parents[2]
+MALL = ROOT / "data" / "mall_customers.csv"
+GOOD_VERSION = "20200101T000000Z-0000000000"
+GOOD_UPLOADED = datetime(2020, 1, 1, tzinfo=UTC)
+GOOD_CONFIG = DatasetConfig(k_max=4, algorithms=["kmeans", "gmm"])
+MALL_CUSTOMER = {"Gender": "Female", "Age": 31, "Annual Income (k$)": 70, "Spending Score (1-100)": 77}
+
+
+@pytest.fixture(scope="session")
+def good_output() -> TrainingOutput:
+    """The Mall customers through the real engine, once per session."""
+    return train_segments(
+        MALL.read_bytes(), filename=MALL.name, config=GOOD_CONFIG, dataset="mall"
+    )
+
+
+def seed_good_model(
+    store: ModelStore,
+    output: TrainingOutput,
+    dataset: str,
+    *,
+    version: str = GOOD_VERSION,
+    uploaded: datetime = GOOD_UPLOADED,
+) -> Manifest:
+    """Publish ``output`` as ``version`` of ``dataset`` and make it current."""
+    source = SourceInfo(
+        bucket="seed", key=f"uploads/{dataset}/mall_customers.csv", sha256="0" * 64, size=1
+    )
+    manifest = publish_version(store, dataset, version, output, source, created_at=uploaded)
+    pointer = CurrentPointer(
+        version=version,
+        updated_at=uploaded,
+        source_key=source.key,
+        source_last_modified=uploaded,
+    )
+    write_current(store, dataset, pointer)
+    return manifest
+
+
+@dataclass
+class Stack:
+    """The moto stack of one test, with helpers to upload and to run the handler."""
+
+    moto: MotoStack
+
+    @property
+    def store(self) -> S3ModelStore:
+        return S3ModelStore(self.moto.resources.models_bucket, client=self.moto.s3)
+
+    @property
+    def raw_bucket(self) -> str:
+        return self.moto.resources.raw_bucket
+
+    def put_config(self, dataset: str, body: bytes) -> None:
+        self.moto.s3.put_object(Bucket=self.raw_bucket, Key=f"configs/{dataset}.json", Body=body)
+
+    def upload(self, key: str, body: bytes) -> dict[str, Any]:
+        """Put an upload; return the SQS event Lambda builds from moto's notification."""
+        self.moto.s3.put_object(Bucket=self.raw_bucket, Key=key, Body=body)
+        messages = receive_messages(self.moto.sqs, self.moto.resources.queue_url)
+        assert len(messages) == 1, f"expected one notification for {key!r}, got {len(messages)}"
+        return sqs_event_from_messages(messages, queue_arn=self.moto.resources.queue_arn)
+
+    def drain(self) -> None:
+        self.moto.sqs.purge_queue(QueueUrl=self.moto.resources.queue_url)
+
+
+@pytest.fixture
+def stack(moto_stack: MotoStack) -> Iterator[Stack]:
+    """moto with the stack's resources, an empty queue and the handler built from settings."""
+    moto_stack.sqs.purge_queue(QueueUrl=moto_stack.resources.queue_url)  # the s3:TestEvent
+    runner.configure(None)
+    yield Stack(moto_stack)
+    runner.configure(None)
+
+
+def api_handler(store: ModelStore, **kwargs: Any) -> Mangum:
+    """A fresh API container (its own model cache) over ``store``."""
+    return Mangum(create_app(store=store, **kwargs), lifespan="off")
+
+
+def api_call(
+    handler: Mangum,
+    method: str,
+    path: str,
+    *,
+    query: dict[str, Any] | None = None,
+    body: Any = None,
+    token: str | None = None,
+) -> tuple[int, Any]:
+    """Send one API Gateway v2 event through ``handler``; return status and decoded body."""
+    event = load_event("api-assign" if method == "POST" else "api-health")
+    event["rawPath"] = path
+    event["requestContext"]["http"]["path"] = path
+    event["requestContext"]["http"]["method"] = method
+    event["rawQueryString"] = urlencode(query or {})
+    event["queryStringParameters"] = {k: str(v) for k, v in (query or {}).items()} or None
+    if token is not None:
+        event["headers"]["authorization"] = f"Bearer {token}"
+    if method == "POST":
+        text = json.dumps(body if body is not None else {})
+        event["body"] = text
+        event["headers"]["content-length"] = str(len(text.encode()))
+    out = handler(event, FakeLambdaContext())
+    text = out.get("body") or ""
+    content_type = out.get("headers", {}).get("content-type", "")
+    return out["statusCode"], json.loads(text) if content_type.startswith(
+        "application/json"
+    ) else text
+
+
+def assert_serves(handler: Mangum, dataset: str, version: str) -> dict[str, Any]:
+    """The API assigns a customer of ``dataset`` with ``version``; return the answer."""
+    status, body = api_call(
+        handler, "POST", f"/datasets/{dataset}/assign", body={"customers": [MALL_CUSTOMER]}
+    )
+    assert status == 200, body
+    assert body["model_version"] == version
+    assert len(body["assignments"]) == 1
+    return dict(body)
