@@ -142,7 +142,21 @@ def run_demo(args: argparse.Namespace) -> int:
             if stats is None:
                 return ""
             state = "handler running" if stats.busy else "polling"
-            return f"dispatcher: {state}, {stats.received} message(s) received"
+            text = f"dispatcher: {state}, {stats.received} message(s) received"
+            if stats.last_error:
+                text += f", last error: {stats.last_error[:80]}"
+            return text
+
+        def check() -> None:
+            """Stop waiting once SQS has moved the upload's message to the dead-letter queue."""
+            if stack.dlq_depth() > 0:
+                stats = stack.dispatcher.stats if stack.dispatcher else None
+                raise CliError(
+                    "the upload's message reached the dead-letter queue after "
+                    f"{stack.config.max_receive_count} failed attempts"
+                    + (f"; last error: {stats.last_error}" if stats and stats.last_error else ""),
+                    ExitCode.TRAINING_FAILED,
+                )
 
         _obj, outcome = upload_with_progress(
             s3,
@@ -153,6 +167,7 @@ def run_demo(args: argparse.Namespace) -> int:
             config=config,
             timeout=args.timeout,
             training_note=note,
+            check=check,
         )
         assert outcome is not None
         if outcome.failure is not None:

@@ -121,6 +121,7 @@ class LocalStack:
         self._uvicorn: Any = None
         self._uvicorn_thread: threading.Thread | None = None
         self._saved_env: dict[str, str | None] = {}
+        self._clients: dict[str, Any] = {}
 
     # -- addresses ----------------------------------------------------------------------------
 
@@ -170,10 +171,12 @@ class LocalStack:
         return env
 
     def client(self, service: str) -> Any:
-        """A boto3 client for ``service`` against the moto server."""
+        """A boto3 client for ``service`` against the moto server (one per service)."""
+        if service in self._clients:
+            return self._clients[service]
         import boto3
 
-        return boto3.client(
+        self._clients[service] = boto3.client(
             service,
             endpoint_url=self.endpoint_url,
             region_name=self.config.region,
@@ -181,6 +184,16 @@ class LocalStack:
             aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
             aws_session_token=FAKE_CREDENTIALS["AWS_SESSION_TOKEN"],
         )
+        return self._clients[service]
+
+    def dlq_depth(self) -> int:
+        """Messages in the dead-letter queue (uploads whose training kept failing)."""
+        if self.resources is None:
+            return 0
+        attributes = self.client("sqs").get_queue_attributes(
+            QueueUrl=self.resources.dlq_url, AttributeNames=["ApproximateNumberOfMessages"]
+        )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"])
 
     def train(
         self,
@@ -286,6 +299,7 @@ class LocalStack:
         if self._moto is not None:
             self._moto.stop()
             self._moto = None
+        self._clients = {}
         self._restore_env()
         if LocalStack._running is self:
             LocalStack._running = None

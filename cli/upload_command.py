@@ -47,11 +47,13 @@ def upload_with_progress(
     timeout: float,
     wait: bool = True,
     training_note: Callable[[], str] | None = None,
+    check: Callable[[], None] | None = None,
 ) -> tuple[UploadedObject, WaitOutcome | None]:
     """Upload (config first, then the file) with a progress bar, then wait for training.
 
     ``training_note`` adds a live detail to the training line (the local stack shows what its
-    dispatcher is doing).
+    dispatcher is doing); ``check`` runs at every poll and may raise :class:`CliError` to stop
+    waiting (the local stack does when the message reached the dead-letter queue).
     """
     from rich.progress import (
         BarColumn,
@@ -102,6 +104,8 @@ def upload_with_progress(
         def tick(_elapsed: float) -> None:
             if training_note is not None:
                 progress.update(train, note=training_note())
+            if check is not None:
+                check()
 
         outcome = wait_for_training(
             store,

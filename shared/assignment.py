@@ -118,21 +118,24 @@ def _row_distance(X: np.ndarray, points: np.ndarray) -> np.ndarray:
     return np.sqrt(np.einsum("ij,ij->i", diff, diff))
 
 
-def _two_nearest(X: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Index of the nearest and second nearest centroid of every row.
+def _centroid_scores(X: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+    """Scores ranking the centroids of every row like their distances (lower is nearer).
 
-    Large batches rank centroids by ``|c|^2 - 2 x.c`` (one matrix product, like scikit-learn's
-    K-Means); small ones by exact differences. Distances are then recomputed exactly.
+    Large batches use ``|c|^2 - 2 x.c`` (one matrix product, like scikit-learn's K-Means);
+    small ones exact squared distances.
     """
-    n, m = X.shape[0], centroids.shape[0]
-    if n * m * X.shape[1] <= _CHUNK_ELEMENTS:
-        score = _squared_distances(X, centroids)
-    else:
-        score = np.einsum("ij,ij->i", centroids, centroids)[None, :] - 2.0 * (X @ centroids.T)
+    if X.shape[0] * centroids.shape[0] * X.shape[1] <= _CHUNK_ELEMENTS:
+        return _squared_distances(X, centroids)
+    return np.einsum("ij,ij->i", centroids, centroids)[None, :] - 2.0 * (X @ centroids.T)
+
+
+def _two_nearest(X: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index of the nearest and second nearest centroid of every row."""
+    score = _centroid_scores(X, centroids)
     nearest = np.argmin(score, axis=1)
-    if m == 1:
+    if centroids.shape[0] == 1:
         return nearest, nearest
-    score[np.arange(n), nearest] = np.inf
+    score[np.arange(X.shape[0]), nearest] = np.inf
     return nearest, np.argmin(score, axis=1)
 
 
@@ -275,6 +278,12 @@ class NearestCentroidAssigner(SegmentAssigner):
         else:
             confidence = np.ones(X.shape[0])
         return position, d1, np.clip(confidence, 0.0, 1.0)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Labels only (the same ranking as :meth:`assign`, without distances)."""
+        self._check_fitted()
+        arr = _as_matrix(X, self.n_features_in_)
+        return np.asarray(self.labels_[np.argmin(_centroid_scores(arr, self.centroids_), axis=1)])
 
     def assign(self, X: Any) -> AssignmentBatch:
         """Assign rows to the nearest centroid (see the class notes for the returned fields)."""
@@ -419,6 +428,8 @@ class CoreSampleAssigner(SegmentAssigner):
     ----------
     components_ : ndarray of shape (m, d)
         The core samples of the fit.
+    component_norms_ : ndarray of shape (m,)
+        Their squared norms (for the fast nearest-core ranking).
     core_labels_ : ndarray of int64, shape (m,)
     labels_ : ndarray of int64
         The distinct segment labels (noise excluded).
@@ -457,6 +468,7 @@ class CoreSampleAssigner(SegmentAssigner):
         if not self.eps > 0:
             raise ValueError(f"eps={self.eps} should be > 0")
         self.components_ = X[core_index].copy()
+        self.component_norms_ = np.einsum("ij,ij->i", self.components_, self.components_)
         self.core_labels_ = labels[core_index].copy()
         self.labels_ = np.unique(self.core_labels_[self.core_labels_ >= 0]).astype(np.int64)
         self.n_features_in_ = int(X.shape[1])
@@ -479,9 +491,11 @@ class CoreSampleAssigner(SegmentAssigner):
                 distance[far] = far_distance
                 index[far] = far_index
             return index, distance
-        d2 = _squared_distances(X, self.components_)
-        index = np.argmin(d2, axis=1)
-        return index, np.sqrt(d2[np.arange(n), index])
+        # Rank core samples by |c|^2 - 2 x.c (one matrix-vector product per row), then measure
+        # the chosen one exactly.
+        score = self.component_norms_[None, :] - 2.0 * (X @ self.components_.T)
+        index = np.argmin(score, axis=1)
+        return index, _row_distance(X, self.components_[index])
 
     def assign(self, X: Any) -> AssignmentBatch:
         """Assign rows to the nearest core sample's segment, or noise (see the class notes)."""

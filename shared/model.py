@@ -11,7 +11,13 @@ a tampered or untrusted artifact is refused, never executed.
 ``current.json`` rechecked at most every ``refresh_seconds``, a new version built completely
 before it replaces the old one, and the last good model kept when a new version is refused.
 
-Heavy libraries (skops, scikit-learn, pandas) are imported only when a request needs them.
+Serving path: a version published with a serving bundle (:mod:`shared.serving`:
+``serving/params.json`` + ``serving/<model_key>.npz``, sha256-checked like every artifact) is
+served with numpy alone: no skops, scikit-learn, scipy or pandas is imported to assign customers,
+which keeps a Lambda cold start short. Versions without a bundle are served from the skops
+artifacts (the preprocessor is replayed with numpy through ``FastTransform.from_fitted``). The
+skops artifacts stay the reference: ``path="frame"`` assigns through them (pandas +
+``ColumnTransformer`` + the persisted assigner), and the tests pin both paths to the same answers.
 """
 
 from __future__ import annotations
@@ -36,6 +42,13 @@ from shared.exceptions import (
 )
 from shared.manifest import ColumnSchema, Manifest, model_key
 from shared.profiles import OUTLIER_NAME, OUTLIER_SEGMENT_ID, ProfileCatalog, SegmentSet
+from shared.serving import (
+    SERVING_PARAMS_PATH,
+    ServingParams,
+    ServingTransform,
+    load_serving_rule,
+    read_serving_params,
+)
 from shared.store import (
     ModelLayout,
     ModelStore,
@@ -48,6 +61,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from shared.evaluation import Evaluation
+    from shared.preprocess import FastTransform
     from shared.report import PlotData
 
 __all__ = [
@@ -64,7 +78,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 FAST_PATH_MAX_ROWS = 256
-"""Batches up to this size go through the numpy fast path; larger ones through pandas."""
+"""Kept for compatibility: every batch now goes through the numpy path unless
+``path="frame"`` asks for the reference (pandas + skops) route."""
 
 PROFILES_PATH = "profiles.json"
 EVALUATION_PATH = "evaluation.json"
@@ -222,10 +237,12 @@ def _finite_or_none(values: Any, n: int) -> list[float | None]:
     """A float list with NaN/inf (and a missing array) as None: JSON has no NaN."""
     if values is None:
         return [None] * n
-    out: list[float | None] = []
-    for v in values.tolist():
-        out.append(v if v is not None and math.isfinite(v) else None)
-    return out
+    import numpy as np
+
+    if np.isfinite(values).all():  # the common case: one C loop, no per-value check
+        finite: list[float | None] = values.tolist()
+        return finite
+    return [v if math.isfinite(v) else None for v in values.tolist()]
 
 
 # --- large batches ------------------------------------------------------------------------------
@@ -406,8 +423,11 @@ class SegmentationModel:
         self._loader = loader or _default_loader
         self._lock = threading.RLock()
         self._preprocessor: Any = None
-        self._fast_transform: Any = None
+        self._fast_transform: FastTransform | None = None
+        self._serving_transform: ServingTransform | None = None
+        self._serving: ServingParams | None = None
         self._assigners: dict[str, Any] = {}
+        self._rules: dict[str, Any] = {}
         self._documents: dict[str, Any] = {}
 
     # construction --------------------------------------------------------------------------
@@ -461,8 +481,13 @@ class SegmentationModel:
 
     @property
     def is_warm(self) -> bool:
-        """True once the preprocessor and at least one assigner are loaded."""
-        return self._preprocessor is not None and bool(self._assigners)
+        """True once the customer transform and at least one assignment rule are loaded."""
+        return self._serving_transform is not None and bool(self._rules)
+
+    @property
+    def has_serving_bundle(self) -> bool:
+        """True when the version was published with a numpy serving bundle."""
+        return SERVING_PARAMS_PATH in self.manifest.artifacts
 
     # choosing a fitted model ---------------------------------------------------------------
 
@@ -518,7 +543,11 @@ class SegmentationModel:
 
     def _load(self, path: str) -> Any:
         data = read_verified_artifact(self.store, self.manifest, path)
-        obj = self._loader(data)
+        try:
+            obj = self._loader(data)
+        except ArtifactError as e:
+            # Say which file of which version was refused (the loader only sees bytes).
+            raise type(e)(f"{path} of {self.dataset}/{self.version}: {e}") from e
         logger.info(
             "loaded artifact",
             extra={"dataset": self.dataset, "version": self.version, "artifact": path},
@@ -544,17 +573,98 @@ class SegmentationModel:
                     self._assigners[choice.key] = found
         return found
 
-    def fast_transform(self) -> Any:
-        """The numpy fast path built from the fitted preprocessor (built once)."""
+    def serving_params(self) -> ServingParams | None:
+        """The version's ``serving/params.json`` (verified, parsed once); None without a bundle.
+
+        Raises
+        ------
+        ArtifactError
+            When the document is tampered with or malformed.
+        """
+        if not self.has_serving_bundle:
+            return None
+        if self._serving is None:
+            with self._lock:
+                if self._serving is None:
+                    data = read_verified_artifact(self.store, self.manifest, SERVING_PARAMS_PATH)
+                    self._serving = read_serving_params(data)
+        return self._serving
+
+    def fast_transform(self) -> FastTransform:
+        """The numpy replay of the fitted preprocessing (built once).
+
+        From the serving bundle when the version has one (numpy only), else from the skops
+        preprocessor.
+
+        Raises
+        ------
+        ArtifactError
+            When the bundle's preprocessing does not fit the manifest's schema.
+        """
         if self._fast_transform is None:
             with self._lock:
                 if self._fast_transform is None:
                     from shared.preprocess import FastTransform
 
-                    self._fast_transform = FastTransform.from_fitted(
-                        self.preprocessor(), self.manifest.columns
-                    )
+                    params = self.serving_params()
+                    if params is None:
+                        fast = FastTransform.from_fitted(self.preprocessor(), self.manifest.columns)
+                    else:
+                        try:
+                            fast = FastTransform.from_params(
+                                params.preprocessing, self.manifest.columns
+                            )
+                        except ValueError as e:
+                            raise ArtifactError(
+                                f"{SERVING_PARAMS_PATH} of {self.dataset}/{self.version} "
+                                f"refused: {e}"
+                            ) from e
+                    self._fast_transform = fast
         return self._fast_transform
+
+    def serving_transform(self) -> ServingTransform:
+        """Customer records -> prepared matrix with numpy, any batch size (built once)."""
+        if self._serving_transform is None:
+            fast = self.fast_transform()
+            with self._lock:
+                if self._serving_transform is None:
+                    self._serving_transform = ServingTransform(fast, self.manifest.columns)
+        return self._serving_transform
+
+    def rule(self, choice: ModelChoice) -> Any:
+        """The assignment rule served for one model key (loaded on first use, thread-safe).
+
+        The numpy rule of the serving bundle when the version has one for that key; else the
+        skops assigner (:meth:`assigner`). Both have ``assign(X)`` with the same fields.
+
+        Raises
+        ------
+        ArtifactError
+            When the rule's file is tampered with or malformed.
+        """
+        found = self._rules.get(choice.key)
+        if found is None:
+            params = self.serving_params()
+            spec = None if params is None else params.models.get(choice.key)
+            with self._lock:
+                found = self._rules.get(choice.key)
+                if found is None:
+                    found = self.assigner(choice) if spec is None else self._load_rule(spec)
+                    self._rules[choice.key] = found
+        return found
+
+    def _load_rule(self, spec: dict[str, Any]) -> Any:
+        path = str(spec.get("arrays", ""))
+        data = read_verified_artifact(self.store, self.manifest, path)
+        try:
+            rule = load_serving_rule(spec, data)
+        except ArtifactError as e:
+            raise type(e)(f"{path} of {self.dataset}/{self.version}: {e}") from e
+        logger.info(
+            "loaded serving rule",
+            extra={"dataset": self.dataset, "version": self.version, "artifact": path},
+        )
+        return rule
 
     def warm(self, algorithm: str | None = None, k: int | None = None) -> SegmentationModel:
         """Load everything an assignment with ``algorithm``/``k`` needs; return ``self``.
@@ -566,8 +676,8 @@ class SegmentationModel:
         """
         choice = self.choose(algorithm, k)
         self.segment_set(choice)
-        self.assigner(choice)
-        self.fast_transform()
+        self.rule(choice)
+        self.serving_transform()
         return self
 
     def document(self, path: str) -> bytes:
@@ -605,8 +715,9 @@ class SegmentationModel:
     ) -> tuple[np.ndarray, list[list[str]], list[list[str]]]:
         """Validate and prepare customer records as in training.
 
-        Small batches go through the numpy fast path, large ones through the fitted
-        preprocessor on a DataFrame; both give the same matrix.
+        ``"auto"`` and ``"fast"``: the numpy path (:class:`~shared.serving.ServingTransform`:
+        row by row for small batches, column by column for large ones). ``"frame"``: the
+        reference, the fitted skops preprocessor on a DataFrame. All give the same matrix.
 
         Returns
         -------
@@ -623,9 +734,8 @@ class SegmentationModel:
         """
         import numpy as np
 
-        if path == "fast" or (path == "auto" and len(records) <= FAST_PATH_MAX_ROWS):
-            X, imputed, warnings = self.fast_transform().transform_records(records)
-            return np.asarray(X, dtype=np.float64), imputed, warnings
+        if path != "frame":
+            return self.serving_transform().transform(records)
         coerced = coerce_batch(records, self.manifest.columns)
         X = self.preprocessor().transform(coerced.frame)
         return np.asarray(X, dtype=np.float64), coerced.imputed, coerced.warnings
@@ -641,7 +751,7 @@ class SegmentationModel:
         """Assign customers to segments, column by column (see :meth:`assign`)."""
         choice = self.choose(algorithm, k)
         segments = self.segment_set(choice)
-        assigner = self.assigner(choice)
+        assigner = self.assigner(choice) if path == "frame" else self.rule(choice)
         if not records:
             return SegmentAssignments(choice, [], [], [], [], None, [], [], [])
         X, imputed, warnings = self.transform(records, path=path)
@@ -699,7 +809,9 @@ class SegmentationModel:
         k : int, optional
             Any k of that algorithm's sweep; default its chosen k.
         path : {"auto", "fast", "frame"}
-            Force the numpy fast path or the DataFrame path (they agree; tests pin that).
+            ``"auto"``/``"fast"``: the numpy path (the serving bundle when the version has
+            one); ``"frame"``: the reference skops path (pandas, scikit-learn). They agree;
+            the tests pin that.
 
         Returns
         -------

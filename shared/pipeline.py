@@ -351,6 +351,12 @@ def train_segments(
     for fit in fits.values():
         for model in fit.models:
             artifacts[model_artifact_path(model.algorithm, model.k)] = dump_artifact(model.assigner)
+    # The API's numpy-only serving bundle (serving/params.json + serving/<key>.npz): the same
+    # fitted numbers, so a cold start needs no skops/scikit-learn (see shared/serving.py).
+    from shared.serving import build_serving_artifacts
+
+    assigners = {model_key(m.algorithm, m.k): m.assigner for f in fits.values() for m in f.models}
+    artifacts.update(build_serving_artifacts(prepared.transformer, table.columns, assigners))
     artifacts["profiles.json"] = catalog.model_dump_json().encode("utf-8")
     artifacts["evaluation.json"] = evaluation.model_dump_json().encode("utf-8")
     artifacts["plots.json"] = plot_data.model_dump_json().encode("utf-8")

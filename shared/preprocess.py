@@ -22,18 +22,21 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import pandas as pd
-from sklearn.compose import ColumnTransformer
-from sklearn.impute import SimpleImputer
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 from shared.exceptions import InvalidCustomerError, MissingColumnError, NoUsableFeatureError
 from shared.manifest import ColumnSchema
-from shared.schema import category_label, date_age_days, feature_columns, parse_number
+
+# numpy-only copies of shared.schema's scalar rules (pinned equal by a test): importing this
+# module must not import pandas or scikit-learn, so the API's fast path starts quickly.
+from shared.values import category_label, date_age_days, feature_columns, parse_number
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
 
 __all__ = [
     "CoercedCustomers",
@@ -113,6 +116,11 @@ def build_preprocessor(columns: list[ColumnSchema]) -> ColumnTransformer:
     >>> [name for name, _, _ in build_preprocessor(cols).transformers]
     ['numeric']
     """
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+
     used = feature_columns(columns)
     plain = [c.name for c in used if c.role in ("numeric", "date") and c.transform is None]
     logged = [c.name for c in used if c.role in ("numeric", "date") and c.transform == "log1p"]
@@ -137,6 +145,8 @@ def build_preprocessor(columns: list[ColumnSchema]) -> ColumnTransformer:
 
 
 def _median() -> tuple[str, SimpleImputer]:
+    from sklearn.impute import SimpleImputer
+
     # keep_empty_features: the output width never depends on which values happen to be missing.
     return "impute", SimpleImputer(strategy="median", keep_empty_features=True)
 
@@ -362,6 +372,8 @@ def coerce_customers(
     >>> out.frame["Age"].tolist(), out.imputed, out.warnings[1]
     ([42.0, 250.0, nan], [[], [], ['Age']], ['Age=250 is outside the training range 18..70'])
     """
+    import pandas as pd
+
     coercer = _RecordCoercer(columns)
     rows, imputed, warnings = coercer.coerce(records)
     index = pd.RangeIndex(len(rows))
@@ -426,6 +438,10 @@ class FastTransform:
         TypeError
             When the transformer is not the shape :func:`build_preprocessor` makes.
         """
+        from sklearn.impute import SimpleImputer
+        from sklearn.pipeline import Pipeline
+        from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+
         coercer = _RecordCoercer(columns)
         position = {rule.name: j for j, rule in enumerate(coercer.rules)}
         numeric: list[tuple[int, int, float, bool, float, float]] = []
@@ -476,6 +492,98 @@ class FastTransform:
                     )
                 )
         n_outputs = max((s.stop for s in transformer.output_indices_.values()), default=0)
+        return cls(coercer, n_outputs, numeric, categorical)
+
+    def to_params(self) -> dict[str, Any]:
+        """The fitted parameters as JSON-ready data (the API's serving bundle stores them).
+
+        Floats are kept as Python floats: ``json`` writes them with ``repr``, which reads back
+        to the identical float, so :meth:`from_params` rebuilds an identical transform.
+
+        Examples
+        --------
+        >>> cols = [ColumnSchema(name="x", role="numeric", dtype="float", used=True)]
+        >>> fitted = fit_preprocessor(pd.DataFrame({"x": [1.0, 3.0]}), cols)
+        >>> FastTransform.from_fitted(fitted.transformer, cols).to_params()["numeric"]
+        [{'column': 'x', 'output': 0, 'fill': 2.0, 'log1p': False, 'mean': 2.0, 'scale': 1.0}]
+        """
+        names = [rule.name for rule in self._coercer.rules]
+        return {
+            "columns": [
+                {"name": r.name, "role": r.role, "log1p": r.log1p} for r in self._coercer.rules
+            ],
+            "n_outputs": int(self.n_outputs),
+            "numeric": [
+                {
+                    "column": names[j],
+                    "output": int(out),
+                    "fill": float(fill),
+                    "log1p": bool(log),
+                    "mean": float(mean),
+                    "scale": float(scale),
+                }
+                for j, out, fill, log, mean, scale in self._numeric
+            ],
+            "categorical": [
+                {"column": names[j], "fill": fill, "slots": [[c, int(s)] for c, s in slots.items()]}
+                for j, fill, slots in self._categorical
+            ],
+        }
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any], columns: list[ColumnSchema]) -> FastTransform:
+        """Rebuild the transform from :meth:`to_params` data and the training schema.
+
+        The schema (``Manifest.columns``) supplies the validation rules (types, ranges,
+        categories, date references); ``params`` the fitted numbers. Needs numpy only.
+
+        Raises
+        ------
+        ValueError
+            When ``params`` is malformed or was made for other columns than the schema's.
+
+        Examples
+        --------
+        >>> cols = [ColumnSchema(name="x", role="numeric", dtype="float", used=True)]
+        >>> fitted = fit_preprocessor(pd.DataFrame({"x": [1.0, 3.0]}), cols)
+        >>> params = FastTransform.from_fitted(fitted.transformer, cols).to_params()
+        >>> FastTransform.from_params(params, cols).transform_records([{"x": 3}])[0].tolist()
+        [[1.0]]
+        """
+        coercer = _RecordCoercer(columns)
+        expected = [{"name": r.name, "role": r.role, "log1p": r.log1p} for r in coercer.rules]
+        try:
+            if list(params["columns"]) != expected:
+                raise ValueError(
+                    f"they were made for columns {params['columns']!r}, the schema's used "
+                    f"columns are {expected!r}"
+                )
+            position = {rule.name: j for j, rule in enumerate(coercer.rules)}
+            n_outputs = int(params["n_outputs"])
+            numeric = [
+                (
+                    position[str(n["column"])],
+                    int(n["output"]),
+                    float(n["fill"]),
+                    bool(n["log1p"]),
+                    float(n["mean"]),
+                    float(n["scale"]),
+                )
+                for n in params["numeric"]
+            ]
+            categorical = [
+                (
+                    position[str(c["column"])],
+                    str(c["fill"]),
+                    {str(label): int(slot) for label, slot in c["slots"]},
+                )
+                for c in params["categorical"]
+            ]
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"the preprocessing parameters do not fit the schema: {e}") from e
+        outputs = [n[1] for n in numeric] + [s for c in categorical for s in c[2].values()]
+        if any(not 0 <= o < n_outputs for o in outputs):
+            raise ValueError(f"the preprocessing parameters name an output outside 0..{n_outputs}")
         return cls(coercer, n_outputs, numeric, categorical)
 
     @property

@@ -92,13 +92,16 @@ def mall_stack() -> Iterator[Any]:
         )
         # A second dataset with two versions, trained while the first tests run: the Mall file
         # without its config (Gender and Age are used too), first without its last 20
-        # customers, then whole (the newer upload becomes current).
+        # customers, then whole. The newer upload becomes current; S3 times have one-second
+        # resolution, so the second upload waits until the first model is in (seconds later).
         lines = (DATA / "mall_customers.csv").read_bytes().splitlines(keepends=True)
-        for name, body in (("part.csv", lines[:-20]), ("whole.csv", lines)):
-            s3.put_object(
-                Bucket=stack.raw_bucket, Key=f"uploads/{SHOPPERS}/{name}", Body=b"".join(body)
-            )
+        s3.put_object(
+            Bucket=stack.raw_bucket, Key=f"uploads/{SHOPPERS}/part.csv", Body=b"".join(lines[:-20])
+        )
         _wait_for_model(stack.api_url, DATASET, TRAINING_TIMEOUT_S)
+        s3.put_object(
+            Bucket=stack.raw_bucket, Key=f"uploads/{SHOPPERS}/whole.csv", Body=b"".join(lines)
+        )
         yield stack
     finally:
         stack.stop()
@@ -161,10 +164,14 @@ def browser() -> Iterator[Any]:
             chromium.close()
 
 
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    """A fresh page (own context: no shared localStorage) that records script errors."""
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
+def new_page(browser: Any, *, bypass_csp: bool = True) -> Any:
+    """A page in a fresh context (no shared localStorage) that records script errors.
+
+    Playwright's polling waits (``wait_for_function``) evaluate strings inside the page, which
+    the dashboard's Content-Security-Policy forbids; the tests bypass the policy except where
+    they check it (``bypass_csp=False``).
+    """
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, bypass_csp=bypass_csp)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -178,10 +185,17 @@ def page(browser: Any) -> Iterator[Any]:
     page.on("console", on_console)
     page.script_errors = errors
     page.set_default_timeout(15_000)
+    return page
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A fresh page; see :func:`new_page`."""
+    page = new_page(browser)
     try:
         yield page
     finally:
-        context.close()
+        page.context.close()
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import DATASET, REPO, get_json, post_json
+from tests.browser.conftest import DATASET, REPO, get_json, new_page, post_json
 
 pytestmark = pytest.mark.browser
 
@@ -238,6 +238,37 @@ def test_works_under_a_stage_prefix_and_sends_the_token(page: Any, api_url: str)
     assert page.script_errors == []
 
 
+def test_asks_for_a_token_when_the_api_needs_one(page: Any, api_url: str) -> None:
+    """A 401 opens the token field; the saved token goes out as a bearer token."""
+    sent: list[str | None] = []
+
+    def guarded(route: Any) -> None:
+        auth = route.request.headers.get("authorization")
+        sent.append(auth)
+        if auth != "Bearer let-me-in":
+            route.fulfill(
+                status=401,
+                json={"error": "unauthorized", "message": "missing bearer token"},
+            )
+        else:
+            route.continue_()
+
+    page.route(f"{api_url}/datasets**", guarded)
+    page.goto(f"{api_url}/")
+    notice = page.locator("[data-testid=notice]")
+    notice.wait_for()
+    assert "needs a token" in notice.inner_text()
+    assert page.locator("#token-panel").is_visible()
+    page.locator("#token-input").fill("let-me-in")
+    page.locator("#token-save").click()
+    page.wait_for_selector("[data-testid=segment-card]")
+    assert sent[0] is None
+    assert sent[-1] == "Bearer let-me-in"
+    assert page.evaluate("() => localStorage.getItem('segments.apiToken')") == "let-me-in"
+    assert page.locator("#token-button").inner_text() == "API token ✓"
+    assert page.script_errors == []
+
+
 def test_says_so_when_there_is_no_dataset(page: Any, api_url: str) -> None:
     page.route(
         f"{api_url}/datasets",
@@ -272,14 +303,60 @@ def test_says_so_when_a_dataset_has_no_model(page: Any, api_url: str) -> None:
             content_type="application/json",
         ),
     )
+    page.route(
+        f"{api_url}/datasets/fresh/failures?limit=1",
+        lambda route: route.fulfill(
+            json={
+                "dataset": "fresh",
+                "failures": [
+                    {
+                        "id": "f1",
+                        "dataset": "fresh",
+                        "error": "column 'Age' has no numbers <b>at all</b>",
+                        "error_type": "NoUsableFeatureError",
+                        "source": {"key": "uploads/fresh/x.csv"},
+                        "created_at": "2026-01-01T00:00:00Z",
+                    }
+                ],
+            }
+        ),
+    )
     page.goto(f"{api_url}/")
     notice = page.locator("[data-testid=notice]")
     notice.wait_for()
+    failure = page.locator("[data-testid=latest-failure]")
+    failure.wait_for()
+    assert "uploads/fresh/x.csv: column 'Age' has no numbers <b>at all</b>" in failure.inner_text()
     text = notice.inner_text()
     assert 'No model for "fresh" yet' in text
     assert "has no model yet" in text
     assert page.locator("#layout").is_hidden()
     assert page.script_errors == []
+
+
+def test_content_security_policy_allows_everything_the_page_does(
+    browser: Any, api_url: str
+) -> None:
+    """With the policy enforced, the page still draws maps, cards, mix and figures, and
+    assigns: nothing it needs is inline script, eval or another origin."""
+    page = new_page(browser, bypass_csp=False)
+    try:
+        page.goto(f"{api_url}/")
+        page.wait_for_selector("[data-testid=segment-card]")
+        page.wait_for_selector("#map .scatterlayer path.point")
+        page.wait_for_selector("#mix .barlayer path")
+        page.locator("#figs-model .figure").first.scroll_into_view_if_needed()
+        page.wait_for_selector("#figs-model .plot[data-drawn='1'] .main-svg")
+        page.locator("#analysis-tabs button[data-tab='eda']").click()
+        page.locator("#figs-eda .figure").first.scroll_into_view_if_needed()
+        page.wait_for_selector("#figs-eda .plot[data-drawn='1'] .main-svg")
+        for column, value in CUSTOMER.items():
+            page.locator(f"#assign-fields [data-column='{column}']").fill(str(value))
+        page.locator("#assign-submit").click()
+        page.wait_for_selector(".card.highlight")
+        assert page.script_errors == []
+    finally:
+        page.context.close()
 
 
 def test_data_strings_are_not_parsed_as_html(page: Any, api_url: str) -> None:

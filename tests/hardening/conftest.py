@@ -9,9 +9,11 @@ payload 2.0) events through a Mangum handler, as API Gateway would.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ from lambdas.training import runner
 from shared.config import DatasetConfig
 from shared.manifest import CurrentPointer, Manifest, SourceInfo
 from shared.pipeline import TrainingOutput, train_segments
+from shared.profiles import ProfileCatalog
 from shared.store import ModelStore, S3ModelStore, write_current
 from shared.training import publish_version
 from tests.conftest import MotoStack
@@ -54,12 +57,15 @@ def seed_good_model(
     *,
     version: str = GOOD_VERSION,
     uploaded: datetime = GOOD_UPLOADED,
+    current: bool = True,
 ) -> Manifest:
-    """Publish ``output`` as ``version`` of ``dataset`` and make it current."""
+    """Publish ``output`` as ``version`` of ``dataset`` and (``current``) make it current."""
     source = SourceInfo(
         bucket="seed", key=f"uploads/{dataset}/mall_customers.csv", sha256="0" * 64, size=1
     )
     manifest = publish_version(store, dataset, version, output, source, created_at=uploaded)
+    if not current:
+        return manifest
     pointer = CurrentPointer(
         version=version,
         updated_at=uploaded,
@@ -151,3 +157,131 @@ def assert_serves(handler: Mangum, dataset: str, version: str) -> dict[str, Any]
     assert body["model_version"] == version
     assert len(body["assignments"]) == 1
     return dict(body)
+
+
+# --- concurrency helpers -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def engine_cache() -> dict[tuple[str, str, str], TrainingOutput]:
+    """Trained outputs by (upload sha256, config, previous profiles): the engine is
+    deterministic for a fixed seed, so tests that train the same input pay once."""
+    return {}
+
+
+@dataclass
+class RecordingEngine:
+    """The real engine (cached per distinct input) that records its calls and can hold a run.
+
+    ``gates[filename]`` is waited on before a run of that upload returns, so a test can make
+    one upload publish after another.
+    """
+
+    cache: dict[tuple[str, str, str], TrainingOutput]
+    calls: list[str] = field(default_factory=list)
+    gates: dict[str, threading.Event] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __call__(
+        self,
+        data: bytes,
+        *,
+        filename: str,
+        config: DatasetConfig | None = None,
+        previous: ProfileCatalog | None = None,
+        dataset: str = "dataset",
+        random_state: int = 0,
+    ) -> TrainingOutput:
+        with self.lock:
+            self.calls.append(filename)
+        key = (
+            hashlib.sha256(data).hexdigest(),
+            config.model_dump_json() if config else "",
+            previous.model_dump_json() if previous else "",
+        )
+        output = self.cache.get(key)
+        if output is None:
+            output = train_segments(
+                data,
+                filename=filename,
+                config=config,
+                previous=previous,
+                dataset=dataset,
+                random_state=random_state,
+            )
+            self.cache[key] = output
+        gate = self.gates.get(filename)
+        if gate is not None:
+            assert gate.wait(timeout=120), f"gate of {filename} never opened"
+        return output
+
+
+def container_handler(event: dict[str, Any]) -> dict[str, Any]:
+    """What ``lambdas.training.handler.handler`` does for an SQS event, in its own container.
+
+    Lambda runs one event at a time per container; concurrent deliveries run in different
+    containers. Threads emulate that with a batch processor each (the module-level one of the
+    handler belongs to one container) around the real record handler and training run.
+    """
+    from aws_lambda_powertools.utilities.batch import (
+        BatchProcessor,
+        EventType,
+        process_partial_response,
+    )
+
+    from lambdas.training.runner import process_sqs_record
+
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    return dict(
+        process_partial_response(
+            event=event,
+            record_handler=process_sqs_record,
+            processor=processor,
+            context=FakeLambdaContext(),
+        )
+    )
+
+
+def assert_no_partial_version(store: ModelStore, dataset: str) -> list[str]:
+    """Every version folder has a manifest whose artifacts all exist and verify; return them."""
+    from shared.store import ModelLayout, read_manifest, read_verified_artifact
+
+    folders = store.list_children(ModelLayout.versions(dataset))
+    versions = []
+    for version in folders:
+        keys = store.list_keys(ModelLayout.version(dataset, version))
+        if not keys:
+            continue  # moto lists the prefixes of deleted folders (delete markers)
+        assert ModelLayout.manifest(dataset, version) in keys, f"{version} has no manifest"
+        manifest = read_manifest(store, dataset, version)
+        for path in manifest.artifacts:
+            read_verified_artifact(store, manifest, path)
+        versions.append(version)
+    return versions
+
+
+class AtomicConditionalWrites:
+    """An S3 client whose conditional ``PutObject`` calls are atomic, as they are in S3.
+
+    moto checks ``If-None-Match``/``If-Match`` and then writes without a lock, so two threads can
+    both pass the check (seen here: ~1 trial in 30 with a short GIL switch interval). S3 itself
+    serializes conditional writes to a key; this wrapper restores that guarantee for threads.
+    """
+
+    _lock = threading.Lock()
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._client, name)
+        if name != "put_object":
+            return attr
+
+        def put_object(**kwargs: Any) -> Any:
+            if "IfNoneMatch" in kwargs or "IfMatch" in kwargs:
+                with self._lock:
+                    return attr(**kwargs)
+            return attr(**kwargs)
+
+        return put_object

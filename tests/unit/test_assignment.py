@@ -139,3 +139,11 @@ def test_matrix_product_ranking_agrees_with_exact_differences(
     assert np.array_equal(exact.labels, product.labels)
     np.testing.assert_array_equal(exact.distance, product.distance)
     np.testing.assert_array_equal(exact.confidence, product.confidence)
+
+
+def test_predict_equals_assign_labels_on_both_paths(monkeypatch: pytest.MonkeyPatch) -> None:
+    X = np.random.default_rng(4).normal(size=(400, 3))
+    a = NearestCentroidAssigner("agglomerative").fit(X, (X[:, 0] > 0).astype(int) * 2)
+    assert np.array_equal(a.predict(X), a.assign(X).labels)
+    monkeypatch.setattr(assignment, "_CHUNK_ELEMENTS", 0)
+    assert np.array_equal(a.predict(X), a.assign(X).labels)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -34,6 +35,9 @@ def test_page_is_served_with_relative_asset_urls(client: TestClient) -> None:
     # Relative URLs only: the page must work under an API Gateway stage prefix, and offline.
     assert not [u for u in urls if u.startswith(("/", "http:", "https:", "//"))]
     assert "{{" not in response.text
+    csp = response.headers["content-security-policy"]
+    assert "script-src 'self';" in csp
+    assert "<script>" not in response.text  # no inline script: the policy forbids it
 
 
 def test_no_cdn_anywhere_in_the_dashboard() -> None:
@@ -100,3 +104,62 @@ def test_segment_colours_match_the_training_figures() -> None:
     assert block is not None
     assert tuple(re.findall(r"'(#[0-9a-fA-F]{6})'", block.group(1))) == tuple(PALETTE)
     assert f"const OUTLIER_COLOR = '{OUTLIER_COLOUR}';" in script
+
+
+class _LambdaContext:
+    aws_request_id = "dashboard-test"
+    function_name = "api"
+    memory_limit_in_mb = 1024
+    invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:api"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+def _gateway_event(path: str, *, stage: str = "$default", gzip_ok: bool = True) -> dict[str, Any]:
+    """The API Gateway (HTTP API) sample event of events/, pointed at a dashboard path."""
+    from tests.support.events import load_event
+
+    event = load_event("api-health")
+    event["rawPath"] = path
+    event["requestContext"]["http"]["path"] = path
+    event["requestContext"]["stage"] = stage
+    headers = event["headers"]
+    headers["accept"] = "*/*"
+    if gzip_ok:
+        headers["accept-encoding"] = "gzip, deflate, br"
+    return event
+
+
+def handler(event: dict[str, Any], context: _LambdaContext) -> dict[str, Any]:
+    """The Lambda entry point, called on a fresh thread as Lambda would (Mangum runs its own
+    event loop, which must not meet one already running in this process, e.g. Playwright's)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from lambdas.api.main import handler as lambda_handler
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        result: dict[str, Any] = pool.submit(lambda_handler, event, context).result()
+    return result
+
+
+def test_through_api_gateway_plotly_fits_the_lambda_response_limit() -> None:
+    import base64
+
+    page = handler(_gateway_event("/"), _LambdaContext())
+    assert page["statusCode"] == 200
+    url = next(u for u in _asset_urls(page["body"]) if "plotly-" in u)
+    response = handler(_gateway_event(f"/{url}"), _LambdaContext())
+    assert response["statusCode"] == 200
+    assert response["isBase64Encoded"] is True
+    assert len(response["body"]) < 6 * 1024 * 1024
+    body = gzip.decompress(base64.b64decode(response["body"]))
+    assert body == load_asset(url.removeprefix("static/")).body
+
+
+def test_through_api_gateway_under_a_stage_prefix() -> None:
+    page = handler(_gateway_event("/prod/", stage="prod"), _LambdaContext())
+    assert page["statusCode"] == 200
+    assert "static/app.js" in page["body"]
+    css = handler(_gateway_event("/prod/static/app.css", stage="prod"), _LambdaContext())
+    assert css["statusCode"] == 200

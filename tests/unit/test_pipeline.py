@@ -198,7 +198,7 @@ def messy_tables(draw: st.DrawFn) -> bytes:
     return pd.DataFrame(columns).to_csv(index=False).encode()
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(messy_tables())
 def test_messy_tables_train_or_raise_data_validation_error(data: bytes) -> None:
     try:

@@ -293,8 +293,9 @@
       $('layout').hidden = true;
       if (err.status === 503 || err.status === 404) {
         showNotice('warn', `No model for "${state.dataset}" yet`,
-          `${err.message} Training may still be running, or the upload failed (see the dataset's failures). `
+          `${err.message} Training may still be running, or the upload failed. `
           + 'The dashboard shows the segments as soon as a version is published.');
+        showLatestFailure(loadId);
       } else {
         showApiError(err, `dataset "${state.dataset}"`);
       }
@@ -334,6 +335,18 @@
     const wantK = wanted && wanted.k !== null && wanted.k !== undefined ? Number(wanted.k) : null;
     const k = wantK !== null && ks.includes(wantK) ? wantK : chosenK(algo);
     await selectModel(algo, k);
+  }
+
+  /** Why the newest upload of a dataset without a model failed, if it did. */
+  async function showLatestFailure(loadId) {
+    let data;
+    try { data = await api(dsPath('/failures'), { limit: 1 }); } catch (e) { return; }
+    const failure = data && Array.isArray(data.failures) ? data.failures[0] : null;
+    if (!failure || loadId !== state.loadId || $('notice').hidden) return;
+    const source = failure.source && failure.source.key ? failure.source.key : 'an upload';
+    $('notice').append(el('div', { className: 'failure', 'data-testid': 'latest-failure' },
+      el('strong', { text: 'Latest failed upload' }),
+      el('span', { text: `${source}: ${failure.error}` })));
   }
 
   function renderVersionMeta() {
@@ -1127,7 +1140,14 @@
     $('token-button').addEventListener('click', () => toggleTokenPanel());
     $('token-save').addEventListener('click', () => saveToken($('token-input').value.trim()));
     $('token-clear').addEventListener('click', () => saveToken(''));
-    $('token-input').addEventListener('keydown', (e) => { if (e.key === 'Enter') saveToken(e.target.value.trim()); });
+    $('token-input').addEventListener('keydown', (e) => {
+      if (e.key === 'Enter') saveToken(e.target.value.trim());
+      if (e.key === 'Escape') toggleTokenPanel(false);
+    });
+    document.addEventListener('click', (e) => {
+      const panel = $('token-panel');
+      if (!panel.hidden && !panel.contains(e.target) && e.target !== $('token-button')) toggleTokenPanel(false);
+    });
     $('assign-form').addEventListener('submit', submitAssign);
     $('assign-example').addEventListener('click', fillExample);
     $('filters-reset').addEventListener('click', () => { buildFilters(); renderMap(); renderMix(); });

@@ -1,0 +1,447 @@
+"""The numpy serving bundle against the skops reference, on the Mall customers.
+
+Each dataset is trained once by the real pipeline and published by the real publisher into a
+local store; then every fitted model (every algorithm, every k of the sweep) assigns the same
+customers through the serving bundle (numpy only) and through the skops artifacts (pandas +
+``ColumnTransformer`` + the persisted assigner). Labels, outlier flags, imputed columns and
+warnings must be identical; distances, confidences and probabilities equal to 1e-9.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import subprocess
+import sys
+import textwrap
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from shared import schema, values
+from shared.config import DatasetConfig
+from shared.exceptions import ArtifactError, ChecksumMismatchError, InvalidCustomerError
+from shared.manifest import ColumnSchema, Manifest, SourceInfo
+from shared.model import SegmentationModel
+from shared.pipeline import TrainingOutput, train_segments
+from shared.preprocess import FastTransform, coerce_customers, fit_preprocessor
+from shared.serving import (
+    COLUMN_PATH_MIN_ROWS,
+    SERVING_PARAMS_PATH,
+    ServingTransform,
+    build_serving_artifacts,
+    load_serving_rule,
+    read_serving_params,
+    serving_arrays_path,
+)
+from shared.store import LocalModelStore, ModelLayout
+from shared.training import publish_version
+
+ROOT = Path(__file__).resolve().parents[2]
+MALL = ROOT / "data" / "mall_customers.csv"
+HEAVY = ("pandas", "sklearn", "scipy", "skops", "plotly", "boto3")
+
+
+# --- fixtures ------------------------------------------------------------------------------------
+
+
+def _publish(store: LocalModelStore, dataset: str, output: TrainingOutput) -> Manifest:
+    source = SourceInfo(key=f"uploads/{dataset}/x.csv", sha256="0" * 64, size=1)
+    return publish_version(store, dataset, "v1", output, source, created_at=datetime.now(UTC))
+
+
+def _enriched_mall_csv() -> bytes:
+    """Mall plus a skewed count (log1p), a visit date, a channel with gaps, and missing values."""
+    rows = list(csv.DictReader(MALL.open()))
+    rng = np.random.default_rng(7)
+    start = date(2023, 1, 1)
+    out = io.StringIO()
+    fields = [*rows[0].keys(), "Purchases", "Last Visit", "Channel"]
+    writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    for i, row in enumerate(rows):
+        row = dict(row)
+        row["Purchases"] = str(int(np.exp(rng.normal(1.5, 1.3))))
+        row["Last Visit"] = (start + timedelta(days=int(rng.integers(0, 700)))).isoformat()
+        row["Channel"] = ["web", "store", "phone", ""][int(rng.integers(0, 4))]
+        if i % 17 == 3:
+            row["Age"] = ""
+        if i % 23 == 5:
+            row["Purchases"] = ""
+        if i % 29 == 7:
+            row["Last Visit"] = ""
+        writer.writerow(row)
+    return out.getvalue().encode()
+
+
+@pytest.fixture(scope="module")
+def mall(tmp_path_factory: pytest.TempPathFactory) -> SegmentationModel:
+    store = LocalModelStore(tmp_path_factory.mktemp("mall"))
+    output = train_segments(MALL.read_bytes(), filename=MALL.name, dataset="mall")
+    _publish(store, "mall", output)
+    return SegmentationModel.open(store, "mall", "v1")
+
+
+@pytest.fixture(scope="module")
+def enriched(tmp_path_factory: pytest.TempPathFactory) -> SegmentationModel:
+    store = LocalModelStore(tmp_path_factory.mktemp("enriched"))
+    output = train_segments(
+        _enriched_mall_csv(),
+        filename="enriched.csv",
+        dataset="enriched",
+        config=DatasetConfig(k_max=5),
+    )
+    _publish(store, "enriched", output)
+    return SegmentationModel.open(store, "enriched", "v1")
+
+
+def _mall_records(n: int, seed: int) -> list[dict[str, Any]]:
+    rows = list(csv.DictReader(MALL.open()))
+    rng = np.random.default_rng(seed)
+    out: list[dict[str, Any]] = []
+    for j in rng.integers(0, len(rows), n):
+        row = rows[int(j)]
+        out.append(
+            {
+                "Gender": row["Gender"],
+                "Age": int(row["Age"]) + int(rng.integers(-3, 4)),
+                "Annual Income (k$)": float(row["Annual Income (k$)"]) + float(rng.normal()),
+                "Spending Score (1-100)": int(row["Spending Score (1-100)"]),
+            }
+        )
+    return out
+
+
+AWKWARD_MALL: list[dict[str, Any]] = [
+    {"Gender": "Female", "Age": None, "Annual Income (k$)": 70, "Spending Score (1-100)": 77},
+    {"Gender": None, "Age": 40},  # two columns omitted, one null
+    {"Gender": "Robot", "Age": 30, "Annual Income (k$)": 60, "Spending Score (1-100)": 50},
+    {"Gender": "Male", "Age": 150, "Annual Income (k$)": -5, "Spending Score (1-100)": 1000},
+    {"Gender": "Male", "Age": "42", "Annual Income (k$)": " 61 ", "Spending Score (1-100)": 5},
+    {"Gender": " Female ", "Age": 33, "Email": "x@example.com"},  # unknown key
+    {},
+]
+
+
+def _assert_same(serving: list[Any], reference: list[Any], what: str) -> None:
+    assert [a.segment_id for a in serving] == [a.segment_id for a in reference], what
+    assert [a.outlier for a in serving] == [a.outlier for a in reference], what
+    assert [a.imputed for a in serving] == [a.imputed for a in reference], what
+    assert [a.warnings for a in serving] == [a.warnings for a in reference], what
+    for field in ("distance", "confidence"):
+        np.testing.assert_allclose(
+            np.array([getattr(a, field) for a in serving], dtype=float),
+            np.array([getattr(a, field) for a in reference], dtype=float),
+            rtol=1e-9,
+            atol=1e-12,
+            err_msg=f"{what}: {field}",
+        )
+    for got, want in zip(serving, reference, strict=True):
+        if want.probabilities is None:
+            assert got.probabilities is None, what
+        else:
+            assert got.probabilities is not None, what
+            assert list(got.probabilities) == list(want.probabilities), what
+            np.testing.assert_allclose(
+                list(got.probabilities.values()), list(want.probabilities.values()), atol=1e-12
+            )
+
+
+def _every_model(model: SegmentationModel) -> list[tuple[str, int | None]]:
+    out: list[tuple[str, int | None]] = []
+    for algorithm, summary in sorted(model.manifest.algorithms.items()):
+        if summary.k is None:
+            out.append((algorithm, None))
+        else:
+            out.extend((algorithm, int(k)) for k in sorted(summary.models, key=int))
+    return out
+
+
+def _compare_every_model(model: SegmentationModel, records: list[dict[str, Any]]) -> int:
+    checked = 0
+    for algorithm, k in _every_model(model):
+        what = f"{algorithm} k={k}"
+        # The numpy path must really be the bundle's rule, not the skops assigner.
+        assert type(model.rule(model.choose(algorithm, k))).__module__ == "shared.serving", what
+        reference = model.assign(records, algorithm=algorithm, k=k, path="frame")
+        for size in (len(records), COLUMN_PATH_MIN_ROWS - 1):  # column route and row route
+            serving = model.assign(records[:size], algorithm=algorithm, k=k)
+            _assert_same(serving, reference[:size], f"{what}, {size} rows")
+        checked += 1
+    return checked
+
+
+# --- the bundle is published ---------------------------------------------------------------------
+
+
+def test_training_publishes_the_bundle_in_the_manifest(mall: SegmentationModel) -> None:
+    artifacts = mall.manifest.artifacts
+    assert SERVING_PARAMS_PATH in artifacts
+    params = mall.serving_params()
+    assert params is not None
+    keys = {key for algorithm, k in _every_model(mall) for key in [mall.choose(algorithm, k).key]}
+    assert set(params.models) == keys
+    for key, spec in params.models.items():
+        assert spec["arrays"] == serving_arrays_path(key)
+        assert len(artifacts[spec["arrays"]].sha256) == 64
+    assert mall.has_serving_bundle
+
+
+def test_bundle_bytes_are_deterministic(mall: SegmentationModel) -> None:
+    pre = mall.preprocessor()
+    choice = mall.choose("gmm", 3)
+    first = build_serving_artifacts(pre, mall.manifest.columns, {"gmm-k3": mall.assigner(choice)})
+    again = build_serving_artifacts(pre, mall.manifest.columns, {"gmm-k3": mall.assigner(choice)})
+    assert first == again
+    assert set(first) == {SERVING_PARAMS_PATH, "serving/gmm-k3.npz"}
+    # The same arrays as the published file of the full run.
+    published = mall.store.get_bytes(ModelLayout.artifact("mall", "v1", "serving/gmm-k3.npz"))
+    assert first["serving/gmm-k3.npz"] == published
+
+
+# --- same answers as the skops reference ---------------------------------------------------------
+
+
+def test_every_mall_model_gives_the_reference_answers(mall: SegmentationModel) -> None:
+    records = _mall_records(150, seed=3) + AWKWARD_MALL
+    rows = [
+        {str(k): v for k, v in r.items() if k != "CustomerID"} for r in csv.DictReader(MALL.open())
+    ]
+    checked = _compare_every_model(mall, records + rows)
+    assert checked == 3 * 9 + 1  # kmeans, gmm, agglomerative at k = 2..10, and dbscan
+
+
+def test_rules_equal_the_assigners_on_the_prepared_matrix(mall: SegmentationModel) -> None:
+    X, _, _ = mall.transform(_mall_records(300, seed=4), path="frame")
+    X = np.vstack([X, X * 3.0])  # far points too: outliers, DBSCAN noise
+    for algorithm, k in _every_model(mall):
+        choice = mall.choose(algorithm, k)
+        got, want = mall.rule(choice).assign(X), mall.assigner(choice).assign(X)
+        np.testing.assert_array_equal(got.labels, want.labels)
+        np.testing.assert_array_equal(got.outlier, want.outlier)
+        np.testing.assert_allclose(got.distance, want.distance, rtol=1e-12)
+        np.testing.assert_allclose(got.confidence, want.confidence, rtol=1e-12, atol=1e-15)
+        if want.probabilities is not None:
+            np.testing.assert_allclose(got.probabilities, want.probabilities, atol=1e-15)
+
+
+def test_enriched_mall_with_log1p_dates_and_gaps(enriched: SegmentationModel) -> None:
+    by_name = {c.name: c for c in enriched.manifest.columns}
+    assert by_name["Purchases"].transform == "log1p"
+    assert by_name["Last Visit"].role == "date"
+    assert by_name["Channel"].role == "categorical"
+    rng = np.random.default_rng(5)
+    records: list[dict[str, Any]] = []
+    for i, base in enumerate(_mall_records(90, seed=6)):
+        record: dict[str, Any] = dict(base)
+        record["Purchases"] = [3, 0, 40, None, -2, "7"][i % 6]
+        visit = date(2023, 1, 1) + timedelta(days=int(rng.integers(-30, 760)))
+        record["Last Visit"] = [visit.isoformat(), None, f"{visit.isoformat()}T10:00:00"][i % 3]
+        record["Channel"] = ["web", "store", "fax", None, "phone"][i % 5]
+        records.append(record)
+    checked = _compare_every_model(enriched, records + AWKWARD_MALL)
+    assert checked == 3 * 4 + 1
+    # The imputation, log1p and date rules really were exercised.
+    out = enriched.assign(records)
+    assert any("Purchases" in a.imputed for a in out)
+    assert any("negative" in w for a in out for w in a.warnings)
+    assert any("training dates" in w for a in out for w in a.warnings)
+    assert any("'fax'" in w for a in out for w in a.warnings)
+
+
+def test_wrong_types_name_row_and_column_on_both_routes(mall: SegmentationModel) -> None:
+    for size in (3, COLUMN_PATH_MIN_ROWS + 5):
+        records: list[dict[str, Any]] = _mall_records(size, seed=8)
+        records[2]["Age"] = True
+        with pytest.raises(InvalidCustomerError) as info:
+            mall.assign(records)
+        assert (info.value.row, info.value.column) == (2, "Age")
+        records[2]["Age"] = 10**400  # beyond float range: a 422, never an OverflowError
+        with pytest.raises(InvalidCustomerError, match="digits"):
+            mall.assign(records)
+
+
+# --- the column route equals the row route -------------------------------------------------------
+
+LOG_COLUMNS = [
+    ColumnSchema(name="n", role="numeric", dtype="integer", used=True, min=0, max=500,
+                 transform="log1p"),
+    ColumnSchema(name="y", role="numeric", dtype="float", used=True, min=-1, max=1),
+    ColumnSchema(name="g", role="categorical", dtype="integer", used=True,
+                 categories=["1", "2", "3"]),
+]  # fmt: skip
+
+
+def test_column_route_equals_row_route_and_sklearn() -> None:
+    rng = np.random.default_rng(0)
+    n = 400
+    frame = pd.DataFrame(
+        {
+            "n": np.floor(np.exp(rng.normal(2, 1.5, n))),
+            "y": rng.uniform(-1, 1, n),
+            "g": [str(v) for v in rng.integers(1, 4, n)],
+        }
+    )
+    frame.loc[::9, "n"] = np.nan
+    fitted = fit_preprocessor(frame, LOG_COLUMNS)
+    fast = FastTransform.from_params(
+        json.loads(json.dumps(FastTransform.from_fitted(fitted.transformer, LOG_COLUMNS).to_params())),
+        LOG_COLUMNS,
+    )
+    records: list[dict[str, Any]] = [
+        {
+            "n": [int(rng.integers(0, 900)), None, -3, 2.5][i % 4],
+            "y": None if i % 11 == 0 else float(rng.uniform(-2, 2)),
+            "g": [1, 2.0, "3", 4, None, True][i % 6],
+            **({"extra": 1} if i % 13 == 0 else {}),
+        }
+        for i in range(200)
+    ]
+    serving = ServingTransform(fast, LOG_COLUMNS)
+    X_col, imputed_col, warnings_col = serving.transform(records)
+    X_row, imputed_row, warnings_row = fast.transform_records(records)
+    np.testing.assert_array_equal(X_col, X_row)
+    assert imputed_col == imputed_row
+    assert warnings_col == warnings_row
+    coerced = coerce_customers(records, LOG_COLUMNS)
+    np.testing.assert_allclose(X_col, fitted.transformer.transform(coerced.frame), atol=1e-12)
+    assert warnings_col == coerced.warnings
+    assert imputed_col == coerced.imputed
+
+
+def test_params_for_other_columns_are_refused() -> None:
+    frame = pd.DataFrame({"n": [1.0, 5.0, 50.0], "y": [0.0, 0.5, 1.0], "g": ["1", "2", "3"]})
+    params = FastTransform.from_fitted(fit_preprocessor(frame, LOG_COLUMNS).transformer,
+                                       LOG_COLUMNS).to_params()  # fmt: skip
+    other = [c.model_copy(update={"transform": None}) for c in LOG_COLUMNS]
+    with pytest.raises(ValueError, match="made for columns"):
+        FastTransform.from_params(params, other)
+    params["numeric"][0]["output"] = 99
+    with pytest.raises(ValueError, match="outside"):
+        FastTransform.from_params(params, LOG_COLUMNS)
+
+
+# --- refusing bad bundles ------------------------------------------------------------------------
+
+
+def _npz(**arrays: Any) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def test_object_arrays_wrong_shapes_and_kinds_are_refused() -> None:
+    spec = {"kind": "nearest_centroid", "n_features": 2}
+    good = {
+        "centroids": np.zeros((3, 2)),
+        "labels": np.arange(3),
+        "thresholds": np.ones(3),
+    }
+    assert load_serving_rule(spec, _npz(**good)).predict(np.zeros((1, 2))).tolist() == [0]
+    pickled = {**good, "labels": np.array([0, "a", None], dtype=object)}
+    with pytest.raises(ArtifactError, match="refused"):
+        load_serving_rule(spec, _npz(**pickled))
+    with pytest.raises(ArtifactError, match="shape"):
+        load_serving_rule({**spec, "n_features": 5}, _npz(**good))
+    with pytest.raises(ArtifactError, match="missing array"):
+        load_serving_rule(spec, _npz(centroids=good["centroids"]))
+    with pytest.raises(ArtifactError, match="unknown rule kind"):
+        load_serving_rule({**spec, "kind": "pickle"}, _npz(**good))
+    with pytest.raises(ArtifactError, match="refused"):
+        load_serving_rule(spec, b"not a zip")
+    with pytest.raises(ArtifactError, match="format"):
+        read_serving_params(b'{"format": 99, "preprocessing": {}, "models": {}}')
+
+
+def test_tampered_bundle_is_refused_before_parsing(
+    mall: SegmentationModel, tmp_path: Path
+) -> None:
+    store = LocalModelStore(tmp_path)
+    source = mall.store
+    for key in source.list_keys(ModelLayout.dataset("mall")):
+        store.put_bytes(key, source.get_bytes(key))
+    path = ModelLayout.artifact("mall", "v1", serving_arrays_path("kmeans-k5"))
+    store.put_bytes(path, store.get_bytes(path) + b"\0")
+    model = SegmentationModel.open(store, "mall", "v1")
+    with pytest.raises(ChecksumMismatchError, match=r"kmeans-k5\.npz"):
+        model.assign(AWKWARD_MALL, algorithm="kmeans", k=5)
+
+
+# --- the request path imports numpy only ---------------------------------------------------------
+
+NO_HEAVY_IMPORTS = textwrap.dedent(
+    """
+    import json, sys
+    from shared.model import SegmentationModel
+    from shared.store import LocalModelStore
+    model = SegmentationModel.open(LocalModelStore(sys.argv[1]), "mall", "v1")
+    for algorithm in ("kmeans", "gmm", "agglomerative", "dbscan"):
+        out = model.assign([{"Gender": "Male", "Age": 30, "Annual Income (k$)": 60}],
+                           algorithm=algorithm)
+        assert out[0].segment_name
+    big = [{"Gender": "Female", "Age": 20 + i % 50, "Annual Income (k$)": i % 130,
+            "Spending Score (1-100)": i % 100} for i in range(500)]
+    assert len(model.assign(big)) == 500
+    heavy = sorted(m for m in sys.modules if m.split(".")[0] in json.loads(sys.argv[2]))
+    print(json.dumps(heavy))
+    """
+)
+
+
+def test_assigning_imports_no_pandas_sklearn_scipy_or_skops(mall: SegmentationModel) -> None:
+    root = mall.store.root if isinstance(mall.store, LocalModelStore) else None
+    assert root is not None
+    proc = subprocess.run(
+        [sys.executable, "-c", NO_HEAVY_IMPORTS, str(root), json.dumps(HEAVY)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == []
+
+
+# --- the numpy-only scalar rules are training's --------------------------------------------------
+
+VALUES: list[Any] = [
+    None, 0, 1, -7, 42, 2**53 + 1, 1.5, -0.0, float("nan"), float("inf"), 1e15, 1e16, True,
+    False, "", " ", "42", " 4.5e3 ", "1_000", "abc", "NaN", "null", "?", "-", "--", "N/A",
+    "true", "False", "yes", "1.0", "2", " Male ", "0x10", "1e400", [1], {"a": 1},
+    date(2024, 1, 31), datetime(2024, 1, 31, 12, 30), "2024-01-31", "31/01/2024",
+    "2024-01-31T12:00:00+02:00", np.int64(3), np.float64(2.5), np.bool_(True),
+]  # fmt: skip
+
+
+def _outcome(fn: Any, *args: Any) -> Any:
+    try:
+        out = fn(*args)
+    except (TypeError, ValueError) as e:
+        return type(e).__name__
+    return "nan" if isinstance(out, float) and math.isnan(out) else out
+
+
+@pytest.mark.parametrize("value", VALUES, ids=repr)
+def test_scalar_rules_equal_the_schema_module(value: Any) -> None:
+    assert _outcome(values.parse_number, value) == _outcome(schema.parse_number, value)
+    for dtype in ("string", "integer", "float", "boolean"):
+        assert _outcome(values.category_label, value, dtype) == _outcome(
+            schema.category_label, value, dtype
+        )
+    for fmt in (None, "%Y-%m-%d", "%d/%m/%Y"):
+        reference = "2024-03-01T00:00:00"
+        assert _outcome(values.date_age_days, value, reference, fmt) == _outcome(
+            schema.date_age_days, value, reference, fmt
+        )
+
+
+def test_scalar_constants_equal_the_schema_module() -> None:
+    assert values.MISSING_TOKENS == schema.MISSING_TOKENS
+    assert values.ABSURD_MAGNITUDE == schema.ABSURD_MAGNITUDE
