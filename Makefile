@@ -27,7 +27,7 @@ export PATH := $(BIN):$(PATH)
 	distclean
 
 help: ## Show the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
 		awk 'BEGIN {FS = ":.*## "}; {printf "  \033[1m%-16s\033[0m %s\n", $$1, $$2}'
 
 # --- environments ----------------------------------------------------------------------------

@@ -3,12 +3,17 @@
 1. Single-customer ``POST /datasets/mall/assign`` through the in-process Mangum ``handler``:
    p50 / p99 over many calls (the model is cached, as in a warm Lambda).
 2. A 10,000-customer batch through the handler against the same rows through the fitted model's
-   own predict (``preprocessor.transform(prepare_frame(frame))`` + the assigner), and the ratio;
-   both from a ready DataFrame and from the same list of dicts the API receives
-   (``pd.DataFrame(records)`` included). The handler also parses and validates the JSON,
-   checks every value, reports imputed columns and warnings, and serializes the answer.
+   own predict, and the ratio. The raw baseline (the goal's denominator) is the skops
+   preprocessor's ``transform`` + the skops assigner on a DataFrame built from the same list of
+   dicts the API receives: ``assigner.assign(preprocessor.transform(prepare_frame(
+   pd.DataFrame(records), schema)))``. A second raw figure starts from a ready DataFrame
+   (information only). The handler also parses and validates the JSON, checks every value,
+   reports imputed columns and warnings, and serializes the answer; it serves from the numpy
+   serving bundle (``shared/serving.py``).
 3. Cold start in a fresh process: imports + the first assign, including loading the model from S3
-   (a moto server on 127.0.0.1).
+   (a moto server on 127.0.0.1), and which heavy libraries that process imported.
+
+Timings are medians (the machine is shared); the best run is printed beside them.
 
 The Mall customers are trained once by the real pipeline and published by the real publisher.
 
@@ -84,7 +89,9 @@ COLD_START = textwrap.dedent(
     out = handler(event, None)
     t_total, c_total = time.perf_counter() - t0, time.process_time() - c0
     assert out["statusCode"] == 200, out["body"][:300]
-    print(json.dumps({"import": t_import, "total": t_total, "cpu": c_total}))
+    heavy = ("pandas", "sklearn", "scipy", "skops", "plotly")
+    loaded = sorted({m.split(".")[0] for m in sys.modules} & set(heavy))
+    print(json.dumps({"import": t_import, "total": t_total, "cpu": c_total, "heavy": loaded}))
     """
 )
 
@@ -145,7 +152,7 @@ def _run(args: argparse.Namespace, env: dict[str, str]) -> int:
 
     # --- cold start: fresh processes --------------------------------------------------------
     one = _event({"customers": _customers(1)})
-    colds: list[dict[str, float]] = []
+    colds: list[dict[str, Any]] = []
     for _ in range(args.cold):
         proc = subprocess.run(
             [sys.executable, "-c", COLD_START],
@@ -166,6 +173,8 @@ def _run(args: argparse.Namespace, env: dict[str, str]) -> int:
     singles = [_event({"customers": [c]}) for c in _customers(64, seed=1)]
     for event in singles[:10]:  # load and warm the model
         assert handler(event, None)["statusCode"] == 200  # type: ignore[arg-type]
+    import gc
+
     times: list[float] = []
     for i in range(args.single):
         event = singles[i % len(singles)]
@@ -180,8 +189,13 @@ def _run(args: argparse.Namespace, env: dict[str, str]) -> int:
     big = _event({"customers": customers})
     model = SegmentationModel.open(store, "mall", "bench").warm()
     choice = model.choose()
+    # The reference: the skops artifacts as trained (pandas, scikit-learn).
     preprocessor, assigner = model.preprocessor(), model.assigner(choice)
     frame = pd.DataFrame(customers)
+    # Everything loaded so far is long-lived: keep it out of the collector's scans for both
+    # sides (the handler also pauses the collector during its own requests).
+    gc.collect()
+    gc.freeze()
 
     def raw_predict() -> Any:
         X = preprocessor.transform(prepare_frame(frame, manifest.columns))
@@ -200,9 +214,14 @@ def _run(args: argparse.Namespace, env: dict[str, str]) -> int:
     segment_of = {s.label: s.segment_id for s in model.segment_set(choice).segments}
     raw_labels = [segment_of.get(int(lab), -1) for lab in raw_predict()]
     agree = float(np.mean(np.array(api_labels) == np.array(raw_labels)))
-    raw_t = min(_timed(raw_predict) for _ in range(args.repeats))
-    raw_records_t = min(_timed(raw_from_records) for _ in range(args.repeats))
-    api_t = min(_timed(through_handler) for _ in range(args.repeats))
+    raw_runs, records_runs, api_runs, paused_runs = [], [], [], []
+    for _ in range(args.repeats):  # interleaved: load changes hit all sides alike
+        raw_runs.append(_timed(raw_predict))
+        records_runs.append(_timed(raw_from_records))
+        api_runs.append(_timed(through_handler))
+        paused_runs.append(_timed(raw_from_records, gc_paused=True))
+    raw_t, raw_records_t = statistics.median(raw_runs), statistics.median(records_runs)
+    api_t, paused_t = statistics.median(api_runs), statistics.median(paused_runs)
     stages = _stages(model, customers, args.repeats)
 
     cold_total = statistics.median(c["total"] for c in colds)
@@ -210,64 +229,81 @@ def _run(args: argparse.Namespace, env: dict[str, str]) -> int:
     cold_cpu = statistics.median(c["cpu"] for c in colds)
     ratio = api_t / raw_t
     ratio_records = api_t / raw_records_t
+    best = {"api": min(api_runs), "raw": min(records_runs)}
     rows = [
         ("single assign p50 (handler)", f"{p50:.3f} ms", f"< {GOALS['p50_ms']} ms", p50 < 1.5),
         ("single assign p99 (handler)", f"{p99:.3f} ms", "", None),
         (f"{args.batch} batch via handler", f"{api_t * 1e3:.1f} ms", "", None),
+        (f"{args.batch} raw predict from dicts", f"{raw_records_t * 1e3:.1f} ms", "", None),
+        ("batch ratio handler/raw (dicts)", f"{ratio_records:.2f}x",
+         f"<= {GOALS['batch_ratio']}x", ratio_records <= GOALS["batch_ratio"]),
         (f"{args.batch} raw predict (frame ready)", f"{raw_t * 1e3:.1f} ms", "", None),
-        ("batch ratio handler/raw", f"{ratio:.2f}x", f"<= {GOALS['batch_ratio']}x", ratio <= 2),
-        (f"{args.batch} raw predict (from dicts)", f"{raw_records_t * 1e3:.1f} ms", "", None),
-        ("batch ratio handler/raw from dicts", f"{ratio_records:.2f}x",
-         f"<= {GOALS['batch_ratio']}x", ratio_records <= 2),
+        ("ratio handler/raw (frame ready)", f"{ratio:.2f}x", "", None),
+        ("raw from dicts, collector paused", f"{paused_t * 1e3:.1f} ms", "", None),
         ("cold start: imports", f"{cold_import:.2f} s", "", None),
         ("cold start: imports+1st assign", f"{cold_total:.2f} s", f"< {GOALS['cold_s']} s",
          cold_total < GOALS["cold_s"]),
         ("cold start: CPU seconds of that", f"{cold_cpu:.2f} s", "", None),
     ]  # fmt: skip
     print()
-    print(f"{'measure':34} {'value':>12} {'goal':>10}  ok")
+    print(f"{'measure (medians)':34} {'value':>12} {'goal':>10}  ok")
     for name, value, goal, ok in rows:
         mark = "" if ok is None else ("yes" if ok else "NO")
         print(f"{name:34} {value:>12} {goal:>10}  {mark}")
-    print(f"\nbatch: handler and raw predict agree on {agree:.1%} of the {args.batch} customers")
-    print(f"single calls: {args.single}; batch timings: best of {args.repeats}")
-    print(f"cold starts: {[round(c['total'], 2) for c in colds]} s wall")
+    print(
+        "\nraw predict from dicts = skops assigner.assign(skops preprocessor.transform("
+        "prepare_frame(pd.DataFrame(records), schema))) on the same list of dicts"
+    )
+    print(f"batch: handler and raw predict agree on {agree:.1%} of the {args.batch} customers")
+    print(
+        f"batch best runs: handler {best['api'] * 1e3:.1f} ms, raw from dicts "
+        f"{best['raw'] * 1e3:.1f} ms (ratio {best['api'] / best['raw']:.2f}x)"
+    )
+    print(f"single calls: {args.single}; batch timings: median of {args.repeats}, interleaved")
+    print(f"cold starts: {[round(c['total'], 2) for c in colds]} s wall, "
+          f"{[round(c['cpu'], 2) for c in colds]} s CPU")  # fmt: skip
+    print(f"cold start processes imported: {sorted({m for c in colds for m in c['heavy']})}")
     print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-    print("batch stages (ms, best of repeats): " + ", ".join(f"{k} {v:.1f}" for k, v in stages))
+    print("batch stages (ms, medians): " + ", ".join(f"{k} {v:.1f}" for k, v in stages))
     return 0
 
 
-def _timed(fn: Any) -> float:
-    t = time.perf_counter()
-    fn()
-    return time.perf_counter() - t
+def _timed(fn: Any, *, gc_paused: bool = False) -> float:
+    import gc
+
+    if gc_paused:
+        gc.disable()
+    try:
+        t = time.perf_counter()
+        fn()
+        return time.perf_counter() - t
+    finally:
+        if gc_paused:
+            gc.enable()
 
 
 def _stages(model: Any, customers: list[dict[str, Any]], repeats: int) -> list[tuple[str, float]]:
     """Where the handler's batch time goes (JSON, validation, model, serialization)."""
-    from pydantic_core import to_json
+    import orjson
 
     from lambdas.api.schemas import AssignRequest
 
-    text = json.dumps({"customers": customers})
-    parsed = json.loads(text)
-    out: list[tuple[str, float]] = []
-    out.append(("json.loads", min(_timed(lambda: json.loads(text)) for _ in range(repeats))))
-    out.append(("body model", min(_timed(lambda: AssignRequest(**parsed)) for _ in range(repeats))))
-    out.append(
-        (
-            "transform",
-            min(_timed(lambda: model.transform(customers)) for _ in range(repeats)),
-        )
-    )
+    text = orjson.dumps({"customers": customers})
+    parsed = orjson.loads(text)
     result = model.assign_batch(customers)
-    out.append(
-        ("assign_batch", min(_timed(lambda: model.assign_batch(customers)) for _ in range(repeats)))
-    )
-    out.append(("to_dicts", min(_timed(result.to_dicts) for _ in range(repeats))))
     dicts = result.to_dicts()
-    out.append(("to_json", min(_timed(lambda: to_json(dicts)) for _ in range(repeats))))
-    return [(name, seconds * 1e3) for name, seconds in out]
+    steps: list[tuple[str, Any]] = [
+        ("orjson.loads", lambda: orjson.loads(text)),
+        ("body model", lambda: AssignRequest(**parsed)),
+        ("transform", lambda: model.transform(customers)),
+        ("assign_batch", lambda: model.assign_batch(customers)),
+        ("to_dicts", result.to_dicts),
+        ("orjson.dumps", lambda: orjson.dumps(dicts)),
+    ]
+    return [
+        (name, statistics.median(_timed(fn, gc_paused=True) for _ in range(repeats)) * 1e3)
+        for name, fn in steps
+    ]
 
 
 if __name__ == "__main__":

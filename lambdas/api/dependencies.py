@@ -3,6 +3,25 @@
 The store and the model registry are built on the first request (not at import: moto must be
 able to intercept, and tests change the environment), once per container, and cached on
 ``app.state``. Tests inject a store with ``create_app(store=...)``.
+
+Authorization (defence in depth behind API Gateway)
+---------------------------------------------------
+With neither ``API_TOKENS`` nor ``ADMIN_TOKENS`` set the app is open (and says so in its log
+and ``/health``). With tokens set, a request is allowed when **either**
+
+- API Gateway's JWT authorizer (Cognito) verified it: Mangum passes the gateway event as
+  ``request.scope["aws.event"]``, and ``requestContext.authorizer.jwt.scopes`` (or, when that
+  list is absent, the verified ``scope`` claim) holds ``segments/read`` for reading and
+  assigning, or ``segments/admin`` for every route including promote. The ``Authorization``
+  header then carries the Cognito JWT, which the gateway has already checked; the app trusts
+  the context because only API Gateway (or a caller allowed to invoke the Lambda directly,
+  which IAM already trusts) can build that event. Under uvicorn there is no ``aws.event``, so
+  this never applies locally;
+- or the request sends ``Authorization: Bearer <token>`` with one of ``API_TOKENS`` (read) or
+  ``ADMIN_TOKENS`` (admin), compared in constant time.
+
+A header-only request (no authorizer block in the event) therefore still needs a static token,
+and a verified JWT with only ``segments/read`` gets a 403 on promote.
 """
 
 from __future__ import annotations
@@ -23,6 +42,8 @@ from shared.settings import Settings, get_settings
 from shared.store import LocalModelStore, ModelStore, build_model_store
 
 __all__ = [
+    "GATEWAY_ADMIN_SCOPE",
+    "GATEWAY_READ_SCOPE",
     "AdminAccess",
     "AlgorithmQuery",
     "ApiServices",
@@ -35,6 +56,7 @@ __all__ = [
     "StoreDep",
     "VersionPath",
     "VersionQuery",
+    "gateway_scopes",
     "require_admin",
     "require_reader",
     "reset_services",
@@ -43,6 +65,10 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$"
+GATEWAY_READ_SCOPE = "segments/read"
+"""OAuth scope (Cognito resource server ``segments``) that API Gateway requires to read/assign."""
+GATEWAY_ADMIN_SCOPE = "segments/admin"
+"""OAuth scope that API Gateway requires to promote a version."""
 _build_lock = threading.Lock()
 
 
@@ -129,7 +155,9 @@ RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
 
 bearer_scheme = HTTPBearer(
     auto_error=False,
-    description="API_TOKENS (read and assign) or ADMIN_TOKENS (also promote).",
+    description="Behind API Gateway: a Cognito access token with scope segments/read (read "
+    "and assign) or segments/admin (also promote), verified by the gateway. Direct calls: one "
+    "of API_TOKENS (read and assign) or ADMIN_TOKENS (also promote).",
 )
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]
 
@@ -146,9 +174,50 @@ def _matches(token: str, allowed: frozenset[str]) -> bool:
 Scope = Literal["read", "admin", "open"]
 
 
-def _scope_of(settings: Settings, credentials: HTTPAuthorizationCredentials | None) -> Scope:
+def gateway_scopes(request: Request) -> frozenset[str] | None:
+    """OAuth scopes API Gateway's JWT authorizer verified for this request.
+
+    None when the request did not come through a gateway JWT authorizer (no ``aws.event`` in
+    the ASGI scope, or no ``requestContext.authorizer.jwt`` block in it).
+
+    Examples
+    --------
+    >>> from starlette.requests import Request
+    >>> jwt = {"claims": {"sub": "abc"}, "scopes": ["segments/read"]}
+    >>> event = {"requestContext": {"authorizer": {"jwt": jwt}}}
+    >>> sorted(gateway_scopes(Request({"type": "http", "aws.event": event})))
+    ['segments/read']
+    >>> gateway_scopes(Request({"type": "http"})) is None
+    True
+    """
+    event = request.scope.get("aws.event")
+    context = event.get("requestContext") if isinstance(event, dict) else None
+    authorizer = context.get("authorizer") if isinstance(context, dict) else None
+    jwt = authorizer.get("jwt") if isinstance(authorizer, dict) else None
+    if not isinstance(jwt, dict):
+        return None
+    scopes = jwt.get("scopes")
+    if isinstance(scopes, list):
+        return frozenset(s for s in scopes if isinstance(s, str))
+    # Tokens whose scopes the gateway did not list: the verified "scope" claim (space-separated).
+    claims = jwt.get("claims")
+    claim = claims.get("scope") if isinstance(claims, dict) else None
+    return frozenset(claim.split()) if isinstance(claim, str) else frozenset()
+
+
+def _scope_of(
+    settings: Settings,
+    credentials: HTTPAuthorizationCredentials | None,
+    verified: frozenset[str] | None = None,
+) -> Scope:
     if not settings.auth_enabled:
         return "open"
+    if verified is not None:
+        if GATEWAY_ADMIN_SCOPE in verified:
+            return "admin"
+        if GATEWAY_READ_SCOPE in verified:
+            return "read"
+        # A verified JWT without our scopes: only a static token can still let it through.
     if credentials is None or not credentials.credentials:
         raise AuthenticationRequiredError(
             "missing bearer token: send 'Authorization: Bearer <token>'"
@@ -161,16 +230,22 @@ def _scope_of(settings: Settings, credentials: HTTPAuthorizationCredentials | No
     raise AuthenticationRequiredError("invalid bearer token")
 
 
-async def require_reader(services: ServicesDep, credentials: Credentials) -> Scope:
-    """Allow any valid token (or everyone when auth is disabled)."""
-    return _scope_of(services.settings, credentials)
+async def require_reader(
+    request: Request, services: ServicesDep, credentials: Credentials
+) -> Scope:
+    """Allow a gateway-verified JWT with a segments scope or any valid static token (or everyone
+    when auth is disabled)."""
+    return _scope_of(services.settings, credentials, gateway_scopes(request))
 
 
-async def require_admin(services: ServicesDep, credentials: Credentials) -> Scope:
-    """Allow admin tokens only (or everyone when auth is disabled)."""
-    scope = _scope_of(services.settings, credentials)
+async def require_admin(request: Request, services: ServicesDep, credentials: Credentials) -> Scope:
+    """Allow a gateway-verified JWT with ``segments/admin`` or an admin token (or everyone when
+    auth is disabled)."""
+    scope = _scope_of(services.settings, credentials, gateway_scopes(request))
     if scope == "read":
-        raise PermissionDeniedError("this route needs an admin token (ADMIN_TOKENS)")
+        raise PermissionDeniedError(
+            f"this route needs an admin token (ADMIN_TOKENS) or the {GATEWAY_ADMIN_SCOPE} scope"
+        )
     return scope
 
 

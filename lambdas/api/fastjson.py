@@ -12,6 +12,7 @@ routes returning :func:`json_response` skip FastAPI's re-validation of their own
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -40,7 +41,14 @@ class FastJSONRequest(Request):
 
 
 class FastJSONRoute(APIRoute):
-    """An ``APIRoute`` whose handler sees a :class:`FastJSONRequest`.
+    """An ``APIRoute`` whose handler sees a :class:`FastJSONRequest`, with the cyclic garbage
+    collector paused while it runs.
+
+    A 10,000-customer call creates ~100,000 short-lived containers (the parsed body, the answer
+    rows); each triggers the cyclic collector's generation counters, and its full collections
+    then walk every object of the process (the API's libraries, any loaded model), adding tens
+    of milliseconds. Those containers are freed by reference counting; the collector runs again
+    as usual once the call is answered.
 
     Examples
     --------
@@ -53,7 +61,14 @@ class FastJSONRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def fast_json_handler(request: Request) -> Response:
-            return await handler(FastJSONRequest(request.scope, request.receive))
+            paused = gc.isenabled()
+            if paused:
+                gc.disable()
+            try:
+                return await handler(FastJSONRequest(request.scope, request.receive))
+            finally:
+                if paused:
+                    gc.enable()
 
         return fast_json_handler
 

@@ -1,9 +1,17 @@
 """The segment API: FastAPI behind API Gateway (HTTP API) through Mangum.
 
 ``app`` is the FastAPI application (uvicorn serves it locally), ``handler`` the Lambda entry
-point. Importing this module is cheap: the model store, skops, scikit-learn and pandas are
-loaded on the first request that needs them, and models are cached per container
-(``lifespan="off"``: Mangum would otherwise run startup on every invocation).
+point. Importing this module is cheap: it imports no pandas, scikit-learn, scipy, skops, plotly
+or boto3 (``tests/unit/test_serving.py`` checks it). Assignment is served from each version's
+numpy serving bundle (:mod:`shared.serving`), so a cold start's first assign needs only numpy
+and, for the S3 store, boto3 (built on first use); the skops artifacts, pandas and
+scikit-learn are loaded only by the routes and versions that need them. Models are cached per
+container (``lifespan="off"``: Mangum would otherwise run startup on every invocation).
+
+Authorization: API Gateway's Cognito JWT authorizer guards the deployed routes; the app checks
+again (defence in depth), accepting the gateway's verified scopes (``segments/read``,
+``segments/admin``) from the Lambda event or a static ``API_TOKENS``/``ADMIN_TOKENS`` bearer
+token (see :mod:`lambdas.api.dependencies`).
 
 Examples
 --------
@@ -36,8 +44,10 @@ logger = logging.getLogger(__name__)
 DESCRIPTION = """\
 Assign customers to segments and explore the segments of every published model.
 
-Send `Authorization: Bearer <token>` when the API runs with `API_TOKENS`/`ADMIN_TOKENS`
-(`GET /health` says whether it does). Errors are JSON: `{"error", "message", "request_id", ...}`.
+Send `Authorization: Bearer <token>`: behind API Gateway a Cognito access token with scope
+`segments/read` (read and assign) or `segments/admin` (also promote); when calling the app
+directly, one of its `API_TOKENS`/`ADMIN_TOKENS` (`GET /health` says whether in-app authorization
+is on). Errors are JSON: `{"error", "message", "request_id", ...}`.
 """
 
 

@@ -1,5 +1,8 @@
 """Fixtures of the browser tests: the local stack with a trained Mall model, and headless Chromium.
 
+Module-scoped, not session-scoped: the stack sets AWS environment variables and Playwright's sync
+API keeps an event loop running while it is open; both must end before the next test module.
+
 The stack is :class:`cli.localstack.LocalStack` (moto S3 + SQS, the queue dispatcher calling the
 training handler, the API under uvicorn), the same one ``segments demo`` runs. The Mall file (and
 its config) go to the raw bucket exactly as a user would upload them; the tests wait for the
@@ -72,7 +75,7 @@ def _wait_for_model(api_url: str, dataset: str, timeout: float) -> dict[str, Any
     raise AssertionError(f"no model for {dataset!r} after {timeout:.0f} s (last answer: {last})")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def mall_stack() -> Iterator[Any]:
     """The local stack, with the Mall customers uploaded and trained by the real pipeline."""
     from cli.localstack import LocalStack, LocalStackConfig
@@ -107,7 +110,7 @@ def mall_stack() -> Iterator[Any]:
         stack.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def shoppers_versions(request: pytest.FixtureRequest) -> tuple[str, str]:
     """The second dataset's (older, current) versions, once both are published."""
     if os.environ.get(EXTERNAL_API_ENV):
@@ -135,7 +138,7 @@ def shoppers_versions(request: pytest.FixtureRequest) -> tuple[str, str]:
     raise AssertionError(f"{SHOPPERS!r} did not get both versions in time (last: {last})")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def api_url(request: pytest.FixtureRequest) -> str:
     """Base URL of the API serving the trained Mall model (no trailing slash).
 
@@ -149,7 +152,7 @@ def api_url(request: pytest.FixtureRequest) -> str:
     return str(request.getfixturevalue("mall_stack").api_url)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """Headless Debian Chromium driven by Playwright."""
     if not CHROMIUM.is_file():
@@ -195,6 +198,8 @@ def page(browser: Any) -> Iterator[Any]:
     try:
         yield page
     finally:
+        # Route handlers may still be serving the page's background prefetches.
+        page.unroute_all(behavior="ignoreErrors")
         page.context.close()
 
 

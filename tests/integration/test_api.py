@@ -8,6 +8,7 @@ by the real pipeline and published by the real publisher (``shared.training.publ
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 from collections import Counter
@@ -27,8 +28,9 @@ from lambdas.api import main
 from lambdas.api.main import create_app
 from lambdas.api.schemas import AssignResponse, ErrorResponse
 from shared.config import DatasetConfig
-from shared.manifest import CurrentPointer, Manifest, SourceInfo
+from shared.manifest import CurrentPointer, Manifest, SourceInfo, model_key
 from shared.pipeline import TrainingOutput, train_segments
+from shared.serving import SERVING_PARAMS_PATH, serving_arrays_path
 from shared.settings import get_settings
 from shared.store import (
     LocalModelStore,
@@ -139,10 +141,22 @@ def call(
     stage: str | None = None,
     handler: Mangum | None = None,
     raw_body: str | None = None,
+    jwt_scopes: list[str] | None = None,
 ) -> tuple[int, Any, dict[str, str]]:
-    """Send one API Gateway v2 event through the handler; return status, decoded body, headers."""
+    """Send one API Gateway v2 event through the handler; return status, decoded body, headers.
+
+    ``jwt_scopes``: the event carries the gateway's JWT authorizer block (and the Cognito JWT in
+    ``Authorization``) with these verified scopes, as ``events/api-assign-jwt.json``.
+    """
     name = "api-assign" if method == "POST" else "api-health"
     event = load_event(name)
+    if jwt_scopes is not None:
+        signed = load_event("api-assign-jwt")
+        authorizer = signed["requestContext"]["authorizer"]
+        authorizer["jwt"]["scopes"] = jwt_scopes
+        authorizer["jwt"]["claims"]["scope"] = " ".join(jwt_scopes)
+        event["requestContext"]["authorizer"] = authorizer
+        event["headers"]["authorization"] = signed["headers"]["authorization"]
     full_path = f"/{stage}{path}" if stage else path
     event["rawPath"] = full_path
     event["requestContext"]["http"]["path"] = full_path
@@ -374,14 +388,32 @@ def test_body_over_the_byte_cap_is_413(mall: Manifest) -> None:
 # --- refused artifacts --------------------------------------------------------------------------
 
 
-def test_tampered_artifact_is_503(store: S3ModelStore, trained: TrainingOutput) -> None:
-    manifest = publish(store, trained, "v1", dataset="tampered")
-    path = manifest.algorithms[manifest.champion].artifact
-    key = ModelLayout.artifact("tampered", "v1", path)
+def without_bundle(output: TrainingOutput) -> TrainingOutput:
+    """The same run as published before serving bundles existed: skops artifacts only."""
+    kept = {p: b for p, b in output.artifacts.items() if not p.startswith("serving/")}
+    return dataclasses.replace(output, artifacts=kept)
+
+
+def served_path(manifest: Manifest) -> str:
+    """The file assignment loads for the champion: its serving arrays, or skops without them."""
+    summary = manifest.algorithms[manifest.champion]
+    path = serving_arrays_path(model_key(manifest.champion, summary.k))
+    return path if path in manifest.artifacts else summary.artifact
+
+
+@pytest.mark.parametrize("bundle", [True, False], ids=["serving-bundle", "skops-only"])
+def test_tampered_artifact_is_503(
+    store: S3ModelStore, trained: TrainingOutput, bundle: bool
+) -> None:
+    dataset = "tampered" if bundle else "tampered-skops"
+    manifest = publish(store, trained if bundle else without_bundle(trained), "v1", dataset=dataset)
+    path = served_path(manifest)
+    assert path.endswith(".npz" if bundle else ".skops")
+    key = ModelLayout.artifact(dataset, "v1", path)
     blob = bytearray(store.get_bytes(key))
     blob[len(blob) // 2] ^= 0xFF  # one flipped byte
     store.put_bytes(key, bytes(blob))
-    status, body, _ = call("POST", "/datasets/tampered/assign", body={"customers": [{"Age": 30}]})
+    status, body, _ = call("POST", f"/datasets/{dataset}/assign", body={"customers": [{"Age": 30}]})
     assert status == 503
     error = assert_error(body, "artifact_refused")
     assert path in error.message
@@ -400,7 +432,7 @@ def test_untrusted_type_is_503_even_with_a_matching_checksum(
 ) -> None:
     import skops.io as sio
 
-    manifest = publish(store, trained, "v1", dataset="untrusted")
+    manifest = publish(store, without_bundle(trained), "v1", dataset="untrusted")
     path = manifest.algorithms[manifest.champion].artifact
     blob = sio.dumps(Evil())
     store.put_bytes(ModelLayout.artifact("untrusted", "v1", path), blob)
@@ -410,6 +442,27 @@ def test_untrusted_type_is_503_even_with_a_matching_checksum(
     status, body, _ = call("POST", "/datasets/untrusted/assign", body={"customers": [{"Age": 30}]})
     assert status == 503
     assert "Evil" in assert_error(body, "artifact_refused").message
+
+
+def test_pickled_array_in_the_bundle_is_503_even_with_a_matching_checksum(
+    store: S3ModelStore, trained: TrainingOutput
+) -> None:
+    import numpy as np
+
+    manifest = publish(store, trained, "v1", dataset="pickled")
+    path = served_path(manifest)
+    buffer = io.BytesIO()
+    np.savez(buffer, centroids=np.array([Evil()], dtype=object), labels=np.arange(1))
+    blob = buffer.getvalue()
+    store.put_bytes(ModelLayout.artifact("pickled", "v1", path), blob)
+    forged = manifest.model_copy(deep=True)
+    forged.artifacts[path].sha256 = sha256_hex(blob)
+    store.put_bytes(ModelLayout.manifest("pickled", "v1"), forged.to_json().encode())
+    status, body, _ = call("POST", "/datasets/pickled/assign", body={"customers": [{"Age": 30}]})
+    assert status == 503
+    message = assert_error(body, "artifact_refused").message
+    assert path in message
+    assert "pickle" in message
 
 
 def test_last_good_model_keeps_serving_when_a_new_version_is_tampered(
@@ -423,7 +476,7 @@ def test_last_good_model_keeps_serving_when_a_new_version_is_tampered(
     assert (status, answer["model_version"]) == (200, "v1")
 
     bad = publish(store, trained, "v2", dataset="switch")  # current.json now says v2
-    key = ModelLayout.artifact("switch", "v2", bad.algorithms[bad.champion].artifact)
+    key = ModelLayout.artifact("switch", "v2", served_path(bad))
     store.put_bytes(key, b"tampered")
     status, answer, _ = call("POST", "/datasets/switch/assign", body=body)
     assert (status, answer["model_version"]) == (200, "v1")
@@ -479,8 +532,8 @@ def test_promote_rolls_back_and_forward(store: S3ModelStore, trained: TrainingOu
 def test_promote_refuses_a_tampered_version(store: S3ModelStore, trained: TrainingOutput) -> None:
     DS = "promote-bad"
     publish(store, trained, "v1", dataset=DS)
-    bad = publish(store, trained, "v2", dataset=DS, current=False)
-    key = ModelLayout.artifact(DS, "v2", bad.preprocessor)
+    publish(store, trained, "v2", dataset=DS, current=False)
+    key = ModelLayout.artifact(DS, "v2", SERVING_PARAMS_PATH)  # what the API replays
     store.put_bytes(key, b"tampered")
     status, body, _ = call("POST", f"/datasets/{DS}/versions/v2/promote", body={})
     assert status == 503
@@ -579,6 +632,89 @@ def test_auth_every_other_route_needs_a_token(
     expected = 403 if path.endswith("/promote") else 200
     assert call(method, path, body=body, token=READ_TOKEN)[0] == expected
     assert call(method, path, body=body, token=ADMIN_TOKEN)[0] == 200
+
+
+def test_gateway_jwt_scopes_authorize_without_a_static_token(mall: Manifest, tokens: None) -> None:
+    """Behind API Gateway the Authorization header carries a Cognito JWT the gateway verified;
+    its scopes arrive in the event's authorizer block, which the app trusts."""
+    body = {"customers": [{"Age": 30}]}
+    promote = "/datasets/mall/versions/v2/promote"  # v2 is current already
+    read = ["segments/read"]
+    assert call("POST", "/datasets/mall/assign", body=body, jwt_scopes=read)[0] == 200
+    assert call("GET", "/datasets/mall/segments", jwt_scopes=read)[0] == 200
+    status, answer, _ = call("POST", promote, body={}, jwt_scopes=read)
+    assert status == 403
+    assert "segments/admin" in assert_error(answer, "forbidden").message
+    admin = ["segments/read", "segments/admin"]
+    assert call("POST", promote, body={}, jwt_scopes=admin)[0] == 200
+    assert call("POST", "/datasets/mall/assign", body=body, jwt_scopes=["segments/admin"])[0] == 200
+    # A verified token without our scopes is not enough; a static token still is.
+    assert call("GET", "/datasets", jwt_scopes=["openid"])[0] == 401
+    assert call("GET", "/datasets", jwt_scopes=["openid"], token=READ_TOKEN)[0] == 200
+
+
+def test_gateway_scope_claim_is_used_when_the_scopes_list_is_absent(
+    mall: Manifest, tokens: None
+) -> None:
+    event = load_event("api-assign-jwt")
+    del event["requestContext"]["authorizer"]["jwt"]["scopes"]
+    event["body"] = json.dumps({"customers": [{"Age": 30}]})
+    event["headers"]["content-length"] = str(len(event["body"].encode()))
+    out = main.handler(event, FakeLambdaContext())  # type: ignore[arg-type]
+    assert out["statusCode"] == 200, out["body"]
+
+
+def test_a_jwt_header_without_the_gateway_context_is_refused(mall: Manifest, tokens: None) -> None:
+    """The same request sent around the gateway (no authorizer block): the JWT is not a token."""
+    event = load_event("api-assign-jwt")
+    del event["requestContext"]["authorizer"]
+    event["body"] = json.dumps({"customers": [{"Age": 30}]})
+    event["headers"]["content-length"] = str(len(event["body"].encode()))
+    out = main.handler(event, FakeLambdaContext())  # type: ignore[arg-type]
+    assert out["statusCode"] == 401
+    assert_error(json.loads(out["body"]), "unauthorized")
+
+
+def test_gateway_context_with_auth_disabled_is_open(mall: Manifest) -> None:
+    assert call("GET", "/datasets", jwt_scopes=[])[0] == 200
+
+
+# --- serving path -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("algorithm", ["kmeans", "gmm", "agglomerative", "dbscan"])
+def test_handler_answers_equal_the_skops_reference(mall: Manifest, algorithm: str) -> None:
+    from shared.model import SegmentationModel
+
+    records = [{k: v for k, v in r.items() if k != "CustomerID"} for r in mall_records()]
+    records[3]["Gender"] = "Robot"
+    records[5]["Age"] = None
+    status, body, _ = call(
+        "POST", "/datasets/mall/assign", query={"algorithm": algorithm}, body={"customers": records}
+    )
+    assert status == 200
+    AssignResponse.model_validate(body)
+    store = S3ModelStore(BUCKET)
+    reference = SegmentationModel.open(store, "mall", "v2").assign(
+        records, algorithm=algorithm, path="frame"
+    )
+    got = body["assignments"]
+    assert [a["segment_id"] for a in got] == [r.segment_id for r in reference]
+    assert [a["outlier"] for a in got] == [r.outlier for r in reference]
+    assert [a["warnings"] for a in got] == [r.warnings for r in reference]
+    assert [a["distance"] for a in got] == pytest.approx([r.distance for r in reference])
+    assert [a["confidence"] for a in got] == pytest.approx([r.confidence for r in reference])
+
+
+def test_nan_literal_and_malformed_json_answer_as_before(mall: Manifest) -> None:
+    """orjson parses /assign bodies; what it refuses the standard parser judges, as before."""
+    text = '{"customers": [{"Age": NaN, "Gender": "Male"}]}'
+    status, body, _ = call("POST", "/datasets/mall/assign", raw_body=text)
+    assert status == 200
+    assert body["assignments"][0]["imputed"][0] == "Age"
+    status, body, _ = call("POST", "/datasets/mall/assign", raw_body='{"customers": [')
+    assert status == 422
+    assert_error(body, "invalid_request")
 
 
 # --- never a stack trace ------------------------------------------------------------------------

@@ -134,13 +134,23 @@ def _gateway_event(path: str, *, stage: str = "$default", gzip_ok: bool = True) 
 def handler(event: dict[str, Any], context: _LambdaContext) -> dict[str, Any]:
     """The Lambda entry point, called on a fresh thread as Lambda would (Mangum runs its own
     event loop, which must not meet one already running in this process, e.g. Playwright's)."""
+    import asyncio
     from concurrent.futures import ThreadPoolExecutor
 
     from lambdas.api.main import handler as lambda_handler
 
+    def invoke() -> dict[str, Any]:
+        loop = asyncio.new_event_loop()  # Mangum calls asyncio.get_event_loop()
+        asyncio.set_event_loop(loop)
+        try:
+            answer: dict[str, Any] = lambda_handler(event, context)
+            return answer
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
+
     with ThreadPoolExecutor(max_workers=1) as pool:
-        result: dict[str, Any] = pool.submit(lambda_handler, event, context).result()
-    return result
+        return pool.submit(invoke).result()
 
 
 def test_through_api_gateway_plotly_fits_the_lambda_response_limit() -> None:

@@ -42,6 +42,7 @@ from shared.model import ModelRegistry, SegmentationModel, TransformPath
 from shared.persistence import dump_artifact
 from shared.preprocess import fit_preprocessor
 from shared.profiles import ProfileCatalog, SegmentProfile, SegmentSet
+from shared.serving import SERVING_PARAMS_PATH, build_serving_artifacts
 from shared.store import LocalModelStore, ModelLayout, sha256_hex, write_current
 
 COLUMNS = [
@@ -88,8 +89,14 @@ def _segments(algorithm: str, k: int) -> SegmentSet:
     )
 
 
-def build_version(store: LocalModelStore, dataset: str, version: str) -> Manifest:
-    """Fit the tiny version and publish it like the publisher does (manifest last)."""
+def build_version(
+    store: LocalModelStore, dataset: str, version: str, *, bundle: bool = False
+) -> Manifest:
+    """Fit the tiny version and publish it like the publisher does (manifest last).
+
+    ``bundle``: also publish the numpy serving bundle (as training does since it exists);
+    without it the version is served from the skops artifacts, as older versions are.
+    """
     fitted = fit_preprocessor(FRAME, COLUMNS)
     from sklearn.mixture import GaussianMixture
 
@@ -118,6 +125,9 @@ def build_version(store: LocalModelStore, dataset: str, version: str) -> Manifes
         .model_dump_json()
         .encode(),
     }
+    if bundle:
+        assigners = {"kmeans-k2": km2, "kmeans-k3": km3, "gmm-k2": gmm_assigner}
+        artifacts.update(build_serving_artifacts(fitted.transformer, COLUMNS, assigners))
     for path, blob in artifacts.items():
         store.put_bytes(ModelLayout.artifact(dataset, version, path), blob)
     metrics = Metrics(silhouette=0.9, davies_bouldin=0.1, calinski_harabasz=100.0)
@@ -171,6 +181,8 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> LocalModelStore:
     build_version(store, "tiny", "v1")
     build_version(store, "tiny", "v2")
     point_at(store, "tiny", "v1")
+    build_version(store, "bundled", "v1", bundle=True)
+    point_at(store, "bundled", "v1")
     return store
 
 
@@ -281,6 +293,36 @@ def test_lazy_loading_is_thread_safe(published: LocalModelStore) -> None:
         t.join()
     assert len(loads) == 2  # the preprocessor and kmeans-k2, once each
     assert model.is_warm
+
+
+def test_bundle_serves_with_numpy_and_never_loads_skops(published: LocalModelStore) -> None:
+    loads: list[bytes] = []
+    model = SegmentationModel.open(published, "bundled", "v1", loader=loads.append)
+    assert model.has_serving_bundle
+    assert [a.segment_id for a in model.assign(RECORDS)] == [7, 3, 7, 7]
+    assert [a.segment_id for a in model.assign(RECORDS, algorithm="gmm")] == [7, 3, 7, 7]
+    assert [a.segment_id for a in model.assign(RECORDS, k=3)][:2] == [0, 2]
+    assert model.warm("gmm").is_warm
+    assert loads == []  # no skops artifact was read, let alone loaded
+
+
+def test_bundle_and_skops_versions_answer_alike(published: LocalModelStore) -> None:
+    bundled = SegmentationModel.open(published, "bundled", "v1")
+    legacy = SegmentationModel.open(published, "tiny", "v1")
+    assert not legacy.has_serving_bundle
+    for algorithm, k in (("kmeans", 2), ("kmeans", 3), ("gmm", 2)):
+        a = bundled.assign(RECORDS, algorithm=algorithm, k=k)
+        b = legacy.assign(RECORDS, algorithm=algorithm, k=k)
+        c = bundled.assign(RECORDS, algorithm=algorithm, k=k, path="frame")
+        assert [x.to_dict() for x in a] == [x.to_dict() for x in b] == [x.to_dict() for x in c]
+
+
+def test_tampered_bundle_is_refused(store: LocalModelStore) -> None:
+    build_version(store, "tiny", "v1", bundle=True)
+    key = ModelLayout.artifact("tiny", "v1", SERVING_PARAMS_PATH)
+    store.put_bytes(key, store.get_bytes(key).replace(b'"mean"', b'"mean" '))
+    with pytest.raises(ChecksumMismatchError, match=r"serving/params\.json"):
+        SegmentationModel.open(store, "tiny", "v1").assign(RECORDS)
 
 
 def test_tampered_artifact_is_refused_before_loading(store: LocalModelStore) -> None:

@@ -27,7 +27,7 @@ import pytest
 from shared import schema, values
 from shared.config import DatasetConfig
 from shared.exceptions import ArtifactError, ChecksumMismatchError, InvalidCustomerError
-from shared.manifest import ColumnSchema, Manifest, SourceInfo
+from shared.manifest import ColumnSchema, CurrentPointer, Manifest, SourceInfo
 from shared.model import SegmentationModel
 from shared.pipeline import TrainingOutput, train_segments
 from shared.preprocess import FastTransform, coerce_customers, fit_preprocessor
@@ -40,12 +40,12 @@ from shared.serving import (
     read_serving_params,
     serving_arrays_path,
 )
-from shared.store import LocalModelStore, ModelLayout
+from shared.store import LocalModelStore, ModelLayout, write_current
 from shared.training import publish_version
 
 ROOT = Path(__file__).resolve().parents[2]
 MALL = ROOT / "data" / "mall_customers.csv"
-HEAVY = ("pandas", "sklearn", "scipy", "skops", "plotly", "boto3")
+HEAVY = ("pandas", "sklearn", "scipy", "skops", "plotly", "boto3", "botocore")
 
 
 # --- fixtures ------------------------------------------------------------------------------------
@@ -53,7 +53,9 @@ HEAVY = ("pandas", "sklearn", "scipy", "skops", "plotly", "boto3")
 
 def _publish(store: LocalModelStore, dataset: str, output: TrainingOutput) -> Manifest:
     source = SourceInfo(key=f"uploads/{dataset}/x.csv", sha256="0" * 64, size=1)
-    return publish_version(store, dataset, "v1", output, source, created_at=datetime.now(UTC))
+    manifest = publish_version(store, dataset, "v1", output, source, created_at=datetime.now(UTC))
+    write_current(store, dataset, CurrentPointer(version="v1", updated_at=datetime.now(UTC)))
+    return manifest
 
 
 def _enriched_mall_csv() -> bytes:
@@ -290,10 +292,8 @@ def test_column_route_equals_row_route_and_sklearn() -> None:
     )
     frame.loc[::9, "n"] = np.nan
     fitted = fit_preprocessor(frame, LOG_COLUMNS)
-    fast = FastTransform.from_params(
-        json.loads(json.dumps(FastTransform.from_fitted(fitted.transformer, LOG_COLUMNS).to_params())),
-        LOG_COLUMNS,
-    )
+    params = FastTransform.from_fitted(fitted.transformer, LOG_COLUMNS).to_params()
+    fast = FastTransform.from_params(json.loads(json.dumps(params)), LOG_COLUMNS)
     records: list[dict[str, Any]] = [
         {
             "n": [int(rng.integers(0, 900)), None, -3, 2.5][i % 4],
@@ -359,9 +359,7 @@ def test_object_arrays_wrong_shapes_and_kinds_are_refused() -> None:
         read_serving_params(b'{"format": 99, "preprocessing": {}, "models": {}}')
 
 
-def test_tampered_bundle_is_refused_before_parsing(
-    mall: SegmentationModel, tmp_path: Path
-) -> None:
+def test_tampered_bundle_is_refused_before_parsing(mall: SegmentationModel, tmp_path: Path) -> None:
     store = LocalModelStore(tmp_path)
     source = mall.store
     for key in source.list_keys(ModelLayout.dataset("mall")):
@@ -394,19 +392,56 @@ NO_HEAVY_IMPORTS = textwrap.dedent(
 )
 
 
-def test_assigning_imports_no_pandas_sklearn_scipy_or_skops(mall: SegmentationModel) -> None:
-    root = mall.store.root if isinstance(mall.store, LocalModelStore) else None
-    assert root is not None
+FIRST_REQUEST = textwrap.dedent(
+    """
+    import json, sys
+    import lambdas.api.main
+    heavy = json.loads(sys.argv[2])
+    at_import = sorted(m for m in sys.modules if m.split(".")[0] in heavy)
+    event = json.loads(open(sys.argv[1]).read())
+    out = lambdas.api.main.handler(event, None)
+    assert out["statusCode"] == 200, out["body"]
+    after = sorted(m for m in sys.modules if m.split(".")[0] in heavy)
+    print(json.dumps([at_import, after]))
+    """
+)
+
+
+def _run(code: str, *args: str, env: dict[str, str] | None = None) -> Any:
+    import os
+
     proc = subprocess.run(
-        [sys.executable, "-c", NO_HEAVY_IMPORTS, str(root), json.dumps(HEAVY)],
+        [sys.executable, "-c", code, *args],
         capture_output=True,
         text=True,
         cwd=ROOT,
         check=False,
         timeout=120,
+        env={**os.environ, **(env or {})},
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert json.loads(proc.stdout.strip().splitlines()[-1]) == []
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _root(model: SegmentationModel) -> str:
+    assert isinstance(model.store, LocalModelStore)
+    return str(model.store.root)
+
+
+def test_assigning_imports_no_pandas_sklearn_scipy_or_skops(mall: SegmentationModel) -> None:
+    assert _run(NO_HEAVY_IMPORTS, _root(mall), json.dumps(HEAVY)) == []
+
+
+def test_api_import_and_first_assign_import_no_heavy_library(mall: SegmentationModel) -> None:
+    """The cold start of the API: importing the app, then the first assign (local store)."""
+    at_import, after_first = _run(
+        FIRST_REQUEST,
+        str(ROOT / "events" / "api-assign.json"),
+        json.dumps(HEAVY),
+        env={"MODELS_DIR": _root(mall), "API_TOKENS": "", "ADMIN_TOKENS": ""},
+    )
+    assert at_import == []
+    assert after_first == []
 
 
 # --- the numpy-only scalar rules are training's --------------------------------------------------

@@ -1,0 +1,136 @@
+"""In-app authorization (defence in depth behind the API Gateway authorizer), route by route.
+
+Routes are enumerated from the application itself, so a route added later without the
+``ReadAccess``/``AdminAccess`` dependency fails here. Only health, the docs and the dashboard
+shell are open; everything else answers 401 without a valid bearer token; promote needs an admin
+token (403 with a read token). Tokens are accepted only in the ``Authorization`` header.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.routing import APIRoute
+from mangum import Mangum
+from starlette.routing import Route
+
+from lambdas.api.main import create_app
+from shared.pipeline import TrainingOutput
+from shared.settings import Settings
+from shared.store import LocalModelStore
+from tests.hardening.conftest import GOOD_VERSION, api_call, seed_good_model
+
+READ_TOKEN = "read-7f3c9a1e5b2d4c6f8a0b"
+ADMIN_TOKEN = "admin-2e4f6a8c0b1d3e5f7a9c"
+OPEN_PATHS = {"/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json", "/",
+              "/static/{name}"}  # fmt: skip
+PATH_VALUES = {
+    "{dataset}": "mall",
+    "{version}": GOOD_VERSION,
+    "{segment_id}": "0",
+    "{name}": "app.js",
+}
+
+
+def concrete(path: str) -> str:
+    for placeholder, value in PATH_VALUES.items():
+        path = path.replace(placeholder, value)
+    return path
+
+
+def _walk(routes: list[Any], prefix: str = "") -> list[tuple[str, str]]:
+    found = []
+    for route in routes:
+        included = getattr(route, "original_router", None)  # FastAPI's included routers
+        if included is not None:
+            context = getattr(route, "include_context", None)
+            found += _walk(included.routes, prefix + str(getattr(context, "prefix", "") or ""))
+        elif isinstance(route, APIRoute | Route) and route.methods:
+            found += [(m, prefix + route.path) for m in sorted(route.methods - {"HEAD", "OPTIONS"})]
+    return found
+
+
+def app_routes() -> list[tuple[str, str]]:
+    """Every (method, path template) the application serves."""
+    return sorted(set(_walk(create_app().routes)))
+
+
+ROUTES = app_routes()
+PROTECTED = [r for r in ROUTES if r[1] not in OPEN_PATHS]
+OPEN = [r for r in ROUTES if r[1] in OPEN_PATHS]
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory, good_output: TrainingOutput) -> Mangum:
+    store = LocalModelStore(Path(tmp_path_factory.mktemp("auth-models")))
+    seed_good_model(store, good_output, "mall")
+    settings = Settings(
+        api_tokens_raw=f"other-token,{READ_TOKEN}",
+        admin_tokens_raw=ADMIN_TOKEN,
+        model_refresh_seconds=60,
+    )
+    return Mangum(create_app(store=store, settings=settings), lifespan="off")
+
+
+def send(api: Mangum, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
+    body = {"customers": [{"Age": 30}]} if method == "POST" else None
+    return api_call(api, method, concrete(path), body=body, **kwargs)
+
+
+def test_the_route_table_is_what_we_think() -> None:
+    assert len(PROTECTED) >= 11
+    assert ("POST", "/datasets/{dataset}/versions/{version}/promote") in PROTECTED
+    assert ("POST", "/datasets/{dataset}/assign") in PROTECTED
+    assert {path for _, path in OPEN} >= {"/health", "/docs", "/openapi.json", "/"}
+
+
+@pytest.mark.parametrize(("method", "path"), PROTECTED, ids=[f"{m} {p}" for m, p in PROTECTED])
+def test_every_protected_route_needs_a_valid_token(api: Mangum, method: str, path: str) -> None:
+    for token in (None, "", "wrong-token", READ_TOKEN + "x", READ_TOKEN[:-1], ADMIN_TOKEN.upper()):
+        status, body = send(api, method, path, token=token)
+        assert status == 401, (token, body)
+        assert body["error"] == "unauthorized"
+        assert READ_TOKEN not in str(body) and ADMIN_TOKEN not in str(body)
+
+    status, body = send(api, method, path, token=READ_TOKEN)
+    if path.endswith("/promote"):
+        assert (status, body["error"]) == (403, "forbidden")
+    else:
+        assert status == 200, body
+    status, body = send(api, method, path, token=ADMIN_TOKEN)
+    assert status == 200, body
+
+
+@pytest.mark.parametrize(("method", "path"), OPEN, ids=[f"{m} {p}" for m, p in OPEN])
+def test_open_routes_answer_without_a_token(api: Mangum, method: str, path: str) -> None:
+    status, body = send(api, method, path)
+    assert status == 200, body
+
+
+def test_health_says_auth_is_enabled(api: Mangum) -> None:
+    status, body = api_call(api, "GET", "/health")
+    assert (status, body["auth"]) == (200, "enabled")
+
+
+def test_tokens_are_only_read_from_the_authorization_header(api: Mangum) -> None:
+    from tests.support.aws import FakeLambdaContext
+    from tests.support.events import load_event
+
+    def raw(headers: dict[str, str], query: str = "") -> int:
+        event = load_event("api-health")
+        event["rawPath"] = event["requestContext"]["http"]["path"] = "/datasets"
+        event["rawQueryString"] = query
+        event["headers"].update(headers)
+        return int(api(event, FakeLambdaContext())["statusCode"])
+
+    assert raw({"authorization": f"Bearer {READ_TOKEN}"}) == 200
+    assert raw({"authorization": f"bearer {READ_TOKEN}"}) == 200  # the scheme is case-insensitive
+    assert raw({}, query=f"token={READ_TOKEN}") == 401
+    assert raw({}, query=f"access_token={READ_TOKEN}") == 401
+    assert raw({"x-api-key": READ_TOKEN}) == 401
+    assert raw({"cookie": f"token={READ_TOKEN}"}) == 401
+    assert raw({"authorization": f"Basic {READ_TOKEN}"}) == 401
+    assert raw({"authorization": READ_TOKEN}) == 401
+    assert raw({"authorization": f"Bearer {READ_TOKEN},{ADMIN_TOKEN}"}) == 401
