@@ -372,7 +372,7 @@ class GaussianMixtureAssigner(SegmentAssigner):
 
     def log_likelihood(self, X: Any) -> float:
         """Total log-likelihood of the rows under the mixture (for BIC / AIC)."""
-        return self.assign_and_score(X)[1]
+        return self.predict_and_score(X)[1]
 
     def n_parameters(self) -> int:
         """Free parameters of a full-covariance mixture: means, covariances, weights."""
@@ -382,6 +382,23 @@ class GaussianMixtureAssigner(SegmentAssigner):
     def assign(self, X: Any) -> AssignmentBatch:
         """Assign rows to the most probable component (see the class notes)."""
         return self.assign_and_score(X)[0]
+
+    def predict_and_score(self, X: Any) -> tuple[np.ndarray, float]:
+        """Labels (as :meth:`predict`) and the total log-likelihood, without posteriors or
+        distances: what a training run needs for every row."""
+        self._check_fitted()
+        arr = _as_matrix(X, self.n_features_in_)
+        n, k = arr.shape[0], self.means_.shape[0]
+        position = np.empty(n, dtype=np.int64)
+        log_likelihood = 0.0
+        step = max(1, _CHUNK_ELEMENTS // max(1, k * arr.shape[1]))
+        for start in range(0, n, step):
+            weighted = self._weighted_log_prob(arr[start : start + step])
+            position[start : start + step] = np.argmax(weighted, axis=1)
+            top = weighted.max(axis=1, keepdims=True)
+            totals = np.exp(weighted - top, out=weighted).sum(axis=1)
+            log_likelihood += float(np.sum(top[:, 0] + np.log(totals)))
+        return np.asarray(self.labels_[position]), log_likelihood
 
     def assign_and_score(self, X: Any) -> tuple[AssignmentBatch, float]:
         """:meth:`assign` and the total log-likelihood, from one pass over ``X`` (in chunks of

@@ -480,13 +480,13 @@ def fit_gmm(X: np.ndarray, ks: Iterable[int], *, random_state: int = 0) -> Algor
             warnings.simplefilter("ignore")
             mixture = _gaussian_mixture(k, random_state).fit(X_fit)
         assigner = GaussianMixtureAssigner().fit(X_fit, mixture=mixture)
-        batch, log_likelihood = assigner.assign_and_score(X)
+        labels, log_likelihood = assigner.predict_and_score(X)
         n_params = assigner.n_parameters()
         scores = {
             "bic": float(-2 * log_likelihood + n_params * np.log(n_rows)),
             "aic": float(-2 * log_likelihood + 2 * n_params),
         }
-        return mixture, assigner, batch.labels, scores
+        return mixture, assigner, labels, scores
 
     for k in _valid_ks(ks, index.size):
         started = time.perf_counter()

@@ -178,6 +178,9 @@ class SegmentAssignments:
     outlier: list[bool]
     imputed: list[list[str]]
     warnings: list[list[str]]
+    probability_ids: list[int] | None = None
+    """The segment ids keying every row of ``probabilities``, in the same order (when set,
+    ``to_dicts`` formats the keys once instead of once per customer)."""
 
     def __len__(self) -> int:
         return len(self.segment_ids)
@@ -202,11 +205,14 @@ class SegmentAssignments:
     def to_dicts(self) -> list[dict[str, Any]]:
         """JSON-ready mappings, in request order (probability keys as strings)."""
         n = len(self.segment_ids)
-        probs: list[dict[str, float]] | list[None] = (
-            [None] * n
-            if self.probabilities is None
-            else [{str(k): v for k, v in p.items()} for p in self.probabilities]
-        )
+        probs: list[dict[str, float]] | list[None]
+        if self.probabilities is None:
+            probs = [None] * n
+        elif self.probability_ids is not None:
+            keys = [str(k) for k in self.probability_ids]
+            probs = [dict(zip(keys, p.values(), strict=True)) for p in self.probabilities]
+        else:
+            probs = [{str(k): v for k, v in p.items()} for p in self.probabilities]
         # zip + a dict display: several times faster than indexing each column per row.
         return [
             {
@@ -768,10 +774,11 @@ class SegmentationModel:
         outlier = (
             [lab == -1 for lab in labels]
             if outlier_flags is None
-            else [bool(v) for v in outlier_flags.tolist()]
+            else outlier_flags.astype(bool).tolist()
         )
 
         probabilities: list[dict[int, float]] | None = None
+        column_ids: list[int] | None = None
         if getattr(batch, "probabilities", None) is not None:
             # Column j of the posterior matrix is internal label j (a GMM component).
             column_ids = [ids.get(j, j) for j in range(batch.probabilities.shape[1])]
@@ -785,6 +792,7 @@ class SegmentationModel:
             distance=_finite_or_none(getattr(batch, "distance", None), n),
             confidence=_finite_or_none(getattr(batch, "confidence", None), n),
             probabilities=probabilities,
+            probability_ids=column_ids,
             outlier=outlier,
             imputed=imputed,
             warnings=warnings,

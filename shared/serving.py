@@ -665,7 +665,9 @@ class ServingTransform:
             return None
         n = len(records)
         known = self._known_names
-        unusual = {i for i, r in enumerate(records) if not r.keys() <= known}
+        unusual: set[int] = set()
+        if not set().union(*records) <= known:  # one pass over the keys; rarely taken
+            unusual.update(i for i, r in enumerate(records) if not known.issuperset(r))
         X = np.zeros((n, self.n_outputs), dtype=np.float64)
         imputed: list[list[str]] = [[] for _ in range(n)]
         warnings: list[list[str]] = [[] for _ in range(n)]

@@ -156,6 +156,22 @@ def test_dashboard_end_to_end(page: Any, api_url: str, output_dir: Path) -> None
     )
     page.locator("#figs-model .figure").first.scroll_into_view_if_needed()
     page.wait_for_selector("#figs-model .plot[data-drawn='1']")
+    # The silhouette per segment is drawn live for the selected model (any k of the sweep).
+    live = page.locator(".plot[data-figure='segment_silhouette']")
+    live.scroll_into_view_if_needed()
+    page.wait_for_selector(".plot[data-figure='segment_silhouette'][data-drawn='1'] .barlayer")
+    bars = page.evaluate(
+        "() => document.querySelector(\".plot[data-figure='segment_silhouette']\").data.length"
+    )
+    assert bars == len(names)
+    page.locator(f"#k-buttons button[data-k='{other_k}']").click()
+    page.wait_for_function(
+        "document.querySelector(\".plot[data-figure='segment_silhouette']\").data.length"
+        f" === {other_k}"
+    )
+    assert (
+        f"k = {other_k}" in page.locator("[data-figure-name='segment_silhouette'] h3").inner_text()
+    )
     page.locator("#analysis-tabs button[data-tab='eda']").click()
     page.wait_for_selector("#figs-eda .plot[data-drawn='1']")
     page.evaluate(  # figures draw when scrolled into view: visit each one

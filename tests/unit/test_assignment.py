@@ -147,3 +147,14 @@ def test_predict_equals_assign_labels_on_both_paths(monkeypatch: pytest.MonkeyPa
     assert np.array_equal(a.predict(X), a.assign(X).labels)
     monkeypatch.setattr(assignment, "_CHUNK_ELEMENTS", 0)
     assert np.array_equal(a.predict(X), a.assign(X).labels)
+
+
+def test_gaussian_mixture_fast_training_path_matches_assign() -> None:
+    X = two_blobs()
+    with threadpool_limits(limits=1):
+        gmm = GaussianMixture(3, covariance_type="full", random_state=0).fit(X)
+    a = GaussianMixtureAssigner().fit(X, mixture=gmm)
+    labels, log_likelihood = a.predict_and_score(X)
+    batch, same = a.assign_and_score(X)
+    assert np.array_equal(labels, batch.labels)
+    assert log_likelihood == pytest.approx(same, rel=1e-12)

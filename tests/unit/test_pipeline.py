@@ -57,6 +57,11 @@ def assignments(output: TrainingOutput) -> pd.DataFrame:
 
 
 def test_every_artifact_is_written(small: TrainingOutput) -> None:
+    models = {
+        model_artifact_path(a, k) for a in ("kmeans", "agglomerative", "gmm") for k in (2, 3, 4)
+    }
+    models.add("models/dbscan.skops")
+    keys = {p.removeprefix("models/").removesuffix(".skops") for p in models}
     expected = {
         "preprocessor.skops",
         "profiles.json",
@@ -64,12 +69,11 @@ def test_every_artifact_is_written(small: TrainingOutput) -> None:
         "plots.json",
         "report.html",
         "assignments.csv.gz",
-        "models/dbscan.skops",
-    } | {model_artifact_path(a, k) for a in ("kmeans", "agglomerative", "gmm") for k in (2, 3, 4)}
-    assert set(small.artifacts) == expected
-    assert set(small.profiles.sets) == {
-        p.removeprefix("models/").removesuffix(".skops") for p in expected if "models/" in p
+        "serving/params.json",  # the API's numpy-only bundle (shared/serving.py)
     }
+    expected |= models | {f"serving/{key}.npz" for key in keys}
+    assert set(small.artifacts) == expected
+    assert set(small.profiles.sets) == keys
     ProfileCatalog.model_validate_json(small.artifacts["profiles.json"])
     json.loads(small.artifacts["evaluation.json"])
     json.loads(small.artifacts["plots.json"])

@@ -25,12 +25,13 @@
   };
   const FONT = { family: 'system-ui, -apple-system, "Segoe UI", Roboto, Arial, sans-serif', size: 12, color: '#1d2433' };
   const EDA_PREFIXES = ['hist:', 'scatter_matrix', 'violin:', 'box:', 'bar:', 'correlation', 'missing'];
-  const MODEL_ORDER = ['elbow', 'silhouette_by_k', 'gmm_bic', 'dbscan_kdistance', 'silhouette:', 'dendrogram'];
+  const MODEL_ORDER = ['elbow', 'silhouette_by_k', 'gmm_bic', 'dbscan_kdistance', 'silhouette:', 'segment_silhouette', 'dendrogram'];
+  const LIVE_SILHOUETTE = 'segment_silhouette';
   // Drawn live by the dashboard instead: the maps (pca, tsne) and the comparison (an HTML table).
   const SKIP_FIGURES = new Set(['pca', 'tsne', 'comparison']);
   // Model figures that belong to one algorithm without saying so in their name.
   const FIGURE_ALGORITHM = { gmm_bic: 'gmm', dbscan_kdistance: 'dbscan', dendrogram: 'agglomerative' };
-  const WIDE_FIGURES = ['scatter_matrix', 'dendrogram', 'comparison', 'silhouette:'];
+  const WIDE_FIGURES = ['scatter_matrix', 'dendrogram', 'comparison', 'silhouette:', LIVE_SILHOUETTE];
 
   const state = {
     datasets: [], dataset: null, versions: [], version: null, currentVersion: null,
@@ -465,6 +466,7 @@
     renderMap();
     renderMix();
     orderModelFigures();
+    refreshLiveSilhouette();
     prefetch(algo);
   }
 
@@ -985,7 +987,77 @@
     return { data: data.map((t) => (t.type === 'scattergl' ? Object.assign({}, t, { type: 'scatter' }) : t)), layout };
   }
 
+  function hasLiveSilhouette() {
+    const sil = state.plots && state.plots.points.silhouette;
+    return Boolean(sil && Object.keys(sil).length);
+  }
+
+  /** A silhouette plot of the selected model: each segment's sampled customers, sorted. */
+  function liveSilhouetteFigure() {
+    const values = (state.plots.points.silhouette || {})[modelKey(state.algo, state.k)];
+    const labels = currentLabels();
+    if (!values || !labels) return null;
+    const data = [];
+    const tickvals = [];
+    const ticktext = [];
+    let y = 0;
+    let total = 0;
+    let count = 0;
+    let lowest = 0;
+    for (const seg of state.segments || []) {
+      const vals = [];
+      for (let i = 0; i < labels.length; i++) {
+        if (labels[i] === seg.segment_id && typeof values[i] === 'number') vals.push(values[i]);
+      }
+      if (!vals.length) continue;
+      vals.sort((a, b) => a - b);
+      const mean = vals.reduce((a, b) => a + b, 0) / vals.length;
+      total += mean * vals.length;
+      count += vals.length;
+      lowest = Math.min(lowest, vals[0]);
+      data.push({
+        type: 'bar', orientation: 'h', x: vals, y: vals.map((_, j) => y + j), width: 1,
+        marker: { color: segColor(seg.segment_id), line: { width: 0 } },
+        name: esc(seg.name), hovertemplate: `${esc(seg.name)}: %{x:.2f}<extra></extra>`,
+      });
+      tickvals.push(y + vals.length / 2);
+      ticktext.push(`${esc(shortName(seg.name)).replace(/, /, ',<br>')} (${mean.toFixed(2)})`);
+      y += vals.length + Math.max(2, Math.round(labels.length / 60));
+    }
+    if (!count) return null;
+    const mean = total / count;
+    return {
+      data,
+      layout: {
+        showlegend: false, bargap: 0, hovermode: 'closest',
+        xaxis: { title: { text: 'silhouette value (higher: better placed)' }, range: [Math.min(-0.1, lowest - 0.05), 1], gridcolor: '#edf0f5' },
+        yaxis: { tickvals, ticktext, showgrid: false, zeroline: false, automargin: true },
+        shapes: [{ type: 'line', x0: mean, x1: mean, y0: 0, y1: 1, yref: 'paper', line: { color: '#d62728', dash: 'dash', width: 1.5 } }],
+        annotations: [{ x: mean, y: 1, yref: 'paper', yanchor: 'bottom', text: `mean ${mean.toFixed(3)}`, showarrow: false, font: { color: '#d62728' } }],
+        margin: { t: 24, r: 16, b: 48 },
+      },
+    };
+  }
+
+  function refreshLiveSilhouette() {
+    const div = document.querySelector(`.plot[data-figure="${LIVE_SILHOUETTE}"]`);
+    if (!div) return;
+    const title = div.parentElement.querySelector('h3');
+    title.textContent = `Silhouette per segment: ${algoName(state.algo)}${state.k !== null && state.k !== undefined ? `, k = ${state.k}` : ''}`;
+    if (div.dataset.drawn === '1') { div.dataset.drawn = '0'; drawFigure(div); }
+  }
+
   function drawFigure(div) {
+    if (div.dataset.figure === LIVE_SILHOUETTE) {
+      if (!window.Plotly || !state.plots || div.dataset.drawn === '1') return;
+      const fig = liveSilhouetteFigure();
+      if (!fig) { placeholder(div, 'No silhouette values for this model.'); div.dataset.drawn = '1'; return; }
+      if (div.querySelector('.placeholder')) setChildren(div);
+      fig.layout.font = FONT;
+      Plotly.react(div, fig.data, fig.layout, PLOT_CONFIG);
+      div.dataset.drawn = '1';
+      return;
+    }
     const fig = (state.plots && state.plots.figures || {})[div.dataset.figure];
     if (!fig || !window.Plotly || div.dataset.drawn === '1') return;
     const layout = Object.assign({}, fig.layout || {});
@@ -1018,11 +1090,16 @@
         }
       }, { rootMargin: '200px' })
       : null;
-    const figures = (state.plots && state.plots.figures) || {};
+    const figures = Object.assign({}, (state.plots && state.plots.figures) || {});
     const eda = [];
     const model = [];
+    // Per-point silhouettes of every model are in plots.json: draw the selected model's live
+    // (any k) instead of the training figures, which show the chosen k only.
+    const live = hasLiveSilhouette();
+    if (live) figures[LIVE_SILHOUETTE] = { layout: { title: { text: 'Silhouette per segment' } } };
     for (const [name, fig] of Object.entries(figures)) {
       if (SKIP_FIGURES.has(name) || !fig || typeof fig !== 'object') continue;
+      if (live && name.startsWith('silhouette:')) continue;
       (EDA_PREFIXES.some((p) => name.startsWith(p)) ? eda : model).push([name, fig]);
     }
     const card = ([name, fig]) => {
