@@ -251,8 +251,10 @@ def _late_bad_byte() -> bytes:
     # Valid UTF-8 for the first 75 KB (past the reader's 64 KB sample), then one Latin-1 byte.
     rows = _with(
         _customers(240),
-        Address=lambda i: f"{i} long road - building {i} - far away in the quiet town " * 5
-        + ("Caf\u00e9" if i == 239 else "Cafe"),
+        Address=lambda i: (
+            f"{i} long road - building {i} - far away in the quiet town " * 5
+            + ("Caf\u00e9" if i == 239 else "Cafe")
+        ),
     )
     return _csv(rows).replace("Caf\u00e9".encode(), b"Caf\xe9")
 

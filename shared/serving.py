@@ -640,6 +640,11 @@ class ServingTransform:
             )
             for c in params["categorical"]
         ]
+        # Columns in schema order, so each row's warnings and imputed names keep that order.
+        order = {name: j for j, name in enumerate(fast.columns)}
+        self._plans: list[_NumericPlan | _CategoricalPlan] = sorted(
+            [*self._numeric, *self._categorical], key=lambda p: order[p.name]
+        )
 
     def transform(
         self, records: Sequence[Mapping[str, Any]]
@@ -671,11 +676,7 @@ class ServingTransform:
         X = np.zeros((n, self.n_outputs), dtype=np.float64)
         imputed: list[list[str]] = [[] for _ in range(n)]
         warnings: list[list[str]] = [[] for _ in range(n)]
-        # Columns in schema order, so each row's warnings and imputed names keep that order.
-        plans: list[_NumericPlan | _CategoricalPlan] = [*self._numeric, *self._categorical]
-        order = {name: j for j, name in enumerate(self.fast.columns)}
-        plans.sort(key=lambda p: order[p.name])
-        for plan in plans:
+        for plan in self._plans:
             values = [r.get(plan.name) for r in records]
             if isinstance(plan, _NumericPlan):
                 missing = self._numeric_column(plan, values, X, warnings, unusual)

@@ -39,15 +39,18 @@ MALL = ROOT / "data" / "mall_customers.csv"
 GOOD_VERSION = "20200101T000000Z-0000000000"
 GOOD_UPLOADED = datetime(2020, 1, 1, tzinfo=UTC)
 GOOD_CONFIG = DatasetConfig(k_max=4, algorithms=["kmeans", "gmm"])
-MALL_CUSTOMER = {"Gender": "Female", "Age": 31, "Annual Income (k$)": 70, "Spending Score (1-100)": 77}
+MALL_CUSTOMER = {
+    "Gender": "Female",
+    "Age": 31,
+    "Annual Income (k$)": 70,
+    "Spending Score (1-100)": 77,
+}
 
 
 @pytest.fixture(scope="session")
 def good_output() -> TrainingOutput:
     """The Mall customers through the real engine, once per session."""
-    return train_segments(
-        MALL.read_bytes(), filename=MALL.name, config=GOOD_CONFIG, dataset="mall"
-    )
+    return train_segments(MALL.read_bytes(), filename=MALL.name, config=GOOD_CONFIG, dataset="mall")
 
 
 def seed_good_model(
@@ -140,7 +143,7 @@ def api_call(
         text = json.dumps(body if body is not None else {})
         event["body"] = text
         event["headers"]["content-length"] = str(len(text.encode()))
-    out = handler(event, FakeLambdaContext())
+    out = handler(event, FakeLambdaContext())  # type: ignore[arg-type]
     text = out.get("body") or ""
     content_type = out.get("headers", {}).get("content-type", "")
     return out["statusCode"], json.loads(text) if content_type.startswith(
@@ -237,7 +240,7 @@ def container_handler(event: dict[str, Any]) -> dict[str, Any]:
             event=event,
             record_handler=process_sqs_record,
             processor=processor,
-            context=FakeLambdaContext(),
+            context=FakeLambdaContext(),  # type: ignore[arg-type]
         )
     )
 

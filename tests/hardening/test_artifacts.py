@@ -65,7 +65,10 @@ def system_payload(marker: Path) -> bytes:
     return bytes(sio.dumps(functools.partial(os.system, f"touch {marker}")))
 
 
-PAYLOADS: dict[str, Callable[[Path], bytes]] = {"setstate": marker_payload, "os.system": system_payload}
+PAYLOADS: dict[str, Callable[[Path], bytes]] = {
+    "setstate": marker_payload,
+    "os.system": system_payload,
+}
 
 
 def settings(stack: Stack, refresh: float) -> Settings:
@@ -77,9 +80,7 @@ def settings(stack: Stack, refresh: float) -> Settings:
     )
 
 
-def publish_bad_version(
-    store: S3ModelStore, good: TrainingOutput, kind: str, marker: Path
-) -> str:
+def publish_bad_version(store: S3ModelStore, good: TrainingOutput, kind: str, marker: Path) -> str:
     """Publish a broken version of ``DATASET``; return what the refusal must mention."""
     if kind == "missing_version":
         return f"'{BAD_VERSION}'"
@@ -92,11 +93,11 @@ def publish_bad_version(
         store.put_bytes(key, bytes(blob))
         return "sha256"
     # An attacker who can write the bucket rewrites the manifest to match their file.
-    blob = PAYLOADS[kind.removeprefix("untrusted_")](marker)
-    store.put_bytes(key, blob)
+    payload = PAYLOADS[kind.removeprefix("untrusted_")](marker)
+    store.put_bytes(key, payload)
     forged: Manifest = manifest.model_copy(deep=True)
-    forged.artifacts[path].sha256 = sha256_hex(blob)
-    forged.artifacts[path].size = len(blob)
+    forged.artifacts[path].sha256 = sha256_hex(payload)
+    forged.artifacts[path].size = len(payload)
     store.put_bytes(ModelLayout.manifest(DATASET, BAD_VERSION), forged.to_json().encode())
     return "outside the trusted list"
 

@@ -53,7 +53,8 @@ VICTIM = "shop"
 def corpus_script() -> ModuleType:
     path = ROOT / "scripts" / "make_bad_corpus.py"
     spec = importlib.util.spec_from_file_location("make_bad_corpus", path)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)

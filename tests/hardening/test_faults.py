@@ -170,7 +170,8 @@ def test_a_fault_at_every_s3_call_never_corrupts_and_a_retry_completes(
         outcomes[where] = outcome
 
         pointer = read_current(store, dataset)
-        assert pointer is not None and pointer.version != GOOD_VERSION, where
+        assert pointer is not None, where
+        assert pointer.version != GOOD_VERSION, where
         assert pointer.source_key == f"uploads/{dataset}/mall.csv", where
         versions = assert_no_partial_version(store, dataset)
         assert sorted(versions) == sorted([GOOD_VERSION, pointer.version]), where

@@ -22,8 +22,8 @@ from shared.store import S3ModelStore, build_raw_reader, read_current, read_mani
 from shared.training import TrainingRun
 from tests.hardening.conftest import (
     GOOD_VERSION,
-    AtomicConditionalWrites,
     MALL,
+    AtomicConditionalWrites,
     RecordingEngine,
     Stack,
     api_handler,
@@ -107,10 +107,12 @@ def test_same_upload_delivered_five_times_concurrently(
 
     store = seeded.store
     versions = assert_no_partial_version(store, DATASET)
-    assert len(versions) == 2 and GOOD_VERSION in versions
+    assert len(versions) == 2
+    assert GOOD_VERSION in versions
     (new,) = [v for v in versions if v != GOOD_VERSION]
     pointer = read_current(store, DATASET)
-    assert pointer is not None and pointer.version == new
+    assert pointer is not None
+    assert pointer.version == new
     assert store.list_keys(f"datasets/{DATASET}/claims/") == []
     assert_serves(api_handler(store), DATASET, new)
 
