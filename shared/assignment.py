@@ -491,7 +491,15 @@ class CoreSampleAssigner(SegmentAssigner):
         self.n_features_in_ = int(X.shape[1])
         return self
 
-    def _nearest_core(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _nearest_core(
+        self, X: np.ndarray, *, far_distance: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Index of and distance to the nearest core sample of every row.
+
+        With ``far_distance=False`` a large batch leaves rows with no core sample within eps
+        (noise) at distance ``inf`` and an arbitrary index: enough for labels, and it skips
+        the costly unbounded search.
+        """
         n, m = X.shape[0], self.components_.shape[0]
         if n * m > _KDTREE_MIN_PAIRS:
             from scipy.spatial import cKDTree
@@ -503,7 +511,9 @@ class CoreSampleAssigner(SegmentAssigner):
             distance = np.asarray(distance, dtype=np.float64)
             index = np.asarray(index, dtype=np.int64)
             far = ~np.isfinite(distance)
-            if far.any():
+            if not far_distance:
+                index[far] = 0
+            elif far.any():
                 far_distance, far_index = tree.query(X[far], k=1, workers=-1)
                 distance[far] = far_distance
                 index[far] = far_index
@@ -513,6 +523,17 @@ class CoreSampleAssigner(SegmentAssigner):
         score = self.component_norms_[None, :] - 2.0 * (X @ self.components_.T)
         index = np.argmin(score, axis=1)
         return index, _row_distance(X, self.components_[index])
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Labels only: :meth:`assign`'s labels, without the distance of noise rows to their
+        nearest core sample (the costly part of a large batch)."""
+        self._check_fitted()
+        arr = _as_matrix(X, self.n_features_in_)
+        if self.components_.shape[0] == 0:
+            return np.full(arr.shape[0], NOISE_LABEL, dtype=np.int64)
+        index, distance = self._nearest_core(arr, far_distance=False)
+        inside = distance <= self.eps
+        return np.where(inside, self.core_labels_[index], NOISE_LABEL).astype(np.int64)
 
     def assign(self, X: Any) -> AssignmentBatch:
         """Assign rows to the nearest core sample's segment, or noise (see the class notes)."""

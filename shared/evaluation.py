@@ -6,6 +6,7 @@ The models below are the ``evaluation.json`` contract. The metric functions live
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -15,11 +16,13 @@ from shared.config import Algorithm
 from shared.manifest import Metrics
 
 __all__ = [
+    "METRIC_SAMPLE_CAP",
     "SILHOUETTE_SAMPLE_CAP",
     "AlgorithmSweep",
     "Candidate",
     "ComparisonRow",
     "Evaluation",
+    "MetricRows",
     "SilhouetteSample",
     "cluster_metrics",
     "dendrogram_data",
@@ -30,6 +33,10 @@ logger = logging.getLogger(__name__)
 SILHOUETTE_SAMPLE_CAP = 5_000
 """Silhouette is O(n^2): it is computed on a fixed random sample of at most this many rows
 (the same rows for every candidate, so candidates are compared on equal terms)."""
+METRIC_SAMPLE_CAP = 100_000
+"""Davies-Bouldin's per-segment scatter (mean distance of a segment's rows to its centroid) is
+averaged over a fixed random sample of at most this many rows (the same rows for every
+candidate); centroids, inertia and Calinski-Harabasz use every row (see :class:`MetricRows`)."""
 NOISE_LABEL = -1
 
 
@@ -85,6 +92,13 @@ class Evaluation(_Document):
         "on the fit sample, truncated to a readable number of leaves.",
     )
     silhouette_sample: int = Field(ge=0, description="Rows the silhouette was computed on.")
+    metric_sample: int | None = Field(
+        default=None,
+        ge=0,
+        description="Rows Davies-Bouldin's per-segment scatter was averaged over (a fixed "
+        "random sample of at most METRIC_SAMPLE_CAP rows; every row of a smaller table). "
+        "Inertia and Calinski-Harabasz always use every row.",
+    )
 
 
 class SilhouetteSample:
@@ -128,14 +142,51 @@ class SilhouetteSample:
         None when the sample holds fewer than two segments. Equals scikit-learn's
         ``silhouette_score`` on the same rows.
         """
-        sample_labels = np.asarray(labels)[self.index]
-        keep = sample_labels != NOISE_LABEL
-        present, codes = np.unique(sample_labels[keep], return_inverse=True)
-        if present.size < 2 or keep.sum() <= present.size:
-            return None
-        onehot = np.zeros((self.size, present.size))
-        onehot[np.flatnonzero(keep), codes] = 1.0
-        sums = (self.distances @ onehot)[keep]
+        return self.scores([labels])[0]
+
+    def scores(self, labelings: Sequence[np.ndarray]) -> list[float | None]:
+        """:meth:`score` of several labellings from ONE pass over the distance matrix.
+
+        The one-hot matrices of every labelling are stacked side by side, so the (large)
+        distance matrix is read once for all candidates instead of once per candidate.
+
+        Examples
+        --------
+        >>> X = np.array([[0.0], [1.0], [10.0], [11.0]])
+        >>> [round(s, 3) for s in SilhouetteSample(X, np.arange(4)).scores(
+        ...     [np.array([0, 0, 1, 1]), np.array([0, 1, 1, 1])])]
+        [0.9, 0.026]
+        """
+        parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, int] | None] = []
+        width = 0
+        for labels in labelings:
+            sample_labels = np.asarray(labels)[self.index]
+            keep = sample_labels != NOISE_LABEL
+            present, codes = np.unique(sample_labels[keep], return_inverse=True)
+            if present.size < 2 or keep.sum() <= present.size:
+                parts.append(None)
+                continue
+            parts.append((keep, codes.astype(np.int64).ravel(), present, width))
+            width += int(present.size)
+        results: list[float | None] = [None] * len(parts)
+        if width == 0:
+            return results
+        onehot = np.zeros((self.size, width))
+        for part in parts:
+            if part is not None:
+                keep, codes, _, offset = part
+                onehot[np.flatnonzero(keep), offset + codes] = 1.0
+        all_sums = self.distances @ onehot
+        for i, part in enumerate(parts):
+            if part is not None:
+                keep, codes, present, offset = part
+                block = slice(offset, offset + int(present.size))
+                results[i] = self._mean_silhouette(all_sums[keep, block], onehot[:, block], codes)
+        return results
+
+    @staticmethod
+    def _mean_silhouette(sums: np.ndarray, onehot: np.ndarray, codes: np.ndarray) -> float:
+        """Mean silhouette from each kept row's distance sums to every segment."""
         counts = onehot.sum(axis=0)
         rows = np.arange(codes.shape[0])
         own_count = counts[codes]
@@ -151,16 +202,69 @@ class SilhouetteSample:
         return float(np.mean(values))
 
 
+class MetricRows:
+    """Per-row quantities shared by the metrics of every candidate of one training run.
+
+    Computed once: the column means of ``X``, every row's squared distance to them, and the
+    rows on which Davies-Bouldin's per-segment scatter is averaged (at most
+    ``METRIC_SAMPLE_CAP``; every row of a smaller table).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+        The prepared matrix of every training row.
+    index : ndarray of int, optional
+        Rows for Davies-Bouldin's scatter; default: every row.
+
+    Examples
+    --------
+    >>> MetricRows(np.array([[0.0], [2.0]])).sq_norms.tolist()
+    [1.0, 1.0]
+    """
+
+    def __init__(self, X: np.ndarray, index: np.ndarray | None = None) -> None:
+        X = np.asarray(X, dtype=np.float64)
+        n = X.shape[0]
+        self.mean = X.mean(axis=0) if n else np.zeros(X.shape[1])
+        self.sq_norms = np.empty(n)
+        step = max(1, 4_000_000 // max(1, X.shape[1]))
+        for start in range(0, n, step):
+            block = X[start : start + step] - self.mean
+            np.einsum("ij,ij->i", block, block, out=self.sq_norms[start : start + step])
+        self.index = (
+            None
+            if index is None or np.asarray(index).size >= n
+            else np.asarray(index, dtype=np.int64)
+        )
+
+
 def cluster_metrics(
-    X: np.ndarray, labels: np.ndarray, *, silhouette: SilhouetteSample | None = None
+    X: np.ndarray,
+    labels: np.ndarray,
+    *,
+    silhouette: SilhouetteSample | None = None,
+    rows: MetricRows | None = None,
 ) -> Metrics:
     """Quality metrics of a labelling of every row of the prepared matrix.
 
-    Davies-Bouldin, Calinski-Harabasz and inertia (within-segment sum of squared distances to
-    the segment means) use every row; silhouette uses the shared sample. Noise rows (label -1)
-    are left out of every metric and counted in ``noise_share``. All metrics are None when fewer
-    than two segments exist (the caller says so in a note). DB and CH equal scikit-learn's
-    ``davies_bouldin_score`` / ``calinski_harabasz_score`` but need one pass over the data.
+    Inertia (within-segment sum of squared distances to the segment means) and
+    Calinski-Harabasz use every row, from per-segment sums (one pass over ``X``); Davies-Bouldin
+    uses the segment means of every row and averages each segment's scatter over ``rows.index``
+    (every row up to ``METRIC_SAMPLE_CAP`` rows: then it equals scikit-learn's
+    ``davies_bouldin_score``); silhouette uses the shared sample. Noise rows (label -1) are left
+    out of every metric and counted in ``noise_share``. All metrics are None when fewer than two
+    segments exist (the caller says so in a note). CH equals scikit-learn's
+    ``calinski_harabasz_score`` up to rounding.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+    labels : ndarray of int, shape (n,)
+        Internal labels ``>= 0``; -1 is noise.
+    silhouette : SilhouetteSample, optional
+        The shared silhouette sample (default: silhouette is None).
+    rows : MetricRows, optional
+        The run's shared per-row quantities (default: computed here, every row).
 
     Examples
     --------
@@ -169,38 +273,51 @@ def cluster_metrics(
     >>> round(m.calinski_harabasz, 1), round(m.davies_bouldin, 3), m.inertia
     (200.0, 0.1, 1.0)
     """
-    labels = np.asarray(labels)
+    labels = np.asarray(labels).astype(np.int64, copy=False).ravel()
     n = labels.shape[0]
     keep = labels != NOISE_LABEL
+    has_noise = not bool(keep.all())
     noise_share = float(1.0 - keep.mean()) if n else 0.0
-    present, codes = np.unique(labels[keep], return_inverse=True)
+    kept_labels = labels[keep] if has_noise else labels
+    counts_by_label = np.bincount(kept_labels) if kept_labels.size else np.zeros(0, np.int64)
+    present = np.flatnonzero(counts_by_label)
     k = int(present.size)
-    n_kept = int(keep.sum())
+    n_kept = int(kept_labels.size)
     if k < 2 or n_kept <= k:
         return Metrics(
             silhouette=None,
             davies_bouldin=None,
             calinski_harabasz=None,
             inertia=None,
-            noise_share=noise_share if (labels == NOISE_LABEL).any() else None,
+            noise_share=noise_share if has_noise else None,
         )
+    if rows is None:
+        rows = MetricRows(X)
+    lookup = np.full(counts_by_label.size, -1, dtype=np.int64)
+    lookup[present] = np.arange(k)
+    codes = lookup[kept_labels]
+    counts = counts_by_label[present].astype(np.float64)
     from scipy.sparse import csr_matrix
 
-    Xk = X[keep] if not keep.all() else X
-    counts = np.bincount(codes, minlength=k).astype(np.float64)
+    Xk = X[keep] if has_noise else X
     # One sparse product sums every segment's rows in a single pass over X.
     membership = csr_matrix(
         (np.ones(n_kept), (codes, np.arange(n_kept))), shape=(k, n_kept), dtype=np.float64
     )
     centroids = np.asarray(membership @ Xk) / counts[:, None]
-    diff = Xk - centroids[codes]
-    within = np.einsum("ij,ij->i", diff, diff)
-    del diff
-    inertia = float(within.sum())
-    overall = Xk.mean(axis=0)
+    del Xk
+    # Within-segment squares around the means from the squares around the column means:
+    # sum |x - c|^2 = sum |x - m|^2 - n_c |c - m|^2 per segment (no n x d temporary).
+    shifted = centroids - rows.mean
+    kept_norms = rows.sq_norms[keep] if has_noise else rows.sq_norms
+    total = float(kept_norms.sum())
+    inertia = total - float(np.sum(counts * np.einsum("ij,ij->i", shifted, shifted)))
+    if inertia <= 1e-12 * total:
+        inertia = 0.0
+    overall = (counts @ centroids) / n_kept
     between = float(np.sum(counts * np.sum(np.square(centroids - overall), axis=1)))
     ch = 1.0 if inertia == 0 else between * (n_kept - k) / (inertia * (k - 1))
-    intra = np.bincount(codes, weights=np.sqrt(within), minlength=k) / counts
+    intra = _segment_scatter(X, labels, lookup, centroids, rows.index)
     gaps = np.sqrt(np.sum(np.square(centroids[:, None, :] - centroids[None, :, :]), axis=2))
     if np.allclose(intra, 0) or np.allclose(gaps, 0):
         db = 0.0
@@ -212,8 +329,36 @@ def cluster_metrics(
         davies_bouldin=db,
         calinski_harabasz=float(ch),
         inertia=inertia,
-        noise_share=noise_share if (labels == NOISE_LABEL).any() else None,
+        noise_share=noise_share if has_noise else None,
     )
+
+
+def _segment_scatter(
+    X: np.ndarray,
+    labels: np.ndarray,
+    lookup: np.ndarray,
+    centroids: np.ndarray,
+    index: np.ndarray | None,
+) -> np.ndarray:
+    """Per segment, the mean distance of its rows (of ``index``: a sample) to its centroid.
+
+    A segment with no row in the sample (a tiny one) is measured on all of its rows.
+    """
+    k = centroids.shape[0]
+    sample_labels = labels if index is None else labels[index]
+    keep = sample_labels != NOISE_LABEL
+    codes = lookup[sample_labels[keep]]
+    points = X[keep] if index is None else X[index[keep]]
+    diff = points - centroids[codes]
+    distance = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+    del diff, points
+    counts = np.bincount(codes, minlength=k).astype(np.float64)
+    intra = np.bincount(codes, weights=distance, minlength=k) / np.maximum(counts, 1)
+    for code in np.flatnonzero(counts == 0):
+        label = int(np.flatnonzero(lookup == code)[0])
+        mine = X[labels == label] - centroids[code]
+        intra[code] = float(np.mean(np.sqrt(np.einsum("ij,ij->i", mine, mine))))
+    return np.asarray(intra)
 
 
 def dendrogram_data(linkage: np.ndarray, *, p: int = 30) -> dict[str, Any]:

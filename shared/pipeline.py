@@ -23,11 +23,13 @@ import pandas as pd
 from shared.clustering import AlgorithmFit, FittedModel, fit_candidates, representative_sample
 from shared.config import Algorithm, DatasetConfig, parse_config
 from shared.evaluation import (
+    METRIC_SAMPLE_CAP,
     SILHOUETTE_SAMPLE_CAP,
     AlgorithmSweep,
     Candidate,
     ComparisonRow,
     Evaluation,
+    MetricRows,
     SilhouetteSample,
     cluster_metrics,
     dendrogram_data,
@@ -44,7 +46,7 @@ from shared.manifest import (
 )
 from shared.persistence import dump_artifact
 from shared.preprocess import fit_preprocessor
-from shared.profiles import ProfileCatalog, SegmentSet, build_segment_set
+from shared.profiles import ProfileCatalog, ProfileInputs, SegmentSet, build_segment_set
 from shared.report import build_plot_data, render_report_html
 from shared.schema import clean_training_table
 from shared.segment_ids import stabilize_segment_ids
@@ -82,11 +84,14 @@ class TrainingOutput:
     warnings: list[str] = field(default_factory=list)
 
 
-def _candidate_metrics(X: np.ndarray, model: FittedModel, silhouette: SilhouetteSample) -> Metrics:
-    metrics = cluster_metrics(X, model.labels, silhouette=silhouette)
-    if model.scores:
-        metrics = metrics.model_copy(update=model.scores)
-    return metrics
+def _candidate_metrics(
+    X: np.ndarray, model: FittedModel, silhouette: float | None, rows: MetricRows
+) -> Metrics:
+    metrics = cluster_metrics(X, model.labels, rows=rows)
+    update: dict[str, float | None] = dict(model.scores)
+    if metrics.davies_bouldin is not None:  # two segments or more: silhouette is defined
+        update["silhouette"] = silhouette
+    return metrics.model_copy(update=update) if update else metrics
 
 
 def _sweep(fit: AlgorithmFit, metrics: dict[str, Metrics]) -> tuple[AlgorithmSweep, KChoice]:
@@ -243,12 +248,19 @@ def train_segments(
     silhouette = SilhouetteSample(
         X, representative_sample(n_rows, SILHOUETTE_SAMPLE_CAP, random_state=random_state)
     )
-    metrics: dict[str, Metrics] = {}
-    for fit in fits.values():
-        for model in fit.models:
-            metrics[model_key(model.algorithm, model.k)] = _candidate_metrics(X, model, silhouette)
+    every_model = [model for fit in fits.values() for model in fit.models]
+    # One pass over the silhouette distance matrix for all candidates.
+    silhouettes = silhouette.scores([model.labels for model in every_model])
     silhouette_rows = silhouette.size
     del silhouette
+    rows = MetricRows(
+        X, representative_sample(n_rows, METRIC_SAMPLE_CAP, random_state=random_state)
+    )
+    metrics: dict[str, Metrics] = {}
+    for model, score in zip(every_model, silhouettes, strict=True):
+        metrics[model_key(model.algorithm, model.k)] = _candidate_metrics(X, model, score, rows)
+    metric_rows = n_rows if rows.index is None else int(rows.index.size)
+    del rows
     sweeps: dict[str, AlgorithmSweep] = {}
     chosen: dict[str, FittedModel] = {}
     for algorithm, fit in fits.items():
@@ -262,6 +274,7 @@ def train_segments(
     step = time.perf_counter()
     sets: dict[str, SegmentSet] = {}
     labels_by_model: dict[str, np.ndarray] = {}
+    profile_inputs = ProfileInputs(table.features, table.columns)
     for fit in fits.values():
         for model in fit.models:
             key = model_key(model.algorithm, model.k)
@@ -272,6 +285,7 @@ def train_segments(
                 features=table.features,
                 columns=table.columns,
                 X=X,
+                inputs=profile_inputs,
             )
             sets[key] = stabilize_segment_ids(
                 new,
@@ -280,6 +294,7 @@ def train_segments(
                 previous_feature_names=previous.feature_names if previous is not None else None,
             )
             labels_by_model[key] = _segment_ids_per_row(model.labels, sets[key])
+    del profile_inputs
     catalog = ProfileCatalog(feature_names=prepared.feature_names, sets=sets)
     timings["profiles"] = time.perf_counter() - step
 
@@ -302,6 +317,7 @@ def train_segments(
         champion_reason=champion.reason,
         dendrogram=dendrogram_data(linkage) if linkage is not None else None,
         silhouette_sample=silhouette_rows,
+        metric_sample=metric_rows,
     )
 
     algorithms: dict[str, AlgorithmSummary] = {}

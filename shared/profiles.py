@@ -52,6 +52,7 @@ __all__ = [
     "OUTLIER_SEGMENT_ID",
     "NumericSummary",
     "ProfileCatalog",
+    "ProfileInputs",
     "SegmentProfile",
     "SegmentSet",
     "build_segment_set",
@@ -316,6 +317,45 @@ def _group_centroids(X: Any, group: np.ndarray, counts: np.ndarray) -> np.ndarra
     return np.asarray(sums / np.maximum(counts, 1)[:, None], dtype=np.float64)
 
 
+class ProfileInputs:
+    """What :func:`build_segment_set` reads from the features, whatever the labels.
+
+    A training run profiles every model of the sweep over the same rows: building this once and
+    passing it to every call spares each call the conversion of every column, the population
+    statistics and the category codes.
+
+    Parameters
+    ----------
+    features : DataFrame
+        The used features in original units (as for :func:`build_segment_set`).
+    columns : list of ColumnSchema
+        The schema.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from shared.manifest import ColumnSchema
+    >>> cols = [ColumnSchema(name="Income", role="numeric", dtype="float", used=True)]
+    >>> ProfileInputs(pd.DataFrame({"Income": [1.0, 3.0]}), cols).overall["Income"].mean
+    2.0
+    """
+
+    def __init__(self, features: pd.DataFrame, columns: list[ColumnSchema]) -> None:
+        self.n_rows = len(features)
+        self.values: dict[str, np.ndarray] = {}
+        self.overall: dict[str, NumericSummary | None] = {}
+        self.codes: dict[str, tuple[np.ndarray, list[str]]] = {}
+        for column in columns:
+            if not column.used or column.name not in features.columns:
+                continue
+            if column.role == "categorical":
+                self.codes[column.name] = _category_codes(features[column.name])
+            elif column.role in ("numeric", "date"):
+                values = _numeric_values(features[column.name])
+                self.values[column.name] = values
+                self.overall[column.name] = _summarize(values)
+
+
 def build_segment_set(
     *,
     algorithm: str,
@@ -324,6 +364,7 @@ def build_segment_set(
     features: pd.DataFrame,
     columns: list[ColumnSchema],
     X: Any,
+    inputs: ProfileInputs | None = None,
 ) -> SegmentSet:
     """Profile and name every segment of one fitted model.
 
@@ -342,6 +383,9 @@ def build_segment_set(
         The schema; the ``used`` numeric, date and categorical columns are profiled.
     X : array-like or sparse matrix, shape (n, n_prepared)
         The prepared (standardized) matrix of the same rows, for the centroids.
+    inputs : ProfileInputs, optional
+        ``ProfileInputs(features, columns)`` shared by the calls of one run (default: built
+        here).
 
     Returns
     -------
@@ -378,6 +422,9 @@ def build_segment_set(
     if absent:
         raise ValueError(f"used column(s) {absent} are not in the features frame")
 
+    if inputs is None or inputs.n_rows != n:
+        inputs = ProfileInputs(features, used)
+
     group_labels, group = np.unique(labels, return_inverse=True)
     group = group.astype(np.int64).ravel()
     n_groups = int(group_labels.shape[0])
@@ -393,13 +440,12 @@ def build_segment_set(
     deviations: list[list[_Deviation]] = [[] for _ in range(n_groups)]
 
     for position, column in enumerate(used):
-        series = features[column.name]
         if column.role == "categorical":
             _profile_categorical(
                 column.name,
                 words[column.name],
                 position,
-                series,
+                inputs.codes[column.name],
                 group,
                 counts,
                 population_mix,
@@ -407,11 +453,12 @@ def build_segment_set(
                 deviations,
             )
             continue
-        values = _numeric_values(series)
-        overall = _summarize(values)
-        if overall is None:
+        values = inputs.values[column.name]
+        shared_overall = inputs.overall[column.name]
+        if shared_overall is None:
             logger.warning("feature %r has no observed value; not profiled", column.name)
             continue
+        overall = shared_overall.model_copy()
         population[column.name] = overall
         sorted_values = values[order]
         for g in range(n_groups):
@@ -503,15 +550,17 @@ def _profile_categorical(
     name: str,
     word: str,
     position: int,
-    series: pd.Series,
+    coded: tuple[np.ndarray, list[str]],
     group: np.ndarray,
     counts: np.ndarray,
     population_mix: dict[str, dict[str, float]],
     mix_by_group: list[dict[str, dict[str, float]]],
     deviations: list[list[_Deviation]],
 ) -> None:
-    """Category mix of every segment and the population, and the categorical deviations."""
-    codes, categories = _category_codes(series)
+    """Category mix of every segment and the population, and the categorical deviations.
+
+    ``coded`` is the feature's ``_category_codes``."""
+    codes, categories = coded
     n_groups, n_cat, n = counts.shape[0], len(categories), group.shape[0]
     table = np.bincount(group * n_cat + codes, minlength=n_groups * n_cat).reshape(n_groups, n_cat)
     overall = table.sum(axis=0)

@@ -8,6 +8,7 @@ the buckets, queue + DLQ and the bucket notification exactly as the stack does (
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,18 @@ import pytest
 
 from shared.settings import ENV, get_settings
 from tests.support.aws import AWS_TEST_ENV, REGION, FakeLambdaContext, StackResources
+
+
+@pytest.fixture(autouse=True)
+def _shared_logs_reach_caplog(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let ``shared.*`` records reach pytest's log capture in every test.
+
+    Importing ``lambdas.training.runner`` gives the ``shared`` logger Powertools' JSON handler
+    and turns its propagation off (right in Lambda: no duplicate lines). In one test process that
+    import would hide ``shared.*`` records from ``caplog`` in every later test, so a test's
+    outcome depended on which tests ran before it.
+    """
+    monkeypatch.setattr(logging.getLogger("shared"), "propagate", True)
 
 
 @dataclass(frozen=True)

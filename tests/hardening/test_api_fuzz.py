@@ -62,6 +62,7 @@ def run_operation(
     fuzz()
 
 
+@pytest.mark.slow
 def test_fuzz_every_operation(api_schema: Any) -> None:
     requests: Counter[str] = Counter()
     statuses: Counter[int] = Counter()

@@ -12,18 +12,21 @@ fresh container answers 503 naming the problem.
 from __future__ import annotations
 
 import functools
+import io
 import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
-from shared.exceptions import UntrustedTypeError
-from shared.manifest import CurrentPointer, Manifest
+from shared.exceptions import ArtifactError, UntrustedTypeError
+from shared.manifest import CurrentPointer, Manifest, model_key
 from shared.persistence import load_artifact
 from shared.pipeline import TrainingOutput
+from shared.serving import serving_arrays_path
 from shared.settings import Settings
 from shared.store import ModelLayout, S3ModelStore, sha256_hex, write_current
 from tests.hardening.conftest import (
@@ -80,25 +83,65 @@ def settings(stack: Stack, refresh: float) -> Settings:
     )
 
 
+def npz_payload(marker: Path) -> bytes:
+    """A serving ``.npz`` whose array holds a pickled object (runs code if unpickled)."""
+    from shared.serving import CentroidRule, CoreSampleRule, MixtureRule
+
+    names = {n for rule in (CentroidRule, CoreSampleRule, MixtureRule) for n in rule.arrays}
+    hostile = np.array([Marker(str(marker))], dtype=object)
+    buffer = io.BytesIO()
+    arrays: dict[str, Any] = dict.fromkeys(sorted(names), hostile)
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def _forge(store: S3ModelStore, manifest: Manifest, path: str, blob: bytes) -> Manifest:
+    """Replace one artifact and rewrite the manifest to match it (an attacker with write
+    access to the bucket); returns the forged manifest."""
+    store.put_bytes(ModelLayout.artifact(DATASET, BAD_VERSION, path), blob)
+    forged: Manifest = manifest.model_copy(deep=True)
+    forged.artifacts[path].sha256 = sha256_hex(blob)
+    forged.artifacts[path].size = len(blob)
+    store.put_bytes(ModelLayout.manifest(DATASET, BAD_VERSION), forged.to_json().encode())
+    return forged
+
+
+def _without_serving_bundle(store: S3ModelStore, manifest: Manifest) -> Manifest:
+    """The version as an older publisher wrote it: skops artifacts only (served through skops)."""
+    stripped: Manifest = manifest.model_copy(deep=True)
+    for path in [p for p in stripped.artifacts if p.startswith("serving/")]:
+        del stripped.artifacts[path]
+        store.delete(ModelLayout.artifact(DATASET, BAD_VERSION, path))
+    store.put_bytes(ModelLayout.manifest(DATASET, BAD_VERSION), stripped.to_json().encode())
+    return stripped
+
+
 def publish_bad_version(store: S3ModelStore, good: TrainingOutput, kind: str, marker: Path) -> str:
     """Publish a broken version of ``DATASET``; return what the refusal must mention."""
     if kind == "missing_version":
         return f"'{BAD_VERSION}'"
     manifest = seed_good_model(store, good, DATASET, version=BAD_VERSION, current=False)
-    path = manifest.algorithms[manifest.champion].artifact
-    key = ModelLayout.artifact(DATASET, BAD_VERSION, path)
-    if kind == "sha256_mismatch":
+    champion = manifest.algorithms[manifest.champion]
+    serving_path = serving_arrays_path(model_key(manifest.champion, champion.k))
+    assert serving_path in manifest.artifacts  # new versions are served from numpy bundles
+    if kind == "sha256_mismatch_serving":
+        key = ModelLayout.artifact(DATASET, BAD_VERSION, serving_path)
         blob = bytearray(store.get_bytes(key))
         blob[len(blob) // 2] ^= 0x01  # one flipped bit
         store.put_bytes(key, bytes(blob))
         return "sha256"
-    # An attacker who can write the bucket rewrites the manifest to match their file.
-    payload = PAYLOADS[kind.removeprefix("untrusted_")](marker)
-    store.put_bytes(key, payload)
-    forged: Manifest = manifest.model_copy(deep=True)
-    forged.artifacts[path].sha256 = sha256_hex(payload)
-    forged.artifacts[path].size = len(payload)
-    store.put_bytes(ModelLayout.manifest(DATASET, BAD_VERSION), forged.to_json().encode())
+    if kind == "pickled_npz":
+        _forge(store, manifest, serving_path, npz_payload(marker))
+        return "refused"
+    # The skops route: a version without a serving bundle is served through skops.
+    manifest = _without_serving_bundle(store, manifest)
+    if kind == "sha256_mismatch_skops":
+        key = ModelLayout.artifact(DATASET, BAD_VERSION, champion.artifact)
+        blob = bytearray(store.get_bytes(key))
+        blob[len(blob) // 2] ^= 0x01
+        store.put_bytes(key, bytes(blob))
+        return "sha256"
+    _forge(store, manifest, champion.artifact, PAYLOADS[kind.removeprefix("untrusted_")](marker))
     return "outside the trusted list"
 
 
@@ -107,7 +150,14 @@ def point_current_at_bad(store: S3ModelStore) -> None:
     write_current(store, DATASET, pointer)
 
 
-KINDS = ["untrusted_setstate", "untrusted_os.system", "sha256_mismatch", "missing_version"]
+KINDS = [
+    "untrusted_setstate",
+    "untrusted_os.system",
+    "pickled_npz",
+    "sha256_mismatch_serving",
+    "sha256_mismatch_skops",
+    "missing_version",
+]
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -149,7 +199,7 @@ def test_bad_current_version_is_refused_and_the_cached_model_keeps_serving(
     assert not marker.exists(), "code from an untrusted artifact ran"
 
 
-@pytest.mark.parametrize("kind", ["untrusted_setstate", "untrusted_os.system"])
+@pytest.mark.parametrize("kind", ["untrusted_setstate", "untrusted_os.system", "pickled_npz"])
 def test_promote_refuses_an_untrusted_version_without_running_it(
     kind: str, stack: Stack, good_output: TrainingOutput, tmp_path: Path
 ) -> None:
@@ -185,4 +235,19 @@ def test_payloads_are_live_but_never_loaded(payload: str, tmp_path: Path) -> Non
     loaded = sio.loads(blob, trusted=untrusted)  # what a careless loader would do
     if payload == "os.system":
         loaded()
+    assert marker.exists()
+
+
+def test_pickled_npz_is_live_but_refused_by_the_serving_loader(tmp_path: Path) -> None:
+    from shared.serving import load_serving_rule
+
+    marker = tmp_path / "pwned"
+    blob = npz_payload(marker)
+
+    with pytest.raises(ArtifactError, match="refused"):
+        load_serving_rule({"kind": "nearest_centroid", "n_features": 2}, blob)
+    assert not marker.exists()
+
+    with np.load(io.BytesIO(blob), allow_pickle=True) as npz:  # what a careless loader would do
+        npz["centroids"]
     assert marker.exists()
