@@ -10,9 +10,13 @@ categorical column and real cluster structure) it measures, each in a fresh chil
 
 Wall time is ``time.perf_counter`` around the measured call; peak memory is the child's
 ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` (peak resident set, whole process: interpreter,
-imports and data included). The ratio is train / kmeans.
+imports and data included). Both children import scikit-learn's ``sklearn.cluster`` before the
+clock starts (the sweep's only import); every other import the run needs (scipy, plotly, skops)
+happens inside the measured call. The ratio is train / kmeans. With ``--repeat N`` both
+measurements run N times (fresh children, alternating) and the medians are printed with the
+range.
 
-Usage: ``python -m bench.train [--sizes mall,100k,1m]`` (default: all three).
+Usage: ``python -m bench.train [--sizes mall,100k,1m] [--repeat N]`` (default: all three, once).
 """
 
 from __future__ import annotations
@@ -92,6 +96,8 @@ def _child_kmeans(matrix: Path) -> dict[str, Any]:
 
 
 def _child_train(table: Path, config_json: str) -> dict[str, Any]:
+    import sklearn.cluster  # noqa: F401  (as the sweep child: imported before the clock)
+
     from shared.config import parse_config
     from shared.pipeline import train_segments
 
@@ -126,7 +132,16 @@ def _run_child(*args: str) -> dict[str, Any]:
     return result
 
 
-def _measure(name: str, workdir: Path) -> dict[str, Any]:
+def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run of median time (first of the two middle ones), with every time and peak."""
+    ordered = sorted(runs, key=lambda r: r["seconds"])
+    median = dict(ordered[(len(ordered) - 1) // 2])
+    median["all_seconds"] = [r["seconds"] for r in runs]
+    median["peak_mb"] = float(np.median([r["peak_mb"] for r in runs]))
+    return median
+
+
+def _measure(name: str, workdir: Path, repeat: int = 1) -> dict[str, Any]:
     if name == "mall":
         table = MALL
         config_json = json.dumps({"features": MALL_FEATURES})
@@ -136,9 +151,17 @@ def _measure(name: str, workdir: Path) -> dict[str, Any]:
         config_json = "{}"
     matrix = workdir / f"{name}.npy"
     shape = _run_child("prepare", str(table), config_json, str(matrix))
-    kmeans = _run_child("kmeans", str(matrix))
-    train = _run_child("train", str(table), config_json)
-    return {"size": name, **shape, "train": train, "kmeans": kmeans}
+    kmeans_runs, train_runs = [], []
+    for _ in range(max(1, repeat)):
+        kmeans_runs.append(_run_child("kmeans", str(matrix)))
+        train_runs.append(_run_child("train", str(table), config_json))
+    return {
+        "size": name,
+        **shape,
+        "repeat": max(1, repeat),
+        "train": _median_run(train_runs),
+        "kmeans": _median_run(kmeans_runs),
+    }
 
 
 def _print_row(row: dict[str, Any]) -> None:
@@ -151,6 +174,16 @@ def _print_row(row: dict[str, Any]) -> None:
         f"{train['peak_mb'] / kmeans['peak_mb']:4.2f}x memory",
         flush=True,
     )
+    if row["repeat"] > 1:
+        spread = {
+            part: ", ".join(f"{v:.1f}" for v in row[part]["all_seconds"])
+            for part in ("train", "kmeans")
+        }
+        print(
+            f"      medians of {row['repeat']} runs; train runs [{spread['train']}] s, "
+            f"kmeans-sweep runs [{spread['kmeans']}] s",
+            flush=True,
+        )
     silhouettes = {a: None if s is None else round(s, 3) for a, s in train["silhouette"].items()}
     print(
         f"      champion {train['champion']}, chosen {train['chosen']}, silhouette {silhouettes}",
@@ -162,6 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark (or, with ``--child``, one measurement in this process)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default=",".join(SIZES), help="comma list of mall,100k,1m")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs per measurement; medians are printed"
+    )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -181,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     print("size      rows feat  whole train_segments run           plain KMeans k=2..10 sweep")
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
         for name in sizes:
-            _print_row(_measure(name, Path(tmp)))
+            _print_row(_measure(name, Path(tmp), args.repeat))
     return 0
 
 
