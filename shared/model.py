@@ -47,6 +47,7 @@ from shared.serving import (
     ServingParams,
     ServingTransform,
     load_serving_rule,
+    plain_numbers,
     read_serving_params,
 )
 from shared.store import (
@@ -311,7 +312,7 @@ def _typed_columns(
     """
     import numpy as np
 
-    from shared.schema import ABSURD_MAGNITUDE, category_label
+    from shared.values import category_label
 
     used = [c for c in columns if c.used]
     if not used or any(c.role not in ("numeric", "categorical") for c in used):
@@ -334,31 +335,23 @@ def _typed_columns(
             data[column.name] = out
             unusual.update(unseen)
         else:
-            if not {type(v) for v in values} <= _PLAIN_NUMBERS:
-                return None
-            numbers = np.array(values, dtype=np.float64)  # None -> NaN
-            missing = np.isnan(numbers)
-            if (np.abs(numbers[~missing]) > ABSURD_MAGNITUDE).any():
-                return None  # the exact route names the value
-            present = ~missing
-            if column.min is not None and column.max is not None:
-                outside = present & ((numbers < column.min) | (numbers > column.max))
-                span = f"{column.min:g}..{column.max:g}"
-                for i in np.flatnonzero(outside).tolist():
-                    warnings[i].append(
-                        f"{column.name}={values[i]!r} is outside the training range {span}"
-                    )
-            if column.transform == "log1p":
-                negative = present & (numbers < 0)
-                unusual.update(np.flatnonzero(negative).tolist())
-                numbers[negative] = 0.0
-            data[column.name] = numbers
+            typed = plain_numbers(
+                values,
+                column.name,
+                column.min,
+                column.max,
+                log1p=column.transform == "log1p",
+                warnings=warnings,
+                unusual=unusual,
+            )
+            if typed is None:
+                return None  # the exact route types or names the value
+            data[column.name], missing = typed
         for i in np.flatnonzero(missing).tolist():
             imputed[i].append(column.name)
     return data, imputed, warnings, unusual
 
 
-_PLAIN_NUMBERS: frozenset[type] = frozenset({int, float, type(None)})
 _PLAIN_SCALARS: frozenset[type] = frozenset({str, int, float, bool, type(None)})
 
 

@@ -55,7 +55,9 @@ import json
 import logging
 import math
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from functools import wraps
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -134,7 +136,31 @@ class PlotData(_Document):
 
 # --- plot data --------------------------------------------------------------------------------
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
+
+def _one_thread(build: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Run ``build`` with one BLAS and OpenMP thread."""
+
+    @wraps(build)
+    def run(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        # Load the native libraries first: threadpoolctl only limits the ones already loaded.
+        import sklearn.decomposition
+        import sklearn.manifold
+        import sklearn.neighbors  # noqa: F401
+        from threadpoolctl import threadpool_limits
+
+        # One thread for BLAS and OpenMP: every step works on a few thousand rows, where threads
+        # buy little and, on a shared busy CPU, cost 5-10x (measured: t-SNE of 200 points 15 s
+        # with every thread, 1 s with one).
+        with threadpool_limits(limits=1):
+            return build(*args, **kwargs)
+
+    return run
+
+
+@_one_thread
 def build_plot_data(
     *,
     features: pd.DataFrame,
@@ -195,41 +221,6 @@ def build_plot_data(
     >>> data.points.n, sorted(data.figures)
     (6, ['hist:x', 'missing', 'pca', 'tsne'])
     """
-    # Load the native libraries first: threadpoolctl only limits the ones already loaded.
-    import sklearn.decomposition
-    import sklearn.manifold
-    import sklearn.neighbors  # noqa: F401
-    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
-
-    # One thread for BLAS and OpenMP: every step works on a few thousand rows, where threads
-    # buy little and, on a shared busy CPU, cost 5-10x (measured: t-SNE of 200 points 15 s
-    # with every thread, 1 s with one).
-    with threadpool_limits(limits=1):
-        return _build_plot_data(
-            features=features,
-            columns=columns,
-            X=X,
-            ids=ids,
-            labels_by_model=labels_by_model,
-            evaluation=evaluation,
-            profiles=profiles,
-            random_state=random_state,
-            max_points=max_points,
-        )
-
-
-def _build_plot_data(
-    *,
-    features: pd.DataFrame,
-    columns: list[ColumnSchema],
-    X: Any,
-    ids: pd.Series | None,
-    labels_by_model: dict[str, np.ndarray],
-    evaluation: Evaluation,
-    profiles: ProfileCatalog,
-    random_state: int,
-    max_points: int,
-) -> PlotData:
     started = time.perf_counter()
     n = len(features)
     if X.shape[0] != n or (ids is not None and len(ids) != n):

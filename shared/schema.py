@@ -40,7 +40,7 @@ import math
 import re
 from collections.abc import Hashable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any, Literal
 from warnings import catch_warnings, simplefilter
 
@@ -58,6 +58,15 @@ from shared.exceptions import (
     TooFewRowsError,
 )
 from shared.manifest import ColumnSchema, RowCounts
+from shared.values import (
+    ABSURD_MAGNITUDE,
+    MISSING_TOKENS,
+    category_label,
+    date_age_days,
+    feature_columns,
+    naive_utc,
+    parse_number,
+)
 
 __all__ = [
     "ABSURD_MAGNITUDE",
@@ -80,8 +89,6 @@ logger = logging.getLogger(__name__)
 
 MAX_CATEGORIES = 50
 """Most distinct values a text column may have and still be a categorical feature."""
-ABSURD_MAGNITUDE = 1e15
-"""Numeric values with a larger magnitude (and infinities) are treated as missing."""
 SKEW_LIMIT = 2.0
 """Non-negative numeric features with a larger skewness get ``transform="log1p"``."""
 PARSE_SHARE = 0.95
@@ -101,13 +108,6 @@ _CODE_WORDS = frozenset(
         "class", "group", "region", "segment", "status", "flag", "tier", "channel", "state",
     }
 )  # fmt: skip
-MISSING_TOKENS = frozenset(
-    {
-        "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
-        "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null", "?", "-", "--",
-    }
-)  # fmt: skip
-"""Text values that mean missing (pandas' read_csv defaults plus ``?``, ``-``, ``--``)."""
 _BOOLEAN_WORDS = frozenset({"true", "false", "yes", "no", "y", "n", "t", "f"})
 _CODE_VALUE = re.compile(r"[A-Za-z0-9_\-./#]+")
 _DATE_LIKE = re.compile(
@@ -187,170 +187,9 @@ def minimum_rows(config: DatasetConfig) -> int:
     return max(MIN_ROWS_FLOOR, 2 * config.k_max)
 
 
-def feature_columns(columns: list[ColumnSchema]) -> list[ColumnSchema]:
-    """The used columns (the features), in schema order.
-
-    Examples
-    --------
-    >>> cols = [ColumnSchema(name="a", role="numeric", dtype="float", used=True),
-    ...         ColumnSchema(name="b", role="dropped", dtype="string", used=False)]
-    >>> [c.name for c in feature_columns(cols)]
-    ['a']
-    """
-    return [c for c in columns if c.used]
-
-
-# --- scalar typing rules (shared by training, prepare_frame and the assignment fast path) ---
-
-
-def parse_number(value: Any) -> float | None:
-    """Parse one value of a numeric column; None when missing.
-
-    Accepts ints, floats and numeric strings (surrounding blanks ignored). Blank strings and
-    NaN are missing. Booleans, other strings and containers raise.
-
-    Raises
-    ------
-    TypeError
-        For booleans, containers and other non-numbers.
-    ValueError
-        For strings that are not numbers, infinities and magnitudes above ``1e15``.
-
-    Examples
-    --------
-    >>> parse_number(" 42 "), parse_number(""), parse_number(3)
-    (42.0, None, 3.0)
-    """
-    if value is None:
-        return None
-    if isinstance(value, bool | np.bool_):
-        raise TypeError("a boolean is not a number")
-    if isinstance(value, int | float | np.integer | np.floating):
-        number = float(value)
-    elif isinstance(value, str):
-        text = value.strip()
-        if not text or text in MISSING_TOKENS:
-            return None
-        if "_" in text:
-            raise ValueError(f"{value!r} is not a number")
-        try:
-            number = float(text)
-        except ValueError:
-            raise ValueError(f"{value!r} is not a number") from None
-    else:
-        raise TypeError(f"a {type(value).__name__} is not a number")
-    if math.isnan(number):
-        return None
-    if not abs(number) <= ABSURD_MAGNITUDE:
-        raise ValueError(f"{value!r} is not a finite number within +-{ABSURD_MAGNITUDE:g}")
-    return number
-
-
-def category_label(value: Any, dtype: str = "string") -> str | None:
-    """The category label of one value of a categorical column; None when missing.
-
-    Numbers are written canonically (``1``, ``1.0`` and ``"1"`` of an integer-coded column all
-    give ``"1"``), booleans as ``"True"``/``"False"`` (so are the texts ``"true"``/``"false"``
-    of a boolean column), text is stripped; blanks and :data:`MISSING_TOKENS` are missing.
-
-    Raises
-    ------
-    TypeError
-        For containers and other values that are not a scalar.
-
-    Examples
-    --------
-    >>> category_label(" Male "), category_label(2.0, "integer"), category_label(True)
-    ('Male', '2', 'True')
-    """
-    if value is None:
-        return None
-    if isinstance(value, bool | np.bool_):
-        return "True" if value else "False"
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, int | np.integer):
-        return str(int(value))
-    if isinstance(value, float | np.floating):
-        number = float(value)
-        if math.isnan(number):
-            return None
-        return _number_label(number)
-    if isinstance(value, str):
-        text = value.strip()
-        if not text or text in MISSING_TOKENS:
-            return None
-        if dtype == "boolean" and text.lower() in ("true", "false"):
-            return "True" if text.lower() == "true" else "False"
-        if dtype in ("integer", "float"):
-            try:
-                number = float(text)
-            except ValueError:
-                return text
-            return _number_label(number) if math.isfinite(number) else text
-        return text
-    raise TypeError(f"a {type(value).__name__} is not a category")
-
-
-def date_age_days(value: Any, reference: str, date_format: str | None = None) -> float | None:
-    """Age in days of one date value before ``reference``; None when missing.
-
-    Strings are parsed with ``date_format`` first, then as ISO 8601; ``date``/``datetime``
-    objects are used as they are (aware ones converted to UTC).
-
-    Raises
-    ------
-    TypeError
-        For values that are not strings or dates.
-    ValueError
-        For strings that are not dates.
-
-    Examples
-    --------
-    >>> date_age_days("2024-01-01", "2024-01-31T00:00:00", "%Y-%m-%d")
-    30.0
-    """
-    if value is None:
-        return None
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    moment = _parse_date_scalar(value, date_format)
-    if moment is None:
-        return None
-    return (_naive_utc(datetime.fromisoformat(reference)) - moment).total_seconds() / 86400.0
-
-
-def _parse_date_scalar(value: Any, date_format: str | None) -> datetime | None:
-    if isinstance(value, datetime):
-        return _naive_utc(value)
-    if isinstance(value, date):
-        return datetime(value.year, value.month, value.day)
-    if not isinstance(value, str):
-        raise TypeError(f"a {type(value).__name__} is not a date")
-    text = value.strip()
-    if not text or text in MISSING_TOKENS:
-        return None
-    if date_format:
-        try:
-            return _naive_utc(datetime.strptime(text, date_format))
-        except ValueError:
-            pass
-    try:
-        return _naive_utc(datetime.fromisoformat(text))
-    except ValueError:
-        raise ValueError(f"{value!r} is not a date") from None
-
-
-def _naive_utc(moment: datetime) -> datetime:
-    if moment.tzinfo is None:
-        return moment
-    return moment.astimezone(UTC).replace(tzinfo=None)
-
-
-def _number_label(number: float) -> str:
-    if number.is_integer() and abs(number) < 2**53:
-        return str(int(number))
-    return str(number)
+# The scalar typing rules (parse_number, category_label, date_age_days, feature_columns and the
+# missing tokens) live in shared.values, which imports numpy alone so that the assignment fast
+# path can use them without pandas; they are imported (and re-exported) above.
 
 
 # --- vectorized typing of whole columns --------------------------------------------------------
@@ -461,7 +300,7 @@ def _date_text(value: Any) -> Any:
         text = value.strip()
         return np.nan if text in MISSING_TOKENS else text
     if isinstance(value, datetime | date):
-        moment = _naive_utc(value) if isinstance(value, datetime) else value
+        moment = naive_utc(value) if isinstance(value, datetime) else value
         return moment.isoformat()
     return np.nan
 

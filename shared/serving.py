@@ -57,6 +57,7 @@ __all__ = [
     "ServingTransform",
     "build_serving_artifacts",
     "load_serving_rule",
+    "plain_numbers",
     "read_serving_params",
     "serving_arrays_path",
 ]
@@ -567,6 +568,54 @@ _PLAIN_SCALARS: frozenset[type] = frozenset({str, int, float, bool, type(None)})
 _TEXT_OR_NONE: frozenset[type] = frozenset({str, type(None)})
 
 
+def plain_numbers(
+    values: list[Any],
+    name: str,
+    low: float | None,
+    high: float | None,
+    *,
+    log1p: bool,
+    warnings: list[list[str]],
+    unusual: set[int],
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Type one numeric column of plain JSON values: ``(numbers, missing)``, or None.
+
+    ``numbers`` holds the floats (NaN where missing; negatives of a log1p column set to 0,
+    their rows added to ``unusual`` so the row route writes their warnings). Values outside
+    ``low..high`` get the engine's range warning appended to ``warnings[row]``. None when a
+    value is not a plain JSON number or null, or is beyond float range or
+    :data:`~shared.values.ABSURD_MAGNITUDE`: the row route then types or names it.
+
+    Examples
+    --------
+    >>> warnings = [[], [], []]
+    >>> numbers, missing = plain_numbers([42, None, 250], "Age", 18, 70, log1p=False,
+    ...                                  warnings=warnings, unusual=set())
+    >>> missing.tolist(), warnings[2]
+    ([False, True, False], ['Age=250 is outside the training range 18..70'])
+    """
+    if not {type(v) for v in values} <= _PLAIN_NUMBERS:
+        return None  # numeric text, booleans, containers: the row route types or names them
+    try:
+        numbers = np.array(values, dtype=np.float64)  # None -> NaN
+    except OverflowError:  # an integer beyond float range: the row route names it
+        return None
+    missing = np.isnan(numbers)
+    present = ~missing
+    if (np.abs(numbers[present]) > ABSURD_MAGNITUDE).any():
+        return None  # the row route names the value
+    if low is not None and high is not None:
+        outside = present & ((numbers < low) | (numbers > high))
+        span = f"{low:g}..{high:g}"
+        for i in np.flatnonzero(outside).tolist():
+            warnings[i].append(f"{name}={values[i]!r} is outside the training range {span}")
+    if log1p:
+        negative = present & (numbers < 0)
+        unusual.update(np.flatnonzero(negative).tolist())
+        numbers[negative] = 0.0
+    return numbers, missing
+
+
 @dataclass(frozen=True)
 class _NumericPlan:
     name: str
@@ -701,27 +750,18 @@ class ServingTransform:
         warnings: list[list[str]],
         unusual: set[int],
     ) -> np.ndarray | None:
-        if not {type(v) for v in values} <= _PLAIN_NUMBERS:
-            return None  # numeric text, booleans, containers: the row route types or names them
-        try:
-            numbers = np.array(values, dtype=np.float64)  # None -> NaN
-        except OverflowError:  # an integer beyond float range: the row route names it
+        typed = plain_numbers(
+            values,
+            plan.name,
+            plan.low,
+            plan.high,
+            log1p=plan.log1p,
+            warnings=warnings,
+            unusual=unusual,
+        )
+        if typed is None:
             return None
-        missing = np.isnan(numbers)
-        present = ~missing
-        if (np.abs(numbers[present]) > ABSURD_MAGNITUDE).any():
-            return None  # the row route names the value
-        if plan.low is not None and plan.high is not None:
-            outside = present & ((numbers < plan.low) | (numbers > plan.high))
-            span = f"{plan.low:g}..{plan.high:g}"
-            for i in np.flatnonzero(outside).tolist():
-                warnings[i].append(
-                    f"{plan.name}={values[i]!r} is outside the training range {span}"
-                )
-        if plan.log1p:
-            negative = present & (numbers < 0)
-            unusual.update(np.flatnonzero(negative).tolist())
-            numbers[negative] = 0.0
+        numbers, missing = typed
         # Element-wise, in FastTransform's order: the identical floats.
         numbers = np.where(missing, plan.fill, numbers)
         if plan.log1p:

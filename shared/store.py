@@ -13,6 +13,7 @@ import logging
 import os
 import tempfile
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -381,33 +382,30 @@ class S3ModelStore(ModelStore):
             return False
         return True
 
-    def list_keys(self, prefix: str) -> list[str]:
-        keys: list[str] = []
+    def _list_pages(self, prefix: str, **params: Any) -> Iterator[dict[str, Any]]:
+        """Every page of ``ListObjectsV2`` under ``prefix``, following continuation tokens."""
         token: str | None = None
         while True:
-            kwargs: dict[str, Any] = {"Prefix": prefix}
+            kwargs: dict[str, Any] = {"Prefix": prefix, **params}
             if token:
                 kwargs["ContinuationToken"] = token
-            page = self._call("list_objects_v2", prefix, **kwargs)
-            keys.extend(obj["Key"] for obj in page.get("Contents", []))
+            page: dict[str, Any] = self._call("list_objects_v2", prefix, **kwargs)
+            yield page
             if not page.get("IsTruncated"):
-                return sorted(keys)
+                return
             token = page.get("NextContinuationToken")
 
+    def list_keys(self, prefix: str) -> list[str]:
+        return sorted(
+            obj["Key"] for page in self._list_pages(prefix) for obj in page.get("Contents", [])
+        )
+
     def list_children(self, prefix: str) -> list[str]:
-        names: list[str] = []
-        token: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {"Prefix": prefix, "Delimiter": "/"}
-            if token:
-                kwargs["ContinuationToken"] = token
-            page = self._call("list_objects_v2", prefix, **kwargs)
-            names.extend(
-                cp["Prefix"][len(prefix) :].rstrip("/") for cp in page.get("CommonPrefixes", [])
-            )
-            if not page.get("IsTruncated"):
-                return sorted(names)
-            token = page.get("NextContinuationToken")
+        return sorted(
+            cp["Prefix"][len(prefix) :].rstrip("/")
+            for page in self._list_pages(prefix, Delimiter="/")
+            for cp in page.get("CommonPrefixes", [])
+        )
 
     def delete(self, key: str) -> None:
         self._call("delete_object", key, Key=key)

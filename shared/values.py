@@ -4,9 +4,8 @@ The assignment fast path must not import pandas (it costs about a second of cold
 must type each value exactly as training did. These are the scalar rules of
 :mod:`shared.schema` (``parse_number``, ``category_label``, ``date_age_days`` and the missing
 tokens), kept here in a module that imports only numpy and the standard library;
-``tests/unit/test_serving.py`` pins them to :mod:`shared.schema`'s on a corpus of values, so the
-two cannot drift apart silently. (``shared.schema`` may import them from here instead of keeping
-its own copy: that is its owner's call.)
+:mod:`shared.schema` imports them from here (and re-exports them), so training, ``prepare_frame``
+and the fast path share one implementation.
 """
 
 from __future__ import annotations
@@ -25,6 +24,7 @@ __all__ = [
     "category_label",
     "date_age_days",
     "feature_columns",
+    "naive_utc",
     "parse_number",
 ]
 
@@ -173,12 +173,12 @@ def date_age_days(value: Any, reference: str, date_format: str | None = None) ->
     moment = _parse_date_scalar(value, date_format)
     if moment is None:
         return None
-    return (_naive_utc(datetime.fromisoformat(reference)) - moment).total_seconds() / 86400.0
+    return (naive_utc(datetime.fromisoformat(reference)) - moment).total_seconds() / 86400.0
 
 
 def _parse_date_scalar(value: Any, date_format: str | None) -> datetime | None:
     if isinstance(value, datetime):
-        return _naive_utc(value)
+        return naive_utc(value)
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day)
     if not isinstance(value, str):
@@ -188,16 +188,24 @@ def _parse_date_scalar(value: Any, date_format: str | None) -> datetime | None:
         return None
     if date_format:
         try:
-            return _naive_utc(datetime.strptime(text, date_format))
+            return naive_utc(datetime.strptime(text, date_format))
         except ValueError:
             pass
     try:
-        return _naive_utc(datetime.fromisoformat(text))
+        return naive_utc(datetime.fromisoformat(text))
     except ValueError:
         raise ValueError(f"{value!r} is not a date") from None
 
 
-def _naive_utc(moment: datetime) -> datetime:
+def naive_utc(moment: datetime) -> datetime:
+    """The naive UTC time of ``moment`` (naive moments are taken as they are).
+
+    Examples
+    --------
+    >>> from datetime import timedelta, timezone
+    >>> naive_utc(datetime(2024, 1, 1, 12, tzinfo=timezone(timedelta(hours=2))))
+    datetime.datetime(2024, 1, 1, 10, 0)
+    """
     if moment.tzinfo is None:
         return moment
     return moment.astimezone(UTC).replace(tzinfo=None)

@@ -217,6 +217,25 @@ def test_points_carry_every_model_and_the_exact_silhouette(mall_plots: PlotData,
     assert [v for v in values if v is not None] == pytest.approx(expected_db.tolist(), abs=1e-4)
 
 
+def test_scatter_matrix_is_svg_panels_of_the_lower_half(mall_plots: PlotData) -> None:
+    figure = mall_plots.figures["scatter_matrix"]
+    features = mall_plots.summary["scatter_matrix_features"]
+    assert len(features) == 3  # Age, income, spending: a 2x2 grid, 3 panels below the diagonal
+    types = {trace["type"] for trace in figure["data"]}
+    assert types == {"scatter"}  # no splom/scattergl: those need WebGL
+    labels = mall_plots.points.labels[mall_plots.summary["champion_model"]]
+    segments = len(set(labels))
+    assert len(figure["data"]) == 3 * segments
+    first = figure["data"][0]  # lowest segment id; row 1, column 1: feature 2 against feature 1
+    assert (first["xaxis"], first["yaxis"]) == ("x", "y")
+    rows = [i for i, label in enumerate(labels) if label == min(labels)]
+    for axis, feature in (("x", features[0]), ("y", features[1])):
+        column = mall_plots.points.features[feature]
+        assert first[axis] == pytest.approx([column[i] for i in rows])
+    legend = [t["name"] for t in figure["data"] if t.get("showlegend") is not False]
+    assert len(legend) == segments  # one legend entry per segment
+
+
 def test_silhouette_values_single_segment_is_none() -> None:
     distances = np.array([[0.0, 1.0], [1.0, 0.0]])
     assert silhouette_values(distances, np.array([0, 0])) == [None, None]

@@ -941,7 +941,9 @@
     return text ? String(text).replace(/<[^>]*>/g, '') : prettyName(name);
   }
 
-  /** A scatter-matrix (splom, WebGL only) trace as SVG scatter panels: lower half, no diagonal. */
+  /** A scatter-matrix (splom, WebGL only) trace as SVG scatter panels: lower half, no diagonal.
+   * New versions already publish scatter_matrix as SVG scatter panels (shared/report_figures.py);
+   * this keeps the plots.json of versions published before that drawable. */
   function splomAsScatter(traces, layout) {
     const dims = (traces[0].dimensions || []).filter((d) => d.visible !== false);
     const n = dims.length;
