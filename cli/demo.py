@@ -116,7 +116,7 @@ def run_demo(args: argparse.Namespace) -> int:
     """The main job; see the module docstring."""
     from cli.api_client import remote_api
     from cli.console import console, error_console
-    from cli.render import comparison_table, segments_table
+    from cli.render import comparison_table, segments_view
     from cli.upload_command import upload_with_progress
     from shared.config import validate_dataset_name
     from shared.store import S3ModelStore
@@ -181,16 +181,13 @@ def run_demo(args: argparse.Namespace) -> int:
             evaluation = api.evaluation(args.dataset)
         console.print()
         console.print(
-            segments_table(
+            segments_view(
                 segments,
                 title=f"{args.dataset}: {len(segments.get('segments', []))} segments "
                 f"({segments.get('algorithm')}, k={segments.get('k')}, "
                 f"version {manifest.version})",
             )
         )
-        for seg in segments.get("segments", []):
-            if seg.get("description"):
-                console.print(f"  [bold]{seg.get('segment_id')}[/bold] {seg['description']}")
         console.print()
         console.print(comparison_table(evaluation.get("comparison", [])))
         if evaluation.get("champion_reason"):

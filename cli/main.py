@@ -298,7 +298,7 @@ def cmd_assign(args: argparse.Namespace) -> int:
 
 def cmd_segments(args: argparse.Namespace) -> int:
     from cli.console import console, print_json
-    from cli.render import segments_table
+    from cli.render import segments_view
 
     with _api(args) as api:
         body = api.segments(args.dataset, algorithm=args.algorithm, k=args.k)
@@ -306,16 +306,13 @@ def cmd_segments(args: argparse.Namespace) -> int:
         print_json(body)
         return ExitCode.OK
     console.print(
-        segments_table(
+        segments_view(
             body,
             title=f"{args.dataset}: segments ({body.get('algorithm')}"
             f"{'' if body.get('k') is None else ', k=' + str(body['k'])}, "
             f"version {body.get('model_version')})",
         )
     )
-    for seg in body.get("segments", []):
-        if seg.get("description"):
-            console.print(f"  [bold]{seg.get('segment_id')}[/bold] {seg['description']}")
     return ExitCode.OK
 
 

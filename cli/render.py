@@ -10,6 +10,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from rich.console import Group
 from rich.table import Table
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "comparison_table",
     "format_number",
     "segments_table",
+    "segments_view",
     "versions_table",
 ]
 
@@ -108,6 +110,24 @@ def segments_table(payload: Mapping[str, Any], *, title: str | None = None) -> T
             row.append(_top_categories(seg.get("categorical") or {}))
         table.add_row(*row, style="dim" if seg.get("is_outlier") else None)
     return table
+
+
+def segments_view(payload: Mapping[str, Any], *, title: str | None = None) -> Group:
+    """:func:`segments_table` followed by each segment's description, one line each.
+
+    Examples
+    --------
+    >>> view = segments_view({"segments": [{"segment_id": 0, "name": "A", "size": 3,
+    ...                                     "share": 1.0, "description": "Everyone."}]})
+    >>> len(view.renderables)
+    2
+    """
+    lines = [
+        f"  [bold]{seg.get('segment_id')}[/bold] {seg['description']}"
+        for seg in payload.get("segments") or []
+        if seg.get("description")
+    ]
+    return Group(segments_table(payload, title=title), *lines)
 
 
 def _top_categories(mix: Mapping[str, Mapping[str, float]]) -> str:

@@ -21,19 +21,21 @@ Rules (also written into ``AlgorithmSummary.assignment_rule``):
 
 Every assignment carries a distance to the segment's representative in prepared space and a
 confidence in ``[0, 1]`` (see each class). Single-row calls cost a few numpy operations: no
-pandas, no sklearn validation.
+pandas, no sklearn validation. The numpy kernels themselves live in :mod:`shared.kernels`,
+shared with the API's serving bundle (:mod:`shared.serving`), so both paths compute alike.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator
 
+from shared import kernels
 from shared.exceptions import AlgorithmNotFittedError
+from shared.kernels import NOISE_LABEL, AssignmentBatch, as_matrix
 
 __all__ = [
     "ASSIGNER_TYPES",
@@ -46,97 +48,13 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-NOISE_LABEL = -1
 OUTLIER_QUANTILE = 0.99
 """Centroid and mixture rules flag a row as an outlier when it lies farther from its segment's
 representative than this quantile of the segment's fit rows."""
-_CHUNK_ELEMENTS = 4_000_000
-"""Upper bound of the (rows x segments x features) temporary of one distance chunk."""
-_KDTREE_MIN_PAIRS = 5_000_000
-"""DBSCAN: above this many (row, core sample) pairs a KD-tree replaces brute force."""
-
-
-@dataclass(frozen=True)
-class AssignmentBatch:
-    """The assignment of a batch of rows (prepared matrix) to internal labels.
-
-    Attributes
-    ----------
-    labels : ndarray of int64
-        Internal labels; ``-1`` is DBSCAN noise.
-    distance : ndarray of float64
-        Euclidean distance (prepared space) to the assigned segment's representative: centroid,
-        component mean, or nearest core sample (also for noise).
-    confidence : ndarray of float64
-        In ``[0, 1]``; its meaning depends on the rule (see the assigner classes).
-    probabilities : ndarray of float64 or None
-        Gaussian Mixture posteriors, shape ``(n, k)``; None for the other rules.
-    outlier : ndarray of bool
-        DBSCAN noise, or a row farther from its segment than most of the segment's fit rows.
-    """
-
-    labels: np.ndarray
-    distance: np.ndarray
-    confidence: np.ndarray
-    probabilities: np.ndarray | None
-    outlier: np.ndarray
-
-    def __len__(self) -> int:
-        return int(self.labels.shape[0])
-
-
-def _as_matrix(X: Any, n_features: int) -> np.ndarray:
-    """Cheap validation: a 2-D float64 matrix with the fitted number of columns."""
-    arr = np.asarray(X, dtype=np.float64)
-    if arr.ndim == 1:
-        arr = arr.reshape(1, -1)
-    if arr.ndim != 2 or arr.shape[1] != n_features:
-        raise ValueError(
-            f"X has shape {arr.shape}; the assigner was fitted on {n_features} prepared features"
-        )
-    if not np.isfinite(arr).all():
-        raise ValueError("X contains NaN or infinite values; prepare rows with the preprocessor")
-    return arr
-
-
-def _squared_distances(X: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Exact squared Euclidean distances ``(n, m)`` by direct differences, in row chunks."""
-    n, d = X.shape
-    m = points.shape[0]
-    out = np.empty((n, m), dtype=np.float64)
-    step = max(1, _CHUNK_ELEMENTS // max(1, m * d))
-    for start in range(0, n, step):
-        block = X[start : start + step]
-        diff = block[:, None, :] - points[None, :, :]
-        np.einsum("ijk,ijk->ij", diff, diff, out=out[start : start + step])
-    return out
-
-
-def _row_distance(X: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Exact Euclidean distance of each row of ``X`` to the matching row of ``points``."""
-    diff = X - points
-    return np.sqrt(np.einsum("ij,ij->i", diff, diff))
-
-
-def _centroid_scores(X: np.ndarray, centroids: np.ndarray) -> np.ndarray:
-    """Scores ranking the centroids of every row like their distances (lower is nearer).
-
-    Large batches use ``|c|^2 - 2 x.c`` (one matrix product, like scikit-learn's K-Means);
-    small ones exact squared distances.
-    """
-    if X.shape[0] * centroids.shape[0] * X.shape[1] <= _CHUNK_ELEMENTS:
-        return _squared_distances(X, centroids)
-    return np.einsum("ij,ij->i", centroids, centroids)[None, :] - 2.0 * (X @ centroids.T)
-
-
-def _two_nearest(X: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Index of the nearest and second nearest centroid of every row."""
-    score = _centroid_scores(X, centroids)
-    nearest = np.argmin(score, axis=1)
-    if centroids.shape[0] == 1:
-        return nearest, nearest
-    score[np.arange(X.shape[0]), nearest] = np.inf
-    return nearest, np.argmin(score, axis=1)
+# The kernels (shared.kernels, shared with the serving bundle) take these as arguments, read at
+# call time, so a test can patch them here.
+_CHUNK_ELEMENTS = kernels.CHUNK_ELEMENTS
+_KDTREE_MIN_PAIRS = kernels.KDTREE_MIN_PAIRS
 
 
 def _quantile_by_label(distance: np.ndarray, labels: np.ndarray, n_labels: int) -> np.ndarray:
@@ -261,41 +179,28 @@ class NearestCentroidAssigner(SegmentAssigner):
             self.centroids_ = np.array(centroids, dtype=np.float64)
             self.labels_ = np.arange(self.centroids_.shape[0], dtype=np.int64)
         self.n_features_in_ = int(X.shape[1])
-        self.thresholds_ = np.full(self.labels_.shape[0], np.inf)
-        batch = self._nearest(X)
-        position = batch[0]
-        self.thresholds_ = _quantile_by_label(batch[1], position, self.labels_.shape[0])
+        position, distance, _ = kernels.nearest_centroid(
+            X, self.centroids_, chunk_elements=_CHUNK_ELEMENTS
+        )
+        self.thresholds_ = _quantile_by_label(distance, position, self.labels_.shape[0])
         return self
-
-    def _nearest(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Index of the nearest centroid, its distance, and the margin confidence."""
-        position, second = _two_nearest(X, self.centroids_)
-        d1 = _row_distance(X, self.centroids_[position])
-        if self.centroids_.shape[0] > 1:
-            d2 = _row_distance(X, self.centroids_[second])
-            with np.errstate(divide="ignore", invalid="ignore"):
-                confidence = np.where(d2 > 0, 1.0 - d1 / d2, 0.0)
-        else:
-            confidence = np.ones(X.shape[0])
-        return position, d1, np.clip(confidence, 0.0, 1.0)
 
     def predict(self, X: Any) -> np.ndarray:
         """Labels only (the same ranking as :meth:`assign`, without distances)."""
         self._check_fitted()
-        arr = _as_matrix(X, self.n_features_in_)
-        return np.asarray(self.labels_[np.argmin(_centroid_scores(arr, self.centroids_), axis=1)])
+        arr = as_matrix(X, self.n_features_in_)
+        score = kernels.centroid_scores(arr, self.centroids_, chunk_elements=_CHUNK_ELEMENTS)
+        return np.asarray(self.labels_[np.argmin(score, axis=1)])
 
     def assign(self, X: Any) -> AssignmentBatch:
         """Assign rows to the nearest centroid (see the class notes for the returned fields)."""
         self._check_fitted()
-        arr = _as_matrix(X, self.n_features_in_)
-        position, distance, confidence = self._nearest(arr)
-        return AssignmentBatch(
-            labels=self.labels_[position],
-            distance=distance,
-            confidence=confidence,
-            probabilities=None,
-            outlier=distance > self.thresholds_[position],
+        return kernels.assign_nearest_centroid(
+            as_matrix(X, self.n_features_in_),
+            self.centroids_,
+            self.labels_,
+            self.thresholds_,
+            chunk_elements=_CHUNK_ELEMENTS,
         )
 
 
@@ -352,24 +257,6 @@ class GaussianMixtureAssigner(SegmentAssigner):
         self.thresholds_ = _quantile_by_label(batch.distance, batch.labels, self.labels_.shape[0])
         return self
 
-    def _weighted_log_prob(self, X: np.ndarray) -> np.ndarray:
-        """``log(weight_j) + log N(x | mean_j, cov_j)`` for every row and component.
-
-        scikit-learn's ``_estimate_log_gaussian_prob`` for full covariances, with all
-        components in one matrix product.
-        """
-        n, d = X.shape
-        k = self.means_.shape[0]
-        chol = self.precisions_cholesky_
-        log_det = np.sum(np.log(np.diagonal(chol, axis1=1, axis2=2)), axis=1)
-        stacked = np.concatenate(list(chol), axis=1)  # (d, k*d)
-        shift = np.einsum("jd,jde->je", self.means_, chol).reshape(1, k * d)
-        y = X @ stacked
-        y -= shift
-        np.square(y, out=y)
-        mahalanobis = y.reshape(n, k, d).sum(axis=2)
-        return -0.5 * (d * np.log(2 * np.pi) + mahalanobis) + log_det + np.log(self.weights_)
-
     def log_likelihood(self, X: Any) -> float:
         """Total log-likelihood of the rows under the mixture (for BIC / AIC)."""
         return self.predict_and_score(X)[1]
@@ -387,47 +274,29 @@ class GaussianMixtureAssigner(SegmentAssigner):
         """Labels (as :meth:`predict`) and the total log-likelihood, without posteriors or
         distances: what a training run needs for every row."""
         self._check_fitted()
-        arr = _as_matrix(X, self.n_features_in_)
-        n, k = arr.shape[0], self.means_.shape[0]
-        position = np.empty(n, dtype=np.int64)
-        log_likelihood = 0.0
-        step = max(1, _CHUNK_ELEMENTS // max(1, k * arr.shape[1]))
-        for start in range(0, n, step):
-            weighted = self._weighted_log_prob(arr[start : start + step])
-            position[start : start + step] = np.argmax(weighted, axis=1)
-            top = weighted.max(axis=1, keepdims=True)
-            totals = np.exp(weighted - top, out=weighted).sum(axis=1)
-            log_likelihood += float(np.sum(top[:, 0] + np.log(totals)))
+        position, _, log_likelihood = kernels.mixture_posteriors(
+            as_matrix(X, self.n_features_in_),
+            self.weights_,
+            self.means_,
+            self.precisions_cholesky_,
+            posteriors=False,
+            chunk_elements=_CHUNK_ELEMENTS,
+        )
         return np.asarray(self.labels_[position]), log_likelihood
 
     def assign_and_score(self, X: Any) -> tuple[AssignmentBatch, float]:
         """:meth:`assign` and the total log-likelihood, from one pass over ``X`` (in chunks of
         rows, so the per-component temporaries stay small)."""
         self._check_fitted()
-        arr = _as_matrix(X, self.n_features_in_)
-        n, k = arr.shape[0], self.means_.shape[0]
-        probabilities = np.empty((n, k))
-        position = np.empty(n, dtype=np.int64)
-        log_likelihood = 0.0
-        step = max(1, _CHUNK_ELEMENTS // max(1, k * arr.shape[1]))
-        for start in range(0, n, step):
-            stop = min(n, start + step)
-            weighted = self._weighted_log_prob(arr[start:stop])
-            position[start:stop] = np.argmax(weighted, axis=1)
-            top = weighted.max(axis=1, keepdims=True)
-            chunk = np.exp(weighted - top, out=weighted)
-            totals = chunk.sum(axis=1, keepdims=True)
-            log_likelihood += float(np.sum(top[:, 0] + np.log(totals[:, 0])))
-            probabilities[start:stop] = chunk / totals
-        distance = _row_distance(arr, self.means_[position])
-        batch = AssignmentBatch(
-            labels=self.labels_[position],
-            distance=distance,
-            confidence=probabilities[np.arange(n), position],
-            probabilities=probabilities,
-            outlier=distance > self.thresholds_[position],
+        return kernels.assign_mixture(
+            as_matrix(X, self.n_features_in_),
+            self.weights_,
+            self.means_,
+            self.precisions_cholesky_,
+            self.labels_,
+            self.thresholds_,
+            chunk_elements=_CHUNK_ELEMENTS,
         )
-        return batch, log_likelihood
 
 
 class CoreSampleAssigner(SegmentAssigner):
@@ -491,73 +360,34 @@ class CoreSampleAssigner(SegmentAssigner):
         self.n_features_in_ = int(X.shape[1])
         return self
 
-    def _nearest_core(
-        self, X: np.ndarray, *, far_distance: bool = True
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Index of and distance to the nearest core sample of every row.
-
-        With ``far_distance=False`` a large batch leaves rows with no core sample within eps
-        (noise) at distance ``inf`` and an arbitrary index: enough for labels, and it skips
-        the costly unbounded search.
-        """
-        n, m = X.shape[0], self.components_.shape[0]
-        if n * m > _KDTREE_MIN_PAIRS:
-            from scipy.spatial import cKDTree
-
-            tree = cKDTree(self.components_)
-            # Searching within eps first prunes most of the tree; rows with no core sample
-            # within eps (noise) then get their true nearest core distance.
-            distance, index = tree.query(X, k=1, distance_upper_bound=self.eps, workers=-1)
-            distance = np.asarray(distance, dtype=np.float64)
-            index = np.asarray(index, dtype=np.int64)
-            far = ~np.isfinite(distance)
-            if not far_distance:
-                index[far] = 0
-            elif far.any():
-                far_distance, far_index = tree.query(X[far], k=1, workers=-1)
-                distance[far] = far_distance
-                index[far] = far_index
-            return index, distance
-        # Rank core samples by |c|^2 - 2 x.c (one matrix-vector product per row), then measure
-        # the chosen one exactly.
-        score = self.component_norms_[None, :] - 2.0 * (X @ self.components_.T)
-        index = np.argmin(score, axis=1)
-        return index, _row_distance(X, self.components_[index])
-
     def predict(self, X: Any) -> np.ndarray:
         """Labels only: :meth:`assign`'s labels, without the distance of noise rows to their
         nearest core sample (the costly part of a large batch)."""
         self._check_fitted()
-        arr = _as_matrix(X, self.n_features_in_)
+        arr = as_matrix(X, self.n_features_in_)
         if self.components_.shape[0] == 0:
             return np.full(arr.shape[0], NOISE_LABEL, dtype=np.int64)
-        index, distance = self._nearest_core(arr, far_distance=False)
+        index, distance = kernels.nearest_core(
+            arr,
+            self.components_,
+            self.component_norms_,
+            self.eps,
+            far_distance=False,
+            kdtree_min_pairs=_KDTREE_MIN_PAIRS,
+        )
         inside = distance <= self.eps
         return np.where(inside, self.core_labels_[index], NOISE_LABEL).astype(np.int64)
 
     def assign(self, X: Any) -> AssignmentBatch:
         """Assign rows to the nearest core sample's segment, or noise (see the class notes)."""
         self._check_fitted()
-        arr = _as_matrix(X, self.n_features_in_)
-        n = arr.shape[0]
-        if self.components_.shape[0] == 0:
-            return AssignmentBatch(
-                labels=np.full(n, NOISE_LABEL, dtype=np.int64),
-                distance=np.full(n, np.inf),
-                confidence=np.zeros(n),
-                probabilities=None,
-                outlier=np.ones(n, dtype=bool),
-            )
-        index, distance = self._nearest_core(arr)
-        inside = distance <= self.eps
-        labels = np.where(inside, self.core_labels_[index], NOISE_LABEL).astype(np.int64)
-        confidence = np.where(inside, 1.0 - distance / self.eps, 0.0)
-        return AssignmentBatch(
-            labels=labels,
-            distance=distance,
-            confidence=np.clip(confidence, 0.0, 1.0),
-            probabilities=None,
-            outlier=~inside,
+        return kernels.assign_core_sample(
+            as_matrix(X, self.n_features_in_),
+            self.components_,
+            self.component_norms_,
+            self.core_labels_,
+            self.eps,
+            kdtree_min_pairs=_KDTREE_MIN_PAIRS,
         )
 
 

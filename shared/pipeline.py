@@ -69,6 +69,11 @@ class TrainingOutput:
     (``preprocessor.skops``, ``models/<key>.skops``), ``profiles.json``, ``evaluation.json``,
     ``plots.json``, ``report.html`` and ``assignments.csv.gz``. The manifest is not among them:
     the publisher writes it (with source, version and the artifacts' sha256) after them.
+
+    ``timings`` holds the wall-clock seconds of each stage of the run, in order: ``read``,
+    ``clean``, ``prepare``, ``fit:<algorithm>`` (one per algorithm), ``metrics``, ``selection``,
+    ``profiles``, ``summaries``, ``report``, ``artifacts``. It is diagnostics only: it never
+    enters the manifest or any artifact (those stay identical across identical retrains).
     """
 
     rows: RowCounts
@@ -82,6 +87,14 @@ class TrainingOutput:
     evaluation: Evaluation
     artifacts: dict[str, bytes] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _lap(timings: dict[str, float], stage: str, since: float) -> float:
+    """Record ``stage`` as the seconds since ``since``; return now (the next stage's start)."""
+    now = time.perf_counter()
+    timings[stage] = now - since
+    return now
 
 
 def _candidate_metrics(
@@ -231,20 +244,26 @@ def train_segments(
     5
     """
     started = time.perf_counter()
+    timings: dict[str, float] = {}
     config = parse_config(config)
     frame = read_table(data, filename=filename)
+    step = _lap(timings, "read", started)
     table = clean_training_table(frame, config)
     del frame
+    step = _lap(timings, "clean", step)
     prepared = fit_preprocessor(table.features, table.columns)
     X = prepared.X
     n_rows = int(X.shape[0])
-    timings = {"prepare": time.perf_counter() - started}
+    step = _lap(timings, "prepare", step)
 
-    step = time.perf_counter()
-    fits = fit_candidates(X, config, random_state=random_state)
-    timings["fit"] = time.perf_counter() - step
+    # One algorithm at a time (fit_candidates on a one-algorithm config: the same fits, in the
+    # same order, with the same seed) so each gets its own stage time.
+    fits: dict[str, AlgorithmFit] = {}
+    for name in config.algorithms:
+        one = config.model_copy(update={"algorithms": [name]})
+        fits.update(fit_candidates(X, one, random_state=random_state))
+        step = _lap(timings, f"fit:{name}", step)
 
-    step = time.perf_counter()
     silhouette = SilhouetteSample(
         X, representative_sample(n_rows, SILHOUETTE_SAMPLE_CAP, random_state=random_state)
     )
@@ -261,6 +280,8 @@ def train_segments(
         metrics[model_key(model.algorithm, model.k)] = _candidate_metrics(X, model, score, rows)
     metric_rows = n_rows if rows.index is None else int(rows.index.size)
     del rows
+    step = _lap(timings, "metrics", step)
+
     sweeps: dict[str, AlgorithmSweep] = {}
     chosen: dict[str, FittedModel] = {}
     for algorithm, fit in fits.items():
@@ -269,9 +290,8 @@ def train_segments(
     champion = choose_champion(
         {a: (m.n_segments, metrics[model_key(a, m.k)]) for a, m in chosen.items()}
     )
-    timings["evaluate"] = time.perf_counter() - step
+    step = _lap(timings, "selection", step)
 
-    step = time.perf_counter()
     sets: dict[str, SegmentSet] = {}
     labels_by_model: dict[str, np.ndarray] = {}
     profile_inputs = ProfileInputs(table.features, table.columns)
@@ -296,7 +316,7 @@ def train_segments(
             labels_by_model[key] = _segment_ids_per_row(model.labels, sets[key])
     del profile_inputs
     catalog = ProfileCatalog(feature_names=prepared.feature_names, sets=sets)
-    timings["profiles"] = time.perf_counter() - step
+    step = _lap(timings, "profiles", step)
 
     comparison = [
         ComparisonRow(
@@ -340,8 +360,8 @@ def train_segments(
             fit_rows=model.fit_rows,
             note=_note(model, key_metrics),
         )
+    step = _lap(timings, "summaries", step)
 
-    step = time.perf_counter()
     plot_data = build_plot_data(
         features=table.features,
         columns=table.columns,
@@ -360,9 +380,8 @@ def train_segments(
         columns=table.columns,
         rows=table.rows,
     )
-    timings["report"] = time.perf_counter() - step
+    step = _lap(timings, "report", step)
 
-    step = time.perf_counter()
     artifacts: dict[str, bytes] = {"preprocessor.skops": dump_artifact(prepared.transformer)}
     for fit in fits.values():
         for model in fit.models:
@@ -382,7 +401,7 @@ def train_segments(
         table.id_column,
         {a: labels_by_model[model_key(a, m.k)] for a, m in chosen.items()},
     )
-    timings["artifacts"] = time.perf_counter() - step
+    _lap(timings, "artifacts", step)
 
     warnings = list(table.warnings)
     for algorithm, why in champion.ineligible.items():
@@ -395,6 +414,7 @@ def train_segments(
             "features": len(prepared.feature_names),
             "champion": champion.champion,
             "seconds": {k: round(v, 3) for k, v in timings.items()},
+            "total_seconds": round(time.perf_counter() - started, 3),
         },
     )
     return TrainingOutput(
@@ -413,4 +433,5 @@ def train_segments(
         evaluation=evaluation,
         artifacts=artifacts,
         warnings=warnings,
+        timings=timings,
     )

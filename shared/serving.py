@@ -17,11 +17,11 @@ Every file is listed in the manifest with its sha256 like the other artifacts an
 before it is parsed. The validation rules (types, ranges, categories, date references) come from
 the manifest's schema, as on the skops path.
 
-The rules below replay :mod:`shared.assignment` operation for operation (same kernels, same
-chunk sizes, same thresholds), so labels are identical and distances, confidences and
-probabilities equal to the last bit in practice; ``tests/unit/test_serving.py`` checks both
-paths on the Mall data for every algorithm and every k. This module imports numpy and the
-standard library only; the training-side builder imports the engine lazily.
+The rules below call the very kernels :mod:`shared.assignment`'s estimators call
+(:mod:`shared.kernels`: same operations, chunk sizes and thresholds), so labels, distances,
+confidences and probabilities are identical; ``tests/unit/test_serving.py`` checks both paths
+on the Mall data for every algorithm and every k. This module imports numpy and the standard
+library only; the training-side builder imports the engine lazily.
 """
 
 from __future__ import annotations
@@ -38,6 +38,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from shared.exceptions import ArtifactError
+from shared.kernels import (
+    AssignmentBatch,
+    as_matrix,
+    assign_core_sample,
+    assign_mixture,
+    assign_nearest_centroid,
+)
 from shared.manifest import ColumnSchema
 from shared.values import ABSURD_MAGNITUDE, category_label, feature_columns
 
@@ -69,11 +76,6 @@ SERVING_FORMAT = 1
 SERVING_PARAMS_PATH = "serving/params.json"
 COLUMN_PATH_MIN_ROWS = 64
 """From this many customers on, plain JSON values are typed column by column with numpy."""
-
-# The kernels' constants are shared.assignment's: equal chunks give equal floating-point sums.
-NOISE_LABEL = -1
-_CHUNK_ELEMENTS = 4_000_000
-_KDTREE_MIN_PAIRS = 5_000_000
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
@@ -88,64 +90,8 @@ def serving_arrays_path(key: str) -> str:
     return f"serving/{key}.npz"
 
 
-# --- results and kernels (numpy copies of shared.assignment's) ----------------------------------
-
-
-@dataclass(frozen=True)
-class ServingBatch:
-    """The assignment of a batch of prepared rows: the fields of ``AssignmentBatch``."""
-
-    labels: np.ndarray
-    distance: np.ndarray
-    confidence: np.ndarray
-    probabilities: np.ndarray | None
-    outlier: np.ndarray
-
-    def __len__(self) -> int:
-        return int(self.labels.shape[0])
-
-
-def _as_matrix(X: Any, n_features: int) -> np.ndarray:
-    arr = np.asarray(X, dtype=np.float64)
-    if arr.ndim == 1:
-        arr = arr.reshape(1, -1)
-    if arr.ndim != 2 or arr.shape[1] != n_features:
-        raise ValueError(
-            f"X has shape {arr.shape}; the rule was fitted on {n_features} prepared features"
-        )
-    if not np.isfinite(arr).all():
-        raise ValueError("X contains NaN or infinite values; prepare rows with the preprocessor")
-    return arr
-
-
-def _squared_distances(X: np.ndarray, points: np.ndarray) -> np.ndarray:
-    n, d = X.shape
-    m = points.shape[0]
-    out = np.empty((n, m), dtype=np.float64)
-    step = max(1, _CHUNK_ELEMENTS // max(1, m * d))
-    for start in range(0, n, step):
-        block = X[start : start + step]
-        diff = block[:, None, :] - points[None, :, :]
-        np.einsum("ijk,ijk->ij", diff, diff, out=out[start : start + step])
-    return out
-
-
-def _row_distance(X: np.ndarray, points: np.ndarray) -> np.ndarray:
-    diff = X - points
-    return np.sqrt(np.einsum("ij,ij->i", diff, diff))
-
-
-def _two_nearest(X: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    n, m = X.shape[0], centroids.shape[0]
-    if n * m * X.shape[1] <= _CHUNK_ELEMENTS:
-        score = _squared_distances(X, centroids)
-    else:
-        score = np.einsum("ij,ij->i", centroids, centroids)[None, :] - 2.0 * (X @ centroids.T)
-    nearest = np.argmin(score, axis=1)
-    if m == 1:
-        return nearest, nearest
-    score[np.arange(n), nearest] = np.inf
-    return nearest, np.argmin(score, axis=1)
+ServingBatch = AssignmentBatch
+"""The assignment of a batch of prepared rows: :class:`shared.kernels.AssignmentBatch`."""
 
 
 # --- rules --------------------------------------------------------------------------------------
@@ -202,22 +148,11 @@ class CentroidRule(ServingRule):
 
     def assign(self, X: Any) -> ServingBatch:
         """Nearest centroid, distance, margin confidence ``1 - d1/d2`` and the outlier flag."""
-        centroids = self.values["centroids"]
-        arr = _as_matrix(X, self.n_features)
-        position, second = _two_nearest(arr, centroids)
-        d1 = _row_distance(arr, centroids[position])
-        if centroids.shape[0] > 1:
-            d2 = _row_distance(arr, centroids[second])
-            with np.errstate(divide="ignore", invalid="ignore"):
-                confidence = np.where(d2 > 0, 1.0 - d1 / d2, 0.0)
-        else:
-            confidence = np.ones(arr.shape[0])
-        return ServingBatch(
-            labels=self.values["labels"][position],
-            distance=d1,
-            confidence=np.clip(confidence, 0.0, 1.0),
-            probabilities=None,
-            outlier=d1 > self.values["thresholds"][position],
+        return assign_nearest_centroid(
+            as_matrix(X, self.n_features),
+            self.values["centroids"],
+            self.values["labels"],
+            self.values["thresholds"],
         )
 
 
@@ -243,54 +178,26 @@ class MixtureRule(ServingRule):
         if not (self.values["weights"] > 0).all():
             raise ValueError("array 'weights' has a weight <= 0")
 
-    def _weighted_log_prob(self, X: np.ndarray) -> np.ndarray:
-        n, d = X.shape
-        means = self.values["means"]
-        chol = self.values["precisions_cholesky"]
-        k = means.shape[0]
-        log_det = np.sum(np.log(np.diagonal(chol, axis1=1, axis2=2)), axis=1)
-        stacked = np.concatenate(list(chol), axis=1)  # (d, k*d)
-        shift = np.einsum("jd,jde->je", means, chol).reshape(1, k * d)
-        y = X @ stacked
-        y -= shift
-        np.square(y, out=y)
-        mahalanobis = y.reshape(n, k, d).sum(axis=2)
-        return (
-            -0.5 * (d * np.log(2 * np.pi) + mahalanobis) + log_det + np.log(self.values["weights"])
-        )
-
     def assign(self, X: Any) -> ServingBatch:
         """Most probable component, its posterior, all posteriors, distance to its mean."""
-        arr = _as_matrix(X, self.n_features)
-        means = self.values["means"]
-        n, k = arr.shape[0], means.shape[0]
-        probabilities = np.empty((n, k))
-        position = np.empty(n, dtype=np.int64)
-        step = max(1, _CHUNK_ELEMENTS // max(1, k * arr.shape[1]))
-        for start in range(0, n, step):
-            stop = min(n, start + step)
-            weighted = self._weighted_log_prob(arr[start:stop])
-            position[start:stop] = np.argmax(weighted, axis=1)
-            top = weighted.max(axis=1, keepdims=True)
-            chunk = np.exp(weighted - top, out=weighted)
-            totals = chunk.sum(axis=1, keepdims=True)
-            probabilities[start:stop] = chunk / totals
-        distance = _row_distance(arr, means[position])
-        return ServingBatch(
-            labels=self.values["labels"][position],
-            distance=distance,
-            confidence=probabilities[np.arange(n), position],
-            probabilities=probabilities,
-            outlier=distance > self.values["thresholds"][position],
+        batch, _ = assign_mixture(
+            as_matrix(X, self.n_features),
+            self.values["weights"],
+            self.values["means"],
+            self.values["precisions_cholesky"],
+            self.values["labels"],
+            self.values["thresholds"],
         )
+        return batch
 
 
 class CoreSampleRule(ServingRule):
     """DBSCAN's rule for a new point: ``CoreSampleAssigner``'s maths.
 
-    The segment of the nearest core sample within ``eps``, else noise (``-1``, outlier). Like the
-    reference, more than ``5,000,000`` (row, core sample) pairs use scipy's KD-tree (imported
-    then, never for a single customer); fewer use exact brute force with numpy.
+    The segment of the nearest core sample within ``eps``, else noise (``-1``, outlier). The
+    reference's kernel (:func:`shared.kernels.assign_core_sample`): more than ``5,000,000``
+    (row, core sample) pairs use scipy's KD-tree (imported then, never for a single customer);
+    fewer use numpy brute force.
     """
 
     kind = "core_sample"
@@ -299,6 +206,7 @@ class CoreSampleRule(ServingRule):
     def __init__(self, n_features: int, values: Mapping[str, np.ndarray], *, eps: float) -> None:
         super().__init__(n_features, values)
         self.eps = eps
+        self._norms: np.ndarray | None = None
 
     def check(self) -> None:
         """Check dtypes and shapes: components (m, d), core_labels (m,), labels (u,), eps > 0."""
@@ -309,48 +217,17 @@ class CoreSampleRule(ServingRule):
         if not (math.isfinite(self.eps) and self.eps > 0):
             raise ValueError(f"eps={self.eps} should be a finite number > 0")
 
-    def _nearest_core(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        components = self.values["components"]
-        n, m = X.shape[0], components.shape[0]
-        if n * m > _KDTREE_MIN_PAIRS:
-            from scipy.spatial import cKDTree
-
-            tree = cKDTree(components)
-            distance, index = tree.query(X, k=1, distance_upper_bound=self.eps, workers=-1)
-            distance = np.asarray(distance, dtype=np.float64)
-            index = np.asarray(index, dtype=np.int64)
-            far = ~np.isfinite(distance)
-            if far.any():
-                far_distance, far_index = tree.query(X[far], k=1, workers=-1)
-                distance[far] = far_distance
-                index[far] = far_index
-            return index, distance
-        d2 = _squared_distances(X, components)
-        index = np.argmin(d2, axis=1)
-        return index, np.sqrt(d2[np.arange(n), index])
-
     def assign(self, X: Any) -> ServingBatch:
         """Nearest core sample's segment within ``eps``, or noise."""
-        arr = _as_matrix(X, self.n_features)
-        n = arr.shape[0]
-        if self.values["components"].shape[0] == 0:
-            return ServingBatch(
-                labels=np.full(n, NOISE_LABEL, dtype=np.int64),
-                distance=np.full(n, np.inf),
-                confidence=np.zeros(n),
-                probabilities=None,
-                outlier=np.ones(n, dtype=bool),
-            )
-        index, distance = self._nearest_core(arr)
-        inside = distance <= self.eps
-        labels = np.where(inside, self.values["core_labels"][index], NOISE_LABEL).astype(np.int64)
-        confidence = np.where(inside, 1.0 - distance / self.eps, 0.0)
-        return ServingBatch(
-            labels=labels,
-            distance=distance,
-            confidence=np.clip(confidence, 0.0, 1.0),
-            probabilities=None,
-            outlier=~inside,
+        components = self.values["components"]
+        if self._norms is None:  # |c|^2, as CoreSampleAssigner.component_norms_
+            self._norms = np.einsum("ij,ij->i", components, components)
+        return assign_core_sample(
+            as_matrix(X, self.n_features),
+            components,
+            self._norms,
+            self.values["core_labels"],
+            self.eps,
         )
 
 

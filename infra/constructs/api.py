@@ -13,11 +13,11 @@ from aws_cdk import aws_apigatewayv2_authorizers as authorizers
 from aws_cdk import aws_apigatewayv2_integrations as integrations
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_ecr_assets as ecr_assets
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from infra.constructs.function import image_function
 from infra.nag import acknowledge
 
 __all__ = [
@@ -153,29 +153,16 @@ class SegmentsApi(Construct):
         removal = RemovalPolicy.DESTROY if allow_destroy else RemovalPolicy.RETAIN
 
         # --- function -------------------------------------------------------------------
-        self.log_group = logs.LogGroup(
-            self, "Logs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=removal
-        )
-        self.role = iam.Role(
+        self.log_group, self.role, self.function = image_function(
             self,
-            "Role",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="API function: reads model versions, writes current.json on promote.",
-        )
-        self.log_group.grant_write(self.role)
-        self.function = lambda_.DockerImageFunction(
-            self,
-            "Function",
+            image=image,
+            handler=API_HANDLER,
             description="Segments HTTP API (lambdas/api/main.py, FastAPI + Mangum).",
-            code=lambda_.DockerImageCode.from_ecr(
-                image.repository, tag_or_digest=image.image_tag, cmd=[API_HANDLER]
-            ),
-            architecture=lambda_.Architecture.X86_64,
-            memory_size=memory_mb,
+            role_description="API function: reads model versions, writes current.json on promote.",
+            memory_mb=memory_mb,
             timeout=Duration.seconds(timeout_seconds),
-            environment=dict(environment),
-            role=self.role,
-            log_group=self.log_group,
+            environment=environment,
+            removal=removal,
         )
         self.alias = lambda_.Alias(
             self,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
@@ -59,18 +61,31 @@ class Storage(Construct):
         noncurrent = Duration.days(noncurrent_version_retention_days)
         abort_multipart = Duration.days(7)
 
-        self.log_bucket = s3.Bucket(
-            self,
+        def bucket(construct: str, rules: list[s3.LifecycleRule], **options: Any) -> s3.Bucket:
+            # SSE-S3: server access log delivery only supports it on the target bucket.
+            return s3.Bucket(
+                self,
+                construct,
+                encryption=s3.BucketEncryption.S3_MANAGED,
+                block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+                object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+                enforce_ssl=True,
+                versioned=True,
+                removal_policy=removal,
+                auto_delete_objects=allow_destroy,
+                lifecycle_rules=rules,
+                **options,
+            )
+
+        expire_noncurrent = s3.LifecycleRule(
+            id="expire-noncurrent-versions",
+            noncurrent_version_expiration=noncurrent,
+            abort_incomplete_multipart_upload_after=abort_multipart,
+            expired_object_delete_marker=True,
+        )
+        self.log_bucket = bucket(
             "AccessLogs",
-            # Server access log delivery only supports SSE-S3 on the target bucket.
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            enforce_ssl=True,
-            versioned=True,
-            removal_policy=removal,
-            auto_delete_objects=allow_destroy,
-            lifecycle_rules=[
+            [
                 s3.LifecycleRule(
                     id="expire-access-logs",
                     expiration=Duration.days(access_log_retention_days),
@@ -79,52 +94,22 @@ class Storage(Construct):
                 )
             ],
         )
-
-        self.raw_bucket = s3.Bucket(
-            self,
+        self.raw_bucket = bucket(
             "Raw",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            enforce_ssl=True,
-            versioned=True,
-            server_access_logs_bucket=self.log_bucket,
-            server_access_logs_prefix="raw/",
-            removal_policy=removal,
-            auto_delete_objects=allow_destroy,
-            lifecycle_rules=[
+            [
                 s3.LifecycleRule(
                     id="expire-raw-uploads",
                     prefix="uploads/",
                     expiration=Duration.days(raw_upload_retention_days),
                 ),
-                s3.LifecycleRule(
-                    id="expire-noncurrent-versions",
-                    noncurrent_version_expiration=noncurrent,
-                    abort_incomplete_multipart_upload_after=abort_multipart,
-                    expired_object_delete_marker=True,
-                ),
+                expire_noncurrent,
             ],
+            server_access_logs_bucket=self.log_bucket,
+            server_access_logs_prefix="raw/",
         )
-
-        self.models_bucket = s3.Bucket(
-            self,
+        self.models_bucket = bucket(
             "Models",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            enforce_ssl=True,
-            versioned=True,
+            [expire_noncurrent],
             server_access_logs_bucket=self.log_bucket,
             server_access_logs_prefix="models/",
-            removal_policy=removal,
-            auto_delete_objects=allow_destroy,
-            lifecycle_rules=[
-                s3.LifecycleRule(
-                    id="expire-noncurrent-versions",
-                    noncurrent_version_expiration=noncurrent,
-                    abort_incomplete_multipart_upload_after=abort_multipart,
-                    expired_object_delete_marker=True,
-                ),
-            ],
         )

@@ -6,12 +6,11 @@ from collections.abc import Mapping
 
 from aws_cdk import Duration, RemovalPolicy, Size
 from aws_cdk import aws_ecr_assets as ecr_assets
-from aws_cdk import aws_iam as iam
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
+
+from infra.constructs.function import image_function
 
 __all__ = ["TRAINING_HANDLER", "Training"]
 
@@ -93,36 +92,19 @@ class Training(Construct):
             ),
         )
 
-        self.log_group = logs.LogGroup(
-            self,
-            "Logs",
-            retention=logs.RetentionDays.ONE_MONTH,
-            removal_policy=removal,
-        )
-        self.role = iam.Role(
-            self,
-            "Role",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="Training function: reads raw uploads, writes model versions.",
-        )
         # Only its own log group: no AWSLambdaBasicExecutionRole (logs:* on every group).
-        self.log_group.grant_write(self.role)
-
-        self.function = lambda_.DockerImageFunction(
+        self.log_group, self.role, self.function = image_function(
             self,
-            "Function",
+            image=image,
+            handler=TRAINING_HANDLER,
             description="Trains segment models for each upload (lambdas/training/handler.py).",
-            code=lambda_.DockerImageCode.from_ecr(
-                image.repository, tag_or_digest=image.image_tag, cmd=[TRAINING_HANDLER]
-            ),
-            architecture=lambda_.Architecture.X86_64,
-            memory_size=memory_mb,
+            role_description="Training function: reads raw uploads, writes model versions.",
+            memory_mb=memory_mb,
             timeout=timeout,
+            environment=environment,
+            removal=removal,
             ephemeral_storage_size=Size.gibibytes(ephemeral_storage_gib),
             reserved_concurrent_executions=reserved_concurrency or None,
-            environment=dict(environment),
-            role=self.role,
-            log_group=self.log_group,
         )
         self.function.add_event_source(
             event_sources.SqsEventSource(

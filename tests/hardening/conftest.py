@@ -9,7 +9,6 @@ payload 2.0) events through a Mangum handler, as API Gateway would.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 from collections.abc import Iterator
@@ -32,6 +31,7 @@ from shared.store import ModelStore, S3ModelStore, write_current
 from shared.training import publish_version
 from tests.conftest import MotoStack
 from tests.support.aws import FakeLambdaContext, receive_messages, sqs_event_from_messages
+from tests.support.engine import EngineCache, train_cached
 from tests.support.events import load_event
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -166,7 +166,7 @@ def assert_serves(handler: Mangum, dataset: str, version: str) -> dict[str, Any]
 
 
 @pytest.fixture(scope="session")
-def engine_cache() -> dict[tuple[str, str, str], TrainingOutput]:
+def engine_cache() -> EngineCache:
     """Trained outputs by (upload sha256, config, previous profiles): the engine is
     deterministic for a fixed seed, so tests that train the same input pay once."""
     return {}
@@ -180,7 +180,7 @@ class RecordingEngine:
     one upload publish after another.
     """
 
-    cache: dict[tuple[str, str, str], TrainingOutput]
+    cache: EngineCache
     calls: list[str] = field(default_factory=list)
     gates: dict[str, threading.Event] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -197,22 +197,15 @@ class RecordingEngine:
     ) -> TrainingOutput:
         with self.lock:
             self.calls.append(filename)
-        key = (
-            hashlib.sha256(data).hexdigest(),
-            config.model_dump_json() if config else "",
-            previous.model_dump_json() if previous else "",
+        output = train_cached(
+            self.cache,
+            data,
+            filename=filename,
+            config=config,
+            previous=previous,
+            dataset=dataset,
+            random_state=random_state,
         )
-        output = self.cache.get(key)
-        if output is None:
-            output = train_segments(
-                data,
-                filename=filename,
-                config=config,
-                previous=previous,
-                dataset=dataset,
-                random_state=random_state,
-            )
-            self.cache[key] = output
         gate = self.gates.get(filename)
         if gate is not None:
             assert gate.wait(timeout=120), f"gate of {filename} never opened"

@@ -20,12 +20,10 @@ from shared.settings import get_settings
 from shared.store import (
     ModelLayout,
     S3ModelStore,
-    build_model_store,
     build_raw_reader,
     list_versions,
     read_current,
 )
-from shared.training import TrainingRun
 from tests.conftest import MotoStack
 from tests.support.aws import (
     FailingClient,
@@ -33,7 +31,7 @@ from tests.support.aws import (
     receive_messages,
     sqs_event_from_messages,
 )
-from tests.support.engine import FakeEngine, fake_csv
+from tests.support.engine import FakeEngine, fake_csv, settings_training_run
 from tests.support.events import load_event, with_object
 
 
@@ -45,16 +43,7 @@ def engine() -> FakeEngine:
 @pytest.fixture
 def stack(moto_stack: MotoStack, engine: FakeEngine) -> Iterator[MotoStack]:
     """The moto stack with the handler's training run using the fake engine."""
-    settings = get_settings()
-    runner.configure(
-        TrainingRun(
-            store=build_model_store(settings),
-            raw=build_raw_reader(settings),
-            max_upload_bytes=settings.max_upload_bytes,
-            keep_versions=settings.keep_versions,
-            engine=engine,
-        )
-    )
+    runner.configure(settings_training_run(engine))
     moto_stack.sqs.purge_queue(QueueUrl=moto_stack.resources.queue_url)  # the s3:TestEvent
     yield moto_stack
     runner.configure(None)
@@ -157,16 +146,9 @@ def test_invalid_upload_is_acknowledged_with_a_failure_report(
 def test_transient_error_is_reported_for_retry(
     stack: MotoStack, engine: FakeEngine, lambda_context: FakeLambdaContext
 ) -> None:
-    settings = get_settings()
     throttled = FailingClient(stack.s3, get_object="SlowDown")
     runner.configure(
-        TrainingRun(
-            store=build_model_store(settings),
-            raw=build_raw_reader(settings, client=throttled),
-            max_upload_bytes=settings.max_upload_bytes,
-            keep_versions=settings.keep_versions,
-            engine=engine,
-        )
+        settings_training_run(engine, raw=build_raw_reader(get_settings(), client=throttled))
     )
     event = _upload_and_receive(stack, "uploads/demo/a.csv", fake_csv(1, -1))
 
@@ -241,16 +223,7 @@ def test_delete_and_invalid_dataset_events_do_nothing(
 def test_retention_prunes_old_version_folders_in_s3(
     stack: MotoStack, engine: FakeEngine, lambda_context: FakeLambdaContext
 ) -> None:
-    settings = get_settings()
-    runner.configure(
-        TrainingRun(
-            store=build_model_store(settings),
-            raw=build_raw_reader(settings),
-            max_upload_bytes=settings.max_upload_bytes,
-            keep_versions=1,
-            engine=engine,
-        )
-    )
+    runner.configure(settings_training_run(engine, keep_versions=1))
     for i in range(3):
         handler(
             _upload_and_receive(stack, f"uploads/demo/{i}.csv", fake_csv(i + 1)), lambda_context

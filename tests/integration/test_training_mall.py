@@ -26,12 +26,9 @@ from lambdas.training.handler import handler
 from shared.exceptions import ChecksumMismatchError, TrainingInProgressError, UntrustedTypeError
 from shared.manifest import Manifest, model_key
 from shared.profiles import ProfileCatalog
-from shared.settings import get_settings
 from shared.store import (
     ModelLayout,
     S3ModelStore,
-    build_model_store,
-    build_raw_reader,
     list_versions,
     read_current,
     read_manifest,
@@ -41,7 +38,7 @@ from shared.store import (
 from shared.training import TrainingRun, UploadEvent
 from tests.conftest import MotoStack
 from tests.support.aws import FakeLambdaContext, receive_messages, sqs_event_from_messages
-from tests.support.engine import CachingEngine
+from tests.support.engine import CachingEngine, settings_training_run
 
 MALL = Path(__file__).resolve().parents[2] / "data" / "mall_customers.csv"
 SMALL_CONFIG = b'{"k_max": 4}'
@@ -75,14 +72,7 @@ def _models(stack: MotoStack) -> S3ModelStore:
 
 
 def _run(stack: MotoStack, engine: CachingEngine, keep_versions: int = 10) -> TrainingRun:
-    settings = get_settings()
-    return TrainingRun(
-        store=build_model_store(settings),
-        raw=build_raw_reader(settings),
-        max_upload_bytes=settings.max_upload_bytes,
-        keep_versions=keep_versions,
-        engine=engine,
-    )
+    return settings_training_run(engine, keep_versions=keep_versions)
 
 
 def _put(stack: MotoStack, key: str, body: bytes) -> dict[str, Any]:

@@ -7,6 +7,7 @@ publisher, ordering and retention rules can be tested in milliseconds without sc
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from dataclasses import dataclass, field
@@ -17,13 +18,80 @@ from shared.exceptions import EmptyFileError, NotATableError
 from shared.manifest import AlgorithmSummary, ColumnSchema, Metrics, RowCounts, SelectionInfo
 from shared.pipeline import TrainingOutput
 from shared.profiles import ProfileCatalog
+from shared.store import RawUploadReader
+from shared.training import TrainingEngine, TrainingRun
 
-__all__ = ["CachingEngine", "FakeEngine", "fake_csv"]
+__all__ = [
+    "CachingEngine",
+    "EngineCache",
+    "FakeEngine",
+    "fake_csv",
+    "settings_training_run",
+    "train_cached",
+]
+
+EngineCache = dict[tuple[str, str, str], TrainingOutput]
+"""Trained outputs by (upload sha256, config JSON, previous profiles JSON)."""
 
 
 def fake_csv(*xs: float) -> bytes:
     """A CSV the fake engine accepts: one row per ``x`` (``y`` = 2x)."""
     return ("x,y\n" + "".join(f"{x},{2 * x}\n" for x in xs)).encode()
+
+
+def settings_training_run(
+    engine: TrainingEngine,
+    *,
+    raw: RawUploadReader | None = None,
+    keep_versions: int | None = None,
+) -> TrainingRun:
+    """A training run over the buckets of the current settings (the moto stack's), as the
+    handler builds it, with ``engine`` (and optionally another raw reader or retention)."""
+    from shared.settings import get_settings
+    from shared.store import build_model_store, build_raw_reader
+
+    settings = get_settings()
+    return TrainingRun(
+        store=build_model_store(settings),
+        raw=build_raw_reader(settings) if raw is None else raw,
+        max_upload_bytes=settings.max_upload_bytes,
+        keep_versions=settings.keep_versions if keep_versions is None else keep_versions,
+        engine=engine,
+    )
+
+
+def train_cached(
+    cache: EngineCache,
+    data: bytes,
+    *,
+    filename: str,
+    config: DatasetConfig | None = None,
+    previous: ProfileCatalog | None = None,
+    dataset: str = "dataset",
+    random_state: int = 0,
+) -> TrainingOutput:
+    """The real engine's output for this input, trained on the first call only.
+
+    The engine is deterministic for a fixed seed, so the output is keyed by the upload's
+    sha256, the config and the previous profiles (``random_state`` is always 0 in tests).
+    """
+    from shared.pipeline import train_segments
+
+    key = (
+        hashlib.sha256(data).hexdigest(),
+        config.model_dump_json() if config else "",
+        previous.model_dump_json() if previous else "",
+    )
+    if key not in cache:
+        cache[key] = train_segments(
+            data,
+            filename=filename,
+            config=config,
+            previous=previous,
+            dataset=dataset,
+            random_state=random_state,
+        )
+    return cache[key]
 
 
 @dataclass
@@ -121,7 +189,7 @@ class CachingEngine:
     Tests that publish the same upload under several keys or orders pay for one training.
     """
 
-    cache: dict[tuple[str, str, str], TrainingOutput] = field(default_factory=dict)
+    cache: EngineCache = field(default_factory=dict)
     calls: int = 0
 
     def __call__(
@@ -134,23 +202,13 @@ class CachingEngine:
         dataset: str = "dataset",
         random_state: int = 0,
     ) -> TrainingOutput:
-        import hashlib
-
-        from shared.pipeline import train_segments
-
         self.calls += 1
-        key = (
-            hashlib.sha256(data).hexdigest(),
-            config.model_dump_json() if config else "",
-            previous.model_dump_json() if previous else "",
+        return train_cached(
+            self.cache,
+            data,
+            filename=filename,
+            config=config,
+            previous=previous,
+            dataset=dataset,
+            random_state=random_state,
         )
-        if key not in self.cache:
-            self.cache[key] = train_segments(
-                data,
-                filename=filename,
-                config=config,
-                previous=previous,
-                dataset=dataset,
-                random_state=random_state,
-            )
-        return self.cache[key]

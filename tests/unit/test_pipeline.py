@@ -131,6 +131,34 @@ def test_persisted_models_reproduce_the_training_segments(small: TrainingOutput)
             assert agree == pytest.approx(summary.rule_agreement), algorithm
 
 
+def test_stage_timings_cover_the_run_in_order(small: TrainingOutput) -> None:
+    fits = [f"fit:{a}" for a in SMALL_CONFIG.algorithms]
+    assert list(small.timings) == [
+        "read",
+        "clean",
+        "prepare",
+        *fits,
+        "metrics",
+        "selection",
+        "profiles",
+        "summaries",
+        "report",
+        "artifacts",
+    ]
+    assert all(seconds >= 0.0 for seconds in small.timings.values()), small.timings
+    assert sum(small.timings.values()) > 0.0
+
+
+def test_stage_timings_stay_out_of_the_artifacts() -> None:
+    config = DatasetConfig(k_max=3, algorithms=["kmeans", "dbscan"])
+    output = train_segments(three_groups_csv(), filename="groups.csv", config=config)
+    assert [k for k in output.timings if k.startswith("fit:")] == ["fit:kmeans", "fit:dbscan"]
+    for path in ("evaluation.json", "plots.json", "profiles.json"):
+        text = output.artifacts[path].decode("utf-8")
+        assert "fit:kmeans" not in text, path
+        assert '"timings"' not in text, path
+
+
 TIMINGS = ("fit_seconds", "linkage_seconds", "seconds")
 
 
