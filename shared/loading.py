@@ -1,9 +1,10 @@
 """Read the bytes of an uploaded customer file into a DataFrame.
 
 One entry point, :func:`read_table`. It accepts CSV (separator ``,`` ``;`` tab or ``|``, sniffed
-from the first lines; UTF-8 with or without BOM, Latin-1 when the bytes are not UTF-8; quoted
-fields; CRLF), gzip-compressed CSV (by extension or by magic bytes) and Parquet (by extension or
-by the ``PAR1`` magic). Values are typed by pandas' C parser (numbers become numbers); the
+from the first lines; UTF-8 with or without BOM, UTF-16 with a BOM (little or big endian, as
+Excel's "Unicode text" writes it), Latin-1 when the bytes are not UTF-8; quoted fields; CRLF),
+gzip-compressed CSV (by extension or by magic bytes) and Parquet (by extension or by the
+``PAR1`` magic). Values are typed by pandas' C parser (numbers become numbers); the
 meaning of each column is decided later by :mod:`shared.schema`.
 
 Why the C engine: it reads 1,000,000 rows x 10 columns in well under a second here, the pyarrow

@@ -35,7 +35,6 @@ from shared.store import (
     read_manifest,
     read_verified_artifact,
 )
-from shared.training import TrainingRun
 from tests.hardening.conftest import (
     GOOD_VERSION,
     MALL,
@@ -45,6 +44,7 @@ from tests.hardening.conftest import (
     seed_good_model,
 )
 from tests.support.aws import FakeLambdaContext
+from tests.support.engine import settings_training_run
 
 SMALL_CONFIG = b'{"k_max": 4, "algorithms": ["kmeans", "gmm"]}'
 
@@ -99,12 +99,10 @@ def train_with_fault(
     settings = get_settings()
     client = FaultyClient(stack.moto.s3, fail_at=fail_at)
     runner.configure(
-        TrainingRun(
+        settings_training_run(
+            engine,
             store=S3ModelStore(settings.models_bucket, client=client),
             raw=S3RawUploadReader(settings.raw_bucket, client=client),
-            max_upload_bytes=settings.max_upload_bytes,
-            keep_versions=settings.keep_versions,
-            engine=engine,
         )
     )
     event = stack.upload(f"uploads/{dataset}/mall.csv", MALL.read_bytes())

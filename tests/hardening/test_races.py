@@ -18,8 +18,7 @@ import pytest
 from lambdas.training import runner
 from shared.pipeline import TrainingOutput
 from shared.settings import get_settings
-from shared.store import S3ModelStore, build_raw_reader, read_current, read_manifest
-from shared.training import TrainingRun
+from shared.store import S3ModelStore, read_current, read_manifest
 from tests.hardening.conftest import (
     GOOD_VERSION,
     MALL,
@@ -32,6 +31,7 @@ from tests.hardening.conftest import (
     container_handler,
     seed_good_model,
 )
+from tests.support.engine import settings_training_run
 
 DATASET = "shop"
 SMALL_CONFIG = b'{"k_max": 4, "algorithms": ["kmeans", "gmm"]}'
@@ -45,13 +45,7 @@ def engine(
     settings = get_settings()
     client = AtomicConditionalWrites(stack.moto.s3)
     runner.configure(
-        TrainingRun(
-            store=S3ModelStore(settings.models_bucket, client=client),
-            raw=build_raw_reader(settings),
-            max_upload_bytes=settings.max_upload_bytes,
-            keep_versions=settings.keep_versions,
-            engine=engine,
-        )
+        settings_training_run(engine, store=S3ModelStore(settings.models_bucket, client=client))
     )
     yield engine
     runner.configure(None)

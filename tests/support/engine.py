@@ -18,7 +18,7 @@ from shared.exceptions import EmptyFileError, NotATableError
 from shared.manifest import AlgorithmSummary, ColumnSchema, Metrics, RowCounts, SelectionInfo
 from shared.pipeline import TrainingOutput
 from shared.profiles import ProfileCatalog
-from shared.store import RawUploadReader
+from shared.store import ModelStore, RawUploadReader
 from shared.training import TrainingEngine, TrainingRun
 
 __all__ = [
@@ -42,17 +42,18 @@ def fake_csv(*xs: float) -> bytes:
 def settings_training_run(
     engine: TrainingEngine,
     *,
+    store: ModelStore | None = None,
     raw: RawUploadReader | None = None,
     keep_versions: int | None = None,
 ) -> TrainingRun:
     """A training run over the buckets of the current settings (the moto stack's), as the
-    handler builds it, with ``engine`` (and optionally another raw reader or retention)."""
+    handler builds it, with ``engine`` (optionally another store, raw reader or retention)."""
     from shared.settings import get_settings
     from shared.store import build_model_store, build_raw_reader
 
     settings = get_settings()
     return TrainingRun(
-        store=build_model_store(settings),
+        store=build_model_store(settings) if store is None else store,
         raw=build_raw_reader(settings) if raw is None else raw,
         max_upload_bytes=settings.max_upload_bytes,
         keep_versions=settings.keep_versions if keep_versions is None else keep_versions,

@@ -114,7 +114,12 @@ def test_single_column_file() -> None:
         (b"\x89PNG\r\n\x1a\n" + bytes(range(256)), "photo.csv", NotATableError, "PNG image"),
         (bytes(range(256)) * 4, "x.csv", NotATableError, "binary"),
         (b"a,b\n1,2\n3,4,5\n6,7\n", "x.csv", NotATableError, "line 3 has 3 fields"),
-        (gzip.compress(b"a,b\n" + b"1,2\n" * 500, mtime=0)[:-6], "x.csv.gz", NotATableError, "gzip"),
+        (
+            gzip.compress(b"a,b\n" + b"1,2\n" * 500, mtime=0)[:-6],
+            "x.csv.gz",
+            NotATableError,
+            "gzip",
+        ),
         (b"PAR1 not really parquet", "x.parquet", NotATableError, "Parquet"),
         (b"PK\x03\x04rest-of-a-zip", "book.xlsx", UnsupportedFormatError, "ZIP"),
         (b"a,b\n1,2\n", "table.json", UnsupportedFormatError, "'.json'"),
