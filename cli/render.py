@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from rich.console import Group
+from rich.markup import escape
 from rich.table import Table
 
 __all__ = [
@@ -86,14 +87,14 @@ def segments_table(payload: Mapping[str, Any], *, title: str | None = None) -> T
     table.add_column("size", justify="right")
     table.add_column("share", justify="right")
     for feature in features:
-        table.add_column(f"{feature}\nmean (z)", justify="right")
+        table.add_column(f"{escape(feature)}\nmean (z)", justify="right")
     has_categorical = any(seg.get("categorical") for seg in segments)
     if has_categorical:
         table.add_column("mostly")
     for seg in segments:
         row = [
             str(seg.get("segment_id", "")),
-            str(seg.get("name", "")),
+            escape(str(seg.get("name", ""))),
             str(seg.get("size", "")),
             f"{float(seg.get('share') or 0.0):.0%}",
         ]
@@ -123,7 +124,7 @@ def segments_view(payload: Mapping[str, Any], *, title: str | None = None) -> Gr
     2
     """
     lines = [
-        f"  [bold]{seg.get('segment_id')}[/bold] {seg['description']}"
+        f"  [bold]{seg.get('segment_id')}[/bold] {escape(str(seg['description']))}"
         for seg in payload.get("segments") or []
         if seg.get("description")
     ]
@@ -136,7 +137,7 @@ def _top_categories(mix: Mapping[str, Mapping[str, float]]) -> str:
         if not shares:
             continue
         top, share = max(shares.items(), key=lambda kv: kv[1])
-        parts.append(f"{feature}={top} {share:.0%}")
+        parts.append(escape(f"{feature}={top} {share:.0%}"))
     return ", ".join(parts[:2])
 
 

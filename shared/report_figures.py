@@ -524,7 +524,7 @@ def map_figure(
     for segment_id in sorted(set(segments.tolist()), key=lambda s: (s < 0, s)):
         mask = segments == segment_id
         fig.add_trace(
-            go.Scattergl(
+            go.Scatter(  # SVG, not WebGL: the report must draw without a GPU
                 x=_floats(coords[mask, 0], 4),
                 y=_floats(coords[mask, 1], 4),
                 mode="markers",
