@@ -8,6 +8,7 @@ other 4xx -> ``INPUT`` (with the API's own message, which names the field and ro
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -177,7 +178,10 @@ def local_api(models_dir: Path, *, token: str | None = None) -> Iterator[ApiClie
     os.environ["MODELS_DIR"] = str(models_dir.resolve())
     get_settings.cache_clear()
     try:
-        from fastapi.testclient import TestClient
+        with warnings.catch_warnings():
+            # Starlette's TestClient warns that it wants httpx2; httpx is what we pin and it works.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            from fastapi.testclient import TestClient
 
         from lambdas.api.main import create_app
 

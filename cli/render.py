@@ -206,7 +206,7 @@ def assignments_table(
     table = Table(title="Assignments", title_justify="left", header_style="bold")
     table.add_column("#", justify="right")
     if id_column:
-        table.add_column(id_column)
+        table.add_column(escape(id_column))
     table.add_column("segment_id", justify="right")
     table.add_column("segment")
     for key in extras:
@@ -215,13 +215,13 @@ def assignments_table(
         row = [str(i)]
         if id_column:
             value = customers[i].get(id_column) if customers and i < len(customers) else None
-            row.append("" if value is None else str(value))
-        row += [str(item.get("segment_id", "")), str(item.get("segment_name", ""))]
+            row.append("" if value is None else escape(str(value)))
+        row += [str(item.get("segment_id", "")), escape(str(item.get("segment_name", "")))]
         for key in extras:
             value = item.get(key)
             if isinstance(value, list):
                 value = ", ".join(str(v) for v in value) or "-"
-            row.append(format_number(value))
+            row.append(escape(format_number(value)))
         table.add_row(*row)
     return table
 
@@ -241,7 +241,7 @@ def versions_table(dataset: str, rows: Sequence[Mapping[str, Any]]) -> Table:
         table.add_row(
             f"{'★ ' if row.get('current') else '  '}{row.get('version', '')}",
             str(row.get("created_at", "")),
-            str(row.get("source", "")),
+            escape(str(row.get("source", ""))),
             format_number(row.get("rows")),
             str(row.get("champion", "")),
             format_number(row.get("n_segments")),

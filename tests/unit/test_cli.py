@@ -224,3 +224,33 @@ def test_format_number() -> None:
     assert format_number(float("nan")) == "-"
     assert format_number(True) == "yes"
     assert json.loads(json.dumps(format_number(3))) == "3"
+
+
+def test_tables_show_data_with_square_brackets_verbatim() -> None:
+    # Segment names and descriptions come from column names and category values: rich must not
+    # read them as markup (a "[x]" would vanish and "[/]" would raise).
+    from io import StringIO
+
+    from rich.console import Console
+
+    from cli.render import assignments_table, segments_view
+
+    payload = {
+        "segments": [
+            {
+                "segment_id": 0,
+                "name": "High [bold]score[/]",
+                "size": 3,
+                "share": 1.0,
+                "description": "Everyone in [x].",
+            }
+        ]
+    }
+    out = StringIO()
+    console = Console(file=out, width=200, color_system=None)
+    console.print(segments_view(payload))
+    console.print(assignments_table([{"segment_id": 0, "segment_name": "A [b]"}]))
+    text = out.getvalue()
+    assert "High [bold]score[/]" in text
+    assert "Everyone in [x]." in text
+    assert "A [b]" in text
