@@ -55,6 +55,7 @@ representative than this quantile of the segment's fit rows."""
 # call time, so a test can patch them here.
 _CHUNK_ELEMENTS = kernels.CHUNK_ELEMENTS
 _KDTREE_MIN_PAIRS = kernels.KDTREE_MIN_PAIRS
+_MIXTURE_CHUNK_ELEMENTS = kernels.MIXTURE_CHUNK_ELEMENTS
 
 
 def _quantile_by_label(distance: np.ndarray, labels: np.ndarray, n_labels: int) -> np.ndarray:
@@ -280,7 +281,7 @@ class GaussianMixtureAssigner(SegmentAssigner):
             self.means_,
             self.precisions_cholesky_,
             posteriors=False,
-            chunk_elements=_CHUNK_ELEMENTS,
+            chunk_elements=_MIXTURE_CHUNK_ELEMENTS,
         )
         return np.asarray(self.labels_[position]), log_likelihood
 
@@ -295,7 +296,7 @@ class GaussianMixtureAssigner(SegmentAssigner):
             self.precisions_cholesky_,
             self.labels_,
             self.thresholds_,
-            chunk_elements=_CHUNK_ELEMENTS,
+            chunk_elements=_MIXTURE_CHUNK_ELEMENTS,
         )
 
 
