@@ -57,10 +57,16 @@ $(NODE_STAMP): package.json package-lock.json
 
 node: $(NODE_STAMP) ## Install the pinned AWS CDK CLI (npm ci)
 
+# The browser tests drive $(CHROMIUM_PATH) (set CHROMIUM_PATH to use another Chromium/Chrome).
+CHROMIUM_PATH ?= /usr/bin/chromium
+export CHROMIUM_PATH
+
 chromium: ## Install Debian's Chromium for the browser tests (only when there are any)
-	@if [ -n "$(BROWSER_TESTS)" ] && [ ! -x /usr/bin/chromium ]; then \
+	@if [ -n "$(BROWSER_TESTS)" ] && [ ! -x "$(CHROMIUM_PATH)" ]; then \
 		echo "installing chromium (apt) for the browser tests"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+		sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$sudo apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium; \
 	fi
 
 # --- the main job ----------------------------------------------------------------------------
