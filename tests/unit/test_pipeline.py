@@ -138,6 +138,7 @@ def test_stage_timings_cover_the_run_in_order(small: TrainingOutput) -> None:
         "clean",
         "prepare",
         *fits,
+        "fit",
         "metrics",
         "selection",
         "profiles",
@@ -239,3 +240,23 @@ def test_messy_tables_train_or_raise_data_validation_error(data: bytes) -> None:
         return
     assert output.champion in output.algorithms
     assert set(output.profiles.sets) >= {"kmeans-k2", "dbscan"}
+
+
+def test_fits_side_by_side_give_the_fits_one_after_the_other(
+    small: TrainingOutput, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shared.pipeline
+
+    monkeypatch.setattr(shared.pipeline, "FIT_WORKERS", 2)
+    monkeypatch.setattr(shared.pipeline, "CONCURRENT_FIT_ROWS", 0)  # force the thread pool
+    side_by_side = train_segments(three_groups_csv(), filename="groups.csv", config=SMALL_CONFIG)
+    assert list(side_by_side.timings) == list(small.timings)
+    fits = [small.timings.get(f"fit:{a}", -1.0) for a in SMALL_CONFIG.algorithms]
+    assert all(seconds >= 0.0 for seconds in fits), small.timings
+    for path, data in small.artifacts.items():
+        if path in ("evaluation.json", "plots.json"):
+            assert without_timings(json.loads(side_by_side.artifacts[path])) == without_timings(
+                json.loads(data)
+            ), path
+        elif path != "report.html":
+            assert side_by_side.artifacts[path] == data, path
