@@ -26,6 +26,7 @@ __all__ = [
     "SilhouetteSample",
     "cluster_metrics",
     "dendrogram_data",
+    "silhouette_from_sums",
 ]
 
 logger = logging.getLogger(__name__)
@@ -187,19 +188,45 @@ class SilhouetteSample:
     @staticmethod
     def _mean_silhouette(sums: np.ndarray, onehot: np.ndarray, codes: np.ndarray) -> float:
         """Mean silhouette from each kept row's distance sums to every segment."""
-        counts = onehot.sum(axis=0)
-        rows = np.arange(codes.shape[0])
-        own_count = counts[codes]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            a = sums[rows, codes] / np.maximum(own_count - 1, 1)
-            mean_other = sums / counts
-        mean_other[rows, codes] = np.inf
-        b = mean_other.min(axis=1)
-        denominator = np.maximum(a, b)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            values = np.where(denominator > 0, (b - a) / denominator, 0.0)
-        values[own_count == 1] = 0.0
-        return float(np.mean(values))
+        return float(np.mean(silhouette_from_sums(sums, codes, onehot.sum(axis=0))))
+
+
+def silhouette_from_sums(sums: np.ndarray, codes: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Per-row silhouette from each row's summed distances to every segment.
+
+    Parameters
+    ----------
+    sums : ndarray of shape (n, k)
+        ``sums[i, j]`` is the sum of row i's distances to the rows of segment j.
+    codes : ndarray of shape (n,)
+        Each row's segment, 0..k-1.
+    counts : ndarray of shape (k,)
+        Rows per segment (all > 0).
+
+    Returns
+    -------
+    ndarray of shape (n,)
+        Silhouette values; rows alone in their segment get 0, as in scikit-learn.
+
+    Examples
+    --------
+    >>> d = np.array([[0.0, 1, 10], [1, 0, 9], [10, 9, 0]])
+    >>> onehot = np.array([[1.0, 0], [1, 0], [0, 1]])
+    >>> silhouette_from_sums(d @ onehot, np.array([0, 0, 1]), onehot.sum(axis=0)).round(3)
+    array([0.9  , 0.889, 0.   ])
+    """
+    rows = np.arange(codes.shape[0])
+    own_count = counts[codes]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a = sums[rows, codes] / np.maximum(own_count - 1, 1)
+        mean_other = sums / counts
+    mean_other[rows, codes] = np.inf
+    b = mean_other.min(axis=1)
+    denominator = np.maximum(a, b)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        values = np.where(denominator > 0, (b - a) / denominator, 0.0)
+    values[own_count == 1] = 0.0
+    return values
 
 
 class MetricRows:

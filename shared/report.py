@@ -62,6 +62,8 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.evaluation import silhouette_from_sums
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -360,18 +362,7 @@ def silhouette_values(distances: np.ndarray, labels: np.ndarray) -> list[float |
     rows = np.flatnonzero(keep)
     onehot = np.zeros((m, present.size))
     onehot[rows, codes] = 1.0
-    sums = (distances @ onehot)[rows]
-    counts = onehot.sum(axis=0)
-    own = counts[codes]
-    index = np.arange(rows.size)
-    a = sums[index, codes] / np.maximum(own - 1, 1)
-    mean_other = sums / counts
-    mean_other[index, codes] = np.inf
-    b = mean_other.min(axis=1)
-    denominator = np.maximum(a, b)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        values = np.where(denominator > 0, (b - a) / denominator, 0.0)
-    values[own == 1] = 0.0
+    values = silhouette_from_sums((distances @ onehot)[rows], codes, onehot.sum(axis=0))
     result: list[float | None] = [None] * m
     for row, value in zip(rows.tolist(), values.tolist(), strict=True):
         result[row] = round(float(value), 4) if math.isfinite(value) else None
