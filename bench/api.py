@@ -9,7 +9,7 @@
    pd.DataFrame(records), schema)))``. A second raw figure starts from a ready DataFrame
    (information only). The handler also parses and validates the JSON, checks every value,
    reports imputed columns and warnings, and serializes the answer; it serves from the numpy
-   serving bundle (``shared/serving.py``).
+   serving bundle (``shared/serving/``).
 3. Cold start in a fresh process: imports + the first assign, including loading the model from S3
    (a moto server on 127.0.0.1), and which heavy libraries that process imported.
 
@@ -135,10 +135,11 @@ def _run(args: argparse.Namespace, env: dict[str, str]) -> int:
     import numpy as np
     import pandas as pd
 
-    from shared.manifest import CurrentPointer, SourceInfo
-    from shared.pipeline import train_segments
-    from shared.store import S3ModelStore, write_current
-    from shared.training import publish_version
+    from shared.contract.manifest import CurrentPointer, SourceInfo
+    from shared.store.base import write_current
+    from shared.store.s3 import S3ModelStore
+    from shared.training.pipeline import train_segments
+    from shared.training.run import publish_version
 
     boto3.client("s3").create_bucket(Bucket=BUCKET)
     store = S3ModelStore(BUCKET)
@@ -167,8 +168,8 @@ def _run(args: argparse.Namespace, env: dict[str, str]) -> int:
 
     # --- warm single-customer assign --------------------------------------------------------
     from lambdas.api.main import handler
-    from shared.model import SegmentationModel
-    from shared.schema import prepare_frame
+    from shared.engine.schema import prepare_frame
+    from shared.serving.model import SegmentationModel
 
     singles = [_event({"customers": [c]}) for c in _customers(64, seed=1)]
     for event in singles[:10]:  # load and warm the model

@@ -111,10 +111,10 @@ def _peak_mb() -> float:
 
 
 def _child_prepare(table: Path, config_json: str, out: Path) -> dict[str, Any]:
-    from shared.config import parse_config
-    from shared.loading import read_table
-    from shared.preprocess import fit_preprocessor
-    from shared.schema import clean_training_table
+    from shared.contract.config import parse_config
+    from shared.engine.loading import read_table
+    from shared.engine.preprocess import fit_preprocessor
+    from shared.engine.schema import clean_training_table
 
     frame = read_table(table.read_bytes(), filename=table.name)
     clean = clean_training_table(frame, parse_config(config_json))
@@ -136,8 +136,8 @@ def _child_kmeans(matrix: Path) -> dict[str, Any]:
 def _child_train(table: Path, config_json: str) -> dict[str, Any]:
     import sklearn.cluster  # noqa: F401  (as the sweep child: imported before the clock)
 
-    from shared.config import parse_config
-    from shared.pipeline import train_segments
+    from shared.contract.config import parse_config
+    from shared.training.pipeline import train_segments
 
     data = table.read_bytes()
     config = parse_config(config_json)

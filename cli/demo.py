@@ -118,8 +118,8 @@ def run_demo(args: argparse.Namespace) -> int:
     from cli.console import console, error_console
     from cli.render import comparison_table, segments_view
     from cli.upload_command import upload_with_progress
-    from shared.config import validate_dataset_name
-    from shared.store import S3ModelStore
+    from shared.contract.config import validate_dataset_name
+    from shared.store.s3 import S3ModelStore
 
     validate_dataset_name(args.dataset)
     data_dir = default_data_dir()

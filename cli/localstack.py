@@ -34,7 +34,7 @@ from cli.dispatcher import QueueDispatcher
 from cli.resources import MAX_RECEIVE_COUNT, StackNames, StackResources, create_stack_resources
 
 if TYPE_CHECKING:
-    from shared.manifest import Manifest
+    from shared.contract.manifest import Manifest
 
 __all__ = ["LocalStack", "LocalStackConfig", "free_port"]
 
@@ -220,7 +220,7 @@ class LocalStack:
 
         from cli.errors import CliError, ExitCode
         from cli.uploads import existing_state, upload_config, upload_file, wait_for_training
-        from shared.store import S3ModelStore
+        from shared.store.s3 import S3ModelStore
 
         s3 = self.client("s3")
         store = S3ModelStore(self.models_bucket, client=s3)

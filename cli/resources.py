@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from shared.store import RawLayout
+from shared.contract.layout import RawLayout
 
 __all__ = [
     "DLQ_RETENTION_SECONDS",

@@ -6,18 +6,18 @@ import argparse
 from typing import Any
 
 from cli.errors import CliError, ExitCode
+from shared.contract.layout import ModelLayout
+from shared.contract.manifest import FailureReport
 from shared.exceptions import SegmentationError
-from shared.manifest import FailureReport
-from shared.store import (
-    LocalModelStore,
-    ModelLayout,
+from shared.store.base import (
     ModelStore,
-    S3ModelStore,
     list_datasets,
     list_versions,
     read_current,
     read_manifest,
 )
+from shared.store.local import LocalModelStore
+from shared.store.s3 import S3ModelStore
 
 __all__ = ["collect_status", "models_store", "run_status"]
 
@@ -104,7 +104,7 @@ def run_status(args: argparse.Namespace) -> int:
 
     store = models_store(args)
     if args.dataset:
-        from shared.config import validate_dataset_name
+        from shared.contract.config import validate_dataset_name
 
         validate_dataset_name(args.dataset)
     try:

@@ -1,8 +1,9 @@
 """``segments train FILE --out DIR``: the training run on a local file, with no AWS at all.
 
 The file (and config) are laid out in a temporary folder like the raw bucket and handed to the
-same :class:`shared.training.TrainingRun` the Lambda uses, with a
-:class:`~shared.store.LocalRawUploadReader` and a :class:`~shared.store.LocalModelStore` on
+same :class:`shared.training.run.TrainingRun` the Lambda uses, with a
+:class:`~shared.store.local.LocalRawUploadReader` and a
+:class:`~shared.store.local.LocalModelStore` on
 ``DIR``: the folder gets exactly the versions, ``current.json``, failure reports and HTML report
 of the models bucket, and ``segments assign/segments --models-dir DIR`` serve from it.
 """
@@ -45,14 +46,14 @@ def train_local(
 ) -> tuple[Any, float]:
     """Run one training of ``path`` into the model folder ``out``; return (result, seconds).
 
-    The result is a :class:`shared.training.TrainingResult` (status ``published``,
+    The result is a :class:`shared.training.run.TrainingResult` (status ``published``,
     ``duplicate`` or ``failed``).
     """
     from cli.uploads import check_upload_name
-    from shared.config import parse_config, validate_dataset_name
+    from shared.contract.config import parse_config, validate_dataset_name
     from shared.settings import get_settings
-    from shared.store import LocalModelStore, LocalRawUploadReader
-    from shared.training import TrainingRun, UploadEvent
+    from shared.store.local import LocalModelStore, LocalRawUploadReader
+    from shared.training.run import TrainingRun, UploadEvent
 
     validate_dataset_name(dataset)
     name = check_upload_name(path)
@@ -93,8 +94,9 @@ def run_train(args: argparse.Namespace) -> int:
     """Train, then print the segments, the comparison and where the report is."""
     from cli.console import console, error_console, print_json
     from cli.render import comparison_table, segments_table
-    from shared.manifest import model_key
-    from shared.store import LocalModelStore, ModelLayout, read_manifest, read_verified_artifact
+    from shared.contract.layout import ModelLayout, model_key
+    from shared.store.base import read_manifest, read_verified_artifact
+    from shared.store.local import LocalModelStore
 
     dataset = args.dataset or dataset_from_filename(args.file)
     with error_console.status(f"training {args.file} as dataset {dataset!r}..."):

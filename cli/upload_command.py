@@ -17,7 +17,8 @@ from cli.uploads import (
     upload_file,
     wait_for_training,
 )
-from shared.store import ModelStore, S3ModelStore
+from shared.store.base import ModelStore
+from shared.store.s3 import S3ModelStore
 
 __all__ = ["run_upload", "upload_with_progress"]
 
@@ -141,7 +142,7 @@ def _clients(args: argparse.Namespace) -> tuple[Any, ModelStore]:
 def run_upload(args: argparse.Namespace) -> int:
     """Upload, wait, and print the outcome; exit 2 when training refused the file."""
     from cli.console import console, print_json
-    from shared.config import validate_dataset_name
+    from shared.contract.config import validate_dataset_name
 
     validate_dataset_name(args.dataset)
     s3, store = _clients(args)

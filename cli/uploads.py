@@ -1,6 +1,6 @@
 """Upload a customer file to the raw bucket and wait for the version (or failure) it produces.
 
-The wait reads the models bucket through :class:`shared.store.S3ModelStore`: it succeeds when a
+The wait reads the models bucket through :class:`shared.store.s3.S3ModelStore`: it succeeds when a
 new version's manifest names the uploaded object (key and sha256, and the S3 version id or ETag
 when both sides know it) and fails when a new failure report names it.
 """
@@ -15,10 +15,11 @@ from typing import Any
 
 from cli.errors import CliError, ExitCode
 from cli.resources import UPLOAD_PREFIX, UPLOAD_SUFFIXES
-from shared.config import parse_config, validate_dataset_name
+from shared.contract.config import parse_config, validate_dataset_name
+from shared.contract.layout import ModelLayout
+from shared.contract.manifest import FailureReport, Manifest
 from shared.exceptions import DataValidationError, SegmentationError
-from shared.manifest import FailureReport, Manifest
-from shared.store import ModelLayout, ModelStore, list_versions, read_manifest, sha256_hex
+from shared.store.base import ModelStore, list_versions, read_manifest, sha256_hex
 
 __all__ = [
     "UploadedObject",

@@ -2,7 +2,7 @@
 
 Every error the domain raises is a :class:`SegmentationError`. The API maps them to HTTP
 statuses in one place (``lambdas/api/errors.py``) and the training run maps them to failure
-reports in one place (``shared/training.py``). Messages name the column, row, value or limit
+reports in one place (``shared/training/run.py``). Messages name the column, row, value or limit
 involved, so they can be shown to a user as they are.
 """
 

@@ -36,10 +36,12 @@ from fastapi import Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from lambdas.api.errors import AuthenticationRequiredError, PermissionDeniedError
-from shared.config import DATASET_NAME_PATTERN, K_LIMIT, Algorithm
-from shared.model import ModelRegistry
+from shared.contract.config import DATASET_NAME_PATTERN, K_LIMIT, Algorithm
+from shared.serving.registry import ModelRegistry
 from shared.settings import Settings, get_settings
-from shared.store import LocalModelStore, ModelStore, build_model_store
+from shared.store.base import ModelStore
+from shared.store.local import LocalModelStore
+from shared.store.s3 import build_model_store
 
 __all__ = [
     "GATEWAY_ADMIN_SCOPE",

@@ -7,7 +7,7 @@ orjson. When orjson refuses a body, the standard parser reads it again, so malfo
 or ``NaN``-carrying bodies get exactly the answers they got before (422 naming the position,
 400 for undecodable bytes). The response schema is still documented by ``response_model``;
 routes returning :func:`json_response` skip FastAPI's re-validation of their own output
-(the assignment columns are typed where they are built, in :mod:`shared.model`).
+(the assignment columns are typed where they are built, in :mod:`shared.serving.model`).
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ from lambdas.api.errors import install_error_handlers
 from lambdas.api.middleware import MAX_BODY_BYTES, GatewayMiddleware
 from lambdas.api.routes import assign, dashboard, datasets, health, segments, versions
 from shared.settings import Settings, get_settings
-from shared.store import ModelStore
+from shared.store.base import ModelStore
 
 __all__ = ["app", "create_app", "handler"]
 

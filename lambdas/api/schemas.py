@@ -11,9 +11,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.config import Algorithm, DatasetConfig
-from shared.evaluation import Evaluation
-from shared.manifest import (
+from shared.contract.config import Algorithm, DatasetConfig
+from shared.contract.evaluation import Evaluation
+from shared.contract.manifest import (
     ColumnSchema,
     FailureReport,
     Metrics,
@@ -21,8 +21,8 @@ from shared.manifest import (
     SelectionInfo,
     SourceInfo,
 )
-from shared.profiles import SegmentProfile
-from shared.report import PlotData
+from shared.contract.plots import PlotData
+from shared.contract.profiles import SegmentProfile
 
 __all__ = [
     "AlgorithmInfo",

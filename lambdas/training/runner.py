@@ -1,4 +1,4 @@
-"""The training Lambda's plumbing: event records -> :class:`~shared.training.TrainingRun`.
+"""The training Lambda's plumbing: event records -> :class:`~shared.training.run.TrainingRun`.
 
 Events are read with Powertools' ``S3Event``/``SQSEvent`` data classes (tolerant of the fields
 moto leaves out). Per S3 record: ``s3:TestEvent`` messages and non-``ObjectCreated`` records are
@@ -26,8 +26,8 @@ from aws_lambda_powertools.utilities.data_classes import S3Event, SQSRecord
 
 from shared.exceptions import TransientStoreError
 from shared.settings import get_settings
-from shared.store import build_model_store, build_raw_reader
-from shared.training import TrainingResult, TrainingRun, UploadEvent
+from shared.store.s3 import build_model_store, build_raw_reader
+from shared.training.run import TrainingResult, TrainingRun, UploadEvent
 
 __all__ = [
     "METRICS_NAMESPACE",

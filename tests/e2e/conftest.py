@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from cli.localstack import LocalStack, LocalStackConfig
-from shared.manifest import Manifest
+from shared.contract.manifest import Manifest
 
 ROOT = Path(__file__).resolve().parents[2]
 MALL_CSV = ROOT / "data" / "mall_customers.csv"

@@ -11,8 +11,10 @@ import httpx
 import pytest
 
 from cli.main import main
-from shared.manifest import CurrentPointer
-from shared.store import ModelLayout, S3ModelStore, read_current
+from shared.contract.layout import ModelLayout
+from shared.contract.manifest import CurrentPointer
+from shared.store.base import read_current
+from shared.store.s3 import S3ModelStore
 from tests.e2e.conftest import MALL_CSV, TrainedStack
 
 pytestmark = pytest.mark.e2e

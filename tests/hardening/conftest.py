@@ -1,7 +1,8 @@
 """Fixtures of the hardening tests: one good model trained per session, seeded where needed.
 
 The Mall customers are trained ONCE per session with a small config (K-Means and GMM, k 2..4);
-each test publishes that :class:`~shared.pipeline.TrainingOutput` through the real publisher
+each test publishes that :class:`~shared.training.pipeline.TrainingOutput` through the real
+publisher
 into its own moto bucket (a few puts, milliseconds) and points ``current.json`` at it, so every
 test starts with a GOOD model already current. :func:`api_call` sends API Gateway (HTTP API,
 payload 2.0) events through a Mangum handler, as API Gateway would.
@@ -23,12 +24,13 @@ from mangum import Mangum
 
 from lambdas.api.main import create_app
 from lambdas.training import runner
-from shared.config import DatasetConfig
-from shared.manifest import CurrentPointer, Manifest, SourceInfo
-from shared.pipeline import TrainingOutput, train_segments
-from shared.profiles import ProfileCatalog
-from shared.store import ModelStore, S3ModelStore, write_current
-from shared.training import publish_version
+from shared.contract.config import DatasetConfig
+from shared.contract.manifest import CurrentPointer, Manifest, SourceInfo
+from shared.contract.profiles import ProfileCatalog
+from shared.store.base import ModelStore, write_current
+from shared.store.s3 import S3ModelStore
+from shared.training.pipeline import TrainingOutput, train_segments
+from shared.training.run import publish_version
 from tests.conftest import MotoStack
 from tests.support.aws import FakeLambdaContext, receive_messages, sqs_event_from_messages
 from tests.support.engine import EngineCache, train_cached
@@ -240,7 +242,8 @@ def container_handler(event: dict[str, Any]) -> dict[str, Any]:
 
 def assert_no_partial_version(store: ModelStore, dataset: str) -> list[str]:
     """Every version folder has a manifest whose artifacts all exist and verify; return them."""
-    from shared.store import ModelLayout, read_manifest, read_verified_artifact
+    from shared.contract.layout import ModelLayout
+    from shared.store.base import read_manifest, read_verified_artifact
 
     folders = store.list_children(ModelLayout.versions(dataset))
     versions = []

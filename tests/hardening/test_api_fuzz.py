@@ -24,9 +24,9 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
 from lambdas.api.main import create_app
-from shared.pipeline import TrainingOutput
 from shared.settings import Settings
-from shared.store import LocalModelStore
+from shared.store.local import LocalModelStore
+from shared.training.pipeline import TrainingOutput
 from tests.hardening.conftest import seed_good_model
 
 POSITIVE_EXAMPLES = 40

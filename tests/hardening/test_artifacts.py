@@ -22,13 +22,14 @@ from typing import Any
 import numpy as np
 import pytest
 
+from shared.contract.layout import ModelLayout, model_key, serving_arrays_path
+from shared.contract.manifest import CurrentPointer, Manifest
+from shared.engine.persistence import load_artifact
 from shared.exceptions import ArtifactError, UntrustedTypeError
-from shared.manifest import CurrentPointer, Manifest, model_key
-from shared.persistence import load_artifact
-from shared.pipeline import TrainingOutput
-from shared.serving import serving_arrays_path
 from shared.settings import Settings
-from shared.store import ModelLayout, S3ModelStore, sha256_hex, write_current
+from shared.store.base import sha256_hex, write_current
+from shared.store.s3 import S3ModelStore
+from shared.training.pipeline import TrainingOutput
 from tests.hardening.conftest import (
     GOOD_VERSION,
     Stack,
@@ -85,7 +86,7 @@ def settings(stack: Stack, refresh: float) -> Settings:
 
 def npz_payload(marker: Path) -> bytes:
     """A serving ``.npz`` whose array holds a pickled object (runs code if unpickled)."""
-    from shared.serving import CentroidRule, CoreSampleRule, MixtureRule
+    from shared.serving.rules import CentroidRule, CoreSampleRule, MixtureRule
 
     names = {n for rule in (CentroidRule, CoreSampleRule, MixtureRule) for n in rule.arrays}
     hostile = np.array([Marker(str(marker))], dtype=object)
@@ -239,7 +240,7 @@ def test_payloads_are_live_but_never_loaded(payload: str, tmp_path: Path) -> Non
 
 
 def test_pickled_npz_is_live_but_refused_by_the_serving_loader(tmp_path: Path) -> None:
-    from shared.serving import load_serving_rule
+    from shared.serving.rules import load_serving_rule
 
     marker = tmp_path / "pwned"
     blob = npz_payload(marker)

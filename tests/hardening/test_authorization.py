@@ -17,9 +17,9 @@ from mangum import Mangum
 from starlette.routing import Route
 
 from lambdas.api.main import create_app
-from shared.pipeline import TrainingOutput
 from shared.settings import Settings
-from shared.store import LocalModelStore
+from shared.store.local import LocalModelStore
+from shared.training.pipeline import TrainingOutput
 from tests.hardening.conftest import GOOD_VERSION, api_call, seed_good_model
 
 READ_TOKEN = "read-7f3c9a1e5b2d4c6f8a0b"

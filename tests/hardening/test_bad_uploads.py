@@ -31,8 +31,13 @@ from typing import Any
 import pytest
 
 from lambdas.training.handler import handler
-from shared.pipeline import ASSIGNMENTS_FORMULA_PREFIXES, TrainingOutput
-from shared.store import list_versions, read_current, read_manifest, read_verified_artifact
+from shared.store.base import (
+    list_versions,
+    read_current,
+    read_manifest,
+    read_verified_artifact,
+)
+from shared.training.pipeline import ASSIGNMENTS_FORMULA_PREFIXES, TrainingOutput
 from tests.hardening.conftest import (
     GOOD_VERSION,
     ROOT,

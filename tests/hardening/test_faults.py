@@ -24,17 +24,16 @@ from botocore.exceptions import ClientError
 
 from lambdas.training import runner
 from lambdas.training.handler import handler
-from shared.pipeline import TrainingOutput
+from shared.contract.layout import ModelLayout
 from shared.settings import get_settings
-from shared.store import (
-    ModelLayout,
-    S3ModelStore,
-    S3RawUploadReader,
+from shared.store.base import (
     list_versions,
     read_current,
     read_manifest,
     read_verified_artifact,
 )
+from shared.store.s3 import S3ModelStore, S3RawUploadReader
+from shared.training.pipeline import TrainingOutput
 from tests.hardening.conftest import (
     GOOD_VERSION,
     MALL,

@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 
 from lambdas.training import runner
-from shared.pipeline import TrainingOutput
 from shared.settings import get_settings
-from shared.store import S3ModelStore, read_current, read_manifest
+from shared.store.base import read_current, read_manifest
+from shared.store.s3 import S3ModelStore
+from shared.training.pipeline import TrainingOutput
 from tests.hardening.conftest import (
     GOOD_VERSION,
     MALL,

@@ -2,7 +2,7 @@
 
 Every test sends a real-shaped event from ``events/api-*.json`` (adjusted per test) to
 ``lambdas.api.main.handler`` with the models bucket in moto. The Mall customers are trained once
-by the real pipeline and published by the real publisher (``shared.training.publish_version``).
+by the real pipeline and published by the real publisher (``shared.training.run.publish_version``).
 """
 
 from __future__ import annotations
@@ -27,20 +27,15 @@ from moto import mock_aws
 from lambdas.api import main
 from lambdas.api.main import create_app
 from lambdas.api.schemas import AssignResponse, ErrorResponse
-from shared.config import DatasetConfig
-from shared.manifest import CurrentPointer, Manifest, SourceInfo, model_key
-from shared.pipeline import TrainingOutput, train_segments
-from shared.serving import SERVING_PARAMS_PATH, serving_arrays_path
+from shared.contract.config import DatasetConfig
+from shared.contract.layout import SERVING_PARAMS_PATH, ModelLayout, model_key, serving_arrays_path
+from shared.contract.manifest import CurrentPointer, Manifest, SourceInfo
 from shared.settings import get_settings
-from shared.store import (
-    LocalModelStore,
-    ModelLayout,
-    S3ModelStore,
-    read_current,
-    sha256_hex,
-    write_current,
-)
-from shared.training import publish_version
+from shared.store.base import read_current, sha256_hex, write_current
+from shared.store.local import LocalModelStore
+from shared.store.s3 import S3ModelStore
+from shared.training.pipeline import TrainingOutput, train_segments
+from shared.training.run import publish_version
 from tests.support.aws import AWS_TEST_ENV, FakeLambdaContext
 from tests.support.events import load_event
 
@@ -684,7 +679,7 @@ def test_gateway_context_with_auth_disabled_is_open(mall: Manifest) -> None:
 
 @pytest.mark.parametrize("algorithm", ["kmeans", "gmm", "agglomerative", "dbscan"])
 def test_handler_answers_equal_the_skops_reference(mall: Manifest, algorithm: str) -> None:
-    from shared.model import SegmentationModel
+    from shared.serving.model import SegmentationModel
 
     records = [{k: v for k, v in r.items() if k != "CustomerID"} for r in mall_records()]
     records[3]["Gender"] = "Robot"

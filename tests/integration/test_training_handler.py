@@ -16,14 +16,10 @@ import pytest
 
 from lambdas.training import runner
 from lambdas.training.handler import handler
+from shared.contract.layout import ModelLayout
 from shared.settings import get_settings
-from shared.store import (
-    ModelLayout,
-    S3ModelStore,
-    build_raw_reader,
-    list_versions,
-    read_current,
-)
+from shared.store.base import list_versions, read_current
+from shared.store.s3 import S3ModelStore, build_raw_reader
 from tests.conftest import MotoStack
 from tests.support.aws import (
     FailingClient,

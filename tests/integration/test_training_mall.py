@@ -23,19 +23,19 @@ import pytest
 
 from lambdas.training import runner
 from lambdas.training.handler import handler
+from shared.contract.layout import ModelLayout, model_key
+from shared.contract.manifest import Manifest
+from shared.contract.profiles import ProfileCatalog
 from shared.exceptions import ChecksumMismatchError, TrainingInProgressError, UntrustedTypeError
-from shared.manifest import Manifest, model_key
-from shared.profiles import ProfileCatalog
-from shared.store import (
-    ModelLayout,
-    S3ModelStore,
+from shared.store.base import (
     list_versions,
     read_current,
     read_manifest,
     read_verified_artifact,
     sha256_hex,
 )
-from shared.training import TrainingRun, UploadEvent
+from shared.store.s3 import S3ModelStore
+from shared.training.run import TrainingRun, UploadEvent
 from tests.conftest import MotoStack
 from tests.support.aws import FakeLambdaContext, receive_messages, sqs_event_from_messages
 from tests.support.engine import CachingEngine, settings_training_run
@@ -85,9 +85,9 @@ def _put(stack: MotoStack, key: str, body: bytes) -> dict[str, Any]:
 
 def _assert_models_reproduce_training(store: S3ModelStore, manifest: Manifest, data: bytes) -> None:
     """Loaded K-Means and GMM assign the training rows exactly as training did."""
-    from shared.loading import read_table
-    from shared.persistence import load_artifact
-    from shared.schema import prepare_frame
+    from shared.engine.loading import read_table
+    from shared.engine.persistence import load_artifact
+    from shared.engine.schema import prepare_frame
 
     profiles = ProfileCatalog.model_validate_json(
         read_verified_artifact(store, manifest, "profiles.json")
@@ -244,7 +244,7 @@ def test_tampered_artifacts_are_refused(
 ) -> None:
     import skops.io as sio
 
-    from shared.persistence import load_artifact
+    from shared.engine.persistence import load_artifact
 
     runner.configure(_run(stack, caching_engine))
     handler(_put(stack, "uploads/mall/mall_customers.csv", mall_bytes), FakeLambdaContext())

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from shared.contract.layout import MAX_CONFIG_BYTES
 from shared.exceptions import ConfigError, FileTooLargeError, TransientStoreError
-from shared.store import (
-    MAX_CONFIG_BYTES,
-    ObjectNotFoundError,
-    S3ModelStore,
-    S3RawUploadReader,
-)
+from shared.store.base import ObjectNotFoundError
+from shared.store.s3 import S3ModelStore, S3RawUploadReader
 from tests.conftest import MotoStack
 from tests.support.aws import FailingClient
 

@@ -1,7 +1,7 @@
-"""A tiny stand-in for ``shared.pipeline.train_segments`` (unit tests of the training run).
+"""A tiny stand-in for ``shared.training.pipeline.train_segments`` (unit tests of the training run).
 
 It reads ``x,y`` CSV rows, "segments" them by the sign of ``x`` and returns a complete
-:class:`~shared.pipeline.TrainingOutput` whose artifacts are small JSON documents, so the
+:class:`~shared.training.pipeline.TrainingOutput` whose artifacts are small JSON documents, so the
 publisher, ordering and retention rules can be tested in milliseconds without scikit-learn.
 """
 
@@ -12,14 +12,20 @@ import json
 import threading
 from dataclasses import dataclass, field
 
-from shared.config import DatasetConfig
-from shared.evaluation import Evaluation
+from shared.contract.config import DatasetConfig
+from shared.contract.evaluation import Evaluation
+from shared.contract.manifest import (
+    AlgorithmSummary,
+    ColumnSchema,
+    Metrics,
+    RowCounts,
+    SelectionInfo,
+)
+from shared.contract.profiles import ProfileCatalog
 from shared.exceptions import EmptyFileError, NotATableError
-from shared.manifest import AlgorithmSummary, ColumnSchema, Metrics, RowCounts, SelectionInfo
-from shared.pipeline import TrainingOutput
-from shared.profiles import ProfileCatalog
-from shared.store import ModelStore, RawUploadReader
-from shared.training import TrainingEngine, TrainingRun
+from shared.store.base import ModelStore, RawUploadReader
+from shared.training.pipeline import TrainingOutput
+from shared.training.run import TrainingEngine, TrainingRun
 
 __all__ = [
     "CachingEngine",
@@ -49,7 +55,7 @@ def settings_training_run(
     """A training run over the buckets of the current settings (the moto stack's), as the
     handler builds it, with ``engine`` (optionally another store, raw reader or retention)."""
     from shared.settings import get_settings
-    from shared.store import build_model_store, build_raw_reader
+    from shared.store.s3 import build_model_store, build_raw_reader
 
     settings = get_settings()
     return TrainingRun(
@@ -76,7 +82,7 @@ def train_cached(
     The engine is deterministic for a fixed seed, so the output is keyed by the upload's
     sha256, the config and the previous profiles (``random_state`` is always 0 in tests).
     """
-    from shared.pipeline import train_segments
+    from shared.training.pipeline import train_segments
 
     key = (
         hashlib.sha256(data).hexdigest(),

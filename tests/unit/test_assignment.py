@@ -10,13 +10,13 @@ from sklearn.cluster import DBSCAN
 from sklearn.mixture import GaussianMixture
 from threadpoolctl import threadpool_limits
 
-import shared.assignment as assignment
-from shared.assignment import (
+import shared.engine.assigners as assignment
+from shared.engine.assigners import (
     CoreSampleAssigner,
     GaussianMixtureAssigner,
     NearestCentroidAssigner,
 )
-from shared.clustering import fit_kmeans
+from shared.engine.clustering import fit_kmeans
 from shared.exceptions import AlgorithmNotFittedError
 
 

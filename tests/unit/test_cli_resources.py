@@ -15,7 +15,7 @@ from cli.resources import (
     UPLOAD_SUFFIXES,
     notification_configuration,
 )
-from shared.store import RawLayout
+from shared.contract.layout import RawLayout
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from cli.main import main
-from shared.store import LocalModelStore, list_versions, read_current
+from shared.store.base import list_versions, read_current
+from shared.store.local import LocalModelStore
 
 pytestmark = pytest.mark.slow
 

@@ -7,8 +7,9 @@ import pytest
 from sklearn.cluster import KMeans
 from threadpoolctl import threadpool_limits
 
-import shared.clustering as clustering
-from shared.clustering import (
+import shared.engine.clustering as clustering
+from shared.contract.config import DatasetConfig
+from shared.engine.clustering import (
     dbscan_min_samples,
     fit_agglomerative,
     fit_candidates,
@@ -18,7 +19,6 @@ from shared.clustering import (
     knee_index,
     representative_sample,
 )
-from shared.config import DatasetConfig
 from shared.exceptions import TooFewRowsError
 
 # Three well-separated blobs of 4 points each: rows 0-3, 4-7, 8-11.

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from lambdas.api.main import create_app
 from lambdas.api.routes.dashboard import STATIC_DIR, load_asset
-from shared.store import LocalModelStore
+from shared.store.local import LocalModelStore
 
 
 @pytest.fixture
@@ -97,7 +97,7 @@ def test_page_needs_no_token_when_auth_is_on(tmp_path: Path) -> None:
 
 def test_segment_colours_match_the_training_figures() -> None:
     """Cards and maps (app.js) use the palette of the plots.json figures, by segment_id."""
-    from shared.report_figures import OUTLIER_COLOUR, PALETTE
+    from shared.report.figures import OUTLIER_COLOUR, PALETTE
 
     script = (STATIC_DIR / "app.js").read_text(encoding="utf-8")
     block = re.search(r"const PALETTE = \[(.*?)\];", script, re.S)

@@ -7,7 +7,7 @@ import pytest
 from scipy.cluster.hierarchy import ward
 from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
 
-from shared.evaluation import SilhouetteSample, cluster_metrics, dendrogram_data
+from shared.engine.metrics import SilhouetteSample, cluster_metrics, dendrogram_data
 
 
 def test_metrics_hand_checked_on_two_pairs() -> None:

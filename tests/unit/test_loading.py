@@ -10,13 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from shared.engine.loading import read_table, sniff_separator
 from shared.exceptions import (
     DataValidationError,
     EmptyFileError,
     NotATableError,
     UnsupportedFormatError,
 )
-from shared.loading import read_table, sniff_separator
 
 EXPECTED = pd.DataFrame({"id": [1, 2], "city": ["Köln", "Zürich, CH"], "spend": [10.5, 20.0]})
 

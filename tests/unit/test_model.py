@@ -1,4 +1,5 @@
-"""Unit tests of shared.model: one version served from a local store, and the registry cache.
+"""Unit tests of shared.serving.model: one version served from a local store, and the registry
+cache.
 
 The version is built by hand on 8 customers (two obvious groups), so every label is checkable:
 customers near (0, 0) are internal label 0, customers near (10, 10) label 1. The profiles map
@@ -15,19 +16,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shared.assignment import GaussianMixtureAssigner, NearestCentroidAssigner
-from shared.config import DatasetConfig
-from shared.exceptions import (
-    AlgorithmNotFittedError,
-    ArtifactError,
-    ChecksumMismatchError,
-    DatasetNotFoundError,
-    InvalidCustomerError,
-    NoModelError,
-    UntrustedTypeError,
-    VersionNotFoundError,
-)
-from shared.manifest import (
+from shared.contract.config import DatasetConfig
+from shared.contract.layout import SERVING_PARAMS_PATH, ModelLayout
+from shared.contract.manifest import (
     AlgorithmSummary,
     ArtifactInfo,
     ColumnSchema,
@@ -38,12 +29,25 @@ from shared.manifest import (
     SelectionInfo,
     SourceInfo,
 )
-from shared.model import ModelRegistry, SegmentationModel, TransformPath
-from shared.persistence import dump_artifact
-from shared.preprocess import fit_preprocessor
-from shared.profiles import ProfileCatalog, SegmentProfile, SegmentSet
-from shared.serving import SERVING_PARAMS_PATH, build_serving_artifacts
-from shared.store import LocalModelStore, ModelLayout, sha256_hex, write_current
+from shared.contract.profiles import ProfileCatalog, SegmentProfile, SegmentSet
+from shared.engine.assigners import GaussianMixtureAssigner, NearestCentroidAssigner
+from shared.engine.bundle import build_serving_artifacts
+from shared.engine.persistence import dump_artifact
+from shared.engine.preprocess import fit_preprocessor
+from shared.exceptions import (
+    AlgorithmNotFittedError,
+    ArtifactError,
+    ChecksumMismatchError,
+    DatasetNotFoundError,
+    InvalidCustomerError,
+    NoModelError,
+    UntrustedTypeError,
+    VersionNotFoundError,
+)
+from shared.serving.model import SegmentationModel, TransformPath
+from shared.serving.registry import ModelRegistry
+from shared.store.base import sha256_hex, write_current
+from shared.store.local import LocalModelStore
 
 COLUMNS = [
     ColumnSchema(name="id", role="id", dtype="integer", used=False),
@@ -280,7 +284,7 @@ def test_lazy_loading_is_thread_safe(published: LocalModelStore) -> None:
     loads: list[int] = []
 
     def loader(data: bytes) -> Any:
-        from shared.persistence import load_artifact
+        from shared.engine.persistence import load_artifact
 
         loads.append(len(data))
         return load_artifact(data)
@@ -378,7 +382,7 @@ def test_registry_keeps_last_good_model_when_new_version_is_tampered(
     assert registry.current("tiny").version == "v1"
     point_at(store, "tiny", "v2")
     clock.now = 2
-    with caplog.at_level("ERROR", logger="shared.model"):
+    with caplog.at_level("ERROR", logger="shared.serving.model"):
         assert registry.current("tiny").version == "v1"
     assert any("refused new version" in r.message for r in caplog.records)
 
@@ -455,8 +459,8 @@ def _batch(n: int) -> list[dict[str, Any]]:
 
 
 def test_coerce_batch_equals_coerce_customers() -> None:
-    from shared.model import coerce_batch
-    from shared.preprocess import coerce_customers
+    from shared.engine.preprocess import coerce_customers
+    from shared.serving.model import coerce_batch
 
     records = _batch(300)
     fast = coerce_batch(records, BATCH_COLUMNS)
@@ -473,8 +477,8 @@ def test_coerce_batch_equals_coerce_customers() -> None:
     [("12", "age"), ("lots", "age"), (True, "age"), (float("inf"), "spend"), ([1], "plan")],
 )
 def test_coerce_batch_defers_unusual_values_to_the_exact_route(value: Any, column: str) -> None:
-    from shared.model import coerce_batch
-    from shared.preprocess import coerce_customers
+    from shared.engine.preprocess import coerce_customers
+    from shared.serving.model import coerce_batch
 
     records = _batch(30)
     records[17][column] = value

@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 from sklearn.preprocessing import FunctionTransformer
 
-from shared.clustering import fit_candidates
-from shared.config import DatasetConfig
+from shared.contract.config import DatasetConfig
+from shared.engine.clustering import fit_candidates
+from shared.engine.persistence import TRUSTED_TYPES, dump_artifact, load_artifact, untrusted_types
+from shared.engine.preprocess import fit_preprocessor
+from shared.engine.schema import clean_training_table
 from shared.exceptions import ArtifactError, UntrustedTypeError
-from shared.persistence import TRUSTED_TYPES, dump_artifact, load_artifact, untrusted_types
-from shared.preprocess import fit_preprocessor
-from shared.schema import clean_training_table
 
 DANGEROUS_PREFIXES = (
     "builtins.",

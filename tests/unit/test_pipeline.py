@@ -13,14 +13,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shared.config import DatasetConfig
+from shared.contract.config import DatasetConfig
+from shared.contract.layout import model_artifact_path
+from shared.contract.profiles import ProfileCatalog
+from shared.engine.loading import read_table
+from shared.engine.persistence import load_artifact
+from shared.engine.schema import prepare_frame
 from shared.exceptions import DataValidationError
-from shared.loading import read_table
-from shared.manifest import model_artifact_path
-from shared.persistence import load_artifact
-from shared.pipeline import TrainingOutput, train_segments
-from shared.profiles import ProfileCatalog
-from shared.schema import prepare_frame
+from shared.training.pipeline import TrainingOutput, train_segments
 
 MALL = Path(__file__).resolve().parents[2] / "data" / "mall_customers.csv"
 MALL_FEATURES = ["Annual Income (k$)", "Spending Score (1-100)"]
@@ -69,7 +69,7 @@ def test_every_artifact_is_written(small: TrainingOutput) -> None:
         "plots.json",
         "report.html",
         "assignments.csv.gz",
-        "serving/params.json",  # the API's numpy-only bundle (shared/serving.py)
+        "serving/params.json",  # the API's numpy-only bundle (shared/serving/)
     }
     expected |= models | {f"serving/{key}.npz" for key in keys}
     assert set(small.artifacts) == expected
@@ -245,10 +245,10 @@ def test_messy_tables_train_or_raise_data_validation_error(data: bytes) -> None:
 def test_fits_side_by_side_give_the_fits_one_after_the_other(
     small: TrainingOutput, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import shared.pipeline
+    import shared.training.pipeline
 
-    monkeypatch.setattr(shared.pipeline, "FIT_WORKERS", 2)
-    monkeypatch.setattr(shared.pipeline, "CONCURRENT_FIT_ROWS", 0)  # force the thread pool
+    monkeypatch.setattr(shared.training.pipeline, "FIT_WORKERS", 2)
+    monkeypatch.setattr(shared.training.pipeline, "CONCURRENT_FIT_ROWS", 0)  # force the thread pool
     side_by_side = train_segments(three_groups_csv(), filename="groups.csv", config=SMALL_CONFIG)
     assert list(side_by_side.timings) == list(small.timings)
     fits = [small.timings.get(f"fit:{a}", -1.0) for a in SMALL_CONFIG.algorithms]

@@ -16,18 +16,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn.compose import ColumnTransformer
 
-from shared.config import DatasetConfig
-from shared.exceptions import InvalidCustomerError, MissingColumnError, NoUsableFeatureError
-from shared.loading import read_table
-from shared.manifest import ColumnSchema
-from shared.preprocess import (
+from shared.contract.config import DatasetConfig
+from shared.contract.manifest import ColumnSchema
+from shared.engine.loading import read_table
+from shared.engine.preprocess import (
     FastTransform,
     FittedPreprocessing,
     build_preprocessor,
     coerce_customers,
     fit_preprocessor,
 )
-from shared.schema import CleanTable, clean_training_table, prepare_frame
+from shared.engine.schema import CleanTable, clean_training_table, prepare_frame
+from shared.exceptions import InvalidCustomerError, MissingColumnError, NoUsableFeatureError
 
 MALL = Path(__file__).resolve().parents[2] / "data" / "mall_customers.csv"
 # The reviewed list the preprocessor needs beyond skops' defaults: SimpleImputer keeps the

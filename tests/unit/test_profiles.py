@@ -1,4 +1,4 @@
-"""Segment profiles and names (shared/profiles.py)."""
+"""Segment profiles and names (shared/engine/profiling.py)."""
 
 from __future__ import annotations
 
@@ -9,16 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shared.manifest import ColumnSchema
-from shared.profiles import (
-    OUTLIER_NAME,
-    OUTLIER_SEGMENT_ID,
-    SegmentSet,
-    _Deviation,
-    _unique_names,
-    build_segment_set,
-    feature_word,
-)
+from shared.contract.manifest import ColumnSchema
+from shared.contract.profiles import OUTLIER_NAME, OUTLIER_SEGMENT_ID, SegmentSet
+from shared.engine.profiling import _Deviation, _unique_names, build_segment_set, feature_word
 
 MALL = Path(__file__).resolve().parents[2] / "data" / "mall_customers.csv"
 INCOME, SPENDING = "Annual Income (k$)", "Spending Score (1-100)"
@@ -156,7 +149,7 @@ def test_categorical_mix_deviation_and_names() -> None:
 
 
 def test_many_categories_are_capped_with_other() -> None:
-    from shared.profiles import MAX_CATEGORIES_SHOWN
+    from shared.engine.profiling import MAX_CATEGORIES_SHOWN
 
     values = [f"c{i:02d}" for i in range(MAX_CATEGORIES_SHOWN + 5)]
     frame = pd.DataFrame({"City": values})
@@ -340,7 +333,7 @@ def test_age_reads_young_or_older() -> None:
 
 
 def test_large_segments_use_strided_quartiles_but_exact_moments() -> None:
-    from shared.profiles import QUANTILE_ROWS
+    from shared.engine.profiling import QUANTILE_ROWS
 
     values = np.arange(3 * QUANTILE_ROWS, dtype=float)
     frame = pd.DataFrame({"x": values})

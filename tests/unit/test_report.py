@@ -1,4 +1,4 @@
-"""Plot data, figures and the HTML report (shared/report.py, shared/report_figures.py)."""
+"""Plot data, figures and the HTML report (shared/report/, shared/report/figures.py)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,14 @@ import pandas as pd
 import pytest
 from scipy.cluster.hierarchy import dendrogram, ward
 
-from shared.evaluation import AlgorithmSweep, Candidate, ComparisonRow, Evaluation
-from shared.manifest import ColumnSchema, Metrics, RowCounts, model_key
-from shared.profiles import ProfileCatalog, SegmentSet, build_segment_set
-from shared.report import PlotData, build_plot_data, render_report_html, silhouette_values
+from shared.contract.evaluation import AlgorithmSweep, Candidate, ComparisonRow, Evaluation
+from shared.contract.layout import model_key
+from shared.contract.manifest import ColumnSchema, Metrics, RowCounts
+from shared.contract.plots import PlotData
+from shared.contract.profiles import ProfileCatalog, SegmentSet
+from shared.engine.profiling import build_segment_set
+from shared.report.html import render_report_html
+from shared.report.plot_data import build_plot_data, silhouette_values
 
 MALL = Path(__file__).resolve().parents[2] / "data" / "mall_customers.csv"
 INCOME, SPENDING = "Annual Income (k$)", "Spending Score (1-100)"
@@ -298,7 +302,7 @@ def test_stratified_sample_keeps_every_segment_and_is_reproducible(mall_inputs: 
 
 
 def test_tsne_embeds_a_subset_and_places_the_rest(monkeypatch, mall_inputs: dict) -> None:
-    import shared.report as report
+    import shared.report.plot_data as report
 
     monkeypatch.setattr(report, "TSNE_MAX_POINTS", 30)
     data = build_plot_data(**{**mall_inputs, "max_points": 80})

@@ -10,17 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shared.config import DatasetConfig
-from shared.exceptions import (
-    ConfigError,
-    DataValidationError,
-    MissingColumnError,
-    NoUsableFeatureError,
-    TooFewRowsError,
-)
-from shared.loading import read_table
-from shared.manifest import ColumnSchema
-from shared.schema import (
+from shared.contract.config import DatasetConfig
+from shared.contract.manifest import ColumnSchema
+from shared.engine.loading import read_table
+from shared.engine.schema import (
     CleanTable,
     category_label,
     clean_training_table,
@@ -28,6 +21,13 @@ from shared.schema import (
     minimum_rows,
     parse_number,
     prepare_frame,
+)
+from shared.exceptions import (
+    ConfigError,
+    DataValidationError,
+    MissingColumnError,
+    NoUsableFeatureError,
+    TooFewRowsError,
 )
 
 MALL = Path(__file__).resolve().parents[2] / "data" / "mall_customers.csv"

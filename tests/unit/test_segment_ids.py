@@ -1,4 +1,4 @@
-"""Stable segment ids across versions (shared/segment_ids.py)."""
+"""Stable segment ids across versions (shared/engine/segment_ids.py)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shared.manifest import ColumnSchema
-from shared.profiles import OUTLIER_SEGMENT_ID, SegmentSet, build_segment_set
-from shared.segment_ids import MAX_MATCH_DISTANCE, segment_distances, stabilize_segment_ids
+from shared.contract.manifest import ColumnSchema
+from shared.contract.profiles import OUTLIER_SEGMENT_ID, SegmentSet
+from shared.engine.profiling import build_segment_set
+from shared.engine.segment_ids import MAX_MATCH_DISTANCE, segment_distances, stabilize_segment_ids
 
 MALL = Path(__file__).resolve().parents[2] / "data" / "mall_customers.csv"
 INCOME, SPENDING = "Annual Income (k$)", "Spending Score (1-100)"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from shared.evaluation import Candidate
-from shared.manifest import Metrics
-from shared.selection import DBSCAN_MAX_NOISE_SHARE, choose_champion, choose_k
+from shared.contract.evaluation import Candidate
+from shared.contract.manifest import Metrics
+from shared.engine.selection import DBSCAN_MAX_NOISE_SHARE, choose_champion, choose_k
 
 
 def cand(

@@ -23,24 +23,22 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shared import schema, values
-from shared.config import DatasetConfig
+import shared.engine.schema as schema
+import shared.serving.values as values
+from shared.contract.config import DatasetConfig
+from shared.contract.layout import SERVING_PARAMS_PATH, ModelLayout, serving_arrays_path
+from shared.contract.manifest import ColumnSchema, CurrentPointer, Manifest, SourceInfo
+from shared.engine.bundle import build_serving_artifacts
+from shared.engine.preprocess import FastTransform, coerce_customers, fit_preprocessor
 from shared.exceptions import ArtifactError, ChecksumMismatchError, InvalidCustomerError
-from shared.manifest import ColumnSchema, CurrentPointer, Manifest, SourceInfo
-from shared.model import SegmentationModel
-from shared.pipeline import TrainingOutput, train_segments
-from shared.preprocess import FastTransform, coerce_customers, fit_preprocessor
-from shared.serving import (
-    COLUMN_PATH_MIN_ROWS,
-    SERVING_PARAMS_PATH,
-    ServingTransform,
-    build_serving_artifacts,
-    load_serving_rule,
-    read_serving_params,
-    serving_arrays_path,
-)
-from shared.store import LocalModelStore, ModelLayout, write_current
-from shared.training import publish_version
+from shared.serving.bundle import read_serving_params
+from shared.serving.model import SegmentationModel
+from shared.serving.rules import load_serving_rule
+from shared.serving.transform import COLUMN_PATH_MIN_ROWS, ServingTransform
+from shared.store.base import write_current
+from shared.store.local import LocalModelStore
+from shared.training.pipeline import TrainingOutput, train_segments
+from shared.training.run import publish_version
 
 ROOT = Path(__file__).resolve().parents[2]
 MALL = ROOT / "data" / "mall_customers.csv"
@@ -169,7 +167,9 @@ def _compare_every_model(model: SegmentationModel, records: list[dict[str, Any]]
     for algorithm, k in _every_model(model):
         what = f"{algorithm} k={k}"
         # The numpy path must really be the bundle's rule, not the skops assigner.
-        assert type(model.rule(model.choose(algorithm, k))).__module__ == "shared.serving", what
+        assert type(model.rule(model.choose(algorithm, k))).__module__ == (
+            "shared.serving.rules"
+        ), what
         reference = model.assign(records, algorithm=algorithm, k=k, path="frame")
         for size in (len(records), COLUMN_PATH_MIN_ROWS - 1):  # column route and row route
             serving = model.assign(records[:size], algorithm=algorithm, k=k)
@@ -375,8 +375,8 @@ def test_tampered_bundle_is_refused_before_parsing(mall: SegmentationModel, tmp_
 NO_HEAVY_IMPORTS = textwrap.dedent(
     """
     import json, sys
-    from shared.model import SegmentationModel
-    from shared.store import LocalModelStore
+    from shared.serving.model import SegmentationModel
+    from shared.store.local import LocalModelStore
     model = SegmentationModel.open(LocalModelStore(sys.argv[1]), "mall", "v1")
     for algorithm in ("kmeans", "gmm", "agglomerative", "dbscan"):
         out = model.assign([{"Gender": "Male", "Age": 30, "Annual Income (k$)": 60}],
@@ -451,5 +451,5 @@ def test_api_import_and_first_assign_import_no_heavy_library(mall: SegmentationM
     ["parse_number", "category_label", "date_age_days", "MISSING_TOKENS", "ABSURD_MAGNITUDE"],
 )
 def test_training_and_serving_share_one_set_of_scalar_rules(name: str) -> None:
-    # One implementation serves both: a copy in shared/schema.py could drift from serving's.
+    # One implementation serves both: a copy in shared/engine/schema.py could drift from serving's.
     assert getattr(schema, name) is getattr(values, name)

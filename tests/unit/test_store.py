@@ -9,25 +9,24 @@ from pathlib import Path
 
 import pytest
 
+from shared.contract.layout import MAX_CONFIG_BYTES, ModelLayout, RawLayout
+from shared.contract.manifest import CurrentPointer
 from shared.exceptions import ConfigError, FileTooLargeError, TransientStoreError
-from shared.manifest import CurrentPointer
 from shared.settings import ENV, Settings
-from shared.store import (
-    MAX_CONFIG_BYTES,
-    LocalModelStore,
-    LocalRawUploadReader,
-    ModelLayout,
+from shared.store.base import (
     ObjectNotFoundError,
-    RawLayout,
-    S3ModelStore,
-    S3RawUploadReader,
     UploadInfo,
-    build_model_store,
-    build_raw_reader,
     list_datasets,
     list_versions,
     read_current,
     write_current,
+)
+from shared.store.local import LocalModelStore, LocalRawUploadReader
+from shared.store.s3 import (
+    S3ModelStore,
+    S3RawUploadReader,
+    build_model_store,
+    build_raw_reader,
 )
 
 

@@ -11,17 +11,15 @@ from pathlib import Path
 
 import pytest
 
+from shared.contract.layout import ModelLayout
+from shared.contract.manifest import CurrentPointer, FailureReport
 from shared.exceptions import (
     ArtifactError,
     ChecksumMismatchError,
     TrainingInProgressError,
     TransientStoreError,
 )
-from shared.manifest import CurrentPointer, FailureReport
-from shared.store import (
-    LocalModelStore,
-    LocalRawUploadReader,
-    ModelLayout,
+from shared.store.base import (
     UploadInfo,
     list_versions,
     read_current,
@@ -29,7 +27,8 @@ from shared.store import (
     read_verified_artifact,
     write_current,
 )
-from shared.training import (
+from shared.store.local import LocalModelStore, LocalRawUploadReader
+from shared.training.run import (
     TrainingResult,
     TrainingRun,
     UploadEvent,

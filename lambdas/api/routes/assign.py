@@ -19,7 +19,7 @@ from lambdas.api.dependencies import (
 from lambdas.api.errors import ERROR_RESPONSES, AssignBatchTooLargeError
 from lambdas.api.fastjson import FastJSONRoute, json_response
 from lambdas.api.schemas import AssignRequest, AssignResponse, ErrorResponse
-from shared.model import SegmentationModel
+from shared.serving.model import SegmentationModel
 
 __all__ = ["enforce_batch_limit", "router"]
 
@@ -103,6 +103,7 @@ async def assign(
     }
     # Written by orjson instead of re-validated through response_model (which still documents
     # the schema): a 10,000-customer answer would otherwise spend longer in validation than in
-    # the model. The columns are typed where they are built (shared.model.SegmentAssignments),
+    # the model. The columns are typed where they are built
+    # (shared.serving.results.SegmentAssignments),
     # and the integration tests validate answers against AssignResponse.
     return json_response(payload)

@@ -24,10 +24,10 @@ from lambdas.api.schemas import (
     FailureList,
     PlotsResponse,
 )
+from shared.contract.layout import REPORT_PATH, ModelLayout
+from shared.contract.manifest import FailureReport, Manifest
 from shared.exceptions import DatasetNotFoundError
-from shared.manifest import FailureReport, Manifest
-from shared.model import REPORT_PATH
-from shared.store import ModelLayout, ObjectNotFoundError, list_datasets, read_current
+from shared.store.base import ObjectNotFoundError, list_datasets, read_current
 
 __all__ = ["router"]
 

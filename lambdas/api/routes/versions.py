@@ -16,11 +16,11 @@ from lambdas.api.dependencies import (
 )
 from lambdas.api.errors import ERROR_RESPONSES
 from lambdas.api.schemas import ErrorResponse, PromoteResponse, VersionItem, VersionList
+from shared.contract.layout import ModelLayout
+from shared.contract.manifest import CurrentPointer
 from shared.exceptions import DatasetNotFoundError, VersionNotFoundError
-from shared.manifest import CurrentPointer
-from shared.model import SegmentationModel
-from shared.store import (
-    ModelLayout,
+from shared.serving.model import SegmentationModel
+from shared.store.base import (
     ModelStore,
     list_versions,
     read_current,

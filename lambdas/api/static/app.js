@@ -12,7 +12,7 @@
   const API_ROOT = new URL('../', SCRIPT_URL.split('?')[0]);
   const TOKEN_KEY = 'segments.apiToken';
   // Segment colours: the same palette, indexed by segment_id, as the training figures
-  // (shared/report_figures.py PALETTE / OUTLIER_COLOUR; a unit test keeps them in step), so a
+  // (shared/report/figures.py PALETTE / OUTLIER_COLOUR; a unit test keeps them in step), so a
   // segment has one colour in the cards, the maps, the mix and every analysis plot.
   const PALETTE = [
     '#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b',
@@ -942,7 +942,7 @@
   }
 
   /** A scatter-matrix (splom, WebGL only) trace as SVG scatter panels: lower half, no diagonal.
-   * New versions already publish scatter_matrix as SVG scatter panels (shared/report_figures.py);
+   * New versions already publish scatter_matrix as SVG scatter panels (shared/report/figures.py);
    * this keeps the plots.json of versions published before that drawable. */
   function splomAsScatter(traces, layout) {
     const dims = (traces[0].dimensions || []).filter((d) => d.visible !== false);

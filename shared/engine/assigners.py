@@ -21,7 +21,7 @@ Rules (also written into ``AlgorithmSummary.assignment_rule``):
 
 Every assignment carries a distance to the segment's representative in prepared space and a
 confidence in ``[0, 1]`` (see each class). Single-row calls cost a few numpy operations: no
-pandas, no sklearn validation. The numpy kernels themselves live in :mod:`shared.kernels`,
+pandas, no sklearn validation. The numpy kernels themselves live in :mod:`shared.serving.kernels`,
 shared with the API's serving bundle (:mod:`shared.serving`), so both paths compute alike.
 """
 
@@ -33,9 +33,9 @@ from typing import Any, ClassVar
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from shared import kernels
+import shared.serving.kernels as kernels
 from shared.exceptions import AlgorithmNotFittedError
-from shared.kernels import NOISE_LABEL, AssignmentBatch, as_matrix
+from shared.serving.kernels import NOISE_LABEL, AssignmentBatch, as_matrix
 
 __all__ = [
     "ASSIGNER_TYPES",
@@ -51,7 +51,8 @@ logger = logging.getLogger(__name__)
 OUTLIER_QUANTILE = 0.99
 """Centroid and mixture rules flag a row as an outlier when it lies farther from its segment's
 representative than this quantile of the segment's fit rows."""
-# The kernels (shared.kernels, shared with the serving bundle) take these as arguments, read at
+# The kernels (shared.serving.kernels, shared with the serving bundle) take these as arguments,
+# read at
 # call time, so a test can patch them here.
 _CHUNK_ELEMENTS = kernels.CHUNK_ELEMENTS
 _KDTREE_MIN_PAIRS = kernels.KDTREE_MIN_PAIRS

@@ -1,7 +1,7 @@
 """Clustering candidates: K-Means, Agglomerative (ward), DBSCAN and Gaussian Mixture.
 
 Every candidate labels EVERY row of the prepared matrix and comes with the assigner
-(``shared.assignment``) that assigns new customers the same way. Work that grows faster than
+(``shared.engine.assigners``) that assigns new customers the same way. Work that grows faster than
 linearly runs on a representative sample (uniform, without replacement, fixed seed; the samples
 are nested, so a smaller one is a subset of a larger one) and extends to every row through the
 assignment rule. Documented caps (rows the fit sees):
@@ -28,7 +28,7 @@ DBSCAN          10,000      neighbourhood queries can be O(n^2); other rows by t
 Gaussian Mix.   10,000      EM with full covariances (10,000 rows estimate 10 components of
                             12-feature covariances well); every row then gets its most
                             probable component (labels and log-likelihood only, no posteriors).
-Silhouette      5,000       ``shared.evaluation.SILHOUETTE_SAMPLE_CAP``.
+Silhouette      5,000       ``shared.engine.metrics.SILHOUETTE_SAMPLE_CAP``.
 ==============  ==========  ===============================================================
 
 Rows of a sample keep the fit's own label (a ward or DBSCAN label is the fit's, not the rule's);
@@ -55,13 +55,13 @@ from typing import Any
 
 import numpy as np
 
-from shared.assignment import (
+from shared.contract.config import Algorithm, DatasetConfig
+from shared.engine.assigners import (
     CoreSampleAssigner,
     GaussianMixtureAssigner,
     NearestCentroidAssigner,
     SegmentAssigner,
 )
-from shared.config import Algorithm, DatasetConfig
 from shared.exceptions import TooFewRowsError
 
 __all__ = [
@@ -313,9 +313,10 @@ def _nearest_centroid_labels(
 
     Each model's block of columns holds the very scores its own ``predict`` ranks
     (``|c|^2 - 2 x.c``); when any model would rank by exact differences instead (a small
-    batch, see :func:`shared.kernels.centroid_scores`), every model uses its own ``predict``.
+    batch, see :func:`shared.serving.kernels.centroid_scores`), every model uses its own
+    ``predict``.
     """
-    from shared import assignment
+    import shared.engine.assigners as assignment
 
     n, d = X.shape
     if not assigners or any(

@@ -3,8 +3,9 @@
 :class:`SegmentationModel` is one version of one dataset: its manifest and profiles (JSON, read
 eagerly) and, loaded lazily on first use, the fitted preprocessor and one assigner per model key
 (``kmeans-k5``, ``gmm-k3``, ``dbscan``...). Every artifact is read through
-:func:`shared.store.read_verified_artifact` (sha256 checked against the manifest) and only then
-handed to :func:`shared.persistence.load_artifact` (skops with the reviewed trusted-type list):
+:func:`shared.store.base.read_verified_artifact` (sha256 checked against the manifest) and only then
+handed to :func:`shared.engine.persistence.load_artifact` (skops with the reviewed trusted-type
+list):
 a tampered or untrusted artifact is refused, never executed.
 
 :class:`ModelRegistry` is the per-container cache the API uses: one current model per dataset,
@@ -23,58 +24,40 @@ skops artifacts stay the reference: ``path="frame"`` assigns through them (panda
 from __future__ import annotations
 
 import logging
-import math
 import threading
-import time
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from shared.config import validate_dataset_name
+from shared.contract.layout import (
+    EVALUATION_PATH,
+    PLOTS_PATH,
+    PROFILES_PATH,
+    SERVING_PARAMS_PATH,
+    model_key,
+)
+from shared.contract.manifest import ColumnSchema, Manifest
+from shared.contract.profiles import OUTLIER_NAME, OUTLIER_SEGMENT_ID, ProfileCatalog, SegmentSet
 from shared.exceptions import (
     AlgorithmNotFittedError,
     ArtifactError,
-    DatasetNotFoundError,
-    NoModelError,
-    TransientStoreError,
-    VersionNotFoundError,
 )
-from shared.manifest import ColumnSchema, Manifest, model_key
-from shared.profiles import OUTLIER_NAME, OUTLIER_SEGMENT_ID, ProfileCatalog, SegmentSet
-from shared.serving import (
-    SERVING_PARAMS_PATH,
-    ServingParams,
-    ServingTransform,
-    load_serving_rule,
-    plain_numbers,
-    read_serving_params,
+from shared.serving.bundle import ServingParams, read_serving_params
+from shared.serving.results import (
+    CustomerAssignment,
+    ModelChoice,
+    SegmentAssignments,
+    _finite_or_none,
 )
-from shared.store import (
-    ModelLayout,
-    ModelStore,
-    read_current,
-    read_manifest,
-    read_verified_artifact,
-)
+from shared.serving.rules import load_serving_rule
+from shared.serving.transform import ServingTransform, plain_numbers
+from shared.store.base import ModelStore, read_manifest, read_verified_artifact
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from shared.evaluation import Evaluation
-    from shared.preprocess import FastTransform
-    from shared.report import PlotData
-
-__all__ = [
-    "FAST_PATH_MAX_ROWS",
-    "CustomerAssignment",
-    "ModelChoice",
-    "ModelRegistry",
-    "SegmentAssignments",
-    "SegmentationModel",
-    "TransformPath",
-    "coerce_batch",
-]
+    from shared.contract.evaluation import Evaluation
+    from shared.contract.plots import PlotData
+    from shared.engine.preprocess import FastTransform
 
 logger = logging.getLogger(__name__)
 
@@ -82,181 +65,23 @@ FAST_PATH_MAX_ROWS = 256
 """Kept for compatibility: every batch now goes through the numpy path unless
 ``path="frame"`` asks for the reference (pandas + skops) route."""
 
-PROFILES_PATH = "profiles.json"
-EVALUATION_PATH = "evaluation.json"
-PLOTS_PATH = "plots.json"
-REPORT_PATH = "report.html"
-
 TransformPath = Literal["auto", "fast", "frame"]
 ArtifactLoader = Callable[[bytes], Any]
 
 
 def _default_loader(data: bytes) -> Any:
     # Deferred: skops imports every sklearn estimator (~1 s); only assignment needs it.
-    from shared.persistence import load_artifact
+    from shared.engine.persistence import load_artifact
 
     return load_artifact(data)
-
-
-# --- results -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class CustomerAssignment:
-    """The segment one customer belongs to, and how sure the model is.
-
-    Attributes
-    ----------
-    segment_id : int
-        Stable segment id (``-1``: DBSCAN noise, the "Outliers" segment).
-    segment_name : str
-        The segment's readable name.
-    distance : float or None
-        Distance to the segment's centre (or nearest core point) in the prepared feature space.
-    confidence : float or None
-        How clearly the customer belongs to the segment (0..1; the GMM posterior for GMM).
-    probabilities : dict or None
-        GMM only: segment id -> posterior probability.
-    outlier : bool
-        True when the algorithm flags the customer as an outlier.
-    imputed : list of str
-        Columns whose missing value was imputed as in training.
-    warnings : list of str
-        Soft problems (values outside the training range, unseen categories).
-    """
-
-    segment_id: int
-    segment_name: str
-    distance: float | None
-    confidence: float | None
-    probabilities: dict[int, float] | None
-    outlier: bool
-    imputed: list[str]
-    warnings: list[str]
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready mapping (probability keys become strings, as JSON requires)."""
-        return {
-            "segment_id": self.segment_id,
-            "segment_name": self.segment_name,
-            "distance": self.distance,
-            "confidence": self.confidence,
-            "probabilities": (
-                None
-                if self.probabilities is None
-                else {str(k): v for k, v in self.probabilities.items()}
-            ),
-            "outlier": self.outlier,
-            "imputed": self.imputed,
-            "warnings": self.warnings,
-        }
-
-
-@dataclass(frozen=True)
-class ModelChoice:
-    """One fitted model of a version, resolved from ``algorithm=`` and ``k=``."""
-
-    algorithm: str
-    k: int | None
-    key: str
-    artifact: str
-
-
-@dataclass(frozen=True)
-class SegmentAssignments:
-    """A batch's assignments, column by column (cheap to build and to serialize).
-
-    ``rows()`` turns them into :class:`CustomerAssignment` objects; ``to_dicts()`` into
-    JSON-ready mappings, in request order.
-    """
-
-    choice: ModelChoice
-    segment_ids: list[int]
-    segment_names: list[str]
-    distance: list[float | None]
-    confidence: list[float | None]
-    probabilities: list[dict[int, float]] | None
-    outlier: list[bool]
-    imputed: list[list[str]]
-    warnings: list[list[str]]
-    probability_ids: list[int] | None = None
-    """The segment ids keying every row of ``probabilities``, in the same order (when set,
-    ``to_dicts`` formats the keys once instead of once per customer)."""
-
-    def __len__(self) -> int:
-        return len(self.segment_ids)
-
-    def rows(self) -> list[CustomerAssignment]:
-        """One :class:`CustomerAssignment` per customer, in request order."""
-        probs = self.probabilities
-        return [
-            CustomerAssignment(
-                segment_id=self.segment_ids[i],
-                segment_name=self.segment_names[i],
-                distance=self.distance[i],
-                confidence=self.confidence[i],
-                probabilities=None if probs is None else probs[i],
-                outlier=self.outlier[i],
-                imputed=self.imputed[i],
-                warnings=self.warnings[i],
-            )
-            for i in range(len(self.segment_ids))
-        ]
-
-    def to_dicts(self) -> list[dict[str, Any]]:
-        """JSON-ready mappings, in request order (probability keys as strings)."""
-        n = len(self.segment_ids)
-        probs: list[dict[str, float]] | list[None]
-        if self.probabilities is None:
-            probs = [None] * n
-        elif self.probability_ids is not None:
-            keys = [str(k) for k in self.probability_ids]
-            probs = [dict(zip(keys, p.values(), strict=True)) for p in self.probabilities]
-        else:
-            probs = [{str(k): v for k, v in p.items()} for p in self.probabilities]
-        # zip + a dict display: several times faster than indexing each column per row.
-        return [
-            {
-                "segment_id": sid,
-                "segment_name": name,
-                "distance": dist,
-                "confidence": conf,
-                "probabilities": prob,
-                "outlier": out,
-                "imputed": imp,
-                "warnings": warn,
-            }
-            for sid, name, dist, conf, prob, out, imp, warn in zip(
-                self.segment_ids,
-                self.segment_names,
-                self.distance,
-                self.confidence,
-                probs,
-                self.outlier,
-                self.imputed,
-                self.warnings,
-                strict=True,
-            )
-        ]
-
-
-def _finite_or_none(values: Any, n: int) -> list[float | None]:
-    """A float list with NaN/inf (and a missing array) as None: JSON has no NaN."""
-    if values is None:
-        return [None] * n
-    import numpy as np
-
-    if np.isfinite(values).all():  # the common case: one C loop, no per-value check
-        finite: list[float | None] = values.tolist()
-        return finite
-    return [v if math.isfinite(v) else None for v in values.tolist()]
 
 
 # --- large batches ------------------------------------------------------------------------------
 
 
 def coerce_batch(records: Sequence[Mapping[str, Any]], columns: list[ColumnSchema]) -> Any:
-    """Validate and type a large batch like :func:`shared.preprocess.coerce_customers`, faster.
+    """Validate and type a large batch like :func:`shared.engine.preprocess.coerce_customers`,
+    faster.
 
     The common case (JSON numbers or null in numeric columns, scalars in categorical ones) is
     typed column by column with numpy, range warnings included. Rows with a rarer soft problem
@@ -278,7 +103,7 @@ def coerce_batch(records: Sequence[Mapping[str, Any]], columns: list[ColumnSchem
     >>> out.frame["Age"].tolist(), out.imputed, out.warnings[1]
     ([42.0, 250.0, nan], [[], [], ['Age']], ['Age=250 is outside the training range 18..70'])
     """
-    from shared.preprocess import CoercedCustomers, coerce_customers
+    from shared.engine.preprocess import CoercedCustomers, coerce_customers
 
     typed = _typed_columns(records, columns)
     if typed is None:
@@ -312,7 +137,7 @@ def _typed_columns(
     """
     import numpy as np
 
-    from shared.values import category_label
+    from shared.serving.values import category_label
 
     used = [c for c in columns if c.used]
     if not used or any(c.role not in ("numeric", "categorical") for c in used):
@@ -398,7 +223,8 @@ class SegmentationModel:
     profiles : ProfileCatalog
         The version's ``profiles.json``.
     loader : callable, optional
-        ``bytes -> object`` for skops artifacts; default :func:`shared.persistence.load_artifact`.
+        ``bytes -> object`` for skops artifacts; default
+        :func:`shared.engine.persistence.load_artifact`.
 
     Examples
     --------
@@ -603,7 +429,7 @@ class SegmentationModel:
         if self._fast_transform is None:
             with self._lock:
                 if self._fast_transform is None:
-                    from shared.preprocess import FastTransform
+                    from shared.engine.preprocess import FastTransform
 
                     params = self.serving_params()
                     if params is None:
@@ -689,7 +515,7 @@ class SegmentationModel:
 
     def evaluation(self) -> Evaluation:
         """The version's ``evaluation.json``."""
-        from shared.evaluation import Evaluation
+        from shared.contract.evaluation import Evaluation
 
         key = "parsed:" + EVALUATION_PATH
         if key not in self._documents:
@@ -699,7 +525,7 @@ class SegmentationModel:
 
     def plots(self) -> PlotData:
         """The version's ``plots.json``."""
-        from shared.report import PlotData
+        from shared.contract.plots import PlotData
 
         key = "parsed:" + PLOTS_PATH
         if key not in self._documents:
@@ -714,7 +540,8 @@ class SegmentationModel:
     ) -> tuple[np.ndarray, list[list[str]], list[list[str]]]:
         """Validate and prepare customer records as in training.
 
-        ``"auto"`` and ``"fast"``: the numpy path (:class:`~shared.serving.ServingTransform`:
+        ``"auto"`` and ``"fast"``: the numpy path
+        (:class:`~shared.serving.transform.ServingTransform`:
         row by row for small batches, column by column for large ones). ``"frame"``: the
         reference, the fitted skops preprocessor on a DataFrame. All give the same matrix.
 
@@ -834,210 +661,3 @@ class SegmentationModel:
         [0, 3]
         """
         return self.assign_batch(records, algorithm=algorithm, k=k, path=path).rows()
-
-
-# --- per-container cache -----------------------------------------------------------------------
-
-
-@dataclass
-class _Entry:
-    model: SegmentationModel
-    checked_at: float
-    refused: dict[str, str] = field(default_factory=dict)
-
-
-class ModelRegistry:
-    """Per-container cache of each dataset's current model (and a few pinned versions).
-
-    Parameters
-    ----------
-    store : ModelStore
-        The model store.
-    refresh_seconds : float
-        ``current.json`` is re-read at most this often per dataset.
-    loader : callable, optional
-        Passed to :class:`SegmentationModel` (tests inject fakes).
-    clock : callable
-        Monotonic seconds (tests inject a fake clock).
-    pinned_versions : int
-        How many explicitly requested (``?version=``) models to keep.
-
-    Examples
-    --------
-    >>> registry = ModelRegistry(store, refresh_seconds=5)  # doctest: +SKIP
-    >>> registry.current("mall").version  # doctest: +SKIP
-    '20250101T000000Z-1a2b3c4d'
-    """
-
-    def __init__(
-        self,
-        store: ModelStore,
-        *,
-        refresh_seconds: float = 5.0,
-        loader: ArtifactLoader | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        pinned_versions: int = 4,
-    ) -> None:
-        self.store = store
-        self.refresh_seconds = refresh_seconds
-        self._loader = loader
-        self._clock = clock
-        self._pinned_max = pinned_versions
-        self._entries: dict[str, _Entry] = {}
-        self._pinned: OrderedDict[tuple[str, str], SegmentationModel] = OrderedDict()
-        self._locks: dict[str, threading.Lock] = {}
-        self._guard = threading.Lock()
-
-    def _lock_for(self, dataset: str) -> threading.Lock:
-        with self._guard:
-            return self._locks.setdefault(dataset, threading.Lock())
-
-    def cached_versions(self) -> dict[str, str]:
-        """Dataset -> version currently served from this container's cache."""
-        return {name: e.model.version for name, e in self._entries.items()}
-
-    def invalidate(self, dataset: str) -> None:
-        """Make the next :meth:`current` call re-read ``current.json`` immediately."""
-        entry = self._entries.get(dataset)
-        if entry is not None:
-            entry.checked_at = -math.inf
-
-    def get(self, dataset: str, version: str | None = None) -> SegmentationModel:
-        """The current model of ``dataset``, or the given ``version`` of it.
-
-        Raises
-        ------
-        DatasetNotFoundError, VersionNotFoundError, NoModelError, ArtifactError
-            See :meth:`current`; a pinned version that does not exist is a
-            :class:`VersionNotFoundError`.
-        """
-        if version is None:
-            return self.current(dataset)
-        validate_dataset_name(dataset)
-        entry = self._entries.get(dataset)
-        if entry is not None and entry.model.version == version:
-            return entry.model
-        key = (dataset, version)
-        with self._guard:
-            found = self._pinned.get(key)
-            if found is not None:
-                self._pinned.move_to_end(key)
-                return found
-        try:
-            model = SegmentationModel.open(self.store, dataset, version, loader=self._loader)
-        except VersionNotFoundError:
-            if not self._dataset_exists(dataset):
-                raise DatasetNotFoundError(f"no dataset named {dataset!r}") from None
-            raise
-        with self._guard:
-            self._pinned[key] = model
-            while len(self._pinned) > self._pinned_max:
-                self._pinned.popitem(last=False)
-        return model
-
-    def current(self, dataset: str) -> SegmentationModel:
-        """The model ``current.json`` points at, from cache when checked recently.
-
-        A new version is opened and warmed completely before it replaces the cached one; when
-        it is refused (tampered, untrusted, missing) the cached model keeps serving and the
-        refusal is logged.
-
-        Raises
-        ------
-        InvalidDatasetNameError
-            When ``dataset`` is not a valid name.
-        DatasetNotFoundError
-            When nothing at all is stored for ``dataset``.
-        NoModelError
-            When the dataset exists but has no published version yet.
-        ArtifactError
-            When the current version is refused and nothing good is cached.
-        """
-        validate_dataset_name(dataset)
-        entry = self._entries.get(dataset)
-        if entry is not None and self._clock() - entry.checked_at < self.refresh_seconds:
-            return entry.model
-        with self._lock_for(dataset):
-            now = self._clock()
-            entry = self._entries.get(dataset)
-            if entry is not None and now - entry.checked_at < self.refresh_seconds:
-                return entry.model
-            return self._refresh(dataset, entry, now)
-
-    def _refresh(self, dataset: str, entry: _Entry | None, now: float) -> SegmentationModel:
-        try:
-            pointer = read_current(self.store, dataset)
-        except (TransientStoreError, ValueError) as e:
-            # ValueError: a current.json that is not a valid pointer document.
-            if entry is None:
-                if isinstance(e, TransientStoreError):
-                    raise
-                raise ArtifactError(
-                    f"current.json of dataset {dataset!r} is not a valid pointer; refusing it"
-                ) from e
-            logger.warning(
-                "cannot re-read current.json, still serving the cached version",
-                extra={"dataset": dataset, "version": entry.model.version, "error": str(e)},
-            )
-            entry.checked_at = now
-            return entry.model
-        if pointer is None:
-            if entry is not None:
-                logger.warning(
-                    "current.json disappeared, still serving the cached version",
-                    extra={"dataset": dataset, "version": entry.model.version},
-                )
-                entry.checked_at = now
-                return entry.model
-            if self._dataset_exists(dataset):
-                raise NoModelError(
-                    f"dataset {dataset!r} has no published model yet (training has not "
-                    "finished, or every upload failed: see its failures)"
-                )
-            raise DatasetNotFoundError(f"no dataset named {dataset!r}")
-        if entry is not None and entry.model.version == pointer.version:
-            entry.checked_at = now
-            return entry.model
-        try:
-            model = self._build(dataset, pointer.version, warm=entry is not None)
-        except ArtifactError as e:
-            if entry is None:
-                raise
-            if entry.refused.get(pointer.version) != str(e):
-                logger.error(
-                    "refused new version, still serving the last good one",
-                    extra={
-                        "dataset": dataset,
-                        "refused_version": pointer.version,
-                        "version": entry.model.version,
-                        "error": str(e),
-                    },
-                )
-            entry.refused[pointer.version] = str(e)
-            entry.checked_at = now
-            return entry.model
-        previous = entry.model.version if entry is not None else None
-        self._entries[dataset] = _Entry(model=model, checked_at=now)
-        logger.info(
-            "serving version",
-            extra={"dataset": dataset, "version": model.version, "previous_version": previous},
-        )
-        return model
-
-    def _build(self, dataset: str, version: str, *, warm: bool) -> SegmentationModel:
-        """Open a version; warm it (load every artifact assignment needs) when ``warm``."""
-        try:
-            model = SegmentationModel.open(self.store, dataset, version, loader=self._loader)
-        except VersionNotFoundError as e:
-            raise ArtifactError(
-                f"current.json of dataset {dataset!r} points at version {version!r}, which has "
-                "no manifest; refusing it"
-            ) from e
-        if warm:
-            # A switch never serves a half-loaded model: everything the champion needs is
-            # loaded (and verified) before the new version replaces the old one.
-            model.warm()
-        return model
-
-    def _dataset_exists(self, dataset: str) -> bool:
-        return bool(self.store.list_children(ModelLayout.dataset(dataset)))

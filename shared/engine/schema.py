@@ -1,7 +1,7 @@
 """Decide what each column of a customer table means, validate it, and type the features.
 
 :func:`clean_training_table` turns the raw DataFrame of an upload into a :class:`CleanTable`:
-one :class:`~shared.manifest.ColumnSchema` per input column (role, type, why), the typed
+one :class:`~shared.contract.manifest.ColumnSchema` per input column (role, type, why), the typed
 feature columns, the identifiers, and the row counts. :func:`prepare_frame` applies the same
 typing to any later frame with the original column names (customers sent for assignment).
 
@@ -49,7 +49,8 @@ import pandas as pd
 from pandas.api import types as ptypes
 from pandas.tseries.api import guess_datetime_format
 
-from shared.config import DatasetConfig
+from shared.contract.config import DatasetConfig
+from shared.contract.manifest import ColumnSchema, RowCounts
 from shared.exceptions import (
     ConfigError,
     DataValidationError,
@@ -57,8 +58,7 @@ from shared.exceptions import (
     NoUsableFeatureError,
     TooFewRowsError,
 )
-from shared.manifest import ColumnSchema, RowCounts
-from shared.values import (
+from shared.serving.values import (
     ABSURD_MAGNITUDE,
     MISSING_TOKENS,
     category_label,
@@ -188,7 +188,8 @@ def minimum_rows(config: DatasetConfig) -> int:
 
 
 # The scalar typing rules (parse_number, category_label, date_age_days, feature_columns and the
-# missing tokens) live in shared.values, which imports numpy alone so that the assignment fast
+# missing tokens) live in shared.serving.values, which imports numpy alone so that the assignment
+# fast
 # path can use them without pandas; they are imported (and re-exported) above.
 
 
@@ -350,7 +351,7 @@ def prepare_frame(frame: pd.DataFrame, columns: list[ColumnSchema]) -> pd.DataFr
     magnitudes above 1e15 become NaN; ``log1p`` columns are clipped at 0 because the log is
     undefined below -1 and training saw no negative value); date columns become days before
     the stored ``date_reference``; categorical columns become ``str`` labels. Lenient by
-    design: use :func:`shared.preprocess.coerce_customers` to refuse wrong types.
+    design: use :func:`shared.engine.preprocess.coerce_customers` to refuse wrong types.
 
     Parameters
     ----------
@@ -797,7 +798,7 @@ def clean_training_table(
     Parameters
     ----------
     frame : pandas.DataFrame
-        The table as read by :func:`shared.loading.read_table`.
+        The table as read by :func:`shared.engine.loading.read_table`.
     config : DatasetConfig, optional
         The dataset config; ``features``, ``id_column``, ``exclude`` and ``categorical``
         override inference. Default: infer everything.

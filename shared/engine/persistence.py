@@ -25,10 +25,10 @@ logger = logging.getLogger(__name__)
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 TRUSTED_TYPES: tuple[str, ...] = (
-    # The assigners a training run persists (shared/assignment.py): plain numpy state.
-    "shared.assignment.CoreSampleAssigner",
-    "shared.assignment.GaussianMixtureAssigner",
-    "shared.assignment.NearestCentroidAssigner",
+    # The assigners a training run persists (shared/engine/assigners.py): plain numpy state.
+    "shared.engine.assigners.CoreSampleAssigner",
+    "shared.engine.assigners.GaussianMixtureAssigner",
+    "shared.engine.assigners.NearestCentroidAssigner",
     # OneHotEncoder(dtype=np.float64) stores a numpy dtype: data, not code.
     "numpy.dtype",
 )
@@ -135,7 +135,7 @@ def load_artifact(data: bytes) -> Any:
     Examples
     --------
     >>> import numpy as np
-    >>> from shared.assignment import NearestCentroidAssigner
+    >>> from shared.engine.assigners import NearestCentroidAssigner
     >>> a = NearestCentroidAssigner().fit(np.array([[0.0], [4.0]]), np.array([0, 1]))
     >>> load_artifact(dump_artifact(a)).predict(np.array([[3.0]])).tolist()
     [1]

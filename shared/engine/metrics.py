@@ -10,24 +10,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
 
-from shared.config import Algorithm
-from shared.manifest import Metrics
-
-__all__ = [
-    "METRIC_SAMPLE_CAP",
-    "SILHOUETTE_SAMPLE_CAP",
-    "AlgorithmSweep",
-    "Candidate",
-    "ComparisonRow",
-    "Evaluation",
-    "MetricRows",
-    "SilhouetteSample",
-    "cluster_metrics",
-    "dendrogram_data",
-    "silhouette_from_sums",
-]
+from shared.contract.manifest import Metrics
 
 logger = logging.getLogger(__name__)
 
@@ -39,67 +23,6 @@ METRIC_SAMPLE_CAP = 100_000
 averaged over a fixed random sample of at most this many rows (the same rows for every
 candidate); centroids, inertia and Calinski-Harabasz use every row (see :class:`MetricRows`)."""
 NOISE_LABEL = -1
-
-
-class _Document(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, extra="ignore")
-
-
-class Candidate(_Document):
-    """One fitted candidate of a sweep."""
-
-    k: int | None = Field(description="Requested k (None for DBSCAN).")
-    n_segments: int
-    metrics: Metrics
-    params: dict[str, Any] = Field(default_factory=dict)
-    fit_seconds: float = Field(ge=0)
-
-
-class AlgorithmSweep(_Document):
-    """Every candidate of one algorithm and the k the rule chose."""
-
-    algorithm: Algorithm
-    candidates: list[Candidate]
-    chosen_k: int | None
-    reason: str = Field(description="Why this k, in words, with the numbers that decided it.")
-    fit_rows: int = Field(ge=0)
-    extra: dict[str, Any] = Field(
-        default_factory=dict,
-        description="Algorithm-specific curves: elbow knee, k-distance curve and eps, BIC/AIC.",
-    )
-
-
-class ComparisonRow(_Document):
-    """One line of the side-by-side table of algorithms at their chosen k."""
-
-    algorithm: Algorithm
-    k: int | None
-    n_segments: int
-    metrics: Metrics
-    score: float | None = Field(default=None, description="Champion score (see the rule).")
-    champion: bool = False
-
-
-class Evaluation(_Document):
-    """``evaluation.json``: sweeps, dendrogram data, and the comparison table."""
-
-    sweeps: dict[str, AlgorithmSweep]
-    comparison: list[ComparisonRow]
-    champion: Algorithm
-    champion_reason: str
-    dendrogram: dict[str, Any] | None = Field(
-        default=None,
-        description="scipy dendrogram data (icoord, dcoord, leaf counts) of the ward linkage "
-        "on the fit sample, truncated to a readable number of leaves.",
-    )
-    silhouette_sample: int = Field(ge=0, description="Rows the silhouette was computed on.")
-    metric_sample: int | None = Field(
-        default=None,
-        ge=0,
-        description="Rows Davies-Bouldin's per-segment scatter was averaged over (a fixed "
-        "random sample of at most METRIC_SAMPLE_CAP rows; every row of a smaller table). "
-        "Inertia and Calinski-Harabasz always use every row.",
-    )
 
 
 class SilhouetteSample:
@@ -114,7 +37,7 @@ class SilhouetteSample:
     X : ndarray of shape (n, d)
         The prepared matrix of every training row.
     index : ndarray of int
-        Rows of ``X`` forming the sample (see ``shared.clustering.representative_sample``).
+        Rows of ``X`` forming the sample (see ``shared.engine.clustering.representative_sample``).
 
     Examples
     --------

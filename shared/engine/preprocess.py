@@ -26,12 +26,17 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from shared.contract.manifest import ColumnSchema
 from shared.exceptions import InvalidCustomerError, MissingColumnError, NoUsableFeatureError
-from shared.manifest import ColumnSchema
 
-# numpy-only copies of shared.schema's scalar rules (pinned equal by a test): importing this
+# numpy-only copies of shared.engine.schema's scalar rules (pinned equal by a test): importing this
 # module must not import pandas or scikit-learn, so the API's fast path starts quickly.
-from shared.values import category_label, date_age_days, feature_columns, parse_number
+from shared.serving.values import (
+    category_label,
+    date_age_days,
+    feature_columns,
+    parse_number,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -97,7 +102,7 @@ def build_preprocessor(columns: list[ColumnSchema]) -> ColumnTransformer:
     Parameters
     ----------
     columns : list of ColumnSchema
-        The schema from :func:`shared.schema.clean_training_table`.
+        The schema from :func:`shared.engine.schema.clean_training_table`.
 
     Returns
     -------

@@ -5,7 +5,7 @@ from the first lines; UTF-8 with or without BOM, UTF-16 with a BOM (little or bi
 Excel's "Unicode text" writes it), Latin-1 when the bytes are not UTF-8; quoted fields; CRLF),
 gzip-compressed CSV (by extension or by magic bytes) and Parquet (by extension or by the
 ``PAR1`` magic). Values are typed by pandas' C parser (numbers become numbers); the
-meaning of each column is decided later by :mod:`shared.schema`.
+meaning of each column is decided later by :mod:`shared.engine.schema`.
 
 Why the C engine: it reads 1,000,000 rows x 10 columns in well under a second here, the pyarrow
 engine was slower on this machine, and the python engine is an order of magnitude slower.

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from shared.evaluation import AlgorithmSweep, Evaluation
-    from shared.manifest import ColumnSchema
+    from shared.contract.evaluation import AlgorithmSweep, Evaluation
+    from shared.contract.manifest import ColumnSchema
 
 __all__ = [
     "OUTLIER_COLOUR",

@@ -23,7 +23,7 @@ Rules (documented here once; the tests pin them):
   Duplicate names within a model take more distinctive terms, then a number ("#2"), in segment
   order. DBSCAN's noise (label -1) is the segment "Outliers" with ``segment_id`` -1.
 - **Provisional ids**: segments ordered by size descending, ties by internal label, numbered
-  0..k-1; :mod:`shared.segment_ids` later makes them stable across versions.
+  0..k-1; :mod:`shared.engine.segment_ids` later makes them stable across versions.
 """
 
 from __future__ import annotations
@@ -35,35 +35,21 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
 
-from shared.config import Algorithm
+from shared.contract.profiles import (
+    OUTLIER_NAME,
+    OUTLIER_SEGMENT_ID,
+    NumericSummary,
+    SegmentProfile,
+    SegmentSet,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from shared.manifest import ColumnSchema
-
-__all__ = [
-    "LEVEL_AVERAGE",
-    "LEVEL_STRONG",
-    "MAX_CATEGORIES_SHOWN",
-    "OUTLIER_NAME",
-    "OUTLIER_SEGMENT_ID",
-    "NumericSummary",
-    "ProfileCatalog",
-    "ProfileInputs",
-    "SegmentProfile",
-    "SegmentSet",
-    "build_segment_set",
-    "feature_word",
-]
+    from shared.contract.manifest import ColumnSchema
 
 logger = logging.getLogger(__name__)
-
-OUTLIER_SEGMENT_ID = -1
-"""``segment_id`` of DBSCAN's noise, always its own "Outliers" segment."""
-OUTLIER_NAME = "Outliers"
 LEVEL_AVERAGE = 0.5
 """Below this strength a feature is "average": not distinctive, not named."""
 LEVEL_STRONG = 0.75
@@ -77,77 +63,6 @@ DESCRIPTION_TERMS = 3
 MISSING_CATEGORY = "(missing)"
 OTHER_CATEGORY = "(other)"
 _MAX_VALUE_CHARS = 30
-
-
-class _Document(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, extra="ignore")
-
-
-class NumericSummary(_Document):
-    """One numeric feature within a segment (or the whole population), in original units."""
-
-    mean: float
-    median: float
-    q1: float
-    q3: float
-    min: float
-    max: float
-    std: float
-    z: float = Field(default=0.0, description="(segment mean - population mean) / population std.")
-
-
-class SegmentProfile(_Document):
-    """One segment: who is in it and what sets it apart."""
-
-    segment_id: int = Field(description="Stable across versions of the dataset.")
-    label: int = Field(description="The fitted model's internal label (-1: DBSCAN noise).")
-    name: str = Field(description="Short readable name, unique within the model.")
-    description: str
-    size: int = Field(ge=0, description="Training customers in the segment.")
-    share: float = Field(ge=0, le=1)
-    is_outlier: bool = False
-    numeric: dict[str, NumericSummary] = Field(default_factory=dict)
-    categorical: dict[str, dict[str, float]] = Field(
-        default_factory=dict, description="Per categorical feature, category -> share."
-    )
-    centroid: list[float] = Field(
-        default_factory=list,
-        description="Mean of the segment in the prepared (standardized) feature space.",
-    )
-    distinctive: list[str] = Field(
-        default_factory=list, description="Features that set the segment apart, strongest first."
-    )
-
-
-class SegmentSet(_Document):
-    """All segments of one fitted model (one algorithm at one k)."""
-
-    algorithm: Algorithm
-    k: int | None
-    n_segments: int
-    segments: list[SegmentProfile]
-    population: dict[str, NumericSummary] = Field(default_factory=dict)
-    population_categorical: dict[str, dict[str, float]] = Field(
-        default_factory=dict,
-        description="Per categorical feature, the whole population's category -> share.",
-    )
-
-    def by_id(self, segment_id: int) -> SegmentProfile | None:
-        """The segment with that id, or None."""
-        return next((s for s in self.segments if s.segment_id == segment_id), None)
-
-    def label_to_segment(self) -> dict[int, SegmentProfile]:
-        """Map the model's internal labels to their segments."""
-        return {s.label: s for s in self.segments}
-
-
-class ProfileCatalog(_Document):
-    """``profiles.json``: every model's segments, keyed by model key (``kmeans-k5``, ``dbscan``)."""
-
-    feature_names: list[str] = Field(
-        default_factory=list, description="Prepared-space feature names (centroid order)."
-    )
-    sets: dict[str, SegmentSet] = Field(default_factory=dict)
 
 
 # --- building profiles -----------------------------------------------------------------------
@@ -334,7 +249,7 @@ class ProfileInputs:
     Examples
     --------
     >>> import pandas as pd
-    >>> from shared.manifest import ColumnSchema
+    >>> from shared.contract.manifest import ColumnSchema
     >>> cols = [ColumnSchema(name="Income", role="numeric", dtype="float", used=True)]
     >>> ProfileInputs(pd.DataFrame({"Income": [1.0, 3.0]}), cols).overall["Income"].mean
     2.0
@@ -403,7 +318,7 @@ def build_segment_set(
     Examples
     --------
     >>> import numpy as np, pandas as pd
-    >>> from shared.manifest import ColumnSchema
+    >>> from shared.contract.manifest import ColumnSchema
     >>> df = pd.DataFrame({"Income": [10.0, 12.0, 90.0, 94.0]})
     >>> cols = [ColumnSchema(name="Income", role="numeric", dtype="float", used=True)]
     >>> s = build_segment_set(algorithm="kmeans", k=2, labels=np.array([1, 1, 0, 0]),

@@ -2,9 +2,10 @@
 
 The assignment fast path must not import pandas (it costs about a second of cold start), but it
 must type each value exactly as training did. These are the scalar rules of
-:mod:`shared.schema` (``parse_number``, ``category_label``, ``date_age_days`` and the missing
+:mod:`shared.engine.schema` (``parse_number``, ``category_label``, ``date_age_days`` and the missing
 tokens), kept here in a module that imports only numpy and the standard library;
-:mod:`shared.schema` imports them from here (and re-exports them), so training, ``prepare_frame``
+:mod:`shared.engine.schema` imports them from here (and re-exports them), so training,
+``prepare_frame``
 and the fast path share one implementation.
 """
 
@@ -16,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from shared.manifest import ColumnSchema
+from shared.contract.manifest import ColumnSchema
 
 __all__ = [
     "ABSURD_MAGNITUDE",

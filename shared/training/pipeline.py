@@ -4,8 +4,9 @@ Pure: no AWS, no environment, no printing. The training Lambda and the CLI's loc
 both call :func:`train_segments` and publish its :class:`TrainingOutput` through a ``ModelStore``.
 
 Steps: read the table -> validate and type it -> fit the preprocessing -> fit every candidate of
-every algorithm (``shared.clustering``; ``FIT_WORKERS`` algorithms at a time) -> metrics
-(``shared.evaluation``) -> choose k and the champion (``shared.selection``) -> profile and name
+every algorithm (``shared.engine.clustering``; ``FIT_WORKERS`` algorithms at a time) -> metrics
+(``shared.engine.metrics``) -> choose k and the champion (``shared.engine.selection``) -> profile
+and name
 every model's segments -> stabilize segment ids against the previous version -> plot data and
 HTML report -> artifacts.
 """
@@ -23,37 +24,40 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from shared.clustering import AlgorithmFit, FittedModel, fit_candidates, representative_sample
-from shared.config import Algorithm, DatasetConfig, parse_config
-from shared.evaluation import (
-    METRIC_SAMPLE_CAP,
-    SILHOUETTE_SAMPLE_CAP,
-    AlgorithmSweep,
-    Candidate,
-    ComparisonRow,
-    Evaluation,
-    MetricRows,
-    SilhouetteSample,
-    cluster_metrics,
-    dendrogram_data,
-)
-from shared.loading import read_table
-from shared.manifest import (
+from shared.contract.config import Algorithm, DatasetConfig, parse_config
+from shared.contract.evaluation import AlgorithmSweep, Candidate, ComparisonRow, Evaluation
+from shared.contract.layout import model_artifact_path, model_key
+from shared.contract.manifest import (
     AlgorithmSummary,
     ColumnSchema,
     Metrics,
     RowCounts,
     SelectionInfo,
-    model_artifact_path,
-    model_key,
 )
-from shared.persistence import dump_artifact
-from shared.preprocess import fit_preprocessor
-from shared.profiles import ProfileCatalog, ProfileInputs, SegmentSet, build_segment_set
-from shared.report import build_plot_data, render_report_html
-from shared.schema import clean_training_table
-from shared.segment_ids import stabilize_segment_ids
-from shared.selection import CHAMPION_RULE, K_RULE, KChoice, choose_champion, choose_k
+from shared.contract.profiles import ProfileCatalog, SegmentSet
+from shared.engine.clustering import (
+    AlgorithmFit,
+    FittedModel,
+    fit_candidates,
+    representative_sample,
+)
+from shared.engine.loading import read_table
+from shared.engine.metrics import (
+    METRIC_SAMPLE_CAP,
+    SILHOUETTE_SAMPLE_CAP,
+    MetricRows,
+    SilhouetteSample,
+    cluster_metrics,
+    dendrogram_data,
+)
+from shared.engine.persistence import dump_artifact
+from shared.engine.preprocess import fit_preprocessor
+from shared.engine.profiling import ProfileInputs, build_segment_set
+from shared.engine.schema import clean_training_table
+from shared.engine.segment_ids import stabilize_segment_ids
+from shared.engine.selection import CHAMPION_RULE, K_RULE, KChoice, choose_champion, choose_k
+from shared.report.html import render_report_html
+from shared.report.plot_data import build_plot_data
 
 __all__ = ["ASSIGNMENTS_FORMULA_PREFIXES", "TrainingOutput", "train_segments"]
 
@@ -139,7 +143,7 @@ def _fit_concurrently(
     - the BLAS thread count (OpenBLAS' is process-global in threadpoolctl): one thread, as
       every fit either already limits BLAS to one thread (small fits, and K-Means' own Lloyd
       loop) or runs beside another fit that keeps the other core busy. OpenMP's thread count
-      is a per-thread setting, so each fit's own limit (``shared.clustering``) still applies;
+      is a per-thread setting, so each fit's own limit (``shared.engine.clustering``) still applies;
     - the warning filters (``warnings.catch_warnings`` is not thread-safe before Python 3.14):
       restored once the section ends.
 
@@ -454,8 +458,8 @@ def train_segments(
         for model in fit.models:
             artifacts[model_artifact_path(model.algorithm, model.k)] = dump_artifact(model.assigner)
     # The API's numpy-only serving bundle (serving/params.json + serving/<key>.npz): the same
-    # fitted numbers, so a cold start needs no skops/scikit-learn (see shared/serving.py).
-    from shared.serving import build_serving_artifacts
+    # fitted numbers, so a cold start needs no skops/scikit-learn (see shared/serving/).
+    from shared.engine.bundle import build_serving_artifacts
 
     assigners = {model_key(m.algorithm, m.k): m.assigner for f in fits.values() for m in f.models}
     artifacts.update(build_serving_artifacts(prepared.transformer, table.columns, assigners))

@@ -13,47 +13,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.config import Algorithm, DatasetConfig
-
-__all__ = [
-    "AlgorithmSummary",
-    "ArtifactInfo",
-    "ColumnRole",
-    "ColumnSchema",
-    "CurrentPointer",
-    "FailureReport",
-    "Manifest",
-    "Metrics",
-    "RowCounts",
-    "SelectionInfo",
-    "SourceInfo",
-    "model_artifact_path",
-    "model_key",
-]
+from shared.contract.config import Algorithm, DatasetConfig
 
 ColumnRole = Literal["id", "numeric", "categorical", "date", "dropped"]
-
-
-def model_key(algorithm: str, k: int | None) -> str:
-    """Name one fitted model of a version.
-
-    Examples
-    --------
-    >>> model_key("kmeans", 5), model_key("dbscan", None)
-    ('kmeans-k5', 'dbscan')
-    """
-    return algorithm if k is None else f"{algorithm}-k{k}"
-
-
-def model_artifact_path(algorithm: str, k: int | None) -> str:
-    """Relative path of a model's skops artifact inside a version folder.
-
-    Examples
-    --------
-    >>> model_artifact_path("gmm", 3)
-    'models/gmm-k3.skops'
-    """
-    return f"models/{model_key(algorithm, k)}.skops"
 
 
 class _Document(BaseModel):

@@ -1,6 +1,6 @@
 """The numpy kernels of the assignment rules: one implementation for training and serving.
 
-:mod:`shared.assignment`'s estimators (persisted with skops, used by training and the skops
+:mod:`shared.engine.assigners`'s estimators (persisted with skops, used by training and the skops
 path) and :mod:`shared.serving`'s rules (rebuilt from the numpy serving bundle, used by the API)
 both call these functions, so the two paths compute every label, distance, confidence and
 posterior with the very same operations, chunk sizes and thresholds.
@@ -67,7 +67,7 @@ class AssignmentBatch:
         Euclidean distance (prepared space) to the assigned segment's representative: centroid,
         component mean, or nearest core sample (also for noise).
     confidence : ndarray of float64
-        In ``[0, 1]``; its meaning depends on the rule (see :mod:`shared.assignment`).
+        In ``[0, 1]``; its meaning depends on the rule (see :mod:`shared.engine.assigners`).
     probabilities : ndarray of float64 or None
         Gaussian Mixture posteriors, shape ``(n, k)``; None for the other rules.
     outlier : ndarray of bool

@@ -31,10 +31,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from shared.clustering import knee_index
-from shared.config import ALGORITHMS, Algorithm
-from shared.evaluation import Candidate
-from shared.manifest import Metrics
+from shared.contract.config import ALGORITHMS, Algorithm
+from shared.contract.evaluation import Candidate
+from shared.contract.manifest import Metrics
+from shared.engine.clustering import knee_index
 
 __all__ = [
     "CHAMPION_RULE",

@@ -1,8 +1,8 @@
 """One training run per upload: read it, train, publish a version, move ``current.json``.
 
-No AWS in here apart from the :class:`~shared.store.ModelStore` and
-:class:`~shared.store.RawUploadReader` passed in; the engine is injectable too (it defaults to
-:func:`shared.pipeline.train_segments`). The training Lambda and the CLI share this module.
+No AWS in here apart from the :class:`~shared.store.base.ModelStore` and
+:class:`~shared.store.base.RawUploadReader` passed in; the engine is injectable too (it defaults to
+:func:`shared.training.pipeline.train_segments`). The training Lambda and the CLI share this module.
 
 Rules (the tests pin them):
 
@@ -51,7 +51,16 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import ValidationError
 
-from shared.config import DatasetConfig, parse_config, validate_dataset_name
+from shared.contract.config import DatasetConfig, parse_config, validate_dataset_name
+from shared.contract.layout import PROFILES_PATH, ModelLayout, RawLayout
+from shared.contract.manifest import (
+    ArtifactInfo,
+    CurrentPointer,
+    FailureReport,
+    Manifest,
+    SourceInfo,
+)
+from shared.contract.profiles import ProfileCatalog
 from shared.exceptions import (
     ArtifactError,
     DataValidationError,
@@ -60,13 +69,9 @@ from shared.exceptions import (
     TrainingInProgressError,
     TransientStoreError,
 )
-from shared.manifest import ArtifactInfo, CurrentPointer, FailureReport, Manifest, SourceInfo
-from shared.profiles import ProfileCatalog
-from shared.store import (
-    ModelLayout,
+from shared.store.base import (
     ModelStore,
     ObjectNotFoundError,
-    RawLayout,
     RawUploadReader,
     UploadInfo,
     list_versions,
@@ -76,11 +81,10 @@ from shared.store import (
 )
 
 if TYPE_CHECKING:
-    from shared.pipeline import TrainingOutput
+    from shared.training.pipeline import TrainingOutput
 
 __all__ = [
     "DEFAULT_CLAIM_TIMEOUT",
-    "PROFILES_PATH",
     "TrainingEngine",
     "TrainingResult",
     "TrainingRun",
@@ -96,7 +100,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-PROFILES_PATH = "profiles.json"
 DEFAULT_CLAIM_TIMEOUT = timedelta(minutes=16)
 """A claim older than this belongs to a crashed worker (a Lambda runs at most 15 minutes)."""
 
@@ -117,7 +120,7 @@ it may not act on (invalid dataset name, another bucket)."""
 
 
 class TrainingEngine(Protocol):
-    """The signature of :func:`shared.pipeline.train_segments`."""
+    """The signature of :func:`shared.training.pipeline.train_segments`."""
 
     def __call__(
         self,
@@ -380,7 +383,7 @@ class TrainingRun:
     keep_versions : int
         Retention: complete versions kept besides the current one.
     engine : TrainingEngine, optional
-        Default :func:`shared.pipeline.train_segments`.
+        Default :func:`shared.training.pipeline.train_segments`.
     clock : callable, optional
         Returns "now" (UTC); injectable for tests.
     claim_timeout : timedelta
@@ -509,7 +512,7 @@ class TrainingRun:
 
     def _engine(self) -> TrainingEngine:
         if self.engine is None:
-            from shared.pipeline import train_segments
+            from shared.training.pipeline import train_segments
 
             self.engine = train_segments
         return self.engine

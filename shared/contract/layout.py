@@ -1,0 +1,127 @@
+"""Where everything lives: every storage key and artifact name of the product, once."""
+
+from __future__ import annotations
+
+
+def model_key(algorithm: str, k: int | None) -> str:
+    """Name one fitted model of a version.
+
+    Examples
+    --------
+    >>> model_key("kmeans", 5), model_key("dbscan", None)
+    ('kmeans-k5', 'dbscan')
+    """
+    return algorithm if k is None else f"{algorithm}-k{k}"
+
+
+def model_artifact_path(algorithm: str, k: int | None) -> str:
+    """Relative path of a model's skops artifact inside a version folder.
+
+    Examples
+    --------
+    >>> model_artifact_path("gmm", 3)
+    'models/gmm-k3.skops'
+    """
+    return f"models/{model_key(algorithm, k)}.skops"
+
+
+# --- the raw bucket: uploads and configs --------------------------------------------------------
+
+MAX_CONFIG_BYTES = 1024 * 1024
+"""A dataset config larger than this (1 MiB) is refused without being read."""
+
+
+class RawLayout:
+    """Keys of the raw-bucket contract.
+
+    Examples
+    --------
+    >>> RawLayout.config("mall")
+    'configs/mall.json'
+    >>> RawLayout.dataset_of("uploads/mall/mall_customers.csv")
+    'mall'
+    >>> RawLayout.dataset_of("configs/mall.json") is None
+    True
+    """
+
+    UPLOADS = "uploads/"
+    CONFIGS = "configs/"
+    SUFFIXES = (".csv", ".csv.gz", ".parquet")
+
+    @staticmethod
+    def config(dataset: str) -> str:
+        return f"configs/{dataset}.json"
+
+    @staticmethod
+    def dataset_of(key: str) -> str | None:
+        """The ``<dataset>`` of ``uploads/<dataset>/<name>``; None for any other key.
+
+        The name is not validated here (see :func:`shared.contract.config.validate_dataset_name`).
+        Deeper keys (``uploads/<dataset>/2024/x.csv``) belong to ``<dataset>`` too.
+        """
+        parts = key.split("/")
+        if len(parts) < 3 or parts[0] != "uploads" or not parts[-1]:
+            return None
+        return parts[1]
+
+
+class ModelLayout:
+    """Keys of the models-bucket contract.
+
+    Examples
+    --------
+    >>> ModelLayout.current("mall")
+    'datasets/mall/current.json'
+    >>> ModelLayout.artifact("mall", "v1", "models/kmeans-k5.skops")
+    'datasets/mall/versions/v1/models/kmeans-k5.skops'
+    """
+
+    ROOT = "datasets/"
+
+    @staticmethod
+    def dataset(dataset: str) -> str:
+        return f"datasets/{dataset}/"
+
+    @staticmethod
+    def current(dataset: str) -> str:
+        return f"datasets/{dataset}/current.json"
+
+    @staticmethod
+    def versions(dataset: str) -> str:
+        return f"datasets/{dataset}/versions/"
+
+    @staticmethod
+    def version(dataset: str, version: str) -> str:
+        return f"datasets/{dataset}/versions/{version}/"
+
+    @staticmethod
+    def manifest(dataset: str, version: str) -> str:
+        return f"datasets/{dataset}/versions/{version}/manifest.json"
+
+    @staticmethod
+    def artifact(dataset: str, version: str, path: str) -> str:
+        return f"datasets/{dataset}/versions/{version}/{path}"
+
+    @staticmethod
+    def failure(dataset: str, failure_id: str) -> str:
+        return f"datasets/{dataset}/failures/{failure_id}.json"
+
+
+SERVING_PARAMS_PATH = "serving/params.json"
+
+
+def serving_arrays_path(key: str) -> str:
+    """Relative path of a model's arrays in a version folder.
+
+    Examples
+    --------
+    >>> serving_arrays_path("kmeans-k5")
+    'serving/kmeans-k5.npz'
+    """
+    return f"serving/{key}.npz"
+
+
+PROFILES_PATH = "profiles.json"
+EVALUATION_PATH = "evaluation.json"
+PLOTS_PATH = "plots.json"
+REPORT_PATH = "report.html"

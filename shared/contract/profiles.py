@@ -1,0 +1,93 @@
+"""The ``profiles.json`` contract.
+
+One ``SegmentSet`` of ``SegmentProfile`` per fitted model of the sweep.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.contract.config import Algorithm
+
+if TYPE_CHECKING:
+    pass
+
+logger = logging.getLogger(__name__)
+
+OUTLIER_SEGMENT_ID = -1
+"""``segment_id`` of DBSCAN's noise, always its own "Outliers" segment."""
+OUTLIER_NAME = "Outliers"
+
+
+class _Document(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+
+
+class NumericSummary(_Document):
+    """One numeric feature within a segment (or the whole population), in original units."""
+
+    mean: float
+    median: float
+    q1: float
+    q3: float
+    min: float
+    max: float
+    std: float
+    z: float = Field(default=0.0, description="(segment mean - population mean) / population std.")
+
+
+class SegmentProfile(_Document):
+    """One segment: who is in it and what sets it apart."""
+
+    segment_id: int = Field(description="Stable across versions of the dataset.")
+    label: int = Field(description="The fitted model's internal label (-1: DBSCAN noise).")
+    name: str = Field(description="Short readable name, unique within the model.")
+    description: str
+    size: int = Field(ge=0, description="Training customers in the segment.")
+    share: float = Field(ge=0, le=1)
+    is_outlier: bool = False
+    numeric: dict[str, NumericSummary] = Field(default_factory=dict)
+    categorical: dict[str, dict[str, float]] = Field(
+        default_factory=dict, description="Per categorical feature, category -> share."
+    )
+    centroid: list[float] = Field(
+        default_factory=list,
+        description="Mean of the segment in the prepared (standardized) feature space.",
+    )
+    distinctive: list[str] = Field(
+        default_factory=list, description="Features that set the segment apart, strongest first."
+    )
+
+
+class SegmentSet(_Document):
+    """All segments of one fitted model (one algorithm at one k)."""
+
+    algorithm: Algorithm
+    k: int | None
+    n_segments: int
+    segments: list[SegmentProfile]
+    population: dict[str, NumericSummary] = Field(default_factory=dict)
+    population_categorical: dict[str, dict[str, float]] = Field(
+        default_factory=dict,
+        description="Per categorical feature, the whole population's category -> share.",
+    )
+
+    def by_id(self, segment_id: int) -> SegmentProfile | None:
+        """The segment with that id, or None."""
+        return next((s for s in self.segments if s.segment_id == segment_id), None)
+
+    def label_to_segment(self) -> dict[int, SegmentProfile]:
+        """Map the model's internal labels to their segments."""
+        return {s.label: s for s in self.segments}
+
+
+class ProfileCatalog(_Document):
+    """``profiles.json``: every model's segments, keyed by model key (``kmeans-k5``, ``dbscan``)."""
+
+    feature_names: list[str] = Field(
+        default_factory=list, description="Prepared-space feature names (centroid order)."
+    )
+    sets: dict[str, SegmentSet] = Field(default_factory=dict)

@@ -1,0 +1,236 @@
+"""The per-container cache of current models the API serves from."""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from shared.contract.config import validate_dataset_name
+from shared.contract.layout import ModelLayout
+from shared.exceptions import (
+    ArtifactError,
+    DatasetNotFoundError,
+    NoModelError,
+    TransientStoreError,
+    VersionNotFoundError,
+)
+from shared.serving.model import ArtifactLoader, SegmentationModel
+from shared.store.base import ModelStore, read_current
+
+if TYPE_CHECKING:
+    pass
+
+logger = logging.getLogger(__name__)
+
+
+# --- per-container cache -----------------------------------------------------------------------
+
+
+@dataclass
+class _Entry:
+    model: SegmentationModel
+    checked_at: float
+    refused: dict[str, str] = field(default_factory=dict)
+
+
+class ModelRegistry:
+    """Per-container cache of each dataset's current model (and a few pinned versions).
+
+    Parameters
+    ----------
+    store : ModelStore
+        The model store.
+    refresh_seconds : float
+        ``current.json`` is re-read at most this often per dataset.
+    loader : callable, optional
+        Passed to :class:`SegmentationModel` (tests inject fakes).
+    clock : callable
+        Monotonic seconds (tests inject a fake clock).
+    pinned_versions : int
+        How many explicitly requested (``?version=``) models to keep.
+
+    Examples
+    --------
+    >>> registry = ModelRegistry(store, refresh_seconds=5)  # doctest: +SKIP
+    >>> registry.current("mall").version  # doctest: +SKIP
+    '20250101T000000Z-1a2b3c4d'
+    """
+
+    def __init__(
+        self,
+        store: ModelStore,
+        *,
+        refresh_seconds: float = 5.0,
+        loader: ArtifactLoader | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        pinned_versions: int = 4,
+    ) -> None:
+        self.store = store
+        self.refresh_seconds = refresh_seconds
+        self._loader = loader
+        self._clock = clock
+        self._pinned_max = pinned_versions
+        self._entries: dict[str, _Entry] = {}
+        self._pinned: OrderedDict[tuple[str, str], SegmentationModel] = OrderedDict()
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def _lock_for(self, dataset: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(dataset, threading.Lock())
+
+    def cached_versions(self) -> dict[str, str]:
+        """Dataset -> version currently served from this container's cache."""
+        return {name: e.model.version for name, e in self._entries.items()}
+
+    def invalidate(self, dataset: str) -> None:
+        """Make the next :meth:`current` call re-read ``current.json`` immediately."""
+        entry = self._entries.get(dataset)
+        if entry is not None:
+            entry.checked_at = -math.inf
+
+    def get(self, dataset: str, version: str | None = None) -> SegmentationModel:
+        """The current model of ``dataset``, or the given ``version`` of it.
+
+        Raises
+        ------
+        DatasetNotFoundError, VersionNotFoundError, NoModelError, ArtifactError
+            See :meth:`current`; a pinned version that does not exist is a
+            :class:`VersionNotFoundError`.
+        """
+        if version is None:
+            return self.current(dataset)
+        validate_dataset_name(dataset)
+        entry = self._entries.get(dataset)
+        if entry is not None and entry.model.version == version:
+            return entry.model
+        key = (dataset, version)
+        with self._guard:
+            found = self._pinned.get(key)
+            if found is not None:
+                self._pinned.move_to_end(key)
+                return found
+        try:
+            model = SegmentationModel.open(self.store, dataset, version, loader=self._loader)
+        except VersionNotFoundError:
+            if not self._dataset_exists(dataset):
+                raise DatasetNotFoundError(f"no dataset named {dataset!r}") from None
+            raise
+        with self._guard:
+            self._pinned[key] = model
+            while len(self._pinned) > self._pinned_max:
+                self._pinned.popitem(last=False)
+        return model
+
+    def current(self, dataset: str) -> SegmentationModel:
+        """The model ``current.json`` points at, from cache when checked recently.
+
+        A new version is opened and warmed completely before it replaces the cached one; when
+        it is refused (tampered, untrusted, missing) the cached model keeps serving and the
+        refusal is logged.
+
+        Raises
+        ------
+        InvalidDatasetNameError
+            When ``dataset`` is not a valid name.
+        DatasetNotFoundError
+            When nothing at all is stored for ``dataset``.
+        NoModelError
+            When the dataset exists but has no published version yet.
+        ArtifactError
+            When the current version is refused and nothing good is cached.
+        """
+        validate_dataset_name(dataset)
+        entry = self._entries.get(dataset)
+        if entry is not None and self._clock() - entry.checked_at < self.refresh_seconds:
+            return entry.model
+        with self._lock_for(dataset):
+            now = self._clock()
+            entry = self._entries.get(dataset)
+            if entry is not None and now - entry.checked_at < self.refresh_seconds:
+                return entry.model
+            return self._refresh(dataset, entry, now)
+
+    def _refresh(self, dataset: str, entry: _Entry | None, now: float) -> SegmentationModel:
+        try:
+            pointer = read_current(self.store, dataset)
+        except (TransientStoreError, ValueError) as e:
+            # ValueError: a current.json that is not a valid pointer document.
+            if entry is None:
+                if isinstance(e, TransientStoreError):
+                    raise
+                raise ArtifactError(
+                    f"current.json of dataset {dataset!r} is not a valid pointer; refusing it"
+                ) from e
+            logger.warning(
+                "cannot re-read current.json, still serving the cached version",
+                extra={"dataset": dataset, "version": entry.model.version, "error": str(e)},
+            )
+            entry.checked_at = now
+            return entry.model
+        if pointer is None:
+            if entry is not None:
+                logger.warning(
+                    "current.json disappeared, still serving the cached version",
+                    extra={"dataset": dataset, "version": entry.model.version},
+                )
+                entry.checked_at = now
+                return entry.model
+            if self._dataset_exists(dataset):
+                raise NoModelError(
+                    f"dataset {dataset!r} has no published model yet (training has not "
+                    "finished, or every upload failed: see its failures)"
+                )
+            raise DatasetNotFoundError(f"no dataset named {dataset!r}")
+        if entry is not None and entry.model.version == pointer.version:
+            entry.checked_at = now
+            return entry.model
+        try:
+            model = self._build(dataset, pointer.version, warm=entry is not None)
+        except ArtifactError as e:
+            if entry is None:
+                raise
+            if entry.refused.get(pointer.version) != str(e):
+                logger.error(
+                    "refused new version, still serving the last good one",
+                    extra={
+                        "dataset": dataset,
+                        "refused_version": pointer.version,
+                        "version": entry.model.version,
+                        "error": str(e),
+                    },
+                )
+            entry.refused[pointer.version] = str(e)
+            entry.checked_at = now
+            return entry.model
+        previous = entry.model.version if entry is not None else None
+        self._entries[dataset] = _Entry(model=model, checked_at=now)
+        logger.info(
+            "serving version",
+            extra={"dataset": dataset, "version": model.version, "previous_version": previous},
+        )
+        return model
+
+    def _build(self, dataset: str, version: str, *, warm: bool) -> SegmentationModel:
+        """Open a version; warm it (load every artifact assignment needs) when ``warm``."""
+        try:
+            model = SegmentationModel.open(self.store, dataset, version, loader=self._loader)
+        except VersionNotFoundError as e:
+            raise ArtifactError(
+                f"current.json of dataset {dataset!r} points at version {version!r}, which has "
+                "no manifest; refusing it"
+            ) from e
+        if warm:
+            # A switch never serves a half-loaded model: everything the champion needs is
+            # loaded (and verified) before the new version replaces the old one.
+            model.warm()
+        return model
+
+    def _dataset_exists(self, dataset: str) -> bool:
+        return bool(self.store.list_children(ModelLayout.dataset(dataset)))

@@ -1,0 +1,219 @@
+"""The assignment rules of the serving bundle.
+
+Centroid, mixture and core-sample, with numpy alone.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+import zipfile
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from shared.exceptions import ArtifactError
+from shared.serving.kernels import (
+    AssignmentBatch,
+    as_matrix,
+    assign_core_sample,
+    assign_mixture,
+    assign_nearest_centroid,
+)
+
+if TYPE_CHECKING:
+    pass
+
+logger = logging.getLogger(__name__)
+
+
+ServingBatch = AssignmentBatch
+"""The assignment of a batch of prepared rows: :class:`shared.serving.kernels.AssignmentBatch`."""
+
+
+# --- rules --------------------------------------------------------------------------------------
+
+
+class ServingRule:
+    """A fitted assignment rule rebuilt from its arrays: ``assign(X) -> ServingBatch``."""
+
+    kind: ClassVar[str] = ""
+    arrays: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, n_features: int, values: Mapping[str, np.ndarray]) -> None:
+        self.n_features = n_features
+        self.values = dict(values)
+
+    def assign(self, X: Any) -> ServingBatch:
+        """Assign every row of the prepared matrix ``X``."""
+        raise NotImplementedError
+
+    def check(self) -> None:
+        """Raise ``ValueError`` when the arrays' dtypes or shapes do not fit together."""
+        raise NotImplementedError
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Internal labels of the rows of ``X``."""
+        return self.assign(X).labels
+
+
+def _need(arr: np.ndarray, name: str, kind: str, shape: tuple[int | None, ...]) -> None:
+    wanted = {"f": np.float64, "i": np.int64}[kind]
+    if arr.dtype != wanted:
+        raise ValueError(f"array {name!r} has dtype {arr.dtype}, expected {np.dtype(wanted)}")
+    if arr.ndim != len(shape) or any(
+        s is not None and s != got for s, got in zip(shape, arr.shape, strict=True)
+    ):
+        raise ValueError(f"array {name!r} has shape {arr.shape}, expected {shape}")
+
+
+class CentroidRule(ServingRule):
+    """Nearest centroid (K-Means; Agglomerative's rule): ``NearestCentroidAssigner``'s maths."""
+
+    kind = "nearest_centroid"
+    arrays = ("centroids", "labels", "thresholds")
+
+    def check(self) -> None:
+        """Check dtypes and shapes: ``centroids (k, d)``, ``labels (k,)``, ``thresholds (k,)``."""
+        c = self.values["centroids"]
+        _need(c, "centroids", "f", (None, self.n_features))
+        k = c.shape[0]
+        if k == 0:
+            raise ValueError("array 'centroids' is empty")
+        _need(self.values["labels"], "labels", "i", (k,))
+        _need(self.values["thresholds"], "thresholds", "f", (k,))
+
+    def assign(self, X: Any) -> ServingBatch:
+        """Nearest centroid, distance, margin confidence ``1 - d1/d2`` and the outlier flag."""
+        return assign_nearest_centroid(
+            as_matrix(X, self.n_features),
+            self.values["centroids"],
+            self.values["labels"],
+            self.values["thresholds"],
+        )
+
+
+class MixtureRule(ServingRule):
+    """Largest posterior of a full-covariance Gaussian mixture: ``GaussianMixtureAssigner``'s
+    maths (scikit-learn's ``_estimate_weighted_log_prob``, all components in one product)."""
+
+    kind = "gaussian_mixture"
+    arrays = ("weights", "means", "precisions_cholesky", "labels", "thresholds")
+
+    def check(self) -> None:
+        """Check dtypes and shapes: weights (k,), means (k, d), precisions (k, d, d)..."""
+        d = self.n_features
+        means = self.values["means"]
+        _need(means, "means", "f", (None, d))
+        k = means.shape[0]
+        if k == 0:
+            raise ValueError("array 'means' is empty")
+        _need(self.values["weights"], "weights", "f", (k,))
+        _need(self.values["precisions_cholesky"], "precisions_cholesky", "f", (k, d, d))
+        _need(self.values["labels"], "labels", "i", (k,))
+        _need(self.values["thresholds"], "thresholds", "f", (k,))
+        if not (self.values["weights"] > 0).all():
+            raise ValueError("array 'weights' has a weight <= 0")
+
+    def assign(self, X: Any) -> ServingBatch:
+        """Most probable component, its posterior, all posteriors, distance to its mean."""
+        batch, _ = assign_mixture(
+            as_matrix(X, self.n_features),
+            self.values["weights"],
+            self.values["means"],
+            self.values["precisions_cholesky"],
+            self.values["labels"],
+            self.values["thresholds"],
+        )
+        return batch
+
+
+class CoreSampleRule(ServingRule):
+    """DBSCAN's rule for a new point: ``CoreSampleAssigner``'s maths.
+
+    The segment of the nearest core sample within ``eps``, else noise (``-1``, outlier). The
+    reference's kernel (:func:`shared.serving.kernels.assign_core_sample`): more than ``5,000,000``
+    (row, core sample) pairs use scipy's KD-tree (imported then, never for a single customer);
+    fewer use numpy brute force.
+    """
+
+    kind = "core_sample"
+    arrays = ("components", "core_labels", "labels")
+
+    def __init__(self, n_features: int, values: Mapping[str, np.ndarray], *, eps: float) -> None:
+        super().__init__(n_features, values)
+        self.eps = eps
+        self._norms: np.ndarray | None = None
+
+    def check(self) -> None:
+        """Check dtypes and shapes: components (m, d), core_labels (m,), labels (u,), eps > 0."""
+        components = self.values["components"]
+        _need(components, "components", "f", (None, self.n_features))
+        _need(self.values["core_labels"], "core_labels", "i", (components.shape[0],))
+        _need(self.values["labels"], "labels", "i", (None,))
+        if not (math.isfinite(self.eps) and self.eps > 0):
+            raise ValueError(f"eps={self.eps} should be a finite number > 0")
+
+    def assign(self, X: Any) -> ServingBatch:
+        """Nearest core sample's segment within ``eps``, or noise."""
+        components = self.values["components"]
+        if self._norms is None:  # |c|^2, as CoreSampleAssigner.component_norms_
+            self._norms = np.einsum("ij,ij->i", components, components)
+        return assign_core_sample(
+            as_matrix(X, self.n_features),
+            components,
+            self._norms,
+            self.values["core_labels"],
+            self.eps,
+        )
+
+
+_RULES: dict[str, type[ServingRule]] = {
+    rule.kind: rule for rule in (CentroidRule, MixtureRule, CoreSampleRule)
+}
+
+
+def load_serving_rule(spec: Mapping[str, Any], data: bytes) -> ServingRule:
+    """Rebuild one model's rule from its spec (in ``params.json``) and its ``.npz`` bytes.
+
+    The arrays are read with ``np.load(allow_pickle=False)``: an object array (which would need
+    pickle) is refused, as is any array of the wrong dtype or shape.
+
+    Raises
+    ------
+    ArtifactError
+        When the spec names an unknown kind, or the arrays are missing, malformed or unsafe.
+
+    Examples
+    --------
+    >>> buf = io.BytesIO()
+    >>> np.savez(buf, centroids=np.array([[0.0], [4.0]]), labels=np.array([0, 1]),
+    ...          thresholds=np.array([1.0, 1.0]))
+    >>> rule = load_serving_rule({"kind": "nearest_centroid", "n_features": 1}, buf.getvalue())
+    >>> rule.predict(np.array([[3.0]])).tolist()
+    [1]
+    """
+    kind = spec.get("kind")
+    rule_type = _RULES.get(kind) if isinstance(kind, str) else None
+    if rule_type is None:
+        raise ArtifactError(f"serving bundle: unknown rule kind {kind!r}; known: {sorted(_RULES)}")
+    try:
+        n_features = int(spec["n_features"])
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            absent = [name for name in rule_type.arrays if name not in npz.files]
+            if absent:
+                raise ValueError(f"missing array(s) {absent}")
+            values = {name: npz[name] for name in rule_type.arrays}
+        if rule_type is CoreSampleRule:
+            rule: ServingRule = CoreSampleRule(n_features, values, eps=float(spec["eps"]))
+        else:
+            rule = rule_type(n_features, values)
+        rule.check()
+    except ArtifactError:
+        raise
+    except (KeyError, TypeError, ValueError, OSError, zipfile.BadZipFile) as e:
+        # np.load raises ValueError for an object array under allow_pickle=False.
+        raise ArtifactError(f"serving bundle of a {kind} rule refused: {e}") from e
+    return rule

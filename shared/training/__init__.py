@@ -1,0 +1,1 @@
+"""Training: ``pipeline`` (upload bytes -> every artifact of a version) and ``run`` (publishing)."""
