@@ -5,19 +5,16 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from shared.contract.config import Algorithm
+from shared.contract.documents import Document
 from shared.contract.manifest import Metrics
 
 logger = logging.getLogger(__name__)
 
 
-class _Document(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, extra="ignore")
-
-
-class Candidate(_Document):
+class Candidate(Document):
     """One fitted candidate of a sweep."""
 
     k: int | None = Field(description="Requested k (None for DBSCAN).")
@@ -27,7 +24,7 @@ class Candidate(_Document):
     fit_seconds: float = Field(ge=0)
 
 
-class AlgorithmSweep(_Document):
+class AlgorithmSweep(Document):
     """Every candidate of one algorithm and the k the rule chose."""
 
     algorithm: Algorithm
@@ -41,7 +38,7 @@ class AlgorithmSweep(_Document):
     )
 
 
-class ComparisonRow(_Document):
+class ComparisonRow(Document):
     """One line of the side-by-side table of algorithms at their chosen k."""
 
     algorithm: Algorithm
@@ -52,7 +49,7 @@ class ComparisonRow(_Document):
     champion: bool = False
 
 
-class Evaluation(_Document):
+class Evaluation(Document):
     """``evaluation.json``: sweeps, dendrogram data, and the comparison table."""
 
     sweeps: dict[str, AlgorithmSweep]

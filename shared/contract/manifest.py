@@ -11,18 +11,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from shared.contract.config import Algorithm, DatasetConfig
+from shared.contract.documents import Document
 
 ColumnRole = Literal["id", "numeric", "categorical", "date", "dropped"]
 
 
-class _Document(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, extra="ignore")
-
-
-class ColumnSchema(_Document):
+class ColumnSchema(Document):
     """What training inferred (or the config decided) about one input column."""
 
     name: str
@@ -49,7 +46,7 @@ class ColumnSchema(_Document):
     )
 
 
-class SourceInfo(_Document):
+class SourceInfo(Document):
     """The uploaded object a version was trained from."""
 
     bucket: str | None = None
@@ -60,7 +57,7 @@ class SourceInfo(_Document):
     size: int = Field(ge=0)
 
 
-class RowCounts(_Document):
+class RowCounts(Document):
     """Rows read, used and dropped, and values imputed: nothing silent."""
 
     read: int = Field(ge=0)
@@ -72,7 +69,7 @@ class RowCounts(_Document):
     )
 
 
-class Metrics(_Document):
+class Metrics(Document):
     """Quality metrics of one fitted model. ``None`` only where fewer than two segments exist."""
 
     model_config = ConfigDict(extra="allow")
@@ -86,7 +83,7 @@ class Metrics(_Document):
     noise_share: float | None = None
 
 
-class AlgorithmSummary(_Document):
+class AlgorithmSummary(Document):
     """One algorithm of a version: its chosen model and every model of its sweep."""
 
     n_segments: int = Field(ge=0)
@@ -106,7 +103,7 @@ class AlgorithmSummary(_Document):
     note: str | None = None
 
 
-class SelectionInfo(_Document):
+class SelectionInfo(Document):
     """How k and the champion were chosen, in words and numbers."""
 
     k_rule: str
@@ -114,7 +111,7 @@ class SelectionInfo(_Document):
     scores: dict[str, float] = Field(default_factory=dict)
 
 
-class ArtifactInfo(_Document):
+class ArtifactInfo(Document):
     """Integrity record of one artifact, checked before it is loaded."""
 
     sha256: str
@@ -122,7 +119,7 @@ class ArtifactInfo(_Document):
     content_type: str = "application/octet-stream"
 
 
-class Manifest(_Document):
+class Manifest(Document):
     """``manifest.json`` of one published version."""
 
     version: str
@@ -161,7 +158,7 @@ class Manifest(_Document):
         return [c for c in self.columns if c.used]
 
 
-class CurrentPointer(_Document):
+class CurrentPointer(Document):
     """``current.json``: which version readers serve. Written last, only after a full version."""
 
     version: str
@@ -173,7 +170,7 @@ class CurrentPointer(_Document):
     promoted: bool = Field(default=False, description="True when set by a promote call.")
 
 
-class FailureReport(_Document):
+class FailureReport(Document):
     """``failures/<id>.json``: why an upload could not be used."""
 
     id: str

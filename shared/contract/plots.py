@@ -8,7 +8,9 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from shared.contract.documents import Document
 
 if TYPE_CHECKING:
     pass
@@ -16,11 +18,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-class _Document(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, extra="ignore")
-
-
-class PlotPoints(_Document):
+class PlotPoints(Document):
     """A sample of the training customers, for maps and filters."""
 
     n: int = Field(ge=0, description="Points in the sample.")
@@ -40,7 +38,7 @@ class PlotPoints(_Document):
     )
 
 
-class PlotData(_Document):
+class PlotData(Document):
     """``plots.json``: everything the dashboard and the report draw."""
 
     points: PlotPoints

@@ -8,9 +8,10 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from shared.contract.config import Algorithm
+from shared.contract.documents import Document
 
 if TYPE_CHECKING:
     pass
@@ -22,11 +23,7 @@ OUTLIER_SEGMENT_ID = -1
 OUTLIER_NAME = "Outliers"
 
 
-class _Document(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, extra="ignore")
-
-
-class NumericSummary(_Document):
+class NumericSummary(Document):
     """One numeric feature within a segment (or the whole population), in original units."""
 
     mean: float
@@ -39,7 +36,7 @@ class NumericSummary(_Document):
     z: float = Field(default=0.0, description="(segment mean - population mean) / population std.")
 
 
-class SegmentProfile(_Document):
+class SegmentProfile(Document):
     """One segment: who is in it and what sets it apart."""
 
     segment_id: int = Field(description="Stable across versions of the dataset.")
@@ -62,7 +59,7 @@ class SegmentProfile(_Document):
     )
 
 
-class SegmentSet(_Document):
+class SegmentSet(Document):
     """All segments of one fitted model (one algorithm at one k)."""
 
     algorithm: Algorithm
@@ -84,7 +81,7 @@ class SegmentSet(_Document):
         return {s.label: s for s in self.segments}
 
 
-class ProfileCatalog(_Document):
+class ProfileCatalog(Document):
     """``profiles.json``: every model's segments, keyed by model key (``kmeans-k5``, ``dbscan``)."""
 
     feature_names: list[str] = Field(

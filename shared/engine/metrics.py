@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from shared.contract.documents import NOISE_LABEL
 from shared.contract.manifest import Metrics
 
 logger = logging.getLogger(__name__)
@@ -22,7 +23,6 @@ METRIC_SAMPLE_CAP = 100_000
 """Davies-Bouldin's per-segment scatter (mean distance of a segment's rows to its centroid) is
 averaged over a fixed random sample of at most this many rows (the same rows for every
 candidate); centroids, inertia and Calinski-Harabasz use every row (see :class:`MetricRows`)."""
-NOISE_LABEL = -1
 
 
 class SilhouetteSample:

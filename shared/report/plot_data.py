@@ -59,6 +59,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import numpy as np
 
+from shared.contract.documents import NOISE_LABEL
 from shared.contract.plots import PlotData, PlotPoints
 from shared.engine.metrics import silhouette_from_sums
 
@@ -84,7 +85,6 @@ STRONGEST_PAIRS = 5
 EXPLORATORY_MAX_FEATURES = 40
 """Histograms and the correlation heatmap cover at most this many numeric features (the most
 informative ones, in column order): a 2,000-column upload must not build 2,000 figures."""
-NOISE_LABEL = -1
 
 
 # --- plot data --------------------------------------------------------------------------------

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from shared.contract.documents import NOISE_LABEL
+
 __all__ = [
     "CHUNK_ELEMENTS",
     "KDTREE_MIN_PAIRS",
@@ -40,8 +42,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-NOISE_LABEL = -1
-"""DBSCAN's noise label (the Outliers segment)."""
 CHUNK_ELEMENTS = 4_000_000
 """Upper bound of the (rows x segments x features) temporary of one distance chunk; also the
 size below which nearest-centroid ranking uses exact differences instead of a matrix product."""
