@@ -298,7 +298,7 @@ def promote_if_newer(store: ModelStore, dataset: str, pointer: CurrentPointer) -
     Examples
     --------
     >>> import tempfile
-    >>> from shared.store import LocalModelStore
+    >>> from shared.store.local import LocalModelStore
     >>> store = LocalModelStore(tempfile.mkdtemp())
     >>> new = CurrentPointer(version="v2", updated_at=datetime.now(UTC),
     ...                      source_last_modified=datetime(2025, 1, 2, tzinfo=UTC))
@@ -335,7 +335,7 @@ def apply_retention(store: ModelStore, dataset: str, keep_versions: int) -> list
     Examples
     --------
     >>> import tempfile
-    >>> from shared.store import LocalModelStore
+    >>> from shared.store.local import LocalModelStore
     >>> apply_retention(LocalModelStore(tempfile.mkdtemp()), "mall", 3)
     []
     """
