@@ -2,6 +2,10 @@
 
 Keys (all optional): ``features``, ``id_column``, ``exclude``, ``categorical``, ``algorithms``,
 ``k_min``, ``k_max``. Unknown keys are an error that names them.
+
+A config is bounded before it is parsed: at most :data:`MAX_CONFIG_BYTES` bytes and
+:data:`MAX_CONFIG_DEPTH` levels of nested arrays/objects (a document nested thousands of levels
+deep would otherwise exhaust the parser's recursion and fail every upload of the dataset).
 """
 
 from __future__ import annotations
@@ -13,12 +17,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from shared.contract.layout import MAX_CONFIG_BYTES
 from shared.exceptions import ConfigError, InvalidDatasetNameError, UnknownConfigKeyError
 
 __all__ = [
     "ALGORITHMS",
     "DATASET_NAME_PATTERN",
     "K_LIMIT",
+    "MAX_CONFIG_BYTES",
+    "MAX_CONFIG_DEPTH",
     "Algorithm",
     "DatasetConfig",
     "parse_config",
@@ -29,6 +36,10 @@ Algorithm = Literal["kmeans", "agglomerative", "dbscan", "gmm"]
 ALGORITHMS: tuple[Algorithm, ...] = ("kmeans", "agglomerative", "dbscan", "gmm")
 K_LIMIT = 30
 DATASET_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9\-_]{0,62}$")
+MAX_CONFIG_DEPTH = 16
+"""Deepest nesting of arrays/objects a config may have (a valid one needs 2: an object of lists)."""
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_JSON_BRACKET = re.compile(r"[\[\]{}]")
 
 
 class DatasetConfig(BaseModel):
@@ -88,12 +99,19 @@ def parse_config(raw: bytes | str | Mapping[str, Any] | DatasetConfig | None) ->
     UnknownConfigKeyError
         When the config has keys the system does not know (they are named).
     ConfigError
-        When the JSON is malformed or a value is invalid (the key and value are named).
+        When the JSON is malformed, larger than :data:`MAX_CONFIG_BYTES` or nested deeper than
+        :data:`MAX_CONFIG_DEPTH` (the limit is named), or a value is invalid (the key and value
+        are named).
 
     Examples
     --------
     >>> parse_config(b'{"k_max": 6}').k_max
     6
+    >>> parse_config("[" * 5000 + "]" * 5000)
+    Traceback (most recent call last):
+    ...
+    shared.exceptions.ConfigError: config is nested 5,000 levels deep; the limit is 16 levels \
+(MAX_CONFIG_DEPTH)
     """
     if raw is None:
         return DatasetConfig()
@@ -101,9 +119,16 @@ def parse_config(raw: bytes | str | Mapping[str, Any] | DatasetConfig | None) ->
         return raw
     data: Any
     if isinstance(raw, bytes | str):
+        size = len(raw) if isinstance(raw, bytes) else len(raw.encode("utf-8", "replace"))
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError(
+                f"config is {size:,} bytes; the limit is {MAX_CONFIG_BYTES:,} bytes "
+                "(MAX_CONFIG_BYTES)"
+            )
         text = raw.decode("utf-8-sig", errors="replace") if isinstance(raw, bytes) else raw
         if not text.strip():
             return DatasetConfig()
+        _check_depth(text)
         try:
             data = json.loads(text)
         except json.JSONDecodeError as e:
@@ -134,6 +159,22 @@ def parse_config(raw: bytes | str | Mapping[str, Any] | DatasetConfig | None) ->
             for err in e.errors()
         )
         raise ConfigError(f"invalid config: {problems}") from e
+
+
+def _check_depth(text: str) -> None:
+    """Refuse a JSON text nested deeper than :data:`MAX_CONFIG_DEPTH`, without parsing it.
+
+    Brackets inside strings do not count; the scan is linear and never recurses.
+    """
+    depth = deepest = 0
+    for bracket in _JSON_BRACKET.finditer(_JSON_STRING.sub("", text)):
+        depth += 1 if bracket.group() in "[{" else -1
+        deepest = max(deepest, depth)
+    if deepest > MAX_CONFIG_DEPTH:
+        raise ConfigError(
+            f"config is nested {deepest:,} levels deep; the limit is {MAX_CONFIG_DEPTH} levels "
+            "(MAX_CONFIG_DEPTH)"
+        )
 
 
 def validate_dataset_name(name: str) -> str:
