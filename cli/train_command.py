@@ -84,6 +84,7 @@ def train_local(
             store=LocalModelStore(out),
             raw=LocalRawUploadReader(raw),
             max_upload_bytes=settings.max_upload_bytes,
+            max_decompressed_bytes=settings.max_decompressed_bytes,
             keep_versions=settings.keep_versions,
         )
         started = time.perf_counter()

@@ -28,6 +28,7 @@ __all__ = [
     "SegmentNotFoundError",
     "SegmentationError",
     "TooFewRowsError",
+    "TooManyFeaturesError",
     "TrainingInProgressError",
     "TransientStoreError",
     "UnknownConfigKeyError",
@@ -66,6 +67,10 @@ class FileTooLargeError(DataValidationError):
 
 class TooFewRowsError(DataValidationError):
     """Fewer usable rows than the clustering needs."""
+
+
+class TooManyFeaturesError(DataValidationError):
+    """The prepared matrix would be wider (after one-hot) or larger than the documented limit."""
 
 
 class NoUsableFeatureError(DataValidationError):

@@ -12,6 +12,8 @@ from functools import lru_cache
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.contract.layout import DEFAULT_MAX_DECOMPRESSED_BYTES
+
 __all__ = ["ENV", "Settings", "get_settings"]
 
 
@@ -26,6 +28,7 @@ class ENV:
     MODELS_DIR = "MODELS_DIR"
     MODEL_REFRESH_SECONDS = "MODEL_REFRESH_SECONDS"
     MAX_UPLOAD_BYTES = "MAX_UPLOAD_BYTES"
+    MAX_DECOMPRESSED_BYTES = "MAX_DECOMPRESSED_BYTES"
     MAX_ASSIGN_BATCH = "MAX_ASSIGN_BATCH"
     KEEP_VERSIONS = "KEEP_VERSIONS"
     LOG_LEVEL = "LOG_LEVEL"
@@ -57,6 +60,13 @@ class Settings(BaseSettings):
     )
     max_upload_bytes: int = Field(
         default=2 * 1024**3, gt=0, validation_alias=AliasChoices(ENV.MAX_UPLOAD_BYTES)
+    )
+    max_decompressed_bytes: int = Field(
+        default=DEFAULT_MAX_DECOMPRESSED_BYTES,
+        gt=0,
+        validation_alias=AliasChoices(ENV.MAX_DECOMPRESSED_BYTES),
+        description="Bytes an upload may inflate to (gzip) or declare uncompressed (Parquet); "
+        "larger ones get a failure report naming this limit.",
     )
     max_assign_batch: int = Field(
         default=10_000, gt=0, validation_alias=AliasChoices(ENV.MAX_ASSIGN_BATCH)

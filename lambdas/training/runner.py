@@ -80,6 +80,7 @@ def get_training_run() -> TrainingRun:
             store=build_model_store(settings),
             raw=build_raw_reader(settings),
             max_upload_bytes=settings.max_upload_bytes,
+            max_decompressed_bytes=settings.max_decompressed_bytes,
             keep_versions=settings.keep_versions,
         )
     return _training_run

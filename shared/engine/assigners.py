@@ -209,9 +209,10 @@ class NearestCentroidAssigner(SegmentAssigner):
 class GaussianMixtureAssigner(SegmentAssigner):
     """Gaussian Mixture's own rule: the component of largest posterior probability.
 
-    Fitted from a fitted ``sklearn.mixture.GaussianMixture`` (``covariance_type="full"``); only
-    its arrays are kept, and the posteriors are computed with plain numpy exactly as scikit-learn
-    does (``_estimate_log_gaussian_prob``), so ``predict`` equals the mixture's ``predict``.
+    Fitted from a fitted ``sklearn.mixture.GaussianMixture`` (``covariance_type="full"`` or
+    ``"diag"``: ``precisions_cholesky_`` is ``(k, d, d)`` or ``(k, d)``); only its arrays are
+    kept, and the posteriors are computed with plain numpy exactly as scikit-learn does
+    (``_estimate_log_gaussian_prob``), so ``predict`` equals the mixture's ``predict``.
 
     Attributes
     ----------
@@ -246,8 +247,11 @@ class GaussianMixtureAssigner(SegmentAssigner):
 
     def fit(self, X: Any, y: Any = None, *, mixture: Any) -> GaussianMixtureAssigner:
         """Copy the fitted mixture's parameters and learn the outlier thresholds on ``X``."""
-        if getattr(mixture, "covariance_type", "full") != "full":
-            raise ValueError("only covariance_type='full' mixtures are supported")
+        covariance_type = getattr(mixture, "covariance_type", "full")
+        if covariance_type not in ("full", "diag"):
+            raise ValueError(
+                f"covariance_type={covariance_type!r} is not supported; use 'full' or 'diag'"
+            )
         X = np.asarray(X, dtype=np.float64)
         self.weights_ = np.array(mixture.weights_, dtype=np.float64)
         self.means_ = np.array(mixture.means_, dtype=np.float64)
@@ -264,9 +268,10 @@ class GaussianMixtureAssigner(SegmentAssigner):
         return self.predict_and_score(X)[1]
 
     def n_parameters(self) -> int:
-        """Free parameters of a full-covariance mixture: means, covariances, weights."""
+        """Free parameters of the mixture: means, covariances (full or diagonal), weights."""
         k, d = self.means_.shape
-        return int(k * d + k * d * (d + 1) // 2 + k - 1)
+        covariance = d if self.precisions_cholesky_.ndim == 2 else d * (d + 1) // 2
+        return int(k * d + k * covariance + k - 1)
 
     def assign(self, X: Any) -> AssignmentBatch:
         """Assign rows to the most probable component (see the class notes)."""

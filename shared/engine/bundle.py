@@ -64,7 +64,7 @@ def _rule_of(assigner: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         }
     if isinstance(assigner, GaussianMixtureAssigner):
         spec["kind"] = MixtureRule.kind
-        spec["covariance_type"] = "full"
+        spec["covariance_type"] = "diag" if assigner.precisions_cholesky_.ndim == 2 else "full"
         return spec, {
             "weights": f(assigner.weights_),
             "means": f(assigner.means_),

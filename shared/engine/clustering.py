@@ -77,6 +77,7 @@ __all__ = [
     "fit_dbscan",
     "fit_gmm",
     "fit_kmeans",
+    "gmm_covariance_types",
     "knee_index",
     "representative_sample",
 ]
@@ -100,6 +101,10 @@ KDIST_TAIL = 0.005
 CURVE_POINTS = 200
 """Points of the k-distance curve kept in ``evaluation.json`` for the plot."""
 GMM_FIT_THREADS = 2
+GMM_FULL_COVARIANCE_MAX_FEATURES = 64
+"""Above this many prepared features mixtures use diagonal covariances only: a full (or tied)
+covariance holds ``d x d`` floats per component (k = 10 at d = 10,000: 8 GB per array, and EM
+keeps several), and with fewer fit rows than ``d`` it is singular anyway."""
 """Single-threaded Gaussian mixture fits run this many at a time (one per core of the 2-core
 machine the bench runs on)."""
 SINGLE_THREAD_ROWS = 50_000
@@ -502,12 +507,25 @@ def fit_dbscan(X: np.ndarray, *, random_state: int = 0) -> AlgorithmFit:
     return AlgorithmFit(algorithm="dbscan", models=[model], fit_rows=int(index.size), extra=extra)
 
 
-def _gaussian_mixture(k: int, random_state: int) -> Any:
+def gmm_covariance_types(n_features: int) -> tuple[str, ...]:
+    """Covariance types a mixture may use on ``n_features`` prepared features.
+
+    Examples
+    --------
+    >>> gmm_covariance_types(12), gmm_covariance_types(500)
+    (('full', 'diag'), ('diag',))
+    """
+    if n_features <= GMM_FULL_COVARIANCE_MAX_FEATURES:
+        return ("full", "diag")
+    return ("diag",)
+
+
+def _gaussian_mixture(k: int, random_state: int, covariance_type: str = "full") -> Any:
     from sklearn.mixture import GaussianMixture
 
     return GaussianMixture(
         n_components=k,
-        covariance_type="full",
+        covariance_type=covariance_type,
         reg_covar=1e-6,
         max_iter=200,
         n_init=1,
@@ -516,7 +534,7 @@ def _gaussian_mixture(k: int, random_state: int) -> Any:
 
 
 def _fit_mixtures(
-    X_fit: np.ndarray, ks: list[int], random_state: int
+    X_fit: np.ndarray, ks: list[int], random_state: int, covariance_type: str = "full"
 ) -> dict[int, tuple[Any, float]]:
     """Every k's mixture fitted on ``X_fit``, with its seconds: ``{k: (mixture, seconds)}``.
 
@@ -530,7 +548,7 @@ def _fit_mixtures(
         started = time.perf_counter()
         # Again inside the worker: OpenMP's thread count is a per-thread setting.
         with _threads(X_fit.shape[0]):
-            mixture = _gaussian_mixture(k, random_state).fit(X_fit)
+            mixture = _gaussian_mixture(k, random_state, covariance_type).fit(X_fit)
         return k, mixture, time.perf_counter() - started
 
     # Warning filters are process-wide: set them once, around every thread.
@@ -547,7 +565,8 @@ def _fit_mixtures(
 
 
 def fit_gmm(X: np.ndarray, ks: Iterable[int], *, random_state: int = 0) -> AlgorithmFit:
-    """Gaussian mixtures (full covariance) on at most ``GMM_SAMPLE_CAP`` rows.
+    """Gaussian mixtures (full covariance; diagonal above ``GMM_FULL_COVARIANCE_MAX_FEATURES``
+    features) on at most ``GMM_SAMPLE_CAP`` rows.
 
     Every row is labelled by its most probable component. BIC and AIC use every row's
     log-likelihood. The k=1 BIC is kept in ``extra`` for the BIC curve.
@@ -563,7 +582,8 @@ def fit_gmm(X: np.ndarray, ks: Iterable[int], *, random_state: int = 0) -> Algor
     index = representative_sample(n_rows, GMM_SAMPLE_CAP, random_state=random_state)
     X_fit = X[index]
     valid = _valid_ks(ks, index.size)
-    mixtures = _fit_mixtures(X_fit, [*valid, 1], random_state)
+    covariance_type = gmm_covariance_types(X.shape[1])[0]
+    mixtures = _fit_mixtures(X_fit, [*valid, 1], random_state, covariance_type)
     models = []
 
     def fitted(k: int) -> tuple[Any, GaussianMixtureAssigner, np.ndarray, dict[str, float]]:
@@ -588,7 +608,7 @@ def fit_gmm(X: np.ndarray, ks: Iterable[int], *, random_state: int = 0) -> Algor
                 assigner=assigner,
                 params={
                     "n_components": k,
-                    "covariance_type": "full",
+                    "covariance_type": covariance_type,
                     "random_state": random_state,
                     "converged": bool(mixture.converged_),
                 },

@@ -129,7 +129,7 @@ _DATE_FORMATS = (
 )
 _NAME_WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
 
-Kind = Literal["empty", "numeric", "date", "boolean", "text"]
+Kind = Literal["empty", "numeric", "date", "boolean", "text", "nested"]
 DType = Literal["integer", "float", "string", "boolean", "datetime"]
 
 
@@ -427,6 +427,7 @@ class _Analysis:
     unparseable: int = 0
     unparseable_examples: list[str] = field(default_factory=list)
     unparseable_kind: str = "numbers"
+    nested: str | None = None
     absurd: int = 0
     integral: bool = False
 
@@ -449,10 +450,31 @@ def _plain(series: pd.Series) -> pd.Series:
     return series
 
 
+def _nested_kind(series: pd.Series) -> str | None:
+    """``"struct"``, ``"map"`` or ``"list"`` when the column holds nested values (Parquet struct,
+    map or list columns; a Parquet column has one type, so its first present value tells)."""
+    if not ptypes.is_object_dtype(series.dtype):
+        return None
+    first = series.first_valid_index()
+    value = None if first is None else series.at[first]
+    if isinstance(value, dict):
+        return "struct"
+    if isinstance(value, list | tuple | np.ndarray):
+        is_map = len(value) > 0 and all(isinstance(v, tuple) and len(v) == 2 for v in value)
+        return "map" if is_map else "list"
+    return None
+
+
 def _analyse(name: str, series: pd.Series) -> _Analysis:
     series = _plain(series)
     n_rows = len(series)
     dtype = series.dtype
+    nested = _nested_kind(series)
+    if nested is not None:
+        n_present = int(series.notna().sum())
+        analysis = _Analysis(name, "nested", "string", n_rows, n_present, 0)
+        analysis.nested = nested
+        return analysis
     if ptypes.is_bool_dtype(dtype):
         return _boolean_analysis(name, series)
     if ptypes.is_datetime64_any_dtype(dtype):
@@ -628,6 +650,8 @@ def _infer(a: _Analysis) -> _Decision:
     """The role of one column from its values and name alone (no config)."""
     if a.kind == "empty":
         return _Decision("dropped", "all values are missing")
+    if a.kind == "nested":
+        return _Decision("dropped", _nested_reason(a))
     if a.n_unique <= 1:
         return _Decision("dropped", f"constant (every present value is {_first_value(a)!r})")
     id_name = _looks_like_id_name(a.name)
@@ -672,6 +696,12 @@ def _infer(a: _Analysis) -> _Decision:
             f"(limit {limit})",
         )
     return _Decision("categorical", f"text with {a.n_unique} categories")
+
+
+def _nested_reason(a: _Analysis) -> str:
+    return (
+        f"nested values (a {a.nested} per row): a struct, list or map column cannot be clustered on"
+    )
 
 
 def _category_limit(n_present: int) -> int:
@@ -763,6 +793,13 @@ def _apply_config(
     if not wanted:
         return _Decision("dropped", "not among the config's features"), False
     forced = config.features is not None
+    if a.kind == "nested":
+        if forced or name in config.categorical:
+            raise ConfigError(
+                f"column {name!r} holds nested values (a {a.nested} per row): it "
+                "cannot be a feature; remove it from 'features'/'categorical' or flatten it"
+            )
+        return inferred, False
     if a.kind == "empty":
         if forced or name in config.categorical:
             warnings.append(f"column {name!r} is named by the config but has no values; dropped")

@@ -28,6 +28,7 @@ from shared.contract.config import Algorithm, DatasetConfig, parse_config
 from shared.contract.evaluation import AlgorithmSweep, Candidate, ComparisonRow, Evaluation
 from shared.contract.layout import (
     ASSIGNMENTS_PATH,
+    DEFAULT_MAX_DECOMPRESSED_BYTES,
     EVALUATION_PATH,
     PLOTS_PATH,
     PREPROCESSOR_PATH,
@@ -50,6 +51,7 @@ from shared.engine.clustering import (
     fit_candidates,
     representative_sample,
 )
+from shared.engine.limits import check_matrix_size
 from shared.engine.loading import read_table
 from shared.engine.metrics import (
     METRIC_SAMPLE_CAP,
@@ -291,6 +293,7 @@ def train_segments(
     previous: ProfileCatalog | None = None,
     dataset: str = "dataset",
     random_state: int = 0,
+    max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES,
 ) -> TrainingOutput:
     """Train, compare, profile and package every segmentation model of one upload.
 
@@ -308,6 +311,9 @@ def train_segments(
         Dataset name (report title).
     random_state : int
         Seed of every sample and fit; the same bytes and seed give identical output.
+    max_decompressed_bytes : int
+        Most bytes the upload may hold once decompressed (see
+        :func:`shared.engine.loading.read_table`); the deployment's ``MAX_DECOMPRESSED_BYTES``.
 
     Returns
     -------
@@ -331,11 +337,12 @@ def train_segments(
     started = time.perf_counter()
     timings: dict[str, float] = {}
     config = parse_config(config)
-    frame = read_table(data, filename=filename)
+    frame = read_table(data, filename=filename, max_decompressed_bytes=max_decompressed_bytes)
     step = _lap(timings, "read", started)
     table = clean_training_table(frame, config)
     del frame
     step = _lap(timings, "clean", step)
+    check_matrix_size(table.columns, len(table.features))  # before the matrix is allocated
     prepared = fit_preprocessor(table.features, table.columns)
     X = prepared.X
     n_rows = int(X.shape[0])

@@ -53,6 +53,7 @@ from pydantic import ValidationError
 
 from shared.contract.config import DatasetConfig, parse_config, validate_dataset_name
 from shared.contract.layout import (
+    DEFAULT_MAX_DECOMPRESSED_BYTES,
     MANIFEST_PATH,
     PREPROCESSOR_PATH,
     PROFILES_PATH,
@@ -137,6 +138,7 @@ class TrainingEngine(Protocol):
         previous: ProfileCatalog | None = None,
         dataset: str = "dataset",
         random_state: int = 0,
+        max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES,
     ) -> TrainingOutput: ...
 
 
@@ -386,6 +388,9 @@ class TrainingRun:
         Where uploads and configs are read from.
     max_upload_bytes : int
         Larger uploads are refused before download (:class:`FileTooLargeError`).
+    max_decompressed_bytes : int
+        Passed to the engine: most bytes an upload may inflate to (gzip) or declare
+        uncompressed (Parquet).
     keep_versions : int
         Retention: complete versions kept besides the current one.
     engine : TrainingEngine, optional
@@ -409,6 +414,7 @@ class TrainingRun:
     max_upload_bytes: int
     keep_versions: int
     engine: TrainingEngine | None = None
+    max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     claim_timeout: timedelta = DEFAULT_CLAIM_TIMEOUT
     random_state: int = 0
@@ -488,6 +494,7 @@ class TrainingRun:
                     previous=previous,
                     dataset=dataset,
                     random_state=self.random_state,
+                    max_decompressed_bytes=self.max_decompressed_bytes,
                 )
             except DataValidationError as e:
                 return self._fail(dataset, info, sha256, e)

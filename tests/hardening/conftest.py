@@ -25,6 +25,7 @@ from mangum import Mangum
 from lambdas.api.main import create_app
 from lambdas.training import runner
 from shared.contract.config import DatasetConfig
+from shared.contract.layout import DEFAULT_MAX_DECOMPRESSED_BYTES
 from shared.contract.manifest import CurrentPointer, Manifest, SourceInfo
 from shared.contract.profiles import ProfileCatalog
 from shared.store.base import ModelStore, write_current
@@ -196,6 +197,7 @@ class RecordingEngine:
         previous: ProfileCatalog | None = None,
         dataset: str = "dataset",
         random_state: int = 0,
+        max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES,
     ) -> TrainingOutput:
         with self.lock:
             self.calls.append(filename)
@@ -207,6 +209,7 @@ class RecordingEngine:
             previous=previous,
             dataset=dataset,
             random_state=random_state,
+            max_decompressed_bytes=max_decompressed_bytes,
         )
         gate = self.gates.get(filename)
         if gate is not None:

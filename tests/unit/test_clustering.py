@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 from sklearn.cluster import KMeans
@@ -190,3 +192,47 @@ def test_identical_rows_give_one_segment_without_crashing() -> None:
         for model in fit.models:
             assert model.n_segments <= 1 or model.algorithm == "dbscan"
             assert model.labels.shape == (12,)
+
+
+# --- wide matrices: diagonal mixtures (issue 16, item 1) -----------------------------------------
+
+
+def test_gmm_above_the_dimension_threshold_is_diagonal_and_served_the_same() -> None:
+    import zipfile
+
+    from shared.engine.bundle import _rule_of
+    from shared.engine.clustering import GMM_FULL_COVARIANCE_MAX_FEATURES, gmm_covariance_types
+    from shared.serving.rules import load_serving_rule
+
+    d = GMM_FULL_COVARIANCE_MAX_FEATURES + 1
+    assert gmm_covariance_types(d) == ("diag",)
+    assert "full" in gmm_covariance_types(d - 1)
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(0, 1, (60, d)), rng.normal(4, 1, (60, d))])
+    fit = fit_gmm(X, [2, 3])
+    model = fit.model(2)
+    assert model.params["covariance_type"] == "diag"
+    assigner = model.assigner
+    assert assigner.precisions_cholesky_.shape == (2, d)  # no d x d matrix is kept
+    assert sorted(np.bincount(model.labels).tolist()) == [60, 60]
+    # The numpy kernel reproduces scikit-learn's diagonal mixture exactly.
+    from sklearn.mixture import GaussianMixture
+
+    mixture = GaussianMixture(2, covariance_type="diag", reg_covar=1e-6, random_state=0).fit(X)
+    again = type(assigner)().fit(X, mixture=mixture)
+    assert (again.predict(X) == mixture.predict(X)).all()
+    np.testing.assert_allclose(again.log_likelihood(X), mixture.score(X) * len(X), rtol=1e-9)
+    assert again.n_parameters() == mixture._n_parameters()
+    # The numpy-only serving rule (the API's path) gives the same answers.
+    spec, arrays = _rule_of(assigner)
+    assert spec["covariance_type"] == "diag"
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, value in arrays.items():
+            item = io.BytesIO()
+            np.save(item, value, allow_pickle=False)
+            archive.writestr(f"{name}.npy", item.getvalue())
+    rule = load_serving_rule(spec, buffer.getvalue())
+    served, fitted = rule.assign(X), assigner.assign(X)
+    assert (served.labels == fitted.labels).all()
+    np.testing.assert_allclose(served.probabilities, fitted.probabilities)
