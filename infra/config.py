@@ -21,6 +21,7 @@ CONTEXT_KEYS: dict[str, str] = {
     "trainingMemoryMb": "training_memory_mb",
     "trainingReservedConcurrency": "training_reserved_concurrency",
     "trainingMaxConcurrency": "training_max_concurrency",
+    "trainingMaxReceiveCount": "training_max_receive_count",
     "apiMemoryMb": "api_memory_mb",
     "apiProvisionedConcurrency": "api_provisioned_concurrency",
     "apiTokens": "api_tokens",
@@ -75,6 +76,7 @@ class DeploymentConfig:
     training_ephemeral_storage_gib: int = 10
     training_reserved_concurrency: int = 2
     training_max_concurrency: int = 2
+    training_max_receive_count: int = 3
     api_memory_mb: int = 2048
     api_timeout_seconds: int = 29
     api_provisioned_concurrency: int = 0

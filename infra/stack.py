@@ -92,7 +92,12 @@ def function_environment(
     if config.admin_tokens:
         api["ADMIN_TOKENS"] = config.admin_tokens
     return {
-        "training": {**common, "POWERTOOLS_SERVICE_NAME": "segments-training"},
+        "training": {
+            **common,
+            "POWERTOOLS_SERVICE_NAME": "segments-training",
+            # The queue's redrive limit: the last delivery writes a report before it starts.
+            "MAX_RECEIVE_COUNT": str(config.training_max_receive_count),
+        },
         "api": api,
     }
 
@@ -176,6 +181,7 @@ class SegmentsStack(Stack):
             ephemeral_storage_gib=config.training_ephemeral_storage_gib,
             reserved_concurrency=config.training_reserved_concurrency,
             max_concurrency=config.training_max_concurrency,
+            max_receive_count=config.training_max_receive_count,
             allow_destroy=config.allow_destroy,
         )
         self.api = SegmentsApi(

@@ -29,6 +29,7 @@ class ENV:
     MODEL_REFRESH_SECONDS = "MODEL_REFRESH_SECONDS"
     MAX_UPLOAD_BYTES = "MAX_UPLOAD_BYTES"
     MAX_DECOMPRESSED_BYTES = "MAX_DECOMPRESSED_BYTES"
+    MAX_RECEIVE_COUNT = "MAX_RECEIVE_COUNT"
     MAX_ASSIGN_BATCH = "MAX_ASSIGN_BATCH"
     KEEP_VERSIONS = "KEEP_VERSIONS"
     LOG_LEVEL = "LOG_LEVEL"
@@ -67,6 +68,13 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices(ENV.MAX_DECOMPRESSED_BYTES),
         description="Bytes an upload may inflate to (gzip) or declare uncompressed (Parquet); "
         "larger ones get a failure report naming this limit.",
+    )
+    max_receive_count: int = Field(
+        default=3,
+        ge=1,
+        validation_alias=AliasChoices(ENV.MAX_RECEIVE_COUNT),
+        description="The training queue's redrive limit (deliveries before the dead-letter "
+        "queue): the delivery that reaches it writes a failure report before it starts.",
     )
     max_assign_batch: int = Field(
         default=10_000, gt=0, validation_alias=AliasChoices(ENV.MAX_ASSIGN_BATCH)

@@ -14,7 +14,6 @@ import pytest
 from shared.contract.layout import ModelLayout
 from shared.contract.manifest import CurrentPointer, FailureReport
 from shared.exceptions import (
-    ArtifactError,
     ChecksumMismatchError,
     TrainingInProgressError,
     TransientStoreError,
@@ -361,12 +360,24 @@ def test_object_gone_since_event_is_ignored(env: Env) -> None:
     assert env.run.run(UploadEvent(key="uploads/mall/gone.csv")).status == "ignored"
 
 
-def test_missing_artifact_publishes_nothing(env: Env) -> None:
+def test_missing_artifact_publishes_nothing_and_reports_an_internal_error(
+    env: Env, caplog: pytest.LogCaptureFixture
+) -> None:
     env.engine.artifacts_to_drop = ("profiles.json",)
 
-    with pytest.raises(ArtifactError, match=r"lacks artifact\(s\) \['profiles.json'\]"):
-        env.run.run(env.upload("uploads/mall/a.csv", fake_csv(1, -1)))
+    result = env.run.run(env.upload("uploads/mall/a.csv", fake_csv(1, -1)), request_id="req-7")
 
+    assert result.status == "failed"
+    assert result.error_type == "InternalError"
+    report = json.loads(env.store.get_bytes(str(result.failure_key)))
+    assert report["error"] == (
+        "training stopped on an internal error (ArtifactError); the details are in the "
+        "training log under request id req-7"
+    )
+    assert report["request_id"] == "req-7"
+    assert "profiles.json" not in report["error"]  # no details in the report...
+    assert "lacks artifact(s) ['profiles.json']" in caplog.text  # ...the log has them
+    assert "Traceback" in caplog.text
     assert read_current(env.store, "mall") is None
     assert list_versions(env.store, "mall") == []
     assert env.store.list_keys("datasets/mall/claims/") == []
