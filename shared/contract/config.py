@@ -38,8 +38,7 @@ K_LIMIT = 30
 DATASET_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9\-_]{0,62}$")
 MAX_CONFIG_DEPTH = 16
 """Deepest nesting of arrays/objects a config may have (a valid one needs 2: an object of lists)."""
-_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
-_JSON_BRACKET = re.compile(r"[\[\]{}]")
+_JSON_TOKEN = re.compile(r'["\\\[\]{}]')
 
 
 class DatasetConfig(BaseModel):
@@ -164,12 +163,28 @@ def parse_config(raw: bytes | str | Mapping[str, Any] | DatasetConfig | None) ->
 def _check_depth(text: str) -> None:
     """Refuse a JSON text nested deeper than :data:`MAX_CONFIG_DEPTH`, without parsing it.
 
-    Brackets inside strings do not count; the scan is linear and never recurses.
+    One pass over the quotes, backslashes and brackets (a regular expression for whole strings
+    would backtrack quadratically on ``"\\"\\"...``); brackets inside strings do not count.
     """
     depth = deepest = 0
-    for bracket in _JSON_BRACKET.finditer(_JSON_STRING.sub("", text)):
-        depth += 1 if bracket.group() in "[{" else -1
-        deepest = max(deepest, depth)
+    in_string = False
+    escaped = -1  # position of the character a backslash escapes
+    for token in _JSON_TOKEN.finditer(text):
+        char, position = token.group(), token.start()
+        if in_string:
+            if position == escaped:
+                continue
+            if char == "\\":
+                escaped = position + 1
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
     if deepest > MAX_CONFIG_DEPTH:
         raise ConfigError(
             f"config is nested {deepest:,} levels deep; the limit is {MAX_CONFIG_DEPTH} levels "

@@ -365,7 +365,7 @@ def _decode_sample(data: bytes) -> tuple[str, str]:
 
 
 def _read_csv(data: bytes, filename: str, limits: _Limits) -> pd.DataFrame:
-    if not data.strip():
+    if not data[:_SNIFF_BYTES].strip() and not data.strip():  # no copy of a large file
         raise EmptyFileError(f"{filename}: the file contains only whitespace")
     sample, encoding = _decode_sample(data)
     hint = _EXCEL_SEP_HINT.match(sample)

@@ -28,3 +28,20 @@ def test_a_config_over_the_size_limit_is_refused_before_parsing() -> None:
     raw = b'{"features": ["' + b"a" * MAX_CONFIG_BYTES + b'"]}'
     with pytest.raises(ConfigError, match=r"bytes; the limit is 1,048,576 bytes"):
         parse_config(raw)
+
+
+def test_the_depth_scan_is_linear_on_escaped_quotes() -> None:
+    """A string of ``\\"`` pairs made a whole-string regular expression backtrack for hours."""
+    import time
+
+    raw = '{"features": ["' + '\\"' * 400_000 + '"]}'  # 800 KB, under the size limit
+    started = time.perf_counter()
+    assert parse_config(raw).features == ['"' * 400_000]
+    assert time.perf_counter() - started < 5
+
+
+def test_escaped_backslashes_end_strings_where_json_does() -> None:
+    # "a\\" ends after the escaped backslash: the brackets after it count.
+    raw = '{"features": ["a\\\\"' + ", [" * 20 + "]" * 20 + "]}"
+    with pytest.raises(ConfigError, match="nested 22 levels deep"):
+        parse_config(raw)
