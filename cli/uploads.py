@@ -33,6 +33,8 @@ __all__ = [
     "wait_for_training",
 ]
 
+_LOWER_SUFFIXES = tuple(s for s in UPLOAD_SUFFIXES if s == s.lower())
+
 
 @dataclass(frozen=True)
 class UploadedObject:
@@ -58,19 +60,27 @@ class WaitOutcome:
 def check_upload_name(path: Path) -> str:
     """Return the object name for ``path``, or raise when it would not start a training run.
 
+    A suffix in a case no notification rule matches (``.Csv``) is written in lower case.
+
     Examples
     --------
     >>> check_upload_name(Path("data/mall_customers.csv"))
     'mall_customers.csv'
+    >>> check_upload_name(Path("MALL.CSV")), check_upload_name(Path("Mall.Csv.Gz"))
+    ('MALL.CSV', 'Mall.csv.gz')
     """
     name = path.name
-    if not name.lower().endswith(UPLOAD_SUFFIXES):
+    if name.endswith(UPLOAD_SUFFIXES):
+        return name
+    lowered = name.lower()
+    suffix = next((s for s in _LOWER_SUFFIXES if lowered.endswith(s)), None)
+    if suffix is None:
         raise CliError(
             f"{name!r} would not start training: uploads must end with "
-            f"{', '.join(UPLOAD_SUFFIXES)}",
+            f"{', '.join(_LOWER_SUFFIXES)} (any case)",
             ExitCode.INPUT,
         )
-    return name
+    return name[: -len(suffix)] + suffix
 
 
 def s3_failure(e: Exception, what: str) -> CliError:

@@ -46,7 +46,7 @@ IMAGE_EXCLUDES = [
     "**/.hypothesis",
 ]
 UPLOAD_PREFIX = "uploads/"
-UPLOAD_SUFFIXES = (".csv", ".csv.gz", ".parquet")
+UPLOAD_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".CSV", ".CSV.GZ", ".PARQUET")
 
 
 def function_environment(

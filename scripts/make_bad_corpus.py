@@ -622,6 +622,12 @@ def build_cases() -> list[Case]:
              expect="trains", config=SMALL_CONFIG,
              roles={"Income": "numeric", "Spend": "numeric"},
              description="decimal128 columns (a database NUMERIC export)"),
+        Case("uppercase_suffix", "MALL.CSV", lambda: good, expect="trains", config=SMALL_CONFIG,
+             roles={"Income": "numeric"},
+             description="an upper-case suffix (S3 notification suffixes are case-sensitive)"),
+        Case("uppercase_gzip_suffix", "CUSTOMERS.CSV.GZ", lambda: _gzip(good), expect="trains",
+             config=SMALL_CONFIG, roles={"Income": "numeric"},
+             description="an upper-case .CSV.GZ suffix"),
         # -- dataset names with path tricks: nothing may be written anywhere
         Case("dataset_dotdot", "x.csv", lambda: good, dataset="..", expect="rejected",
              key="uploads/../x.csv", message=r"dataset name '\.\.' is invalid",

@@ -126,6 +126,7 @@ def test_corpus_covers_the_issue() -> None:
         "gzip_bomb", "parquet_400m_rows", "parquet_uncompressed_size", "wide_10000_columns",
         "config_forces_10000_categories", "config_nested_5000_levels",
         "parquet_nested_columns", "parquet_nested_named_feature", "parquet_decimals",
+        "uppercase_suffix", "uppercase_gzip_suffix",
     ):  # fmt: skip
         assert required in ids, required
     assert (CORPUS / "png_renamed__photo.csv").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")

@@ -30,7 +30,8 @@ def test_notification_filters_uploads_by_suffix(prod: Synthesized) -> None:
         assert config["QueueArn"] == queue_arn
         rules = {r["Name"]: r["Value"] for r in config["Filter"]["Key"]["FilterRules"]}
         filters.add((rules["prefix"], rules["suffix"]))
-    assert filters == {("uploads/", ".csv"), ("uploads/", ".csv.gz"), ("uploads/", ".parquet")}
+    suffixes = {".csv", ".csv.gz", ".parquet", ".CSV", ".CSV.GZ", ".PARQUET"}
+    assert filters == {("uploads/", suffix) for suffix in suffixes}
     assert {(UPLOAD_PREFIX, suffix) for suffix in UPLOAD_SUFFIXES} == filters
     assert "LambdaFunctionConfigurations" not in props["NotificationConfiguration"]
 

@@ -254,3 +254,14 @@ def test_tables_show_data_with_square_brackets_verbatim() -> None:
     assert "High [bold]score[/]" in text
     assert "Everyone in [x]." in text
     assert "A [b]" in text
+
+
+def test_upper_case_suffixes_are_kept_and_mixed_case_ones_lowered(tmp_path: Path) -> None:
+    """S3 notification suffixes are case-sensitive: every name the CLI uploads matches a rule."""
+    from shared.contract.layout import RawLayout
+
+    for name, expected in [("MALL.CSV", "MALL.CSV"), ("Mall.Csv", "Mall.csv"),
+                           ("a.PARQUET", "a.PARQUET"), ("b.csv.GZ", "b.csv.gz")]:  # fmt: skip
+        uploaded = check_upload_name(tmp_path / name)
+        assert uploaded == expected
+        assert uploaded.endswith(RawLayout.SUFFIXES)
