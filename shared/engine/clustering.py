@@ -26,8 +26,9 @@ DBSCAN          10,000      neighbourhood queries can be O(n^2); other rows by t
                             the number of core samples: 10k fit rows keep ~8k of them, half
                             the cost of 20k for the same segments).
 Gaussian Mix.   10,000      EM with full covariances (10,000 rows estimate 10 components of
-                            12-feature covariances well); every row then gets its most
-                            probable component (labels and log-likelihood only, no posteriors).
+                            12-feature covariances well; diagonal ones above 64 features);
+                            every row then gets its most probable component (labels and
+                            log-likelihood only, no posteriors).
 Silhouette      5,000       ``shared.engine.metrics.SILHOUETTE_SAMPLE_CAP``.
 ==============  ==========  ===============================================================
 

@@ -255,7 +255,8 @@ def _gunzip(data: bytes, filename: str, limits: _Limits) -> bytes:
     """Inflate every gzip member of ``data``, ``_INFLATE_STEP`` bytes at a time, refusing as
     soon as the output passes the limit (so a bomb costs at most the limit in memory)."""
     limit = limits.decompressed_bytes
-    pieces: list[bytes] = []
+    # BytesIO grows in place and getvalue() hands over its buffer: no second copy of the output.
+    out = io.BytesIO()
     total = 0
     pending = data
     try:
@@ -267,7 +268,7 @@ def _gunzip(data: bytes, filename: str, limits: _Limits) -> bytes:
                 total += len(piece)
                 if total > limit:
                     raise limits.too_many_bytes(filename, f"inflates to more than {limit:,} bytes")
-                pieces.append(piece)
+                out.write(piece)
                 if not piece and not pending and not inflater.eof:
                     raise EOFError("compressed data ended before the end-of-stream marker")
             pending = inflater.unused_data
@@ -277,7 +278,7 @@ def _gunzip(data: bytes, filename: str, limits: _Limits) -> bytes:
         raise NotATableError(
             f"{filename}: not a readable gzip file (truncated or corrupt: {e})"
         ) from e
-    return b"".join(pieces)
+    return out.getvalue()
 
 
 def _read_parquet(data: bytes, filename: str, limits: _Limits) -> pd.DataFrame:
