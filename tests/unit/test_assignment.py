@@ -65,12 +65,15 @@ def test_gaussian_mixture_assigner_equals_sklearn() -> None:
     np.testing.assert_allclose(batch.distance, np.linalg.norm(X - gmm.means_[batch.labels], axis=1))
 
 
-def test_gaussian_mixture_assigner_refuses_other_covariances() -> None:
+def test_gaussian_mixture_assigner_refuses_covariances_other_than_full_and_diag() -> None:
     X = two_blobs()
     with threadpool_limits(limits=1):
-        gmm = GaussianMixture(2, covariance_type="diag", random_state=0).fit(X)
-    with pytest.raises(ValueError, match="full"):
-        GaussianMixtureAssigner().fit(X, mixture=gmm)
+        tied = GaussianMixture(2, covariance_type="tied", random_state=0).fit(X)
+        diag = GaussianMixture(2, covariance_type="diag", random_state=0).fit(X)
+    with pytest.raises(ValueError, match=r"covariance_type='tied' is not supported"):
+        GaussianMixtureAssigner().fit(X, mixture=tied)
+    assigner = GaussianMixtureAssigner().fit(X, mixture=diag)
+    assert (assigner.predict(X) == diag.predict(X)).all()
 
 
 def test_core_sample_rule_hand_checked() -> None:
