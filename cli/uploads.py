@@ -18,7 +18,11 @@ from cli.resources import UPLOAD_PREFIX, UPLOAD_SUFFIXES
 from shared.contract.config import parse_config, validate_dataset_name
 from shared.contract.layout import ModelLayout, RawLayout
 from shared.contract.manifest import FailureReport, Manifest
-from shared.exceptions import DataValidationError, SegmentationError
+from shared.exceptions import (
+    DataValidationError,
+    PreviousAttemptsFailedError,
+    SegmentationError,
+)
 from shared.store.base import ModelStore, list_versions, read_manifest, sha256_hex
 
 __all__ = [
@@ -27,6 +31,7 @@ __all__ = [
     "check_upload_name",
     "existing_state",
     "find_outcome",
+    "provisional_failure",
     "s3_failure",
     "upload_config",
     "upload_file",
@@ -180,8 +185,26 @@ def find_outcome(
         except (ValueError, SegmentationError):
             continue
         source = report.source if isinstance(report.source, Mapping) else report.source.model_dump()
-        if _same_source(source, obj):
-            return WaitOutcome(failure=report)
+        if not _same_source(source, obj):
+            continue
+        if report.error_type == PreviousAttemptsFailedError.__name__:
+            # Provisional: the last attempt is running; its outcome replaces this report.
+            seen_failures.discard(key)
+            continue
+        return WaitOutcome(failure=report)
+    return None
+
+
+def provisional_failure(store: ModelStore, dataset: str, obj: UploadedObject) -> str | None:
+    """The message of a "previous attempts ran out of memory or time" report of ``obj``."""
+    for key in store.list_keys(f"{ModelLayout.dataset(dataset)}failures/"):
+        try:
+            report = FailureReport.model_validate_json(store.get_bytes(key))
+        except (ValueError, SegmentationError):
+            continue
+        source = report.source if isinstance(report.source, Mapping) else report.source.model_dump()
+        if report.error_type == PreviousAttemptsFailedError.__name__ and _same_source(source, obj):
+            return f"{report.error} (report {key})"
     return None
 
 
@@ -216,6 +239,9 @@ def wait_for_training(
         if outcome is not None:
             return WaitOutcome(outcome.manifest, outcome.failure, time.monotonic() - started)
         if elapsed > timeout:
+            provisional = provisional_failure(store, dataset, obj)
+            if provisional is not None:
+                raise CliError(f"training did not finish: {provisional}", ExitCode.TRAINING_FAILED)
             raise CliError(
                 f"no version or failure report for s3://{obj.bucket}/{obj.key} after "
                 f"{timeout:.0f} s (is the training function running? see `segments status`)",

@@ -25,6 +25,7 @@ __all__ = [
     "NoUsableFeatureError",
     "NotATableError",
     "NotFoundError",
+    "PreviousAttemptsFailedError",
     "SegmentNotFoundError",
     "SegmentationError",
     "TooFewRowsError",
@@ -157,6 +158,14 @@ class ChecksumMismatchError(ArtifactError):
 
 class UntrustedTypeError(ArtifactError):
     """A skops file carries a type outside the reviewed trusted-type list."""
+
+
+class PreviousAttemptsFailedError(SegmentationError):
+    """Earlier deliveries of an upload ended without a word (killed: out of memory or time).
+
+    Reported by the last delivery before it starts; the report is provisional: that attempt's
+    own outcome replaces or removes it.
+    """
 
 
 class TransientStoreError(SegmentationError):

@@ -87,6 +87,7 @@ from shared.exceptions import (
     DataValidationError,
     InvalidDatasetNameError,
     NotFoundError,
+    PreviousAttemptsFailedError,
     TrainingInProgressError,
     TransientStoreError,
 )
@@ -658,7 +659,7 @@ class TrainingRun:
         dataset: str,
         info: UploadInfo,
         sha256: str | None,
-        error: DataValidationError | _InternalError,
+        error: DataValidationError | PreviousAttemptsFailedError | _InternalError,
         *,
         request_id: str | None = None,
     ) -> TrainingResult:
@@ -719,8 +720,8 @@ class _InternalError(Exception):
     error_type = "InternalError"
 
 
-def _previous_attempts_error(attempt: str) -> DataValidationError:
-    return DataValidationError(
+def _previous_attempts_error(attempt: str) -> PreviousAttemptsFailedError:
+    return PreviousAttemptsFailedError(
         f"previous attempts ran out of memory or time ({attempt}, the last one): the upload is "
         "probably too large for the training function's memory or time limit"
     )

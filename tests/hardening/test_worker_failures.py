@@ -185,6 +185,7 @@ def test_a_worker_killed_on_every_delivery_leaves_a_report(stack: MotoStack) -> 
     assert report["error"].startswith(
         "previous attempts ran out of memory or time (delivery 3 of 3, the last one)"
     )
+    assert report["error_type"] == "PreviousAttemptsFailedError"
     assert report["source"]["key"] == f"uploads/{DATASET}/new.csv"
     assert _store(stack).get_bytes(ModelLayout.current(DATASET)) == current
     assert len(list_versions(_store(stack), DATASET)) == 1
