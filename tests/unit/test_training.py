@@ -8,6 +8,7 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -490,3 +491,30 @@ def _sha(data: bytes) -> str:
     import hashlib
 
     return hashlib.sha256(data).hexdigest()
+
+
+def test_an_error_with_no_safe_place_to_report_propagates_for_a_retry(env: Env) -> None:
+    """When storage itself fails (not transiently), no report can be written: the error goes
+    back to the queue (retried, then dead-lettered) instead of being swallowed."""
+    event = env.upload("uploads/mall/a.csv", fake_csv(1, -1))
+
+    class BrokenRaw(LocalRawUploadReader):
+        def head(self, key: str, *, version_id: str | None = None) -> UploadInfo:
+            raise PermissionError("access denied to the raw bucket")
+
+    env.run.raw = BrokenRaw(env.raw_root)
+    with pytest.raises(PermissionError, match="access denied"):
+        env.run.run(event)
+    assert env.store.list_keys("datasets/") == []
+
+
+def test_transient_errors_propagate_and_write_nothing(env: Env) -> None:
+    event = env.upload("uploads/mall/a.csv", fake_csv(1, -1))
+
+    def slow(*args: object, **kwargs: object) -> NoReturn:
+        raise TransientStoreError("S3 answered SlowDown")
+
+    env.run.engine = slow
+    with pytest.raises(TransientStoreError):
+        env.run.run(event, final_attempt=None)
+    assert env.store.list_keys("datasets/") == []
