@@ -1,15 +1,32 @@
-# One image for both Lambda functions; each function overrides CMD in its image config:
-#   training: lambdas.training.handler.handler   api: lambdas.api.main.handler
-FROM public.ecr.aws/lambda/python:3.12
+# Two images from one file, one per Lambda function; CDK builds each with its target
+# (infra/stack.py, IMAGE_TARGETS):
+#   api       lambdas.api.main.handler          requirements/api.lock: the request path only
+#             (numpy, scipy, FastAPI, pydantic, Mangum, boto3, Powertools, orjson, uvicorn);
+#             off Lambda it serves the app over HTTP on $PORT (docker/api-entrypoint.sh)
+#   training  lambdas.training.handler.handler  requirements/training.lock: the whole runtime
+# Every package is installed from a lock file with sha256 hashes (--require-hashes, wheels
+# only). The base image is pinned by the digest of the public.ecr.aws/lambda/python:3.12
+# image index; Dependabot proposes new digests (.github/dependabot.yml).
+FROM public.ecr.aws/lambda/python:3.12@sha256:0628ddc11919f85f4261517d356392dbbc6b3181568d87a376ae2e814464c230 AS base
 
-# Runtime dependencies only (pinned in requirements.txt), installed beside the code.
-COPY requirements.txt ${LAMBDA_TASK_ROOT}/
-RUN pip install --no-cache-dir --disable-pip-version-check \
-        --requirement "${LAMBDA_TASK_ROOT}/requirements.txt" \
+FROM base AS api
+COPY requirements/api.lock ${LAMBDA_TASK_ROOT}/requirements.lock
+RUN pip install --no-cache-dir --require-hashes --no-deps --only-binary=:all: \
+        --requirement "${LAMBDA_TASK_ROOT}/requirements.lock" \
         --target "${LAMBDA_TASK_ROOT}"
-
-# Application code: the domain package and the two handlers; nothing else of the repository.
 COPY shared/ ${LAMBDA_TASK_ROOT}/shared/
 COPY lambdas/ ${LAMBDA_TASK_ROOT}/lambdas/
-
+COPY docker/api-entrypoint.sh /usr/local/bin/api-entrypoint.sh
+ENV PORT=8080
+EXPOSE 8080
+ENTRYPOINT ["/bin/sh", "/usr/local/bin/api-entrypoint.sh"]
 CMD ["lambdas.api.main.handler"]
+
+FROM base AS training
+COPY requirements/training.lock ${LAMBDA_TASK_ROOT}/requirements.lock
+RUN pip install --no-cache-dir --require-hashes --no-deps --only-binary=:all: \
+        --requirement "${LAMBDA_TASK_ROOT}/requirements.lock" \
+        --target "${LAMBDA_TASK_ROOT}"
+COPY shared/ ${LAMBDA_TASK_ROOT}/shared/
+COPY lambdas/ ${LAMBDA_TASK_ROOT}/lambdas/
+CMD ["lambdas.training.handler.handler"]
