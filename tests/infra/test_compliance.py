@@ -81,8 +81,8 @@ def test_image_build_context_is_small(prod: Synthesized) -> None:
     expected = {"Dockerfile", ".dockerignore", "requirements", "docker", "shared", "lambdas"}
     assert top_level == expected
     assert {f for f in files if f.startswith(("requirements/", "docker/"))} == {
-        "requirements/api.lock",
-        "requirements/training.lock",
+        "requirements/api.txt",
+        "requirements/training.txt",
         "docker/api-entrypoint.sh",
     }
     size = sum(p.stat().st_size for p in asset.rglob("*") if p.is_file())
@@ -94,11 +94,11 @@ def test_dockerfile_copies_only_runtime_code() -> None:
     dockerfile = (REPO_ROOT / "Dockerfile").read_text()
     copies = [line.split()[1] for line in dockerfile.splitlines() if line.startswith("COPY")]
     assert copies == [
-        "requirements/api.lock",
+        "requirements/api.txt",
         "shared/",
         "lambdas/",
         "docker/api-entrypoint.sh",
-        "requirements/training.lock",
+        "requirements/training.txt",
         "shared/",
         "lambdas/",
     ]

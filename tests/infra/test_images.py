@@ -64,15 +64,15 @@ def _normalize(name: str) -> str:
 
 
 def _lock(name: str) -> dict[str, tuple[str, list[str]]]:
-    """``{package: (version, [sha256 hashes])}`` of ``requirements/<name>.lock``."""
-    text = (REQUIREMENTS / f"{name}.lock").read_text()
+    """``{package: (version, [sha256 hashes])}`` of ``requirements/<name>.txt``."""
+    text = (REQUIREMENTS / f"{name}.txt").read_text()
     packages: dict[str, tuple[str, list[str]]] = {}
     for block in re.split(r"\n(?=\S)", text):
         line = block.strip()
         if not line or line.startswith("#"):
             continue
         head = line.split()[0]
-        assert "==" in head, f"{name}.lock: {head!r} is not pinned with =="
+        assert "==" in head, f"{name}.txt: {head!r} is not pinned with =="
         package, version = head.split("==")
         hashes = re.findall(r"--hash=sha256:([0-9a-f]{64})", block)
         packages[_normalize(package)] = (version, hashes)
@@ -95,8 +95,8 @@ def test_lock_pins_every_package_with_hashes(target: str) -> None:
     assert packages
     for package, (version, hashes) in packages.items():
         assert re.fullmatch(r"[0-9][0-9A-Za-z.+]*", version), (package, version)
-        assert hashes, f"{target}.lock: {package} has no --hash"
-    text = (REQUIREMENTS / f"{target}.lock").read_text()
+        assert hashes, f"{target}.txt: {package} has no --hash"
+    text = (REQUIREMENTS / f"{target}.txt").read_text()
     assert "://" not in text, "a lock file names no index or URL"
 
 
@@ -117,7 +117,7 @@ def test_api_pins_match_the_project_pins() -> None:
     direct = _pins(REQUIREMENTS / "api.in")
     project = {**_pins(REPO_ROOT / "requirements-dev.txt"), **_pins(REPO_ROOT / "requirements.txt")}
     for package, version in direct.items():
-        assert lock[package][0] == version, f"api.lock is stale for {package}: re-run uv"
+        assert lock[package][0] == version, f"api.txt is stale for {package}: re-run uv"
         assert project[package] == version, f"{package} differs from requirements*.txt"
 
 
@@ -208,7 +208,7 @@ def test_base_image_is_pinned_by_digest() -> None:
 )
 def test_each_target_installs_its_lock_with_hashes(target: str, command: str) -> None:
     stage = "\n".join(_stages()[target])
-    assert f"COPY requirements/{target}.lock " in stage
+    assert f"COPY requirements/{target}.txt " in stage
     install = stage[stage.index("RUN pip install") :]
     for flag in ("--require-hashes", "--no-deps", "--only-binary=:all:", "--no-cache-dir"):
         assert flag in install, (target, flag)
