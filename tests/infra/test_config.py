@@ -81,3 +81,17 @@ def test_bad_values_are_refused(key: str, value: str, message: str) -> None:
 def test_every_context_key_maps_to_a_field() -> None:
     fields = set(DeploymentConfig.__dataclass_fields__)
     assert set(CONTEXT_KEYS.values()) <= fields
+
+
+def test_deploy_guide_documents_every_option_and_the_fresh_account_defaults() -> None:
+    from infra.stack import REPO_ROOT
+
+    guide = (REPO_ROOT / "docs" / "deploy.md").read_text()
+    for key in CONTEXT_KEYS:
+        assert f"`{key}`" in guide, key
+    first_steps = guide[: guide.index("## 1. Prerequisites")]
+    defaults = DeploymentConfig()
+    assert f"`trainingMemoryMb`, default `{defaults.training_memory_mb}`" in first_steps
+    assert "`trainingReservedConcurrency`, default `0`" in first_steps
+    assert defaults.training_reserved_concurrency == 0
+    assert "get-account-settings" in first_steps
