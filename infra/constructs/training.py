@@ -12,13 +12,10 @@ from constructs import Construct
 
 from infra.constructs.function import image_function
 
-__all__ = ["DLQ_MAX_RECEIVE_COUNT", "TRAINING_HANDLER", "Training"]
+__all__ = ["TRAINING_HANDLER", "Training"]
 
 #: Image command of the training function (contract: lambdas/training/handler.py:handler).
 TRAINING_HANDLER = "lambdas.training.handler.handler"
-#: Receives before a message moves to the dead-letter queue. AWS suggests at least 5 for Lambda
-#: event sources, so a message is not dead-lettered only because invocations were throttled.
-DLQ_MAX_RECEIVE_COUNT = 5
 
 
 class Training(Construct):
@@ -50,7 +47,10 @@ class Training(Construct):
     max_concurrency
         Maximum concurrent invocations by the SQS event source (>= 2).
     max_receive_count
-        Receives before a message moves to the DLQ (:data:`DLQ_MAX_RECEIVE_COUNT`).
+        Receives before a message moves to the DLQ. AWS suggests at least 5 for Lambda event
+        sources, so a message is not dead-lettered only because invocations were throttled.
+        The local stack uses the same number (``cli/resources.py``: ``MAX_RECEIVE_COUNT``;
+        ``tests/unit/test_cli_resources.py`` keeps them equal).
     log_level
         Application log level of the function's JSON logs.
     allow_destroy
@@ -73,7 +73,7 @@ class Training(Construct):
         ephemeral_storage_gib: int = 10,
         reserved_concurrency: int = 0,
         max_concurrency: int = 2,
-        max_receive_count: int = DLQ_MAX_RECEIVE_COUNT,
+        max_receive_count: int = 5,
         log_level: str = "INFO",
         allow_destroy: bool = False,
     ) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from infra.config import FRESH_ACCOUNT_MEMORY_MB, DeploymentConfig
-from infra.constructs.training import DLQ_MAX_RECEIVE_COUNT, TRAINING_HANDLER
+from infra.constructs.training import TRAINING_HANDLER
 from infra.stack import UPLOAD_PREFIX, UPLOAD_SUFFIXES
 from tests.infra.conftest import Synthesized
 
@@ -68,7 +68,6 @@ def test_dead_letter_queue_after_five_receives(prod: Synthesized) -> None:
     assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": [dlq_id, "Arn"]}
     # AWS suggests >= 5 for Lambda event sources: throttled receives also count.
     assert redrive["maxReceiveCount"] == 5
-    assert DLQ_MAX_RECEIVE_COUNT == 5
     dlq = prod.resource(prod.stack.training.dead_letter_queue)["Properties"]
     assert dlq["SqsManagedSseEnabled"] is True
     assert dlq["MessageRetentionPeriod"] == 14 * 24 * 3600
