@@ -13,6 +13,7 @@ from aws_cdk import aws_apigatewayv2_authorizers as authorizers
 from aws_cdk import aws_apigatewayv2_integrations as integrations
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_ecr_assets as ecr_assets
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -25,6 +26,7 @@ __all__ = [
     "ADMIN_SCOPE",
     "API_HANDLER",
     "OPEN_ROUTES",
+    "PREFLIGHT_HANDLER_CODE",
     "PREFLIGHT_ROUTE",
     "READ_ROUTES",
     "READ_SCOPE",
@@ -40,9 +42,15 @@ ADMIN_SCOPE = f"{RESOURCE_SERVER}/admin"
 GET, POST, ANY = apigwv2.HttpMethod.GET, apigwv2.HttpMethod.POST, apigwv2.HttpMethod.ANY
 #: Only with CORS origins configured: CORS preflight requests carry no ``Authorization`` header,
 #: and without this route ``ANY /{proxy+}`` (JWT) would match them and answer 401. A route with
-#: an explicit method wins over ``ANY`` for the same path, and API Gateway answers a preflight
-#: from the API's CORS configuration itself (see SegmentsApi).
+#: an explicit method wins over ``ANY`` for the same path (see SegmentsApi).
 PREFLIGHT_ROUTE: tuple[apigwv2.HttpMethod, str] = (apigwv2.HttpMethod.OPTIONS, "/{proxy+}")
+#: The preflight route's integration: an empty 204. API Gateway replaces any CORS headers of an
+#: integration's response with those of the API's CORS configuration, so the answer only needs
+#: a 2xx status; the FastAPI app would answer OPTIONS with 405.
+PREFLIGHT_HANDLER_CODE = """\
+def handler(event, context):
+    return {"statusCode": 204}
+"""
 #: Routes without an authorizer: health check, dashboard page, its static files, API docs.
 OPEN_ROUTES: tuple[tuple[apigwv2.HttpMethod, str], ...] = (
     (GET, "/health"),
@@ -133,10 +141,11 @@ class SegmentsApi(Construct):
     HTTP API gets a CORS configuration for exactly those origins (GET/POST, the
     ``authorization`` and ``content-type`` headers, credentials never allowed: the token
     travels in a header, not a cookie), and :data:`PREFLIGHT_ROUTE` is added without an
-    authorizer. API Gateway answers preflight ``OPTIONS`` requests from the CORS
-    configuration; the route only keeps them away from the JWT authorizer of
-    ``ANY /{proxy+}`` ("Configuring CORS for an HTTP API with a $default route and an
-    authorizer" in the API Gateway developer guide).
+    authorizer, integrated with a tiny function that answers 204
+    (:data:`PREFLIGHT_HANDLER_CODE`); API Gateway puts the configured CORS headers on that
+    answer. The route keeps preflights away from the JWT authorizer of ``ANY /{proxy+}``
+    ("Configuring CORS for an HTTP API with a $default route and an authorizer" in the API
+    Gateway developer guide).
 
     Parameters
     ----------
@@ -295,14 +304,20 @@ class SegmentsApi(Construct):
             self._add_route(method, path, integration, authorizer, [READ_SCOPE])
         for method, path in ADMIN_ROUTES:
             self._add_route(method, path, integration, authorizer, [ADMIN_SCOPE])
+        self.preflight_function: lambda_.Function | None = None
         if cors_origins:
+            self.preflight_function = self._preflight_function(removal)
             method, path = PREFLIGHT_ROUTE
-            route = self._add_route(method, path, integration)
+            route = self._add_route(
+                method,
+                path,
+                integrations.HttpLambdaIntegration("Preflight", self.preflight_function),
+            )
             acknowledge(
                 route,
                 "AwsSolutions-APIG4",
-                "CORS preflight: browsers send OPTIONS without credentials; API Gateway answers "
-                "it from the CORS configuration (configured origins only), no data is returned.",
+                "CORS preflight: browsers send OPTIONS without credentials; the answer is an "
+                "empty 204 with the configured origins' CORS headers, no data.",
             )
 
     @property
@@ -314,6 +329,34 @@ class SegmentsApi(Construct):
     def token_url(self) -> str:
         """OAuth2 token endpoint of the Cognito domain."""
         return f"{self.domain.base_url()}/oauth2/token"
+
+    def _preflight_function(self, removal: RemovalPolicy) -> lambda_.Function:
+        """The preflight route's function: 128 MB, 3 s, its own log group and role."""
+        scope = Construct(self, "Preflight")
+        log_group = logs.LogGroup(
+            scope, "Logs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=removal
+        )
+        role = iam.Role(
+            scope,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="CORS preflight function: writes its own logs only.",
+        )
+        log_group.grant_write(role)
+        return lambda_.Function(
+            scope,
+            "Function",
+            description="Answers CORS preflight requests with 204 (headers from the HTTP API).",
+            runtime=lambda_.Runtime.PYTHON_3_14,
+            architecture=lambda_.Architecture.ARM_64,
+            handler="index.handler",
+            code=lambda_.Code.from_inline(PREFLIGHT_HANDLER_CODE),
+            memory_size=128,
+            timeout=Duration.seconds(3),
+            role=role,
+            log_group=log_group,
+            logging_format=lambda_.LoggingFormat.JSON,
+        )
 
     def _machine_client(
         self, construct_id: str, scopes: list[cognito.OAuthScope]
@@ -334,7 +377,7 @@ class SegmentsApi(Construct):
         self,
         method: apigwv2.HttpMethod,
         path: str,
-        integration: integrations.HttpLambdaIntegration,
+        integration: apigwv2.HttpRouteIntegration,
         authorizer: authorizers.HttpUserPoolAuthorizer | None = None,
         scopes: list[str] | None = None,
     ) -> apigwv2.HttpRoute:

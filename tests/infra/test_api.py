@@ -11,6 +11,7 @@ from infra.constructs.api import (
     ADMIN_SCOPE,
     API_HANDLER,
     OPEN_ROUTES,
+    PREFLIGHT_HANDLER_CODE,
     PREFLIGHT_ROUTE,
     READ_ROUTES,
     READ_SCOPE,
@@ -171,8 +172,7 @@ def test_cors_for_configured_origins_only(dev: Synthesized) -> None:
 def test_preflight_route_skips_the_authorizer(dev: Synthesized) -> None:
     """``ANY /{proxy+}`` carries the JWT authorizer; a preflight (no token) must not reach it.
 
-    An ``OPTIONS`` route on the same path wins over ``ANY``, has no authorizer, and API Gateway
-    answers it from the CORS configuration.
+    An ``OPTIONS`` route on the same path wins over ``ANY`` and has no authorizer.
     """
     routes = _routes(dev)
     preflight = routes[PREFLIGHT]
@@ -181,6 +181,35 @@ def test_preflight_route_skips_the_authorizer(dev: Synthesized) -> None:
     assert "AuthorizationScopes" not in preflight
     assert routes["ANY /{proxy+}"]["AuthorizationType"] == "JWT"
     assert "CorsConfiguration" in dev.resource(dev.stack.api.http_api)["Properties"]
+
+
+def test_preflight_route_answers_204_from_its_own_function(dev: Synthesized) -> None:
+    """The API function would answer OPTIONS with 405; the preflight function answers 204."""
+    function = dev.stack.api.preflight_function
+    assert function is not None
+    function_id = dev.logical_id(function)
+    integrations = dev.template.find_resources("AWS::ApiGatewayV2::Integration")
+    (preflight_integration,) = [
+        integration_id
+        for integration_id, integration in integrations.items()
+        if integration["Properties"]["IntegrationUri"] == {"Fn::GetAtt": [function_id, "Arn"]}
+    ]
+    assert _routes(dev)[PREFLIGHT]["Target"] == {
+        "Fn::Join": ["", ["integrations/", {"Ref": preflight_integration}]]
+    }
+    props = dev.resource(function)["Properties"]
+    assert props["Code"] == {"ZipFile": PREFLIGHT_HANDLER_CODE}
+    assert props["MemorySize"] == 128
+    namespace: dict[str, Any] = {}
+    exec(compile(PREFLIGHT_HANDLER_CODE, "index.py", "exec"), namespace)
+    assert namespace["handler"]({"requestContext": {"http": {"method": "OPTIONS"}}}, None) == {
+        "statusCode": 204
+    }
+
+
+def test_no_preflight_function_without_cors(prod: Synthesized) -> None:
+    assert prod.stack.api.preflight_function is None
+    prod.template.resource_count_is("AWS::ApiGatewayV2::Integration", 1)
 
 
 def test_api_function_is_an_image_with_its_own_command(prod: Synthesized) -> None:
