@@ -70,7 +70,7 @@ class Settings(BaseSettings):
         "larger ones get a failure report naming this limit.",
     )
     max_receive_count: int = Field(
-        default=3,
+        default=5,
         ge=1,
         validation_alias=AliasChoices(ENV.MAX_RECEIVE_COUNT),
         description="The training queue's redrive limit (deliveries before the dead-letter "

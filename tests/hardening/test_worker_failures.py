@@ -8,7 +8,8 @@
   delivery (``ApproximateReceiveCount`` at the redrive limit) writes a report before it starts;
   whatever that attempt concludes replaces the report, and a third kill leaves it in place.
 
-Deliveries are real: moto's queue (redrive limit 3, visibility timeout 0) counts the receives.
+Deliveries are real: moto's queue (the stack's redrive limit, visibility timeout 0) counts the
+receives.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from cli.resources import MAX_RECEIVE_COUNT
 from lambdas.training import runner
 from lambdas.training.handler import handler
 from shared.contract.layout import ModelLayout
@@ -32,6 +34,8 @@ from tests.support.aws import FakeLambdaContext, receive_messages, sqs_event_fro
 from tests.support.engine import FakeEngine, fake_csv, settings_training_run
 
 DATASET = "shop"
+LIMIT = MAX_RECEIVE_COUNT
+"""Deliveries before the dead-letter queue: the local stack's redrive limit, as deployed."""
 
 
 class Killed(BaseException):
@@ -151,21 +155,18 @@ def test_an_internal_error_is_reported_without_details_and_acknowledged(
 def test_transient_errors_are_retried_and_the_last_delivery_report_goes_once_it_publishes(
     stack: MotoStack,
 ) -> None:
-    engine = _engine(stack, "transient", "transient", "ok")
+    engine = _engine(stack, *["transient"] * (LIMIT - 1), "ok")
     _upload(stack)
 
-    first, count1 = _deliver(stack)
-    second, count2 = _deliver(stack)
-    third, count3 = _deliver(stack)
+    outcomes = [_deliver(stack) for _ in range(LIMIT)]
 
-    assert (count1, count2, count3) == ("1", "2", "3")
-    assert first is not None
-    assert first["batchItemFailures"]
-    assert second is not None
-    assert second["batchItemFailures"]
-    assert third == {"batchItemFailures": []}
+    assert [count for _, count in outcomes] == [str(n) for n in range(1, LIMIT + 1)]
+    for response, _ in outcomes[:-1]:
+        assert response is not None
+        assert response["batchItemFailures"]  # retried
+    assert outcomes[-1][0] == {"batchItemFailures": []}
     # The last delivery wrote its report before the engine started, and removed it after.
-    assert [len(seen) for seen in engine.reports_seen] == [0, 0, 1]
+    assert [len(seen) for seen in engine.reports_seen] == [0] * (LIMIT - 1) + [1]
     assert _reports(stack) == []
     pointer = read_current(_store(stack), DATASET)
     assert pointer is not None
@@ -174,16 +175,16 @@ def test_transient_errors_are_retried_and_the_last_delivery_report_goes_once_it_
 
 def test_a_worker_killed_on_every_delivery_leaves_a_report(stack: MotoStack) -> None:
     current = _publish_good(stack)
-    engine = _engine(stack, "kill", "kill", "kill")
+    engine = _engine(stack, *["kill"] * LIMIT)
     _upload(stack)
 
-    outcomes = [_deliver(stack) for _ in range(3)]
+    outcomes = [_deliver(stack) for _ in range(LIMIT)]
 
-    assert outcomes == [(None, "1"), (None, "2"), (None, "3")]
-    assert [len(seen) for seen in engine.reports_seen] == [0, 0, 1]
+    assert outcomes == [(None, str(n)) for n in range(1, LIMIT + 1)]
+    assert [len(seen) for seen in engine.reports_seen] == [0] * (LIMIT - 1) + [1]
     (report,) = _reports(stack)
     assert report["error"].startswith(
-        "previous attempts ran out of memory or time (delivery 3 of 3, the last one)"
+        f"previous attempts ran out of memory or time (delivery {LIMIT} of {LIMIT}, the last one)"
     )
     assert report["error_type"] == "PreviousAttemptsFailedError"
     assert report["source"]["key"] == f"uploads/{DATASET}/new.csv"
@@ -197,12 +198,12 @@ def test_a_worker_killed_on_every_delivery_leaves_a_report(stack: MotoStack) -> 
 def test_a_last_delivery_that_finds_a_bad_file_keeps_only_its_own_report(
     stack: MotoStack,
 ) -> None:
-    _engine(stack, "kill", "kill", "bad")
+    _engine(stack, *["kill"] * (LIMIT - 1), "bad")
     _upload(stack)
 
-    outcomes = [_deliver(stack) for _ in range(3)]
+    outcomes = [_deliver(stack) for _ in range(LIMIT)]
 
-    assert outcomes[2] == ({"batchItemFailures": []}, "3")
+    assert outcomes[-1] == ({"batchItemFailures": []}, str(LIMIT))
     (report,) = _reports(stack)
     assert report["error_type"] == "NotATableError"
     assert report["error"] == "customers.csv: line 3 has 4 fields but the header has 2"
@@ -213,12 +214,12 @@ def test_no_last_delivery_report_below_the_redrive_limit(
 ) -> None:
     from shared.settings import get_settings
 
-    monkeypatch.setenv("MAX_RECEIVE_COUNT", "5")
+    monkeypatch.setenv("MAX_RECEIVE_COUNT", str(LIMIT + 1))  # a deployment with a higher limit
     get_settings.cache_clear()
-    engine = _engine(stack, "transient", "transient", "ok")
+    engine = _engine(stack, *["transient"] * (LIMIT - 1), "ok")
     _upload(stack)
 
-    outcomes = [_deliver(stack) for _ in range(3)]
+    outcomes = [_deliver(stack) for _ in range(LIMIT)]
 
-    assert outcomes[2] == ({"batchItemFailures": []}, "3")
-    assert [len(seen) for seen in engine.reports_seen] == [0, 0, 0]
+    assert outcomes[-1] == ({"batchItemFailures": []}, str(LIMIT))
+    assert [len(seen) for seen in engine.reports_seen] == [0] * LIMIT

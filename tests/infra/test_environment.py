@@ -33,7 +33,6 @@ def test_values_parse_with_the_settings_model(
     assert settings.raw_bucket == "raw-b"
     assert settings.models_bucket == "models-b"
     assert settings.keep_versions == 10
-    assert settings.max_receive_count == DeploymentConfig().training_max_receive_count
 
 
 def test_tokens_only_when_configured() -> None:
