@@ -300,6 +300,8 @@ def _read_parquet(data: bytes, filename: str, limits: _Limits) -> pd.DataFrame:
     try:
         table = _decimals_as_floats(parquet.read())
         frame = table.to_pandas()
+    except MemoryError:
+        raise  # not a property of the file: an internal error, never "not readable"
     except Exception as e:  # pyarrow raises many types for corrupt files
         raise NotATableError(f"{filename}: not a readable Parquet file ({e})") from e
     frame = frame.reset_index(drop=True)

@@ -269,3 +269,19 @@ def test_parquet_decimals_are_read_as_numbers() -> None:
     assert frame["big"].dtype == np.float64
     assert frame["amount"].tolist()[0] == 12.34
     assert np.isnan(frame["amount"].iloc[1])
+
+
+def test_running_out_of_memory_is_not_called_an_unreadable_parquet_file(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    data = _parquet(pa.table({"x": [1.0, 2.0]}))
+
+    def exhausted(self: object, *args: object, **kwargs: object) -> None:
+        raise MemoryError("Unable to allocate 2.98 GiB")
+
+    monkeypatch.setattr(pq.ParquetFile, "read", exhausted)
+    with pytest.raises(MemoryError):
+        read_table(data, filename="x.parquet")
