@@ -40,6 +40,7 @@ from shared.contract.profiles import (
     OUTLIER_NAME,
     OUTLIER_SEGMENT_ID,
     NumericSummary,
+    OutcomeRate,
     SegmentProfile,
     SegmentSet,
 )
@@ -280,6 +281,7 @@ def build_segment_set(
     columns: list[ColumnSchema],
     X: Any,
     inputs: ProfileInputs | None = None,
+    outcomes: pd.DataFrame | None = None,
 ) -> SegmentSet:
     """Profile and name every segment of one fitted model.
 
@@ -301,6 +303,9 @@ def build_segment_set(
     inputs : ProfileInputs, optional
         ``ProfileInputs(features, columns)`` shared by the calls of one run (default: built
         here).
+    outcomes : DataFrame, optional
+        Outcome columns of the same rows (``CleanTable.outcomes``: labels, NaN missing), never
+        clustered on: each segment gets their rates (:func:`outcome_rates`).
 
     Returns
     -------
@@ -399,6 +404,7 @@ def build_segment_set(
                     )
                 )
 
+    rates_by_group, population_rates = outcome_rates(outcomes, group, n_groups)
     centroids = _group_centroids(X, group, counts)
     noise = [g for g in range(n_groups) if group_labels[g] == OUTLIER_SEGMENT_ID]
     regular = sorted(
@@ -432,6 +438,7 @@ def build_segment_set(
                 categorical=mix_by_group[g],
                 centroid=[float(v) for v in centroids[g]],
                 distinctive=[d.feature for d in deviations[g]],
+                outcomes=rates_by_group[g],
             )
         )
     logger.debug(
@@ -445,8 +452,72 @@ def build_segment_set(
             "segments": segments,
             "population": population,
             "population_categorical": population_mix,
+            "population_outcomes": population_rates,
         }
     )
+
+
+def outcome_rates(
+    outcomes: pd.DataFrame | None, group: np.ndarray, n_groups: int
+) -> tuple[list[dict[str, OutcomeRate]], dict[str, OutcomeRate]]:
+    """Per group and for the population, every outcome column's level shares and rate.
+
+    Shares are among the known (non-missing) values. A two-level outcome's ``rate`` is the
+    share of its positive level (:func:`shared.engine.screening.positive_level`, chosen on the
+    population); outcomes with more levels have shares only.
+
+    Parameters
+    ----------
+    outcomes : DataFrame or None
+        Outcome labels (NaN missing), one row per ``group`` entry.
+    group : ndarray of int, shape (n,)
+        Group index ``0..n_groups-1`` of every row.
+    n_groups : int
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> by_group, overall = outcome_rates(pd.DataFrame({"Churn": ["1", "0", "1", None]}),
+    ...                                   np.array([0, 0, 1, 1]), 2)
+    >>> [(r["Churn"].rate, r["Churn"].known) for r in by_group], overall["Churn"].rate
+    ([(0.5, 2), (1.0, 1)], 0.6666666666666666)
+    """
+    from shared.engine.screening import positive_level
+
+    by_group: list[dict[str, OutcomeRate]] = [{} for _ in range(n_groups)]
+    population: dict[str, OutcomeRate] = {}
+    if outcomes is None:
+        return by_group, population
+    for name in outcomes.columns:
+        values = outcomes[name]
+        known = values.notna().to_numpy()
+        codes, levels = _category_codes(values[known])
+        if not levels:
+            continue
+        n_levels = len(levels)
+        known_group = group[known]
+        table = np.bincount(known_group * n_levels + codes, minlength=n_groups * n_levels).reshape(
+            n_groups, n_levels
+        )
+        overall = table.sum(axis=0)
+        positive = positive_level(levels, [int(c) for c in overall])
+
+        def rate(
+            row: np.ndarray, levels: list[str] = levels, positive: str | None = positive
+        ) -> OutcomeRate:
+            total = int(row.sum())
+            shares = {levels[c]: float(row[c]) / total for c in range(len(levels))} if total else {}
+            return OutcomeRate(
+                level=positive,
+                rate=shares.get(positive) if positive is not None else None,
+                shares=shares,
+                known=total,
+            )
+
+        population[str(name)] = rate(overall)
+        for g in range(n_groups):
+            by_group[g][str(name)] = rate(table[g])
+    return by_group, population
 
 
 def _feature_words(used: list[ColumnSchema]) -> dict[str, str]:

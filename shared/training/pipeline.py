@@ -377,6 +377,7 @@ def train_segments(
                 columns=table.columns,
                 X=X,
                 inputs=profile_inputs,
+                outcomes=table.outcomes,
             )
             sets[key] = stabilize_segment_ids(
                 new,
