@@ -209,14 +209,17 @@ class NearestCentroidAssigner(SegmentAssigner):
 class GaussianMixtureAssigner(SegmentAssigner):
     """Gaussian Mixture's own rule: the component of largest posterior probability.
 
-    Fitted from a fitted ``sklearn.mixture.GaussianMixture`` (``covariance_type="full"``); only
-    its arrays are kept, and the posteriors are computed with plain numpy exactly as scikit-learn
-    does (``_estimate_log_gaussian_prob``), so ``predict`` equals the mixture's ``predict``.
+    Fitted from a fitted ``sklearn.mixture.GaussianMixture`` of any covariance type; only its
+    arrays are kept (precisions in the full form, see :func:`full_precisions_cholesky`), and the
+    posteriors are computed with plain numpy as scikit-learn does
+    (``_estimate_log_gaussian_prob``), so ``predict`` equals the mixture's ``predict``.
 
     Attributes
     ----------
     weights_, means_, precisions_cholesky_ : ndarray
-        The mixture's parameters.
+        The mixture's parameters; ``precisions_cholesky_`` is ``(k, d, d)`` whatever the type.
+    covariance_type_ : str
+        The mixture's covariance type (``full``, ``diag``, ``tied`` or ``spherical``).
     labels_ : ndarray of int64
     thresholds_ : ndarray
         Per component, the ``OUTLIER_QUANTILE`` of the fit rows' distances to its mean.
@@ -245,13 +248,18 @@ class GaussianMixtureAssigner(SegmentAssigner):
     )
 
     def fit(self, X: Any, y: Any = None, *, mixture: Any) -> GaussianMixtureAssigner:
-        """Copy the fitted mixture's parameters and learn the outlier thresholds on ``X``."""
-        if getattr(mixture, "covariance_type", "full") != "full":
-            raise ValueError("only covariance_type='full' mixtures are supported")
+        """Copy the fitted mixture's parameters and learn the outlier thresholds on ``X``.
+
+        Every covariance type is kept in the full form, one ``(d, d)`` precision Cholesky
+        factor per component (:func:`full_precisions_cholesky`), so one kernel serves them all.
+        """
         X = np.asarray(X, dtype=np.float64)
+        self.covariance_type_ = str(getattr(mixture, "covariance_type", "full"))
         self.weights_ = np.array(mixture.weights_, dtype=np.float64)
         self.means_ = np.array(mixture.means_, dtype=np.float64)
-        self.precisions_cholesky_ = np.array(mixture.precisions_cholesky_, dtype=np.float64)
+        self.precisions_cholesky_ = full_precisions_cholesky(
+            mixture.precisions_cholesky_, self.covariance_type_, *self.means_.shape
+        )
         self.labels_ = np.arange(self.weights_.shape[0], dtype=np.int64)
         self.n_features_in_ = int(self.means_.shape[1])
         self.thresholds_ = np.full(self.labels_.shape[0], np.inf)
@@ -264,9 +272,20 @@ class GaussianMixtureAssigner(SegmentAssigner):
         return self.predict_and_score(X)[1]
 
     def n_parameters(self) -> int:
-        """Free parameters of a full-covariance mixture: means, covariances, weights."""
+        """Free parameters of the mixture: means, covariances (by type), weights.
+
+        As scikit-learn's ``GaussianMixture._n_parameters``: a full covariance has
+        ``d (d + 1) / 2`` per component, a diagonal ``d``, a spherical 1, a tied one
+        ``d (d + 1) / 2`` in all.
+        """
         k, d = self.means_.shape
-        return int(k * d + k * d * (d + 1) // 2 + k - 1)
+        covariance = {
+            "full": k * d * (d + 1) // 2,
+            "diag": k * d,
+            "tied": d * (d + 1) // 2,
+            "spherical": k,
+        }[getattr(self, "covariance_type_", "full")]
+        return int(k * d + covariance + k - 1)
 
     def assign(self, X: Any) -> AssignmentBatch:
         """Assign rows to the most probable component (see the class notes)."""
@@ -299,6 +318,50 @@ class GaussianMixtureAssigner(SegmentAssigner):
             self.thresholds_,
             chunk_elements=_MIXTURE_CHUNK_ELEMENTS,
         )
+
+
+def full_precisions_cholesky(
+    precisions_cholesky: Any, covariance_type: str, n_components: int, n_features: int
+) -> np.ndarray:
+    """A mixture's precision Cholesky factors in the full form ``(k, d, d)``, for any type.
+
+    scikit-learn stores ``(k, d, d)`` for ``full``, ``(d, d)`` for ``tied`` (shared by every
+    component), ``(k, d)`` for ``diag`` and ``(k,)`` for ``spherical``. Diagonal and spherical
+    factors become diagonal matrices and a tied factor is repeated, which gives the very same
+    log-densities (the Mahalanobis terms and the log-determinant, the sum of the log-diagonal).
+
+    Raises
+    ------
+    ValueError
+        For an unknown type or a shape that does not fit it.
+
+    Examples
+    --------
+    >>> full_precisions_cholesky(np.array([2.0, 0.5]), "spherical", 2, 2).tolist()
+    [[[2.0, 0.0], [0.0, 2.0]], [[0.5, 0.0], [0.0, 0.5]]]
+    >>> full_precisions_cholesky(np.array([[1.0, 3.0]]), "diag", 1, 2).tolist()
+    [[[1.0, 0.0], [0.0, 3.0]]]
+    """
+    values = np.asarray(precisions_cholesky, dtype=np.float64)
+    k, d = n_components, n_features
+    shapes = {"full": (k, d, d), "tied": (d, d), "diag": (k, d), "spherical": (k,)}
+    if covariance_type not in shapes:
+        raise ValueError(f"unknown covariance_type={covariance_type!r}; known: {list(shapes)}")
+    if values.shape != shapes[covariance_type]:
+        raise ValueError(
+            f"precisions_cholesky of shape {values.shape} does not fit covariance_type="
+            f"{covariance_type!r} with {k} components of {d} features"
+        )
+    if covariance_type == "full":
+        return values.copy()
+    if covariance_type == "tied":
+        return np.repeat(values[None, :, :], k, axis=0)
+    if covariance_type == "spherical":
+        values = np.repeat(values[:, None], d, axis=1)
+    out = np.zeros((k, d, d), dtype=np.float64)
+    diagonal = np.arange(d)
+    out[:, diagonal, diagonal] = values
+    return out
 
 
 class CoreSampleAssigner(SegmentAssigner):
