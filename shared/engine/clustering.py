@@ -72,15 +72,15 @@ __all__ = [
     "KMEANS_SAMPLE_CAP",
     "AlgorithmFit",
     "FittedModel",
+    "choose_covariance_type",
     "dbscan_min_samples",
     "fit_agglomerative",
     "fit_candidates",
     "fit_dbscan",
-    "choose_covariance_type",
     "fit_gmm",
     "fit_kmeans",
-    "mixture_reg_covar",
     "knee_index",
+    "mixture_reg_covar",
     "representative_sample",
 ]
 
