@@ -94,6 +94,7 @@ class _CategoricalPlan:
     fill: str
     slots: dict[str, int]
     known: frozenset[str]
+    value: float = 1.0
 
 
 class ServingTransform:
@@ -145,6 +146,7 @@ class ServingTransform:
                 fill=c["fill"],
                 slots={str(label): int(slot) for label, slot in c["slots"]},
                 known=frozenset(used[c["column"]].categories or ()),
+                value=float(c.get("value", 1.0)),
             )
             for c in params["categorical"]
         ]
@@ -253,7 +255,7 @@ class ServingTransform:
         n = len(keys)
         slots = np.fromiter((slot_of[k] for k in keys), dtype=np.intp, count=n)
         hit = slots >= 0
-        X[np.flatnonzero(hit), slots[hit]] = 1.0
+        X[np.flatnonzero(hit), slots[hit]] = plan.value
         if unseen_keys:
             unusual.update(i for i, k in enumerate(keys) if k in unseen_keys)
         if not missing_keys:

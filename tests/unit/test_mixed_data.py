@@ -1,0 +1,113 @@
+"""Mixed numeric + one-hot data: weighted slots, sane mixtures, DBSCAN not split by a dummy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from shared.contract.config import DatasetConfig
+from shared.contract.manifest import ColumnSchema
+from shared.engine.preprocess import CATEGORY_WEIGHT, FastTransform, fit_preprocessor
+from shared.training.pipeline import TrainingOutput, train_segments
+
+MALL = Path(__file__).resolve().parents[2] / "data" / "mall_customers.csv"
+
+
+def _blobs_with_dummies(seed: int, n: int = 600) -> pd.DataFrame:
+    """Three numeric blobs; Gender and Plan are independent of them (pure noise)."""
+    rng = np.random.default_rng(seed)
+    blob = rng.integers(0, 3, n)
+    centres = np.array([[0.0, 0.0], [5.0, 0.0], [0.0, 5.0]])
+    values = centres[blob] + rng.normal(0.0, 1.0, (n, 2))
+    return pd.DataFrame(
+        {
+            "customer_id": np.arange(1, n + 1),
+            "spend": values[:, 0],
+            "visits": values[:, 1],
+            "Gender": rng.choice(["Female", "Male"], n),
+            "plan": rng.choice(["basic", "plus", "gold"], n, p=[0.6, 0.3, 0.1]),
+        }
+    )
+
+
+def _train(frame: pd.DataFrame, **config: object) -> TrainingOutput:
+    return train_segments(
+        frame.to_csv(index=False).encode(),
+        filename="customers.csv",
+        config=DatasetConfig.model_validate(config),
+    )
+
+
+def _gender_purity(out: TrainingOutput, algorithm: str, *, min_share: float) -> float:
+    summary = out.algorithms[algorithm]
+    key = algorithm if algorithm == "dbscan" else f"{algorithm}-k{summary.k}"
+    return max(
+        max(s.categorical["Gender"].values())
+        for s in out.profiles.sets[key].segments
+        if not s.is_outlier and s.share >= min_share
+    )
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_gaussian_mixture_with_one_hot_columns_stays_sane(seed: int) -> None:
+    out = _train(_blobs_with_dummies(seed), algorithms=["kmeans", "gmm", "dbscan"])
+    gmm, kmeans = out.algorithms["gmm"], out.algorithms["kmeans"]
+    # No component collapses onto a dummy: the three blobs, not k = 6-9 gender-pure pieces.
+    assert gmm.n_segments == 3
+    assert gmm.metrics.silhouette is not None
+    assert kmeans.metrics.silhouette is not None
+    assert gmm.metrics.silhouette >= kmeans.metrics.silhouette - 0.05
+    assert _gender_purity(out, "gmm", min_share=0.0) < 0.7
+    assert gmm.params["covariance_type"] in ("full", "diag", "tied", "spherical")
+    assert gmm.params["reg_covar"] == pytest.approx(CATEGORY_WEIGHT**2 / 4)
+    # The one-hot column alone does not cut DBSCAN's segments in two.
+    assert _gender_purity(out, "dbscan", min_share=0.05) < 0.8
+
+
+def test_mall_without_config_gmm_close_to_kmeans_and_dbscan_not_by_gender() -> None:
+    out = train_segments(MALL.read_bytes(), filename="mall_customers.csv", config=None)
+    assert [c.name for c in out.columns if c.used] == [
+        "Gender",
+        "Age",
+        "Annual Income (k$)",
+        "Spending Score (1-100)",
+    ]
+    gmm, kmeans = out.algorithms["gmm"].metrics, out.algorithms["kmeans"].metrics
+    assert gmm.silhouette is not None
+    assert kmeans.silhouette is not None
+    assert abs(gmm.silhouette - kmeans.silhouette) <= 0.05
+    assert _gender_purity(out, "dbscan", min_share=0.05) < 0.9
+
+
+def test_one_hot_slots_carry_the_category_weight_in_training_and_serving() -> None:
+    columns = [
+        ColumnSchema(name="x", role="numeric", dtype="float", used=True),
+        ColumnSchema(
+            name="g", role="categorical", dtype="string", used=True, categories=["a", "b", "c"]
+        ),
+    ]
+    features = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "g": ["a", "b", "c", "a"]}).astype(
+        {"g": object}
+    )
+    fitted = fit_preprocessor(features, columns)
+    onehot = fitted.X[:, 1:]
+    assert sorted(np.unique(onehot).tolist()) == [0.0, CATEGORY_WEIGHT]
+    # Two customers who differ only in g are at squared distance 2 * 0.5^2 = 0.5.
+    assert float(np.sum((onehot[0] - onehot[1]) ** 2)) == pytest.approx(0.5)
+    fast = FastTransform.from_fitted(fitted.transformer, columns)
+    params = fast.to_params()
+    assert [c["value"] for c in params["categorical"]] == [CATEGORY_WEIGHT]
+    records = [{"x": 1.0, "g": "b"}, {"x": None, "g": "zz"}, {"x": 4.0, "g": None}]
+    expected = fitted.transformer.transform(
+        pd.DataFrame({"x": [1.0, np.nan, 4.0], "g": ["b", "zz", np.nan]}).astype({"g": object})
+    )
+    served = FastTransform.from_params(params, columns).transform_records(records)[0]
+    np.testing.assert_array_equal(served, expected)
+    # A bundle written before the weighting (no "value") still serves its ones.
+    for entry in params["categorical"]:
+        del entry["value"]
+    old = FastTransform.from_params(params, columns).transform_records(records[:1])[0]
+    assert old[0, 1:].tolist() == [0.0, 1.0, 0.0]
