@@ -256,8 +256,21 @@ class ProfileInputs:
     2.0
     """
 
-    def __init__(self, features: pd.DataFrame, columns: list[ColumnSchema]) -> None:
+    def __init__(
+        self,
+        features: pd.DataFrame,
+        columns: list[ColumnSchema],
+        outcomes: pd.DataFrame | None = None,
+    ) -> None:
         self.n_rows = len(features)
+        self.outcomes = outcomes
+        # Per outcome column: the rows with a known value, their level codes and the levels.
+        self.outcome_codes: dict[str, tuple[np.ndarray, np.ndarray, list[str]]] = {}
+        if outcomes is not None:
+            for name in outcomes.columns:
+                known = outcomes[name].notna().to_numpy()
+                codes, levels = _category_codes(outcomes[name][known])
+                self.outcome_codes[str(name)] = (known, codes, levels)
         self.values: dict[str, np.ndarray] = {}
         self.overall: dict[str, NumericSummary | None] = {}
         self.codes: dict[str, tuple[np.ndarray, list[str]]] = {}
@@ -305,7 +318,8 @@ def build_segment_set(
         here).
     outcomes : DataFrame, optional
         Outcome columns of the same rows (``CleanTable.outcomes``: labels, NaN missing), never
-        clustered on: each segment gets their rates (:func:`outcome_rates`).
+        clustered on: each segment gets their rates (:func:`outcome_rates`). Default: those
+        of ``inputs``, if any.
 
     Returns
     -------
@@ -342,8 +356,10 @@ def build_segment_set(
     if absent:
         raise ValueError(f"used column(s) {absent} are not in the features frame")
 
-    if inputs is None or inputs.n_rows != n:
-        inputs = ProfileInputs(features, used)
+    if outcomes is None and inputs is not None and inputs.n_rows == n:
+        outcomes = inputs.outcomes
+    if inputs is None or inputs.n_rows != n or inputs.outcomes is not outcomes:
+        inputs = ProfileInputs(features, used, outcomes)
 
     group_labels, group = np.unique(labels, return_inverse=True)
     group = group.astype(np.int64).ravel()
@@ -404,7 +420,7 @@ def build_segment_set(
                     )
                 )
 
-    rates_by_group, population_rates = outcome_rates(outcomes, group, n_groups)
+    rates_by_group, population_rates = outcome_rates(inputs.outcome_codes, group, n_groups)
     centroids = _group_centroids(X, group, counts)
     noise = [g for g in range(n_groups) if group_labels[g] == OUTLIER_SEGMENT_ID]
     regular = sorted(
@@ -458,7 +474,9 @@ def build_segment_set(
 
 
 def outcome_rates(
-    outcomes: pd.DataFrame | None, group: np.ndarray, n_groups: int
+    outcome_codes: dict[str, tuple[np.ndarray, np.ndarray, list[str]]],
+    group: np.ndarray,
+    n_groups: int,
 ) -> tuple[list[dict[str, OutcomeRate]], dict[str, OutcomeRate]]:
     """Per group and for the population, every outcome column's level shares and rate.
 
@@ -468,8 +486,9 @@ def outcome_rates(
 
     Parameters
     ----------
-    outcomes : DataFrame or None
-        Outcome labels (NaN missing), one row per ``group`` entry.
+    outcome_codes : dict
+        ``ProfileInputs.outcome_codes``: per outcome column, the mask of rows with a known
+        value, their level codes and the levels.
     group : ndarray of int, shape (n,)
         Group index ``0..n_groups-1`` of every row.
     n_groups : int
@@ -477,8 +496,9 @@ def outcome_rates(
     Examples
     --------
     >>> import pandas as pd
-    >>> by_group, overall = outcome_rates(pd.DataFrame({"Churn": ["1", "0", "1", None]}),
-    ...                                   np.array([0, 0, 1, 1]), 2)
+    >>> inputs = ProfileInputs(pd.DataFrame({"x": [0.0] * 4}), [],
+    ...                        pd.DataFrame({"Churn": ["1", "0", "1", None]}))
+    >>> by_group, overall = outcome_rates(inputs.outcome_codes, np.array([0, 0, 1, 1]), 2)
     >>> [(r["Churn"].rate, r["Churn"].known) for r in by_group], overall["Churn"].rate
     ([(0.5, 2), (1.0, 1)], 0.6666666666666666)
     """
@@ -486,12 +506,7 @@ def outcome_rates(
 
     by_group: list[dict[str, OutcomeRate]] = [{} for _ in range(n_groups)]
     population: dict[str, OutcomeRate] = {}
-    if outcomes is None:
-        return by_group, population
-    for name in outcomes.columns:
-        values = outcomes[name]
-        known = values.notna().to_numpy()
-        codes, levels = _category_codes(values[known])
+    for name, (known, codes, levels) in outcome_codes.items():
         if not levels:
             continue
         n_levels = len(levels)
@@ -514,9 +529,9 @@ def outcome_rates(
                 known=total,
             )
 
-        population[str(name)] = rate(overall)
+        population[name] = rate(overall)
         for g in range(n_groups):
-            by_group[g][str(name)] = rate(table[g])
+            by_group[g][name] = rate(table[g])
     return by_group, population
 
 
