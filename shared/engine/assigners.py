@@ -378,7 +378,9 @@ class CoreSampleAssigner(SegmentAssigner):
     Attributes
     ----------
     components_ : ndarray of shape (m, d)
-        The core samples of the fit.
+        The core samples of the fit, their columns scaled by ``feature_weights_``.
+    feature_weights_ : ndarray of shape (d,)
+        Scale of each column in every distance (0: the column is left out).
     component_norms_ : ndarray of shape (m,)
         Their squared norms (for the fast nearest-core ranking).
     core_labels_ : ndarray of int64, shape (m,)
@@ -409,8 +411,13 @@ class CoreSampleAssigner(SegmentAssigner):
     def __init__(self, eps: float = 0.5) -> None:
         self.eps = eps
 
-    def fit(self, X: Any, y: Any, *, core: Any) -> CoreSampleAssigner:
-        """Keep the core samples (indices ``core`` into ``X``) and their labels ``y[core]``."""
+    def fit(self, X: Any, y: Any, *, core: Any, feature_weights: Any = None) -> CoreSampleAssigner:
+        """Keep the core samples (indices ``core`` into ``X``) and their labels ``y[core]``.
+
+        ``feature_weights`` (one per column, default all 1) scale the columns before every
+        distance: DBSCAN gives two-valued columns weight 0 (see
+        :func:`shared.engine.clustering.dbscan_feature_weights`).
+        """
         X = np.asarray(X, dtype=np.float64)
         labels = np.asarray(y, dtype=np.int64)
         core_index = np.asarray(core, dtype=np.int64)
@@ -418,18 +425,32 @@ class CoreSampleAssigner(SegmentAssigner):
             raise ValueError(f"X {X.shape} and y {labels.shape} do not match")
         if not self.eps > 0:
             raise ValueError(f"eps={self.eps} should be > 0")
-        self.components_ = X[core_index].copy()
+        weights = np.ones(X.shape[1]) if feature_weights is None else feature_weights
+        self.feature_weights_ = np.asarray(weights, dtype=np.float64).copy()
+        if self.feature_weights_.shape != (X.shape[1],):
+            raise ValueError(
+                f"feature_weights of shape {self.feature_weights_.shape} do not fit "
+                f"{X.shape[1]} features"
+            )
+        self.components_ = X[core_index] * self.feature_weights_
         self.component_norms_ = np.einsum("ij,ij->i", self.components_, self.components_)
         self.core_labels_ = labels[core_index].copy()
         self.labels_ = np.unique(self.core_labels_[self.core_labels_ >= 0]).astype(np.int64)
         self.n_features_in_ = int(X.shape[1])
         return self
 
+    def _weighted(self, X: Any) -> np.ndarray:
+        arr = as_matrix(X, self.n_features_in_)
+        weights = getattr(self, "feature_weights_", None)  # absent in assigners saved before
+        if weights is None or bool(np.all(weights == 1.0)):
+            return arr
+        return np.asarray(arr * weights)
+
     def predict(self, X: Any) -> np.ndarray:
         """Labels only: :meth:`assign`'s labels, without the distance of noise rows to their
         nearest core sample (the costly part of a large batch)."""
         self._check_fitted()
-        arr = as_matrix(X, self.n_features_in_)
+        arr = self._weighted(X)
         if self.components_.shape[0] == 0:
             return np.full(arr.shape[0], NOISE_LABEL, dtype=np.int64)
         index, distance = kernels.nearest_core(
@@ -447,7 +468,7 @@ class CoreSampleAssigner(SegmentAssigner):
         """Assign rows to the nearest core sample's segment, or noise (see the class notes)."""
         self._check_fitted()
         return kernels.assign_core_sample(
-            as_matrix(X, self.n_features_in_),
+            self._weighted(X),
             self.components_,
             self.component_norms_,
             self.core_labels_,

@@ -73,6 +73,7 @@ __all__ = [
     "AlgorithmFit",
     "FittedModel",
     "choose_covariance_type",
+    "dbscan_feature_weights",
     "dbscan_min_samples",
     "fit_agglomerative",
     "fit_candidates",
@@ -82,6 +83,7 @@ __all__ = [
     "knee_index",
     "mixture_reg_covar",
     "representative_sample",
+    "two_valued_columns",
 ]
 
 logger = logging.getLogger(__name__)
@@ -449,6 +451,10 @@ def _k_distance_eps(
 def fit_dbscan(X: np.ndarray, *, random_state: int = 0) -> AlgorithmFit:
     """DBSCAN on the sample with eps from the k-distance knee; other rows by the core rule.
 
+    Density is measured on the columns :func:`dbscan_feature_weights` keeps (two-valued
+    columns such as one-hot slots are left out of the distances); ``min_samples`` counts those
+    columns.
+
     Examples
     --------
     >>> rng = np.random.default_rng(0)
@@ -463,13 +469,18 @@ def fit_dbscan(X: np.ndarray, *, random_state: int = 0) -> AlgorithmFit:
     started = time.perf_counter()
     index = representative_sample(n_rows, DBSCAN_SAMPLE_CAP, random_state=random_state)
     X_fit = X[index]
-    min_samples = dbscan_min_samples(X.shape[1], index.size)
+    weights = dbscan_feature_weights(X_fit)
+    X_density = X_fit[:, weights > 0]
+    n_density = int(X_density.shape[1])
+    min_samples = dbscan_min_samples(n_density, index.size)
     with _threads(index.size):
-        eps, curve, knee = _k_distance_eps(X_fit, min_samples, random_state=random_state)
-        algorithm = _neighbour_algorithm(X.shape[1])
-        db = DBSCAN(eps=eps, min_samples=min_samples, algorithm=algorithm).fit(X_fit)
+        eps, curve, knee = _k_distance_eps(X_density, min_samples, random_state=random_state)
+        algorithm = _neighbour_algorithm(n_density)
+        db = DBSCAN(eps=eps, min_samples=min_samples, algorithm=algorithm).fit(X_density)
     fit_labels = db.labels_.astype(np.int64)
-    assigner = CoreSampleAssigner(eps=eps).fit(X_fit, fit_labels, core=db.core_sample_indices_)
+    assigner = CoreSampleAssigner(eps=eps).fit(
+        X_fit, fit_labels, core=db.core_sample_indices_, feature_weights=weights
+    )
     # One pass of the rule over every row gives both the extension and the agreement on the
     # fit rows (which then keep the fit's own labels).
     labels = assigner.predict(X)
@@ -487,6 +498,7 @@ def fit_dbscan(X: np.ndarray, *, random_state: int = 0) -> AlgorithmFit:
             "min_samples": min_samples,
             "sample_rows": int(index.size),
             "neighbour_search": algorithm,
+            "density_features": n_density,
         },
         fit_rows=int(index.size),
         fit_seconds=time.perf_counter() - started,
@@ -505,8 +517,14 @@ def fit_dbscan(X: np.ndarray, *, random_state: int = 0) -> AlgorithmFit:
             f"eps = knee of the sorted {min_samples - 1}-nearest-neighbour distance curve of "
             f"{curve.size} of the {index.size} fit rows (farthest point below the chord, "
             f"top {KDIST_TAIL:.1%} ignored): "
-            f"{eps:.4g} at rank {knee}; min_samples = max(4, 2 x {X.shape[1]} features) "
+            f"{eps:.4g} at rank {knee}; min_samples = max(4, 2 x {n_density} features) "
             f"= {min_samples}"
+            + (
+                f"; {X.shape[1] - n_density} two-valued column(s) (one-hot slots, flags) left "
+                "out of the distances"
+                if n_density < X.shape[1]
+                else ""
+            )
         ),
     }
     return AlgorithmFit(algorithm="dbscan", models=[model], fit_rows=int(index.size), extra=extra)
@@ -544,13 +562,48 @@ def mixture_reg_covar(X: np.ndarray) -> float:
     >>> mixture_reg_covar(np.array([[0.1], [2.3], [-1.0]]))
     1e-06
     """
-    gap = 0.0
+    two_valued = two_valued_columns(X)
+    if not two_valued.any():
+        return MIXTURE_REG_FLOOR
+    gap = float(np.max(np.ptp(X[:, two_valued], axis=0)))
+    return max(MIXTURE_REG_FLOOR, gap * gap / 4.0)
+
+
+def two_valued_columns(X: np.ndarray) -> np.ndarray:
+    """Mask of the columns of ``X`` that hold exactly two distinct values (one-hot slots, flags).
+
+    Examples
+    --------
+    >>> two_valued_columns(np.array([[0.0, 1.0, 0.5], [0.5, 2.0, 0.5], [0.0, 3.0, 0.5]])).tolist()
+    [True, False, False]
+    """
     low, high = X.min(axis=0), X.max(axis=0)
+    mask = np.zeros(X.shape[1], dtype=bool)
     for j in np.flatnonzero(high > low):
         column = X[:, j]
-        if np.all((column == low[j]) | (column == high[j])):
-            gap = max(gap, float(high[j] - low[j]))
-    return max(MIXTURE_REG_FLOOR, gap * gap / 4.0)
+        mask[j] = bool(np.all((column == low[j]) | (column == high[j])))
+    return mask
+
+
+def dbscan_feature_weights(X: np.ndarray) -> np.ndarray:
+    """DBSCAN's weight per column: 0 for two-valued columns, 1 for the others.
+
+    A two-valued column (a one-hot slot, a flag) puts a gap between its levels that no density
+    path crosses once it exceeds eps, so DBSCAN would cut every dense region into one island per
+    level: one categorical column alone would decide the segments (eps shrinks as rows grow, so
+    no fixed one-hot weight avoids it). DBSCAN therefore measures density on the other columns
+    (its segments are still profiled on every column). When every column is two-valued, all
+    keep weight 1.
+
+    Examples
+    --------
+    >>> dbscan_feature_weights(np.array([[0.0, 1.2], [0.5, -0.3], [0.0, 0.1]])).tolist()
+    [0.0, 1.0]
+    """
+    two_valued = two_valued_columns(X)
+    if two_valued.all():
+        return np.ones(X.shape[1])
+    return np.where(two_valued, 0.0, 1.0)
 
 
 def _fit_mixtures(

@@ -111,3 +111,35 @@ def test_one_hot_slots_carry_the_category_weight_in_training_and_serving() -> No
         del entry["value"]
     old = FastTransform.from_params(params, columns).transform_records(records[:1])[0]
     assert old[0, 1:].tolist() == [0.0, 1.0, 0.0]
+
+
+def test_dbscan_density_ignores_one_hot_slots_at_any_scale() -> None:
+    """With 12,000 rows eps is far below the one-hot gap, which used to cut every dense region
+    into one island per level; now the slots are left out of DBSCAN's distances."""
+    from shared.engine.bundle import _npz_bytes, _rule_of
+    from shared.engine.clustering import fit_dbscan
+    from shared.serving.rules import load_serving_rule
+
+    rng = np.random.default_rng(5)
+    n = 12_000
+    blob = rng.integers(0, 2, n)
+    numeric = np.array([[0.0, 0.0, 0.0], [6.0, 6.0, 6.0]])[blob] + rng.normal(0, 1, (n, 3))
+    female = rng.random(n) < 0.5
+    onehot = np.column_stack([female, ~female]).astype(float) * CATEGORY_WEIGHT
+    X = np.hstack([numeric, onehot])
+    model = fit_dbscan(X).models[0]
+    assert model.params["density_features"] == 3
+    assert model.params["eps"] < CATEGORY_WEIGHT * np.sqrt(2)  # the gap would have split it
+    big = [label for label in np.unique(model.labels) if label >= 0]
+    big = [label for label in big if np.mean(model.labels == label) >= 0.05]
+    assert len(big) == 2
+    for label in big:
+        assert 0.4 < female[model.labels == label].mean() < 0.6
+    # The serving bundle carries the weights: same answers as the assigner on new customers.
+    assigner = model.assigner
+    spec, arrays = _rule_of(assigner)
+    assert arrays["feature_weights"].tolist() == [1.0, 1.0, 1.0, 0.0, 0.0]
+    rule = load_serving_rule(spec, _npz_bytes(arrays))
+    new = np.hstack([rng.normal(3.0, 3.0, (400, 3)), onehot[:400]])
+    np.testing.assert_array_equal(rule.predict(new), assigner.predict(new))
+    np.testing.assert_allclose(rule.assign(new).distance, assigner.assign(new).distance)
