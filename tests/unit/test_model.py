@@ -33,7 +33,7 @@ from shared.contract.profiles import ProfileCatalog, SegmentProfile, SegmentSet
 from shared.engine.assigners import GaussianMixtureAssigner, NearestCentroidAssigner
 from shared.engine.bundle import build_serving_artifacts
 from shared.engine.persistence import dump_artifact
-from shared.engine.preprocess import fit_preprocessor
+from shared.engine.preprocess import coerce_customers, fit_preprocessor, preprocessing_params
 from shared.exceptions import (
     AlgorithmNotFittedError,
     ArtifactError,
@@ -41,13 +41,14 @@ from shared.exceptions import (
     DatasetNotFoundError,
     InvalidCustomerError,
     NoModelError,
-    UntrustedTypeError,
     VersionNotFoundError,
 )
-from shared.serving.model import SegmentationModel, TransformPath
+from shared.serving.model import SegmentationModel
 from shared.serving.registry import ModelRegistry
+from shared.serving.transform import COLUMN_PATH_MIN_ROWS, ServingTransform
 from shared.store.base import sha256_hex, write_current
 from shared.store.local import LocalModelStore
+from tests.support.oracle import ReferenceModel
 
 COLUMNS = [
     ColumnSchema(name="id", role="id", dtype="integer", used=False),
@@ -94,12 +95,12 @@ def _segments(algorithm: str, k: int) -> SegmentSet:
 
 
 def build_version(
-    store: LocalModelStore, dataset: str, version: str, *, bundle: bool = False
+    store: LocalModelStore, dataset: str, version: str, *, bundle: bool = True
 ) -> Manifest:
     """Fit the tiny version and publish it like the publisher does (manifest last).
 
-    ``bundle``: also publish the numpy serving bundle (as training does since it exists);
-    without it the version is served from the skops artifacts, as older versions are.
+    ``bundle=False`` leaves the numpy serving bundle out, as publishers did before it existed:
+    such a version is refused.
     """
     fitted = fit_preprocessor(FRAME, COLUMNS)
     from sklearn.mixture import GaussianMixture
@@ -185,9 +186,21 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> LocalModelStore:
     build_version(store, "tiny", "v1")
     build_version(store, "tiny", "v2")
     point_at(store, "tiny", "v1")
-    build_version(store, "bundled", "v1", bundle=True)
-    point_at(store, "bundled", "v1")
     return store
+
+
+class CountingStore(LocalModelStore):
+    """A local store that records the keys it was asked for."""
+
+    def __init__(self, root: Any) -> None:
+        super().__init__(root)
+        self.reads: list[str] = []
+        self._reads_lock = threading.Lock()
+
+    def get_bytes(self, key: str) -> bytes:
+        with self._reads_lock:
+            self.reads.append(key)
+        return super().get_bytes(key)
 
 
 @pytest.fixture
@@ -221,8 +234,9 @@ def test_assign_reproduces_training_labels(published: LocalModelStore) -> None:
         assert ids == [LABEL_TO_SEGMENT[int(lab)] for lab in LABELS], algorithm
 
 
-def test_fast_and_frame_paths_agree(published: LocalModelStore) -> None:
+def test_bundle_agrees_with_the_skops_oracle(published: LocalModelStore) -> None:
     model = SegmentationModel.open(published, "tiny", "v1")
+    oracle = ReferenceModel(model)
     rng = np.random.default_rng(0)
     records: list[dict[str, Any]] = [
         {
@@ -233,8 +247,8 @@ def test_fast_and_frame_paths_agree(published: LocalModelStore) -> None:
         for i in range(60)
     ]
     for algorithm in ("kmeans", "gmm"):
-        fast = model.assign(records, algorithm=algorithm, path="fast")
-        frame = model.assign(records, algorithm=algorithm, path="frame")
+        fast = model.assign(records, algorithm=algorithm)
+        frame = oracle.assign(records, algorithm=algorithm)
         assert [a.segment_id for a in fast] == [a.segment_id for a in frame]
         assert [a.imputed for a in fast] == [a.imputed for a in frame]
         assert [a.warnings for a in fast] == [a.warnings for a in frame]
@@ -269,10 +283,9 @@ def test_any_k_of_the_sweep(published: LocalModelStore) -> None:
 def test_wrong_type_names_row_and_column(published: LocalModelStore) -> None:
     model = SegmentationModel.open(published, "tiny", "v1")
     bad = [{"x": 1, "y": 1, "g": "a"}, {"x": "lots", "y": 1, "g": "a"}]
-    paths: list[TransformPath] = ["fast", "frame"]
-    for path in paths:
+    for route in (model, ReferenceModel(model)):
         with pytest.raises(InvalidCustomerError) as info:
-            model.assign(bad, path=path)
+            route.assign(bad)
         assert (info.value.row, info.value.column) == (1, "x")
 
 
@@ -281,48 +294,69 @@ def test_empty_batch(published: LocalModelStore) -> None:
 
 
 def test_lazy_loading_is_thread_safe(published: LocalModelStore) -> None:
-    loads: list[int] = []
-
-    def loader(data: bytes) -> Any:
-        from shared.engine.persistence import load_artifact
-
-        loads.append(len(data))
-        return load_artifact(data)
-
-    model = SegmentationModel.open(published, "tiny", "v1", loader=loader)
+    store = CountingStore(published.root)
+    model = SegmentationModel.open(store, "tiny", "v1")
+    opened = len(store.reads)  # the manifest and profiles.json
     threads = [threading.Thread(target=model.warm) for _ in range(8)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert len(loads) == 2  # the preprocessor and kmeans-k2, once each
+    loaded = sorted(key.rsplit("/v1/", 1)[1] for key in store.reads[opened:])
+    assert loaded == ["serving/kmeans-k2.npz", SERVING_PARAMS_PATH]  # once each
     assert model.is_warm
+    assert model.is_ready()
+    assert not model.is_ready("gmm")  # not loaded yet
+    assert not model.is_ready("dbscan")  # not fitted at all
 
 
-def test_bundle_serves_with_numpy_and_never_loads_skops(published: LocalModelStore) -> None:
-    loads: list[bytes] = []
-    model = SegmentationModel.open(published, "bundled", "v1", loader=loads.append)
-    assert model.has_serving_bundle
+def test_bundle_serves_with_numpy_and_never_reads_skops(published: LocalModelStore) -> None:
+    store = CountingStore(published.root)
+    model = SegmentationModel.open(store, "tiny", "v1")
     assert [a.segment_id for a in model.assign(RECORDS)] == [7, 3, 7, 7]
     assert [a.segment_id for a in model.assign(RECORDS, algorithm="gmm")] == [7, 3, 7, 7]
     assert [a.segment_id for a in model.assign(RECORDS, k=3)][:2] == [0, 2]
     assert model.warm("gmm").is_warm
-    assert loads == []  # no skops artifact was read, let alone loaded
+    assert store.reads
+    assert not [key for key in store.reads if key.endswith(".skops")]
 
 
-def test_bundle_and_skops_versions_answer_alike(published: LocalModelStore) -> None:
-    bundled = SegmentationModel.open(published, "bundled", "v1")
-    legacy = SegmentationModel.open(published, "tiny", "v1")
-    assert not legacy.has_serving_bundle
+def test_bundle_answers_equal_the_oracle_for_every_model(published: LocalModelStore) -> None:
+    model = SegmentationModel.open(published, "tiny", "v1")
+    oracle = ReferenceModel(model)
     for algorithm, k in (("kmeans", 2), ("kmeans", 3), ("gmm", 2)):
-        a = bundled.assign(RECORDS, algorithm=algorithm, k=k)
-        b = legacy.assign(RECORDS, algorithm=algorithm, k=k)
-        c = bundled.assign(RECORDS, algorithm=algorithm, k=k, path="frame")
-        assert [x.to_dict() for x in a] == [x.to_dict() for x in b] == [x.to_dict() for x in c]
+        a = model.assign(RECORDS, algorithm=algorithm, k=k)
+        b = oracle.assign(RECORDS, algorithm=algorithm, k=k)
+        assert [x.to_dict() for x in a] == [x.to_dict() for x in b]
+
+
+def test_version_without_serving_bundle_is_refused_naming_the_file(
+    store: LocalModelStore,
+) -> None:
+    build_version(store, "tiny", "v1", bundle=False)
+    model = SegmentationModel.open(store, "tiny", "v1")  # profiles still readable
+    assert model.segment_set(model.choose()).n_segments == 2
+    with pytest.raises(ArtifactError, match=r"tiny version v1 has no serving/params\.json"):
+        model.assign(RECORDS)
+    with pytest.raises(ArtifactError, match=r"serving/params\.json"):
+        model.warm()
+
+
+def test_bundle_without_a_rule_for_a_model_is_refused(store: LocalModelStore) -> None:
+    manifest = build_version(store, "tiny", "v1")
+    key = ModelLayout.artifact("tiny", "v1", SERVING_PARAMS_PATH)
+    doc = store.get_bytes(key).replace(b'"gmm-k2"', b'"gmm-k9"')
+    store.put_bytes(key, doc)
+    manifest.artifacts[SERVING_PARAMS_PATH] = ArtifactInfo(sha256=sha256_hex(doc), size=len(doc))
+    store.put_bytes(ModelLayout.manifest("tiny", "v1"), manifest.to_json().encode())
+    model = SegmentationModel.open(store, "tiny", "v1")
+    assert [a.segment_id for a in model.assign(RECORDS)] == [7, 3, 7, 7]
+    with pytest.raises(ArtifactError, match=r"has no rule for model 'gmm-k2'"):
+        model.assign(RECORDS, algorithm="gmm")
 
 
 def test_tampered_bundle_is_refused(store: LocalModelStore) -> None:
-    build_version(store, "tiny", "v1", bundle=True)
+    build_version(store, "tiny", "v1")
     key = ModelLayout.artifact("tiny", "v1", SERVING_PARAMS_PATH)
     store.put_bytes(key, store.get_bytes(key).replace(b'"mean"', b'"mean" '))
     with pytest.raises(ChecksumMismatchError, match=r"serving/params\.json"):
@@ -331,13 +365,12 @@ def test_tampered_bundle_is_refused(store: LocalModelStore) -> None:
 
 def test_tampered_artifact_is_refused_before_loading(store: LocalModelStore) -> None:
     build_version(store, "tiny", "v1")
-    key = ModelLayout.artifact("tiny", "v1", "models/kmeans-k2.skops")
+    key = ModelLayout.artifact("tiny", "v1", "serving/kmeans-k2.npz")
     store.put_bytes(key, store.get_bytes(key) + b"x")
-    called: list[bytes] = []
-    model = SegmentationModel.open(store, "tiny", "v1", loader=called.append)
-    with pytest.raises(ChecksumMismatchError, match=r"kmeans-k2\.skops"):
+    model = SegmentationModel.open(store, "tiny", "v1")
+    with pytest.raises(ChecksumMismatchError, match=r"kmeans-k2\.npz"):
         model.assign(RECORDS)
-    assert called == []  # the tampered bytes never reached the loader
+    assert not model.is_ready()
 
 
 # --- ModelRegistry ------------------------------------------------------------------------------
@@ -374,7 +407,7 @@ def test_registry_keeps_last_good_model_when_new_version_is_tampered(
 ) -> None:
     build_version(store, "tiny", "v1")
     build_version(store, "tiny", "v2")
-    key = ModelLayout.artifact("tiny", "v2", "preprocessor.skops")
+    key = ModelLayout.artifact("tiny", "v2", SERVING_PARAMS_PATH)
     store.put_bytes(key, b"not what the manifest says")
     point_at(store, "tiny", "v1")
     clock = FakeClock()
@@ -387,16 +420,43 @@ def test_registry_keeps_last_good_model_when_new_version_is_tampered(
     assert any("refused new version" in r.message for r in caplog.records)
 
 
-def test_registry_refuses_untrusted_when_nothing_is_cached(store: LocalModelStore) -> None:
-    build_version(store, "tiny", "v1")
+def test_registry_refuses_a_version_without_bundle_when_nothing_is_cached(
+    store: LocalModelStore,
+) -> None:
+    build_version(store, "tiny", "v1", bundle=False)
     point_at(store, "tiny", "v1")
+    with pytest.raises(ArtifactError, match=r"serving/params\.json"):
+        ModelRegistry(store).current("tiny").assign(RECORDS)
 
-    def refuse(data: bytes) -> Any:
-        raise UntrustedTypeError("artifact carries untrusted type 'os.system'")
 
-    registry = ModelRegistry(store, loader=refuse)
-    with pytest.raises(UntrustedTypeError, match=r"os\.system"):
-        registry.current("tiny").assign(RECORDS)
+def test_registry_keeps_serving_when_a_new_version_has_no_bundle(store: LocalModelStore) -> None:
+    build_version(store, "tiny", "v1")
+    build_version(store, "tiny", "v2", bundle=False)
+    point_at(store, "tiny", "v1")
+    clock = FakeClock()
+    registry = ModelRegistry(store, refresh_seconds=1, clock=clock)
+    assert registry.current("tiny").version == "v1"
+    point_at(store, "tiny", "v2")
+    clock.now = 2
+    assert registry.current("tiny").version == "v1"
+
+
+def test_cached_needs_no_store_read(store: LocalModelStore) -> None:
+    build_version(store, "tiny", "v1")
+    build_version(store, "tiny", "v2")
+    point_at(store, "tiny", "v1")
+    clock = FakeClock()
+    registry = ModelRegistry(store, refresh_seconds=5, clock=clock, pinned_versions=1)
+    assert registry.cached("tiny") is None  # never read
+    current = registry.current("tiny")
+    assert registry.cached("tiny") is current
+    assert registry.cached("tiny", "v1") is current
+    assert registry.cached("tiny", "v2") is None
+    pinned = registry.get("tiny", "v2")
+    assert registry.cached("tiny", "v2") is pinned
+    clock.now = 5.0  # due for a recheck of current.json: only get() may do that
+    assert registry.cached("tiny") is None
+    assert registry.cached("tiny", "v1") is current
 
 
 def test_registry_pointer_to_missing_version(store: LocalModelStore) -> None:
@@ -425,7 +485,7 @@ def test_registry_pinned_versions(published: LocalModelStore) -> None:
         registry.get("tiny", "v9")
 
 
-# --- coerce_batch (the large-batch route) ---------------------------------------------------------
+# --- the column route (large batches) against the oracle's coercion -------------------------------
 
 BATCH_COLUMNS = [
     ColumnSchema(name="id", role="id", dtype="integer", used=False),
@@ -458,41 +518,53 @@ def _batch(n: int) -> list[dict[str, Any]]:
     return out
 
 
-def test_coerce_batch_equals_coerce_customers() -> None:
-    from shared.engine.preprocess import coerce_customers
-    from shared.serving.model import coerce_batch
+def _batch_transform() -> tuple[Any, ServingTransform]:
+    """The fitted ColumnTransformer for BATCH_COLUMNS and its serving transform."""
+    frame = pd.DataFrame(
+        {
+            "age": [20.0, 30.0, 60.0],
+            "spend": [1.0, 10.0, 400.0],
+            "plan": ["a", "a", "a"],
+            "code": ["1", "1", "1"],
+        }
+    ).astype({"plan": object, "code": object})
+    fitted = fit_preprocessor(frame, BATCH_COLUMNS)
+    params = preprocessing_params(fitted.transformer, BATCH_COLUMNS)
+    return fitted.transformer, ServingTransform(params, BATCH_COLUMNS)
 
+
+def test_column_route_equals_coerce_customers() -> None:
+    transformer, serving = _batch_transform()
     records = _batch(300)
-    fast = coerce_batch(records, BATCH_COLUMNS)
+    assert len(records) >= COLUMN_PATH_MIN_ROWS
+    X, imputed, warnings = serving.transform(records)
     exact = coerce_customers(records, BATCH_COLUMNS)
-    pd.testing.assert_frame_equal(fast.frame, exact.frame)
-    assert fast.imputed == exact.imputed
-    assert fast.warnings == exact.warnings
-    assert any(fast.warnings)  # the batch does exercise the warning rows
-    assert any(fast.imputed)
+    np.testing.assert_allclose(X, transformer.transform(exact.frame), atol=1e-12)
+    assert imputed == exact.imputed
+    assert warnings == exact.warnings
+    assert any(warnings)  # the batch does exercise the warning rows
+    assert any(imputed)
 
 
 @pytest.mark.parametrize(
     ("value", "column"),
     [("12", "age"), ("lots", "age"), (True, "age"), (float("inf"), "spend"), ([1], "plan")],
 )
-def test_coerce_batch_defers_unusual_values_to_the_exact_route(value: Any, column: str) -> None:
-    from shared.engine.preprocess import coerce_customers
-    from shared.serving.model import coerce_batch
-
-    records = _batch(30)
+def test_column_route_defers_unusual_values_to_the_row_route(value: Any, column: str) -> None:
+    transformer, serving = _batch_transform()
+    records = _batch(COLUMN_PATH_MIN_ROWS + 6)
     records[17][column] = value
     try:
         expected = coerce_customers(records, BATCH_COLUMNS)
     except InvalidCustomerError as e:
         error = e
     else:
-        got = coerce_batch(records, BATCH_COLUMNS)
-        pd.testing.assert_frame_equal(got.frame, expected.frame)
-        assert got.warnings == expected.warnings
+        X, _, warnings = serving.transform(records)
+        np.testing.assert_allclose(X, transformer.transform(expected.frame), atol=1e-12)
+        assert warnings == expected.warnings
         return
     with pytest.raises(InvalidCustomerError) as info:
-        coerce_batch(records, BATCH_COLUMNS)
+        serving.transform(records)
     assert (info.value.row, info.value.column) == (error.row, error.column) == (17, column)
     assert str(info.value) == str(error)
 
