@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import gc
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
+from fastapi.concurrency import run_in_threadpool
 
 from lambdas.api.dependencies import (
     AlgorithmQuery,
@@ -20,8 +22,13 @@ from lambdas.api.errors import ERROR_RESPONSES, AssignBatchTooLargeError
 from lambdas.api.fastjson import FastJSONRoute, json_response
 from lambdas.api.schemas import AssignRequest, AssignResponse, ErrorResponse
 from shared.serving.model import SegmentationModel
+from shared.serving.registry import ModelRegistry
 
-__all__ = ["enforce_batch_limit", "router"]
+__all__ = ["INLINE_MAX_CUSTOMERS", "enforce_batch_limit", "router"]
+
+INLINE_MAX_CUSTOMERS = 16
+"""Batches up to this size are assigned on the event loop when the model is loaded (tens of
+microseconds of numpy); larger ones, and any request that must read the store, go to a thread."""
 
 _frozen_versions: set[tuple[str, str]] = set()
 
@@ -29,9 +36,9 @@ _frozen_versions: set[tuple[str, str]] = set()
 def _freeze_loaded_model(model: SegmentationModel) -> None:
     """Move everything loaded so far (libraries, the model) out of the garbage collector's view.
 
-    A loaded model drags in ~150,000 long-lived objects (scikit-learn, pandas, skops); every
-    full collection would scan them again, adding 50-400 ms pauses to large batches. Freezing
-    is O(1) and done once per model version and container.
+    A loaded model and the libraries around it are long-lived objects; every full collection
+    would scan them again, adding pauses to large batches. Freezing is O(1) and done once per
+    model version and container.
     """
     key = (model.dataset, model.version)
     if key not in _frozen_versions and model.is_warm:
@@ -90,8 +97,40 @@ async def assign(
     ``imputed``; values outside the training range or unseen categories are accepted with a
     warning; a value of the wrong type is a 422 naming its row and column.
     """
-    model = registry.get(dataset, version)
-    result = model.assign_batch(body.customers, algorithm=algorithm, k=k)
+    # The hot path (a few customers, the model cached and loaded) stays on the event loop: a
+    # thread hop would cost more than the assignment. Everything that reads the store (a
+    # refresh of current.json, a first load) or takes real CPU time runs in a thread.
+    model = registry.cached(dataset, version)
+    if (
+        model is None
+        or len(body.customers) > INLINE_MAX_CUSTOMERS
+        or not model.is_ready(algorithm, k)
+    ):
+        return await run_in_threadpool(
+            _answer_loading, registry, dataset, version, body.customers, algorithm, k
+        )
+    return _answer(model, body.customers, algorithm, k)
+
+
+def _answer_loading(
+    registry: ModelRegistry,
+    dataset: str,
+    version: str | None,
+    customers: Sequence[dict[str, Any]],
+    algorithm: str | None,
+    k: int | None,
+) -> Response:
+    """:func:`_answer` after getting the model from the registry (may read the store)."""
+    return _answer(registry.get(dataset, version), customers, algorithm, k)
+
+
+def _answer(
+    model: SegmentationModel,
+    customers: Sequence[dict[str, Any]],
+    algorithm: str | None,
+    k: int | None,
+) -> Response:
+    result = model.assign_batch(customers, algorithm=algorithm, k=k)
     _freeze_loaded_model(model)
     payload = {
         "dataset": model.dataset,

@@ -2,7 +2,8 @@
 
 Everything the page needs is served by the app itself (it works offline and behind API Gateway
 with no CDN): the HTML shell, ``app.js`` and ``app.css`` from ``lambdas/api/static/``, and
-plotly.js from the installed ``plotly`` package. The page then reads the JSON API (datasets,
+plotly.js from the installed ``plotly`` package (located with ``importlib``, never imported: the
+API imports no plotly, which import-linter checks). The page then reads the JSON API (datasets,
 segments, plots, assign) with URLs relative to where it was loaded, so it works under an API
 Gateway stage prefix too.
 
@@ -16,6 +17,8 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import importlib.metadata
+import importlib.util
 import logging
 from dataclasses import dataclass
 from functools import lru_cache
@@ -76,9 +79,18 @@ def _make_asset(body: bytes, media_type: str) -> StaticAsset:
 
 @lru_cache(maxsize=1)
 def _plotly_version() -> str:
-    from plotly.offline import get_plotlyjs_version
+    # The installed package's version: it ships exactly one plotly.js, so the URL changes
+    # whenever the file does.
+    return importlib.metadata.version("plotly")
 
-    return str(get_plotlyjs_version())
+
+def _plotly_js() -> Path:
+    """plotly.js as shipped in the installed ``plotly`` package (found, not imported)."""
+    spec = importlib.util.find_spec("plotly")
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    if not locations:
+        raise KeyError("the plotly package is not installed")
+    return Path(locations[0]) / "package_data" / "plotly.min.js"
 
 
 def _plotly_file_name() -> str:
@@ -107,10 +119,7 @@ def load_asset(name: str) -> StaticAsset:
     if name in _OWN_ASSETS:
         return _make_asset((STATIC_DIR / name).read_bytes(), _OWN_ASSETS[name])
     if name == _plotly_file_name():
-        import plotly
-
-        path = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
-        return _make_asset(path.read_bytes(), "text/javascript; charset=utf-8")
+        return _make_asset(_plotly_js().read_bytes(), "text/javascript; charset=utf-8")
     raise KeyError(name)
 
 
@@ -136,7 +145,7 @@ def render_index() -> str:
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
-async def dashboard() -> HTMLResponse:
+def dashboard() -> HTMLResponse:
     """The dashboard page (a static shell; its data comes from the JSON API)."""
     return HTMLResponse(
         render_index(),
@@ -150,7 +159,7 @@ async def dashboard() -> HTMLResponse:
 
 
 @router.get("/static/{name}", include_in_schema=False)
-async def static_file(name: str, request: Request) -> Response:
+def static_file(name: str, request: Request) -> Response:
     """Serve one of the dashboard's files, gzipped when the client accepts it."""
     try:
         asset = load_asset(name)
