@@ -76,7 +76,7 @@ def create_app(
 
     Examples
     --------
-    >>> sorted(r.path for r in create_app().routes if r.path.startswith("/health"))
+    >>> sorted(p for p in create_app().openapi()["paths"] if p.startswith("/health"))
     ['/health']
     """
     app = FastAPI(

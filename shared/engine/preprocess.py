@@ -177,6 +177,7 @@ def fit_preprocessor(features: pd.DataFrame, columns: list[ColumnSchema]) -> Fit
 
     Examples
     --------
+    >>> import pandas as pd
     >>> cols = [ColumnSchema(name="x", role="numeric", dtype="float", used=True)]
     >>> fitted = fit_preprocessor(pd.DataFrame({"x": [1.0, 3.0, np.nan]}), cols)
     >>> fitted.X.ravel().tolist(), fitted.feature_names
@@ -285,6 +286,7 @@ def preprocessing_params(
 
     Examples
     --------
+    >>> import pandas as pd
     >>> cols = [ColumnSchema(name="x", role="numeric", dtype="float", used=True)]
     >>> fitted = fit_preprocessor(pd.DataFrame({"x": [1.0, 3.0]}), cols)
     >>> preprocessing_params(fitted.transformer, cols).numeric

@@ -195,10 +195,10 @@ class PreprocessingParams:
         >>> PreprocessingParams.from_dict({"columns": [], "n_outputs": 0, "numeric": [],
         ...                                "categorical": []}).n_outputs
         0
-        >>> PreprocessingParams.from_dict({"columns": []})
+        >>> PreprocessingParams.from_dict({"columns": [], "numeric": []})
         Traceback (most recent call last):
         ...
-        ValueError: the preprocessing parameters are malformed: missing 'n_outputs'
+        ValueError: the preprocessing parameters are malformed: missing 'categorical'
         """
         try:
             columns = tuple(

@@ -79,6 +79,10 @@ def plain_numbers(
     return numbers, missing
 
 
+def _described(columns: Sequence[InputColumn]) -> list[str]:
+    return [f"{c.name} ({c.role}{', log1p' if c.log1p else ''})" for c in columns]
+
+
 @dataclass(frozen=True)
 class _ColumnWarnings:
     """What the column route needs of one feature beyond its fitted numbers (from the schema)."""
@@ -132,10 +136,8 @@ class ServingTransform:
         expected = tuple(InputColumn(r.name, r.role, r.log1p) for r in rules)
         if params.columns != expected:
             raise ValueError(
-                f"they were made for columns {[c.name for c in params.columns]!r} "
-                f"(roles {[c.role for c in params.columns]!r}), the schema's used columns are "
-                f"{[c.name for c in expected]!r} (roles {[c.role for c in expected]!r}, log1p "
-                f"{[c.log1p for c in expected]!r})"
+                f"they were made for columns {_described(params.columns)}, the schema's used "
+                f"columns are {_described(expected)}"
             )
         position = {rule.name: j for j, rule in enumerate(rules)}
         numeric, categorical = params.numeric, params.categorical
