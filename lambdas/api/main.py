@@ -9,9 +9,10 @@ boto3 (built on first use); no route reads a skops artifact. Models are cached p
 (``lifespan="off"``: Mangum would otherwise run startup on every invocation).
 
 Blocking work stays off uvicorn's event loop: routes that read the store are plain ``def``
-routes (FastAPI runs them in its thread pool); ``POST /assign`` is ``async`` and answers on the
-loop only when the model is cached and loaded and the batch is small, handing everything else
-to a thread; ``/health`` reads memory only.
+routes (FastAPI runs them in its thread pool); ``POST /assign`` is ``async``: it answers on the
+loop when the model is cached and loaded, hands a request that must read the store to a thread,
+and under uvicorn (concurrent requests share the loop) a large batch too; ``/health`` reads
+memory only.
 
 Authorization: API Gateway's Cognito JWT authorizer guards the deployed routes; the app checks
 again (defence in depth), accepting the gateway's verified scopes (``segments/read``,

@@ -49,6 +49,13 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
+def _no_bundle(manifest: Manifest) -> str:
+    return (
+        f"{manifest.dataset} version {manifest.version} has no {SERVING_PARAMS_PATH} (no serving "
+        "bundle); refusing it: train the upload again to publish a servable version"
+    )
+
+
 class SegmentationModel:
     """One published version of a dataset, ready to assign customers.
 
@@ -102,7 +109,8 @@ class SegmentationModel:
         ChecksumMismatchError
             When ``profiles.json`` does not match the manifest.
         ArtifactError
-            When the manifest or the profiles are not valid documents.
+            When the manifest or the profiles are not valid documents, or the version has no
+            serving bundle (the message names ``serving/params.json``).
         """
         try:
             manifest = read_manifest(store, dataset, version)
@@ -111,6 +119,8 @@ class SegmentationModel:
                 f"manifest.json of {dataset} version {version} is not a valid manifest; "
                 f"refusing it ({str(e).splitlines()[0]})"
             ) from e
+        if SERVING_PARAMS_PATH not in manifest.artifacts:
+            raise ArtifactError(_no_bundle(manifest))
         raw = read_verified_artifact(store, manifest, PROFILES_PATH)
         try:
             profiles = ProfileCatalog.model_validate_json(raw)
@@ -213,11 +223,7 @@ class SegmentationModel:
             with self._lock:
                 if self._serving is None:
                     if SERVING_PARAMS_PATH not in self.manifest.artifacts:
-                        raise ArtifactError(
-                            f"{self.dataset} version {self.version} has no "
-                            f"{SERVING_PARAMS_PATH} (no serving bundle); refusing it: "
-                            "publish it again with a current training run"
-                        )
+                        raise ArtifactError(_no_bundle(self.manifest))
                     data = read_verified_artifact(self.store, self.manifest, SERVING_PARAMS_PATH)
                     try:
                         self._serving = read_serving_params(data)

@@ -433,6 +433,7 @@ def test_untrusted_type_is_never_read_by_the_api_and_refused_by_skops_readers(
 ) -> None:
     import skops.io as sio
 
+    from shared.contract.profiles import ProfileCatalog
     from shared.serving.model import SegmentationModel
     from tests.support.oracle import ReferenceModel
 
@@ -446,7 +447,11 @@ def test_untrusted_type_is_never_read_by_the_api_and_refused_by_skops_readers(
     status, body, _ = call("POST", "/datasets/untrusted/assign", body={"customers": [{"Age": 30}]})
     assert status == 503  # no serving bundle: refused before any skops file is looked at
     assert SERVING_PARAMS_PATH in assert_error(body, "artifact_refused").message
-    reference = ReferenceModel(SegmentationModel.open(store, "untrusted", "v1"))
+    profiles = ProfileCatalog.model_validate_json(
+        store.get_bytes(ModelLayout.artifact("untrusted", "v1", "profiles.json"))
+    )
+    # Built around SegmentationModel.open, which refuses a version without a serving bundle.
+    reference = ReferenceModel(SegmentationModel(store, forged, profiles))
     with pytest.raises(UntrustedTypeError, match="Evil"):
         reference.assign([{"Age": 30}])
 

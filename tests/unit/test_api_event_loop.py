@@ -8,16 +8,20 @@ Starlette's TestClient (which runs the app on an event loop in a portal thread, 
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from mangum import Mangum
 
 import lambdas.api.routes.assign as assign_route
 from lambdas.api.main import create_app
 from shared.settings import Settings
 from shared.store.local import LocalModelStore
+from tests.support.aws import FakeLambdaContext
+from tests.support.events import load_event
 from tests.support.versions import RECORDS, build_version, point_at
 
 
@@ -89,7 +93,7 @@ def test_a_cached_single_assign_stays_on_the_event_loop(
     real = assign_route.run_in_threadpool
 
     async def counting(func: Any, *args: Any, **kwargs: Any) -> Any:
-        hops.append(len(args[3]))  # the customers
+        hops.append(next(len(a) for a in args if isinstance(a, list)))  # the customers
         return await real(func, *args, **kwargs)
 
     monkeypatch.setattr(assign_route, "run_in_threadpool", counting)
@@ -107,3 +111,35 @@ def test_a_cached_single_assign_stays_on_the_event_loop(
     assert hops == [1, len(many["customers"])]  # a real batch is CPU work: a thread
     assert client.post("/datasets/tiny/assign?algorithm=gmm", json=one).status_code == 200
     assert hops == [1, len(many["customers"]), 1]  # a model not loaded yet: a thread
+
+
+def test_inside_lambda_a_large_batch_on_a_loaded_model_stays_on_the_loop(
+    served: tuple[TestClient, LoopWatchingStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Lambda container handles one invocation at a time: no other request shares its loop."""
+    client, _ = served
+    handler = Mangum(client.app, lifespan="off", api_gateway_base_path="/")
+    hops: list[int] = []
+    real = assign_route.run_in_threadpool
+
+    async def counting(func: Any, *args: Any, **kwargs: Any) -> Any:
+        hops.append(next(len(a) for a in args if isinstance(a, list)))
+        return await real(func, *args, **kwargs)
+
+    monkeypatch.setattr(assign_route, "run_in_threadpool", counting)
+
+    def invoke(customers: list[dict[str, Any]]) -> dict[str, Any]:
+        event = load_event("api-assign")
+        event["rawPath"] = event["requestContext"]["http"]["path"] = "/datasets/tiny/assign"
+        event["body"] = json.dumps({"customers": customers})
+        event["headers"]["content-length"] = str(len(event["body"]))
+        response: dict[str, Any] = handler(event, FakeLambdaContext())
+        assert response["statusCode"] == 200, response["body"]
+        return response
+
+    invoke(RECORDS[:1])
+    assert hops == [1]  # the first call reads the store: a thread, in Lambda too
+    many = RECORDS * (assign_route.INLINE_MAX_CUSTOMERS // len(RECORDS) + 1)
+    body = json.loads(invoke(many)["body"])
+    assert [a["segment_id"] for a in body["assignments"][:4]] == [7, 3, 7, 7]
+    assert hops == [1]

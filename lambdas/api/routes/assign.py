@@ -28,7 +28,8 @@ __all__ = ["INLINE_MAX_CUSTOMERS", "enforce_batch_limit", "router"]
 
 INLINE_MAX_CUSTOMERS = 16
 """Batches up to this size are assigned on the event loop when the model is loaded (tens of
-microseconds of numpy); larger ones, and any request that must read the store, go to a thread."""
+microseconds of numpy). Larger ones go to a thread where requests share the loop (uvicorn), and
+any request that must read the store always does."""
 
 _frozen_versions: set[tuple[str, str]] = set()
 
@@ -84,6 +85,7 @@ async def enforce_batch_limit(request: Request, settings: SettingsDep) -> None:
     responses={413: {"model": ErrorResponse, "description": "Batch or body over the limit"}},
 )
 async def assign(
+    request: Request,
     dataset: DatasetPath,
     body: AssignRequest,
     registry: RegistryDep,
@@ -97,19 +99,25 @@ async def assign(
     ``imputed``; values outside the training range or unseen categories are accepted with a
     warning; a value of the wrong type is a 422 naming its row and column.
     """
-    # The hot path (a few customers, the model cached and loaded) stays on the event loop: a
-    # thread hop would cost more than the assignment. Everything that reads the store (a
-    # refresh of current.json, a first load) or takes real CPU time runs in a thread.
     model = registry.cached(dataset, version)
-    if (
-        model is None
-        or len(body.customers) > INLINE_MAX_CUSTOMERS
-        or not model.is_ready(algorithm, k)
-    ):
+    if model is None or not model.is_ready(algorithm, k):
+        # A store read (a refresh of current.json, a first load): never on the event loop.
         return await run_in_threadpool(
             _answer_loading, registry, dataset, version, body.customers, algorithm, k
         )
+    if len(body.customers) > INLINE_MAX_CUSTOMERS and _serves_concurrently(request):
+        # Real CPU work while other requests may be waiting on this loop: a thread.
+        return await run_in_threadpool(_answer, model, body.customers, algorithm, k)
+    # The hot path: the model is in memory, and either the batch is small (a thread hop would
+    # cost more than the assignment) or nothing else shares this loop.
     return _answer(model, body.customers, algorithm, k)
+
+
+def _serves_concurrently(request: Request) -> bool:
+    """False inside Lambda: Mangum puts the event in the scope, and a Lambda container handles
+    one invocation at a time, so nothing else waits on its event loop (a thread hop would only
+    add scheduling latency). True under uvicorn."""
+    return "aws.event" not in request.scope
 
 
 def _answer_loading(
