@@ -90,8 +90,8 @@ class ModelRegistry:
     def cached(self, dataset: str, version: str | None = None) -> SegmentationModel | None:
         """The model :meth:`get` would return when that needs no store read, else None.
 
-        In memory only (no lock, no I/O): what an ``async`` route may call on the event loop
-        before it decides to hand the request to a thread.
+        In memory only (no I/O, no lock held for long): what an ``async`` route may call on the
+        event loop before it decides to hand the request to a thread.
 
         Examples
         --------
@@ -107,7 +107,11 @@ class ModelRegistry:
             return entry.model
         if version is None:
             return None
-        return self._pinned.get((dataset, version))
+        with self._guard:
+            found = self._pinned.get((dataset, version))
+            if found is not None:
+                self._pinned.move_to_end((dataset, version))  # recently used, as in get()
+            return found
 
     def get(self, dataset: str, version: str | None = None) -> SegmentationModel:
         """The current model of ``dataset``, or the given ``version`` of it.
