@@ -50,18 +50,17 @@ def _rule_of(assigner: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     def i(values: Any) -> np.ndarray:
         return np.asarray(values, dtype=np.int64)
 
-    spec: dict[str, Any] = {"n_features": int(assigner.n_features_in_)}
+    def spec(kind: str, **scalars: Any) -> dict[str, Any]:
+        return {"kind": kind, "n_features": int(assigner.n_features_in_), **scalars}
+
     if isinstance(assigner, NearestCentroidAssigner):
-        spec["kind"] = CentroidRule.kind
-        return spec, {
+        return spec(CentroidRule.kind), {
             "centroids": f(assigner.centroids_),
             "labels": i(assigner.labels_),
             "thresholds": f(assigner.thresholds_),
         }
     if isinstance(assigner, GaussianMixtureAssigner):
-        spec["kind"] = MixtureRule.kind
-        spec["covariance_type"] = "full"
-        return spec, {
+        return spec(MixtureRule.kind, covariance_type="full"), {
             "weights": f(assigner.weights_),
             "means": f(assigner.means_),
             "precisions_cholesky": f(assigner.precisions_cholesky_),
@@ -69,9 +68,7 @@ def _rule_of(assigner: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
             "thresholds": f(assigner.thresholds_),
         }
     if isinstance(assigner, CoreSampleAssigner):
-        spec["kind"] = CoreSampleRule.kind
-        spec["eps"] = float(assigner.eps)
-        return spec, {
+        return spec(CoreSampleRule.kind, eps=float(assigner.eps)), {
             "components": f(assigner.components_),
             "core_labels": i(assigner.core_labels_),
             "labels": i(assigner.labels_),

@@ -346,6 +346,19 @@ def test_params_for_other_columns_are_refused() -> None:
         read_serving_params(json.dumps(bad).encode())
 
 
+def test_the_bundle_writer_fails_loudly_instead_of_leaving_the_bundle_out() -> None:
+    """Every version needs a bundle: what cannot be written fails the run, naming why."""
+    frame = pd.DataFrame({"n": [1.0, 5.0, 50.0], "y": [0.0, 0.5, 1.0], "g": ["1", "2", "3"]})
+    fitted = fit_preprocessor(frame, LOG_COLUMNS)
+    with pytest.raises(ArtifactError, match=r"model kmeans-k2 cannot be written.*no serving rule"):
+        build_serving_artifacts(fitted.transformer, LOG_COLUMNS, {"kmeans-k2": object()})
+    params = preprocessing_params(fitted.transformer, LOG_COLUMNS)
+    doc = params.to_dict()
+    doc["numeric"][0]["scale"] = float("nan")
+    with pytest.raises(ValueError, match=rf"column '{doc['numeric'][0]['column']}'.*finite"):
+        PreprocessingParams.from_dict(doc)
+
+
 # --- refusing bad bundles ------------------------------------------------------------------------
 
 
