@@ -36,6 +36,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # `python bench/api.py` (make bench): the oracle is in tests/
+    sys.path.insert(1, str(ROOT))
 MALL = ROOT / "data" / "mall_customers.csv"
 BUCKET = "bench-models"
 EVENTS = ROOT / "events"
