@@ -2,8 +2,7 @@
 
 Everything the page needs is served by the app itself (it works offline and behind API Gateway
 with no CDN): the HTML shell, ``app.js`` and ``app.css`` from ``lambdas/api/static/``, and
-plotly.js from the installed ``plotly`` package (located with ``importlib``, never imported: the
-API imports no plotly, which import-linter checks). The page then reads the JSON API (datasets,
+plotly.js from the installed ``plotly`` package. The page then reads the JSON API (datasets,
 segments, plots, assign) with URLs relative to where it was loaded, so it works under an API
 Gateway stage prefix too.
 
@@ -17,8 +16,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import importlib.metadata
-import importlib.util
 import logging
 from dataclasses import dataclass
 from functools import lru_cache
@@ -79,18 +76,9 @@ def _make_asset(body: bytes, media_type: str) -> StaticAsset:
 
 @lru_cache(maxsize=1)
 def _plotly_version() -> str:
-    # The installed package's version: it ships exactly one plotly.js, so the URL changes
-    # whenever the file does.
-    return importlib.metadata.version("plotly")
+    from plotly.offline import get_plotlyjs_version
 
-
-def _plotly_js() -> Path:
-    """plotly.js as shipped in the installed ``plotly`` package (found, not imported)."""
-    spec = importlib.util.find_spec("plotly")
-    locations = list(spec.submodule_search_locations or []) if spec is not None else []
-    if not locations:
-        raise KeyError("the plotly package is not installed")
-    return Path(locations[0]) / "package_data" / "plotly.min.js"
+    return str(get_plotlyjs_version())
 
 
 def _plotly_file_name() -> str:
@@ -119,7 +107,10 @@ def load_asset(name: str) -> StaticAsset:
     if name in _OWN_ASSETS:
         return _make_asset((STATIC_DIR / name).read_bytes(), _OWN_ASSETS[name])
     if name == _plotly_file_name():
-        return _make_asset(_plotly_js().read_bytes(), "text/javascript; charset=utf-8")
+        import plotly
+
+        path = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
+        return _make_asset(path.read_bytes(), "text/javascript; charset=utf-8")
     raise KeyError(name)
 
 
