@@ -271,8 +271,9 @@ def preprocessing_params(
 ) -> PreprocessingParams:
     """Read the fitted numbers out of ``transformer``: the one form serving applies.
 
-    The imputation values, scaler ``mean_``/``scale_``, log1p flags, one-hot categories and
-    output positions of a preprocessor :func:`build_preprocessor` made, as
+    The imputation values, scaler ``mean_``/``scale_``, log1p flags, one-hot categories, the
+    one-hot blocks' weights (``transformer_weights``) and output positions of a preprocessor
+    :func:`build_preprocessor` made, as
     :class:`~shared.serving.preprocessing.PreprocessingParams` (what the serving bundle stores).
 
     Raises
@@ -280,7 +281,8 @@ def preprocessing_params(
     MissingColumnError
         When the transformer uses a column the schema does not list as used.
     TypeError
-        When the transformer is not the shape :func:`build_preprocessor` makes.
+        When the transformer is not the shape :func:`build_preprocessor` makes (a weight on a
+        block other than a one-hot one included).
     ValueError
         When a fitted number is not finite.
 
@@ -300,6 +302,7 @@ def preprocessing_params(
     used = {rule.name for rule in rules}
     numeric: list[ScaledColumn] = []
     categorical: list[OneHotColumn] = []
+    weights = transformer.transformer_weights or {}
     for name, pipeline, block_columns in transformer.transformers_:
         if name == "remainder" or pipeline == "drop":
             continue
@@ -317,11 +320,14 @@ def preprocessing_params(
             raise TypeError(f"block {name!r} has no SimpleImputer step named 'impute'")
         fill = list(imputer.statistics_)
         encoder = steps.get("onehot")
+        if name in weights and not isinstance(encoder, OneHotEncoder):
+            raise TypeError(f"block {name!r} is weighted but is not a one-hot block")
         if isinstance(encoder, OneHotEncoder):
+            value = float(weights.get(name, 1.0))
             offset = out.start
             for j, (column, cats) in enumerate(zip(names, encoder.categories_, strict=True)):
                 slots = tuple(OneHotSlot(str(c), offset + k) for k, c in enumerate(cats))
-                categorical.append(OneHotColumn(column, str(fill[j]), slots))
+                categorical.append(OneHotColumn(column, str(fill[j]), slots, value))
                 offset += len(cats)
             continue
         scaler = steps.get("scale")

@@ -66,12 +66,15 @@ class OneHotSlot:
 class OneHotColumn:
     """A categorical feature: impute ``fill`` (the most frequent label), then one-hot encode.
 
-    A label with no slot (a category unseen in training) sets no output column.
+    The label's slot is set to ``value`` (1.0 unless the one-hot block is weighted, the
+    ``ColumnTransformer``'s ``transformer_weights``); a label with no slot (a category unseen in
+    training) sets no output column.
     """
 
     column: str
     fill: str
     slots: tuple[OneHotSlot, ...]
+    value: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,11 +100,11 @@ class PreprocessingParams:
 
     Notes
     -----
-    Extending a one-hot slot with a per-output value (a block weight instead of 1.0) is meant to
-    be a small change: add ``value: float = 1.0`` to :class:`OneHotSlot`, write it in
-    :meth:`to_dict` as a third pair element only when it is not 1.0 (so existing bundles keep
-    their bytes) and read it in :meth:`from_dict`; the transform's one-hot step writes
-    ``slot.value`` where it writes 1.0 today.
+    A one-hot column's slots hold :attr:`OneHotColumn.value` (a block weight; 1.0 by default,
+    written to JSON only when it differs, so bundles without it read as 1.0). A value per slot
+    (per output column) would be the same small change one level down: ``value: float = 1.0``
+    on :class:`OneHotSlot`, a third element of its JSON pair when not 1.0, and the transform's
+    one-hot step writing ``slot.value``.
 
     Examples
     --------
@@ -139,6 +142,9 @@ class PreprocessingParams:
         unknown = sorted(set(features) - names)
         if unknown:
             raise ValueError(f"the preprocessing parameters use unlisted column(s) {unknown}")
+        for c in self.categorical:
+            if not (math.isfinite(c.value) and c.value > 0):
+                raise ValueError(f"column {c.column!r}: value={c.value} should be a number > 0")
         for n in self.numeric:
             if not all(map(math.isfinite, (n.fill, n.mean, n.scale))) or n.scale == 0:
                 raise ValueError(
@@ -175,6 +181,7 @@ class PreprocessingParams:
                     "column": c.column,
                     "fill": c.fill,
                     "slots": [[s.label, s.output] for s in c.slots],
+                    **({} if c.value == 1.0 else {"value": c.value}),
                 }
                 for c in self.categorical
             ],
@@ -221,6 +228,7 @@ class PreprocessingParams:
                     column=_text(c["column"]),
                     fill=_text(c["fill"]),
                     slots=tuple(_slot(pair) for pair in _items(c["slots"])),
+                    value=_number(c.get("value", 1.0)),
                 )
                 for c in _items(doc["categorical"])
             )

@@ -208,7 +208,7 @@ class ServingTransform:
                 label = row[j]
                 slot = slots.get(column.fill if label is None else str(label))
                 if slot is not None:
-                    X[i, slot] = 1.0
+                    X[i, slot] = column.value
         return X, imputed, warnings
 
     def _column_route(
@@ -307,7 +307,7 @@ class ServingTransform:
         n = len(keys)
         outputs = np.fromiter((slot_of[k] for k in keys), dtype=np.intp, count=n)
         hit = outputs >= 0
-        X[np.flatnonzero(hit), outputs[hit]] = 1.0
+        X[np.flatnonzero(hit), outputs[hit]] = plan.value
         if unseen_keys:
             unusual.update(i for i, k in enumerate(keys) if k in unseen_keys)
         if not missing_keys:

@@ -31,7 +31,12 @@ from shared.contract.config import DatasetConfig
 from shared.contract.layout import SERVING_PARAMS_PATH, ModelLayout, serving_arrays_path
 from shared.contract.manifest import ColumnSchema, CurrentPointer, Manifest, SourceInfo
 from shared.engine.bundle import build_serving_artifacts
-from shared.engine.preprocess import coerce_customers, fit_preprocessor, preprocessing_params
+from shared.engine.preprocess import (
+    build_preprocessor,
+    coerce_customers,
+    fit_preprocessor,
+    preprocessing_params,
+)
 from shared.exceptions import ArtifactError, ChecksumMismatchError, InvalidCustomerError
 from shared.serving.bundle import read_serving_params
 from shared.serving.model import SegmentationModel
@@ -326,6 +331,44 @@ def test_column_route_equals_row_route_and_sklearn() -> None:
     np.testing.assert_allclose(X_col, fitted.transformer.transform(coerced.frame), atol=1e-12)
     assert warnings_col == coerced.warnings
     assert imputed_col == coerced.imputed
+
+
+def test_a_weighted_one_hot_block_is_served_with_its_weight() -> None:
+    """The one-hot block's weight (transformer_weights) is carried by the params, through JSON."""
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame(
+        {
+            "n": np.floor(np.exp(rng.normal(2, 1.5, 60))),
+            "y": rng.uniform(-1, 1, 60),
+            "g": [str(v) for v in rng.integers(1, 4, 60)],
+        }
+    ).astype({"g": object})
+    transformer = build_preprocessor(LOG_COLUMNS).set_params(
+        transformer_weights={"categorical": 0.5}
+    )
+    transformer.fit(frame)
+    params = preprocessing_params(transformer, LOG_COLUMNS)
+    assert [c.value for c in params.categorical] == [0.5]
+    doc = params.to_dict()
+    assert doc["categorical"][0]["value"] == 0.5
+    again = PreprocessingParams.from_dict(json.loads(json.dumps(doc)))
+    assert again == params
+    records: list[dict[str, Any]] = [
+        {"n": [3, None, 40][i % 3], "y": 0.1 * (i % 7), "g": [1, "2", None, "9"][i % 4]}
+        for i in range(COLUMN_PATH_MIN_ROWS + 10)
+    ]
+    expected = transformer.transform(coerce_customers(records, LOG_COLUMNS).frame)
+    assert set(np.unique(expected[:, -3:])) == {0.0, 0.5}
+    serving = ServingTransform(again, LOG_COLUMNS)
+    np.testing.assert_allclose(serving.transform(records)[0], expected, atol=1e-12)  # by column
+    np.testing.assert_allclose(serving.transform(records[:5])[0], expected[:5], atol=1e-12)
+    # Unweighted params keep their JSON (bundles written before the field read as 1.0).
+    unweighted = preprocessing_params(fit_preprocessor(frame, LOG_COLUMNS).transformer, LOG_COLUMNS)
+    assert "value" not in unweighted.to_dict()["categorical"][0]
+    assert unweighted.categorical[0].value == 1.0
+    numeric = build_preprocessor(LOG_COLUMNS).set_params(transformer_weights={"numeric": 2.0})
+    with pytest.raises(TypeError, match="'numeric' is weighted but is not a one-hot block"):
+        preprocessing_params(numeric.fit(frame), LOG_COLUMNS)
 
 
 def test_params_for_other_columns_are_refused() -> None:
