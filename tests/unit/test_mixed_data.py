@@ -10,7 +10,9 @@ import pytest
 
 from shared.contract.config import DatasetConfig
 from shared.contract.manifest import ColumnSchema
-from shared.engine.preprocess import CATEGORY_WEIGHT, FastTransform, fit_preprocessor
+from shared.engine.preprocess import CATEGORY_WEIGHT, fit_preprocessor, preprocessing_params
+from shared.serving.preprocessing import PreprocessingParams
+from shared.serving.transform import ServingTransform
 from shared.training.pipeline import TrainingOutput, train_segments
 
 MALL = Path(__file__).resolve().parents[2] / "data" / "mall_customers.csv"
@@ -97,19 +99,20 @@ def test_one_hot_slots_carry_the_category_weight_in_training_and_serving() -> No
     assert sorted(np.unique(onehot).tolist()) == [0.0, CATEGORY_WEIGHT]
     # Two customers who differ only in g are at squared distance 2 * 0.5^2 = 0.5.
     assert float(np.sum((onehot[0] - onehot[1]) ** 2)) == pytest.approx(0.5)
-    fast = FastTransform.from_fitted(fitted.transformer, columns)
-    params = fast.to_params()
-    assert [c["value"] for c in params["categorical"]] == [CATEGORY_WEIGHT]
+    params = preprocessing_params(fitted.transformer, columns)
+    assert [c.value for c in params.categorical] == [CATEGORY_WEIGHT]
+    doc = params.to_dict()
+    assert [c["value"] for c in doc["categorical"]] == [CATEGORY_WEIGHT]
     records = [{"x": 1.0, "g": "b"}, {"x": None, "g": "zz"}, {"x": 4.0, "g": None}]
     expected = fitted.transformer.transform(
         pd.DataFrame({"x": [1.0, np.nan, 4.0], "g": ["b", "zz", np.nan]}).astype({"g": object})
     )
-    served = FastTransform.from_params(params, columns).transform_records(records)[0]
+    served = ServingTransform(PreprocessingParams.from_dict(doc), columns).transform(records)[0]
     np.testing.assert_array_equal(served, expected)
     # A bundle written before the weighting (no "value") still serves its ones.
-    for entry in params["categorical"]:
+    for entry in doc["categorical"]:
         del entry["value"]
-    old = FastTransform.from_params(params, columns).transform_records(records[:1])[0]
+    old = ServingTransform(PreprocessingParams.from_dict(doc), columns).transform(records[:1])[0]
     assert old[0, 1:].tolist() == [0.0, 1.0, 0.0]
 
 
