@@ -2,8 +2,9 @@
 
 The prepared matrix has one float64 column per numeric or date feature and one per category
 of every categorical feature (one-hot). Its width is known from the schema alone
-(:func:`feature_width`), so :func:`check_matrix_size` runs before anything is allocated. Two
-limits:
+(:func:`feature_width`), so :func:`check_matrix_size` runs before anything is allocated; the
+schema inference checks the same widths (:func:`check_feature_widths`) before its near-duplicate
+screening, which compares every pair of columns. Two limits:
 
 - :data:`MAX_FEATURE_WIDTH` (2,000 columns after one-hot): beyond it the per-feature work of
   every algorithm (distances, k-distance curves, mixtures, profiles, the report) stops being
@@ -19,11 +20,19 @@ component.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
+
 from shared.contract.manifest import ColumnSchema
 from shared.exceptions import TooManyFeaturesError
 from shared.serving.values import feature_columns
 
-__all__ = ["MAX_FEATURE_WIDTH", "MAX_MATRIX_VALUES", "check_matrix_size", "feature_width"]
+__all__ = [
+    "MAX_FEATURE_WIDTH",
+    "MAX_MATRIX_VALUES",
+    "check_feature_widths",
+    "check_matrix_size",
+    "feature_width",
+]
 
 MAX_FEATURE_WIDTH = 2_000
 """Most columns the prepared matrix may have (after one-hot encoding)."""
@@ -78,14 +87,38 @@ encoding (5,000 rows); the limit is 2,000 (MAX_FEATURE_WIDTH); widest: 'Code' (3
 categories). Exclude columns or name fewer features in the dataset config
     """
     used = feature_columns(columns)
-    width = sum(_width_of(c) for c in used)
+    widths = {c.name: _width_of(c) for c in used}
+    one_hot = {c.name for c in used if c.role == "categorical"}
+    return check_feature_widths(
+        widths, n_rows, one_hot=one_hot, max_width=max_width, max_values=max_values
+    )
+
+
+def check_feature_widths(
+    widths: Mapping[str, int],
+    n_rows: int,
+    *,
+    one_hot: Collection[str] = (),
+    max_width: int = MAX_FEATURE_WIDTH,
+    max_values: int = MAX_MATRIX_VALUES,
+) -> int:
+    """:func:`check_matrix_size` for features known by their widths only (the schema inference
+    checks them this way before its per-pair screening, whose cost grows with the square of the
+    number of columns); ``one_hot`` names the categorical ones.
+
+    Examples
+    --------
+    >>> check_feature_widths({"Age": 1, "City": 7}, 100, one_hot={"City"})
+    8
+    """
+    width = sum(widths.values())
     values = width * n_rows
     if width <= max_width and values <= max_values:
         return width
-    one_hot = [c for c in used if _width_of(c) > 1]
-    widest = sorted(one_hot, key=lambda c: -_width_of(c))[:_WIDEST_SHOWN]
-    plain = len(used) - len(one_hot)
-    shown = ", ".join(f"{c.name!r} ({_width_of(c):,} categories)" for c in widest)
+    encoded = {name: w for name, w in widths.items() if name in one_hot and w > 1}
+    widest = sorted(encoded, key=lambda name: -encoded[name])[:_WIDEST_SHOWN]
+    shown = ", ".join(f"{name!r} ({encoded[name]:,} categories)" for name in widest)
+    plain = len(widths) - len(encoded)
     shown = f"widest: {shown}" if shown else f"{plain:,} numeric or date columns"
     if width > max_width:
         limit = f"the limit is {max_width:,} (MAX_FEATURE_WIDTH)"

@@ -79,7 +79,8 @@ except FileTooLargeError as e:
 
 def test_gmm_on_2000_features_trains_within_the_memory_limit() -> None:
     """Just under MAX_FEATURE_WIDTH: full covariances would hold k x 2,000 x 2,000 floats per
-    array (128 MB at k = 4, several arrays per fit, every k kept); diagonal ones hold k x 2,000."""
+    array (128 MB at k = 4, several arrays per fit, every k kept, and the covariance type is
+    chosen among fits of every type); diagonal and spherical ones hold k x 2,000."""
     run = run_with_memory_limit(
         _CORPUS
         + """
@@ -96,5 +97,8 @@ result = {"width": len(out.feature_names),
         timeout=300,
     )
     assert run.result is not None, run.stderr
-    assert run.result == {"width": 1999, "covariance": "diag", "segments": 2}
+    assert run.result is not None
+    assert run.result["width"] == 1999
+    assert run.result["covariance"] in ("diag", "spherical")  # never full or tied here
+    assert run.result["segments"] == 2
     assert run.peak_rss < 700 * MiB, run.peak_rss
