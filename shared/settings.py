@@ -12,9 +12,11 @@ from functools import lru_cache
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.contract.layout import DEFAULT_MAX_DECOMPRESSED_BYTES
+__all__ = ["DEFAULT_MAX_DECOMPRESSED_BYTES", "ENV", "Settings", "get_settings"]
 
-__all__ = ["ENV", "Settings", "get_settings"]
+DEFAULT_MAX_DECOMPRESSED_BYTES = 2 * 1024**3
+"""Bytes an upload may hold once decompressed (2 GiB, as ``MAX_UPLOAD_BYTES`` for plain files):
+the default of ``MAX_DECOMPRESSED_BYTES``, and of the engine's parameter of that name."""
 
 
 class ENV:

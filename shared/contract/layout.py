@@ -12,7 +12,6 @@ from __future__ import annotations
 
 __all__ = [
     "ASSIGNMENTS_PATH",
-    "DEFAULT_MAX_DECOMPRESSED_BYTES",
     "EVALUATION_PATH",
     "MANIFEST_PATH",
     "MAX_CONFIG_BYTES",
@@ -67,10 +66,6 @@ def model_artifact_path(algorithm: str, k: int | None) -> str:
 
 MAX_CONFIG_BYTES = 1024 * 1024
 """A dataset config larger than this (1 MiB) is refused without being read."""
-
-DEFAULT_MAX_DECOMPRESSED_BYTES = 2 * 1024**3
-"""Bytes an upload may hold once decompressed (2 GiB, as ``MAX_UPLOAD_BYTES`` for plain
-files); deployments set ``MAX_DECOMPRESSED_BYTES`` (``shared.settings``)."""
 
 
 class RawLayout:

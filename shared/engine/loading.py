@@ -42,13 +42,13 @@ import pandas as pd
 if TYPE_CHECKING:
     import pyarrow as pa
 
-from shared.contract.layout import DEFAULT_MAX_DECOMPRESSED_BYTES
 from shared.exceptions import (
     EmptyFileError,
     FileTooLargeError,
     NotATableError,
     UnsupportedFormatError,
 )
+from shared.settings import DEFAULT_MAX_DECOMPRESSED_BYTES
 
 __all__ = [
     "CSV_SEPARATORS",

@@ -28,7 +28,6 @@ from shared.contract.config import Algorithm, DatasetConfig, parse_config
 from shared.contract.evaluation import AlgorithmSweep, Candidate, ComparisonRow, Evaluation
 from shared.contract.layout import (
     ASSIGNMENTS_PATH,
-    DEFAULT_MAX_DECOMPRESSED_BYTES,
     EVALUATION_PATH,
     PLOTS_PATH,
     PREPROCESSOR_PATH,
@@ -69,6 +68,7 @@ from shared.engine.segment_ids import stabilize_segment_ids
 from shared.engine.selection import CHAMPION_RULE, K_RULE, KChoice, choose_champion, choose_k
 from shared.report.html import render_report_html
 from shared.report.plot_data import build_plot_data
+from shared.settings import DEFAULT_MAX_DECOMPRESSED_BYTES
 
 __all__ = ["ASSIGNMENTS_FORMULA_PREFIXES", "TrainingOutput", "train_segments"]
 

@@ -67,7 +67,6 @@ from shared.contract.config import (
     validate_dataset_name,
 )
 from shared.contract.layout import (
-    DEFAULT_MAX_DECOMPRESSED_BYTES,
     MANIFEST_PATH,
     PREPROCESSOR_PATH,
     PROFILES_PATH,
@@ -91,6 +90,7 @@ from shared.exceptions import (
     TrainingInProgressError,
     TransientStoreError,
 )
+from shared.settings import DEFAULT_MAX_DECOMPRESSED_BYTES
 from shared.store.base import (
     ModelStore,
     ObjectNotFoundError,

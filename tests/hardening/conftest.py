@@ -25,9 +25,9 @@ from mangum import Mangum
 from lambdas.api.main import create_app
 from lambdas.training import runner
 from shared.contract.config import DatasetConfig
-from shared.contract.layout import DEFAULT_MAX_DECOMPRESSED_BYTES
 from shared.contract.manifest import CurrentPointer, Manifest, SourceInfo
 from shared.contract.profiles import ProfileCatalog
+from shared.settings import DEFAULT_MAX_DECOMPRESSED_BYTES
 from shared.store.base import ModelStore, write_current
 from shared.store.s3 import S3ModelStore
 from shared.training.pipeline import TrainingOutput, train_segments

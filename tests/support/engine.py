@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 
 from shared.contract.config import DatasetConfig
 from shared.contract.evaluation import Evaluation
-from shared.contract.layout import DEFAULT_MAX_DECOMPRESSED_BYTES
 from shared.contract.manifest import (
     AlgorithmSummary,
     ColumnSchema,
@@ -24,6 +23,7 @@ from shared.contract.manifest import (
 )
 from shared.contract.profiles import ProfileCatalog
 from shared.exceptions import EmptyFileError, NotATableError
+from shared.settings import DEFAULT_MAX_DECOMPRESSED_BYTES
 from shared.store.base import ModelStore, RawUploadReader
 from shared.training.pipeline import TrainingOutput
 from shared.training.run import TrainingEngine, TrainingRun
