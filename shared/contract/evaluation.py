@@ -9,7 +9,7 @@ from pydantic import Field
 
 from shared.contract.config import Algorithm
 from shared.contract.documents import Document
-from shared.contract.manifest import Metrics
+from shared.contract.manifest import Metrics, StructureVerdict
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +47,11 @@ class ComparisonRow(Document):
     metrics: Metrics
     score: float | None = Field(default=None, description="Champion score (see the rule).")
     champion: bool = False
+    eligible: bool = Field(
+        default=True, description="False when the model cannot be champion (see the reason)."
+    )
+    ineligible_reason: str | None = None
+    structure: StructureVerdict | None = None
 
 
 class Evaluation(Document):
@@ -56,6 +61,11 @@ class Evaluation(Document):
     comparison: list[ComparisonRow]
     champion: Algorithm
     champion_reason: str
+    champion_eligible: bool = Field(
+        default=True,
+        description="False when no model passed the usability guardrails and the least "
+        "unusable one was published.",
+    )
     dendrogram: dict[str, Any] | None = Field(
         default=None,
         description="scipy dendrogram data (icoord, dcoord, leaf counts) of the ward linkage "

@@ -884,8 +884,6 @@ def clean_training_table(
             f"{n_used} usable rows of {n_read} read{why}; at least {limit} rows are needed "
             f"({limit_source})"
         )
-    if n_empty:
-        warnings.append(f"{n_empty} row(s) dropped because every feature was missing")
 
     schemas: list[ColumnSchema] = []
     imputed: dict[str, int] = {}

@@ -14,13 +14,19 @@ k rule (``K_RULE``)
     possible when the elbow is at 2 or 3.
 
 Champion rule (``CHAMPION_RULE``)
-    Eligible: algorithms with at least two segments and all metrics computed; DBSCAN also needs
-    a noise share of at most ``DBSCAN_MAX_NOISE_SHARE`` (its metrics leave noise out, which would
-    otherwise flatter it). Each eligible algorithm at its chosen k is ranked on silhouette
-    (higher is better), Davies-Bouldin (lower) and Calinski-Harabasz (higher); a rank r of m
-    earns (m - r) / (m - 1) points (1 for a lone candidate; ties share the mean rank). The score
-    is the mean of the three, in [0, 1]; the highest wins (ties: higher silhouette, then the
-    order kmeans, gmm, agglomerative, dbscan - the cheaper, natively-assigning models first).
+    Eligible: algorithms with at least two segments and all metrics computed whose segments
+    pass the usability guardrails (``shared.engine.guardrails``: largest segment, smallest
+    segment, outlier share; the limits come from the dataset config). Each eligible algorithm
+    at its chosen k is ranked on silhouette (higher is better), Davies-Bouldin (lower) and
+    Calinski-Harabasz (higher), noise counted against DBSCAN (``shared.engine.metrics``
+    ``NOISE_RULE``); a rank r of m earns (m - r) / (m - 1) points (1 for a lone candidate; ties
+    share the mean rank). The score is the mean of the three, in [0, 1]; the highest wins (ties:
+    higher silhouette, then the order kmeans, gmm, agglomerative, dbscan - the cheaper,
+    natively-assigning models first). When no algorithm passes the guardrails, the same
+    ranking runs over every algorithm with metrics (ties: the one missing the limits by the
+    least, ``GuardrailCheck.excess``); the winner is published, marked as not passing, and the
+    run warns. (Ranking by the excess alone would favour DBSCAN, whose outliers shrink its
+    largest segment's share while its metrics pay for them.)
 """
 
 from __future__ import annotations
@@ -35,11 +41,12 @@ from shared.contract.config import ALGORITHMS, Algorithm
 from shared.contract.evaluation import Candidate
 from shared.contract.manifest import Metrics
 from shared.engine.clustering import knee_index
+from shared.engine.guardrails import GUARDRAIL_RULE, GuardrailCheck, Guardrails
 
 __all__ = [
     "CHAMPION_RULE",
-    "DBSCAN_MAX_NOISE_SHARE",
     "K_RULE",
+    "ChampionCandidate",
     "ChampionChoice",
     "KChoice",
     "choose_champion",
@@ -48,7 +55,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-DBSCAN_MAX_NOISE_SHARE = 0.10
 TIE_ORDER = ("kmeans", "gmm", "agglomerative", "dbscan")
 
 K_RULE = (
@@ -60,11 +66,13 @@ K_RULE = (
     "only possible when the elbow is at 2 or 3, never from silhouette alone."
 )
 CHAMPION_RULE = (
-    "Rank aggregation at each algorithm's chosen k: algorithms with >= 2 segments (DBSCAN also "
-    f"with noise share <= {DBSCAN_MAX_NOISE_SHARE:.0%}) are ranked on silhouette (higher "
-    "better), Davies-Bouldin (lower better) and Calinski-Harabasz (higher better); rank r of m "
-    "earns (m-r)/(m-1) points; score = mean points in [0,1]; highest score wins (ties: higher "
-    "silhouette, then kmeans, gmm, agglomerative, dbscan)."
+    "Rank aggregation at each algorithm's chosen k: algorithms with >= 2 segments whose "
+    f"segments are usable ({GUARDRAIL_RULE}) are ranked on silhouette (higher better), "
+    "Davies-Bouldin (lower better) and Calinski-Harabasz (higher better), noise counted "
+    "against the model; rank r of m earns (m-r)/(m-1) points; score = mean points in [0,1]; "
+    "highest score wins (ties: higher silhouette, then kmeans, gmm, agglomerative, dbscan). "
+    "When none is usable, the same ranking over all of them decides and the result is "
+    "published with a warning."
 )
 
 
@@ -79,13 +87,44 @@ class KChoice:
 
 
 @dataclass(frozen=True)
+class ChampionCandidate:
+    """One algorithm at its chosen k, as the champion rule sees it.
+
+    Attributes
+    ----------
+    metrics : Metrics
+    sizes : list of int
+        Customers per segment, outliers aside.
+    n_rows : int
+        Every training customer, outliers included.
+    """
+
+    metrics: Metrics
+    sizes: list[int]
+    n_rows: int
+
+    @property
+    def n_segments(self) -> int:
+        """Segments found (outliers aside)."""
+        return len(self.sizes)
+
+
+@dataclass(frozen=True)
 class ChampionChoice:
-    """The champion algorithm, every algorithm's score (None: not eligible), and why."""
+    """The champion algorithm, every algorithm's score (None: not eligible), and why.
+
+    ``ineligible`` maps each algorithm that cannot be champion to the reason, in plain words;
+    ``champion_eligible`` is False when no algorithm passed and the least unusable one was
+    published; ``overridden`` names the algorithm the metrics alone would have chosen when the
+    guardrails ruled it out.
+    """
 
     champion: Algorithm
     scores: dict[str, float | None]
     reason: str
     ineligible: dict[str, str] = field(default_factory=dict)
+    champion_eligible: bool = True
+    overridden: Algorithm | None = None
 
 
 def _fmt(value: float | None) -> str:
@@ -188,74 +227,132 @@ def _points(values: dict[str, float], *, higher_is_better: bool) -> dict[str, fl
     return {n: float((m - r) / (m - 1)) for n, r in zip(names, ranks, strict=True)}
 
 
-def choose_champion(chosen: Mapping[str, tuple[int, Metrics]]) -> ChampionChoice:
+def _rank_scores(candidates: Mapping[str, Metrics]) -> dict[str, float]:
+    """Mean rank points on silhouette, Davies-Bouldin and Calinski-Harabasz."""
+    parts = [
+        _points(
+            {a: float(m.silhouette or 0.0) for a, m in candidates.items()}, higher_is_better=True
+        ),
+        _points(
+            {a: float(m.davies_bouldin or 0.0) for a, m in candidates.items()},
+            higher_is_better=False,
+        ),
+        _points(
+            {a: float(m.calinski_harabasz or 0.0) for a, m in candidates.items()},
+            higher_is_better=True,
+        ),
+    ]
+    return {a: float(np.mean([p[a] for p in parts])) for a in candidates}
+
+
+def _best(candidates: Mapping[str, Metrics], scores: Mapping[str, float]) -> str:
+    order = {name: i for i, name in enumerate(TIE_ORDER)}
+    return max(
+        candidates,
+        key=lambda a: (scores[a], float(candidates[a].silhouette or 0.0), -order.get(a, 99)),
+    )
+
+
+def choose_champion(
+    chosen: Mapping[str, ChampionCandidate], *, guardrails: Guardrails | None = None
+) -> ChampionChoice:
     """Choose the champion algorithm with :data:`CHAMPION_RULE`.
 
     Parameters
     ----------
     chosen : mapping
-        Algorithm -> (number of segments, metrics) at its chosen k.
+        Algorithm -> its candidate at the chosen k (metrics and segment sizes).
+    guardrails : Guardrails, optional
+        The usability limits (default: the dataset config's defaults).
 
     Examples
     --------
     >>> good = Metrics(silhouette=0.6, davies_bouldin=0.5, calinski_harabasz=300.0)
     >>> weak = Metrics(silhouette=0.4, davies_bouldin=0.9, calinski_harabasz=200.0)
-    >>> choose_champion({"kmeans": (5, weak), "gmm": (5, good)}).champion
+    >>> choose_champion({"kmeans": ChampionCandidate(weak, [50, 50], 100),
+    ...                  "gmm": ChampionCandidate(good, [60, 40], 100)}).champion
     'gmm'
+    >>> giant = choose_champion({"kmeans": ChampionCandidate(weak, [50, 50], 100),
+    ...                          "gmm": ChampionCandidate(good, [90, 10], 100)})
+    >>> giant.champion, giant.overridden
+    ('kmeans', 'gmm')
     """
-    eligible: dict[str, Metrics] = {}
+    guardrails = guardrails or Guardrails()
+    measured: dict[str, Metrics] = {}
+    checks: dict[str, GuardrailCheck] = {}
     ineligible: dict[str, str] = {}
-    for algorithm, (n_segments, metrics) in chosen.items():
-        if n_segments < 2 or None in (
+    for algorithm, candidate in chosen.items():
+        metrics = candidate.metrics
+        if candidate.n_segments < 2 or None in (
             metrics.silhouette,
             metrics.davies_bouldin,
             metrics.calinski_harabasz,
         ):
-            ineligible[algorithm] = f"{n_segments} segment(s): metrics undefined"
-        elif algorithm == "dbscan" and (metrics.noise_share or 0.0) > DBSCAN_MAX_NOISE_SHARE:
             ineligible[algorithm] = (
-                f"noise share {metrics.noise_share:.1%} > {DBSCAN_MAX_NOISE_SHARE:.0%}"
+                f"it found {candidate.n_segments} segment{'s' if candidate.n_segments != 1 else ''}"
+                ", too few to compare (metrics undefined)"
             )
-        else:
-            eligible[algorithm] = metrics
+            continue
+        measured[algorithm] = metrics
+        checks[algorithm] = guardrails.check(candidate.sizes, n_rows=candidate.n_rows)
+        if not checks[algorithm].passed:
+            ineligible[algorithm] = "; ".join(checks[algorithm].failures)
     order = {name: i for i, name in enumerate(TIE_ORDER)}
-    if not eligible:
+    if not measured:
         champion = min(chosen, key=lambda a: order.get(a, len(order)))
         return ChampionChoice(
             champion=_algorithm(champion),
             scores=dict.fromkeys(chosen),
             reason=f"no algorithm found two or more segments; defaulting to {champion}",
             ineligible=ineligible,
+            champion_eligible=False,
         )
-    silhouette = {a: float(m.silhouette or 0.0) for a, m in eligible.items()}
-    parts = [
-        _points(silhouette, higher_is_better=True),
-        _points(
-            {a: float(m.davies_bouldin or 0.0) for a, m in eligible.items()}, higher_is_better=False
-        ),
-        _points(
-            {a: float(m.calinski_harabasz or 0.0) for a, m in eligible.items()},
-            higher_is_better=True,
-        ),
-    ]
-    scores: dict[str, float | None] = {a: float(np.mean([p[a] for p in parts])) for a in eligible}
-    champion = max(
-        eligible,
-        key=lambda a: (scores[a] or 0.0, silhouette[a], -order.get(a, len(order))),
-    )
+    eligible = {a: m for a, m in measured.items() if checks[a].passed}
+    unguarded = _rank_scores(measured)
+    overridden: str | None = None
+    if eligible:
+        scores: dict[str, float | None] = dict(_rank_scores(eligible))
+        champion = _best(eligible, {a: s or 0.0 for a, s in scores.items()})
+        metrics_pick = _best(measured, unguarded)
+        if metrics_pick != champion:
+            overridden = metrics_pick
+        pool = eligible
+        reason = f"{champion} has the best rank score among the usable models."
+    else:
+        # Nothing usable: the metrics decide alone (ties: nearest the limits), flagged.
+        scores = dict(unguarded)
+        top = max(unguarded.values())
+        tied = {a: m for a, m in measured.items() if unguarded[a] >= top - 1e-12}
+        least = min(checks[a].excess for a in tied)
+        champion = _best(
+            {a: m for a, m in tied.items() if checks[a].excess <= least + 1e-12}, unguarded
+        )
+        pool = measured
+        reason = (
+            f"no algorithm passed the usability guardrails; {champion} has the best rank score "
+            f"({ineligible[champion]}) and is published with a warning."
+        )
     table = "; ".join(
-        f"{a}: score {scores[a]:.2f} (silhouette {_fmt(m.silhouette)}, "
+        f"{a}: score {scores[a] or 0.0:.2f} (silhouette {_fmt(m.silhouette)}, "
         f"Davies-Bouldin {_fmt(m.davies_bouldin)}, Calinski-Harabasz "
         f"{_fmt(m.calinski_harabasz)})"
-        for a, m in sorted(eligible.items(), key=lambda item: -(scores[item[0]] or 0.0))
+        for a, m in sorted(pool.items(), key=lambda item: -(scores[item[0]] or 0.0))
     )
-    reason = f"{champion} has the best rank score. {table}"
-    if ineligible:
+    reason += f" {table}"
+    if eligible and ineligible:
         reason += ". Not eligible: " + "; ".join(f"{a} ({why})" for a, why in ineligible.items())
-    for algorithm in ineligible:
-        scores[algorithm] = None
+    if overridden is not None:
+        reason += f". On the metrics alone {overridden} would have won"
+    for algorithm in chosen:
+        if algorithm not in pool:
+            scores[algorithm] = None
     return ChampionChoice(
-        champion=_algorithm(champion), scores=scores, reason=reason, ineligible=ineligible
+        champion=_algorithm(champion),
+        scores=scores,
+        reason=reason,
+        ineligible=ineligible,
+        champion_eligible=bool(eligible),
+        overridden=None if overridden is None else _algorithm(overridden),
     )
 
 

@@ -8,7 +8,9 @@ every algorithm (``shared.engine.clustering``; ``FIT_WORKERS`` algorithms at a t
 (``shared.engine.metrics``) -> choose k and the champion (``shared.engine.selection``) -> profile
 and name
 every model's segments -> stabilize segment ids against the previous version -> plot data and
-HTML report -> artifacts.
+HTML report -> artifacts. Between selection and profiles, each chosen model's structure verdict
+(``shared.engine.structure``: does it find real groups?); the warnings a marketer reads are
+composed by ``shared.training.caveats``.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from shared.engine.clustering import (
     fit_candidates,
     representative_sample,
 )
+from shared.engine.guardrails import Guardrails, segment_sizes
 from shared.engine.loading import read_table
 from shared.engine.metrics import (
     METRIC_SAMPLE_CAP,
@@ -55,9 +58,18 @@ from shared.engine.preprocess import fit_preprocessor
 from shared.engine.profiling import ProfileInputs, build_segment_set
 from shared.engine.schema import clean_training_table
 from shared.engine.segment_ids import stabilize_segment_ids
-from shared.engine.selection import CHAMPION_RULE, K_RULE, KChoice, choose_champion, choose_k
+from shared.engine.selection import (
+    CHAMPION_RULE,
+    K_RULE,
+    ChampionCandidate,
+    KChoice,
+    choose_champion,
+    choose_k,
+)
+from shared.engine.structure import STRUCTURE_RULE, assess_structure
 from shared.report.html import render_report_html
 from shared.report.plot_data import build_plot_data
+from shared.training.caveats import data_warnings, guardrail_warnings, structure_warnings
 
 __all__ = ["ASSIGNMENTS_FORMULA_PREFIXES", "TrainingOutput", "train_segments"]
 
@@ -92,7 +104,8 @@ class TrainingOutput:
     ``timings`` holds the wall-clock seconds of each stage of the run, in order: ``read``,
     ``clean``, ``prepare``, ``fit:<algorithm>`` (one per algorithm, each fit's own wall time),
     ``fit`` (the wall time of all fits; they run side by side, so it is less than the sum of
-    the ``fit:<algorithm>`` times, which overlap), ``metrics``, ``selection``, ``profiles``,
+    the ``fit:<algorithm>`` times, which overlap), ``metrics``, ``selection``, ``structure``
+    (the null references of the structure verdicts), ``profiles``,
     ``summaries``, ``report``, ``artifacts``. It is diagnostics only: it never
     enters the manifest or any artifact (those stay identical across identical retrains).
     """
@@ -171,6 +184,12 @@ def _fit_concurrently(
     for name in names:
         fits[name], timings[f"fit:{name}"] = done[name]
     return fits
+
+
+def _contender(model: FittedModel, metrics: Metrics) -> ChampionCandidate:
+    """One algorithm's chosen model as the champion rule sees it (metrics and sizes)."""
+    sizes, _ = segment_sizes(model.labels)
+    return ChampionCandidate(metrics=metrics, sizes=sizes, n_rows=int(model.labels.shape[0]))
 
 
 def _candidate_metrics(
@@ -268,8 +287,9 @@ def _note(model: FittedModel, metrics: Metrics) -> str | None:
         )
     if model.algorithm == "dbscan" and metrics.noise_share:
         return (
-            f"metrics computed on the non-noise rows; noise share {metrics.noise_share:.1%} "
-            "(the Outliers segment)"
+            f"noise share {metrics.noise_share:.1%} (the Outliers segment), counted against the "
+            "metrics: 0 in the silhouette mean, one more group for Davies-Bouldin and "
+            "Calinski-Harabasz"
         )
     return None
 
@@ -358,10 +378,23 @@ def train_segments(
     for algorithm, fit in fits.items():
         sweeps[algorithm], choice = _sweep(fit, metrics)
         chosen[algorithm] = fit.model(choice.k)
+    guardrails = Guardrails.from_config(config)
     champion = choose_champion(
-        {a: (m.n_segments, metrics[model_key(a, m.k)]) for a, m in chosen.items()}
+        {a: _contender(m, metrics[model_key(a, m.k)]) for a, m in chosen.items()},
+        guardrails=guardrails,
     )
     step = _lap(timings, "selection", step)
+
+    feature_names = [c.name for c in table.columns if c.used]
+    structure = assess_structure(
+        table.features,
+        lambda frame: prepared.transformer.transform(frame[feature_names]),
+        X,
+        {a: (m.k, metrics[model_key(a, m.k)].silhouette) for a, m in chosen.items()},
+        config,
+        random_state=random_state,
+    )
+    step = _lap(timings, "structure", step)
 
     sets: dict[str, SegmentSet] = {}
     labels_by_model: dict[str, np.ndarray] = {}
@@ -397,6 +430,9 @@ def train_segments(
             metrics=metrics[model_key(a, m.k)],
             score=champion.scores.get(a),
             champion=a == champion.champion,
+            eligible=a not in champion.ineligible,
+            ineligible_reason=champion.ineligible.get(a),
+            structure=structure[a],
         )
         for a, m in chosen.items()
     ]
@@ -406,6 +442,7 @@ def train_segments(
         comparison=comparison,
         champion=champion.champion,
         champion_reason=champion.reason,
+        champion_eligible=champion.champion_eligible,
         dendrogram=dendrogram_data(linkage) if linkage is not None else None,
         silhouette_sample=silhouette_rows,
         metric_sample=metric_rows,
@@ -430,6 +467,9 @@ def train_segments(
             rule_agreement=model.rule_agreement,
             fit_rows=model.fit_rows,
             note=_note(model, key_metrics),
+            eligible=algorithm not in champion.ineligible,
+            ineligible_reason=champion.ineligible.get(algorithm),
+            structure=structure[algorithm],
         )
     step = _lap(timings, "summaries", step)
 
@@ -474,9 +514,20 @@ def train_segments(
     )
     _lap(timings, "artifacts", step)
 
-    warnings = list(table.warnings)
-    for algorithm, why in champion.ineligible.items():
-        warnings.append(f"{algorithm} was not eligible as champion: {why}")
+    warnings = [
+        *structure_warnings(champion.champion, algorithms[champion.champion]),
+        *guardrail_warnings(
+            champion.champion,
+            champion_eligible=champion.champion_eligible,
+            overridden=champion.overridden,
+            ineligible=champion.ineligible,
+            guardrails=guardrails,
+            n_rows=n_rows,
+            n_segments=algorithms[champion.champion].n_segments,
+        ),
+        *data_warnings(table.rows, table.columns, config),
+        *table.warnings,
+    ]
     logger.info(
         "training run finished",
         extra={
@@ -498,6 +549,14 @@ def train_segments(
             k_rule=K_RULE,
             champion_rule=CHAMPION_RULE,
             scores={a: s for a, s in champion.scores.items() if s is not None},
+            guardrails={
+                "max_segment_share": guardrails.max_segment_share,
+                "min_segment_share": guardrails.min_segment_share,
+                "min_segment_size": guardrails.min_segment_size,
+                "max_noise_share": guardrails.max_noise_share,
+            },
+            champion_eligible=champion.champion_eligible,
+            structure_rule=STRUCTURE_RULE,
         ),
         feature_names=prepared.feature_names,
         profiles=catalog,
