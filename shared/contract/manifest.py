@@ -19,6 +19,13 @@ from shared.contract.documents import Document
 ColumnRole = Literal["id", "numeric", "categorical", "date", "dropped"]
 StructureLevel = Literal["none", "weak", "reasonable", "strong"]
 """How clearly customers form groups: no substantial structure, weak, reasonable, strong."""
+STRUCTURE_WORDS: dict[StructureLevel, str] = {
+    "none": "no substantial structure",
+    "weak": "weak structure",
+    "reasonable": "reasonable structure",
+    "strong": "strong structure",
+}
+"""The structure levels in words."""
 
 
 class ColumnSchema(Document):

@@ -54,7 +54,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from shared.contract.config import DatasetConfig
-from shared.contract.manifest import StructureLevel, StructureVerdict
+from shared.contract.manifest import STRUCTURE_WORDS, StructureLevel, StructureVerdict
 from shared.engine.clustering import fit_candidates, representative_sample
 from shared.engine.metrics import SilhouetteSample
 
@@ -66,7 +66,6 @@ __all__ = [
     "NULL_REFERENCES",
     "NULL_SAMPLE_ROWS",
     "STRUCTURE_RULE",
-    "STRUCTURE_WORDS",
     "assess_structure",
     "null_silhouettes",
     "silhouette_band",
@@ -98,14 +97,6 @@ STRUCTURE_RULE = (
     f"{NULL_REFERENCES} tables of up to {NULL_SAMPLE_ROWS:,} sampled rows with every column "
     "permuted independently (no groups)"
 )
-
-STRUCTURE_WORDS: dict[StructureLevel, str] = {
-    "none": "no substantial structure",
-    "weak": "weak structure",
-    "reasonable": "reasonable structure",
-    "strong": "strong structure",
-}
-"""The levels in words."""
 
 
 def silhouette_band(silhouette: float | None) -> StructureLevel:

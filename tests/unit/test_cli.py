@@ -10,7 +10,13 @@ from rich.console import Console
 
 from cli.errors import CliError, ExitCode
 from cli.main import build_parser, main, parse_customers
-from cli.render import assignments_table, comparison_table, format_number, segments_table
+from cli.render import (
+    assignments_table,
+    comparison_table,
+    format_number,
+    segments_table,
+    warnings_view,
+)
 from cli.train_command import dataset_from_filename
 from cli.uploads import UploadedObject, _same_source, check_upload_name
 
@@ -188,11 +194,15 @@ def test_comparison_table_stars_the_champion() -> None:
             "champion": True,
             "score": 0.5,
             "metrics": {"silhouette": 0.5539, "davies_bouldin": 0.572, "calinski_harabasz": 247.36},
+            "eligible": True,
+            "structure": {"verdict": "reasonable"},
         },
         {
             "algorithm": "dbscan",
             "k": None,
             "n_segments": 1,
+            "eligible": False,
+            "ineligible_reason": "it found 1 segment, too few to compare (metrics undefined)",
             "metrics": {
                 "silhouette": None,
                 "davies_bouldin": None,
@@ -206,6 +216,24 @@ def test_comparison_table_stars_the_champion() -> None:
     assert "0.554" in text
     assert "247.4" in text
     assert "5%" in text
+    kmeans_line = next(line for line in text.splitlines() if "kmeans" in line)
+    dbscan_line = next(line for line in text.splitlines() if "dbscan" in line)
+    assert "yes" in kmeans_line
+    assert "reasonable" in kmeans_line
+    assert " no " in dbscan_line
+
+
+def test_warnings_are_printed_verbatim_one_per_line() -> None:
+    warnings = [
+        "The customers do not form distinct groups (silhouette 0.14): these 4 segments slice "
+        "a continuum.",
+        "1 column was not used to form the segments: '[bold]Notes' (free text).",
+    ]
+    text = _text(warnings_view(warnings))
+    assert "2 warnings:" in text
+    assert "! The customers do not form distinct groups" in text
+    assert "'[bold]Notes'" in text  # a column name is never read as markup
+    assert _text(warnings_view([])).strip() == ""
 
 
 def test_assignments_table_keeps_request_order_and_ids() -> None:
