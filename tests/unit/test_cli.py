@@ -19,6 +19,7 @@ from cli.render import (
 )
 from cli.train_command import dataset_from_filename
 from cli.uploads import UploadedObject, _same_source, check_upload_name
+from shared.contract.manifest import Manifest
 
 
 def _text(table: object) -> str:
@@ -282,3 +283,85 @@ def test_tables_show_data_with_square_brackets_verbatim() -> None:
     assert "High [bold]score[/]" in text
     assert "Everyone in [x]." in text
     assert "A [b]" in text
+
+
+def _published(warnings: list[str]) -> Manifest:
+    from datetime import UTC, datetime
+
+    from shared.contract.config import DatasetConfig
+    from shared.contract.manifest import (
+        AlgorithmSummary,
+        Metrics,
+        RowCounts,
+        SelectionInfo,
+        SourceInfo,
+    )
+    from shared.engine.structure import structure_verdict
+
+    return Manifest(
+        version="v1",
+        dataset="cards",
+        created_at=datetime(2026, 1, 1, tzinfo=UTC),
+        source=SourceInfo(key="uploads/cards/cards.csv", sha256="0" * 64, size=1),
+        rows=RowCounts(read=9000, used=9000, dropped=0),
+        columns=[],
+        config=DatasetConfig(),
+        champion="kmeans",
+        algorithms={
+            "kmeans": AlgorithmSummary(
+                n_segments=4,
+                k=4,
+                metrics=Metrics(silhouette=0.14, davies_bouldin=1.9, calinski_harabasz=900.0),
+                artifact="models/kmeans-k4.skops",
+                assignment_rule="nearest centre",
+                fit_rows=9000,
+                structure=structure_verdict(0.14, 0.15),
+            )
+        },
+        selection=SelectionInfo(k_rule="test", champion_rule="test"),
+        warnings=warnings,
+    )
+
+
+@pytest.mark.parametrize("output", ["table", "json"])
+def test_upload_prints_the_versions_warnings(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], output: str
+) -> None:
+    import argparse
+
+    import cli.upload_command as upload_command
+    from cli.uploads import WaitOutcome
+
+    warnings = ["The customers do not form distinct groups (silhouette 0.14): slice a continuum."]
+    obj = UploadedObject(
+        bucket="raw",
+        key="uploads/cards/cards.csv",
+        sha256="0" * 64,
+        size=1,
+        version_id=None,
+        etag="e",
+    )
+    monkeypatch.setattr(upload_command, "_clients", lambda args: (None, None))
+    monkeypatch.setattr(
+        upload_command,
+        "upload_with_progress",
+        lambda *a, **k: (obj, WaitOutcome(manifest=_published(warnings), seconds=1.0)),
+    )
+    args = argparse.Namespace(
+        dataset="cards",
+        raw_bucket="raw",
+        file=Path("cards.csv"),
+        config=None,
+        timeout=1.0,
+        no_wait=False,
+        output=output,
+        api_url=None,
+    )
+    assert upload_command.run_upload(args) == 0
+    out = capsys.readouterr().out
+    if output == "json":
+        assert json.loads(out)["warnings"] == warnings
+    else:
+        assert "silhouette 0.140, no substantial structure" in out
+        assert "1 warning:" in out
+        assert "! The customers do not form distinct groups" in out
