@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from shared.contract.config import DatasetConfig
 from shared.contract.manifest import AlgorithmSummary, ColumnSchema, RowCounts
 from shared.engine.guardrails import Guardrails
+from shared.engine.structure import NULL_MARGIN
 
 __all__ = ["ALGORITHM_NAMES", "data_warnings", "guardrail_warnings", "structure_warnings"]
 
@@ -98,7 +99,7 @@ def structure_warnings(champion: str, summary: AlgorithmSummary) -> list[str]:
         ]
     numbers = f"silhouette {silhouette:.2f}"
     null = verdict.null_silhouette
-    if null is not None and verdict.verdict != verdict.band:  # lowered by the null reference
+    if null is not None and silhouette - null <= NULL_MARGIN:
         numbers += f", no better than the {null:.2f} of the same columns shuffled at random"
     if verdict.verdict == "none":
         return [
