@@ -104,10 +104,9 @@ def test_the_giant_cluster_is_the_champion_only_when_the_config_allows_it(
 
 
 def test_when_no_model_is_usable_the_version_says_so() -> None:
-    """On the default k sweep every algorithm keeps the cloud whole (k=2): none is usable."""
-    output = train_segments(
-        csv(giant_and_small_group()), filename="giant.csv", config=DatasetConfig(k_max=5)
-    )
+    """At k=2 K-Means keeps the cloud whole, as DBSCAN does: neither is usable."""
+    config = DatasetConfig(algorithms=["kmeans", "dbscan"], k_min=2, k_max=2)
+    output = train_segments(csv(giant_and_small_group()), filename="giant.csv", config=config)
     assert not output.selection.champion_eligible
     assert not evaluation(output).champion_eligible
     assert all(not summary.eligible for summary in output.algorithms.values())
