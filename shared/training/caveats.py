@@ -157,8 +157,8 @@ def data_warnings(
 ) -> list[str]:
     """Warnings about the data: rows left out, columns not used, values filled in.
 
-    Columns the config itself left out (``exclude``, or not among ``features``) are the user's
-    choice and not repeated; the identifier column is not a feature by design.
+    Columns the config itself left out (``exclude``, ``outcomes``, or not among ``features``)
+    are the user's choice and not repeated; the identifier column is not a feature by design.
 
     Examples
     --------
@@ -183,7 +183,7 @@ def data_warnings(
             f"{rows.dropped} of {rows.read} rows ({_percent(rows.dropped, rows.read)}) were "
             f"left out{detail}."
         )
-    chosen_out = set(config.exclude)
+    chosen_out = set(config.exclude) | set(config.outcomes or [])
     if config.features is not None:
         chosen_out |= {c.name for c in columns if c.name not in config.features}
     unused = [
