@@ -154,6 +154,8 @@ class CleanTable:
         Rows read, used, dropped (with reasons) and values imputed per column.
     warnings : list of str
         Everything soft that the user should know (values treated as missing, dropped rows...).
+    kept_rows : ndarray of int64 or None
+        Position in the input frame of each kept row (None: every row was kept).
     """
 
     columns: list[ColumnSchema]
@@ -161,6 +163,7 @@ class CleanTable:
     ids: pd.Series | None
     rows: RowCounts
     warnings: list[str] = field(default_factory=list)
+    kept_rows: np.ndarray | None = None
 
     @property
     def feature_columns(self) -> list[ColumnSchema]:
@@ -920,7 +923,14 @@ def clean_training_table(
     )
     for message in warnings:
         logger.info("clean_training_table: %s", message)
-    return CleanTable(columns=schemas, features=features, ids=ids, rows=rows, warnings=warnings)
+    return CleanTable(
+        columns=schemas,
+        features=features,
+        ids=ids,
+        rows=rows,
+        warnings=warnings,
+        kept_rows=np.flatnonzero(keep).astype(np.int64) if n_empty else None,
+    )
 
 
 def _resolve_ids(analyses: list[_Analysis], decisions: list[_Decision]) -> None:

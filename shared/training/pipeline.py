@@ -53,6 +53,7 @@ from shared.engine.metrics import (
 from shared.engine.persistence import dump_artifact
 from shared.engine.preprocess import fit_preprocessor
 from shared.engine.profiling import ProfileInputs, build_segment_set
+from shared.engine.row_order import canonical_order, upload_order
 from shared.engine.schema import clean_training_table
 from shared.engine.segment_ids import stabilize_segment_ids
 from shared.engine.selection import CHAMPION_RULE, K_RULE, KChoice, choose_champion, choose_k
@@ -323,9 +324,14 @@ def train_segments(
     timings: dict[str, float] = {}
     config = parse_config(config)
     frame = read_table(data, filename=filename)
+    # Canonical order (shared.engine.row_order): every later step sees the rows sorted by their
+    # content hash, so the same rows in any order give the same result.
+    frame, upload_rows = canonical_order(frame)
     step = _lap(timings, "read", started)
     table = clean_training_table(frame, config)
     del frame
+    if table.kept_rows is not None:
+        upload_rows = upload_rows[table.kept_rows]
     step = _lap(timings, "clean", step)
     prepared = fit_preprocessor(table.features, table.columns)
     X = prepared.X
@@ -437,7 +443,8 @@ def train_segments(
         features=table.features,
         columns=table.columns,
         X=X,
-        ids=table.ids,
+        # Without an id column the points are named by their row in the upload.
+        ids=table.ids if table.ids is not None else pd.Series(upload_rows),
         labels_by_model=labels_by_model,
         evaluation=evaluation,
         profiles=catalog,
@@ -467,10 +474,11 @@ def train_segments(
     artifacts["evaluation.json"] = evaluation.model_dump_json().encode("utf-8")
     artifacts["plots.json"] = plot_data.model_dump_json().encode("utf-8")
     artifacts["report.html"] = report_html.encode("utf-8")
+    back = upload_order(upload_rows)  # assignments.csv.gz keeps the upload's row order
     artifacts["assignments.csv.gz"] = _assignments_csv(
-        table.ids,
+        None if table.ids is None else table.ids.iloc[back],
         table.id_column,
-        {a: labels_by_model[model_key(a, m.k)] for a, m in chosen.items()},
+        {a: labels_by_model[model_key(a, m.k)][back] for a, m in chosen.items()},
     )
     _lap(timings, "artifacts", step)
 
