@@ -18,9 +18,10 @@ k rule (``K_RULE``)
        closest to the elbow, then the smaller k). Without stability scores (a table too small
        to subsample), step 4 is the highest silhouette of the window.
     5. Hysteresis: when the dataset's current version chose ``previous_k`` for this algorithm,
-       ``previous_k`` is in the window, and both its silhouette and its stability are within
-       ``HYSTERESIS_MARGIN`` (0.02) of the k chosen by steps 1-4, the previous k is kept, so a
-       near-tie does not flip the segmentation between uploads.
+       ``previous_k`` is in the window, its silhouette is within ``HYSTERESIS_SILHOUETTE``
+       (0.02) and its stability within ``HYSTERESIS_STABILITY`` (0.05: five refits estimate
+       stability to a few hundredths) of the k chosen by steps 1-4, the previous k is kept, so
+       a near-tie does not flip the segmentation between uploads.
     Silhouette and stability therefore refine the elbow but cannot jump to k = 2 on their own:
     k = 2 is only possible when the elbow is at 2 or 3. Stability alone is not the rule either:
     it favours small k (fewer boundaries to disagree on), which the window and the silhouette
@@ -52,7 +53,8 @@ from shared.engine.clustering import knee_index
 __all__ = [
     "CHAMPION_RULE",
     "DBSCAN_MAX_NOISE_SHARE",
-    "HYSTERESIS_MARGIN",
+    "HYSTERESIS_SILHOUETTE",
+    "HYSTERESIS_STABILITY",
     "K_RULE",
     "SILHOUETTE_MARGIN",
     "STABILITY_TIE",
@@ -69,9 +71,10 @@ SILHOUETTE_MARGIN = 0.05
 """k values of the elbow window this close to its best silhouette are shortlisted."""
 STABILITY_TIE = 0.02
 """Shortlisted k values this close to the highest stability count as equally stable."""
-HYSTERESIS_MARGIN = 0.02
-"""The previous version's k is kept when its silhouette and stability are this close to the
-chosen k's."""
+HYSTERESIS_SILHOUETTE = 0.02
+"""The previous version's k is kept when its silhouette is this close to the chosen k's..."""
+HYSTERESIS_STABILITY = 0.05
+"""... and its stability this close."""
 TIE_ORDER = ("kmeans", "gmm", "agglomerative", "dbscan")
 
 K_RULE = (
@@ -85,8 +88,8 @@ K_RULE = (
     f"{STABILITY_TIE} of the most stable tie, broken by higher silhouette, then closeness to "
     "the elbow, then smaller k (no stability on tiny tables: highest silhouette); (5) "
     "hysteresis: the current version's k is kept when it is in the window and its silhouette "
-    f"and stability are within {HYSTERESIS_MARGIN} of the chosen k's. k=2 is only possible "
-    "when the elbow is at 2 or 3."
+    f"is within {HYSTERESIS_SILHOUETTE} and its stability within {HYSTERESIS_STABILITY} of "
+    "the chosen k's. k=2 is only possible when the elbow is at 2 or 3."
 )
 CHAMPION_RULE = (
     "Rank aggregation at each algorithm's chosen k: algorithms with >= 2 segments (DBSCAN also "
@@ -243,16 +246,16 @@ def choose_k(
         reason += f" -> k={chosen} (silhouette {_fmt(silhouettes[chosen])})"
     kept_previous = False
     if previous_k is not None and previous_k != chosen and previous_k in window:
-        near_silhouette = silhouette_of(previous_k) >= silhouette_of(chosen) - HYSTERESIS_MARGIN
+        near_silhouette = silhouette_of(previous_k) >= silhouette_of(chosen) - HYSTERESIS_SILHOUETTE
         near_stability = chosen not in scores or (
-            previous_k in scores and scores[previous_k] >= scores[chosen] - HYSTERESIS_MARGIN
+            previous_k in scores and scores[previous_k] >= scores[chosen] - HYSTERESIS_STABILITY
         )
         if near_silhouette and near_stability:
             reason += (
                 f"; the current version's k={previous_k} is kept (silhouette "
                 f"{_fmt(silhouettes[previous_k])}"
                 + (f", stability {scores[previous_k]:.3f}" if previous_k in scores else "")
-                + f" within {HYSTERESIS_MARGIN} of k={chosen}'s)"
+                + f" close to k={chosen}'s)"
             )
             chosen, kept_previous = previous_k, True
     overall = max(ks, key=preference)
