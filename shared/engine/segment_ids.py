@@ -28,11 +28,12 @@ Matching rule (documented once here; the tests pin it):
   the next id above the dataset's **high-water mark** (the highest id any version ever used,
   kept in ``profiles.json``), in provisional order (size descending), so a retired id never
   comes back. The "Outliers" segment always keeps -1.
-- **Other models of the sweep** (not the champion) are matched first to the new champion's
-  segments (a segment that is one of the published segments shares its id), then their
-  remaining segments to the same model's segments in the current version (ids it had, not yet
-  taken), and the rest get new ids above the high-water mark. An id therefore always names one
-  group of customers; non-champion models' extra segments consume ids too.
+- **Other models of the sweep** (not the champion) are matched, in turn, to the new
+  champion's segments (a segment that is one of the published segments shares its id), then
+  their remaining segments to the current version's published segments, then to the same
+  model's segments in the current version (in both only ids the new champion does not carry:
+  those name its segments), and the rest get new ids above the high-water mark. An id
+  therefore names one group of customers; non-champion models' extra segments consume ids too.
 - **Changes**: the champion's kept, new and retired ids (against the current version's
   champion) are recorded in ``profiles.json`` and the manifest
   (:class:`~shared.contract.profiles.SegmentIdChanges`).
@@ -142,18 +143,23 @@ def _match_and_number(
     *,
     feature_names: list[str],
     next_id: int,
+    reserved: frozenset[int] = frozenset(),
 ) -> tuple[SegmentSet, int]:
-    """Match ``new`` to each reference in turn (ids not yet taken), then number the rest.
+    """Match ``new`` to each reference in turn, then number the rest from ``next_id``.
 
+    A reference segment is skipped when its id is already taken in ``new`` or, after the
+    first reference, is in ``reserved`` (ids that name other segments in this version).
     Returns the renumbered set and the next free id.
     """
     new_regular = [s for s in new.segments if not s.is_outlier]
     matched: dict[int, int] = {}  # index in new_regular -> inherited segment_id
-    for reference, reference_features in references:
+    for position, (reference, reference_features) in enumerate(references):
         free = [
             s
             for s in reference.segments
-            if not s.is_outlier and s.segment_id not in matched.values()
+            if not s.is_outlier
+            and s.segment_id not in matched.values()
+            and (position == 0 or s.segment_id not in reserved)
         ]
         open_rows = [i for i in range(len(new_regular)) if i not in matched]
         if not free or not open_rows:
@@ -265,17 +271,23 @@ def assign_segment_ids(
     out[champion], next_id = _match_and_number(
         sets[champion], references, feature_names=feature_names, next_id=next_id
     )
+    published = {s.segment_id for s in out[champion].segments if not s.is_outlier}
     for key in sorted(sets):
         if key == champion:
             continue
         own: list[tuple[SegmentSet, list[str] | None]] = [(out[champion], feature_names)]
-        if previous is not None and key in previous.sets:
+        if reference is not None:
+            own.append((reference, previous_features))
+        if previous is not None and key in previous.sets and key != reference_key:
             own.append((previous.sets[key], previous_features))
         out[key], next_id = _match_and_number(
-            sets[key], own, feature_names=feature_names, next_id=next_id
+            sets[key],
+            own,
+            feature_names=feature_names,
+            next_id=next_id,
+            reserved=frozenset(published),
         )
 
-    published = {s.segment_id for s in out[champion].segments if not s.is_outlier}
     before = (
         set()
         if reference is None
