@@ -90,6 +90,8 @@ def test_a_change_of_k_keeps_the_ids_of_persisting_segments() -> None:
     assert (changes.kept, changes.new, changes.retired) == ([0, 1, 2], [3], [])
     assert changes.previous_champion == "kmeans-k3"
     assert changes.high_water == 3
+    assert grown.profiles.chosen == {"kmeans": "kmeans-k4"}
+    assert grown.evaluation.sweeps["kmeans"].extra["previous_k"] == 3  # hysteresis input
 
     shrunk = train("AB", 2, grown.profiles, seed=2)
     assert published_ids(shrunk) == {"A": after["A"], "B": after["B"]}
