@@ -8,15 +8,19 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
+import shared.training.pipeline as pipeline
 from shared.contract.config import Algorithm, DatasetConfig
 from shared.contract.profiles import ProfileCatalog, SegmentSet
 from shared.engine.segment_ids import assign_segment_ids
+from shared.engine.selection import HYSTERESIS_SILHOUETTE
 from shared.store.base import read_current, read_manifest
 from shared.store.local import LocalModelStore, LocalRawUploadReader
 from shared.training.pipeline import TrainingOutput, train_segments
 from shared.training.run import TrainingRun, UploadEvent
 
+MALL = Path(__file__).resolve().parents[2] / "data" / "mall_customers.csv"
 CENTRES = {
     "A": (20.0, 20.0),
     "B": (80.0, 20.0),
@@ -213,3 +217,31 @@ def test_the_manifest_records_kept_new_and_retired_ids(tmp_path: Path) -> None:
     assert manifest.segment_ids.new == [3]
     assert len(manifest.segment_ids.retired) == 1
     assert manifest.segment_ids.high_water == 3
+
+
+def test_hysteresis_keeps_the_current_k_on_a_silhouette_near_tie(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Equal stability for every k, so the silhouette decides: on Mall (all four columns) the
+    # K-Means window is k=3..5 with silhouettes 0.288, 0.319 and 0.315.
+    monkeypatch.setattr(
+        pipeline, "sweep_stability", lambda X, fit, ks, random_state: (dict.fromkeys(ks, 0.9), 0)
+    )
+    data = MALL.read_bytes()
+    config = DatasetConfig(algorithms=["kmeans"])
+    fresh = train_segments(data, filename="mall.csv", config=config)
+    sweep = fresh.evaluation.sweeps["kmeans"]
+    assert sweep.extra["k_window"] == [3, 4, 5]
+    silhouettes = {c.k: float(c.metrics.silhouette or 0.0) for c in sweep.candidates}
+    assert fresh.algorithms["kmeans"].k == 4
+
+    def after(previous_k: int) -> TrainingOutput:
+        previous = fresh.profiles.model_copy(update={"chosen": {"kmeans": f"kmeans-k{previous_k}"}})
+        return train_segments(data, filename="mall.csv", config=config, previous=previous)
+
+    assert silhouettes[4] - silhouettes[5] <= HYSTERESIS_SILHOUETTE
+    kept = after(5)
+    assert kept.algorithms["kmeans"].k == 5
+    assert kept.evaluation.sweeps["kmeans"].extra["kept_previous_k"] is True
+    assert silhouettes[4] - silhouettes[3] > HYSTERESIS_SILHOUETTE
+    assert after(3).algorithms["kmeans"].k == 4
