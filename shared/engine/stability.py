@@ -51,14 +51,17 @@ STABILITY_SUBSAMPLE = 0.8
 """Share of the pool each refit sees."""
 
 
-def stability_method(pool_rows: int) -> str:
-    """The stability rule in words, with the sizes of this run.
+def stability_method(n_rows: int) -> str:
+    """The stability rule in words, with the sizes of a run on ``n_rows`` training rows.
 
     Examples
     --------
     >>> stability_method(200)[:40]
     'mean adjusted Rand index between each ca'
+    >>> "subsample of 2,000 rows" in stability_method(1_000_000)
+    True
     """
+    pool_rows = min(n_rows, STABILITY_POOL_ROWS)
     return (
         "mean adjusted Rand index between each candidate's segments and those of "
         f"{STABILITY_REFITS} refits of the same algorithm and k, each on a random "

@@ -67,7 +67,7 @@ from shared.engine.row_order import canonical_order, upload_order
 from shared.engine.schema import clean_training_table
 from shared.engine.segment_ids import assign_segment_ids
 from shared.engine.selection import CHAMPION_RULE, K_RULE, KChoice, choose_champion, choose_k
-from shared.engine.stability import STABILITY_POOL_ROWS, stability_method, sweep_stability
+from shared.engine.stability import stability_method, sweep_stability
 from shared.report.html import render_report_html
 from shared.report.plot_data import build_plot_data
 
@@ -474,7 +474,7 @@ def train_segments(
         dendrogram=dendrogram_data(linkage) if linkage is not None else None,
         silhouette_sample=silhouette_rows,
         metric_sample=metric_rows,
-        stability_method=stability_method(min(n_rows, STABILITY_POOL_ROWS)),
+        stability_method=stability_method(n_rows),
     )
 
     algorithms: dict[str, AlgorithmSummary] = {}
