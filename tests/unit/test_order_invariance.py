@@ -27,13 +27,15 @@ TIMING_KEYS = {"fit_seconds", "linkage_seconds", "seconds"}
 
 
 def mixed_table(n: int = 420, seed: int = 1) -> pd.DataFrame:
-    """Customers with an id, three numeric columns, a categorical plan and tied feature rows."""
+    """Customers with an id, three numeric columns, a categorical plan, a signup date and tied
+    feature rows."""
     rng = np.random.default_rng(seed)
     group = rng.integers(0, 3, n)
     centres = np.array([[25.0, 30.0, 70.0], [45.0, 80.0, 20.0], [60.0, 40.0, 45.0]])
     values = centres[group] + rng.normal(0, 6.0, (n, 3))
     plans = np.array(["basic", "plus", "premium"])
     plan = np.where(rng.random(n) < 0.8, plans[group], plans[(group + 1) % 3])
+    signup = pd.Timestamp("2024-01-01") - pd.to_timedelta(rng.integers(0, 900, n), unit="D")
     frame = pd.DataFrame(
         {
             "customer_id": [f"C{i:04d}" for i in range(n)],
@@ -41,13 +43,13 @@ def mixed_table(n: int = 420, seed: int = 1) -> pd.DataFrame:
             "income": values[:, 1].round(1),
             "spend": values[:, 2].round(1),
             "plan": plan,
+            "signup": signup.strftime("%d/%m/%Y"),  # day first: the format is inferred
         }
     )
     # Ties: 30 customers share another customer's features exactly.
     copies = rng.choice(n, 30, replace=False)
-    frame.loc[copies[:15], ["age", "income", "spend", "plan"]] = frame.loc[
-        copies[15:], ["age", "income", "spend", "plan"]
-    ].to_numpy()
+    features = ["age", "income", "spend", "plan", "signup"]
+    frame.loc[copies[:15], features] = frame.loc[copies[15:], features].to_numpy()
     return frame
 
 
@@ -130,7 +132,8 @@ def test_canonical_order_depends_on_content_only() -> None:
     assert upload_order(positions).tolist() == np.argsort(positions).tolist()
 
 
-def test_shuffled_mixed_table_publishes_the_same_result() -> None:
+def test_shuffled_mixed_table_publishes_the_same_result(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(schema, "_DATE_SAMPLE", 20)  # the date format is inferred from a sample
     frame = mixed_table()
     mixed, order = shuffled(frame, seed=5)
     config = DatasetConfig(k_max=6)
@@ -138,6 +141,7 @@ def test_shuffled_mixed_table_publishes_the_same_result() -> None:
     b = train_segments(csv(mixed), filename="b.csv", config=config)
 
     assert any(c.role == "categorical" and c.used for c in a.columns)
+    assert [c.date_format for c in a.columns if c.role == "date" and c.used] == ["%d/%m/%Y"]
     assert_same(published(a), published(b))
     assert_same(*(comparable(json.loads(o.artifacts["plots.json"])) for o in (a, b)))
     # Per-row output in each upload's own order, the same segment per customer.
