@@ -424,7 +424,7 @@ def train_segments(
 
     sets: dict[str, SegmentSet] = {}
     labels_by_model: dict[str, np.ndarray] = {}
-    profile_inputs = ProfileInputs(table.features, table.columns)
+    profile_inputs = ProfileInputs(table.features, table.columns, table.outcomes)
     for fit in fits.values():
         for model in fit.models:
             sets[model_key(model.algorithm, model.k)] = build_segment_set(
@@ -435,6 +435,7 @@ def train_segments(
                 columns=table.columns,
                 X=X,
                 inputs=profile_inputs,
+                outcomes=table.outcomes,
             )
     del profile_inputs
     champion_key = model_key(champion.champion, chosen[champion.champion].k)
