@@ -22,6 +22,11 @@ class Candidate(Document):
     metrics: Metrics
     params: dict[str, Any] = Field(default_factory=dict)
     fit_seconds: float = Field(ge=0)
+    stability: float | None = Field(
+        default=None,
+        description="Reproducibility under resampling (see Evaluation.stability_method), "
+        "scored for the k values of the elbow window; None elsewhere and for DBSCAN.",
+    )
 
 
 class AlgorithmSweep(Document):
@@ -72,6 +77,9 @@ class Evaluation(Document):
         "on the fit sample, truncated to a readable number of leaves.",
     )
     silhouette_sample: int = Field(ge=0, description="Rows the silhouette was computed on.")
+    stability_method: str | None = Field(
+        default=None, description="How Candidate.stability is measured, with its sizes."
+    )
     metric_sample: int | None = Field(
         default=None,
         ge=0,

@@ -16,6 +16,7 @@ from pydantic import ConfigDict, Field
 from shared.contract.config import Algorithm, DatasetConfig
 from shared.contract.documents import Document
 from shared.contract.layout import PREPROCESSOR_PATH
+from shared.contract.profiles import SegmentIdChanges
 
 ColumnRole = Literal["id", "numeric", "categorical", "date", "dropped"]
 StructureLevel = Literal["none", "weak", "reasonable", "strong"]
@@ -197,6 +198,10 @@ class Manifest(Document):
     engine: dict[str, str] = Field(default_factory=dict, description="Library versions.")
     warnings: list[str] = Field(
         default_factory=list, description="Soft problems the training run reported."
+    )
+    segment_ids: SegmentIdChanges | None = Field(
+        default=None,
+        description="Champion segment ids kept from the current version, new and retired.",
     )
 
     def to_json(self) -> str:

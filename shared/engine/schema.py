@@ -163,6 +163,8 @@ class CleanTable:
     outcomes : pandas.DataFrame
         The outcome columns (``shared.engine.screening``), not clustered on: one ``str`` label
         per kept row (index ``0..n-1``), NaN missing. No columns when there is no outcome.
+    kept_rows : ndarray of int64 or None
+        Position in the input frame of each kept row (None: every row was kept).
     """
 
     columns: list[ColumnSchema]
@@ -171,6 +173,7 @@ class CleanTable:
     rows: RowCounts
     warnings: list[str] = field(default_factory=list)
     outcomes: pd.DataFrame = field(default_factory=pd.DataFrame)
+    kept_rows: np.ndarray | None = None
 
     @property
     def feature_columns(self) -> list[ColumnSchema]:
@@ -960,6 +963,7 @@ def clean_training_table(
         rows=rows,
         warnings=warnings,
         outcomes=outcome_values,
+        kept_rows=np.flatnonzero(keep).astype(np.int64) if n_empty else None,
     )
 
 

@@ -8,10 +8,24 @@ k rule (``K_RULE``)
        largest k swept, else the knee of the BIC curve. A knee at k = 1 (no structure) falls
        back to the smallest k swept.
     2. Window: the swept k within one of the elbow (elbow - 1, elbow, elbow + 1).
-    3. The k of the window with the highest silhouette (ties: closest to the elbow, then the
-       smaller k).
-    Silhouette therefore refines the elbow but cannot jump to k = 2 on its own: k = 2 is only
-    possible when the elbow is at 2 or 3.
+    3. Shortlist: the window's k whose silhouette is within ``SILHOUETTE_MARGIN`` (0.05) of the
+       window's best silhouette.
+    4. Stability: each shortlisted k is scored by how reproducible its segments are under
+       resampling (``shared.engine.stability``: mean adjusted Rand index between the candidate
+       and refits of the same algorithm and k on subsamples of at most 2,000 rows; Ben-Hur et
+       al. 2002). The most stable k wins; k values within ``STABILITY_TIE`` (0.02) of the most
+       stable count as equally stable, and among them the highest silhouette wins (then the k
+       closest to the elbow, then the smaller k). Without stability scores (a table too small
+       to subsample), step 4 is the highest silhouette of the window.
+    5. Hysteresis: when the dataset's current version chose ``previous_k`` for this algorithm,
+       ``previous_k`` is in the window, its silhouette is within ``HYSTERESIS_SILHOUETTE``
+       (0.02) and its stability within ``HYSTERESIS_STABILITY`` (0.05: five refits estimate
+       stability to a few hundredths) of the k chosen by steps 1-4, the previous k is kept, so
+       a near-tie does not flip the segmentation between uploads.
+    Silhouette and stability therefore refine the elbow but cannot jump to k = 2 on their own:
+    k = 2 is only possible when the elbow is at 2 or 3. Stability alone is not the rule either:
+    it favours small k (fewer boundaries to disagree on), which the window and the silhouette
+    shortlist keep in check.
 
 Champion rule (``CHAMPION_RULE``)
     Eligible: algorithms with at least two segments and all metrics computed whose segments
@@ -32,7 +46,7 @@ Champion rule (``CHAMPION_RULE``)
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -45,7 +59,11 @@ from shared.engine.guardrails import GUARDRAIL_RULE, GuardrailCheck, Guardrails
 
 __all__ = [
     "CHAMPION_RULE",
+    "HYSTERESIS_SILHOUETTE",
+    "HYSTERESIS_STABILITY",
     "K_RULE",
+    "SILHOUETTE_MARGIN",
+    "STABILITY_TIE",
     "ChampionCandidate",
     "ChampionChoice",
     "KChoice",
@@ -55,15 +73,29 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+SILHOUETTE_MARGIN = 0.05
+"""k values of the elbow window this close to its best silhouette are shortlisted."""
+STABILITY_TIE = 0.02
+"""Shortlisted k values this close to the highest stability count as equally stable."""
+HYSTERESIS_SILHOUETTE = 0.02
+"""The previous version's k is kept when its silhouette is this close to the chosen k's..."""
+HYSTERESIS_STABILITY = 0.05
+"""... and its stability this close."""
 TIE_ORDER = ("kmeans", "gmm", "agglomerative", "dbscan")
 
 K_RULE = (
-    "Elbow then silhouette: (1) elbow = knee of the inertia curve over k=1..k_max for K-Means "
-    "and Agglomerative (point farthest below the chord joining the curve's ends, axes scaled "
-    "to [0,1]); for Gaussian Mixture the k of lowest BIC when it is below the largest k swept, "
-    "else the knee of the BIC curve; (2) window = swept k within 1 of the elbow; (3) the "
-    "window's k with the highest silhouette (ties: closest to the elbow, then smaller). k=2 is "
-    "only possible when the elbow is at 2 or 3, never from silhouette alone."
+    "Elbow, silhouette, then stability: (1) elbow = knee of the inertia curve over k=1..k_max "
+    "for K-Means and Agglomerative (point farthest below the chord joining the curve's ends, "
+    "axes scaled to [0,1]); for Gaussian Mixture the k of lowest BIC when it is below the "
+    "largest k swept, else the knee of the BIC curve; (2) window = swept k within 1 of the "
+    f"elbow; (3) shortlist = the window's k with silhouette within {SILHOUETTE_MARGIN} of its "
+    "best; (4) the shortlisted k whose segments are most reproducible under resampling (mean "
+    "adjusted Rand index of refits on subsamples of at most 2,000 rows); k within "
+    f"{STABILITY_TIE} of the most stable tie, broken by higher silhouette, then closeness to "
+    "the elbow, then smaller k (no stability on tiny tables: highest silhouette); (5) "
+    "hysteresis: the current version's k is kept when it is in the window and its silhouette "
+    f"is within {HYSTERESIS_SILHOUETTE} and its stability within {HYSTERESIS_STABILITY} of "
+    "the chosen k's. k=2 is only possible when the elbow is at 2 or 3."
 )
 CHAMPION_RULE = (
     "Rank aggregation at each algorithm's chosen k: algorithms with >= 2 segments whose "
@@ -84,6 +116,9 @@ class KChoice:
     elbow_k: int | None
     reason: str
     curve: dict[str, float] = field(default_factory=dict)
+    stability: dict[int, float] = field(default_factory=dict)
+    window: list[int] = field(default_factory=list)
+    kept_previous: bool = False
 
 
 @dataclass(frozen=True)
@@ -148,7 +183,18 @@ def _elbow(
     return xs[position], f"{curve_name} knee at k={xs[position]} ({ys[position]:.4g})"
 
 
-def choose_k(algorithm: str, candidates: Sequence[Candidate], *, k1_value: float | None) -> KChoice:
+StabilityScorer = Callable[[list[int]], Mapping[int, float]]
+"""Scores the stability of the given k values (see ``shared.engine.stability``)."""
+
+
+def choose_k(
+    algorithm: str,
+    candidates: Sequence[Candidate],
+    *,
+    k1_value: float | None,
+    stability: StabilityScorer | None = None,
+    previous_k: int | None = None,
+) -> KChoice:
     """Choose k for one k-based algorithm with :data:`K_RULE`.
 
     Parameters
@@ -158,14 +204,29 @@ def choose_k(algorithm: str, candidates: Sequence[Candidate], *, k1_value: float
         One per swept k, with metrics (``inertia``, ``bic`` for gmm, ``silhouette``).
     k1_value : float or None
         The k = 1 point of the curve: total sum of squares (inertia) or BIC of one Gaussian.
+    stability : callable, optional
+        Given k values, returns their stability scores (higher: more reproducible); called
+        once, with the window's k (and ``previous_k`` when it lies in the window). A k it
+        leaves out has no score. None: the rule stops at the silhouette.
+    previous_k : int, optional
+        The k this algorithm had in the dataset's current version (hysteresis).
 
     Examples
     --------
     >>> def c(k, inertia, sil):
     ...     m = Metrics(silhouette=sil, davies_bouldin=1.0, calinski_harabasz=1.0, inertia=inertia)
     ...     return Candidate(k=k, n_segments=k, metrics=m, fit_seconds=0)
-    >>> cands = [c(2, 60, 0.5), c(3, 20, 0.6), c(4, 18, 0.55), c(5, 17, 0.4)]
+    >>> cands = [c(2, 60, 0.5), c(3, 20, 0.6), c(4, 18, 0.58), c(5, 17, 0.4)]
     >>> choose_k("kmeans", cands, k1_value=100).k
+    3
+    >>> stable = {2: 0.7, 3: 0.8, 4: 0.95}
+    >>> choose_k("kmeans", cands, k1_value=100, stability=lambda ks: stable).k
+    4
+    >>> close = [c(2, 60, 0.5), c(3, 20, 0.60), c(4, 18, 0.61), c(5, 17, 0.4)]
+    >>> near_tie = {2: 0.7, 3: 0.95, 4: 0.96}
+    >>> choose_k("kmeans", close, k1_value=100, stability=lambda ks: near_tie).k
+    4
+    >>> choose_k("kmeans", close, k1_value=100, stability=lambda ks: near_tie, previous_k=3).k
     3
     """
     usable = [c for c in candidates if c.k is not None]
@@ -193,23 +254,64 @@ def choose_k(algorithm: str, candidates: Sequence[Candidate], *, k1_value: float
     elbow_k, elbow_text = _elbow(algorithm, ks, [float(v) for v in values], k1_value)
     window = [k for k in ks if abs(k - elbow_k) <= 1]
 
-    def preference(k: int) -> tuple[float, int, int]:
+    def silhouette_of(k: int) -> float:
         score = silhouettes[k]
-        return (score if score is not None else -np.inf, -abs(k - elbow_k), -k)
+        return float(score) if score is not None else -np.inf
 
-    chosen = max(window, key=preference)
+    def preference(k: int) -> tuple[float, int, int]:
+        return (silhouette_of(k), -abs(k - elbow_k), -k)
+
     window_text = ", ".join(f"k={k}: {_fmt(silhouettes[k])}" for k in window)
-    reason = (
-        f"{elbow_text}; silhouette in the window [{window_text}] -> k={chosen} "
-        f"(silhouette {_fmt(silhouettes[chosen])})"
-    )
+    reason = f"{elbow_text}; silhouette in the window [{window_text}]"
+    best_silhouette = max(silhouette_of(k) for k in window)
+    shortlist = [k for k in window if silhouette_of(k) >= best_silhouette - SILHOUETTE_MARGIN]
+    asked = sorted(set(window) | ({previous_k} if previous_k in window else set()))
+    scores = {
+        int(k): float(v) for k, v in (stability(asked) if stability else {}).items() if k in ks
+    }
+    scored = [k for k in shortlist if k in scores]
+    if scored:
+        top = max(scores[k] for k in scored)
+        tied = [k for k in scored if scores[k] >= top - STABILITY_TIE]
+        chosen = max(tied, key=preference)
+        stability_text = ", ".join(f"k={k}: {scores[k]:.3f}" for k in scored)
+        reason += (
+            f"; shortlist within {SILHOUETTE_MARGIN} of the best silhouette, stability "
+            f"[{stability_text}] -> k={chosen} (silhouette {_fmt(silhouettes[chosen])}, "
+            f"stability {scores[chosen]:.3f})"
+        )
+    else:
+        chosen = max(window, key=preference)
+        reason += f" -> k={chosen} (silhouette {_fmt(silhouettes[chosen])})"
+    kept_previous = False
+    if previous_k is not None and previous_k != chosen and previous_k in window:
+        near_silhouette = silhouette_of(previous_k) >= silhouette_of(chosen) - HYSTERESIS_SILHOUETTE
+        near_stability = chosen not in scores or (
+            previous_k in scores and scores[previous_k] >= scores[chosen] - HYSTERESIS_STABILITY
+        )
+        if near_silhouette and near_stability:
+            reason += (
+                f"; the current version's k={previous_k} is kept (silhouette "
+                f"{_fmt(silhouettes[previous_k])}"
+                + (f", stability {scores[previous_k]:.3f}" if previous_k in scores else "")
+                + f" close to k={chosen}'s)"
+            )
+            chosen, kept_previous = previous_k, True
     overall = max(ks, key=preference)
-    if overall != chosen:
+    if overall not in window:
         reason += (
             f"; silhouette alone would pick k={overall} ({_fmt(silhouettes[overall])}), "
             "outside the elbow window"
         )
-    return KChoice(k=chosen, elbow_k=elbow_k, reason=reason, curve=curve)
+    return KChoice(
+        k=chosen,
+        elbow_k=elbow_k,
+        reason=reason,
+        curve=curve,
+        stability=scores,
+        window=window,
+        kept_previous=kept_previous,
+    )
 
 
 def _points(values: dict[str, float], *, higher_is_better: bool) -> dict[str, float]:

@@ -196,3 +196,77 @@ def test_no_algorithm_with_two_segments_falls_back_in_fixed_order() -> None:
     assert choice.champion == "agglomerative"
     assert "no algorithm" in choice.reason
     assert not choice.champion_eligible
+
+
+# --- k by stability and hysteresis -----------------------------------------------------------
+
+ELBOW_AT_4 = {2: 300, 3: 200, 4: 80, 5: 70, 6: 65, 7: 62}
+
+
+def elbow_at_4(sils: dict[int, float]) -> list[Candidate]:
+    return [cand(k, inertia=ELBOW_AT_4[k], sil=sils[k]) for k in ELBOW_AT_4]
+
+
+def test_stability_is_asked_for_the_window_only_and_decides_within_the_shortlist() -> None:
+    sils = {2: 0.40, 3: 0.50, 4: 0.52, 5: 0.49, 6: 0.60, 7: 0.30}
+    asked: list[list[int]] = []
+
+    def scorer(ks: list[int]) -> dict[int, float]:
+        asked.append(ks)
+        return {3: 0.95, 4: 0.70, 5: 0.80}
+
+    choice = choose_k("kmeans", elbow_at_4(sils), k1_value=400, stability=scorer)
+    assert asked == [[3, 4, 5]]
+    assert choice.k == 3  # silhouette within 0.05 of the best (0.52), and the most stable
+    assert choice.stability == {3: 0.95, 4: 0.70, 5: 0.80}
+    assert "stability [k=3: 0.950, k=4: 0.700, k=5: 0.800]" in choice.reason
+
+
+def test_a_stable_k_outside_the_silhouette_shortlist_is_not_chosen() -> None:
+    sils = {2: 0.40, 3: 0.40, 4: 0.52, 5: 0.50, 6: 0.30, 7: 0.30}
+    choice = choose_k(
+        "kmeans", elbow_at_4(sils), k1_value=400, stability=lambda ks: {3: 1.0, 4: 0.8, 5: 0.6}
+    )
+    assert choice.k == 4  # k=3 is far more stable but 0.12 below the best silhouette
+
+
+def test_equally_stable_k_are_separated_by_silhouette() -> None:
+    sils = {2: 0.40, 3: 0.50, 4: 0.52, 5: 0.53, 6: 0.30, 7: 0.30}
+    choice = choose_k(
+        "kmeans",
+        elbow_at_4(sils),
+        k1_value=400,
+        stability=lambda ks: {3: 0.90, 4: 0.91, 5: 0.895},
+    )
+    assert choice.k == 5  # all within STABILITY_TIE of 0.91: the highest silhouette wins
+
+
+def test_hysteresis_keeps_the_previous_k_on_a_near_tie_only() -> None:
+    sils = {2: 0.40, 3: 0.51, 4: 0.52, 5: 0.40, 6: 0.30, 7: 0.30}
+    near = {3: 0.90, 4: 0.93, 5: 0.5}
+    fresh = choose_k("kmeans", elbow_at_4(sils), k1_value=400, stability=lambda ks: near)
+    assert (fresh.k, fresh.kept_previous) == (4, False)
+
+    kept = choose_k(
+        "kmeans", elbow_at_4(sils), k1_value=400, stability=lambda ks: near, previous_k=3
+    )
+    assert (kept.k, kept.kept_previous) == (3, True)
+    assert "current version's k=3 is kept" in kept.reason
+
+    clear = {3: 0.80, 4: 0.93, 5: 0.5}  # k=3 clearly less stable: no hysteresis
+    moved = choose_k(
+        "kmeans", elbow_at_4(sils), k1_value=400, stability=lambda ks: clear, previous_k=3
+    )
+    assert (moved.k, moved.kept_previous) == (4, False)
+    lower = {2: 0.40, 3: 0.45, 4: 0.52, 5: 0.40, 6: 0.30, 7: 0.30}  # clearly lower silhouette
+    assert (
+        choose_k(
+            "kmeans", elbow_at_4(lower), k1_value=400, stability=lambda ks: near, previous_k=3
+        ).k
+        == 4
+    )
+    # A previous k outside the window is not kept, whatever its scores.
+    far = choose_k(
+        "kmeans", elbow_at_4(sils), k1_value=400, stability=lambda ks: near, previous_k=7
+    )
+    assert far.k == 4
