@@ -13,6 +13,7 @@ from typing import Any
 from rich.console import Group
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 __all__ = [
     "assignments_table",
@@ -21,6 +22,7 @@ __all__ = [
     "segments_table",
     "segments_view",
     "versions_table",
+    "warnings_view",
 ]
 
 MAX_FEATURE_COLUMNS = 4
@@ -144,7 +146,8 @@ def _top_categories(mix: Mapping[str, Mapping[str, float]]) -> str:
 def comparison_table(rows: Iterable[Mapping[str, Any]], *, title: str | None = None) -> Table:
     """The side-by-side metrics of every algorithm at its chosen k (champion starred).
 
-    ``rows`` are ``ComparisonRow`` dumps (``evaluation.json`` ``comparison``).
+    ``rows`` are ``ComparisonRow`` dumps (``evaluation.json`` ``comparison``). ``usable`` says
+    whether the model passed the champion guardrails; ``structure`` is its structure verdict.
 
     Examples
     --------
@@ -167,10 +170,13 @@ def comparison_table(rows: Iterable[Mapping[str, Any]], *, title: str | None = N
     table.add_column("Calinski-Harabasz ↑", justify="right")
     table.add_column("noise", justify="right")
     table.add_column("score", justify="right")
+    table.add_column("usable")
+    table.add_column("structure")
     for row in rows:
         metrics = row.get("metrics") or {}
         noise = metrics.get("noise_share")
         champion = bool(row.get("champion"))
+        structure = row.get("structure") or {}
         table.add_row(
             f"{'★ ' if champion else '  '}{row.get('algorithm', '')}",
             format_number(row.get("k")),
@@ -180,6 +186,8 @@ def comparison_table(rows: Iterable[Mapping[str, Any]], *, title: str | None = N
             format_number(metrics.get("calinski_harabasz"), 1),
             "-" if noise is None else f"{float(noise):.0%}",
             format_number(row.get("score")),
+            "yes" if row.get("eligible", True) else "no",
+            escape(str(structure.get("verdict") or "-")),
             style="bold green" if champion else None,
         )
     return table
@@ -224,6 +232,27 @@ def assignments_table(
             row.append(escape(format_number(value)))
         table.add_row(*row)
     return table
+
+
+def warnings_view(warnings: Sequence[str]) -> Group:
+    """A version's warnings (``Manifest.warnings``), one marked paragraph each.
+
+    Empty when there is nothing to warn about. The sentences are printed verbatim (never read
+    as markup: they quote column names from the upload).
+
+    Examples
+    --------
+    >>> len(warnings_view(["Segments slice a continuum [a]."]).renderables)
+    2
+    >>> len(warnings_view([]).renderables)
+    0
+    """
+    if not warnings:
+        return Group()
+    noun = "warning" if len(warnings) == 1 else "warnings"
+    lines = [Text(f"{len(warnings)} {noun}:", style="bold yellow")]
+    lines += [Text.assemble(("! ", "bold yellow"), message) for message in warnings]
+    return Group(*lines)
 
 
 def versions_table(dataset: str, rows: Sequence[Mapping[str, Any]]) -> Table:

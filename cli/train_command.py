@@ -116,7 +116,7 @@ def train_local(
 def run_train(args: argparse.Namespace) -> int:
     """Train, then print the segments, the comparison and where the report is."""
     from cli.console import console, error_console, print_json
-    from cli.render import comparison_table, segments_table
+    from cli.render import comparison_table, segments_table, warnings_view
     from shared.contract.layout import ModelLayout, model_key
     from shared.store.base import read_manifest, read_verified_artifact
     from shared.store.local import LocalModelStore
@@ -155,6 +155,7 @@ def run_train(args: argparse.Namespace) -> int:
                 "seconds": round(seconds, 2),
                 "folder": str(version_dir),
                 "report": str(report) if report.exists() else None,
+                "warnings": list(manifest.warnings),
             }
         )
         return ExitCode.OK
@@ -171,6 +172,8 @@ def run_train(args: argparse.Namespace) -> int:
     )
     evaluation = json.loads(read_verified_artifact(store, manifest, "evaluation.json"))
     console.print(comparison_table(evaluation.get("comparison", [])))
+    if manifest.warnings:
+        console.print(warnings_view(manifest.warnings))
     word = "trained" if result.status == "published" else "already trained (same file)"
     console.print(f"{word} in {seconds:.1f} s -> {version_dir}")
     if report.exists():

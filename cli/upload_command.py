@@ -17,6 +17,7 @@ from cli.uploads import (
     upload_file,
     wait_for_training,
 )
+from shared.contract.manifest import STRUCTURE_WORDS
 from shared.store.base import ModelStore
 from shared.store.s3 import S3ModelStore
 
@@ -177,15 +178,24 @@ def run_upload(args: argparse.Namespace) -> int:
                 "version": manifest.version,
                 "champion": manifest.champion,
                 "seconds": round(outcome.seconds, 2),
+                "warnings": list(manifest.warnings),
             }
         )
         return ExitCode.OK
     champion = manifest.algorithms[manifest.champion]
+    silhouette = champion.metrics.silhouette
+    quality = "silhouette -" if silhouette is None else f"silhouette {silhouette:.3f}"
+    if champion.structure is not None:
+        quality += f", {STRUCTURE_WORDS[champion.structure.verdict]}"
     console.print(
         f"[green]trained[/green] {manifest.dataset} version [bold]{manifest.version}[/bold] "
         f"in {outcome.seconds:.1f} s: champion {manifest.champion} with "
-        f"{champion.n_segments} segments (silhouette {champion.metrics.silhouette})"
+        f"{champion.n_segments} segments ({quality})"
     )
+    if manifest.warnings:
+        from cli.render import warnings_view
+
+        console.print(warnings_view(manifest.warnings))
     if args.api_url:
         from cli.api_client import remote_api
         from cli.render import segments_table

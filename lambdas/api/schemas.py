@@ -20,6 +20,7 @@ from shared.contract.manifest import (
     RowCounts,
     SelectionInfo,
     SourceInfo,
+    StructureVerdict,
 )
 from shared.contract.plots import PlotData
 from shared.contract.profiles import SegmentProfile
@@ -122,6 +123,13 @@ class AlgorithmInfo(_Schema):
     rule_agreement: float | None = None
     fit_rows: int
     note: str | None = None
+    eligible: bool = Field(
+        default=True, description="False when the model cannot be champion (see the reason)."
+    )
+    ineligible_reason: str | None = None
+    structure: StructureVerdict | None = Field(
+        default=None, description="Whether its segments are real groups (verdict and numbers)."
+    )
 
 
 class DatasetDetail(_Schema):
@@ -141,6 +149,11 @@ class DatasetDetail(_Schema):
     feature_names: list[str]
     previous_version: str | None = None
     engine: dict[str, str] = Field(default_factory=dict)
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="What a reader of these segments should know, in plain sentences (weak "
+        "structure, guardrails, rows left out, columns not used, values filled in).",
+    )
 
 
 # --- segments ----------------------------------------------------------------------------------

@@ -1,7 +1,9 @@
 """The optional per-dataset config, ``configs/<dataset>.json`` in the raw bucket.
 
 Keys (all optional): ``features``, ``id_column``, ``exclude``, ``categorical``, ``outcomes``,
-``algorithms``, ``k_min``, ``k_max``. Unknown keys are an error that names them.
+``algorithms``, ``k_min``, ``k_max``, and the champion guardrails ``max_segment_share``,
+``min_segment_share``, ``min_segment_size``, ``max_noise_share``. Unknown keys are an error that
+names them.
 
 A config is bounded before it is parsed: at most :data:`MAX_CONFIG_BYTES` bytes and
 :data:`MAX_CONFIG_DEPTH` levels of nested arrays/objects (a document nested thousands of levels
@@ -71,6 +73,38 @@ class DatasetConfig(BaseModel):
     )
     k_min: int = Field(default=2, ge=2, le=K_LIMIT)
     k_max: int = Field(default=10, ge=2, le=K_LIMIT)
+    # Champion guardrails: a model can be the champion only if a marketer can use its segments.
+    max_segment_share: float = Field(
+        default=0.70,
+        strict=True,
+        gt=0.0,
+        le=1.0,
+        description="Champion guardrail: the largest segment holds at most this share of the "
+        "customers.",
+    )
+    min_segment_share: float = Field(
+        default=0.01,
+        strict=True,
+        ge=0.0,
+        lt=1.0,
+        description="Champion guardrail: the smallest segment (outliers aside) holds at least "
+        "this share of the customers (and at least min_segment_size customers).",
+    )
+    min_segment_size: int = Field(
+        default=10,
+        strict=True,
+        ge=0,
+        description="Champion guardrail: the smallest segment (outliers aside) holds at least "
+        "this many customers (and at least min_segment_share of them).",
+    )
+    max_noise_share: float = Field(
+        default=0.10,
+        strict=True,
+        ge=0.0,
+        le=1.0,
+        description="Champion guardrail: at most this share of the customers are left "
+        "unassigned as outliers (DBSCAN).",
+    )
 
     @model_validator(mode="after")
     def _check_k_range(self) -> DatasetConfig:
@@ -78,6 +112,26 @@ class DatasetConfig(BaseModel):
             raise ValueError(f"k_min={self.k_min} should be <= k_max={self.k_max}")
         if len(set(self.algorithms)) != len(self.algorithms):
             raise ValueError(f"algorithms lists a name twice: {self.algorithms}")
+        return self
+
+    @model_validator(mode="after")
+    def _check_guardrails(self) -> DatasetConfig:
+        # Limits no segmentation in the k sweep could meet are a mistake, not a preference.
+        if self.min_segment_share >= self.max_segment_share:
+            raise ValueError(
+                f"min_segment_share={self.min_segment_share} should be < "
+                f"max_segment_share={self.max_segment_share}"
+            )
+        if self.min_segment_share * self.k_min > 1.0:
+            raise ValueError(
+                f"min_segment_share={self.min_segment_share} cannot be met: with k_min="
+                f"{self.k_min} segments the smallest holds at most {1 / self.k_min:.0%}"
+            )
+        if self.max_segment_share * self.k_max < 1.0:
+            raise ValueError(
+                f"max_segment_share={self.max_segment_share} cannot be met: with k_max="
+                f"{self.k_max} segments the largest holds at least {1 / self.k_max:.0%}"
+            )
         return self
 
     @property

@@ -9,7 +9,7 @@ from pydantic import Field
 
 from shared.contract.config import Algorithm
 from shared.contract.documents import Document
-from shared.contract.manifest import Metrics
+from shared.contract.manifest import Metrics, StructureVerdict
 
 logger = logging.getLogger(__name__)
 
@@ -22,6 +22,11 @@ class Candidate(Document):
     metrics: Metrics
     params: dict[str, Any] = Field(default_factory=dict)
     fit_seconds: float = Field(ge=0)
+    stability: float | None = Field(
+        default=None,
+        description="Reproducibility under resampling (see Evaluation.stability_method), "
+        "scored for the k values of the elbow window; None elsewhere and for DBSCAN.",
+    )
 
 
 class AlgorithmSweep(Document):
@@ -47,6 +52,11 @@ class ComparisonRow(Document):
     metrics: Metrics
     score: float | None = Field(default=None, description="Champion score (see the rule).")
     champion: bool = False
+    eligible: bool = Field(
+        default=True, description="False when the model cannot be champion (see the reason)."
+    )
+    ineligible_reason: str | None = None
+    structure: StructureVerdict | None = None
 
 
 class Evaluation(Document):
@@ -56,12 +66,20 @@ class Evaluation(Document):
     comparison: list[ComparisonRow]
     champion: Algorithm
     champion_reason: str
+    champion_eligible: bool = Field(
+        default=True,
+        description="False when no model passed the usability guardrails and the least "
+        "unusable one was published.",
+    )
     dendrogram: dict[str, Any] | None = Field(
         default=None,
         description="scipy dendrogram data (icoord, dcoord, leaf counts) of the ward linkage "
         "on the fit sample, truncated to a readable number of leaves.",
     )
     silhouette_sample: int = Field(ge=0, description="Rows the silhouette was computed on.")
+    stability_method: str | None = Field(
+        default=None, description="How Candidate.stability is measured, with its sizes."
+    )
     metric_sample: int | None = Field(
         default=None,
         ge=0,

@@ -16,8 +16,18 @@ from pydantic import ConfigDict, Field
 from shared.contract.config import Algorithm, DatasetConfig
 from shared.contract.documents import Document
 from shared.contract.layout import PREPROCESSOR_PATH
+from shared.contract.profiles import SegmentIdChanges
 
 ColumnRole = Literal["id", "numeric", "categorical", "date", "dropped"]
+StructureLevel = Literal["none", "weak", "reasonable", "strong"]
+"""How clearly customers form groups: no substantial structure, weak, reasonable, strong."""
+STRUCTURE_WORDS: dict[StructureLevel, str] = {
+    "none": "no substantial structure",
+    "weak": "weak structure",
+    "reasonable": "reasonable structure",
+    "strong": "strong structure",
+}
+"""The structure levels in words."""
 
 
 class ColumnSchema(Document):
@@ -84,6 +94,28 @@ class Metrics(Document):
     noise_share: float | None = None
 
 
+class StructureVerdict(Document):
+    """Whether a model's segments are real groups or slices of a continuum, and why.
+
+    See ``shared.engine.structure`` for the rule (silhouette bands capped by a null reference).
+    """
+
+    verdict: StructureLevel = Field(description="The verdict: none, weak, reasonable, strong.")
+    band: StructureLevel = Field(
+        description="Kaufman & Rousseeuw's band of the silhouette alone (< 0.25 none, "
+        "0.25-0.5 weak, 0.5-0.7 reasonable, > 0.7 strong)."
+    )
+    silhouette: float | None = Field(description="The model's silhouette.")
+    null_silhouette: float | None = Field(
+        default=None,
+        description="Mean silhouette of the same algorithm at the same k on reference tables "
+        "whose columns were permuted independently (no groups); None when not computed.",
+    )
+    null_rows: int = Field(default=0, ge=0, description="Rows of each reference table.")
+    null_references: int = Field(default=0, ge=0, description="Reference tables averaged.")
+    reason: str = Field(description="The verdict in one sentence, with its numbers.")
+
+
 class AlgorithmSummary(Document):
     """One algorithm of a version: its chosen model and every model of its sweep."""
 
@@ -102,6 +134,17 @@ class AlgorithmSummary(Document):
     )
     fit_rows: int = Field(ge=0, description="Rows the fit saw (a sample for O(n^2) algorithms).")
     note: str | None = None
+    eligible: bool = Field(
+        default=True,
+        description="False when this model cannot be champion: fewer than two segments or "
+        "segments failing the usability guardrails (see ineligible_reason).",
+    )
+    ineligible_reason: str | None = Field(
+        default=None, description="Why the model cannot be champion, in plain words."
+    )
+    structure: StructureVerdict | None = Field(
+        default=None, description="Whether its segments are real groups (see StructureVerdict)."
+    )
 
 
 class SelectionInfo(Document):
@@ -110,6 +153,19 @@ class SelectionInfo(Document):
     k_rule: str
     champion_rule: str
     scores: dict[str, float] = Field(default_factory=dict)
+    guardrails: dict[str, float] = Field(
+        default_factory=dict,
+        description="The usability limits applied (max_segment_share, min_segment_share, "
+        "min_segment_size, max_noise_share).",
+    )
+    champion_eligible: bool = Field(
+        default=True,
+        description="False when no model passed the guardrails and the least unusable one "
+        "was published (the warnings say so).",
+    )
+    structure_rule: str | None = Field(
+        default=None, description="How the structure verdicts are decided."
+    )
 
 
 class ArtifactInfo(Document):
@@ -142,6 +198,10 @@ class Manifest(Document):
     engine: dict[str, str] = Field(default_factory=dict, description="Library versions.")
     warnings: list[str] = Field(
         default_factory=list, description="Soft problems the training run reported."
+    )
+    segment_ids: SegmentIdChanges | None = Field(
+        default=None,
+        description="Champion segment ids kept from the current version, new and retired.",
     )
 
     def to_json(self) -> str:

@@ -109,6 +109,22 @@ class SegmentSet(Document):
         return {s.label: s for s in self.segments}
 
 
+class SegmentIdChanges(Document):
+    """How the published (champion) segment ids moved from the current version to this one."""
+
+    previous_champion: str | None = Field(
+        default=None, description="Model key of the champion the ids were matched to."
+    )
+    kept: list[int] = Field(default_factory=list, description="Ids of persisting segments.")
+    new: list[int] = Field(default_factory=list, description="Ids issued for new segments.")
+    retired: list[int] = Field(
+        default_factory=list, description="Published ids of the previous champion now gone."
+    )
+    high_water: int = Field(
+        default=-1, description="Highest segment id the dataset has ever used; never reused."
+    )
+
+
 class ProfileCatalog(Document):
     """``profiles.json``: every model's segments, keyed by model key (``kmeans-k5``, ``dbscan``)."""
 
@@ -116,3 +132,12 @@ class ProfileCatalog(Document):
         default_factory=list, description="Prepared-space feature names (centroid order)."
     )
     sets: dict[str, SegmentSet] = Field(default_factory=dict)
+    champion: str | None = Field(
+        default=None, description="Model key of the published (champion) segments."
+    )
+    chosen: dict[str, str] = Field(
+        default_factory=dict, description="Algorithm -> model key of its chosen model."
+    )
+    segment_ids: SegmentIdChanges | None = Field(
+        default=None, description="Kept, new and retired ids, and the id high-water mark."
+    )

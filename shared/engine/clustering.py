@@ -4,7 +4,9 @@ Every candidate labels EVERY row of the prepared matrix and comes with the assig
 (``shared.engine.assigners``) that assigns new customers the same way. Work that grows faster than
 linearly runs on a representative sample (uniform, without replacement, fixed seed; the samples
 are nested, so a smaller one is a subset of a larger one) and extends to every row through the
-assignment rule. Documented caps (rows the fit sees):
+assignment rule. The pipeline hands over rows in canonical order (``shared.engine.row_order``),
+so a sample's positions pick the same customers whatever the upload's row order. Documented
+caps (rows the fit sees):
 
 ==============  ==========  ===============================================================
 algorithm       cap         why

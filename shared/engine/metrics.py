@@ -1,6 +1,24 @@
 """Model evaluation: metrics of every candidate, k sweeps, elbow, dendrogram, comparison.
 
 The models below are the ``evaluation.json`` contract. The metric functions live here too.
+
+Noise rule (``NOISE_RULE``)
+    DBSCAN leaves some customers unassigned (noise, label -1, the "Outliers" segment). Its
+    metrics count those customers against it, so that it competes with the algorithms that
+    place every customer on equal terms (a model cannot look better by refusing the rows it
+    cannot place):
+
+    - silhouette: every sampled row counts in the mean, a noise row with a silhouette of 0
+      (no better placed than on the border between two segments); the other rows' silhouette
+      is measured against the real segments only. With noise share ``p`` in the sample, the
+      score is ``(1 - p)`` times the mean silhouette of the segmented rows.
+    - Davies-Bouldin, Calinski-Harabasz and inertia: the noise rows form one more group, with
+      its own centre and scatter (what scikit-learn's ``davies_bouldin_score`` and
+      ``calinski_harabasz_score`` compute when -1 is passed as a label). Scattered noise has a
+      wide spread around a centre near the middle of the data, so it raises Davies-Bouldin and
+      inertia and lowers Calinski-Harabasz.
+
+    The metrics stay None when fewer than two real segments exist (noise is never a segment).
 """
 
 from __future__ import annotations
@@ -15,6 +33,11 @@ from shared.contract.documents import NOISE_LABEL
 from shared.contract.manifest import Metrics
 
 logger = logging.getLogger(__name__)
+
+NOISE_RULE = (
+    "noise counts against the model: noise rows score 0 in the silhouette mean; for "
+    "Davies-Bouldin, Calinski-Harabasz and inertia the noise rows are one more group"
+)
 
 SILHOUETTE_SAMPLE_CAP = 5_000
 """Silhouette is O(n^2): it is computed on a fixed random sample of at most this many rows
@@ -62,9 +85,15 @@ class SilhouetteSample:
     def score(self, labels: np.ndarray) -> float | None:
         """Mean silhouette of the sample rows under ``labels`` (labels of EVERY row of X).
 
-        Noise rows (label -1) are left out, as in ``silhouette_score`` on the non-noise rows.
-        None when the sample holds fewer than two segments. Equals scikit-learn's
-        ``silhouette_score`` on the same rows.
+        Noise rows (label -1) count with a silhouette of 0 (see ``NOISE_RULE``); the other rows
+        are measured against the segments only. None when the sample holds fewer than two
+        segments. Without noise it equals scikit-learn's ``silhouette_score`` on the same rows.
+
+        Examples
+        --------
+        >>> X = np.array([[0.0], [1.0], [10.0], [11.0], [50.0]])
+        >>> round(SilhouetteSample(X, np.arange(5)).score(np.array([0, 0, 1, 1, -1])), 3)
+        0.72
         """
         return self.scores([labels])[0]
 
@@ -105,13 +134,10 @@ class SilhouetteSample:
             if part is not None:
                 keep, codes, present, offset = part
                 block = slice(offset, offset + int(present.size))
-                results[i] = self._mean_silhouette(all_sums[keep, block], onehot[:, block], codes)
+                values = silhouette_from_sums(all_sums[keep, block], codes, onehot[:, block].sum(0))
+                # Noise rows add 0 to the sum but count in the mean (NOISE_RULE).
+                results[i] = float(np.sum(values)) / self.size
         return results
-
-    @staticmethod
-    def _mean_silhouette(sums: np.ndarray, onehot: np.ndarray, codes: np.ndarray) -> float:
-        """Mean silhouette from each kept row's distance sums to every segment."""
-        return float(np.mean(silhouette_from_sums(sums, codes, onehot.sum(axis=0))))
 
 
 def silhouette_from_sums(sums: np.ndarray, codes: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -201,10 +227,11 @@ def cluster_metrics(
     Calinski-Harabasz use every row, from per-segment sums (one pass over ``X``); Davies-Bouldin
     uses the segment means of every row and averages each segment's scatter over ``rows.index``
     (every row up to ``METRIC_SAMPLE_CAP`` rows: then it equals scikit-learn's
-    ``davies_bouldin_score``); silhouette uses the shared sample. Noise rows (label -1) are left
-    out of every metric and counted in ``noise_share``. All metrics are None when fewer than two
+    ``davies_bouldin_score``); silhouette uses the shared sample. Noise rows (label -1) count
+    against the model (see ``NOISE_RULE``: 0 in the silhouette mean, one more group for the
+    other metrics) and their share is ``noise_share``. All metrics are None when fewer than two
     segments exist (the caller says so in a note). CH equals scikit-learn's
-    ``calinski_harabasz_score`` up to rounding.
+    ``calinski_harabasz_score`` (noise passed as label -1) up to rounding.
 
     Parameters
     ----------
@@ -222,52 +249,53 @@ def cluster_metrics(
     >>> m = cluster_metrics(X, np.array([0, 0, 1, 1]))
     >>> round(m.calinski_harabasz, 1), round(m.davies_bouldin, 3), m.inertia
     (200.0, 0.1, 1.0)
+    >>> X = np.array([[0.0], [1.0], [10.0], [11.0], [5.0], [6.0]])
+    >>> noisy = cluster_metrics(X, np.array([0, 0, 1, 1, -1, -1]))
+    >>> round(noisy.davies_bouldin, 3), round(noisy.calinski_harabasz, 1)
+    (0.2, 100.0)
     """
     labels = np.asarray(labels).astype(np.int64, copy=False).ravel()
     n = labels.shape[0]
-    keep = labels != NOISE_LABEL
-    has_noise = not bool(keep.all())
-    noise_share = float(1.0 - keep.mean()) if n else 0.0
-    kept_labels = labels[keep] if has_noise else labels
-    counts_by_label = np.bincount(kept_labels) if kept_labels.size else np.zeros(0, np.int64)
+    noise = labels == NOISE_LABEL
+    n_noise = int(noise.sum())
+    noise_share = n_noise / n if n_noise else None
+    counts_by_label = np.bincount(labels[~noise]) if n_noise < n else np.zeros(0, np.int64)
     present = np.flatnonzero(counts_by_label)
     k = int(present.size)
-    n_kept = int(kept_labels.size)
-    if k < 2 or n_kept <= k:
+    # Groups: the k segments, then (NOISE_RULE) the noise rows as one more group.
+    n_groups = k + (1 if n_noise else 0)
+    if k < 2 or n <= n_groups:
         return Metrics(
             silhouette=None,
             davies_bouldin=None,
             calinski_harabasz=None,
             inertia=None,
-            noise_share=noise_share if has_noise else None,
+            noise_share=noise_share,
         )
     if rows is None:
         rows = MetricRows(X)
-    lookup = np.full(counts_by_label.size, -1, dtype=np.int64)
+    lookup = np.full(counts_by_label.size + 1, k, dtype=np.int64)  # last slot: label -1
     lookup[present] = np.arange(k)
-    codes = lookup[kept_labels]
-    counts = counts_by_label[present].astype(np.float64)
+    codes = lookup[labels]  # label -1 indexes the last slot: the noise group k
+    counts = np.bincount(codes, minlength=n_groups).astype(np.float64)
     from scipy.sparse import csr_matrix
 
-    Xk = X[keep] if has_noise else X
-    # One sparse product sums every segment's rows in a single pass over X.
+    # One sparse product sums every group's rows in a single pass over X.
     membership = csr_matrix(
-        (np.ones(n_kept), (codes, np.arange(n_kept))), shape=(k, n_kept), dtype=np.float64
+        (np.ones(n), (codes, np.arange(n))), shape=(n_groups, n), dtype=np.float64
     )
-    centroids = np.asarray(membership @ Xk) / counts[:, None]
-    del Xk
-    # Within-segment squares around the means from the squares around the column means:
-    # sum |x - c|^2 = sum |x - m|^2 - n_c |c - m|^2 per segment (no n x d temporary).
+    centroids = np.asarray(membership @ X) / counts[:, None]
+    # Within-group squares around the means from the squares around the column means:
+    # sum |x - c|^2 = sum |x - m|^2 - n_c |c - m|^2 per group (no n x d temporary).
     shifted = centroids - rows.mean
-    kept_norms = rows.sq_norms[keep] if has_noise else rows.sq_norms
-    total = float(kept_norms.sum())
+    total = float(rows.sq_norms.sum())
     inertia = total - float(np.sum(counts * np.einsum("ij,ij->i", shifted, shifted)))
     if inertia <= 1e-12 * total:
         inertia = 0.0
-    overall = (counts @ centroids) / n_kept
+    overall = (counts @ centroids) / n
     between = float(np.sum(counts * np.sum(np.square(centroids - overall), axis=1)))
-    ch = 1.0 if inertia == 0 else between * (n_kept - k) / (inertia * (k - 1))
-    intra = _segment_scatter(X, labels, lookup, centroids, rows.index)
+    ch = 1.0 if inertia == 0 else between * (n - n_groups) / (inertia * (n_groups - 1))
+    intra = _group_scatter(X, codes, centroids, rows.index)
     gaps = np.sqrt(np.sum(np.square(centroids[:, None, :] - centroids[None, :, :]), axis=2))
     if np.allclose(intra, 0) or np.allclose(gaps, 0):
         db = 0.0
@@ -279,34 +307,27 @@ def cluster_metrics(
         davies_bouldin=db,
         calinski_harabasz=float(ch),
         inertia=inertia,
-        noise_share=noise_share if has_noise else None,
+        noise_share=noise_share,
     )
 
 
-def _segment_scatter(
-    X: np.ndarray,
-    labels: np.ndarray,
-    lookup: np.ndarray,
-    centroids: np.ndarray,
-    index: np.ndarray | None,
+def _group_scatter(
+    X: np.ndarray, codes: np.ndarray, centroids: np.ndarray, index: np.ndarray | None
 ) -> np.ndarray:
-    """Per segment, the mean distance of its rows (of ``index``: a sample) to its centroid.
+    """Per group, the mean distance of its rows (of ``index``: a sample) to its centroid.
 
-    A segment with no row in the sample (a tiny one) is measured on all of its rows.
+    A group with no row in the sample (a tiny one) is measured on all of its rows.
     """
-    k = centroids.shape[0]
-    sample_labels = labels if index is None else labels[index]
-    keep = sample_labels != NOISE_LABEL
-    codes = lookup[sample_labels[keep]]
-    points = X[keep] if index is None else X[index[keep]]
-    diff = points - centroids[codes]
+    n_groups = centroids.shape[0]
+    sample_codes = codes if index is None else codes[index]
+    points = X if index is None else X[index]
+    diff = points - centroids[sample_codes]
     distance = np.sqrt(np.einsum("ij,ij->i", diff, diff))
     del diff, points
-    counts = np.bincount(codes, minlength=k).astype(np.float64)
-    intra = np.bincount(codes, weights=distance, minlength=k) / np.maximum(counts, 1)
+    counts = np.bincount(sample_codes, minlength=n_groups).astype(np.float64)
+    intra = np.bincount(sample_codes, weights=distance, minlength=n_groups) / np.maximum(counts, 1)
     for code in np.flatnonzero(counts == 0):
-        label = int(np.flatnonzero(lookup == code)[0])
-        mine = X[labels == label] - centroids[code]
+        mine = X[codes == code] - centroids[code]
         intra[code] = float(np.mean(np.sqrt(np.einsum("ij,ij->i", mine, mine))))
     return np.asarray(intra)
 

@@ -164,6 +164,8 @@ class CleanTable:
     outcomes : pandas.DataFrame
         The outcome columns (``shared.engine.screening``), not clustered on: one ``str`` label
         per kept row (index ``0..n-1``), NaN missing. No columns when there is no outcome.
+    kept_rows : ndarray of int64 or None
+        Position in the input frame of each kept row (None: every row was kept).
     """
 
     columns: list[ColumnSchema]
@@ -172,6 +174,7 @@ class CleanTable:
     rows: RowCounts
     warnings: list[str] = field(default_factory=list)
     outcomes: pd.DataFrame = field(default_factory=pd.DataFrame)
+    kept_rows: np.ndarray | None = None
 
     @property
     def feature_columns(self) -> list[ColumnSchema]:
@@ -955,8 +958,6 @@ def clean_training_table(
             f"{n_used} usable rows of {n_read} read{why}; at least {limit} rows are needed "
             f"({limit_source})"
         )
-    if n_empty:
-        warnings.append(f"{n_empty} row(s) dropped because every feature was missing")
 
     schemas: list[ColumnSchema] = []
     imputed: dict[str, int] = {}
@@ -1002,6 +1003,7 @@ def clean_training_table(
         rows=rows,
         warnings=warnings,
         outcomes=outcome_values,
+        kept_rows=np.flatnonzero(keep).astype(np.int64) if n_empty else None,
     )
 
 

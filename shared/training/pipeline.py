@@ -7,8 +7,11 @@ Steps: read the table -> validate and type it -> fit the preprocessing -> fit ev
 every algorithm (``shared.engine.clustering``; ``FIT_WORKERS`` algorithms at a time) -> metrics
 (``shared.engine.metrics``) -> choose k and the champion (``shared.engine.selection``) -> profile
 and name
-every model's segments -> stabilize segment ids against the previous version -> plot data and
-HTML report -> artifacts.
+every model's segments -> stable segment ids against the current version's published segments
+-> plot data and HTML report -> artifacts. Rows are put in canonical order first
+(``shared.engine.row_order``), so the row order of the upload never changes the result. Between
+selection and profiles, each chosen model's structure verdict (``shared.engine.structure``: does
+it find real groups?); the warnings a marketer reads are composed by ``shared.training.caveats``.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ from shared.engine.clustering import (
     fit_candidates,
     representative_sample,
 )
+from shared.engine.guardrails import Guardrails, segment_sizes
 from shared.engine.limits import check_matrix_size
 from shared.engine.loading import read_table
 from shared.engine.metrics import (
@@ -63,12 +67,23 @@ from shared.engine.metrics import (
 from shared.engine.persistence import dump_artifact
 from shared.engine.preprocess import fit_preprocessor
 from shared.engine.profiling import ProfileInputs, build_segment_set
+from shared.engine.row_order import canonical_order, upload_order
 from shared.engine.schema import clean_training_table
-from shared.engine.segment_ids import stabilize_segment_ids
-from shared.engine.selection import CHAMPION_RULE, K_RULE, KChoice, choose_champion, choose_k
+from shared.engine.segment_ids import assign_segment_ids
+from shared.engine.selection import (
+    CHAMPION_RULE,
+    K_RULE,
+    ChampionCandidate,
+    KChoice,
+    choose_champion,
+    choose_k,
+)
+from shared.engine.stability import stability_method, sweep_stability
+from shared.engine.structure import STRUCTURE_RULE, assess_structure
 from shared.report.html import render_report_html
 from shared.report.plot_data import build_plot_data
 from shared.settings import DEFAULT_MAX_DECOMPRESSED_BYTES
+from shared.training.caveats import data_warnings, guardrail_warnings, structure_warnings
 
 __all__ = ["ASSIGNMENTS_FORMULA_PREFIXES", "TrainingOutput", "train_segments"]
 
@@ -103,7 +118,8 @@ class TrainingOutput:
     ``timings`` holds the wall-clock seconds of each stage of the run, in order: ``read``,
     ``clean``, ``prepare``, ``fit:<algorithm>`` (one per algorithm, each fit's own wall time),
     ``fit`` (the wall time of all fits; they run side by side, so it is less than the sum of
-    the ``fit:<algorithm>`` times, which overlap), ``metrics``, ``selection``, ``profiles``,
+    the ``fit:<algorithm>`` times, which overlap), ``metrics``, ``selection``, ``structure``
+    (the null references of the structure verdicts), ``profiles``,
     ``summaries``, ``report``, ``artifacts``. It is diagnostics only: it never
     enters the manifest or any artifact (those stay identical across identical retrains).
     """
@@ -184,6 +200,12 @@ def _fit_concurrently(
     return fits
 
 
+def _contender(model: FittedModel, metrics: Metrics) -> ChampionCandidate:
+    """One algorithm's chosen model as the champion rule sees it (metrics and sizes)."""
+    sizes, _ = segment_sizes(model.labels)
+    return ChampionCandidate(metrics=metrics, sizes=sizes, n_rows=int(model.labels.shape[0]))
+
+
 def _candidate_metrics(
     X: np.ndarray, model: FittedModel, silhouette: float | None, rows: MetricRows
 ) -> Metrics:
@@ -194,8 +216,15 @@ def _candidate_metrics(
     return metrics.model_copy(update=update) if update else metrics
 
 
-def _sweep(fit: AlgorithmFit, metrics: dict[str, Metrics]) -> tuple[AlgorithmSweep, KChoice]:
-    """The sweep document of one algorithm and its k choice."""
+def _sweep(
+    fit: AlgorithmFit,
+    metrics: dict[str, Metrics],
+    *,
+    X: np.ndarray,
+    previous_k: int | None,
+    random_state: int,
+) -> tuple[AlgorithmSweep, KChoice]:
+    """The sweep document of one algorithm and its k choice (stability scored on ``X``)."""
     candidates = [
         Candidate(
             k=m.k,
@@ -218,7 +247,20 @@ def _sweep(fit: AlgorithmFit, metrics: dict[str, Metrics]) -> tuple[AlgorithmSwe
         )
     else:
         k1 = fit.extra.get("bic_k1" if fit.algorithm == "gmm" else "inertia_k1")
-        choice = choose_k(fit.algorithm, candidates, k1_value=k1)
+        choice = choose_k(
+            fit.algorithm,
+            candidates,
+            k1_value=k1,
+            stability=lambda ks: sweep_stability(X, fit, ks, random_state=random_state)[0],
+            previous_k=previous_k,
+        )
+        candidates = [
+            c.model_copy(update={"stability": choice.stability.get(int(c.k or 0))})
+            for c in candidates
+        ]
+        extra["k_window"] = choice.window
+        extra["previous_k"] = previous_k
+        extra["kept_previous_k"] = choice.kept_previous
         extra["elbow"] = {
             "curve": "bic" if fit.algorithm == "gmm" else "inertia",
             "k": [1, *[int(c.k or 0) for c in candidates]],
@@ -236,6 +278,18 @@ def _sweep(fit: AlgorithmFit, metrics: dict[str, Metrics]) -> tuple[AlgorithmSwe
         extra=extra,
     )
     return sweep, choice
+
+
+def _previous_chosen_k(previous: ProfileCatalog | None) -> dict[str, int]:
+    """Algorithm -> the k its chosen model had in the current version (for hysteresis)."""
+    if previous is None:
+        return {}
+    out: dict[str, int] = {}
+    for algorithm, key in previous.chosen.items():
+        segments = previous.sets.get(key)
+        if segments is not None and segments.k is not None:
+            out[algorithm] = int(segments.k)
+    return out
 
 
 def _segment_ids_per_row(labels: np.ndarray, segments: SegmentSet) -> np.ndarray:
@@ -279,8 +333,9 @@ def _note(model: FittedModel, metrics: Metrics) -> str | None:
         )
     if model.algorithm == "dbscan" and metrics.noise_share:
         return (
-            f"metrics computed on the non-noise rows; noise share {metrics.noise_share:.1%} "
-            "(the Outliers segment)"
+            f"noise share {metrics.noise_share:.1%} (the Outliers segment), counted against the "
+            "metrics: 0 in the silhouette mean, one more group for Davies-Bouldin and "
+            "Calinski-Harabasz"
         )
     return None
 
@@ -306,7 +361,10 @@ def train_segments(
     config : DatasetConfig, optional
         The dataset config; default: infer everything, all four algorithms, k = 2..10.
     previous : ProfileCatalog, optional
-        The previous version's profiles: segment ids of each model key are matched to them.
+        The current version's profiles: the new champion's segment ids are matched to its
+        published (champion) segments, the other models' to the new champion's and their own
+        previous ones (``shared.engine.segment_ids``); each algorithm's previous k is kept on a
+        near-tie (``shared.engine.selection``).
     dataset : str
         Dataset name (report title).
     random_state : int
@@ -338,9 +396,14 @@ def train_segments(
     timings: dict[str, float] = {}
     config = parse_config(config)
     frame = read_table(data, filename=filename, max_decompressed_bytes=max_decompressed_bytes)
+    # Canonical order (shared.engine.row_order): every later step sees the rows sorted by their
+    # content hash, so the same rows in any order give the same result.
+    frame, upload_rows = canonical_order(frame)
     step = _lap(timings, "read", started)
     table = clean_training_table(frame, config)
     del frame
+    if table.kept_rows is not None:
+        upload_rows = upload_rows[table.kept_rows]
     step = _lap(timings, "clean", step)
     check_matrix_size(table.columns, len(table.features))  # before the matrix is allocated
     prepared = fit_preprocessor(table.features, table.columns)
@@ -371,21 +434,40 @@ def train_segments(
 
     sweeps: dict[str, AlgorithmSweep] = {}
     chosen: dict[str, FittedModel] = {}
+    previous_chosen = _previous_chosen_k(previous)
     for algorithm, fit in fits.items():
-        sweeps[algorithm], choice = _sweep(fit, metrics)
+        sweeps[algorithm], choice = _sweep(
+            fit,
+            metrics,
+            X=X,
+            previous_k=previous_chosen.get(algorithm),
+            random_state=random_state,
+        )
         chosen[algorithm] = fit.model(choice.k)
+    guardrails = Guardrails.from_config(config)
     champion = choose_champion(
-        {a: (m.n_segments, metrics[model_key(a, m.k)]) for a, m in chosen.items()}
+        {a: _contender(m, metrics[model_key(a, m.k)]) for a, m in chosen.items()},
+        guardrails=guardrails,
     )
     step = _lap(timings, "selection", step)
+
+    feature_names = [c.name for c in table.columns if c.used]
+    structure = assess_structure(
+        table.features,
+        lambda frame: prepared.transformer.transform(frame[feature_names]),
+        X,
+        {a: (m.k, metrics[model_key(a, m.k)].silhouette) for a, m in chosen.items()},
+        config,
+        random_state=random_state,
+    )
+    step = _lap(timings, "structure", step)
 
     sets: dict[str, SegmentSet] = {}
     labels_by_model: dict[str, np.ndarray] = {}
     profile_inputs = ProfileInputs(table.features, table.columns, table.outcomes)
     for fit in fits.values():
         for model in fit.models:
-            key = model_key(model.algorithm, model.k)
-            new = build_segment_set(
+            sets[model_key(model.algorithm, model.k)] = build_segment_set(
                 algorithm=model.algorithm,
                 k=model.k,
                 labels=model.labels,
@@ -395,15 +477,22 @@ def train_segments(
                 inputs=profile_inputs,
                 outcomes=table.outcomes,
             )
-            sets[key] = stabilize_segment_ids(
-                new,
-                previous.sets.get(key) if previous is not None else None,
-                feature_names=prepared.feature_names,
-                previous_feature_names=previous.feature_names if previous is not None else None,
-            )
-            labels_by_model[key] = _segment_ids_per_row(model.labels, sets[key])
     del profile_inputs
-    catalog = ProfileCatalog(feature_names=prepared.feature_names, sets=sets)
+    champion_key = model_key(champion.champion, chosen[champion.champion].k)
+    sets, id_changes = assign_segment_ids(
+        sets, champion=champion_key, previous=previous, feature_names=prepared.feature_names
+    )
+    for fit in fits.values():
+        for model in fit.models:
+            key = model_key(model.algorithm, model.k)
+            labels_by_model[key] = _segment_ids_per_row(model.labels, sets[key])
+    catalog = ProfileCatalog(
+        feature_names=prepared.feature_names,
+        sets=sets,
+        champion=champion_key,
+        chosen={a: model_key(a, m.k) for a, m in chosen.items()},
+        segment_ids=id_changes,
+    )
     step = _lap(timings, "profiles", step)
 
     comparison = [
@@ -414,6 +503,9 @@ def train_segments(
             metrics=metrics[model_key(a, m.k)],
             score=champion.scores.get(a),
             champion=a == champion.champion,
+            eligible=a not in champion.ineligible,
+            ineligible_reason=champion.ineligible.get(a),
+            structure=structure[a],
         )
         for a, m in chosen.items()
     ]
@@ -423,9 +515,11 @@ def train_segments(
         comparison=comparison,
         champion=champion.champion,
         champion_reason=champion.reason,
+        champion_eligible=champion.champion_eligible,
         dendrogram=dendrogram_data(linkage) if linkage is not None else None,
         silhouette_sample=silhouette_rows,
         metric_sample=metric_rows,
+        stability_method=stability_method(n_rows),
     )
 
     algorithms: dict[str, AlgorithmSummary] = {}
@@ -447,6 +541,9 @@ def train_segments(
             rule_agreement=model.rule_agreement,
             fit_rows=model.fit_rows,
             note=_note(model, key_metrics),
+            eligible=algorithm not in champion.ineligible,
+            ineligible_reason=champion.ineligible.get(algorithm),
+            structure=structure[algorithm],
         )
     step = _lap(timings, "summaries", step)
 
@@ -454,7 +551,8 @@ def train_segments(
         features=table.features,
         columns=table.columns,
         X=X,
-        ids=table.ids,
+        # Without an id column the points are named by their row in the upload.
+        ids=table.ids if table.ids is not None else pd.Series(upload_rows),
         labels_by_model=labels_by_model,
         evaluation=evaluation,
         profiles=catalog,
@@ -484,16 +582,28 @@ def train_segments(
     artifacts[EVALUATION_PATH] = evaluation.model_dump_json().encode("utf-8")
     artifacts[PLOTS_PATH] = plot_data.model_dump_json().encode("utf-8")
     artifacts[REPORT_PATH] = report_html.encode("utf-8")
+    back = upload_order(upload_rows)  # assignments.csv.gz keeps the upload's row order
     artifacts[ASSIGNMENTS_PATH] = _assignments_csv(
-        table.ids,
+        None if table.ids is None else table.ids.iloc[back],
         table.id_column,
-        {a: labels_by_model[model_key(a, m.k)] for a, m in chosen.items()},
+        {a: labels_by_model[model_key(a, m.k)][back] for a, m in chosen.items()},
     )
     _lap(timings, "artifacts", step)
 
-    warnings = list(table.warnings)
-    for algorithm, why in champion.ineligible.items():
-        warnings.append(f"{algorithm} was not eligible as champion: {why}")
+    warnings = [
+        *structure_warnings(champion.champion, algorithms[champion.champion]),
+        *guardrail_warnings(
+            champion.champion,
+            champion_eligible=champion.champion_eligible,
+            overridden=champion.overridden,
+            ineligible=champion.ineligible,
+            guardrails=guardrails,
+            n_rows=n_rows,
+            n_segments=algorithms[champion.champion].n_segments,
+        ),
+        *data_warnings(table.rows, table.columns, config),
+        *table.warnings,
+    ]
     logger.info(
         "training run finished",
         extra={
@@ -515,6 +625,14 @@ def train_segments(
             k_rule=K_RULE,
             champion_rule=CHAMPION_RULE,
             scores={a: s for a, s in champion.scores.items() if s is not None},
+            guardrails={
+                "max_segment_share": guardrails.max_segment_share,
+                "min_segment_share": guardrails.min_segment_share,
+                "min_segment_size": guardrails.min_segment_size,
+                "max_noise_share": guardrails.max_noise_share,
+            },
+            champion_eligible=champion.champion_eligible,
+            structure_rule=STRUCTURE_RULE,
         ),
         feature_names=prepared.feature_names,
         profiles=catalog,

@@ -299,6 +299,7 @@ def publish_version(
         previous_version=previous_version,
         engine=engine_versions(),
         warnings=list(output.warnings),
+        segment_ids=output.profiles.segment_ids,
     )
     store.put_bytes(
         ModelLayout.manifest(dataset, version),

@@ -229,6 +229,12 @@ def test_list_and_describe_datasets(mall: Manifest, store: S3ModelStore) -> None
     assert "CustomerID" not in body["input_columns"]
     kmeans = body["algorithms"]["kmeans"]
     assert kmeans["k"] in kmeans["ks"]
+    assert body["warnings"] == mall.warnings
+    assert any("weakly separated" in w for w in body["warnings"])  # Mall's four columns
+    structure = mall.algorithms["kmeans"].structure
+    assert structure is not None
+    assert kmeans["structure"]["verdict"] == structure.verdict
+    assert kmeans["eligible"] is True
 
 
 def test_unknown_dataset_version_and_segment_are_404(mall: Manifest) -> None:

@@ -51,6 +51,8 @@ def run_with_memory_limit(code: str, *, limit_bytes: int, timeout: float = 120) 
         "OPENBLAS_NUM_THREADS": "1",
         "OMP_NUM_THREADS": "1",
         "MKL_NUM_THREADS": "1",
+        # glibc reserves 64 MiB of address space per thread arena: count memory, not arenas.
+        "MALLOC_ARENA_MAX": "2",
     }
     done = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code) + _EPILOGUE],

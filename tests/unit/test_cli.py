@@ -10,9 +10,16 @@ from rich.console import Console
 
 from cli.errors import CliError, ExitCode
 from cli.main import build_parser, main, parse_customers
-from cli.render import assignments_table, comparison_table, format_number, segments_table
+from cli.render import (
+    assignments_table,
+    comparison_table,
+    format_number,
+    segments_table,
+    warnings_view,
+)
 from cli.train_command import dataset_from_filename
 from cli.uploads import UploadedObject, _same_source, check_upload_name
+from shared.contract.manifest import Manifest
 
 
 def _text(table: object) -> str:
@@ -188,11 +195,15 @@ def test_comparison_table_stars_the_champion() -> None:
             "champion": True,
             "score": 0.5,
             "metrics": {"silhouette": 0.5539, "davies_bouldin": 0.572, "calinski_harabasz": 247.36},
+            "eligible": True,
+            "structure": {"verdict": "reasonable"},
         },
         {
             "algorithm": "dbscan",
             "k": None,
             "n_segments": 1,
+            "eligible": False,
+            "ineligible_reason": "it found 1 segment, too few to compare (metrics undefined)",
             "metrics": {
                 "silhouette": None,
                 "davies_bouldin": None,
@@ -206,6 +217,24 @@ def test_comparison_table_stars_the_champion() -> None:
     assert "0.554" in text
     assert "247.4" in text
     assert "5%" in text
+    kmeans_line = next(line for line in text.splitlines() if "kmeans" in line)
+    dbscan_line = next(line for line in text.splitlines() if "dbscan" in line)
+    assert "yes" in kmeans_line
+    assert "reasonable" in kmeans_line
+    assert " no " in dbscan_line
+
+
+def test_warnings_are_printed_verbatim_one_per_line() -> None:
+    warnings = [
+        "The customers do not form distinct groups (silhouette 0.14): these 4 segments slice "
+        "a continuum.",
+        "1 column was not used to form the segments: '[bold]Notes' (free text).",
+    ]
+    text = _text(warnings_view(warnings))
+    assert "2 warnings:" in text
+    assert "! The customers do not form distinct groups" in text
+    assert "'[bold]Notes'" in text  # a column name is never read as markup
+    assert _text(warnings_view([])).strip() == ""
 
 
 def test_assignments_table_keeps_request_order_and_ids() -> None:
@@ -305,3 +334,86 @@ def test_upload_waits_past_a_last_delivery_report_until_the_outcome(tmp_path: Pa
     assert found is not None
     assert found.failure is not None
     assert found.failure.error_type == "InternalError"
+
+
+def _published(warnings: list[str]) -> Manifest:
+    from datetime import UTC, datetime
+
+    from shared.contract.config import DatasetConfig
+    from shared.contract.manifest import (
+        AlgorithmSummary,
+        Metrics,
+        RowCounts,
+        SelectionInfo,
+        SourceInfo,
+    )
+    from shared.engine.structure import structure_verdict
+
+    return Manifest(
+        version="v1",
+        dataset="cards",
+        created_at=datetime(2026, 1, 1, tzinfo=UTC),
+        source=SourceInfo(key="uploads/cards/cards.csv", sha256="0" * 64, size=1),
+        rows=RowCounts(read=9000, used=9000, dropped=0),
+        columns=[],
+        config=DatasetConfig(),
+        champion="kmeans",
+        algorithms={
+            "kmeans": AlgorithmSummary(
+                n_segments=4,
+                k=4,
+                metrics=Metrics(silhouette=0.14, davies_bouldin=1.9, calinski_harabasz=900.0),
+                artifact="models/kmeans-k4.skops",
+                assignment_rule="nearest centre",
+                fit_rows=9000,
+                structure=structure_verdict(0.14, 0.15),
+            )
+        },
+        selection=SelectionInfo(k_rule="test", champion_rule="test"),
+        warnings=warnings,
+    )
+
+
+@pytest.mark.parametrize("output", ["table", "json"])
+def test_upload_prints_the_versions_warnings(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], output: str
+) -> None:
+    import argparse
+
+    import cli.upload_command as upload_command
+    from cli.uploads import WaitOutcome
+
+    warnings = ["The customers do not form distinct groups (silhouette 0.14): slice a continuum."]
+    obj = UploadedObject(
+        bucket="raw",
+        key="uploads/cards/cards.csv",
+        sha256="0" * 64,
+        size=1,
+        version_id=None,
+        etag="e",
+    )
+    monkeypatch.setattr(upload_command, "_clients", lambda args: (None, None))
+    monkeypatch.setattr(
+        upload_command,
+        "upload_with_progress",
+        lambda *a, **k: (obj, WaitOutcome(manifest=_published(warnings), seconds=1.0)),
+    )
+    args = argparse.Namespace(
+        dataset="cards",
+        raw_bucket="raw",
+        file=Path("cards.csv"),
+        config=None,
+        timeout=1.0,
+        no_wait=False,
+        output=output,
+        api_url=None,
+    )
+    assert upload_command.run_upload(args) == 0
+    out = capsys.readouterr().out
+    if output == "json":
+        assert json.loads(out)["warnings"] == warnings
+    else:
+        text = " ".join(out.split())  # the console wraps at its width
+        assert "silhouette 0.140, no substantial structure" in text
+        assert "1 warning:" in text
+        assert "! The customers do not form distinct groups" in text

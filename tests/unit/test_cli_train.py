@@ -158,3 +158,32 @@ def test_a_killed_runs_claim_is_one_line_and_take_over_trains(
     assert code == 0, err
     assert list_versions(LocalModelStore(out), "mall") == [version]
     assert not claim.exists()
+
+
+def test_train_prints_the_warnings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    noise = pd.DataFrame(rng.normal(size=(1500, 4)), columns=["a", "b", "c", "d"]).round(4)
+    noise["notes"] = [f"called on day {i} about the invoice" for i in range(1500)]
+    data = tmp_path / "noise.csv"
+    noise.to_csv(data, index=False)
+    config = tmp_path / "noise.json"
+    config.write_text('{"k_max": 5}')
+    out_dir = tmp_path / "models"
+    code, out, err = _run(
+        capsys, "train", str(data), "--config", str(config), "--out", str(out_dir)
+    )
+    assert code == 0, err
+    text = " ".join(out.split())  # the console wraps at its width
+    assert "warnings:" in text
+    assert "! The customers do not form distinct groups" in text
+    assert "'notes'" in text  # the unused free-text column
+    code, out, err = _run(
+        capsys, "train", str(data), "--config", str(config), "--out", str(out_dir), "-o", "json"
+    )
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["status"] == "duplicate"
+    assert any("slice a continuum" in w for w in result["warnings"])

@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy.cluster.hierarchy import ward
-from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
+from sklearn.metrics import (
+    calinski_harabasz_score,
+    davies_bouldin_score,
+    silhouette_samples,
+    silhouette_score,
+)
 
 from shared.engine.metrics import SilhouetteSample, cluster_metrics, dendrogram_data
 
@@ -25,16 +30,44 @@ def test_metrics_hand_checked_on_two_pairs() -> None:
     assert m.noise_share is None
 
 
-def test_metrics_equal_sklearn_with_noise_left_out() -> None:
+def test_noise_counts_against_the_model() -> None:
+    """NOISE_RULE: noise rows score 0 in the silhouette mean; one more group for DB and CH."""
     rng = np.random.default_rng(0)
     X = rng.normal(size=(300, 3))
     labels = rng.integers(-1, 4, 300)
     m = cluster_metrics(X, labels, silhouette=SilhouetteSample(X, np.arange(300)))
     keep = labels != -1
-    assert m.silhouette == pytest.approx(silhouette_score(X[keep], labels[keep]), abs=1e-9)
-    assert m.davies_bouldin == pytest.approx(davies_bouldin_score(X[keep], labels[keep]))
-    assert m.calinski_harabasz == pytest.approx(calinski_harabasz_score(X[keep], labels[keep]))
+    segmented = silhouette_samples(X[keep], labels[keep])
+    assert m.silhouette == pytest.approx(segmented.sum() / 300, abs=1e-9)
+    assert m.davies_bouldin == pytest.approx(davies_bouldin_score(X, labels))
+    assert m.calinski_harabasz == pytest.approx(calinski_harabasz_score(X, labels))
     assert m.noise_share == pytest.approx(np.mean(labels == -1))
+
+
+def test_calling_the_fringe_noise_no_longer_flatters_the_scores() -> None:
+    """Two groups whose outer fringe is called noise: with noise left out (the old rule) every
+    metric looked better than placing those customers; counted against the model, none does."""
+    rng = np.random.default_rng(3)
+    angle = rng.uniform(0, 2 * np.pi, 400)
+    radius = np.r_[rng.uniform(0, 1, 340), rng.uniform(2.5, 4, 60)]
+    X = np.c_[radius * np.cos(angle), radius * np.sin(angle)]
+    X[200:] += 12.0
+    placed = np.r_[np.zeros(200, int), np.ones(200, int)]
+    unplaced = placed.copy()
+    fringe = radius > 2
+    unplaced[fringe] = -1
+    sample = SilhouetteSample(X, np.arange(X.shape[0]))
+    noisy = cluster_metrics(X, unplaced, silhouette=sample)
+    everyone = cluster_metrics(X, placed, silhouette=sample)
+    keep = ~fringe
+    # The old rule: scikit-learn's metrics on the non-noise rows beat placing everyone...
+    assert silhouette_score(X[keep], unplaced[keep]) > (everyone.silhouette or 0)
+    assert davies_bouldin_score(X[keep], unplaced[keep]) < (everyone.davies_bouldin or 0)
+    assert calinski_harabasz_score(X[keep], unplaced[keep]) > (everyone.calinski_harabasz or 0)
+    # ...the noise rule does not.
+    assert (noisy.silhouette or 0) < (everyone.silhouette or 0)
+    assert (noisy.davies_bouldin or 0) > (everyone.davies_bouldin or 0)
+    assert (noisy.calinski_harabasz or 0) < (everyone.calinski_harabasz or 0)
 
 
 def test_silhouette_on_a_sample_equals_sklearn_on_those_rows() -> None:

@@ -141,6 +141,7 @@ def test_stage_timings_cover_the_run_in_order(small: TrainingOutput) -> None:
         "fit",
         "metrics",
         "selection",
+        "structure",
         "profiles",
         "summaries",
         "report",

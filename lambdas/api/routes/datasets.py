@@ -49,6 +49,9 @@ def _detail(manifest: Manifest) -> DatasetDetail:
             rule_agreement=s.rule_agreement,
             fit_rows=s.fit_rows,
             note=s.note,
+            eligible=s.eligible,
+            ineligible_reason=s.ineligible_reason,
+            structure=s.structure,
         )
         for name, s in manifest.algorithms.items()
     }
@@ -67,6 +70,7 @@ def _detail(manifest: Manifest) -> DatasetDetail:
         feature_names=manifest.feature_names,
         previous_version=manifest.previous_version,
         engine=manifest.engine,
+        warnings=list(manifest.warnings),
     )
 
 
