@@ -10,7 +10,8 @@ Rules (documented here once; the tests pin them):
   (``Annual Income (k$)`` -> ``income`` and unit ``k$``); camelCase, PascalCase, ``snake_case``,
   dots and dashes split into words; an all-capitals name is lower-cased, acronyms inside a
   mixed-case name are kept (``customerLTV`` -> ``customer LTV``). Count prefixes are dropped
-  (``Num``, ``Nb``, ``Cnt``, ``number of``: ``NumWebPurchases`` -> ``web purchases``), ``Mnt``
+  (``Num``, ``Nb``, ``Cnt``, ``number of``: ``NumWebPurchases`` -> ``web purchases``) unless one
+  noun is left (``NumOfProducts`` -> ``number of products``), ``Mnt``
   (amount spent) reads ``spending on`` (``MntWines`` -> ``spending on wines``), ``Pct``/``Prc``
   reads ``share of``, a trailing period after a plural reads ``per`` (``web visits per month``),
   and common abbreviations are spelled out (``trx`` -> ``transactions``, ``prods`` ->
@@ -25,11 +26,15 @@ Rules (documented here once; the tests pin them):
 - **Category terms**: a category always carries its column, in one of these forms, chosen from
   the column name and its values alone:
 
-  - yes/no columns (values yes/no, true/false, y/n, t/f, 1/0): "with partner" / "without
-    dependents"; a column naming a kind of person (``SeniorCitizen``, ``IsActiveMember``) reads
-    "senior citizens" / "not active members";
+  - yes/no columns (values yes/no, true/false, y/n, t/f, 1/0): something customers have reads
+    "with partner" / "without dependents"; a kind of person (``SeniorCitizen``,
+    ``IsActiveMember``) "senior citizens" / "not active members"; a state (``is_premium``, a
+    participle as in ``Married``, ``Discount Applied``, ``AcceptedCmp1``) "premium" / "not
+    married" / "no discount applied" / "accepted campaign 1";
   - a value that is itself a negation ("No internet service") reads on its own, lower-cased;
-  - gender and marital status: the value alone ("female", "married"; ``M``/``F`` spelled out);
+  - gender (male/female, ``M``/``F`` spelled out), marital status (married, single, divorced,
+    widowed, separated, engaged) and nationality: the value alone ("female", "married"); other
+    values of those columns take the general form ("other gender");
   - places (country, city, state, geography, ...): "in Germany";
   - numeric codes: "<column> <code>" ("channel 1");
   - otherwise "<value> <column>", the column without a trailing generic word (type, method,
@@ -44,12 +49,15 @@ Rules (documented here once; the tests pin them):
 - **Names**: the two most distinctive terms, in column order ("High income, low spending"); a
   term that repeats a content word already in the name is skipped for the next one (six service
   columns all saying "no internet service" give one term). A name made of adjectives only ends
-  in "customers" ("Younger customers", "Mostly female customers"). A segment with no distinctive
+  in "customers" ("Younger customers", "Older female customers", "Younger, mostly female
+  customers"). A segment with no distinctive
   feature is "Average <f1>, average <f2>" over its two strongest numeric features.
-- **Unique names**: clashing names (case-insensitive) take the segment's next most distinctive
-  term, then its weaker ("slightly ...") terms, then finer words ("very high"), then the mean of
-  the feature that differs most between them ("Below-average x (mean 0)"), then the segment's
-  size. Never a number suffix.
+- **Unique names**: names that say the same thing (the same features in the same directions, or
+  the same categories, whatever their level words or quantifiers) each take the segment's next
+  most distinctive term that the other clashing segments lack, then weaker ("slightly ...")
+  terms. Names still equal (case-insensitive) then use finer words ("very high"), then the mean
+  of the named feature that differs most between them ("Below-average x (mean 0)"), then the
+  segment's size. Never a number suffix.
 - **Descriptions**: "<n> customers (<share>): <fact>, <fact> and <fact>." with up to three facts,
   each a descriptor with its evidence: "younger (mean age 31 vs 41.5 overall)", "high income
   (mean 88.2 k$ vs 60.6 k$ overall)", "88% month-to-month contract (48% overall)".
@@ -102,14 +110,14 @@ _MAX_VALUE_CHARS = 30
 ColumnKind = Literal[
     "plain", "age", "birth_year", "duration", "elapsed", "event", "joined", "categorical"
 ]
-CategoryStyle = Literal["flag", "gender", "trait", "place", "head"]
+CategoryStyle = Literal["flag", "gender", "status", "trait", "place", "head"]
 Grammar = Literal["adjective", "noun", "plural", "phrase"]
 
 
 # --- column words ------------------------------------------------------------------------------
 
 _BRACKETS = re.compile(r"\s*[(\[{]([^)\]}]*)[)\]}]")
-_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[a-z]{2})(?=\d)")
 _SEPARATORS = re.compile(r"[\s_\-./]+")
 _SCALE = re.compile(r"-?\d+(\.\d+)?\s*[-\u2013]\s*-?\d+(\.\d+)?")
 _COUNT_PREFIXES = frozenset({"num", "nb", "nbr", "cnt", "n"})
@@ -131,6 +139,7 @@ _EXPANSIONS = {
     "mths": "months",
     "pmt": "payment",
     "pmts": "payments",
+    "cmp": "campaign",
 }
 _COMMON_WORDS = {
     "annual income": "income",
@@ -208,7 +217,17 @@ _PLACE_WORDS = frozenset(
     {"country", "city", "state", "province", "county", "geography", "location", "town"}
 )
 _GENDER_WORDS = frozenset({"gender", "sex"})
-_GENDER_CODES = {"m": "male", "f": "female"}
+_GENDER_CODES = {
+    "m": "male",
+    "f": "female",
+    "male": "male",
+    "female": "female",
+    "man": "male",
+    "woman": "female",
+}
+_MARITAL_WORDS = frozenset(
+    {"married", "single", "divorced", "widowed", "separated", "engaged", "unmarried"}
+)
 _TRUE_WORDS = frozenset({"yes", "true", "y", "t", "1"})
 _FALSE_WORDS = frozenset({"no", "false", "n", "f", "0"})
 _NEGATIONS = ("no ", "not ", "without ", "none ", "non ", "never ")
@@ -419,18 +438,12 @@ def _category_style(tokens: list[str], categories: Sequence[str]) -> tuple[Categ
     last = tokens[-1].lower() if tokens else ""
     if last in _GENDER_WORDS:
         return "gender", last
-    if "marital" in tokens or (
-        len(tokens) > 1
-        and tokens[-1] == "status"
-        and tokens[-2]
-        in {
-            "civil",
-            "relationship",
-        }
-    ):
-        return "trait", " ".join(tokens)
-    if last in _PLACE_WORDS or last == "nationality":
-        return ("trait" if last == "nationality" else "place"), " ".join(tokens)
+    if "marital" in tokens or tokens[-2:] in (["civil", "status"], ["relationship", "status"]):
+        return "status", "marital status" if "marital" in tokens else " ".join(tokens[-2:])
+    if last in _PLACE_WORDS:
+        return "place", " ".join(tokens)
+    if last == "nationality":
+        return "trait", last
     head = list(tokens)
     while len(head) > 1 and head[-1].lower() in _GENERIC_HEADS:
         head = head[:-1]
@@ -646,17 +659,27 @@ def _shares_stem(value: str, head: str) -> bool:
 
 
 def _flag_phrase(words: ColumnWords, positive: bool) -> tuple[str, Grammar]:
+    """A yes/no column's value: a kind of person, a state, or something customers have."""
     tokens = words.head.split()
-    person: bool
-    if len(tokens) > 1 and tokens[0].lower() in {"is", "are", "was"}:
-        tokens, person = tokens[1:], True
-    elif len(tokens) > 1 and tokens[0].lower() in {"has", "have", "had", "with", "uses"}:
-        tokens, person = tokens[1:], False
-    else:
-        person = bool(tokens) and tokens[-1].lower() in _PERSON_NOUNS
+    lowered = [t.lower() for t in tokens]
+    if len(tokens) > 1 and lowered[0] in {"is", "are", "was"}:
+        tokens, lowered = tokens[1:], lowered[1:]
+        if lowered[-1] not in _PERSON_NOUNS:  # "is_premium": a state
+            core = " ".join(tokens)
+            return (core, "adjective") if positive else (f"not {core}", "adjective")
+    elif len(tokens) > 1 and lowered[0] in {"has", "have", "had", "with", "uses"}:
+        core = " ".join(tokens[1:])
+        return (f"with {core}", "phrase") if positive else (f"without {core}", "phrase")
     core = " ".join(tokens)
-    if person:
+    if lowered and lowered[-1] in _PERSON_NOUNS:  # "SeniorCitizen": a kind of person
         return (_plural(core), "plural") if positive else (f"not {_plural(core)}", "phrase")
+    participle = [i for i, t in enumerate(lowered) if len(t) > 4 and t.endswith("ed")]
+    if participle:  # "Married", "Churned", "AcceptedCmp1", "Discount Applied": a state
+        if len(tokens) == 1:
+            return (core, "adjective") if positive else (f"not {core}", "adjective")
+        if participle[-1] == len(tokens) - 1:
+            return (core, "phrase") if positive else (f"no {core}", "phrase")
+        return (core, "phrase") if positive else (f"not {core}", "phrase")
     return (f"with {core}", "phrase") if positive else (f"without {core}", "phrase")
 
 
@@ -670,12 +693,16 @@ def _category_phrase(words: ColumnWords, value: str) -> tuple[str, Grammar]:
         return _flag_phrase(words, lowered in _TRUE_WORDS)
     if _is_negation(shown):
         return lowered, "phrase"
-    if words.style == "gender":
-        return _GENDER_CODES.get(lowered, _lower_first(shown)), "adjective"
+    if not shown:
+        return f"blank {words.word}", "noun"
+    if words.style == "gender" and lowered in _GENDER_CODES:
+        return _GENDER_CODES[lowered], "adjective"
     if _NUMERIC_CODE.match(shown) or len(shown) == 1:
         return f"{words.word} {shown}", "noun"
-    if words.style == "trait":
-        return _lower_first(shown), "adjective"
+    if words.style == "trait":  # nationalities keep their capital
+        return shown, "adjective"
+    if words.style == "status" and lowered in _MARITAL_WORDS:
+        return lowered, "adjective"
     if words.style == "place":
         return f"in {shown}", "phrase"
     value_text = _lower_first(shown)

@@ -157,7 +157,14 @@ def _category(column: str, values: list[str], value: str, share: float = 0.95) -
         ("SeniorCitizen", ["0", "1"], "1", "senior citizens"),
         ("IsActiveMember", ["0", "1"], "0", "not active members"),
         ("HasCrCard", ["0", "1"], "1", "with cr card"),
-        ("Discount Applied", ["True", "False"], "False", "without discount applied"),
+        ("Discount Applied", ["True", "False"], "False", "no discount applied"),
+        ("is_premium", ["0", "1"], "1", "premium"),
+        ("Married", ["0", "1"], "0", "not married"),
+        ("AcceptedCmp3", ["0", "1"], "1", "accepted campaign 3"),
+        # traits only when the value is one
+        ("Gender", ["Male", "Female", "Other"], "Other", "other gender"),
+        ("Marital_Status", ["Married", "Together"], "Together", "together marital status"),
+        ("Nationality", ["German", "French"], "German", "German"),
     ],
 )  # fmt: skip
 def test_categories_carry_their_column(
