@@ -98,9 +98,10 @@ def render_report_html(
 
     Examples
     --------
-    >>> from shared.engine.metrics import Evaluation
+    >>> from shared.contract.evaluation import Evaluation
     >>> from shared.contract.manifest import RowCounts
-    >>> from shared.engine.profiling import ProfileCatalog
+    >>> from shared.contract.plots import PlotData, PlotPoints
+    >>> from shared.contract.profiles import ProfileCatalog
     >>> ev = Evaluation(sweeps={}, comparison=[], champion="kmeans", champion_reason="-",
     ...                 silhouette_sample=0)
     >>> page = render_report_html(title="<b>mall</b>", plot_data=PlotData(points=PlotPoints(

@@ -161,9 +161,9 @@ def build_plot_data(
     Examples
     --------
     >>> import numpy as np, pandas as pd
-    >>> from shared.engine.metrics import Evaluation
+    >>> from shared.contract.evaluation import Evaluation
     >>> from shared.contract.manifest import ColumnSchema
-    >>> from shared.engine.profiling import ProfileCatalog
+    >>> from shared.contract.profiles import ProfileCatalog
     >>> df = pd.DataFrame({"x": [0.0, 0.1, 0.2, 5.0, 5.1, 5.2]})
     >>> cols = [ColumnSchema(name="x", role="numeric", dtype="float", used=True)]
     >>> ev = Evaluation(sweeps={}, comparison=[], champion="kmeans", champion_reason="-",
