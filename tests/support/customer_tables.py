@@ -7,7 +7,7 @@ realistic columns without shipping third-party data:
 - :func:`telecom_churn`: a telecom churn table (Yes/No flags, a 0/1 flag, service columns whose
   third value is "No internet service", contract, payment method, charges, a churn outcome).
 - :func:`marketing_campaign`: a marketing campaign table (``Year_Birth``, ``Mnt*`` spend and
-  ``Num*`` count columns, ``Dt_Customer`` dates, education and marital status, accepted-offer flags).
+  ``Num*`` count columns, ``Dt_Customer`` dates, education, marital status, accepted-offer flags).
 - :func:`credit_card_usage`: card usage in UPPER_SNAKE_CASE (balance, purchases, cash advance,
   ``*_FREQUENCY``, ``*_TRX``, ``PRC_FULL_PAYMENT``), skewed amounts.
 - :func:`bank_churn`: retail-bank customers (geography, gender, age, ``HasCrCard`` and
