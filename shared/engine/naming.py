@@ -46,12 +46,12 @@ Rules (documented here once; the tests pin them):
   lose a leading capital otherwise ("Fiber optic" -> "fiber optic"). The share of the segment in
   that category sets the quantifier: from 90 % none, from 50 % "mostly", below "often" ("many"
   for kinds of person).
-- **Names**: the two most distinctive terms, in column order ("High income, low spending"); a
-  term that repeats a content word already in the name is skipped for the next one (six service
-  columns all saying "no internet service" give one term). A name made of adjectives only ends
-  in "customers" ("Younger customers", "Older female customers", "Younger, mostly female
-  customers"). A segment with no distinctive
-  feature is "Average <f1>, average <f2>" over its two strongest numeric features.
+- **Names**: the two most distinctive terms, adjectives first, then in column order ("Older, high
+  credit score", "High income, low spending"); a term that repeats a content word already in the
+  name is skipped for the next one (six service columns all saying "no internet service" give one
+  term). A name made of adjectives only ends in "customers" ("Younger customers", "Older female
+  customers", "Younger, mostly female customers"). A segment with no distinctive feature is
+  "Average <f1>, average <f2>" over its two strongest numeric features.
 - **Unique names**: names that say the same thing (the same features in the same directions, or
   the same categories, whatever their level words or quantifiers) each take the segment's next
   most distinctive term that the other clashing segments lack, then weaker ("slightly ...")
@@ -766,7 +766,9 @@ def content_words(text: str) -> frozenset[str]:
 
 
 def _compose(terms: Sequence[Term], *, fine: bool = False) -> str:
-    shown = sorted(terms, key=lambda t: t.order)
+    # Adjectives describe the customer, so they lead ("Older, high credit score"); the rest
+    # follow column order, so that segments of one model read alike.
+    shown = sorted(terms, key=lambda t: (not t.adjective, t.order))
     texts = [(t.fine or t.text) if fine else t.text for t in shown]
     if shown and all(t.adjective for t in shown):
         kinds = [t.adjective for t in shown]

@@ -202,6 +202,8 @@ def test_adjective_names_end_in_customers_and_stack_age_first() -> None:
     assert unique_names([[age]], ["x"], [5]) == ["Older customers"]
     assert unique_names([[female, age]], ["x"], [5]) == ["Older female customers"]
     assert unique_names([[mostly, age]], ["x"], [5]) == ["Older, mostly female customers"]
+    score = replace_order(_numeric("CreditScore", 1.2), -1)  # an earlier column
+    assert unique_names([[score, age]], ["x"], [5]) == ["Older, high credit score"]
 
 
 def test_a_name_never_repeats_a_term_or_a_content_word() -> None:
