@@ -158,3 +158,23 @@ def test_local_assign_of_a_file_without_model_columns_fails(
     message = " ".join(err.split())
     assert "shares no column with the model" in message
     assert "'Annual Income (k$)', 'Spending Score (1-100)'" in message
+
+
+def test_mall_with_its_config_publishes_the_five_classic_names(
+    trained: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flags = ["--dataset", "mall_customers", "--models-dir", str(trained), "-o", "json"]
+    code, out, err = _run(capsys, "segments", *flags)
+
+    assert code == 0, err
+    body = json.loads(out)
+    assert (body["algorithm"], body["k"]) == ("kmeans", 5)
+    assert sorted(s["name"] for s in body["segments"]) == [
+        "Average income, average spending",
+        "High income, high spending",
+        "High income, low spending",
+        "Low income, high spending",
+        "Low income, low spending",
+    ]
+    for segment in body["segments"]:
+        assert segment["description"].startswith(f"{segment['size']} customers (")
