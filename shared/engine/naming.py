@@ -56,8 +56,9 @@ Rules (documented here once; the tests pin them):
   the same categories, whatever their level words or quantifiers) each take the segment's next
   most distinctive term that the other clashing segments lack, then weaker ("slightly ...")
   terms. Names still equal (case-insensitive) then use finer words ("very high"), then the mean
-  of the named feature that differs most between them ("Below-average x (mean 0)"), then the
-  segment's size. Never a number suffix.
+  of the named feature that differs most between them ("Below-average x (mean 0)", "Average
+  income, average spending (mean spending 48)"), then the segment's size; only segments equal in
+  every one of those are numbered ("..., group 2"). Never a "#2" suffix.
 - **Descriptions**: "<n> customers (<share>): <fact>, <fact> and <fact>." with up to three facts,
   each a descriptor with its evidence: "younger (mean age 31 vs 41.5 overall)", "high income
   (mean 88.2 k$ vs 60.6 k$ overall)", "88% month-to-month contract (48% overall)".
@@ -68,7 +69,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Literal
 
 __all__ = [
@@ -460,8 +461,9 @@ class Term:
     ``text`` is what a name shows ("high income"), ``fine`` the same with finer levels ("very
     high income"), ``detail`` what the description shows, with its evidence. ``adjective`` terms
     describe the customer ("younger", "mostly female") and take the noun "customers" when a name
-    has nothing else. ``mean`` is the segment's mean in words ("mean 88.2 k$"), for the last
-    resort of telling two names apart.
+    has nothing else. ``mean`` is the segment's mean or share in words ("mean 88.2 k$", "88%"),
+    ``mean_named`` the same naming its feature ("mean income 88.2 k$", "88% gold membership"),
+    for the last resort of telling two names apart.
     """
 
     feature: str
@@ -472,6 +474,9 @@ class Term:
     fine: str = ""
     adjective: Literal["", "age", "trait"] = ""
     mean: str = ""
+    mean_named: str = ""
+    word: str = ""
+    """The column word of a numeric term ("age" for "older"); empty for a category."""
     z: float = 0.0
     keys: frozenset[str] = frozenset()
     """Content words: a name never shows two terms that share one."""
@@ -565,6 +570,8 @@ _ADJECTIVE_KINDS = frozenset({"age", "birth_year", "joined"})
 
 
 def _numeric_text(words: ColumnWords, z: float, band: int) -> str:
+    if band == 0:
+        return _average_words(words.word)
     kind = words.kind
     up = z > 0
     if kind == "birth_year":  # born later: younger
@@ -579,11 +586,18 @@ def _numeric_text(words: ColumnWords, z: float, band: int) -> str:
 
 
 def numeric_term(
-    words: ColumnWords, order: int, z: float, mean: float, overall: float
+    words: ColumnWords,
+    order: int,
+    z: float,
+    mean: float,
+    overall: float,
+    *,
+    minimum: float = LEVEL_SLIGHT,
 ) -> Term | None:
     """The term of a numeric or date feature whose segment mean sits ``z`` std from everyone's.
 
-    Returns None when ``|z| <`` :data:`LEVEL_SLIGHT`.
+    Returns None when ``|z| < minimum``; below :data:`LEVEL_SLIGHT` the term reads "average
+    <word>" (``minimum=0`` gives the terms of an average name, see :func:`unique_names`).
 
     Examples
     --------
@@ -594,9 +608,9 @@ def numeric_term(
     >>> numeric_term(column_words("Age", "numeric"), 0, -0.8, 31.0, 41.5).detail
     'younger (mean age 31 vs 41.5 overall)'
     """
-    band = _band(abs(z), fine=False)
-    if band == 0:
+    if abs(z) < minimum:
         return None
+    band = _band(abs(z), fine=False)
     text = _numeric_text(words, z, band)
     fine = _numeric_text(words, z, _band(abs(z), fine=True))
     if words.kind in {"event", "joined"}:
@@ -619,6 +633,8 @@ def numeric_term(
         fine=fine,
         adjective="age" if words.kind in _ADJECTIVE_KINDS else "",
         mean=f"mean {words.number(mean)}",
+        mean_named=f"mean {words.word} {words.number(mean)}",
+        word=words.word,
         z=z,
         sign="+" if z > 0 else "-",
         keys=content_words(text)
@@ -745,6 +761,8 @@ def category_term(
         fine=text,
         adjective="trait" if grammar == "adjective" else "",
         mean=f"{share:.0%}",
+        mean_named=f"{share:.0%} {phrase}",
+        z=share,
         sign=value,
         keys=content_words(phrase) or frozenset({phrase.lower()}),
     )
@@ -798,20 +816,22 @@ def average_name(features: Sequence[tuple[int, str, float]]) -> str:
     ranked = sorted(features, key=lambda f: (-abs(f[2]), f[0]))[:NAME_TERMS]
     if not ranked:
         return "Typical customers"
-    parts = [
-        f"typical {word}" if word.startswith("average") else f"average {word}"
-        for _, word, _ in sorted(ranked)
-    ]
-    text = ", ".join(parts)
+    text = ", ".join(_average_words(word) for _, word, _ in sorted(ranked))
     return text[:1].upper() + text[1:]
+
+
+def _average_words(word: str) -> str:
+    return f"typical {word}" if word.startswith("average") else f"average {word}"
 
 
 class _Namer:
     """The name of one segment, grown term by term."""
 
-    def __init__(self, terms: Sequence[Term], average: str) -> None:
+    def __init__(self, terms: Sequence[Term], baseline: Sequence[Term]) -> None:
         self.candidates = list(terms)  # strongest first
-        self.average = average
+        named = sorted(baseline, key=lambda t: (-abs(t.z), t.order))[:NAME_TERMS]
+        self.baseline = sorted(named, key=lambda t: t.order)  # what an average name names
+        self.average = average_name([(t.order, t.word, t.z) for t in self.baseline])
         self.chosen: list[Term] = []
         self.next = 0
         self.fine = False
@@ -859,7 +879,7 @@ class _Namer:
 
 
 def unique_names(
-    terms: Sequence[Sequence[Term]], averages: Sequence[str], sizes: Sequence[int]
+    terms: Sequence[Sequence[Term]], baselines: Sequence[Sequence[Term]], sizes: Sequence[int]
 ) -> list[str]:
     """One name per segment (in segment order), unique within the model (case-insensitive).
 
@@ -868,8 +888,10 @@ def unique_names(
     terms : sequence of sequence of Term
         Per segment, its terms strongest first (weak ones included: they may tell clashing
         names apart).
-    averages : sequence of str
-        Per segment, its :func:`average_name` (used when it has no distinctive term).
+    baselines : sequence of sequence of Term
+        Per segment, the term of every numeric feature whatever its strength
+        (:func:`numeric_term` with ``minimum=0``): a segment with no distinctive term is named
+        "Average <f1>, average <f2>" after the two with the largest ``|z|``.
     sizes : sequence of int
         Per segment, its number of customers (the last resort).
 
@@ -878,10 +900,13 @@ def unique_names(
     >>> x = column_words("x", "numeric")
     >>> a = [numeric_term(x, 0, -0.74, 0.0, 3.3)]
     >>> b = [numeric_term(x, 0, -0.52, 1.0, 3.3)]
-    >>> unique_names([a, b], ["Average x", "Average x"], [4, 3])
+    >>> unique_names([a, b], [a, b], [4, 3])
     ['Below-average x (mean 0)', 'Below-average x (mean 1)']
+    >>> c = [numeric_term(x, 0, 0.1, 3.6, 3.3, minimum=0)]
+    >>> unique_names([[], []], [c, b], [4, 3])
+    ['Average x (mean 3.6)', 'Average x (mean 1)']
     """
-    namers = [_Namer(t, a) for t, a in zip(terms, averages, strict=True)]
+    namers = [_Namer(t, b) for t, b in zip(terms, baselines, strict=True)]
     while True:  # lengthen names that say the same thing while any can take one more term
         grown = False
         for group in _clash_groups([n.signature for n in namers]):
@@ -906,10 +931,11 @@ def unique_names(
 
 def _tell_apart_by_mean(namers: list[_Namer], group: list[int]) -> None:
     """Show the mean of the named feature on which the clashing segments differ most."""
-    features = [t.feature for t in namers[group[0]].chosen]
+    named = {i: namers[i].chosen or namers[i].baseline for i in group}
+    features = [t.feature for t in named[group[0]]]
     best: tuple[float, str] | None = None
     for feature in features:
-        found = [next((t for t in namers[i].chosen if t.feature == feature), None) for i in group]
+        found = [next((t for t in named[i] if t.feature == feature), None) for i in group]
         by_segment = [t for t in found if t is not None]
         if len(by_segment) < len(group) or len({t.mean for t in by_segment}) < len(group):
             continue
@@ -920,12 +946,9 @@ def _tell_apart_by_mean(namers: list[_Namer], group: list[int]) -> None:
         return
     for i in group:
         namer = namers[i]
-        namer.chosen = [
-            replace(t, text=f"{t.text} ({t.mean})", fine=f"{t.fine or t.text} ({t.mean})")
-            if t.feature == best[1]
-            else t
-            for t in namer.chosen
-        ]
+        term = next(t for t in named[i] if t.feature == best[1])
+        obvious = len(named[i]) == 1 and term.word in term.text  # "High x (mean 0)"
+        namer.suffix += f" ({term.mean if obvious else term.mean_named})"
 
 
 def _clashes(names: list[str]) -> list[int]:

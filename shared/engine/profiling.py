@@ -44,7 +44,6 @@ from shared.engine.naming import (
     NAME_TERMS,
     ColumnWords,
     Term,
-    average_name,
     category_term,
     column_words,
     describe,
@@ -322,20 +321,23 @@ def build_segment_set(
     for g in range(n_groups):
         terms[g].sort(key=lambda t: (-t.strength, t.order))
     numeric_positions = [
-        (position, words[c.name].word, c.name)
+        (position, c.name)
         for position, c in enumerate(used)
         if c.role != "categorical" and c.name in population
     ]
-    names = unique_names(
-        [terms[g] for g in regular],
-        [
-            average_name(
-                [(p, word, numeric_by_group[g][name].z) for p, word, name in numeric_positions]
+    baselines: list[list[Term]] = []
+    for g in regular:  # every numeric feature's term, for names of "average" segments
+        baseline = []
+        for position, name in numeric_positions:
+            summary = numeric_by_group[g][name]
+            word = words[name]
+            term = numeric_term(
+                word, position, summary.z, summary.mean, population[name].mean, minimum=0.0
             )
-            for g in regular
-        ],
-        [int(counts[g]) for g in regular],
-    )
+            if term is not None:
+                baseline.append(term)
+        baselines.append(baseline)
+    names = unique_names([terms[g] for g in regular], baselines, [int(counts[g]) for g in regular])
 
     segments: list[SegmentProfile] = []
     for segment_id, g in [*enumerate(regular), *((OUTLIER_SEGMENT_ID, g) for g in noise)]:

@@ -199,11 +199,11 @@ def test_adjective_names_end_in_customers_and_stack_age_first() -> None:
     age = _numeric("Age", 1.0)
     female = category_term(column_words("Gender", "categorical", ["F", "M"]), 1, "F", 1.0, 0.5, 1)
     mostly = category_term(column_words("Gender", "categorical", ["F", "M"]), 1, "F", 0.7, 0.5, 1)
-    assert unique_names([[age]], ["x"], [5]) == ["Older customers"]
-    assert unique_names([[female, age]], ["x"], [5]) == ["Older female customers"]
-    assert unique_names([[mostly, age]], ["x"], [5]) == ["Older, mostly female customers"]
+    assert unique_names([[age]], [[]], [5]) == ["Older customers"]
+    assert unique_names([[female, age]], [[]], [5]) == ["Older female customers"]
+    assert unique_names([[mostly, age]], [[]], [5]) == ["Older, mostly female customers"]
     score = replace_order(_numeric("CreditScore", 1.2), -1)  # an earlier column
-    assert unique_names([[score, age]], ["x"], [5]) == ["Older, high credit score"]
+    assert unique_names([[score, age]], [[]], [5]) == ["Older, high credit score"]
 
 
 def test_a_name_never_repeats_a_term_or_a_content_word() -> None:
@@ -218,7 +218,7 @@ def test_a_name_never_repeats_a_term_or_a_content_word() -> None:
         for i, c in enumerate(["PURCHASES", "ONEOFF_PURCHASES", "PURCHASES_FREQUENCY"])
     ]
     names = unique_names(
-        [[*services, replace_order(charges, 9)], [p for p in purchases if p]], ["a", "b"], [1, 1]
+        [[*services, replace_order(charges, 9)], [p for p in purchases if p]], [[], []], [1, 1]
     )
     assert names == ["No internet service, low monthly charges", "High purchases"]
 
@@ -231,20 +231,20 @@ def test_clashing_names_grow_with_a_term_the_other_lacks() -> None:
     x, y = _numeric("x", 1.5), replace_order(_numeric("y", 1.2), 1)
     w_up, w_down = replace_order(_numeric("w", 0.9), 2), replace_order(_numeric("w", -0.9), 2)
     v = replace_order(_numeric("v", 1.0), 3)  # shared by both: says nothing new
-    names = unique_names([[x, y, v, w_up], [x, y, v, w_down]], ["a", "b"], [1, 1])
+    names = unique_names([[x, y, v, w_up], [x, y, v, w_down]], [[], []], [1, 1])
     assert names == ["High x, high y, high w", "High x, high y, low w"]
 
 
 def test_last_resorts_are_finer_words_then_means_then_sizes() -> None:
     high, very = _numeric("x", 1.0, mean=5.0), _numeric("x", 2.0, mean=9.0)
-    assert unique_names([[high], [very]], ["a", "b"], [1, 1]) == ["High x", "Very high x"]
+    assert unique_names([[high], [very]], [[], []], [1, 1]) == ["High x", "Very high x"]
     same_band = [_numeric("x", 1.0, mean=5.0), _numeric("x", 1.1, mean=5.5)]
-    assert unique_names([[t] for t in same_band], ["a", "b"], [1, 1]) == [
+    assert unique_names([[t] for t in same_band], [[], []], [1, 1]) == [
         "High x (mean 5)",
         "High x (mean 5.5)",
     ]
     identical = [_numeric("x", 1.0, mean=5.0)] * 2
-    assert unique_names([identical[:1], identical[1:]], ["a", "b"], [3, 2]) == [
+    assert unique_names([identical[:1], identical[1:]], [[], []], [3, 2]) == [
         "High x (3 customers)",
         "High x (2 customers)",
     ]
@@ -255,6 +255,21 @@ def test_average_names() -> None:
         "Average income, average spending"
     )
     assert average_name([(0, "average rating", 0.1)]) == "Typical average rating"
+
+
+def test_average_segments_are_told_apart_by_the_means_of_their_named_features() -> None:
+    def baseline(income: float, spending: float, age: float) -> list[Term]:
+        return [
+            numeric_term(column_words(c, "numeric"), i, z, 50 + 10 * z, 50.0, minimum=0)
+            for i, (c, z) in enumerate([("Income", income), ("Spending", spending), ("Age", age)])
+        ]
+
+    first, second = baseline(0.1, -0.2, 0.0), baseline(0.05, 0.2, 0.01)
+    names = unique_names([[], []], [first, second], [10, 10])
+    assert names == [
+        "Average income, average spending (mean spending 48)",
+        "Average income, average spending (mean spending 52)",
+    ]
 
 
 # --- descriptions ------------------------------------------------------------------------------
