@@ -60,8 +60,9 @@ Rules (documented here once; the tests pin them):
   income, average spending (mean spending 48)"), then the segment's size; only segments equal in
   every one of those are numbered ("..., group 2"). Never a "#2" suffix.
 - **Descriptions**: "<n> customers (<share>): <fact>, <fact> and <fact>." with up to three facts,
-  each a descriptor with its evidence: "younger (mean age 31 vs 41.5 overall)", "high income
-  (mean 88.2 k$ vs 60.6 k$ overall)", "88% month-to-month contract (48% overall)".
+  each a descriptor with its evidence, in the column's unit: "younger (mean age 31 vs 41.5
+  overall)", "high income (mean 88.2 k$ vs 60.6 k$ overall)", "high spending (mean 81.5 vs 50.2
+  overall, scale 1-100)", "88% month-to-month contract (48% overall)".
 """
 
 from __future__ import annotations
@@ -624,6 +625,8 @@ def numeric_term(
     else:
         shown = "" if words.word in text else f" {words.word}"
         evidence = f"mean{shown} {words.number(mean)} vs {words.number(overall)} overall"
+        if words.scale:
+            evidence += f", scale {words.unit}"
     return Term(
         feature=words.name,
         order=order,

@@ -70,6 +70,9 @@ def test_units_are_kept_for_descriptions() -> None:
     assert (income.word, income.unit, income.number(88.24)) == ("income", "k$", "88.2 k$")
     assert (spending.word, spending.scale, spending.number(81.5)) == ("spending", True, "81.5")
     assert share.number(12.5) == "12.5%"
+    term = numeric_term(spending, 1, 1.2, 81.5, 50.2)
+    assert term is not None
+    assert term.detail == "high spending (mean 81.5 vs 50.2 overall, scale 1-100)"
     assert column_words("Year_Birth", "numeric").number(1980.0) == "1980"
 
 
