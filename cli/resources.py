@@ -37,7 +37,7 @@ UPLOAD_PREFIX: str = RawLayout.UPLOADS
 UPLOAD_SUFFIXES: tuple[str, ...] = RawLayout.SUFFIXES
 """One S3 notification rule per suffix (a rule holds one prefix and one suffix)."""
 
-MAX_RECEIVE_COUNT = 3
+MAX_RECEIVE_COUNT = 5
 """Receives after which SQS moves a message to the dead-letter queue (as in infra/)."""
 
 QUEUE_RETENTION_SECONDS = 4 * 24 * 3600

@@ -2,17 +2,24 @@
 
 Context values given on the command line arrive as strings, values in ``cdk.json`` as JSON; both
 are accepted. Every option has a default that is safe for production (nothing is destroyed,
-no provisioned concurrency is paid for, no static tokens are baked into the functions).
+no provisioned concurrency is paid for, no static tokens are baked into the functions, no
+browser origin other than the API's own may call it) and that deploys on a fresh AWS account:
+new accounts are commonly limited to 3,008 MB of function memory and 10 concurrent executions
+(of which none can be reserved), so training asks for 3,008 MB and reserves nothing unless
+``trainingMemoryMb`` / ``trainingReservedConcurrency`` say otherwise.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from constructs import Node
 
-__all__ = ["CONTEXT_KEYS", "DeploymentConfig"]
+__all__ = ["CONTEXT_KEYS", "FRESH_ACCOUNT_MEMORY_MB", "DeploymentConfig"]
+
+#: Function memory a new AWS account allows before a quota increase (the training default).
+FRESH_ACCOUNT_MEMORY_MB = 3008
 
 #: Context key -> DeploymentConfig field. The README/deploy docs list the same keys.
 CONTEXT_KEYS: dict[str, str] = {
@@ -23,6 +30,7 @@ CONTEXT_KEYS: dict[str, str] = {
     "trainingMaxConcurrency": "training_max_concurrency",
     "apiMemoryMb": "api_memory_mb",
     "apiProvisionedConcurrency": "api_provisioned_concurrency",
+    "apiImageTarget": "api_image_target",
     "apiTokens": "api_tokens",
     "adminTokens": "admin_tokens",
     "corsOrigins": "cors_origins",
@@ -50,6 +58,19 @@ def _as_bool(value: Any) -> bool:
     raise ValueError(f"context value {value!r} is not a boolean (use true or false)")
 
 
+def _check_origin(origin: str) -> None:
+    """Refuse what a browser would never send as ``Origin`` (a path, a missing scheme...)."""
+    if origin == "*":
+        return
+    scheme, sep, host = origin.partition("://")
+    if scheme not in {"https", "http"} or not sep or not host or "/" in host or "*" in host:
+        raise ValueError(
+            f"corsOrigins entry {origin!r} is not an origin like https://dashboard.example.com"
+        )
+    if scheme == "http" and host.split(":")[0] not in {"localhost", "127.0.0.1"}:
+        raise ValueError(f"corsOrigins entry {origin!r}: plain http is allowed for localhost only")
+
+
 def _as_str_tuple(value: Any) -> tuple[str, ...]:
     if isinstance(value, list | tuple):
         return tuple(str(v).strip() for v in value if str(v).strip())
@@ -70,17 +91,21 @@ class DeploymentConfig:
 
     stack_name: str = "CustomerSegments"
     allow_destroy: bool = False
-    training_memory_mb: int = 10240
+    training_memory_mb: int = FRESH_ACCOUNT_MEMORY_MB
     training_timeout_minutes: int = 15
     training_ephemeral_storage_gib: int = 10
-    training_reserved_concurrency: int = 2
+    training_reserved_concurrency: int = 0
     training_max_concurrency: int = 2
     api_memory_mb: int = 2048
     api_timeout_seconds: int = 29
     api_provisioned_concurrency: int = 0
+    #: Dockerfile target of the API function: ``api`` (the request path's packages only, about
+    #: 650 MB smaller) or ``training`` (the whole runtime). ``training`` until the dashboard
+    #: stops importing plotly for plotly.js (tests/infra/test_images.py says when).
+    api_image_target: str = "training"
     api_tokens: str = ""
     admin_tokens: str = ""
-    cors_origins: tuple[str, ...] = field(default_factory=lambda: ("*",))
+    cors_origins: tuple[str, ...] = ()
     throttle_rate_limit: int = 50
     throttle_burst_limit: int = 100
     raw_upload_retention_days: int = 90
@@ -97,15 +122,27 @@ class DeploymentConfig:
             raise ValueError(f"trainingMemoryMb={self.training_memory_mb} must be in 128..10240")
         if not 128 <= self.api_memory_mb <= 10240:
             raise ValueError(f"apiMemoryMb={self.api_memory_mb} must be in 128..10240")
+        if self.training_reserved_concurrency < 0:
+            raise ValueError(
+                f"trainingReservedConcurrency={self.training_reserved_concurrency} must be >= 0"
+            )
         if self.training_max_concurrency < 2:
             raise ValueError(
                 f"trainingMaxConcurrency={self.training_max_concurrency} must be >= 2 "
                 "(the SQS event source's minimum)"
             )
+        if self.api_image_target not in {"api", "training"}:
+            raise ValueError(
+                f"apiImageTarget={self.api_image_target!r} must be 'api' or 'training'"
+            )
         if self.api_provisioned_concurrency < 0:
             raise ValueError(
                 f"apiProvisionedConcurrency={self.api_provisioned_concurrency} must be >= 0"
             )
+        for origin in self.cors_origins:
+            _check_origin(origin)
+        if "*" in self.cors_origins and len(self.cors_origins) > 1:
+            raise ValueError(f"corsOrigins={','.join(self.cors_origins)}: '*' must stand alone")
         if self.raw_upload_retention_days < 1 or self.noncurrent_version_retention_days < 1:
             raise ValueError("retention days must be >= 1")
 

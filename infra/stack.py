@@ -13,10 +13,12 @@ from constructs import Construct
 
 from infra.config import DeploymentConfig
 from infra.constructs import Monitoring, SegmentsApi, Storage, Training
+from infra.constructs.monitoring import TrainingMetrics
 from infra.nag import acknowledge
 
 __all__ = [
     "IMAGE_EXCLUDES",
+    "IMAGE_TARGETS",
     "REPO_ROOT",
     "UPLOAD_PREFIX",
     "UPLOAD_SUFFIXES",
@@ -45,6 +47,8 @@ IMAGE_EXCLUDES = [
     "**/.ruff_cache",
     "**/.hypothesis",
 ]
+#: Dockerfile targets (stages): the request path's packages only, and the whole runtime.
+IMAGE_TARGETS = ("api", "training")
 UPLOAD_PREFIX = "uploads/"
 UPLOAD_SUFFIXES = (".csv", ".csv.gz", ".parquet")
 
@@ -156,32 +160,37 @@ class SegmentsStack(Stack):
         environment = function_environment(
             config, raw_bucket=raw.bucket_name, models_bucket=models.bucket_name
         )
-        # One image, two entry points (each function overrides the image command).
-        image = ecr_assets.DockerImageAsset(
-            self,
-            "LambdaImage",
-            directory=str(REPO_ROOT),
-            file="Dockerfile",
-            platform=ecr_assets.Platform.LINUX_AMD64,
-            exclude=IMAGE_EXCLUDES,
-        )
+        # One Dockerfile, one target per function (each function also sets its image command).
+        self.images = {
+            target: ecr_assets.DockerImageAsset(
+                self,
+                f"{target.capitalize()}Image",
+                directory=str(REPO_ROOT),
+                file="Dockerfile",
+                target=target,
+                platform=ecr_assets.Platform.LINUX_AMD64,
+                exclude=IMAGE_EXCLUDES,
+            )
+            for target in sorted({"training", config.api_image_target})
+        }
 
         self.training = Training(
             self,
             "Training",
-            image=image,
+            image=self.images["training"],
             environment=environment["training"],
             memory_mb=config.training_memory_mb,
             timeout_minutes=config.training_timeout_minutes,
             ephemeral_storage_gib=config.training_ephemeral_storage_gib,
             reserved_concurrency=config.training_reserved_concurrency,
             max_concurrency=config.training_max_concurrency,
+            log_level=config.log_level,
             allow_destroy=config.allow_destroy,
         )
         self.api = SegmentsApi(
             self,
             "Api",
-            image=image,
+            image=self.images[config.api_image_target],
             environment=environment["api"],
             memory_mb=config.api_memory_mb,
             timeout_seconds=config.api_timeout_seconds,
@@ -190,6 +199,7 @@ class SegmentsStack(Stack):
             throttle_rate_limit=config.throttle_rate_limit,
             throttle_burst_limit=config.throttle_burst_limit,
             cognito_domain_prefix=config.cognito_domain_prefix,
+            log_level=config.log_level,
             allow_destroy=config.allow_destroy,
         )
         self.monitoring = Monitoring(
@@ -197,6 +207,9 @@ class SegmentsStack(Stack):
             "Monitoring",
             dead_letter_queue=self.training.dead_letter_queue,
             ingest_queue=self.training.queue,
+            training_function=self.training.function,
+            training_timeout=self.training.timeout,
+            training_metrics=TrainingMetrics(environment["training"]["POWERTOOLS_SERVICE_NAME"]),
             functions={"Training": self.training.function, "Api": self.api.function},
             http_api=self.api.http_api,
             max_queue_age=Duration.minutes(4 * config.training_timeout_minutes),

@@ -13,6 +13,7 @@ from aws_cdk import aws_apigatewayv2_authorizers as authorizers
 from aws_cdk import aws_apigatewayv2_integrations as integrations
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_ecr_assets as ecr_assets
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -25,6 +26,8 @@ __all__ = [
     "ADMIN_SCOPE",
     "API_HANDLER",
     "OPEN_ROUTES",
+    "PREFLIGHT_HANDLER_CODE",
+    "PREFLIGHT_ROUTE",
     "READ_ROUTES",
     "READ_SCOPE",
     "SegmentsApi",
@@ -37,6 +40,17 @@ READ_SCOPE = f"{RESOURCE_SERVER}/read"
 ADMIN_SCOPE = f"{RESOURCE_SERVER}/admin"
 
 GET, POST, ANY = apigwv2.HttpMethod.GET, apigwv2.HttpMethod.POST, apigwv2.HttpMethod.ANY
+#: Only with CORS origins configured: CORS preflight requests carry no ``Authorization`` header,
+#: and without this route ``ANY /{proxy+}`` (JWT) would match them and answer 401. A route with
+#: an explicit method wins over ``ANY`` for the same path (see SegmentsApi).
+PREFLIGHT_ROUTE: tuple[apigwv2.HttpMethod, str] = (apigwv2.HttpMethod.OPTIONS, "/{proxy+}")
+#: The preflight route's integration: an empty 204. API Gateway replaces any CORS headers of an
+#: integration's response with those of the API's CORS configuration, so the answer only needs
+#: a 2xx status; the FastAPI app would answer OPTIONS with 405.
+PREFLIGHT_HANDLER_CODE = """\
+def handler(event, context):
+    return {"statusCode": 204}
+"""
 #: Routes without an authorizer: health check, dashboard page, its static files, API docs.
 OPEN_ROUTES: tuple[tuple[apigwv2.HttpMethod, str], ...] = (
     (GET, "/health"),
@@ -84,6 +98,19 @@ def _default_domain_prefix(stack: Stack) -> str:
     return f"{name[:30]}-{stack.account}"
 
 
+def _cors(origins: Sequence[str]) -> apigwv2.CorsPreflightOptions | None:
+    """The HTTP API's CORS configuration for ``origins`` (``None`` when there are none)."""
+    if not origins:
+        return None
+    return apigwv2.CorsPreflightOptions(
+        allow_origins=list(origins),
+        allow_methods=[apigwv2.CorsHttpMethod.GET, apigwv2.CorsHttpMethod.POST],
+        allow_headers=["authorization", "content-type"],
+        allow_credentials=False,
+        max_age=Duration.hours(1),
+    )
+
+
 @jsii.implements(apigwv2.IAccessLogSettings)
 class _AccessLogSettings:
     """``IAccessLogSettings`` is a jsii interface, not a struct: Python must implement it."""
@@ -107,15 +134,25 @@ class SegmentsApi(Construct):
     token with the OAuth2 client-credentials grant from the pool's domain and send it as
     ``Authorization: Bearer <token>``. Two app clients exist: ``reader`` (scope
     ``segments/read``) and ``admin`` (``segments/read`` and ``segments/admin``). Every route
-    except :data:`OPEN_ROUTES` needs a token; promote needs the admin scope. CORS preflight is
-    answered by API Gateway itself (no authorizer on OPTIONS).
+    except :data:`OPEN_ROUTES` needs a token; promote needs the admin scope.
+
+    CORS: the dashboard is served by the API itself (same origin), so by default no other
+    origin is allowed and the API has no CORS configuration. With ``cors_origins`` set, the
+    HTTP API gets a CORS configuration for exactly those origins (GET/POST, the
+    ``authorization`` and ``content-type`` headers, credentials never allowed: the token
+    travels in a header, not a cookie), and :data:`PREFLIGHT_ROUTE` is added without an
+    authorizer, integrated with a tiny function that answers 204
+    (:data:`PREFLIGHT_HANDLER_CODE`); API Gateway puts the configured CORS headers on that
+    answer. The route keeps preflights away from the JWT authorizer of ``ANY /{proxy+}``
+    ("Configuring CORS for an HTTP API with a $default route and an authorizer" in the API
+    Gateway developer guide).
 
     Parameters
     ----------
     scope, construct_id
         The usual construct arguments.
     image
-        The one container image asset of the repository.
+        The image asset of the API function (Dockerfile target ``api`` or ``training``).
     environment
         Environment variables of the function (the stack builds them from one dict).
     memory_mb, timeout_seconds
@@ -123,9 +160,12 @@ class SegmentsApi(Construct):
     provisioned_concurrency
         Warm instances on the ``live`` alias (0: none, the default).
     cors_origins
-        Origins allowed to call the API from a browser (the dashboard is same-origin).
+        Origins allowed to call the API from a browser page of another origin (the
+        dashboard is same-origin); empty (default): none, no CORS configuration.
     throttle_rate_limit, throttle_burst_limit
         Stage-wide throttling (requests per second, burst).
+    log_level
+        Application log level of the function's JSON logs.
     cognito_domain_prefix
         Prefix of the Cognito hosted domain (globally unique in the region); default
         ``<stack name, lower case>-<account id>``, so a dev stack beside prod does not clash.
@@ -143,10 +183,11 @@ class SegmentsApi(Construct):
         memory_mb: int = 2048,
         timeout_seconds: int = 29,
         provisioned_concurrency: int = 0,
-        cors_origins: Sequence[str] = ("*",),
+        cors_origins: Sequence[str] = (),
         throttle_rate_limit: int = 50,
         throttle_burst_limit: int = 100,
         cognito_domain_prefix: str = "",
+        log_level: str = "INFO",
         allow_destroy: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -163,6 +204,7 @@ class SegmentsApi(Construct):
             timeout=Duration.seconds(timeout_seconds),
             environment=environment,
             removal=removal,
+            log_level=log_level,
         )
         self.alias = lambda_.Alias(
             self,
@@ -230,12 +272,7 @@ class SegmentsApi(Construct):
             "HttpApi",
             description="Customer segments API",
             create_default_stage=False,
-            cors_preflight=apigwv2.CorsPreflightOptions(
-                allow_origins=list(cors_origins),
-                allow_methods=[apigwv2.CorsHttpMethod.GET, apigwv2.CorsHttpMethod.POST],
-                allow_headers=["authorization", "content-type"],
-                max_age=Duration.hours(1),
-            ),
+            cors_preflight=_cors(cors_origins),
         )
         self.access_logs = logs.LogGroup(
             self, "AccessLogs", retention=logs.RetentionDays.THREE_MONTHS, removal_policy=removal
@@ -267,6 +304,21 @@ class SegmentsApi(Construct):
             self._add_route(method, path, integration, authorizer, [READ_SCOPE])
         for method, path in ADMIN_ROUTES:
             self._add_route(method, path, integration, authorizer, [ADMIN_SCOPE])
+        self.preflight_function: lambda_.Function | None = None
+        if cors_origins:
+            self.preflight_function = self._preflight_function(removal)
+            method, path = PREFLIGHT_ROUTE
+            route = self._add_route(
+                method,
+                path,
+                integrations.HttpLambdaIntegration("Preflight", self.preflight_function),
+            )
+            acknowledge(
+                route,
+                "AwsSolutions-APIG4",
+                "CORS preflight: browsers send OPTIONS without credentials; the answer is an "
+                "empty 204 with the configured origins' CORS headers, no data.",
+            )
 
     @property
     def url(self) -> str:
@@ -277,6 +329,34 @@ class SegmentsApi(Construct):
     def token_url(self) -> str:
         """OAuth2 token endpoint of the Cognito domain."""
         return f"{self.domain.base_url()}/oauth2/token"
+
+    def _preflight_function(self, removal: RemovalPolicy) -> lambda_.Function:
+        """The preflight route's function: 128 MB, 3 s, its own log group and role."""
+        scope = Construct(self, "Preflight")
+        log_group = logs.LogGroup(
+            scope, "Logs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=removal
+        )
+        role = iam.Role(
+            scope,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="CORS preflight function: writes its own logs only.",
+        )
+        log_group.grant_write(role)
+        return lambda_.Function(
+            scope,
+            "Function",
+            description="Answers CORS preflight requests with 204 (headers from the HTTP API).",
+            runtime=lambda_.Runtime.PYTHON_3_14,
+            architecture=lambda_.Architecture.ARM_64,
+            handler="index.handler",
+            code=lambda_.Code.from_inline(PREFLIGHT_HANDLER_CODE),
+            memory_size=128,
+            timeout=Duration.seconds(3),
+            role=role,
+            log_group=log_group,
+            logging_format=lambda_.LoggingFormat.JSON,
+        )
 
     def _machine_client(
         self, construct_id: str, scopes: list[cognito.OAuthScope]
@@ -297,7 +377,7 @@ class SegmentsApi(Construct):
         self,
         method: apigwv2.HttpMethod,
         path: str,
-        integration: integrations.HttpLambdaIntegration,
+        integration: apigwv2.HttpRouteIntegration,
         authorizer: authorizers.HttpUserPoolAuthorizer | None = None,
         scopes: list[str] | None = None,
     ) -> apigwv2.HttpRoute:

@@ -12,7 +12,30 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-__all__ = ["image_function"]
+__all__ = ["application_log_level", "image_function"]
+
+_LOG_LEVELS = {
+    "DEBUG": lambda_.ApplicationLogLevel.DEBUG,
+    "INFO": lambda_.ApplicationLogLevel.INFO,
+    "WARNING": lambda_.ApplicationLogLevel.WARN,
+    "WARN": lambda_.ApplicationLogLevel.WARN,
+    "ERROR": lambda_.ApplicationLogLevel.ERROR,
+    "CRITICAL": lambda_.ApplicationLogLevel.FATAL,
+}
+
+
+def application_log_level(level: str) -> lambda_.ApplicationLogLevel:
+    """Lambda's application log level for a Python level name (``LOG_LEVEL``).
+
+    Examples
+    --------
+    >>> application_log_level("warning").value
+    'WARN'
+    """
+    try:
+        return _LOG_LEVELS[level.upper()]
+    except KeyError:
+        raise ValueError(f"logLevel={level!r} is not one of {sorted(_LOG_LEVELS)}") from None
 
 
 def image_function(
@@ -26,6 +49,7 @@ def image_function(
     timeout: Duration,
     environment: Mapping[str, str],
     removal: RemovalPolicy,
+    log_level: str = "INFO",
     **options: Any,
 ) -> tuple[logs.LogGroup, iam.Role, lambda_.DockerImageFunction]:
     """A function of the shared image, with a one-month log group and a role of its own.
@@ -33,6 +57,11 @@ def image_function(
     Creates ``Logs``, ``Role`` and ``Function`` in ``scope``. The role may write to that log
     group only (no AWSLambdaBasicExecutionRole, which grants ``logs:*`` on every group); the
     caller grants the rest. ``options`` go to :class:`aws_cdk.aws_lambda.DockerImageFunction`.
+
+    Logs are JSON (Lambda's advanced logging controls): the runtime formats every record of
+    Python's ``logging`` module as one JSON object with level, logger, request id and
+    timestamp, and Powertools' loggers already write JSON, so both functions' logs can be
+    queried by field in Logs Insights. ``log_level`` filters application logs there.
 
     Examples
     --------
@@ -68,6 +97,9 @@ def image_function(
         environment=dict(environment),
         role=role,
         log_group=log_group,
+        logging_format=lambda_.LoggingFormat.JSON,
+        application_log_level_v2=application_log_level(log_level),
+        system_log_level_v2=lambda_.SystemLogLevel.INFO,
         **options,
     )
     return log_group, role, function

@@ -25,27 +25,34 @@ class Training(Construct):
     timeout is six times the function timeout, so a message is not redelivered while a run that
     received it may still be working; after ``max_receive_count`` failed receives it moves to
     the DLQ. The event source reads one message per invocation (one upload = one run) and
-    reports partial batch failures. Concurrency is capped twice: by the event source's
-    ``max_concurrency`` (so SQS never throttles into retries) and by reserved concurrency (so
-    a burst of uploads cannot take the account's whole Lambda pool).
+    reports partial batch failures. Concurrency is capped by the event source's
+    ``max_concurrency`` (so SQS never throttles into retries) and, optionally, by reserved
+    concurrency (so a burst of uploads cannot take the account's whole Lambda pool; a new
+    account with a concurrency quota of 10 cannot reserve any, hence off by default).
 
     Parameters
     ----------
     scope, construct_id
         The usual construct arguments.
     image
-        The one container image asset of the repository (built from ``Dockerfile``).
+        The image asset of the training function (Dockerfile target ``training``).
     environment
         Environment variables of the function (the stack builds them from one dict).
     memory_mb, timeout_minutes, ephemeral_storage_gib
-        Function sizing (the 1M-row benchmark peaks around 6 GB).
+        Function sizing. 3,008 MB (the default) is what a new account allows and fits about
+        2M rows in memory (~1.2 GB per 1M rows); up to 10,240 MB after a quota increase.
     reserved_concurrency
         Reserved concurrent executions; 0 leaves it unreserved (new accounts with a
         concurrency quota of 10 cannot reserve any).
     max_concurrency
         Maximum concurrent invocations by the SQS event source (>= 2).
     max_receive_count
-        Receives before a message moves to the DLQ.
+        Receives before a message moves to the DLQ. AWS suggests at least 5 for Lambda event
+        sources, so a message is not dead-lettered only because invocations were throttled.
+        The local stack uses the same number (``cli/resources.py``: ``MAX_RECEIVE_COUNT``;
+        ``tests/unit/test_cli_resources.py`` keeps them equal).
+    log_level
+        Application log level of the function's JSON logs.
     allow_destroy
         Delete the log group with the stack (dev stacks).
 
@@ -61,12 +68,13 @@ class Training(Construct):
         *,
         image: ecr_assets.DockerImageAsset,
         environment: Mapping[str, str],
-        memory_mb: int = 10240,
+        memory_mb: int = 3008,
         timeout_minutes: int = 15,
         ephemeral_storage_gib: int = 10,
-        reserved_concurrency: int = 2,
+        reserved_concurrency: int = 0,
         max_concurrency: int = 2,
-        max_receive_count: int = 3,
+        max_receive_count: int = 5,
+        log_level: str = "INFO",
         allow_destroy: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -103,9 +111,12 @@ class Training(Construct):
             timeout=timeout,
             environment=environment,
             removal=removal,
+            log_level=log_level,
             ephemeral_storage_size=Size.gibibytes(ephemeral_storage_gib),
             reserved_concurrent_executions=reserved_concurrency or None,
         )
+        self.timeout = timeout
+        self.max_receive_count = max_receive_count
         self.function.add_event_source(
             event_sources.SqsEventSource(
                 self.queue,

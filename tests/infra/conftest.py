@@ -27,16 +27,19 @@ from constructs import IConstruct
 from infra.config import DeploymentConfig
 from infra.stack import REPO_ROOT, SegmentsStack
 
-#: Context of a throw-away development stack (every optional feature switched on).
+#: Context of a throw-away development stack (every optional feature switched on, including
+#: the sizes an account gets after a quota increase).
 DEV_CONTEXT: dict[str, Any] = {
     "stackName": "CustomerSegmentsDev",
     "allowDestroy": "true",
     "apiProvisionedConcurrency": "2",
+    "apiImageTarget": "api",
     "apiTokens": "reader-token",
     "adminTokens": "admin-token",
     "alarmEmail": "ops@example.com",
     "corsOrigins": "https://dashboard.example.com,http://localhost:8000",
-    "trainingReservedConcurrency": "0",
+    "trainingMemoryMb": "10240",
+    "trainingReservedConcurrency": "2",
 }
 
 
@@ -60,6 +63,17 @@ class Synthesized:
         """The template's resource of an L2 construct."""
         resource: dict[str, Any] = self.raw["Resources"][self.logical_id(construct)]
         return resource
+
+    def image_target(self, function: IConstruct) -> str:
+        """Dockerfile target of a function's image asset, from the cloud assembly."""
+        image_uri = json.dumps(self.resource(function)["Properties"]["Code"]["ImageUri"])
+        assets = json.loads((self.outdir / f"{self.stack.stack_name}.assets.json").read_text())
+        targets = {
+            asset_hash: image["source"].get("dockerBuildTarget", "")
+            for asset_hash, image in assets["dockerImages"].items()
+        }
+        (target,) = [t for asset_hash, t in targets.items() if f":{asset_hash}" in image_uri]
+        return target
 
     @property
     def template_path(self) -> Path:

@@ -11,6 +11,8 @@ from infra.constructs.api import (
     ADMIN_SCOPE,
     API_HANDLER,
     OPEN_ROUTES,
+    PREFLIGHT_HANDLER_CODE,
+    PREFLIGHT_ROUTE,
     READ_ROUTES,
     READ_SCOPE,
 )
@@ -24,6 +26,7 @@ EXPECTED_OPEN = {
     "GET /static/{proxy+}",
 }
 PROMOTE = "POST /datasets/{dataset}/versions/{version}/promote"
+PREFLIGHT = "OPTIONS /{proxy+}"
 
 
 def _routes(s: Synthesized) -> dict[str, dict[str, Any]]:
@@ -43,11 +46,14 @@ def test_route_tables_are_consistent() -> None:
     assert {f"{m.value} {p}" for m, p in ADMIN_ROUTES} == {PROMOTE}
 
 
-def test_every_route_is_in_the_template(prod: Synthesized) -> None:
+def test_every_route_is_in_the_template(prod: Synthesized, dev: Synthesized) -> None:
     expected = {f"{m.value} {p}" for m, p in (*OPEN_ROUTES, *READ_ROUTES, *ADMIN_ROUTES)}
     assert set(_routes(prod)) == expected
     assert "POST /datasets/{dataset}/assign" in expected
     assert "GET /datasets" in expected
+    # The preflight route exists only where CORS origins are configured.
+    assert set(_routes(dev)) == expected | {PREFLIGHT}
+    assert f"{PREFLIGHT_ROUTE[0].value} {PREFLIGHT_ROUTE[1]}" == PREFLIGHT
 
 
 @pytest.mark.parametrize("route_key", sorted(EXPECTED_OPEN))
@@ -57,12 +63,16 @@ def test_open_routes_have_no_authorizer(prod: Synthesized, route_key: str) -> No
     assert "AuthorizerId" not in route
 
 
-def test_every_other_route_needs_a_jwt_with_a_scope(prod: Synthesized) -> None:
-    authorizers = prod.template.find_resources("AWS::ApiGatewayV2::Authorizer")
+@pytest.mark.parametrize("variant", ["prod", "dev"])
+def test_every_other_route_needs_a_jwt_with_a_scope(
+    variant: str, request: pytest.FixtureRequest
+) -> None:
+    s: Synthesized = request.getfixturevalue(variant)
+    authorizers = s.template.find_resources("AWS::ApiGatewayV2::Authorizer")
     assert len(authorizers) == 1
     (authorizer_id,) = authorizers
-    for key, route in _routes(prod).items():
-        if key in EXPECTED_OPEN:
+    for key, route in _routes(s).items():
+        if key in EXPECTED_OPEN or key == PREFLIGHT:
             continue
         assert route["AuthorizationType"] == "JWT", key
         assert route["AuthorizerId"] == {"Ref": authorizer_id}, key
@@ -144,13 +154,62 @@ def test_stage_throttles_and_writes_access_logs(prod: Synthesized) -> None:
     assert "$context.requestId" in access["Format"]
 
 
-def test_cors_for_the_dashboard(prod: Synthesized, dev: Synthesized) -> None:
-    cors = prod.resource(prod.stack.api.http_api)["Properties"]["CorsConfiguration"]
-    assert cors["AllowOrigins"] == ["*"]
+def test_no_cross_origin_access_by_default(prod: Synthesized) -> None:
+    """The dashboard is same-origin: without ``corsOrigins`` no other origin may call the API."""
+    assert "CorsConfiguration" not in prod.resource(prod.stack.api.http_api)["Properties"]
+    assert not [key for key in _routes(prod) if key.startswith("OPTIONS ")]
+
+
+def test_cors_for_configured_origins_only(dev: Synthesized) -> None:
+    cors = dev.resource(dev.stack.api.http_api)["Properties"]["CorsConfiguration"]
+    assert cors["AllowOrigins"] == ["https://dashboard.example.com", "http://localhost:8000"]
+    assert "*" not in cors["AllowOrigins"]
+    assert cors.get("AllowCredentials", False) is False
     assert set(cors["AllowMethods"]) == {"GET", "POST"}
-    assert "authorization" in cors["AllowHeaders"]
-    dev_cors = dev.resource(dev.stack.api.http_api)["Properties"]["CorsConfiguration"]
-    assert dev_cors["AllowOrigins"] == ["https://dashboard.example.com", "http://localhost:8000"]
+    assert set(cors["AllowHeaders"]) == {"authorization", "content-type"}
+
+
+def test_preflight_route_skips_the_authorizer(dev: Synthesized) -> None:
+    """``ANY /{proxy+}`` carries the JWT authorizer; a preflight (no token) must not reach it.
+
+    An ``OPTIONS`` route on the same path wins over ``ANY`` and has no authorizer.
+    """
+    routes = _routes(dev)
+    preflight = routes[PREFLIGHT]
+    assert preflight["AuthorizationType"] == "NONE"
+    assert "AuthorizerId" not in preflight
+    assert "AuthorizationScopes" not in preflight
+    assert routes["ANY /{proxy+}"]["AuthorizationType"] == "JWT"
+    assert "CorsConfiguration" in dev.resource(dev.stack.api.http_api)["Properties"]
+
+
+def test_preflight_route_answers_204_from_its_own_function(dev: Synthesized) -> None:
+    """The API function would answer OPTIONS with 405; the preflight function answers 204."""
+    function = dev.stack.api.preflight_function
+    assert function is not None
+    function_id = dev.logical_id(function)
+    integrations = dev.template.find_resources("AWS::ApiGatewayV2::Integration")
+    (preflight_integration,) = [
+        integration_id
+        for integration_id, integration in integrations.items()
+        if integration["Properties"]["IntegrationUri"] == {"Fn::GetAtt": [function_id, "Arn"]}
+    ]
+    assert _routes(dev)[PREFLIGHT]["Target"] == {
+        "Fn::Join": ["", ["integrations/", {"Ref": preflight_integration}]]
+    }
+    props = dev.resource(function)["Properties"]
+    assert props["Code"] == {"ZipFile": PREFLIGHT_HANDLER_CODE}
+    assert props["MemorySize"] == 128
+    namespace: dict[str, Any] = {}
+    exec(compile(PREFLIGHT_HANDLER_CODE, "index.py", "exec"), namespace)
+    assert namespace["handler"]({"requestContext": {"http": {"method": "OPTIONS"}}}, None) == {
+        "statusCode": 204
+    }
+
+
+def test_no_preflight_function_without_cors(prod: Synthesized) -> None:
+    assert prod.stack.api.preflight_function is None
+    prod.template.resource_count_is("AWS::ApiGatewayV2::Integration", 1)
 
 
 def test_api_function_is_an_image_with_its_own_command(prod: Synthesized) -> None:
@@ -162,12 +221,21 @@ def test_api_function_is_an_image_with_its_own_command(prod: Synthesized) -> Non
     assert props["Timeout"] <= 30  # HTTP API's integration limit
 
 
-def test_both_functions_use_the_same_image(prod: Synthesized) -> None:
-    api_image = _function(prod)["Code"]["ImageUri"]
-    training = prod.resource(prod.stack.training.function)["Properties"]
-    assert training["Code"]["ImageUri"] == api_image
-    assets = list((prod.outdir).glob("asset.*"))
-    assert len(assets) == 1, assets
+def test_each_function_uses_its_image_target(prod: Synthesized, dev: Synthesized) -> None:
+    assert prod.image_target(prod.stack.training.function) == "training"
+    assert dev.image_target(dev.stack.training.function) == "training"
+    # apiImageTarget: "training" by default (see DeploymentConfig), "api" in the dev context.
+    assert prod.image_target(prod.stack.api.function) == "training"
+    assert dev.image_target(dev.stack.api.function) == "api"
+    assert len(list(prod.outdir.glob("asset.*/Dockerfile"))) == 1
+    assert len(list(dev.outdir.glob("asset.*/Dockerfile"))) == 2
+
+
+def test_api_logs_are_json(prod: Synthesized) -> None:
+    logging = _function(prod)["LoggingConfig"]
+    assert logging["LogFormat"] == "JSON"
+    assert logging["ApplicationLogLevel"] == "INFO"
+    assert logging["LogGroup"] == {"Ref": prod.logical_id(prod.stack.api.log_group)}
 
 
 def test_api_environment(prod: Synthesized, dev: Synthesized) -> None:

@@ -14,7 +14,26 @@ def test_defaults_are_production_safe() -> None:
     assert config.allow_destroy is False
     assert config.api_provisioned_concurrency == 0
     assert config.api_tokens == ""
+    assert config.cors_origins == ()
     assert config.queue_visibility_timeout_minutes == 90
+
+
+def test_defaults_fit_a_fresh_account() -> None:
+    """New accounts: 3,008 MB per function, 10 concurrent executions, none reservable."""
+    config = DeploymentConfig()
+    assert config.training_memory_mb == 3008
+    assert config.training_reserved_concurrency == 0
+    assert config.api_memory_mb <= 3008
+    assert config.api_provisioned_concurrency == 0
+    assert config.training_max_concurrency <= 10
+
+
+def test_sizes_are_raised_by_context() -> None:
+    config = DeploymentConfig.from_node(
+        App(context={"trainingMemoryMb": "10240", "trainingReservedConcurrency": "2"}).node
+    )
+    assert config.training_memory_mb == 10240
+    assert config.training_reserved_concurrency == 2
 
 
 def test_strings_from_the_command_line_are_typed() -> None:
@@ -46,6 +65,12 @@ def test_json_values_from_cdk_json_are_accepted() -> None:
         ("trainingMemoryMb", "20000", "trainingMemoryMb=20000"),
         ("trainingMaxConcurrency", "1", "trainingMaxConcurrency=1"),
         ("apiProvisionedConcurrency", "-1", "apiProvisionedConcurrency=-1"),
+        ("trainingReservedConcurrency", "-1", "trainingReservedConcurrency=-1"),
+        ("apiImageTarget", "full", "apiImageTarget='full'"),
+        ("corsOrigins", "dashboard.example.com", "not an origin"),
+        ("corsOrigins", "https://dashboard.example.com/app", "not an origin"),
+        ("corsOrigins", "http://dashboard.example.com", "plain http is allowed for localhost"),
+        ("corsOrigins", "*,https://dashboard.example.com", "must stand alone"),
     ],
 )
 def test_bad_values_are_refused(key: str, value: str, message: str) -> None:
@@ -56,3 +81,17 @@ def test_bad_values_are_refused(key: str, value: str, message: str) -> None:
 def test_every_context_key_maps_to_a_field() -> None:
     fields = set(DeploymentConfig.__dataclass_fields__)
     assert set(CONTEXT_KEYS.values()) <= fields
+
+
+def test_deploy_guide_documents_every_option_and_the_fresh_account_defaults() -> None:
+    from infra.stack import REPO_ROOT
+
+    guide = (REPO_ROOT / "docs" / "deploy.md").read_text()
+    for key in CONTEXT_KEYS:
+        assert f"`{key}`" in guide, key
+    first_steps = guide[: guide.index("## 1. Prerequisites")]
+    defaults = DeploymentConfig()
+    assert f"`trainingMemoryMb`, default `{defaults.training_memory_mb}`" in first_steps
+    assert "`trainingReservedConcurrency`, default `0`" in first_steps
+    assert defaults.training_reserved_concurrency == 0
+    assert "get-account-settings" in first_steps

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from cli.resources import MAX_RECEIVE_COUNT
 from lambdas.training import runner
 from lambdas.training.handler import handler
 from shared.contract.layout import ModelLayout
@@ -196,7 +197,7 @@ def test_retried_messages_end_in_the_dead_letter_queue(
         # Lambda deletes only the records not listed; the failing one stays on the queue.
 
     dead = receive_messages(sqs, res.dlq_url)
-    assert receives == 3
+    assert receives == MAX_RECEIVE_COUNT == 5
     assert [m["Body"] for m in dead] == ["{truncated"]
 
 
