@@ -25,14 +25,15 @@ Rules (the tests pin them):
 - **Publish order**: every artifact, then ``manifest.json`` (with each artifact's sha256), then
   ``current.json``. Readers go through ``current.json``, so they never see a half-written version.
 - **Ordering**: a version becomes current only when its upload is newer than the current one's:
-  ``(source_last_modified, config_read_at, version)`` compares greater. An older upload processed
-  late is published but not made current; of two versions of one upload (two configs), the one
-  whose run read the config last wins, so retraining a file with a new config (or back with an old
-  one, a duplicate) makes that config's version current. A manual promote (``promoted: true``)
-  counts as of its ``updated_at``: it holds against every upload made before it, and the first
-  upload after it takes over. ``current.json`` is replaced with a compare-and-swap, so two runs
-  finishing together cannot leave the older one current. A redelivered (duplicate) upload re-checks
-  the pointer, which repairs a run that crashed between its manifest and the pointer.
+  ``(source_last_modified, version)`` compares greater. An older upload processed late is published
+  but not made current; of two versions of one upload (same key and upload time, two configs), the
+  one whose run read the config last (``config_read_at``) wins, so retraining a file with a new
+  config (or back with an old one, a duplicate) makes that config's version current. A manual
+  promote (``promoted: true``) counts as of its ``updated_at``: it holds against every upload made
+  before it, and the first upload after it takes over. ``current.json`` is replaced with a
+  compare-and-swap, so two runs finishing together cannot leave the older one current. A
+  redelivered (duplicate) upload re-checks the pointer, which repairs a run that crashed between
+  its manifest and the pointer.
 - **Retention**: after a publish, the newest ``keep_versions`` complete versions (by id, i.e. by
   upload time) and the current one are kept; older version folders are deleted, manifest first,
   so a folder being deleted no longer counts as a version. Folders without a manifest (a run in
@@ -327,10 +328,11 @@ def publish_version(
 def promote_if_newer(store: ModelStore, dataset: str, pointer: CurrentPointer) -> bool:
     """Make ``pointer`` current unless the current version's upload is newer.
 
-    Pointers compare by ``(source_last_modified, config_read_at, version)`` (of two versions of
-    one upload, the one whose config was read last wins); a manually promoted pointer by its
-    ``updated_at`` (the promote time) instead; a pointer without a time counts as oldest. The
-    pointer is replaced with a compare-and-swap and compared again on conflict.
+    Pointers compare by ``(source_last_modified, version)``; a manually promoted pointer by its
+    ``updated_at`` (the promote time) instead; a pointer without a time counts as oldest. Two
+    versions of one upload (same key and upload time, two configs) compare by
+    ``config_read_at``: the config read last wins. The pointer is replaced with a
+    compare-and-swap and compared again on conflict.
 
     Returns
     -------
@@ -356,7 +358,7 @@ def promote_if_newer(store: ModelStore, dataset: str, pointer: CurrentPointer) -
         if existing is not None:
             if existing.version == pointer.version:
                 return True
-            if _upload_order(existing) >= _upload_order(pointer):
+            if not _is_newer(pointer, existing):
                 return False
         if store.put_if_tag(key, data, tag, content_type="application/json"):
             return True
@@ -678,15 +680,26 @@ def _as_utc(when: datetime) -> datetime:
     return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
-def _upload_order(pointer: CurrentPointer) -> tuple[datetime, datetime, str]:
-    oldest = datetime.min.replace(tzinfo=UTC)
+def _upload_order(pointer: CurrentPointer) -> tuple[datetime, str]:
     when = pointer.updated_at if pointer.promoted else pointer.source_last_modified
-    config_read_at = None if pointer.promoted else pointer.config_read_at
-    return (
-        _as_utc(when) if when else oldest,
-        _as_utc(config_read_at) if config_read_at else oldest,
-        pointer.version,
+    return (_as_utc(when) if when else datetime.min.replace(tzinfo=UTC), pointer.version)
+
+
+def _is_newer(pointer: CurrentPointer, existing: CurrentPointer) -> bool:
+    """Whether ``pointer`` should replace ``existing`` (see :func:`promote_if_newer`)."""
+    same_upload = (
+        not pointer.promoted
+        and not existing.promoted
+        and pointer.source_key == existing.source_key
+        and pointer.source_last_modified == existing.source_last_modified
     )
+    if same_upload and pointer.config_read_at and existing.config_read_at:
+        # Two versions of one upload (two configs): the config read last wins.
+        return (_as_utc(pointer.config_read_at), pointer.version) > (
+            _as_utc(existing.config_read_at),
+            existing.version,
+        )
+    return _upload_order(pointer) > _upload_order(existing)
 
 
 def _read_current_tagged(

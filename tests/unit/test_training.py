@@ -290,6 +290,28 @@ def test_a_new_config_never_makes_an_older_upload_current(env: Env) -> None:
     assert pointer.version == newer.version
 
 
+def test_config_read_time_orders_versions_of_one_upload_only(env: Env) -> None:
+    later_read = T0 + timedelta(hours=2)
+
+    def pointer(version: str, key: str, read_at: datetime) -> CurrentPointer:
+        return CurrentPointer(
+            version=version,
+            updated_at=T0,
+            source_key=key,
+            source_last_modified=T0,
+            config_read_at=read_at,
+        )
+
+    # Two uploads made in the same second: the id decides (as retention's order does).
+    assert promote_if_newer(env.store, "mall", pointer("v-b", "uploads/mall/b.csv", T0))
+    assert not promote_if_newer(env.store, "mall", pointer("v-a", "uploads/mall/a.csv", later_read))
+    # Two versions of one upload: the config read last decides.
+    assert promote_if_newer(env.store, "mall", pointer("v-0", "uploads/mall/b.csv", later_read))
+    current = read_current(env.store, "mall")
+    assert current is not None
+    assert current.version == "v-0"
+
+
 # --- idempotency -----------------------------------------------------------------------------
 
 
