@@ -616,7 +616,7 @@ def numeric_term(
     fine = _numeric_text(words, z, _band(abs(z), fine=True))
     if words.kind in {"event", "joined"}:
         evidence = (
-            f"{words.word} on average {format_number(mean)} days before the latest date, "
+            f"mean {format_number(mean)} days before the latest {words.word} date, "
             f"vs {format_number(overall)} overall"
         )
     elif words.kind == "elapsed":  # "days since last purchase": the unit is its first word

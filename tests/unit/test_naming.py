@@ -105,6 +105,14 @@ def test_numeric_terms_read_by_kind(column: str, role: str, z: float, text: str)
     assert _numeric(column, z, role=role).text == text
 
 
+def test_date_details_count_days_before_the_latest_date() -> None:
+    joined = numeric_term(column_words("Dt_Customer", "date"), 0, 1.0, 468.0, 300.0)
+    assert joined is not None
+    assert joined.detail == (
+        "long-standing (mean 468 days before the latest customer date, vs 300 overall)"
+    )
+
+
 def test_weak_numeric_deviations_are_not_terms_below_a_quarter_std() -> None:
     assert numeric_term(column_words("Income", "numeric"), 0, 0.2, 1.0, 0.0) is None
     assert not _numeric("Income", 0.3).distinctive
