@@ -122,6 +122,28 @@ def test_customer_files_read_gzip_parquet_and_utf16(tmp_path: Path) -> None:
         assert read_customers_file(path) == expected, path
 
 
+def test_parquet_dates_and_missing_values_become_json_values(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from cli.customers import read_customers_file
+
+    frame = pd.DataFrame(
+        {
+            "Last Purchase": pd.to_datetime(["2024-01-05", None]),
+            "Income": [70.5, float("nan")],
+            "Member": [True, False],
+        }
+    )
+    path = tmp_path / "c.parquet"
+    frame.to_parquet(path)
+    rows = read_customers_file(path)
+    assert rows == [
+        {"Last Purchase": "2024-01-05T00:00:00", "Income": 70.5, "Member": True},
+        {"Last Purchase": None, "Income": None, "Member": False},
+    ]
+    json.dumps(rows)  # every value is JSON-ready
+
+
 def test_unreadable_customer_files_are_input_errors(tmp_path: Path) -> None:
     from cli.customers import read_customers_file
 
