@@ -83,10 +83,11 @@ stack: demo-env ## The local stack alone (empty), serving until Ctrl-C
 
 # --- checks ----------------------------------------------------------------------------------
 
-lint: venv ## ruff check, ruff format --check, mypy
+lint: venv ## ruff check, ruff format --check, mypy, import contracts (lint-imports)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: venv ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .

@@ -7,9 +7,10 @@
    preprocessor's ``transform`` + the skops assigner on a DataFrame built from the same list of
    dicts the API receives: ``assigner.assign(preprocessor.transform(prepare_frame(
    pd.DataFrame(records), schema)))``. A second raw figure starts from a ready DataFrame
-   (information only). The handler also parses and validates the JSON, checks every value,
-   reports imputed columns and warnings, and serializes the answer; it serves from the numpy
-   serving bundle (``shared/serving/``).
+   (information only). The reference is the tests' oracle (``tests/support/oracle.py``). The
+   handler also parses and validates the JSON, checks every value, reports imputed columns and
+   warnings, and serializes the answer; it serves from the numpy serving bundle
+   (``shared/serving/``).
 3. Cold start in a fresh process: imports + the first assign, including loading the model from S3
    (a moto server on 127.0.0.1), and which heavy libraries that process imported.
 
@@ -35,6 +36,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # `python bench/api.py` (make bench): the oracle is in tests/
+    sys.path.insert(1, str(ROOT))
 MALL = ROOT / "data" / "mall_customers.csv"
 BUCKET = "bench-models"
 EVENTS = ROOT / "events"
@@ -170,6 +173,7 @@ def _run(args: argparse.Namespace, env: dict[str, str]) -> int:
     from lambdas.api.main import handler
     from shared.engine.schema import prepare_frame
     from shared.serving.model import SegmentationModel
+    from tests.support.oracle import ReferenceModel
 
     singles = [_event({"customers": [c]}) for c in _customers(64, seed=1)]
     for event in singles[:10]:  # load and warm the model
@@ -190,8 +194,9 @@ def _run(args: argparse.Namespace, env: dict[str, str]) -> int:
     big = _event({"customers": customers})
     model = SegmentationModel.open(store, "mall", "bench").warm()
     choice = model.choose()
-    # The reference: the skops artifacts as trained (pandas, scikit-learn).
-    preprocessor, assigner = model.preprocessor(), model.assigner(choice)
+    # The reference: the skops artifacts as trained (pandas, scikit-learn), read by the oracle.
+    oracle = ReferenceModel(model)
+    preprocessor, assigner = oracle.preprocessor(), oracle.assigner(choice)
     frame = pd.DataFrame(customers)
     # Everything loaded so far is long-lived: keep it out of the collector's scans for both
     # sides (the handler also pauses the collector during its own requests).

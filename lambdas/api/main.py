@@ -2,11 +2,17 @@
 
 ``app`` is the FastAPI application (uvicorn serves it locally), ``handler`` the Lambda entry
 point. Importing this module is cheap: it imports no pandas, scikit-learn, scipy, skops, plotly
-or boto3 (``tests/unit/test_serving.py`` checks it). Assignment is served from each version's
-numpy serving bundle (:mod:`shared.serving`), so a cold start's first assign needs only numpy
-and, for the S3 store, boto3 (built on first use); the skops artifacts, pandas and
-scikit-learn are loaded only by the routes and versions that need them. Models are cached per
-container (``lifespan="off"``: Mangum would otherwise run startup on every invocation).
+or boto3 (``tests/unit/test_serving.py`` checks it at run time, import-linter's contracts in
+``pyproject.toml`` statically). Every route is served from each version's numpy serving bundle
+(:mod:`shared.serving`), so a cold start's first assign needs only numpy and, for the S3 store,
+boto3 (built on first use); no route reads a skops artifact. Models are cached per container
+(``lifespan="off"``: Mangum would otherwise run startup on every invocation).
+
+Blocking work stays off uvicorn's event loop: routes that read the store are plain ``def``
+routes (FastAPI runs them in its thread pool); ``POST /assign`` is ``async``: it answers on the
+loop when the model is cached and loaded, hands a request that must read the store to a thread,
+and under uvicorn (concurrent requests share the loop) a large batch too; ``/health`` reads
+memory only.
 
 Authorization: API Gateway's Cognito JWT authorizer guards the deployed routes; the app checks
 again (defence in depth), accepting the gateway's verified scopes (``segments/read``,
@@ -71,7 +77,7 @@ def create_app(
 
     Examples
     --------
-    >>> sorted(r.path for r in create_app().routes if r.path.startswith("/health"))
+    >>> sorted(p for p in create_app().openapi()["paths"] if p.startswith("/health"))
     ['/health']
     """
     app = FastAPI(

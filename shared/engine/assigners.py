@@ -51,12 +51,6 @@ logger = logging.getLogger(__name__)
 OUTLIER_QUANTILE = 0.99
 """Centroid and mixture rules flag a row as an outlier when it lies farther from its segment's
 representative than this quantile of the segment's fit rows."""
-# The kernels (shared.serving.kernels, shared with the serving bundle) take these as arguments,
-# read at
-# call time, so a test can patch them here.
-_CHUNK_ELEMENTS = kernels.CHUNK_ELEMENTS
-_KDTREE_MIN_PAIRS = kernels.KDTREE_MIN_PAIRS
-_MIXTURE_CHUNK_ELEMENTS = kernels.MIXTURE_CHUNK_ELEMENTS
 
 
 def _quantile_by_label(distance: np.ndarray, labels: np.ndarray, n_labels: int) -> np.ndarray:
@@ -181,9 +175,7 @@ class NearestCentroidAssigner(SegmentAssigner):
             self.centroids_ = np.array(centroids, dtype=np.float64)
             self.labels_ = np.arange(self.centroids_.shape[0], dtype=np.int64)
         self.n_features_in_ = int(X.shape[1])
-        position, distance, _ = kernels.nearest_centroid(
-            X, self.centroids_, chunk_elements=_CHUNK_ELEMENTS
-        )
+        position, distance, _ = kernels.nearest_centroid(X, self.centroids_)
         self.thresholds_ = _quantile_by_label(distance, position, self.labels_.shape[0])
         return self
 
@@ -191,18 +183,14 @@ class NearestCentroidAssigner(SegmentAssigner):
         """Labels only (the same ranking as :meth:`assign`, without distances)."""
         self._check_fitted()
         arr = as_matrix(X, self.n_features_in_)
-        score = kernels.centroid_scores(arr, self.centroids_, chunk_elements=_CHUNK_ELEMENTS)
+        score = kernels.centroid_scores(arr, self.centroids_)
         return np.asarray(self.labels_[np.argmin(score, axis=1)])
 
     def assign(self, X: Any) -> AssignmentBatch:
         """Assign rows to the nearest centroid (see the class notes for the returned fields)."""
         self._check_fitted()
         return kernels.assign_nearest_centroid(
-            as_matrix(X, self.n_features_in_),
-            self.centroids_,
-            self.labels_,
-            self.thresholds_,
-            chunk_elements=_CHUNK_ELEMENTS,
+            as_matrix(X, self.n_features_in_), self.centroids_, self.labels_, self.thresholds_
         )
 
 
@@ -282,7 +270,6 @@ class GaussianMixtureAssigner(SegmentAssigner):
             self.means_,
             self.precisions_cholesky_,
             posteriors=False,
-            chunk_elements=_MIXTURE_CHUNK_ELEMENTS,
         )
         return np.asarray(self.labels_[position]), log_likelihood
 
@@ -297,7 +284,6 @@ class GaussianMixtureAssigner(SegmentAssigner):
             self.precisions_cholesky_,
             self.labels_,
             self.thresholds_,
-            chunk_elements=_MIXTURE_CHUNK_ELEMENTS,
         )
 
 
@@ -370,12 +356,7 @@ class CoreSampleAssigner(SegmentAssigner):
         if self.components_.shape[0] == 0:
             return np.full(arr.shape[0], NOISE_LABEL, dtype=np.int64)
         index, distance = kernels.nearest_core(
-            arr,
-            self.components_,
-            self.component_norms_,
-            self.eps,
-            far_distance=False,
-            kdtree_min_pairs=_KDTREE_MIN_PAIRS,
+            arr, self.components_, self.component_norms_, self.eps, far_distance=False
         )
         inside = distance <= self.eps
         return np.where(inside, self.core_labels_[index], NOISE_LABEL).astype(np.int64)
@@ -389,7 +370,6 @@ class CoreSampleAssigner(SegmentAssigner):
             self.component_norms_,
             self.core_labels_,
             self.eps,
-            kdtree_min_pairs=_KDTREE_MIN_PAIRS,
         )
 
 

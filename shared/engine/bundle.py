@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import io
-import json
 import logging
 import zipfile
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from shared.contract.layout import SERVING_PARAMS_PATH, serving_arrays_path
 from shared.contract.manifest import ColumnSchema
 from shared.exceptions import ArtifactError
-from shared.serving.bundle import SERVING_FORMAT
+from shared.serving.bundle import ServingParams
 from shared.serving.rules import CentroidRule, CoreSampleRule, MixtureRule
-
-if TYPE_CHECKING:
-    pass
 
 logger = logging.getLogger(__name__)
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -54,18 +50,17 @@ def _rule_of(assigner: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     def i(values: Any) -> np.ndarray:
         return np.asarray(values, dtype=np.int64)
 
-    spec: dict[str, Any] = {"n_features": int(assigner.n_features_in_)}
+    def spec(kind: str, **scalars: Any) -> dict[str, Any]:
+        return {"kind": kind, "n_features": int(assigner.n_features_in_), **scalars}
+
     if isinstance(assigner, NearestCentroidAssigner):
-        spec["kind"] = CentroidRule.kind
-        return spec, {
+        return spec(CentroidRule.kind), {
             "centroids": f(assigner.centroids_),
             "labels": i(assigner.labels_),
             "thresholds": f(assigner.thresholds_),
         }
     if isinstance(assigner, GaussianMixtureAssigner):
-        spec["kind"] = MixtureRule.kind
-        spec["covariance_type"] = "full"
-        return spec, {
+        return spec(MixtureRule.kind, covariance_type="full"), {
             "weights": f(assigner.weights_),
             "means": f(assigner.means_),
             "precisions_cholesky": f(assigner.precisions_cholesky_),
@@ -73,9 +68,7 @@ def _rule_of(assigner: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
             "thresholds": f(assigner.thresholds_),
         }
     if isinstance(assigner, CoreSampleAssigner):
-        spec["kind"] = CoreSampleRule.kind
-        spec["eps"] = float(assigner.eps)
-        return spec, {
+        return spec(CoreSampleRule.kind, eps=float(assigner.eps)), {
             "components": f(assigner.components_),
             "core_labels": i(assigner.core_labels_),
             "labels": i(assigner.labels_),
@@ -88,11 +81,9 @@ def build_serving_artifacts(
 ) -> dict[str, bytes]:
     """The serving bundle of a training run: ``serving/params.json`` and one ``.npz`` per model.
 
-    Optional by design: when the preprocessing cannot be expressed (not the shape
-    :func:`shared.engine.preprocess.build_preprocessor` makes, or a non-finite parameter) the
-    bundle is
-    left out with a warning, and a model whose assigner has no serving rule is left out alone;
-    the API then serves those from the skops artifacts.
+    Every version needs one (the API serves from nothing else), so a preprocessing that cannot
+    be expressed or an assigner with no serving rule fails the run instead of publishing a
+    version the API would refuse.
 
     Parameters
     ----------
@@ -106,36 +97,45 @@ def build_serving_artifacts(
     Returns
     -------
     dict of str to bytes
-        Relative paths in the version folder -> bytes (empty when no bundle could be made).
+        Relative paths in the version folder -> bytes.
+
+    Raises
+    ------
+    ArtifactError
+        When the preprocessing is not the shape :func:`shared.engine.preprocess.build_preprocessor`
+        makes, a fitted number is not finite, or an assigner has no serving rule.
 
     Examples
     --------
-    >>> # artifacts.update(build_serving_artifacts(prepared.transformer, table.columns,
-    >>> #                                          {"kmeans-k5": assigner}))
+    >>> import pandas as pd
+    >>> from shared.engine.assigners import NearestCentroidAssigner
+    >>> from shared.engine.preprocess import fit_preprocessor
+    >>> cols = [ColumnSchema(name="x", role="numeric", dtype="float", used=True)]
+    >>> fitted = fit_preprocessor(pd.DataFrame({"x": [0.0, 1.0, 9.0, 10.0]}), cols)
+    >>> kmeans = NearestCentroidAssigner().fit(fitted.X, np.array([0, 0, 1, 1]))
+    >>> sorted(build_serving_artifacts(fitted.transformer, cols, {"kmeans-k2": kmeans}))
+    ['serving/kmeans-k2.npz', 'serving/params.json']
     """
-    from shared.engine.preprocess import FastTransform
+    from shared.engine.preprocess import preprocessing_params
 
     try:
-        preprocessing = FastTransform.from_fitted(transformer, columns).to_params()
-    except (TypeError, ValueError, ArtifactError) as e:
-        logger.warning("no serving bundle: the preprocessing cannot be expressed (%s)", e)
-        return {}
+        preprocessing = preprocessing_params(transformer, columns)
+    except (TypeError, ValueError) as e:
+        raise ArtifactError(
+            f"the preprocessing cannot be written to {SERVING_PARAMS_PATH}: {e}"
+        ) from e
     out: dict[str, bytes] = {}
     models: dict[str, dict[str, Any]] = {}
     for key, assigner in assigners.items():
         try:
             spec, arrays = _rule_of(assigner)
         except (TypeError, AttributeError) as e:
-            logger.warning("model %s left out of the serving bundle: %s", key, e)
-            continue
+            raise ArtifactError(f"model {key} cannot be written to the serving bundle: {e}") from e
         spec["arrays"] = serving_arrays_path(key)
         models[key] = spec
         out[spec["arrays"]] = _npz_bytes(arrays)
-    doc = {"format": SERVING_FORMAT, "preprocessing": preprocessing, "models": models}
     try:
-        text = json.dumps(doc, allow_nan=False, sort_keys=True, indent=1)
+        out[SERVING_PARAMS_PATH] = ServingParams(preprocessing, models).to_json()
     except ValueError as e:
-        logger.warning("no serving bundle: a fitted parameter is not finite (%s)", e)
-        return {}
-    out[SERVING_PARAMS_PATH] = text.encode("utf-8")
+        raise ArtifactError(f"{SERVING_PARAMS_PATH}: a fitted number is not finite ({e})") from e
     return out

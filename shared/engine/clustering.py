@@ -316,11 +316,11 @@ def _nearest_centroid_labels(
     batch, see :func:`shared.serving.kernels.centroid_scores`), every model uses its own
     ``predict``.
     """
-    import shared.engine.assigners as assignment
+    import shared.serving.kernels as kernels
 
     n, d = X.shape
     if not assigners or any(
-        n * a.centroids_.shape[0] * d <= assignment._CHUNK_ELEMENTS for a in assigners
+        n * a.centroids_.shape[0] * d <= kernels.CHUNK_ELEMENTS for a in assigners
     ):
         return [a.predict(X) for a in assigners]
     stacked = np.concatenate([a.centroids_ for a in assigners])

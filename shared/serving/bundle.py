@@ -4,9 +4,9 @@ A training run publishes, beside the skops artifacts (which stay the reference a
 other use), a *serving bundle*:
 
 - ``serving/params.json``: the format number, the fitted preprocessing
-  (:meth:`shared.engine.preprocess.FastTransform.to_params`: column order and roles, imputation
-  values,
-  log1p flags, scaler means and scales, one-hot slots) and, per model key (``kmeans-k5``,
+  (:class:`~shared.serving.preprocessing.PreprocessingParams`: column order and roles,
+  imputation values, log1p flags, scaler means and scales, one-hot slots) and, per model key
+  (``kmeans-k5``,
   ``gmm-k3``, ``dbscan``...), the rule's kind and scalars (``n_features``, DBSCAN's ``eps``) and
   the path of its arrays;
 - ``serving/<model_key>.npz``: that model's arrays (centroids, outlier thresholds, mixture
@@ -16,13 +16,15 @@ other use), a *serving bundle*:
 
 Every file is listed in the manifest with its sha256 like the other artifacts and is verified
 before it is parsed. The validation rules (types, ranges, categories, date references) come from
-the manifest's schema, as on the skops path.
+the manifest's schema. The bundle is mandatory: the API serves every version from it and
+refuses a version without one (the skops artifacts beside it are the reviewed reference, read by
+the tests' oracle, the CLI and the benchmark, never by the API).
 
-The rules below call the very kernels :mod:`shared.engine.assigners`'s estimators call
-(:mod:`shared.serving.kernels`: same operations, chunk sizes and thresholds), so labels, distances,
-confidences and probabilities are identical; ``tests/unit/test_serving.py`` checks both paths
-on the Mall data for every algorithm and every k. This module imports numpy and the standard
-library only; the training-side builder imports the engine lazily.
+The rules (:mod:`shared.serving.rules`) call the very kernels :mod:`shared.engine.assigners`'s
+estimators call (:mod:`shared.serving.kernels`), so labels, distances, confidences and
+probabilities are identical; ``tests/unit/test_serving.py`` checks that against the oracle on the
+Mall data for every algorithm and every k. :mod:`shared.engine.bundle` writes the bundle; this
+module reads it, with the standard library only.
 """
 
 from __future__ import annotations
@@ -30,18 +32,16 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from shared.contract.layout import SERVING_PARAMS_PATH
 from shared.exceptions import ArtifactError
-
-if TYPE_CHECKING:
-    pass
+from shared.serving.preprocessing import PreprocessingParams
 
 logger = logging.getLogger(__name__)
 
 SERVING_FORMAT = 1
-"""Version of the bundle layout; a reader refuses a bundle of another format (skops fallback)."""
+"""Version of the bundle layout; a reader refuses a bundle of another format."""
 
 
 # --- reading ------------------------------------------------------------------------------------
@@ -49,10 +49,40 @@ SERVING_FORMAT = 1
 
 @dataclass(frozen=True)
 class ServingParams:
-    """``serving/params.json``, parsed: the preprocessing and each bundled model's spec."""
+    """``serving/params.json``, parsed: the preprocessing and each bundled model's spec.
 
-    preprocessing: dict[str, Any]
+    Attributes
+    ----------
+    preprocessing : PreprocessingParams
+        The fitted preprocessing.
+    models : dict of str to dict
+        Model key -> the rule's spec: ``kind``, ``n_features``, ``arrays`` (the ``.npz`` path)
+        and the rule's scalars (DBSCAN's ``eps``).
+    """
+
+    preprocessing: PreprocessingParams
     models: dict[str, dict[str, Any]]
+
+    def to_json(self) -> bytes:
+        """The document's bytes: sorted keys, one space indents, no NaN (deterministic).
+
+        Raises
+        ------
+        ValueError
+            When a number is not finite (JSON has no NaN).
+
+        Examples
+        --------
+        >>> empty = PreprocessingParams((), 0, (), ())
+        >>> read_serving_params(ServingParams(empty, {}).to_json()).models
+        {}
+        """
+        doc = {
+            "format": SERVING_FORMAT,
+            "preprocessing": self.preprocessing.to_dict(),
+            "models": self.models,
+        }
+        return json.dumps(doc, allow_nan=False, sort_keys=True, indent=1).encode("utf-8")
 
 
 def read_serving_params(data: bytes) -> ServingParams:
@@ -61,11 +91,13 @@ def read_serving_params(data: bytes) -> ServingParams:
     Raises
     ------
     ArtifactError
-        When the document is not JSON, is of another format, or lacks its sections.
+        When the document is not JSON, is of another format, lacks its sections, or its
+        preprocessing is malformed (every message names the file).
 
     Examples
     --------
-    >>> doc = b'{"format": 1, "preprocessing": {}, "models": {}}'
+    >>> doc = (b'{"format": 1, "models": {}, "preprocessing": {"columns": [], "n_outputs": 0,'
+    ...        b' "numeric": [], "categorical": []}}')
     >>> read_serving_params(doc).models
     {}
     """
@@ -83,4 +115,8 @@ def read_serving_params(data: bytes) -> ServingParams:
         raise ArtifactError(f"{SERVING_PARAMS_PATH} lacks its 'preprocessing' or 'models' object")
     if not all(isinstance(spec, dict) for spec in models.values()):
         raise ArtifactError(f"{SERVING_PARAMS_PATH}: every model spec must be an object")
-    return ServingParams(preprocessing=preprocessing, models=models)
+    try:
+        params = PreprocessingParams.from_dict(preprocessing)
+    except ValueError as e:
+        raise ArtifactError(f"{SERVING_PARAMS_PATH} refused: {e}") from e
+    return ServingParams(preprocessing=params, models=models)

@@ -5,6 +5,10 @@ path) and :mod:`shared.serving`'s rules (rebuilt from the numpy serving bundle, 
 both call these functions, so the two paths compute every label, distance, confidence and
 posterior with the very same operations, chunk sizes and thresholds.
 
+The size limits (:data:`CHUNK_ELEMENTS`, :data:`MIXTURE_CHUNK_ELEMENTS`, :data:`KDTREE_MIN_PAIRS`)
+are read when a kernel runs unless a call passes its own, so a test patches them here, once, for
+both paths.
+
 This module imports numpy and the standard library only (the API's request path must not import
 scikit-learn, scipy, pandas or skops); scipy's KD-tree is imported inside
 :func:`nearest_core`, and only for batches of more than :data:`KDTREE_MIN_PAIRS` pairs.
@@ -116,7 +120,7 @@ def as_matrix(X: Any, n_features: int) -> np.ndarray:
 
 
 def squared_distances(
-    X: np.ndarray, points: np.ndarray, *, chunk_elements: int = CHUNK_ELEMENTS
+    X: np.ndarray, points: np.ndarray, *, chunk_elements: int | None = None
 ) -> np.ndarray:
     """Exact squared Euclidean distances ``(n, m)`` by direct differences, in row chunks.
 
@@ -128,7 +132,8 @@ def squared_distances(
     n, d = X.shape
     m = points.shape[0]
     out = np.empty((n, m), dtype=np.float64)
-    step = max(1, chunk_elements // max(1, m * d))
+    chunk = CHUNK_ELEMENTS if chunk_elements is None else chunk_elements
+    step = max(1, chunk // max(1, m * d))
     for start in range(0, n, step):
         block = X[start : start + step]
         diff = block[:, None, :] - points[None, :, :]
@@ -149,7 +154,7 @@ def row_distance(X: np.ndarray, points: np.ndarray) -> np.ndarray:
 
 
 def centroid_scores(
-    X: np.ndarray, centroids: np.ndarray, *, chunk_elements: int = CHUNK_ELEMENTS
+    X: np.ndarray, centroids: np.ndarray, *, chunk_elements: int | None = None
 ) -> np.ndarray:
     """Scores ranking the centroids of every row like their distances (lower is nearer).
 
@@ -162,13 +167,14 @@ def centroid_scores(
     >>> centroid_scores(np.array([[1.0]]), np.array([[0.0], [3.0]])).tolist()
     [[1.0, 4.0]]
     """
-    if X.shape[0] * centroids.shape[0] * X.shape[1] <= chunk_elements:
+    limit = CHUNK_ELEMENTS if chunk_elements is None else chunk_elements
+    if X.shape[0] * centroids.shape[0] * X.shape[1] <= limit:
         return squared_distances(X, centroids, chunk_elements=chunk_elements)
     return np.einsum("ij,ij->i", centroids, centroids)[None, :] - 2.0 * (X @ centroids.T)
 
 
 def nearest_centroid(
-    X: np.ndarray, centroids: np.ndarray, *, chunk_elements: int = CHUNK_ELEMENTS
+    X: np.ndarray, centroids: np.ndarray, *, chunk_elements: int | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Index of the nearest centroid of every row, its distance, and the margin confidence.
 
@@ -200,7 +206,7 @@ def assign_nearest_centroid(
     labels: np.ndarray,
     thresholds: np.ndarray,
     *,
-    chunk_elements: int = CHUNK_ELEMENTS,
+    chunk_elements: int | None = None,
 ) -> AssignmentBatch:
     """The nearest-centroid rule: label of the nearest centroid, distance, margin confidence,
     outlier when the distance exceeds that centroid's threshold.
@@ -261,7 +267,7 @@ def mixture_posteriors(
     precisions_cholesky: np.ndarray,
     *,
     posteriors: bool = True,
-    chunk_elements: int = MIXTURE_CHUNK_ELEMENTS,
+    chunk_elements: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None, float]:
     """Most probable component of every row, the posteriors, and the total log-likelihood.
 
@@ -286,7 +292,8 @@ def mixture_posteriors(
     probabilities = np.empty((n, k)) if posteriors else None
     position = np.empty(n, dtype=np.int64)
     log_likelihood = 0.0
-    step = max(1, chunk_elements // max(1, k * X.shape[1]))
+    chunk = MIXTURE_CHUNK_ELEMENTS if chunk_elements is None else chunk_elements
+    step = max(1, chunk // max(1, k * X.shape[1]))
     ones = np.ones((k, 1))
     for start in range(0, n, step):
         stop = min(n, start + step)
@@ -312,7 +319,7 @@ def assign_mixture(
     labels: np.ndarray,
     thresholds: np.ndarray,
     *,
-    chunk_elements: int = MIXTURE_CHUNK_ELEMENTS,
+    chunk_elements: int | None = None,
 ) -> tuple[AssignmentBatch, float]:
     """The Gaussian mixture rule and the total log-likelihood of the rows.
 
@@ -349,7 +356,7 @@ def nearest_core(
     eps: float,
     *,
     far_distance: bool = True,
-    kdtree_min_pairs: int = KDTREE_MIN_PAIRS,
+    kdtree_min_pairs: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Index of and distance to the nearest core sample of every row (exact).
 
@@ -368,7 +375,7 @@ def nearest_core(
     ([1], [1.0])
     """
     n, m = X.shape[0], components.shape[0]
-    if n * m > kdtree_min_pairs:
+    if n * m > (KDTREE_MIN_PAIRS if kdtree_min_pairs is None else kdtree_min_pairs):
         from scipy.spatial import cKDTree
 
         tree = cKDTree(components)
@@ -397,7 +404,7 @@ def assign_core_sample(
     core_labels: np.ndarray,
     eps: float,
     *,
-    kdtree_min_pairs: int = KDTREE_MIN_PAIRS,
+    kdtree_min_pairs: int | None = None,
 ) -> AssignmentBatch:
     """DBSCAN's rule for new points: the nearest core sample's label within ``eps``, else noise.
 

@@ -1,32 +1,28 @@
 """Serving one published model version: load it once, assign customers to segments fast.
 
 :class:`SegmentationModel` is one version of one dataset: its manifest and profiles (JSON, read
-eagerly) and, loaded lazily on first use, the fitted preprocessor and one assigner per model key
-(``kmeans-k5``, ``gmm-k3``, ``dbscan``...). Every artifact is read through
-:func:`shared.store.base.read_verified_artifact` (sha256 checked against the manifest) and only then
-handed to :func:`shared.engine.persistence.load_artifact` (skops with the reviewed trusted-type
-list):
-a tampered or untrusted artifact is refused, never executed.
+eagerly) and, loaded lazily on first use, its serving bundle (:mod:`shared.serving.bundle`):
+``serving/params.json`` (the fitted preprocessing and each model's rule spec) and one
+``serving/<model_key>.npz`` per model (``kmeans-k5``, ``gmm-k3``, ``dbscan``...). Every file is
+read through :func:`shared.store.base.read_verified_artifact` (sha256 checked against the
+manifest) before it is parsed, and the arrays are read with ``allow_pickle=False``: a tampered
+file is refused, never executed.
 
-:class:`ModelRegistry` is the per-container cache the API uses: one current model per dataset,
-``current.json`` rechecked at most every ``refresh_seconds``, a new version built completely
-before it replaces the old one, and the last good model kept when a new version is refused.
-
-Serving path: a version published with a serving bundle (:mod:`shared.serving`:
-``serving/params.json`` + ``serving/<model_key>.npz``, sha256-checked like every artifact) is
-served with numpy alone: no skops, scikit-learn, scipy or pandas is imported to assign customers,
-which keeps a Lambda cold start short. Versions without a bundle are served from the skops
-artifacts (the preprocessor is replayed with numpy through ``FastTransform.from_fitted``). The
-skops artifacts stay the reference: ``path="frame"`` assigns through them (pandas +
-``ColumnTransformer`` + the persisted assigner), and the tests pin both paths to the same answers.
+The bundle is mandatory: a version without ``serving/params.json`` is refused with an
+:class:`~shared.exceptions.ArtifactError` naming the file. Customers are assigned with numpy
+alone (:class:`~shared.serving.transform.ServingTransform`, then the model's rule); no skops,
+scikit-learn, scipy or pandas is imported, which keeps a Lambda cold start short. The skops
+artifacts beside the bundle stay the reviewed reference: the tests' oracle
+(``tests/support/oracle.py``), the CLI and the benchmark read them through
+:mod:`shared.engine.persistence`, and the tests pin the bundle to the same answers.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from shared.contract.layout import (
     EVALUATION_PATH,
@@ -35,21 +31,13 @@ from shared.contract.layout import (
     SERVING_PARAMS_PATH,
     model_key,
 )
-from shared.contract.manifest import ColumnSchema, Manifest
-from shared.contract.profiles import OUTLIER_NAME, OUTLIER_SEGMENT_ID, ProfileCatalog, SegmentSet
-from shared.exceptions import (
-    AlgorithmNotFittedError,
-    ArtifactError,
-)
+from shared.contract.manifest import Manifest
+from shared.contract.profiles import ProfileCatalog, SegmentSet
+from shared.exceptions import AlgorithmNotFittedError, ArtifactError
 from shared.serving.bundle import ServingParams, read_serving_params
-from shared.serving.results import (
-    CustomerAssignment,
-    ModelChoice,
-    SegmentAssignments,
-    _finite_or_none,
-)
-from shared.serving.rules import load_serving_rule
-from shared.serving.transform import ServingTransform, plain_numbers
+from shared.serving.results import CustomerAssignment, ModelChoice, SegmentAssignments
+from shared.serving.rules import ServingRule, load_serving_rule
+from shared.serving.transform import ServingTransform
 from shared.store.base import ModelStore, read_manifest, read_verified_artifact
 
 if TYPE_CHECKING:
@@ -57,158 +45,15 @@ if TYPE_CHECKING:
 
     from shared.contract.evaluation import Evaluation
     from shared.contract.plots import PlotData
-    from shared.engine.preprocess import FastTransform
 
 logger = logging.getLogger(__name__)
 
-FAST_PATH_MAX_ROWS = 256
-"""Kept for compatibility: every batch now goes through the numpy path unless
-``path="frame"`` asks for the reference (pandas + skops) route."""
 
-TransformPath = Literal["auto", "fast", "frame"]
-ArtifactLoader = Callable[[bytes], Any]
-
-
-def _default_loader(data: bytes) -> Any:
-    # Deferred: skops imports every sklearn estimator (~1 s); only assignment needs it.
-    from shared.engine.persistence import load_artifact
-
-    return load_artifact(data)
-
-
-# --- large batches ------------------------------------------------------------------------------
-
-
-def coerce_batch(records: Sequence[Mapping[str, Any]], columns: list[ColumnSchema]) -> Any:
-    """Validate and type a large batch like :func:`shared.engine.preprocess.coerce_customers`,
-    faster.
-
-    The common case (JSON numbers or null in numeric columns, scalars in categorical ones) is
-    typed column by column with numpy, range warnings included. Rows with a rarer soft problem
-    (an unseen category, a negative value in a log column, an unknown key) get their warnings
-    from ``coerce_customers`` itself, row by row, so those messages are the engine's.
-    Anything else (numeric text, dates, a wrong type...) sends the whole batch through
-    ``coerce_customers``, which also names the first invalid row and column.
-
-    Returns
-    -------
-    CoercedCustomers
-        The same frame, imputed columns and warnings as ``coerce_customers(records, columns)``.
-
-    Examples
-    --------
-    >>> cols = [ColumnSchema(name="Age", role="numeric", dtype="integer", used=True,
-    ...                      min=18, max=70)]
-    >>> out = coerce_batch([{"Age": 42}, {"Age": 250}, {}], cols)
-    >>> out.frame["Age"].tolist(), out.imputed, out.warnings[1]
-    ([42.0, 250.0, nan], [[], [], ['Age']], ['Age=250 is outside the training range 18..70'])
-    """
-    from shared.engine.preprocess import CoercedCustomers, coerce_customers
-
-    typed = _typed_columns(records, columns)
-    if typed is None:
-        return coerce_customers(records, columns)
-    import pandas as pd
-
-    data, imputed, warnings, unusual = typed
-    if unusual:
-        rows = sorted(unusual)
-        exact = coerce_customers([records[i] for i in rows], columns)
-        for j, i in enumerate(rows):
-            warnings[i] = exact.warnings[j]
-    index = pd.RangeIndex(len(records))
-    # Explicit dtypes, as coerce_customers: pandas would infer its "str" dtype for the labels.
-    series = {
-        name: pd.Series(values, index=index, dtype=values.dtype) for name, values in data.items()
-    }
-    frame = pd.DataFrame(series, index=index)
-    return CoercedCustomers(frame=frame, imputed=imputed, warnings=warnings)
-
-
-def _typed_columns(
-    records: Sequence[Mapping[str, Any]], columns: list[ColumnSchema]
-) -> tuple[dict[str, np.ndarray], list[list[str]], list[list[str]], set[int]] | None:
-    """Typed feature columns, imputed columns and warnings per row, rows needing exact warnings.
-
-    Range warnings are written here (same words as the engine's; the unit tests compare them);
-    rows with rarer soft problems are listed in the returned set for the exact route.
-
-    None when any value falls outside the vectorized case (see :func:`coerce_batch`).
-    """
-    import numpy as np
-
-    from shared.serving.values import category_label
-
-    used = [c for c in columns if c.used]
-    if not used or any(c.role not in ("numeric", "categorical") for c in used):
-        return None
-    if not all(type(r) is dict for r in records):
-        return None
-    n = len(records)
-    known_names = frozenset(c.name for c in columns)
-    unusual = {i for i, r in enumerate(records) if not r.keys() <= known_names}
-    imputed: list[list[str]] = [[] for _ in range(n)]
-    warnings: list[list[str]] = [[] for _ in range(n)]
-    data: dict[str, np.ndarray] = {}
-    for column in used:
-        values = [r.get(column.name) for r in records]
-        if column.role == "categorical":
-            labels = _category_labels(values, column, category_label)
-            if labels is None:
-                return None
-            out, missing, unseen = labels
-            data[column.name] = out
-            unusual.update(unseen)
-        else:
-            typed = plain_numbers(
-                values,
-                column.name,
-                column.min,
-                column.max,
-                log1p=column.transform == "log1p",
-                warnings=warnings,
-                unusual=unusual,
-            )
-            if typed is None:
-                return None  # the exact route types or names the value
-            data[column.name], missing = typed
-        for i in np.flatnonzero(missing).tolist():
-            imputed[i].append(column.name)
-    return data, imputed, warnings, unusual
-
-
-_PLAIN_SCALARS: frozenset[type] = frozenset({str, int, float, bool, type(None)})
-
-
-def _category_labels(
-    values: list[Any], column: ColumnSchema, category_label: Callable[[Any, str], str | None]
-) -> tuple[np.ndarray, np.ndarray, list[int]] | None:
-    """Labels of one categorical column (object array, NaN missing), missing mask, unseen rows."""
-    import numpy as np
-
-    if not {type(v) for v in values} <= _PLAIN_SCALARS:
-        return None
-    # Keyed by (type, value): True, 1 and 1.0 are equal as dict keys but not as labels.
-    by_value: dict[tuple[type, Any], str | None] = {}
-    labels: list[str | None] = []
-    for v in values:
-        key = (type(v), v)
-        if key in by_value:  # NaN never equals itself: each NaN is labelled on its own
-            labels.append(by_value[key])
-        else:
-            label = by_value[key] = category_label(v, column.dtype)
-            labels.append(label)
-    out = np.array(labels, dtype=object)
-    missing = np.array([label is None for label in labels], dtype=bool)
-    out[missing] = np.nan
-    known = set(column.categories or ())
-    unseen: list[int] = []
-    if known:
-        unseen = [i for i, label in enumerate(labels) if label is not None and label not in known]
-    return out, missing, unseen
-
-
-# --- one version -------------------------------------------------------------------------------
+def _no_bundle(manifest: Manifest) -> str:
+    return (
+        f"{manifest.dataset} version {manifest.version} has no {SERVING_PARAMS_PATH} (no serving "
+        "bundle); refusing it: train the upload again to publish a servable version"
+    )
 
 
 class SegmentationModel:
@@ -222,9 +67,6 @@ class SegmentationModel:
         The version's manifest (its sha256 list guards every artifact read).
     profiles : ProfileCatalog
         The version's ``profiles.json``.
-    loader : callable, optional
-        ``bytes -> object`` for skops artifacts; default
-        :func:`shared.engine.persistence.load_artifact`.
 
     Examples
     --------
@@ -239,20 +81,14 @@ class SegmentationModel:
         store: ModelStore,
         manifest: Manifest,
         profiles: ProfileCatalog,
-        *,
-        loader: ArtifactLoader | None = None,
     ) -> None:
         self.store = store
         self.manifest = manifest
         self.profiles = profiles
-        self._loader = loader or _default_loader
         self._lock = threading.RLock()
-        self._preprocessor: Any = None
-        self._fast_transform: FastTransform | None = None
         self._serving_transform: ServingTransform | None = None
         self._serving: ServingParams | None = None
-        self._assigners: dict[str, Any] = {}
-        self._rules: dict[str, Any] = {}
+        self._rules: dict[str, ServingRule] = {}
         self._documents: dict[str, Any] = {}
 
     # construction --------------------------------------------------------------------------
@@ -263,10 +99,8 @@ class SegmentationModel:
         store: ModelStore,
         dataset: str,
         version: str,
-        *,
-        loader: ArtifactLoader | None = None,
     ) -> SegmentationModel:
-        """Read a version's manifest and verified profiles (no skops yet).
+        """Read a version's manifest and verified profiles (the bundle is read on first use).
 
         Raises
         ------
@@ -275,7 +109,8 @@ class SegmentationModel:
         ChecksumMismatchError
             When ``profiles.json`` does not match the manifest.
         ArtifactError
-            When the manifest or the profiles are not valid documents.
+            When the manifest or the profiles are not valid documents, or the version has no
+            serving bundle (the message names ``serving/params.json``).
         """
         try:
             manifest = read_manifest(store, dataset, version)
@@ -284,6 +119,8 @@ class SegmentationModel:
                 f"manifest.json of {dataset} version {version} is not a valid manifest; "
                 f"refusing it ({str(e).splitlines()[0]})"
             ) from e
+        if SERVING_PARAMS_PATH not in manifest.artifacts:
+            raise ArtifactError(_no_bundle(manifest))
         raw = read_verified_artifact(store, manifest, PROFILES_PATH)
         try:
             profiles = ProfileCatalog.model_validate_json(raw)
@@ -292,7 +129,7 @@ class SegmentationModel:
                 f"profiles.json of {dataset} version {version} is not a valid profile "
                 "catalog; refusing it"
             ) from e
-        return cls(store, manifest, profiles, loader=loader)
+        return cls(store, manifest, profiles)
 
     @property
     def dataset(self) -> str:
@@ -309,10 +146,17 @@ class SegmentationModel:
         """True once the customer transform and at least one assignment rule are loaded."""
         return self._serving_transform is not None and bool(self._rules)
 
-    @property
-    def has_serving_bundle(self) -> bool:
-        """True when the version was published with a numpy serving bundle."""
-        return SERVING_PARAMS_PATH in self.manifest.artifacts
+    def is_ready(self, algorithm: str | None = None, k: int | None = None) -> bool:
+        """True when assigning with ``algorithm``/``k`` needs no store read (all loaded).
+
+        False too when that model does not exist (:meth:`choose` then says why).
+        """
+        if self._serving_transform is None:
+            return False
+        try:
+            return self.choose(algorithm, k).key in self._rules
+        except AlgorithmNotFittedError:
+            return False
 
     # choosing a fitted model ---------------------------------------------------------------
 
@@ -366,119 +210,73 @@ class SegmentationModel:
 
     # lazily loaded artifacts ---------------------------------------------------------------
 
-    def _load(self, path: str) -> Any:
-        data = read_verified_artifact(self.store, self.manifest, path)
-        try:
-            obj = self._loader(data)
-        except ArtifactError as e:
-            # Say which file of which version was refused (the loader only sees bytes).
-            raise type(e)(f"{path} of {self.dataset}/{self.version}: {e}") from e
-        logger.info(
-            "loaded artifact",
-            extra={"dataset": self.dataset, "version": self.version, "artifact": path},
-        )
-        return obj
-
-    def preprocessor(self) -> Any:
-        """The fitted preprocessor (loaded on first use, thread-safe)."""
-        if self._preprocessor is None:
-            with self._lock:
-                if self._preprocessor is None:
-                    self._preprocessor = self._load(self.manifest.preprocessor)
-        return self._preprocessor
-
-    def assigner(self, choice: ModelChoice) -> Any:
-        """The fitted assigner of one model key (loaded on first use, thread-safe)."""
-        found = self._assigners.get(choice.key)
-        if found is None:
-            with self._lock:
-                found = self._assigners.get(choice.key)
-                if found is None:
-                    found = self._load(choice.artifact)
-                    self._assigners[choice.key] = found
-        return found
-
-    def serving_params(self) -> ServingParams | None:
-        """The version's ``serving/params.json`` (verified, parsed once); None without a bundle.
+    def serving_params(self) -> ServingParams:
+        """The version's ``serving/params.json`` (verified, parsed once).
 
         Raises
         ------
         ArtifactError
-            When the document is tampered with or malformed.
+            When the version has no serving bundle, or the document is tampered with or
+            malformed (the message names the file and the version).
         """
-        if not self.has_serving_bundle:
-            return None
         if self._serving is None:
             with self._lock:
                 if self._serving is None:
+                    if SERVING_PARAMS_PATH not in self.manifest.artifacts:
+                        raise ArtifactError(_no_bundle(self.manifest))
                     data = read_verified_artifact(self.store, self.manifest, SERVING_PARAMS_PATH)
-                    self._serving = read_serving_params(data)
+                    try:
+                        self._serving = read_serving_params(data)
+                    except ArtifactError as e:
+                        raise ArtifactError(f"{self.dataset}/{self.version}: {e}") from e
         return self._serving
 
-    def fast_transform(self) -> FastTransform:
-        """The numpy replay of the fitted preprocessing (built once).
-
-        From the serving bundle when the version has one (numpy only), else from the skops
-        preprocessor.
+    def serving_transform(self) -> ServingTransform:
+        """Customer records -> prepared matrix with numpy, any batch size (built once).
 
         Raises
         ------
         ArtifactError
             When the bundle's preprocessing does not fit the manifest's schema.
         """
-        if self._fast_transform is None:
-            with self._lock:
-                if self._fast_transform is None:
-                    from shared.engine.preprocess import FastTransform
-
-                    params = self.serving_params()
-                    if params is None:
-                        fast = FastTransform.from_fitted(self.preprocessor(), self.manifest.columns)
-                    else:
-                        try:
-                            fast = FastTransform.from_params(
-                                params.preprocessing, self.manifest.columns
-                            )
-                        except ValueError as e:
-                            raise ArtifactError(
-                                f"{SERVING_PARAMS_PATH} of {self.dataset}/{self.version} "
-                                f"refused: {e}"
-                            ) from e
-                    self._fast_transform = fast
-        return self._fast_transform
-
-    def serving_transform(self) -> ServingTransform:
-        """Customer records -> prepared matrix with numpy, any batch size (built once)."""
         if self._serving_transform is None:
-            fast = self.fast_transform()
+            params = self.serving_params()
             with self._lock:
                 if self._serving_transform is None:
-                    self._serving_transform = ServingTransform(fast, self.manifest.columns)
+                    try:
+                        transform = ServingTransform(params.preprocessing, self.manifest.columns)
+                    except ValueError as e:
+                        raise ArtifactError(
+                            f"{SERVING_PARAMS_PATH} of {self.dataset}/{self.version} refused: {e}"
+                        ) from e
+                    self._serving_transform = transform
         return self._serving_transform
 
-    def rule(self, choice: ModelChoice) -> Any:
-        """The assignment rule served for one model key (loaded on first use, thread-safe).
-
-        The numpy rule of the serving bundle when the version has one for that key; else the
-        skops assigner (:meth:`assigner`). Both have ``assign(X)`` with the same fields.
+    def rule(self, choice: ModelChoice) -> ServingRule:
+        """The assignment rule of one model key (loaded on first use, thread-safe).
 
         Raises
         ------
         ArtifactError
-            When the rule's file is tampered with or malformed.
+            When the bundle has no rule for that model, or its file is tampered with or
+            malformed.
         """
         found = self._rules.get(choice.key)
         if found is None:
-            params = self.serving_params()
-            spec = None if params is None else params.models.get(choice.key)
+            spec = self.serving_params().models.get(choice.key)
+            if spec is None:
+                raise ArtifactError(
+                    f"{SERVING_PARAMS_PATH} of {self.dataset}/{self.version} has no rule for "
+                    f"model {choice.key!r}; refusing it"
+                )
             with self._lock:
                 found = self._rules.get(choice.key)
                 if found is None:
-                    found = self.assigner(choice) if spec is None else self._load_rule(spec)
+                    found = self._load_rule(spec)
                     self._rules[choice.key] = found
         return found
 
-    def _load_rule(self, spec: dict[str, Any]) -> Any:
+    def _load_rule(self, spec: Mapping[str, Any]) -> ServingRule:
         path = str(spec.get("arrays", ""))
         data = read_verified_artifact(self.store, self.manifest, path)
         try:
@@ -497,7 +295,7 @@ class SegmentationModel:
         Raises
         ------
         ArtifactError
-            When an artifact is tampered with or carries an untrusted type.
+            When the serving bundle is missing, tampered with or malformed.
         """
         choice = self.choose(algorithm, k)
         self.segment_set(choice)
@@ -536,14 +334,9 @@ class SegmentationModel:
     # assignment ----------------------------------------------------------------------------
 
     def transform(
-        self, records: Sequence[Mapping[str, Any]], *, path: TransformPath = "auto"
+        self, records: Sequence[Mapping[str, Any]]
     ) -> tuple[np.ndarray, list[list[str]], list[list[str]]]:
-        """Validate and prepare customer records as in training.
-
-        ``"auto"`` and ``"fast"``: the numpy path
-        (:class:`~shared.serving.transform.ServingTransform`:
-        row by row for small batches, column by column for large ones). ``"frame"``: the
-        reference, the fitted skops preprocessor on a DataFrame. All give the same matrix.
+        """Validate and prepare customer records as in training (numpy only).
 
         Returns
         -------
@@ -558,13 +351,7 @@ class SegmentationModel:
         InvalidCustomerError
             When a value has the wrong type (the message names row and column).
         """
-        import numpy as np
-
-        if path != "frame":
-            return self.serving_transform().transform(records)
-        coerced = coerce_batch(records, self.manifest.columns)
-        X = self.preprocessor().transform(coerced.frame)
-        return np.asarray(X, dtype=np.float64), coerced.imputed, coerced.warnings
+        return self.serving_transform().transform(records)
 
     def assign_batch(
         self,
@@ -572,51 +359,15 @@ class SegmentationModel:
         *,
         algorithm: str | None = None,
         k: int | None = None,
-        path: TransformPath = "auto",
     ) -> SegmentAssignments:
         """Assign customers to segments, column by column (see :meth:`assign`)."""
         choice = self.choose(algorithm, k)
         segments = self.segment_set(choice)
-        assigner = self.assigner(choice) if path == "frame" else self.rule(choice)
+        rule = self.rule(choice)
         if not records:
             return SegmentAssignments(choice, [], [], [], [], None, [], [], [])
-        X, imputed, warnings = self.transform(records, path=path)
-        batch = assigner.assign(X)
-        n = len(records)
-
-        by_label = segments.label_to_segment()
-        ids: dict[int, int] = {label: s.segment_id for label, s in by_label.items()}
-        names: dict[int, str] = {label: s.name for label, s in by_label.items()}
-        labels = batch.labels.tolist()
-        segment_ids = [ids.get(lab, OUTLIER_SEGMENT_ID) for lab in labels]
-        segment_names = [names.get(lab, OUTLIER_NAME) for lab in labels]
-        outlier_flags = getattr(batch, "outlier", None)
-        outlier = (
-            [lab == -1 for lab in labels]
-            if outlier_flags is None
-            else outlier_flags.astype(bool).tolist()
-        )
-
-        probabilities: list[dict[int, float]] | None = None
-        column_ids: list[int] | None = None
-        if getattr(batch, "probabilities", None) is not None:
-            # Column j of the posterior matrix is internal label j (a GMM component).
-            column_ids = [ids.get(j, j) for j in range(batch.probabilities.shape[1])]
-            probabilities = [
-                dict(zip(column_ids, row, strict=True)) for row in batch.probabilities.tolist()
-            ]
-        return SegmentAssignments(
-            choice=choice,
-            segment_ids=segment_ids,
-            segment_names=segment_names,
-            distance=_finite_or_none(getattr(batch, "distance", None), n),
-            confidence=_finite_or_none(getattr(batch, "confidence", None), n),
-            probabilities=probabilities,
-            probability_ids=column_ids,
-            outlier=outlier,
-            imputed=imputed,
-            warnings=warnings,
-        )
+        X, imputed, warnings = self.transform(records)
+        return SegmentAssignments.from_batch(choice, segments, rule.assign(X), imputed, warnings)
 
     def assign(
         self,
@@ -624,7 +375,6 @@ class SegmentationModel:
         *,
         algorithm: str | None = None,
         k: int | None = None,
-        path: TransformPath = "auto",
     ) -> list[CustomerAssignment]:
         """Assign customers (keyed by the upload's original column names) to segments.
 
@@ -636,10 +386,6 @@ class SegmentationModel:
             Any fitted algorithm; default the version's champion.
         k : int, optional
             Any k of that algorithm's sweep; default its chosen k.
-        path : {"auto", "fast", "frame"}
-            ``"auto"``/``"fast"``: the numpy path (the serving bundle when the version has
-            one); ``"frame"``: the reference skops path (pandas, scikit-learn). They agree;
-            the tests pin that.
 
         Returns
         -------
@@ -653,11 +399,11 @@ class SegmentationModel:
         AlgorithmNotFittedError
             That algorithm or k was not fitted in this version.
         ArtifactError
-            An artifact was tampered with or carries an untrusted type.
+            The serving bundle is missing, tampered with or malformed.
 
         Examples
         --------
         >>> [a.segment_id for a in model.assign(customers)]  # doctest: +SKIP
         [0, 3]
         """
-        return self.assign_batch(records, algorithm=algorithm, k=k, path=path).rows()
+        return self.assign_batch(records, algorithm=algorithm, k=k).rows()

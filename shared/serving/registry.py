@@ -9,7 +9,6 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from shared.contract.config import validate_dataset_name
 from shared.contract.layout import ModelLayout
@@ -20,11 +19,8 @@ from shared.exceptions import (
     TransientStoreError,
     VersionNotFoundError,
 )
-from shared.serving.model import ArtifactLoader, SegmentationModel
+from shared.serving.model import SegmentationModel
 from shared.store.base import ModelStore, read_current
-
-if TYPE_CHECKING:
-    pass
 
 logger = logging.getLogger(__name__)
 
@@ -48,8 +44,6 @@ class ModelRegistry:
         The model store.
     refresh_seconds : float
         ``current.json`` is re-read at most this often per dataset.
-    loader : callable, optional
-        Passed to :class:`SegmentationModel` (tests inject fakes).
     clock : callable
         Monotonic seconds (tests inject a fake clock).
     pinned_versions : int
@@ -67,13 +61,11 @@ class ModelRegistry:
         store: ModelStore,
         *,
         refresh_seconds: float = 5.0,
-        loader: ArtifactLoader | None = None,
         clock: Callable[[], float] = time.monotonic,
         pinned_versions: int = 4,
     ) -> None:
         self.store = store
         self.refresh_seconds = refresh_seconds
-        self._loader = loader
         self._clock = clock
         self._pinned_max = pinned_versions
         self._entries: dict[str, _Entry] = {}
@@ -94,6 +86,32 @@ class ModelRegistry:
         entry = self._entries.get(dataset)
         if entry is not None:
             entry.checked_at = -math.inf
+
+    def cached(self, dataset: str, version: str | None = None) -> SegmentationModel | None:
+        """The model :meth:`get` would return when that needs no store read, else None.
+
+        In memory only (no I/O, no lock held for long): what an ``async`` route may call on the
+        event loop before it decides to hand the request to a thread.
+
+        Examples
+        --------
+        >>> ModelRegistry(store).cached("mall") is None  # doctest: +SKIP
+        True
+        """
+        entry = self._entries.get(dataset)
+        if entry is not None and (
+            entry.model.version == version
+            if version is not None
+            else self._clock() - entry.checked_at < self.refresh_seconds
+        ):
+            return entry.model
+        if version is None:
+            return None
+        with self._guard:
+            found = self._pinned.get((dataset, version))
+            if found is not None:
+                self._pinned.move_to_end((dataset, version))  # recently used, as in get()
+            return found
 
     def get(self, dataset: str, version: str | None = None) -> SegmentationModel:
         """The current model of ``dataset``, or the given ``version`` of it.
@@ -117,7 +135,7 @@ class ModelRegistry:
                 self._pinned.move_to_end(key)
                 return found
         try:
-            model = SegmentationModel.open(self.store, dataset, version, loader=self._loader)
+            model = SegmentationModel.open(self.store, dataset, version)
         except VersionNotFoundError:
             if not self._dataset_exists(dataset):
                 raise DatasetNotFoundError(f"no dataset named {dataset!r}") from None
@@ -220,7 +238,7 @@ class ModelRegistry:
     def _build(self, dataset: str, version: str, *, warm: bool) -> SegmentationModel:
         """Open a version; warm it (load every artifact assignment needs) when ``warm``."""
         try:
-            model = SegmentationModel.open(self.store, dataset, version, loader=self._loader)
+            model = SegmentationModel.open(self.store, dataset, version)
         except VersionNotFoundError as e:
             raise ArtifactError(
                 f"current.json of dataset {dataset!r} points at version {version!r}, which has "

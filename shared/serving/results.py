@@ -7,8 +7,10 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from shared.contract.profiles import OUTLIER_NAME, OUTLIER_SEGMENT_ID, SegmentSet
+
 if TYPE_CHECKING:
-    pass
+    from shared.serving.kernels import AssignmentBatch
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +102,61 @@ class SegmentAssignments:
 
     def __len__(self) -> int:
         return len(self.segment_ids)
+
+    @classmethod
+    def from_batch(
+        cls,
+        choice: ModelChoice,
+        segments: SegmentSet,
+        batch: AssignmentBatch,
+        imputed: list[list[str]],
+        warnings: list[list[str]],
+    ) -> SegmentAssignments:
+        """Name a batch's internal labels with the model's segments (stable ids and names).
+
+        Internal labels without a segment (DBSCAN noise, ``-1``) become the Outliers segment;
+        GMM posterior column ``j`` (internal label ``j``) is keyed by that label's segment id.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from shared.contract.profiles import SegmentProfile
+        >>> from shared.serving.kernels import AssignmentBatch
+        >>> profile = SegmentProfile(segment_id=7, label=0, name="Savers", description="",
+        ...                          size=3, share=1.0)
+        >>> segments = SegmentSet(algorithm="dbscan", k=None, n_segments=1, segments=[profile])
+        >>> batch = AssignmentBatch(np.array([0, -1]), np.array([0.1, 2.0]), np.array([0.9, 0.0]),
+        ...                         None, np.array([False, True]))
+        >>> choice = ModelChoice("dbscan", None, "dbscan", "models/dbscan.skops")
+        >>> out = SegmentAssignments.from_batch(choice, segments, batch, [[], []], [[], []])
+        >>> out.segment_ids, out.segment_names, out.outlier
+        ([7, -1], ['Savers', 'Outliers'], [False, True])
+        """
+        n = len(batch)
+        by_label = segments.label_to_segment()
+        ids: dict[int, int] = {label: s.segment_id for label, s in by_label.items()}
+        names: dict[int, str] = {label: s.name for label, s in by_label.items()}
+        labels = batch.labels.tolist()
+        probabilities: list[dict[int, float]] | None = None
+        column_ids: list[int] | None = None
+        if batch.probabilities is not None:
+            # Column j of the posterior matrix is internal label j (a GMM component).
+            column_ids = [ids.get(j, j) for j in range(batch.probabilities.shape[1])]
+            probabilities = [
+                dict(zip(column_ids, row, strict=True)) for row in batch.probabilities.tolist()
+            ]
+        return cls(
+            choice=choice,
+            segment_ids=[ids.get(lab, OUTLIER_SEGMENT_ID) for lab in labels],
+            segment_names=[names.get(lab, OUTLIER_NAME) for lab in labels],
+            distance=_finite_or_none(batch.distance, n),
+            confidence=_finite_or_none(batch.confidence, n),
+            probabilities=probabilities,
+            probability_ids=column_ids,
+            outlier=batch.outlier.astype(bool).tolist(),
+            imputed=imputed,
+            warnings=warnings,
+        )
 
     def rows(self) -> list[CustomerAssignment]:
         """One :class:`CustomerAssignment` per customer, in request order."""

@@ -10,7 +10,7 @@ import logging
 import math
 import zipfile
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -22,9 +22,6 @@ from shared.serving.kernels import (
     assign_mixture,
     assign_nearest_centroid,
 )
-
-if TYPE_CHECKING:
-    pass
 
 logger = logging.getLogger(__name__)
 

@@ -5,15 +5,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from shared.contract.manifest import ColumnSchema
-from shared.serving.values import ABSURD_MAGNITUDE, category_label, feature_columns
-
-if TYPE_CHECKING:
-    from shared.engine.preprocess import FastTransform
+from shared.serving.preprocessing import (
+    InputColumn,
+    OneHotColumn,
+    PreprocessingParams,
+    ScaledColumn,
+)
+from shared.serving.records import CustomerValidator
+from shared.serving.values import ABSURD_MAGNITUDE, category_label
 
 logger = logging.getLogger(__name__)
 COLUMN_PATH_MIN_ROWS = 64
@@ -75,84 +79,97 @@ def plain_numbers(
     return numbers, missing
 
 
+def _described(columns: Sequence[InputColumn]) -> list[str]:
+    return [f"{c.name} ({c.role}{', log1p' if c.log1p else ''})" for c in columns]
+
+
 @dataclass(frozen=True)
-class _NumericPlan:
-    name: str
-    output: int
-    fill: float
-    log1p: bool
-    mean: float
-    scale: float
+class _ColumnWarnings:
+    """What the column route needs of one feature beyond its fitted numbers (from the schema)."""
+
     low: float | None
     high: float | None
-
-
-@dataclass(frozen=True)
-class _CategoricalPlan:
-    name: str
     dtype: str
-    fill: str
-    slots: dict[str, int]
     known: frozenset[str]
 
 
 class ServingTransform:
     """Customer records -> the prepared matrix, with numpy alone, for any batch size.
 
-    Small batches (and any batch with a value outside plain JSON numbers and scalars, or a date
-    column) go through :class:`~shared.engine.preprocess.FastTransform` row by row, which validates
-    exactly like training's ``coerce_customers``. From :data:`COLUMN_PATH_MIN_ROWS` customers on,
-    plain values are typed column by column; rows with a rarer soft problem (an unseen
-    category, a negative value in a log1p column, an unknown key) get their warnings from the
-    row route, so every message is the engine's. Both routes give the identical matrix.
+    Applies :class:`~shared.serving.preprocessing.PreprocessingParams` (the fitted numbers) with
+    the validation rules of the training schema. Small batches, and any batch with a value
+    outside plain JSON numbers and scalars or a date column, go row by row through
+    :class:`~shared.serving.records.CustomerValidator`, which validates exactly like training's
+    ``coerce_customers``. From :data:`COLUMN_PATH_MIN_ROWS` customers on, plain values are typed
+    column by column; rows with a rarer soft problem (an unseen category, a negative value in a
+    log1p column, an unknown key) get their warnings from the row route, so every message is the
+    validator's. Both routes give the identical matrix.
 
     Parameters
     ----------
-    fast : FastTransform
-        The row route (built from the same parameters).
+    params : PreprocessingParams
+        The fitted preprocessing (``serving/params.json``).
     columns : list of ColumnSchema
-        The training schema (ranges and categories for warnings).
+        The training schema (types, ranges, categories, date references for validation).
+
+    Raises
+    ------
+    ValueError
+        When ``params`` was made for other columns than the schema's used ones.
 
     Examples
     --------
-    >>> # ServingTransform(FastTransform.from_params(p, cols), cols).transform(records)
+    >>> from shared.serving.preprocessing import InputColumn, ScaledColumn
+    >>> cols = [ColumnSchema(name="x", role="numeric", dtype="float", used=True, min=1, max=3)]
+    >>> params = PreprocessingParams((InputColumn("x", "numeric", False),), 1,
+    ...                              (ScaledColumn("x", 0, 2.0, False, 2.0, 1.0),), ())
+    >>> X, imputed, warnings = ServingTransform(params, cols).transform([{"x": 3}, {"x": None}])
+    >>> X.ravel().tolist(), imputed
+    ([1.0, 0.0], [[], ['x']])
     """
 
-    def __init__(self, fast: FastTransform, columns: list[ColumnSchema]) -> None:
-        self.fast = fast
-        params = fast.to_params()
-        self.n_outputs = int(params["n_outputs"])
-        self._known_names = frozenset(c.name for c in columns)
-        used = {c.name: c for c in feature_columns(columns)}
-        self._by_column = all(c.role in ("numeric", "categorical") for c in used.values())
-        self._numeric = [
-            _NumericPlan(
-                name=n["column"],
-                output=n["output"],
-                fill=n["fill"],
-                log1p=n["log1p"],
-                mean=n["mean"],
-                scale=n["scale"],
-                low=used[n["column"]].min,
-                high=used[n["column"]].max,
+    def __init__(self, params: PreprocessingParams, columns: list[ColumnSchema]) -> None:
+        self.params = params
+        self.n_outputs = params.n_outputs
+        self._validator = CustomerValidator(columns)
+        rules = self._validator.rules
+        expected = tuple(InputColumn(r.name, r.role, r.log1p) for r in rules)
+        if params.columns != expected:
+            raise ValueError(
+                f"they were made for columns {_described(params.columns)}, the schema's used "
+                f"columns are {_described(expected)}"
             )
-            for n in params["numeric"]
+        position = {rule.name: j for j, rule in enumerate(rules)}
+        numeric, categorical = params.numeric, params.categorical
+        # Row route: the scaled columns' positions and numbers as arrays, the slots as dicts.
+        self._num_index = np.array([position[n.column] for n in numeric], dtype=np.intp)
+        self._num_out = np.array([n.output for n in numeric], dtype=np.intp)
+        self._num_fill = np.array([n.fill for n in numeric], dtype=np.float64)
+        self._num_log = np.array([n.log1p for n in numeric], dtype=bool)
+        self._num_mean = np.array([n.mean for n in numeric], dtype=np.float64)
+        self._num_scale = np.array([n.scale for n in numeric], dtype=np.float64)
+        self._slots = [{s.label: s.output for s in c.slots} for c in categorical]
+        self._cat_index = [position[c.column] for c in categorical]
+        # Column route: schema facts for the warnings, features in schema order (so each
+        # row's warnings and imputed names keep that order).
+        self._known_names = self._validator.known_names
+        self._by_column = all(r.role in ("numeric", "categorical") for r in rules)
+        self._schema = {
+            r.name: _ColumnWarnings(r.low, r.high, r.dtype, r.categories) for r in rules
+        }
+        features: list[ScaledColumn | tuple[OneHotColumn, dict[str, int]]] = [
+            *numeric,
+            *zip(categorical, self._slots, strict=True),
         ]
-        self._categorical = [
-            _CategoricalPlan(
-                name=c["column"],
-                dtype=used[c["column"]].dtype,
-                fill=c["fill"],
-                slots={str(label): int(slot) for label, slot in c["slots"]},
-                known=frozenset(used[c["column"]].categories or ()),
-            )
-            for c in params["categorical"]
-        ]
-        # Columns in schema order, so each row's warnings and imputed names keep that order.
-        order = {name: j for j, name in enumerate(fast.columns)}
-        self._plans: list[_NumericPlan | _CategoricalPlan] = sorted(
-            [*self._numeric, *self._categorical], key=lambda p: order[p.name]
+        self._features = sorted(
+            features,
+            key=lambda f: position[f.column if isinstance(f, ScaledColumn) else f[0].column],
         )
+
+    @property
+    def columns(self) -> list[str]:
+        """The input columns a record is keyed by, in schema order."""
+        return [rule.name for rule in self._validator.rules]
 
     def transform(
         self, records: Sequence[Mapping[str, Any]]
@@ -168,7 +185,31 @@ class ServingTransform:
             done = self._column_route(records)
             if done is not None:
                 return done
-        return self.fast.transform_records(records)
+        return self._row_route(records)
+
+    def _row_route(
+        self, records: Sequence[Mapping[str, Any]]
+    ) -> tuple[np.ndarray, list[list[str]], list[list[str]]]:
+        """Every record through the validator, then the fitted numbers applied with numpy."""
+        rows, imputed, warnings = self._validator.coerce(records)
+        X = np.zeros((len(rows), self.n_outputs), dtype=np.float64)
+        if self._num_index.size:
+            values = np.array(
+                [[np.nan if row[j] is None else row[j] for j in self._num_index] for row in rows],
+                dtype=np.float64,
+            ).reshape(len(rows), self._num_index.size)
+            values = np.where(np.isnan(values), self._num_fill, values)
+            if self._num_log.any():
+                values[:, self._num_log] = np.log1p(values[:, self._num_log])
+            X[:, self._num_out] = (values - self._num_mean) / self._num_scale
+        for j, column, slots in zip(self._cat_index, self.params.categorical, self._slots,
+                                    strict=True):  # fmt: skip
+            for i, row in enumerate(rows):
+                label = row[j]
+                slot = slots.get(column.fill if label is None else str(label))
+                if slot is not None:
+                    X[i, slot] = column.value
+        return X, imputed, warnings
 
     def _column_route(
         self, records: Sequence[Mapping[str, Any]]
@@ -184,26 +225,34 @@ class ServingTransform:
         X = np.zeros((n, self.n_outputs), dtype=np.float64)
         imputed: list[list[str]] = [[] for _ in range(n)]
         warnings: list[list[str]] = [[] for _ in range(n)]
-        for plan in self._plans:
-            values = [r.get(plan.name) for r in records]
-            if isinstance(plan, _NumericPlan):
-                missing = self._numeric_column(plan, values, X, warnings, unusual)
+        for feature in self._features:
+            if isinstance(feature, ScaledColumn):
+                name = feature.column
+                values = [r.get(name) for r in records]
+                missing = self._numeric_column(
+                    feature, self._schema[name], values, X, warnings, unusual
+                )
             else:
-                missing = self._categorical_column(plan, values, X, unusual)
+                name = feature[0].column
+                values = [r.get(name) for r in records]
+                missing = self._categorical_column(
+                    feature[0], feature[1], self._schema[name], values, X, unusual
+                )
             if missing is None:
                 return None
             for i in np.flatnonzero(missing).tolist():
-                imputed[i].append(plan.name)
+                imputed[i].append(name)
         if unusual:
             rows = sorted(unusual)
-            exact = self.fast.transform_records([records[i] for i in rows])
+            exact = self._row_route([records[i] for i in rows])
             for j, i in enumerate(rows):
                 warnings[i] = exact[2][j]
         return X, imputed, warnings
 
     @staticmethod
     def _numeric_column(
-        plan: _NumericPlan,
+        plan: ScaledColumn,
+        schema: _ColumnWarnings,
         values: list[Any],
         X: np.ndarray,
         warnings: list[list[str]],
@@ -211,9 +260,9 @@ class ServingTransform:
     ) -> np.ndarray | None:
         typed = plain_numbers(
             values,
-            plan.name,
-            plan.low,
-            plan.high,
+            plan.column,
+            schema.low,
+            schema.high,
             log1p=plan.log1p,
             warnings=warnings,
             unusual=unusual,
@@ -221,7 +270,7 @@ class ServingTransform:
         if typed is None:
             return None
         numbers, missing = typed
-        # Element-wise, in FastTransform's order: the identical floats.
+        # Element-wise, in the row route's order: the identical floats.
         numbers = np.where(missing, plan.fill, numbers)
         if plan.log1p:
             numbers = np.log1p(numbers)
@@ -230,7 +279,12 @@ class ServingTransform:
 
     @staticmethod
     def _categorical_column(
-        plan: _CategoricalPlan, values: list[Any], X: np.ndarray, unusual: set[int]
+        plan: OneHotColumn,
+        slots: dict[str, int],
+        schema: _ColumnWarnings,
+        values: list[Any],
+        X: np.ndarray,
+        unusual: set[int],
     ) -> np.ndarray | None:
         types = {type(v) for v in values}
         if not types <= _PLAIN_SCALARS:
@@ -243,17 +297,17 @@ class ServingTransform:
         missing_keys: set[Any] = set()
         unseen_keys: set[Any] = set()
         for key in set(keys):
-            label = category_label(key if keys is values else key[1], plan.dtype)
+            label = category_label(key if keys is values else key[1], schema.dtype)
             if label is None:
                 missing_keys.add(key)
                 label = plan.fill
-            elif plan.known and label not in plan.known:
+            elif schema.known and label not in schema.known:
                 unseen_keys.add(key)
-            slot_of[key] = plan.slots.get(label, -1)
+            slot_of[key] = slots.get(label, -1)
         n = len(keys)
-        slots = np.fromiter((slot_of[k] for k in keys), dtype=np.intp, count=n)
-        hit = slots >= 0
-        X[np.flatnonzero(hit), slots[hit]] = 1.0
+        outputs = np.fromiter((slot_of[k] for k in keys), dtype=np.intp, count=n)
+        hit = outputs >= 0
+        X[np.flatnonzero(hit), outputs[hit]] = plan.value
         if unseen_keys:
             unusual.update(i for i, k in enumerate(keys) if k in unseen_keys)
         if not missing_keys:

@@ -1,8 +1,10 @@
 """Hostile or broken artifacts in the models bucket: refused with a clear 503, never executed.
 
-Three ways a version can be bad: a skops file carrying an untrusted type (with a manifest forged
-to match it), bytes whose sha256 does not match the manifest, and a ``current.json`` pointing at
-a version that does not exist. The untrusted payloads would create a marker file if any of
+Ways a version can be bad: a serving ``.npz`` holding a pickled object (with a manifest forged to
+match it), bytes whose sha256 does not match the manifest, a version without a serving bundle
+(published by an older run, or stripped, beside skops files carrying an untrusted type or
+tampered bytes, which the API never reads), and a ``current.json`` pointing at a version that
+does not exist. The untrusted payloads would create a marker file if any of
 their code ran (``__setstate__``, ``__reduce__``, ``functools.partial(os.system, ...)``); the
 tests assert it never appears, and prove the payload is live by loading it once with its type
 explicitly trusted. An API container that already serves a good version keeps serving it; a
@@ -22,7 +24,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from shared.contract.layout import ModelLayout, model_key, serving_arrays_path
+from shared.contract.layout import (
+    SERVING_PARAMS_PATH,
+    ModelLayout,
+    model_key,
+    serving_arrays_path,
+)
 from shared.contract.manifest import CurrentPointer, Manifest
 from shared.engine.persistence import load_artifact
 from shared.exceptions import ArtifactError, UntrustedTypeError
@@ -108,7 +115,7 @@ def _forge(store: S3ModelStore, manifest: Manifest, path: str, blob: bytes) -> M
 
 
 def _without_serving_bundle(store: S3ModelStore, manifest: Manifest) -> Manifest:
-    """The version as an older publisher wrote it: skops artifacts only (served through skops)."""
+    """The version as an older publisher wrote it: skops artifacts only (refused by the API)."""
     stripped: Manifest = manifest.model_copy(deep=True)
     for path in [p for p in stripped.artifacts if p.startswith("serving/")]:
         del stripped.artifacts[path]
@@ -134,16 +141,18 @@ def publish_bad_version(store: S3ModelStore, good: TrainingOutput, kind: str, ma
     if kind == "pickled_npz":
         _forge(store, manifest, serving_path, npz_payload(marker))
         return "refused"
-    # The skops route: a version without a serving bundle is served through skops.
+    # Without a serving bundle the version is refused, whatever its skops files hold: the API
+    # never reads them (the payloads stay in place to prove none of their code runs).
     manifest = _without_serving_bundle(store, manifest)
     if kind == "sha256_mismatch_skops":
         key = ModelLayout.artifact(DATASET, BAD_VERSION, champion.artifact)
         blob = bytearray(store.get_bytes(key))
         blob[len(blob) // 2] ^= 0x01
         store.put_bytes(key, bytes(blob))
-        return "sha256"
-    _forge(store, manifest, champion.artifact, PAYLOADS[kind.removeprefix("untrusted_")](marker))
-    return "outside the trusted list"
+    elif kind != "no_serving_bundle":
+        payload = PAYLOADS[kind.removeprefix("untrusted_")](marker)
+        _forge(store, manifest, champion.artifact, payload)
+    return SERVING_PARAMS_PATH
 
 
 def point_current_at_bad(store: S3ModelStore) -> None:
@@ -157,6 +166,7 @@ KINDS = [
     "pickled_npz",
     "sha256_mismatch_serving",
     "sha256_mismatch_skops",
+    "no_serving_bundle",
     "missing_version",
 ]
 

@@ -45,9 +45,6 @@ ENGINE_PACKAGES = ("shared.engine", "shared.report", "shared.training")
 #: (``apiImageTarget``); a new one fails ``test_no_new_imports_outside_the_api_image``.
 KNOWN_API_IMAGE_GAPS = {
     "plotly": "lambdas/api/routes/dashboard.py serves plotly.min.js from the plotly package",
-    "shared.engine": "shared/serving/model.py loads versions without a serving bundle (and the "
-    "reference 'frame' path) through skops, pandas and scikit-learn",
-    "pandas": "shared/serving/model.py: coerce_batch, the reference 'frame' path",
 }
 #: Direct requirements of the API image that its code does not import itself.
 NOT_IMPORTED_BY_THE_API = {

@@ -30,6 +30,7 @@ from lambdas.api.schemas import AssignResponse, ErrorResponse
 from shared.contract.config import DatasetConfig
 from shared.contract.layout import SERVING_PARAMS_PATH, ModelLayout, model_key, serving_arrays_path
 from shared.contract.manifest import CurrentPointer, Manifest, SourceInfo
+from shared.exceptions import UntrustedTypeError
 from shared.settings import get_settings
 from shared.store.base import read_current, sha256_hex, write_current
 from shared.store.local import LocalModelStore
@@ -390,28 +391,33 @@ def without_bundle(output: TrainingOutput) -> TrainingOutput:
 
 
 def served_path(manifest: Manifest) -> str:
-    """The file assignment loads for the champion: its serving arrays, or skops without them."""
+    """The file assignment loads for the champion: its serving arrays."""
     summary = manifest.algorithms[manifest.champion]
-    path = serving_arrays_path(model_key(manifest.champion, summary.k))
-    return path if path in manifest.artifacts else summary.artifact
+    return serving_arrays_path(model_key(manifest.champion, summary.k))
 
 
-@pytest.mark.parametrize("bundle", [True, False], ids=["serving-bundle", "skops-only"])
-def test_tampered_artifact_is_503(
-    store: S3ModelStore, trained: TrainingOutput, bundle: bool
-) -> None:
-    dataset = "tampered" if bundle else "tampered-skops"
-    manifest = publish(store, trained if bundle else without_bundle(trained), "v1", dataset=dataset)
+def test_tampered_artifact_is_503(store: S3ModelStore, trained: TrainingOutput) -> None:
+    manifest = publish(store, trained, "v1", dataset="tampered")
     path = served_path(manifest)
-    assert path.endswith(".npz" if bundle else ".skops")
-    key = ModelLayout.artifact(dataset, "v1", path)
+    key = ModelLayout.artifact("tampered", "v1", path)
     blob = bytearray(store.get_bytes(key))
     blob[len(blob) // 2] ^= 0xFF  # one flipped byte
     store.put_bytes(key, bytes(blob))
-    status, body, _ = call("POST", f"/datasets/{dataset}/assign", body={"customers": [{"Age": 30}]})
+    status, body, _ = call("POST", "/datasets/tampered/assign", body={"customers": [{"Age": 30}]})
     assert status == 503
     error = assert_error(body, "artifact_refused")
     assert path in error.message
+    assert "refusing" in error.message
+
+
+def test_version_without_serving_bundle_is_503_naming_the_file(
+    store: S3ModelStore, trained: TrainingOutput
+) -> None:
+    publish(store, without_bundle(trained), "v1", dataset="skops-only")
+    status, body, _ = call("POST", "/datasets/skops-only/assign", body={"customers": [{"Age": 30}]})
+    assert status == 503
+    error = assert_error(body, "artifact_refused")
+    assert SERVING_PARAMS_PATH in error.message
     assert "refusing" in error.message
 
 
@@ -422,10 +428,14 @@ class Evil:
         self.payload = "rm -rf /"
 
 
-def test_untrusted_type_is_503_even_with_a_matching_checksum(
+def test_untrusted_type_is_never_read_by_the_api_and_refused_by_skops_readers(
     store: S3ModelStore, trained: TrainingOutput
 ) -> None:
     import skops.io as sio
+
+    from shared.contract.profiles import ProfileCatalog
+    from shared.serving.model import SegmentationModel
+    from tests.support.oracle import ReferenceModel
 
     manifest = publish(store, without_bundle(trained), "v1", dataset="untrusted")
     path = manifest.algorithms[manifest.champion].artifact
@@ -435,8 +445,15 @@ def test_untrusted_type_is_503_even_with_a_matching_checksum(
     forged.artifacts[path].sha256 = sha256_hex(blob)
     store.put_bytes(ModelLayout.manifest("untrusted", "v1"), forged.to_json().encode())
     status, body, _ = call("POST", "/datasets/untrusted/assign", body={"customers": [{"Age": 30}]})
-    assert status == 503
-    assert "Evil" in assert_error(body, "artifact_refused").message
+    assert status == 503  # no serving bundle: refused before any skops file is looked at
+    assert SERVING_PARAMS_PATH in assert_error(body, "artifact_refused").message
+    profiles = ProfileCatalog.model_validate_json(
+        store.get_bytes(ModelLayout.artifact("untrusted", "v1", "profiles.json"))
+    )
+    # Built around SegmentationModel.open, which refuses a version without a serving bundle.
+    reference = ReferenceModel(SegmentationModel(store, forged, profiles))
+    with pytest.raises(UntrustedTypeError, match="Evil"):
+        reference.assign([{"Age": 30}])
 
 
 def test_pickled_array_in_the_bundle_is_503_even_with_a_matching_checksum(
@@ -680,6 +697,7 @@ def test_gateway_context_with_auth_disabled_is_open(mall: Manifest) -> None:
 @pytest.mark.parametrize("algorithm", ["kmeans", "gmm", "agglomerative", "dbscan"])
 def test_handler_answers_equal_the_skops_reference(mall: Manifest, algorithm: str) -> None:
     from shared.serving.model import SegmentationModel
+    from tests.support.oracle import ReferenceModel
 
     records = [{k: v for k, v in r.items() if k != "CustomerID"} for r in mall_records()]
     records[3]["Gender"] = "Robot"
@@ -690,8 +708,8 @@ def test_handler_answers_equal_the_skops_reference(mall: Manifest, algorithm: st
     assert status == 200
     AssignResponse.model_validate(body)
     store = S3ModelStore(BUCKET)
-    reference = SegmentationModel.open(store, "mall", "v2").assign(
-        records, algorithm=algorithm, path="frame"
+    reference = ReferenceModel(SegmentationModel.open(store, "mall", "v2")).assign(
+        records, algorithm=algorithm
     )
     got = body["assignments"]
     assert [a["segment_id"] for a in got] == [r.segment_id for r in reference]

@@ -10,7 +10,7 @@ from sklearn.cluster import DBSCAN
 from sklearn.mixture import GaussianMixture
 from threadpoolctl import threadpool_limits
 
-import shared.engine.assigners as assignment
+import shared.serving.kernels as kernels
 from shared.engine.assigners import (
     CoreSampleAssigner,
     GaussianMixtureAssigner,
@@ -99,7 +99,7 @@ def test_kd_tree_and_brute_force_paths_agree(monkeypatch: pytest.MonkeyPatch) ->
     a = CoreSampleAssigner(eps=0.5).fit(X, labels, core=np.arange(0, 400, 3))
     queries = np.random.default_rng(2).uniform(-2, 7, (300, 2))
     brute = a.assign(queries)
-    monkeypatch.setattr(assignment, "_KDTREE_MIN_PAIRS", 0)
+    monkeypatch.setattr(kernels, "KDTREE_MIN_PAIRS", 0)
     tree = a.assign(queries)
     assert np.array_equal(brute.labels, tree.labels)
     np.testing.assert_allclose(brute.distance, tree.distance, rtol=1e-12)
@@ -134,7 +134,7 @@ def test_matrix_product_ranking_agrees_with_exact_differences(
     X = np.random.default_rng(3).normal(size=(500, 4))
     a = NearestCentroidAssigner("agglomerative").fit(X, (X[:, 0] > 0).astype(int) + (X[:, 1] > 0))
     exact = a.assign(X)
-    monkeypatch.setattr(assignment, "_CHUNK_ELEMENTS", 0)
+    monkeypatch.setattr(kernels, "CHUNK_ELEMENTS", 0)
     product = a.assign(X)
     assert np.array_equal(exact.labels, product.labels)
     np.testing.assert_array_equal(exact.distance, product.distance)
@@ -145,7 +145,7 @@ def test_predict_equals_assign_labels_on_both_paths(monkeypatch: pytest.MonkeyPa
     X = np.random.default_rng(4).normal(size=(400, 3))
     a = NearestCentroidAssigner("agglomerative").fit(X, (X[:, 0] > 0).astype(int) * 2)
     assert np.array_equal(a.predict(X), a.assign(X).labels)
-    monkeypatch.setattr(assignment, "_CHUNK_ELEMENTS", 0)
+    monkeypatch.setattr(kernels, "CHUNK_ELEMENTS", 0)
     assert np.array_equal(a.predict(X), a.assign(X).labels)
 
 

@@ -1,39 +1,28 @@
 """Unit tests of shared.serving.model: one version served from a local store, and the registry
 cache.
 
-The version is built by hand on 8 customers (two obvious groups), so every label is checkable:
-customers near (0, 0) are internal label 0, customers near (10, 10) label 1. The profiles map
-label 0 -> segment 7 and label 1 -> segment 3 on purpose, to prove the mapping is applied.
+The version is built by hand on 8 customers (two obvious groups, ``tests/support/versions.py``),
+so every label is checkable: customers near (0, 0) are internal label 0, customers near
+(10, 10) label 1. The profiles map label 0 -> segment 7 and label 1 -> segment 3 on purpose, to
+prove the mapping is applied.
 """
 
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from shared.contract.config import DatasetConfig
 from shared.contract.layout import SERVING_PARAMS_PATH, ModelLayout
 from shared.contract.manifest import (
-    AlgorithmSummary,
     ArtifactInfo,
     ColumnSchema,
-    CurrentPointer,
-    Manifest,
-    Metrics,
-    RowCounts,
-    SelectionInfo,
-    SourceInfo,
 )
-from shared.contract.profiles import ProfileCatalog, SegmentProfile, SegmentSet
-from shared.engine.assigners import GaussianMixtureAssigner, NearestCentroidAssigner
-from shared.engine.bundle import build_serving_artifacts
-from shared.engine.persistence import dump_artifact
-from shared.engine.preprocess import fit_preprocessor
+from shared.contract.profiles import ProfileCatalog
+from shared.engine.preprocess import coerce_customers, fit_preprocessor, preprocessing_params
 from shared.exceptions import (
     AlgorithmNotFittedError,
     ArtifactError,
@@ -41,142 +30,22 @@ from shared.exceptions import (
     DatasetNotFoundError,
     InvalidCustomerError,
     NoModelError,
-    UntrustedTypeError,
     VersionNotFoundError,
 )
-from shared.serving.model import SegmentationModel, TransformPath
+from shared.serving.model import SegmentationModel
 from shared.serving.registry import ModelRegistry
-from shared.store.base import sha256_hex, write_current
+from shared.serving.transform import COLUMN_PATH_MIN_ROWS, ServingTransform
+from shared.store.base import sha256_hex
 from shared.store.local import LocalModelStore
-
-COLUMNS = [
-    ColumnSchema(name="id", role="id", dtype="integer", used=False),
-    ColumnSchema(name="x", role="numeric", dtype="float", used=True, min=0, max=11),
-    ColumnSchema(name="y", role="numeric", dtype="float", used=True, min=0, max=11),
-    ColumnSchema(name="g", role="categorical", dtype="string", used=True, categories=["a", "b"]),
-]
-FRAME = pd.DataFrame(
-    {
-        "x": [0.0, 0.0, 1.0, 1.0, 10.0, 10.0, 11.0, 11.0],
-        "y": [0.0, 1.0, 0.0, 1.0, 10.0, 11.0, 10.0, 11.0],
-        "g": ["a", "a", "a", "b", "b", "b", "b", "a"],
-    }
+from tests.support.oracle import ReferenceModel
+from tests.support.versions import (
+    FRAME,
+    LABEL_TO_SEGMENT,
+    LABELS,
+    RECORDS,
+    build_version,
+    point_at,
 )
-LABELS = np.array([0, 0, 0, 0, 1, 1, 1, 1])
-LABEL_TO_SEGMENT = {0: 7, 1: 3}
-RECORDS: list[dict[str, Any]] = [
-    {"x": 0.5, "y": 0.5, "g": "a"},
-    {"x": 10.5, "y": 10.0, "g": "b"},
-    {"x": None, "g": "a"},  # x and y imputed with the medians (5.5): ties go to label 0
-    {"x": "1", "y": 1, "g": "zzz"},  # numeric text accepted, unseen category warned
-]
-
-
-def _segments(algorithm: str, k: int) -> SegmentSet:
-    labels = list(range(k))
-    mapping = LABEL_TO_SEGMENT if k == 2 else {lab: lab for lab in labels}
-    return SegmentSet(
-        algorithm=algorithm,
-        k=k,
-        n_segments=k,
-        segments=[
-            SegmentProfile(
-                segment_id=mapping[lab],
-                label=lab,
-                name=f"{algorithm} segment {mapping[lab]}",
-                description="test",
-                size=int(np.count_nonzero(np.equal(LABELS, lab))) if k == 2 else 1,
-                share=0.5,
-            )
-            for lab in labels
-        ],
-    )
-
-
-def build_version(
-    store: LocalModelStore, dataset: str, version: str, *, bundle: bool = False
-) -> Manifest:
-    """Fit the tiny version and publish it like the publisher does (manifest last).
-
-    ``bundle``: also publish the numpy serving bundle (as training does since it exists);
-    without it the version is served from the skops artifacts, as older versions are.
-    """
-    fitted = fit_preprocessor(FRAME, COLUMNS)
-    from sklearn.mixture import GaussianMixture
-
-    km2 = NearestCentroidAssigner("kmeans").fit(fitted.X, LABELS)
-    km3 = NearestCentroidAssigner("kmeans").fit(fitted.X, np.array([0, 0, 1, 1, 2, 2, 2, 2]))
-    gmm = GaussianMixture(2, random_state=0).fit(fitted.X)
-    # Make GMM's internal labels agree with LABELS whatever order the components came out in.
-    gmm_assigner = GaussianMixtureAssigner().fit(fitted.X, mixture=gmm)
-    if gmm_assigner.predict(fitted.X)[0] != 0:
-        gmm.weights_, gmm.means_ = gmm.weights_[::-1].copy(), gmm.means_[::-1].copy()
-        gmm.precisions_cholesky_ = gmm.precisions_cholesky_[::-1].copy()
-        gmm_assigner = GaussianMixtureAssigner().fit(fitted.X, mixture=gmm)
-    artifacts = {
-        "preprocessor.skops": dump_artifact(fitted.transformer),
-        "models/kmeans-k2.skops": dump_artifact(km2),
-        "models/kmeans-k3.skops": dump_artifact(km3),
-        "models/gmm-k2.skops": dump_artifact(gmm_assigner),
-        "profiles.json": ProfileCatalog(
-            feature_names=fitted.feature_names,
-            sets={
-                "kmeans-k2": _segments("kmeans", 2),
-                "kmeans-k3": _segments("kmeans", 3),
-                "gmm-k2": _segments("gmm", 2),
-            },
-        )
-        .model_dump_json()
-        .encode(),
-    }
-    if bundle:
-        assigners = {"kmeans-k2": km2, "kmeans-k3": km3, "gmm-k2": gmm_assigner}
-        artifacts.update(build_serving_artifacts(fitted.transformer, COLUMNS, assigners))
-    for path, blob in artifacts.items():
-        store.put_bytes(ModelLayout.artifact(dataset, version, path), blob)
-    metrics = Metrics(silhouette=0.9, davies_bouldin=0.1, calinski_harabasz=100.0)
-    manifest = Manifest(
-        version=version,
-        dataset=dataset,
-        created_at=datetime(2025, 1, 1, tzinfo=UTC),
-        source=SourceInfo(key=f"uploads/{dataset}/t.csv", sha256="0" * 64, size=1),
-        rows=RowCounts(read=8, used=8, dropped=0),
-        columns=COLUMNS,
-        config=DatasetConfig(algorithms=["kmeans", "gmm"], k_max=3),
-        champion="kmeans",
-        algorithms={
-            "kmeans": AlgorithmSummary(
-                n_segments=2,
-                k=2,
-                metrics=metrics,
-                artifact="models/kmeans-k2.skops",
-                models={"2": "models/kmeans-k2.skops", "3": "models/kmeans-k3.skops"},
-                assignment_rule="nearest centre",
-                fit_rows=8,
-            ),
-            "gmm": AlgorithmSummary(
-                n_segments=2,
-                k=2,
-                metrics=metrics,
-                artifact="models/gmm-k2.skops",
-                models={"2": "models/gmm-k2.skops"},
-                assignment_rule="largest posterior",
-                fit_rows=8,
-            ),
-        },
-        selection=SelectionInfo(k_rule="test", champion_rule="test"),
-        feature_names=fitted.feature_names,
-        artifacts={
-            path: ArtifactInfo(sha256=sha256_hex(blob), size=len(blob))
-            for path, blob in artifacts.items()
-        },
-    )
-    store.put_bytes(ModelLayout.manifest(dataset, version), manifest.to_json().encode())
-    return manifest
-
-
-def point_at(store: LocalModelStore, dataset: str, version: str) -> None:
-    write_current(store, dataset, CurrentPointer(version=version, updated_at=datetime.now(UTC)))
 
 
 @pytest.fixture(scope="module")
@@ -185,9 +54,21 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> LocalModelStore:
     build_version(store, "tiny", "v1")
     build_version(store, "tiny", "v2")
     point_at(store, "tiny", "v1")
-    build_version(store, "bundled", "v1", bundle=True)
-    point_at(store, "bundled", "v1")
     return store
+
+
+class CountingStore(LocalModelStore):
+    """A local store that records the keys it was asked for."""
+
+    def __init__(self, root: Any) -> None:
+        super().__init__(root)
+        self.reads: list[str] = []
+        self._reads_lock = threading.Lock()
+
+    def get_bytes(self, key: str) -> bytes:
+        with self._reads_lock:
+            self.reads.append(key)
+        return super().get_bytes(key)
 
 
 @pytest.fixture
@@ -221,8 +102,9 @@ def test_assign_reproduces_training_labels(published: LocalModelStore) -> None:
         assert ids == [LABEL_TO_SEGMENT[int(lab)] for lab in LABELS], algorithm
 
 
-def test_fast_and_frame_paths_agree(published: LocalModelStore) -> None:
+def test_bundle_agrees_with_the_skops_oracle(published: LocalModelStore) -> None:
     model = SegmentationModel.open(published, "tiny", "v1")
+    oracle = ReferenceModel(model)
     rng = np.random.default_rng(0)
     records: list[dict[str, Any]] = [
         {
@@ -233,8 +115,8 @@ def test_fast_and_frame_paths_agree(published: LocalModelStore) -> None:
         for i in range(60)
     ]
     for algorithm in ("kmeans", "gmm"):
-        fast = model.assign(records, algorithm=algorithm, path="fast")
-        frame = model.assign(records, algorithm=algorithm, path="frame")
+        fast = model.assign(records, algorithm=algorithm)
+        frame = oracle.assign(records, algorithm=algorithm)
         assert [a.segment_id for a in fast] == [a.segment_id for a in frame]
         assert [a.imputed for a in fast] == [a.imputed for a in frame]
         assert [a.warnings for a in fast] == [a.warnings for a in frame]
@@ -269,10 +151,9 @@ def test_any_k_of_the_sweep(published: LocalModelStore) -> None:
 def test_wrong_type_names_row_and_column(published: LocalModelStore) -> None:
     model = SegmentationModel.open(published, "tiny", "v1")
     bad = [{"x": 1, "y": 1, "g": "a"}, {"x": "lots", "y": 1, "g": "a"}]
-    paths: list[TransformPath] = ["fast", "frame"]
-    for path in paths:
+    for route in (model, ReferenceModel(model)):
         with pytest.raises(InvalidCustomerError) as info:
-            model.assign(bad, path=path)
+            route.assign(bad)
         assert (info.value.row, info.value.column) == (1, "x")
 
 
@@ -281,48 +162,71 @@ def test_empty_batch(published: LocalModelStore) -> None:
 
 
 def test_lazy_loading_is_thread_safe(published: LocalModelStore) -> None:
-    loads: list[int] = []
-
-    def loader(data: bytes) -> Any:
-        from shared.engine.persistence import load_artifact
-
-        loads.append(len(data))
-        return load_artifact(data)
-
-    model = SegmentationModel.open(published, "tiny", "v1", loader=loader)
+    store = CountingStore(published.root)
+    model = SegmentationModel.open(store, "tiny", "v1")
+    opened = len(store.reads)  # the manifest and profiles.json
     threads = [threading.Thread(target=model.warm) for _ in range(8)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert len(loads) == 2  # the preprocessor and kmeans-k2, once each
+    loaded = sorted(key.rsplit("/v1/", 1)[1] for key in store.reads[opened:])
+    assert loaded == ["serving/kmeans-k2.npz", SERVING_PARAMS_PATH]  # once each
     assert model.is_warm
+    assert model.is_ready()
+    assert not model.is_ready("gmm")  # not loaded yet
+    assert not model.is_ready("dbscan")  # not fitted at all
 
 
-def test_bundle_serves_with_numpy_and_never_loads_skops(published: LocalModelStore) -> None:
-    loads: list[bytes] = []
-    model = SegmentationModel.open(published, "bundled", "v1", loader=loads.append)
-    assert model.has_serving_bundle
+def test_bundle_serves_with_numpy_and_never_reads_skops(published: LocalModelStore) -> None:
+    store = CountingStore(published.root)
+    model = SegmentationModel.open(store, "tiny", "v1")
     assert [a.segment_id for a in model.assign(RECORDS)] == [7, 3, 7, 7]
     assert [a.segment_id for a in model.assign(RECORDS, algorithm="gmm")] == [7, 3, 7, 7]
     assert [a.segment_id for a in model.assign(RECORDS, k=3)][:2] == [0, 2]
     assert model.warm("gmm").is_warm
-    assert loads == []  # no skops artifact was read, let alone loaded
+    assert store.reads
+    assert not [key for key in store.reads if key.endswith(".skops")]
 
 
-def test_bundle_and_skops_versions_answer_alike(published: LocalModelStore) -> None:
-    bundled = SegmentationModel.open(published, "bundled", "v1")
-    legacy = SegmentationModel.open(published, "tiny", "v1")
-    assert not legacy.has_serving_bundle
+def test_bundle_answers_equal_the_oracle_for_every_model(published: LocalModelStore) -> None:
+    model = SegmentationModel.open(published, "tiny", "v1")
+    oracle = ReferenceModel(model)
     for algorithm, k in (("kmeans", 2), ("kmeans", 3), ("gmm", 2)):
-        a = bundled.assign(RECORDS, algorithm=algorithm, k=k)
-        b = legacy.assign(RECORDS, algorithm=algorithm, k=k)
-        c = bundled.assign(RECORDS, algorithm=algorithm, k=k, path="frame")
-        assert [x.to_dict() for x in a] == [x.to_dict() for x in b] == [x.to_dict() for x in c]
+        a = model.assign(RECORDS, algorithm=algorithm, k=k)
+        b = oracle.assign(RECORDS, algorithm=algorithm, k=k)
+        assert [x.to_dict() for x in a] == [x.to_dict() for x in b]
+
+
+def test_version_without_serving_bundle_is_refused_naming_the_file(
+    store: LocalModelStore,
+) -> None:
+    manifest = build_version(store, "tiny", "v1", bundle=False)
+    with pytest.raises(ArtifactError, match=r"tiny version v1 has no serving/params\.json"):
+        SegmentationModel.open(store, "tiny", "v1")
+    profiles = ProfileCatalog.model_validate_json(
+        store.get_bytes(ModelLayout.artifact("tiny", "v1", "profiles.json"))
+    )
+    model = SegmentationModel(store, manifest, profiles)  # built around the check
+    with pytest.raises(ArtifactError, match=r"tiny version v1 has no serving/params\.json"):
+        model.assign(RECORDS)
+
+
+def test_bundle_without_a_rule_for_a_model_is_refused(store: LocalModelStore) -> None:
+    manifest = build_version(store, "tiny", "v1")
+    key = ModelLayout.artifact("tiny", "v1", SERVING_PARAMS_PATH)
+    doc = store.get_bytes(key).replace(b'"gmm-k2"', b'"gmm-k9"')
+    store.put_bytes(key, doc)
+    manifest.artifacts[SERVING_PARAMS_PATH] = ArtifactInfo(sha256=sha256_hex(doc), size=len(doc))
+    store.put_bytes(ModelLayout.manifest("tiny", "v1"), manifest.to_json().encode())
+    model = SegmentationModel.open(store, "tiny", "v1")
+    assert [a.segment_id for a in model.assign(RECORDS)] == [7, 3, 7, 7]
+    with pytest.raises(ArtifactError, match=r"has no rule for model 'gmm-k2'"):
+        model.assign(RECORDS, algorithm="gmm")
 
 
 def test_tampered_bundle_is_refused(store: LocalModelStore) -> None:
-    build_version(store, "tiny", "v1", bundle=True)
+    build_version(store, "tiny", "v1")
     key = ModelLayout.artifact("tiny", "v1", SERVING_PARAMS_PATH)
     store.put_bytes(key, store.get_bytes(key).replace(b'"mean"', b'"mean" '))
     with pytest.raises(ChecksumMismatchError, match=r"serving/params\.json"):
@@ -331,13 +235,12 @@ def test_tampered_bundle_is_refused(store: LocalModelStore) -> None:
 
 def test_tampered_artifact_is_refused_before_loading(store: LocalModelStore) -> None:
     build_version(store, "tiny", "v1")
-    key = ModelLayout.artifact("tiny", "v1", "models/kmeans-k2.skops")
+    key = ModelLayout.artifact("tiny", "v1", "serving/kmeans-k2.npz")
     store.put_bytes(key, store.get_bytes(key) + b"x")
-    called: list[bytes] = []
-    model = SegmentationModel.open(store, "tiny", "v1", loader=called.append)
-    with pytest.raises(ChecksumMismatchError, match=r"kmeans-k2\.skops"):
+    model = SegmentationModel.open(store, "tiny", "v1")
+    with pytest.raises(ChecksumMismatchError, match=r"kmeans-k2\.npz"):
         model.assign(RECORDS)
-    assert called == []  # the tampered bytes never reached the loader
+    assert not model.is_ready()
 
 
 # --- ModelRegistry ------------------------------------------------------------------------------
@@ -374,7 +277,7 @@ def test_registry_keeps_last_good_model_when_new_version_is_tampered(
 ) -> None:
     build_version(store, "tiny", "v1")
     build_version(store, "tiny", "v2")
-    key = ModelLayout.artifact("tiny", "v2", "preprocessor.skops")
+    key = ModelLayout.artifact("tiny", "v2", SERVING_PARAMS_PATH)
     store.put_bytes(key, b"not what the manifest says")
     point_at(store, "tiny", "v1")
     clock = FakeClock()
@@ -387,16 +290,43 @@ def test_registry_keeps_last_good_model_when_new_version_is_tampered(
     assert any("refused new version" in r.message for r in caplog.records)
 
 
-def test_registry_refuses_untrusted_when_nothing_is_cached(store: LocalModelStore) -> None:
-    build_version(store, "tiny", "v1")
+def test_registry_refuses_a_version_without_bundle_when_nothing_is_cached(
+    store: LocalModelStore,
+) -> None:
+    build_version(store, "tiny", "v1", bundle=False)
     point_at(store, "tiny", "v1")
+    with pytest.raises(ArtifactError, match=r"serving/params\.json"):
+        ModelRegistry(store).current("tiny").assign(RECORDS)
 
-    def refuse(data: bytes) -> Any:
-        raise UntrustedTypeError("artifact carries untrusted type 'os.system'")
 
-    registry = ModelRegistry(store, loader=refuse)
-    with pytest.raises(UntrustedTypeError, match=r"os\.system"):
-        registry.current("tiny").assign(RECORDS)
+def test_registry_keeps_serving_when_a_new_version_has_no_bundle(store: LocalModelStore) -> None:
+    build_version(store, "tiny", "v1")
+    build_version(store, "tiny", "v2", bundle=False)
+    point_at(store, "tiny", "v1")
+    clock = FakeClock()
+    registry = ModelRegistry(store, refresh_seconds=1, clock=clock)
+    assert registry.current("tiny").version == "v1"
+    point_at(store, "tiny", "v2")
+    clock.now = 2
+    assert registry.current("tiny").version == "v1"
+
+
+def test_cached_needs_no_store_read(store: LocalModelStore) -> None:
+    build_version(store, "tiny", "v1")
+    build_version(store, "tiny", "v2")
+    point_at(store, "tiny", "v1")
+    clock = FakeClock()
+    registry = ModelRegistry(store, refresh_seconds=5, clock=clock, pinned_versions=1)
+    assert registry.cached("tiny") is None  # never read
+    current = registry.current("tiny")
+    assert registry.cached("tiny") is current
+    assert registry.cached("tiny", "v1") is current
+    assert registry.cached("tiny", "v2") is None
+    pinned = registry.get("tiny", "v2")
+    assert registry.cached("tiny", "v2") is pinned
+    clock.now = 5.0  # due for a recheck of current.json: only get() may do that
+    assert registry.cached("tiny") is None
+    assert registry.cached("tiny", "v1") is current
 
 
 def test_registry_pointer_to_missing_version(store: LocalModelStore) -> None:
@@ -425,7 +355,7 @@ def test_registry_pinned_versions(published: LocalModelStore) -> None:
         registry.get("tiny", "v9")
 
 
-# --- coerce_batch (the large-batch route) ---------------------------------------------------------
+# --- the column route (large batches) against the oracle's coercion -------------------------------
 
 BATCH_COLUMNS = [
     ColumnSchema(name="id", role="id", dtype="integer", used=False),
@@ -458,41 +388,53 @@ def _batch(n: int) -> list[dict[str, Any]]:
     return out
 
 
-def test_coerce_batch_equals_coerce_customers() -> None:
-    from shared.engine.preprocess import coerce_customers
-    from shared.serving.model import coerce_batch
+def _batch_transform() -> tuple[Any, ServingTransform]:
+    """The fitted ColumnTransformer for BATCH_COLUMNS and its serving transform."""
+    frame = pd.DataFrame(
+        {
+            "age": [20.0, 30.0, 60.0],
+            "spend": [1.0, 10.0, 400.0],
+            "plan": ["a", "a", "a"],
+            "code": ["1", "1", "1"],
+        }
+    ).astype({"plan": object, "code": object})
+    fitted = fit_preprocessor(frame, BATCH_COLUMNS)
+    params = preprocessing_params(fitted.transformer, BATCH_COLUMNS)
+    return fitted.transformer, ServingTransform(params, BATCH_COLUMNS)
 
+
+def test_column_route_equals_coerce_customers() -> None:
+    transformer, serving = _batch_transform()
     records = _batch(300)
-    fast = coerce_batch(records, BATCH_COLUMNS)
+    assert len(records) >= COLUMN_PATH_MIN_ROWS
+    X, imputed, warnings = serving.transform(records)
     exact = coerce_customers(records, BATCH_COLUMNS)
-    pd.testing.assert_frame_equal(fast.frame, exact.frame)
-    assert fast.imputed == exact.imputed
-    assert fast.warnings == exact.warnings
-    assert any(fast.warnings)  # the batch does exercise the warning rows
-    assert any(fast.imputed)
+    np.testing.assert_allclose(X, transformer.transform(exact.frame), atol=1e-12)
+    assert imputed == exact.imputed
+    assert warnings == exact.warnings
+    assert any(warnings)  # the batch does exercise the warning rows
+    assert any(imputed)
 
 
 @pytest.mark.parametrize(
     ("value", "column"),
     [("12", "age"), ("lots", "age"), (True, "age"), (float("inf"), "spend"), ([1], "plan")],
 )
-def test_coerce_batch_defers_unusual_values_to_the_exact_route(value: Any, column: str) -> None:
-    from shared.engine.preprocess import coerce_customers
-    from shared.serving.model import coerce_batch
-
-    records = _batch(30)
+def test_column_route_defers_unusual_values_to_the_row_route(value: Any, column: str) -> None:
+    transformer, serving = _batch_transform()
+    records = _batch(COLUMN_PATH_MIN_ROWS + 6)
     records[17][column] = value
     try:
         expected = coerce_customers(records, BATCH_COLUMNS)
     except InvalidCustomerError as e:
         error = e
     else:
-        got = coerce_batch(records, BATCH_COLUMNS)
-        pd.testing.assert_frame_equal(got.frame, expected.frame)
-        assert got.warnings == expected.warnings
+        X, _, warnings = serving.transform(records)
+        np.testing.assert_allclose(X, transformer.transform(expected.frame), atol=1e-12)
+        assert warnings == expected.warnings
         return
     with pytest.raises(InvalidCustomerError) as info:
-        coerce_batch(records, BATCH_COLUMNS)
+        serving.transform(records)
     assert (info.value.row, info.value.column) == (error.row, error.column) == (17, column)
     assert str(info.value) == str(error)
 

@@ -20,14 +20,15 @@ from shared.contract.config import DatasetConfig
 from shared.contract.manifest import ColumnSchema
 from shared.engine.loading import read_table
 from shared.engine.preprocess import (
-    FastTransform,
     FittedPreprocessing,
     build_preprocessor,
     coerce_customers,
     fit_preprocessor,
+    preprocessing_params,
 )
 from shared.engine.schema import CleanTable, clean_training_table, prepare_frame
 from shared.exceptions import InvalidCustomerError, MissingColumnError, NoUsableFeatureError
+from shared.serving.transform import ServingTransform
 
 MALL = Path(__file__).resolve().parents[2] / "data" / "mall_customers.csv"
 # The reviewed list the preprocessor needs beyond skops' defaults: SimpleImputer keeps the
@@ -245,7 +246,7 @@ def test_wrong_types_raise_naming_row_and_column(
     records = [{"Age": 30, "Gender": "Male"}, record]
     routes = [
         lambda: coerce_customers(records, COLUMNS),
-        lambda: _fast_for(COLUMNS).transform_records(records),
+        lambda: _fast_for(COLUMNS).transform(records),
     ]
     for route in routes:
         with pytest.raises(InvalidCustomerError) as caught:
@@ -262,7 +263,12 @@ def test_a_record_that_is_not_a_mapping() -> None:
         coerce_customers([["Age", 3]], COLUMNS)  # type: ignore[list-item]
 
 
-def _fast_for(columns: list[ColumnSchema]) -> FastTransform:
+def _serving(transformer: Any, columns: list[ColumnSchema]) -> ServingTransform:
+    """The serving transform of a fitted preprocessor (the params form the bundle stores)."""
+    return ServingTransform(preprocessing_params(transformer, columns), columns)
+
+
+def _fast_for(columns: list[ColumnSchema]) -> ServingTransform:
     features = pd.DataFrame(
         {
             "Age": [20.0, 40.0, 60.0],
@@ -271,7 +277,7 @@ def _fast_for(columns: list[ColumnSchema]) -> FastTransform:
         }
     ).astype({"Gender": object})
     fitted = fit_preprocessor(features, columns)
-    return FastTransform.from_fitted(fitted.transformer, columns)
+    return _serving(fitted.transformer, columns)
 
 
 # --- the three routes agree ----------------------------------------------------------------------
@@ -297,8 +303,8 @@ def test_fast_path_coerce_and_prepare_frame_give_the_same_matrix(
     via_prepare = fitted.transformer.transform(prepare_frame(frame, table.columns))
     coerced = coerce_customers(records, table.columns)
     via_coerce = fitted.transformer.transform(coerced.frame)
-    fast = FastTransform.from_fitted(fitted.transformer, table.columns)
-    via_fast, imputed, _ = fast.transform_records(records)
+    fast = _serving(fitted.transformer, table.columns)
+    via_fast, imputed, _ = fast.transform(records)
 
     np.testing.assert_allclose(via_prepare, fitted.X, atol=1e-12)
     np.testing.assert_allclose(via_coerce, fitted.X, atol=1e-12)
@@ -312,7 +318,7 @@ def test_fast_path_on_new_customers_with_unknowns_and_gaps(
     messy_frame: pd.DataFrame, messy_table: CleanTable
 ) -> None:
     fitted = fit_preprocessor(messy_table.features, messy_table.columns)
-    fast = FastTransform.from_fitted(fitted.transformer, messy_table.columns)
+    fast = _serving(fitted.transformer, messy_table.columns)
     records: list[dict[str, Any]] = [
         {
             "age": "33",
@@ -325,7 +331,7 @@ def test_fast_path_on_new_customers_with_unknowns_and_gaps(
         {"spend": "1e3", "signup": "2030-01-01", "plan": " pro ", "region_code": "2"},
         {},
     ]
-    via_fast, imputed, warnings = fast.transform_records(records)
+    via_fast, imputed, warnings = fast.transform(records)
     coerced = coerce_customers(records, messy_table.columns)
     np.testing.assert_allclose(via_fast, fitted.transformer.transform(coerced.frame), atol=1e-12)
     np.testing.assert_allclose(
@@ -343,12 +349,12 @@ def test_fast_path_on_new_customers_with_unknowns_and_gaps(
 
 def test_fast_path_is_fast(mall_table: CleanTable) -> None:
     fitted = fit_preprocessor(mall_table.features, mall_table.columns)
-    fast = FastTransform.from_fitted(fitted.transformer, mall_table.columns)
+    fast = _serving(fitted.transformer, mall_table.columns)
     record = [{"Gender": "Male", "Age": 30, "Annual Income (k$)": 70, "Spending Score (1-100)": 60}]
     timings = []
     for _ in range(200):
         started = time.perf_counter()
-        fast.transform_records(record)
+        fast.transform(record)
         timings.append(time.perf_counter() - started)
     assert sorted(timings)[100] < 1e-3  # median well under a millisecond (about 25 us here)
 
@@ -376,17 +382,17 @@ def _valid_records(draw: st.DrawFn) -> list[dict[str, Any]]:
 
 
 @functools.cache
-def _messy_fitted() -> tuple[CleanTable, FittedPreprocessing, FastTransform]:
+def _messy_fitted() -> tuple[CleanTable, FittedPreprocessing, ServingTransform]:
     table = clean_training_table(_messy_frame(), DatasetConfig())
     fitted = fit_preprocessor(table.features, table.columns)
-    return table, fitted, FastTransform.from_fitted(fitted.transformer, table.columns)
+    return table, fitted, _serving(fitted.transformer, table.columns)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(records=_valid_records())
 def test_routes_agree_on_random_valid_customers(records: list[dict[str, Any]]) -> None:
     table, fitted, fast = _messy_fitted()
-    via_fast, imputed, _ = fast.transform_records(records)
+    via_fast, imputed, _ = fast.transform(records)
     coerced = coerce_customers(records, table.columns)
     assert imputed == coerced.imputed
     np.testing.assert_allclose(via_fast, fitted.transformer.transform(coerced.frame), atol=1e-9)
@@ -410,5 +416,5 @@ def test_skops_round_trip_needs_only_the_reviewed_trusted_types(
     np.testing.assert_array_equal(
         loaded.transform(prepared), fitted.transformer.transform(prepared)
     )
-    fast = FastTransform.from_fitted(loaded, messy_table.columns)
-    np.testing.assert_allclose(fast.transform_records(_records(messy_frame))[0], fitted.X)
+    fast = _serving(loaded, messy_table.columns)
+    np.testing.assert_allclose(fast.transform(_records(messy_frame))[0], fitted.X)

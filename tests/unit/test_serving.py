@@ -1,15 +1,17 @@
-"""The numpy serving bundle against the skops reference, on the Mall customers.
+"""The numpy serving bundle against the skops reference oracle, on the Mall customers.
 
 Each dataset is trained once by the real pipeline and published by the real publisher into a
 local store; then every fitted model (every algorithm, every k of the sweep) assigns the same
-customers through the serving bundle (numpy only) and through the skops artifacts (pandas +
-``ColumnTransformer`` + the persisted assigner). Labels, outlier flags, imputed columns and
-warnings must be identical; distances, confidences and probabilities equal to 1e-9.
+customers through the serving bundle (numpy only) and through the oracle
+(``tests/support/oracle.py``: ``coerce_customers`` + the skops ``ColumnTransformer`` + the
+persisted assigner). Labels, outlier flags, imputed columns and warnings must be identical;
+distances, confidences and probabilities equal to 1e-9.
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import subprocess
@@ -29,16 +31,23 @@ from shared.contract.config import DatasetConfig
 from shared.contract.layout import SERVING_PARAMS_PATH, ModelLayout, serving_arrays_path
 from shared.contract.manifest import ColumnSchema, CurrentPointer, Manifest, SourceInfo
 from shared.engine.bundle import build_serving_artifacts
-from shared.engine.preprocess import FastTransform, coerce_customers, fit_preprocessor
+from shared.engine.preprocess import (
+    build_preprocessor,
+    coerce_customers,
+    fit_preprocessor,
+    preprocessing_params,
+)
 from shared.exceptions import ArtifactError, ChecksumMismatchError, InvalidCustomerError
 from shared.serving.bundle import read_serving_params
 from shared.serving.model import SegmentationModel
+from shared.serving.preprocessing import PreprocessingParams
 from shared.serving.rules import load_serving_rule
 from shared.serving.transform import COLUMN_PATH_MIN_ROWS, ServingTransform
 from shared.store.base import write_current
 from shared.store.local import LocalModelStore
 from shared.training.pipeline import TrainingOutput, train_segments
 from shared.training.run import publish_version
+from tests.support.oracle import ReferenceModel
 
 ROOT = Path(__file__).resolve().parents[2]
 MALL = ROOT / "data" / "mall_customers.csv"
@@ -46,6 +55,12 @@ HEAVY = ("pandas", "sklearn", "scipy", "skops", "plotly", "boto3", "botocore")
 
 
 # --- fixtures ------------------------------------------------------------------------------------
+
+
+@functools.cache
+def _oracle(model: SegmentationModel) -> ReferenceModel:
+    """The skops reference of a served version (loaded once per version)."""
+    return ReferenceModel(model)
 
 
 def _publish(store: LocalModelStore, dataset: str, output: TrainingOutput) -> Manifest:
@@ -170,7 +185,7 @@ def _compare_every_model(model: SegmentationModel, records: list[dict[str, Any]]
         assert type(model.rule(model.choose(algorithm, k))).__module__ == (
             "shared.serving.rules"
         ), what
-        reference = model.assign(records, algorithm=algorithm, k=k, path="frame")
+        reference = _oracle(model).assign(records, algorithm=algorithm, k=k)
         for size in (len(records), COLUMN_PATH_MIN_ROWS - 1):  # column route and row route
             serving = model.assign(records[:size], algorithm=algorithm, k=k)
             _assert_same(serving, reference[:size], f"{what}, {size} rows")
@@ -185,20 +200,18 @@ def test_training_publishes_the_bundle_in_the_manifest(mall: SegmentationModel) 
     artifacts = mall.manifest.artifacts
     assert SERVING_PARAMS_PATH in artifacts
     params = mall.serving_params()
-    assert params is not None
     keys = {key for algorithm, k in _every_model(mall) for key in [mall.choose(algorithm, k).key]}
     assert set(params.models) == keys
     for key, spec in params.models.items():
         assert spec["arrays"] == serving_arrays_path(key)
         assert len(artifacts[spec["arrays"]].sha256) == 64
-    assert mall.has_serving_bundle
 
 
 def test_bundle_bytes_are_deterministic(mall: SegmentationModel) -> None:
-    pre = mall.preprocessor()
-    choice = mall.choose("gmm", 3)
-    first = build_serving_artifacts(pre, mall.manifest.columns, {"gmm-k3": mall.assigner(choice)})
-    again = build_serving_artifacts(pre, mall.manifest.columns, {"gmm-k3": mall.assigner(choice)})
+    pre = _oracle(mall).preprocessor()
+    gmm = _oracle(mall).assigner(mall.choose("gmm", 3))
+    first = build_serving_artifacts(pre, mall.manifest.columns, {"gmm-k3": gmm})
+    again = build_serving_artifacts(pre, mall.manifest.columns, {"gmm-k3": gmm})
     assert first == again
     assert set(first) == {SERVING_PARAMS_PATH, "serving/gmm-k3.npz"}
     # The same arrays as the published file of the full run.
@@ -219,11 +232,11 @@ def test_every_mall_model_gives_the_reference_answers(mall: SegmentationModel) -
 
 
 def test_rules_equal_the_assigners_on_the_prepared_matrix(mall: SegmentationModel) -> None:
-    X, _, _ = mall.transform(_mall_records(300, seed=4), path="frame")
+    X, _, _ = _oracle(mall).transform(_mall_records(300, seed=4))
     X = np.vstack([X, X * 3.0])  # far points too: outliers, DBSCAN noise
     for algorithm, k in _every_model(mall):
         choice = mall.choose(algorithm, k)
-        got, want = mall.rule(choice).assign(X), mall.assigner(choice).assign(X)
+        got, want = mall.rule(choice).assign(X), _oracle(mall).assigner(choice).assign(X)
         np.testing.assert_array_equal(got.labels, want.labels)
         np.testing.assert_array_equal(got.outlier, want.outlier)
         np.testing.assert_allclose(got.distance, want.distance, rtol=1e-12)
@@ -291,8 +304,9 @@ def test_column_route_equals_row_route_and_sklearn() -> None:
     )
     frame.loc[::9, "n"] = np.nan
     fitted = fit_preprocessor(frame, LOG_COLUMNS)
-    params = FastTransform.from_fitted(fitted.transformer, LOG_COLUMNS).to_params()
-    fast = FastTransform.from_params(json.loads(json.dumps(params)), LOG_COLUMNS)
+    params = preprocessing_params(fitted.transformer, LOG_COLUMNS)
+    again = PreprocessingParams.from_dict(json.loads(json.dumps(params.to_dict())))
+    assert again == params  # the JSON form reads back to the identical numbers
     records: list[dict[str, Any]] = [
         {
             "n": [int(rng.integers(0, 900)), None, -3, 2.5][i % 4],
@@ -302,9 +316,14 @@ def test_column_route_equals_row_route_and_sklearn() -> None:
         }
         for i in range(200)
     ]
-    serving = ServingTransform(fast, LOG_COLUMNS)
+    serving = ServingTransform(again, LOG_COLUMNS)
     X_col, imputed_col, warnings_col = serving.transform(records)
-    X_row, imputed_row, warnings_row = fast.transform_records(records)
+    # Batches below COLUMN_PATH_MIN_ROWS take the row route.
+    step = COLUMN_PATH_MIN_ROWS - 1
+    parts = [serving.transform(records[i : i + step]) for i in range(0, len(records), step)]
+    X_row = np.vstack([part[0] for part in parts])
+    imputed_row = [row for part in parts for row in part[1]]
+    warnings_row = [row for part in parts for row in part[2]]
     np.testing.assert_array_equal(X_col, X_row)
     assert imputed_col == imputed_row
     assert warnings_col == warnings_row
@@ -314,16 +333,73 @@ def test_column_route_equals_row_route_and_sklearn() -> None:
     assert imputed_col == coerced.imputed
 
 
+def test_a_weighted_one_hot_block_is_served_with_its_weight() -> None:
+    """The one-hot block's weight (transformer_weights) is carried by the params, through JSON."""
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame(
+        {
+            "n": np.floor(np.exp(rng.normal(2, 1.5, 60))),
+            "y": rng.uniform(-1, 1, 60),
+            "g": [str(v) for v in rng.integers(1, 4, 60)],
+        }
+    ).astype({"g": object})
+    transformer = build_preprocessor(LOG_COLUMNS).set_params(
+        transformer_weights={"categorical": 0.5}
+    )
+    transformer.fit(frame)
+    params = preprocessing_params(transformer, LOG_COLUMNS)
+    assert [c.value for c in params.categorical] == [0.5]
+    doc = params.to_dict()
+    assert doc["categorical"][0]["value"] == 0.5
+    again = PreprocessingParams.from_dict(json.loads(json.dumps(doc)))
+    assert again == params
+    records: list[dict[str, Any]] = [
+        {"n": [3, None, 40][i % 3], "y": 0.1 * (i % 7), "g": [1, "2", None, "9"][i % 4]}
+        for i in range(COLUMN_PATH_MIN_ROWS + 10)
+    ]
+    expected = transformer.transform(coerce_customers(records, LOG_COLUMNS).frame)
+    assert set(np.unique(expected[:, -3:])) == {0.0, 0.5}
+    serving = ServingTransform(again, LOG_COLUMNS)
+    np.testing.assert_allclose(serving.transform(records)[0], expected, atol=1e-12)  # by column
+    np.testing.assert_allclose(serving.transform(records[:5])[0], expected[:5], atol=1e-12)
+    # Unweighted params keep their JSON (bundles written before the field read as 1.0).
+    unweighted = preprocessing_params(fit_preprocessor(frame, LOG_COLUMNS).transformer, LOG_COLUMNS)
+    assert "value" not in unweighted.to_dict()["categorical"][0]
+    assert unweighted.categorical[0].value == 1.0
+    numeric = build_preprocessor(LOG_COLUMNS).set_params(transformer_weights={"numeric": 2.0})
+    with pytest.raises(TypeError, match="'numeric' is weighted but is not a one-hot block"):
+        preprocessing_params(numeric.fit(frame), LOG_COLUMNS)
+
+
 def test_params_for_other_columns_are_refused() -> None:
     frame = pd.DataFrame({"n": [1.0, 5.0, 50.0], "y": [0.0, 0.5, 1.0], "g": ["1", "2", "3"]})
-    params = FastTransform.from_fitted(fit_preprocessor(frame, LOG_COLUMNS).transformer,
-                                       LOG_COLUMNS).to_params()  # fmt: skip
+    params = preprocessing_params(fit_preprocessor(frame, LOG_COLUMNS).transformer, LOG_COLUMNS)
     other = [c.model_copy(update={"transform": None}) for c in LOG_COLUMNS]
     with pytest.raises(ValueError, match="made for columns"):
-        FastTransform.from_params(params, other)
-    params["numeric"][0]["output"] = 99
+        ServingTransform(params, other)
+    doc = params.to_dict()
+    doc["numeric"][0]["output"] = 99
     with pytest.raises(ValueError, match="outside"):
-        FastTransform.from_params(params, LOG_COLUMNS)
+        PreprocessingParams.from_dict(doc)
+    doc["numeric"][0]["output"] = "0"
+    with pytest.raises(ValueError, match="expected an integer"):
+        PreprocessingParams.from_dict(doc)
+    bad = {"format": 1, "models": {}, "preprocessing": {**params.to_dict(), "numeric": None}}
+    with pytest.raises(ArtifactError, match=r"serving/params\.json refused.*expected a list"):
+        read_serving_params(json.dumps(bad).encode())
+
+
+def test_the_bundle_writer_fails_loudly_instead_of_leaving_the_bundle_out() -> None:
+    """Every version needs a bundle: what cannot be written fails the run, naming why."""
+    frame = pd.DataFrame({"n": [1.0, 5.0, 50.0], "y": [0.0, 0.5, 1.0], "g": ["1", "2", "3"]})
+    fitted = fit_preprocessor(frame, LOG_COLUMNS)
+    with pytest.raises(ArtifactError, match=r"model kmeans-k2 cannot be written.*no serving rule"):
+        build_serving_artifacts(fitted.transformer, LOG_COLUMNS, {"kmeans-k2": object()})
+    params = preprocessing_params(fitted.transformer, LOG_COLUMNS)
+    doc = params.to_dict()
+    doc["numeric"][0]["scale"] = float("nan")
+    with pytest.raises(ValueError, match=rf"column '{doc['numeric'][0]['column']}'.*finite"):
+        PreprocessingParams.from_dict(doc)
 
 
 # --- refusing bad bundles ------------------------------------------------------------------------

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import gc
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
+from fastapi.concurrency import run_in_threadpool
 
 from lambdas.api.dependencies import (
     AlgorithmQuery,
@@ -20,8 +22,14 @@ from lambdas.api.errors import ERROR_RESPONSES, AssignBatchTooLargeError
 from lambdas.api.fastjson import FastJSONRoute, json_response
 from lambdas.api.schemas import AssignRequest, AssignResponse, ErrorResponse
 from shared.serving.model import SegmentationModel
+from shared.serving.registry import ModelRegistry
 
-__all__ = ["enforce_batch_limit", "router"]
+__all__ = ["INLINE_MAX_CUSTOMERS", "enforce_batch_limit", "router"]
+
+INLINE_MAX_CUSTOMERS = 16
+"""Batches up to this size are assigned on the event loop when the model is loaded (tens of
+microseconds of numpy). Larger ones go to a thread where requests share the loop (uvicorn), and
+any request that must read the store always does."""
 
 _frozen_versions: set[tuple[str, str]] = set()
 
@@ -29,9 +37,9 @@ _frozen_versions: set[tuple[str, str]] = set()
 def _freeze_loaded_model(model: SegmentationModel) -> None:
     """Move everything loaded so far (libraries, the model) out of the garbage collector's view.
 
-    A loaded model drags in ~150,000 long-lived objects (scikit-learn, pandas, skops); every
-    full collection would scan them again, adding 50-400 ms pauses to large batches. Freezing
-    is O(1) and done once per model version and container.
+    A loaded model and the libraries around it are long-lived objects; every full collection
+    would scan them again, adding pauses to large batches. Freezing is O(1) and done once per
+    model version and container.
     """
     key = (model.dataset, model.version)
     if key not in _frozen_versions and model.is_warm:
@@ -77,6 +85,7 @@ async def enforce_batch_limit(request: Request, settings: SettingsDep) -> None:
     responses={413: {"model": ErrorResponse, "description": "Batch or body over the limit"}},
 )
 async def assign(
+    request: Request,
     dataset: DatasetPath,
     body: AssignRequest,
     registry: RegistryDep,
@@ -90,8 +99,46 @@ async def assign(
     ``imputed``; values outside the training range or unseen categories are accepted with a
     warning; a value of the wrong type is a 422 naming its row and column.
     """
-    model = registry.get(dataset, version)
-    result = model.assign_batch(body.customers, algorithm=algorithm, k=k)
+    model = registry.cached(dataset, version)
+    if model is None or not model.is_ready(algorithm, k):
+        # A store read (a refresh of current.json, a first load): never on the event loop.
+        return await run_in_threadpool(
+            _answer_loading, registry, dataset, version, body.customers, algorithm, k
+        )
+    if len(body.customers) > INLINE_MAX_CUSTOMERS and _serves_concurrently(request):
+        # Real CPU work while other requests may be waiting on this loop: a thread.
+        return await run_in_threadpool(_answer, model, body.customers, algorithm, k)
+    # The hot path: the model is in memory, and either the batch is small (a thread hop would
+    # cost more than the assignment) or nothing else shares this loop.
+    return _answer(model, body.customers, algorithm, k)
+
+
+def _serves_concurrently(request: Request) -> bool:
+    """False inside Lambda: Mangum puts the event in the scope, and a Lambda container handles
+    one invocation at a time, so nothing else waits on its event loop (a thread hop would only
+    add scheduling latency). True under uvicorn."""
+    return "aws.event" not in request.scope
+
+
+def _answer_loading(
+    registry: ModelRegistry,
+    dataset: str,
+    version: str | None,
+    customers: Sequence[dict[str, Any]],
+    algorithm: str | None,
+    k: int | None,
+) -> Response:
+    """:func:`_answer` after getting the model from the registry (may read the store)."""
+    return _answer(registry.get(dataset, version), customers, algorithm, k)
+
+
+def _answer(
+    model: SegmentationModel,
+    customers: Sequence[dict[str, Any]],
+    algorithm: str | None,
+    k: int | None,
+) -> Response:
+    result = model.assign_batch(customers, algorithm=algorithm, k=k)
     _freeze_loaded_model(model)
     payload = {
         "dataset": model.dataset,

@@ -136,7 +136,7 @@ def render_index() -> str:
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
-async def dashboard() -> HTMLResponse:
+def dashboard() -> HTMLResponse:
     """The dashboard page (a static shell; its data comes from the JSON API)."""
     return HTMLResponse(
         render_index(),
@@ -150,7 +150,7 @@ async def dashboard() -> HTMLResponse:
 
 
 @router.get("/static/{name}", include_in_schema=False)
-async def static_file(name: str, request: Request) -> Response:
+def static_file(name: str, request: Request) -> Response:
     """Serve one of the dashboard's files, gzipped when the client accepts it."""
     try:
         asset = load_asset(name)

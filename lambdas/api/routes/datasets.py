@@ -71,7 +71,7 @@ def _detail(manifest: Manifest) -> DatasetDetail:
 
 
 @router.get("", response_model=DatasetList, summary="Datasets and their current versions")
-async def list_all(store: StoreDep) -> DatasetList:
+def list_all(store: StoreDep) -> DatasetList:
     """Every dataset with anything stored; ``current_version`` is null until one is published."""
     items: list[DatasetItem] = []
     for name in list_datasets(store):
@@ -91,7 +91,7 @@ async def list_all(store: StoreDep) -> DatasetList:
 
 
 @router.get("/{dataset}", response_model=DatasetDetail, summary="Manifest summary of a version")
-async def get_dataset(
+def get_dataset(
     dataset: DatasetPath, registry: RegistryDep, version: VersionQuery = None
 ) -> DatasetDetail:
     """The current version's manifest summary: source, rows, columns, algorithms, champion."""
@@ -101,7 +101,7 @@ async def get_dataset(
 @router.get(
     "/{dataset}/evaluation", response_model=EvaluationResponse, summary="Metrics and k sweeps"
 )
-async def get_evaluation(
+def get_evaluation(
     dataset: DatasetPath, registry: RegistryDep, version: VersionQuery = None
 ) -> EvaluationResponse:
     """Every candidate's metrics, the k sweeps (elbow, BIC), dendrogram data, the comparison."""
@@ -113,7 +113,7 @@ async def get_evaluation(
 
 
 @router.get("/{dataset}/plots", response_model=PlotsResponse, summary="Plot data for the dashboard")
-async def get_plots(
+def get_plots(
     dataset: DatasetPath, registry: RegistryDep, version: VersionQuery = None
 ) -> PlotsResponse:
     """Sampled customers with map coordinates and segment ids, and ready Plotly figures."""
@@ -132,7 +132,7 @@ async def get_plots(
         **JSON_ERROR_RESPONSES,
     },
 )
-async def get_report(
+def get_report(
     dataset: DatasetPath, registry: RegistryDep, version: VersionQuery = None
 ) -> HTMLResponse:
     """The self-contained HTML report of a training run (``response_model``: HTML, not JSON)."""
@@ -141,7 +141,7 @@ async def get_report(
 
 
 @router.get("/{dataset}/failures", response_model=FailureList, summary="Recent failed uploads")
-async def list_failures(
+def list_failures(
     dataset: DatasetPath,
     store: StoreDep,
     limit: Annotated[int, Query(ge=1, le=100, description="How many, newest first.")] = 20,

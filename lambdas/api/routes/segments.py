@@ -29,7 +29,7 @@ router = APIRouter(
 @router.get(
     "/{dataset}/segments", response_model=SegmentsResponse, summary="Segment profiles of a model"
 )
-async def list_segments(
+def list_segments(
     dataset: DatasetPath,
     registry: RegistryDep,
     algorithm: AlgorithmQuery = None,
@@ -58,7 +58,7 @@ async def list_segments(
     response_model=SegmentDetail,
     summary="One segment's profile",
 )
-async def get_segment(
+def get_segment(
     dataset: DatasetPath,
     segment_id: Annotated[int, PathParam(ge=-1, le=10_000, description="-1 is Outliers.")],
     registry: RegistryDep,

@@ -44,7 +44,7 @@ def _require_dataset(store: ModelStore, dataset: str) -> None:
     summary="Every complete version",
     dependencies=[ReadAccess],
 )
-async def get_versions(dataset: DatasetPath, store: StoreDep) -> VersionList:
+def get_versions(dataset: DatasetPath, store: StoreDep) -> VersionList:
     """Complete versions (those with a manifest), newest first, and which one is current."""
     _require_dataset(store, dataset)
     pointer = read_current(store, dataset)
@@ -77,7 +77,7 @@ async def get_versions(dataset: DatasetPath, store: StoreDep) -> VersionList:
     dependencies=[AdminAccess],
     responses={403: {"model": ErrorResponse, "description": "Needs an admin token"}},
 )
-async def promote(
+def promote(
     dataset: DatasetPath, version: VersionPath, store: StoreDep, registry: RegistryDep
 ) -> PromoteResponse:
     """Point ``current.json`` at ``version`` (admin).
