@@ -1,7 +1,7 @@
 """The optional per-dataset config, ``configs/<dataset>.json`` in the raw bucket.
 
-Keys (all optional): ``features``, ``id_column``, ``exclude``, ``categorical``, ``algorithms``,
-``k_min``, ``k_max``. Unknown keys are an error that names them.
+Keys (all optional): ``features``, ``id_column``, ``exclude``, ``categorical``, ``outcomes``,
+``algorithms``, ``k_min``, ``k_max``. Unknown keys are an error that names them.
 """
 
 from __future__ import annotations
@@ -49,6 +49,12 @@ class DatasetConfig(BaseModel):
     exclude: list[str] = Field(default_factory=list, description="Columns to ignore.")
     categorical: list[str] = Field(
         default_factory=list, description="Columns to treat as categories whatever their type."
+    )
+    outcomes: list[str] | None = Field(
+        default=None,
+        description="Columns profiled per segment as rates and never clustered on; default: "
+        "outcome-like columns are detected by name (see shared.engine.screening); [] turns "
+        "the detection off.",
     )
     algorithms: list[Algorithm] = Field(
         default_factory=lambda: list(ALGORITHMS), min_length=1, description="Algorithms to fit."

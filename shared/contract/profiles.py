@@ -36,6 +36,27 @@ class NumericSummary(Document):
     z: float = Field(default=0.0, description="(segment mean - population mean) / population std.")
 
 
+class OutcomeRate(Document):
+    """One outcome column (a churn flag, a campaign response) within a segment or population.
+
+    Outcomes are never clustered on (``shared.engine.screening``); they say how the segments
+    differ in what the business wants to predict.
+    """
+
+    level: str | None = Field(
+        default=None,
+        description="The level counted by ``rate`` (a two-level outcome's positive level); "
+        "None for outcomes with more levels.",
+    )
+    rate: float | None = Field(
+        default=None, ge=0, le=1, description="Share of ``level`` among the known values."
+    )
+    shares: dict[str, float] = Field(
+        default_factory=dict, description="Every level's share among the known values."
+    )
+    known: int = Field(default=0, ge=0, description="Customers with a known value.")
+
+
 class SegmentProfile(Document):
     """One segment: who is in it and what sets it apart."""
 
@@ -57,6 +78,10 @@ class SegmentProfile(Document):
     distinctive: list[str] = Field(
         default_factory=list, description="Features that set the segment apart, strongest first."
     )
+    outcomes: dict[str, OutcomeRate] = Field(
+        default_factory=dict,
+        description="Per outcome column (not clustered on), its rate in the segment.",
+    )
 
 
 class SegmentSet(Document):
@@ -70,6 +95,9 @@ class SegmentSet(Document):
     population_categorical: dict[str, dict[str, float]] = Field(
         default_factory=dict,
         description="Per categorical feature, the whole population's category -> share.",
+    )
+    population_outcomes: dict[str, OutcomeRate] = Field(
+        default_factory=dict, description="Per outcome column, its rate in the whole population."
     )
 
     def by_id(self, segment_id: int) -> SegmentProfile | None:

@@ -197,14 +197,17 @@ class NearestCentroidAssigner(SegmentAssigner):
 class GaussianMixtureAssigner(SegmentAssigner):
     """Gaussian Mixture's own rule: the component of largest posterior probability.
 
-    Fitted from a fitted ``sklearn.mixture.GaussianMixture`` (``covariance_type="full"``); only
-    its arrays are kept, and the posteriors are computed with plain numpy exactly as scikit-learn
-    does (``_estimate_log_gaussian_prob``), so ``predict`` equals the mixture's ``predict``.
+    Fitted from a fitted ``sklearn.mixture.GaussianMixture`` of any covariance type; only its
+    arrays are kept (precisions in the full form, see :func:`full_precisions_cholesky`), and the
+    posteriors are computed with plain numpy as scikit-learn does
+    (``_estimate_log_gaussian_prob``), so ``predict`` equals the mixture's ``predict``.
 
     Attributes
     ----------
     weights_, means_, precisions_cholesky_ : ndarray
-        The mixture's parameters.
+        The mixture's parameters; ``precisions_cholesky_`` is ``(k, d, d)`` whatever the type.
+    covariance_type_ : str
+        The mixture's covariance type (``full``, ``diag``, ``tied`` or ``spherical``).
     labels_ : ndarray of int64
     thresholds_ : ndarray
         Per component, the ``OUTLIER_QUANTILE`` of the fit rows' distances to its mean.
@@ -233,13 +236,18 @@ class GaussianMixtureAssigner(SegmentAssigner):
     )
 
     def fit(self, X: Any, y: Any = None, *, mixture: Any) -> GaussianMixtureAssigner:
-        """Copy the fitted mixture's parameters and learn the outlier thresholds on ``X``."""
-        if getattr(mixture, "covariance_type", "full") != "full":
-            raise ValueError("only covariance_type='full' mixtures are supported")
+        """Copy the fitted mixture's parameters and learn the outlier thresholds on ``X``.
+
+        Every covariance type is kept in the full form, one ``(d, d)`` precision Cholesky
+        factor per component (:func:`full_precisions_cholesky`), so one kernel serves them all.
+        """
         X = np.asarray(X, dtype=np.float64)
+        self.covariance_type_ = str(getattr(mixture, "covariance_type", "full"))
         self.weights_ = np.array(mixture.weights_, dtype=np.float64)
         self.means_ = np.array(mixture.means_, dtype=np.float64)
-        self.precisions_cholesky_ = np.array(mixture.precisions_cholesky_, dtype=np.float64)
+        self.precisions_cholesky_ = full_precisions_cholesky(
+            mixture.precisions_cholesky_, self.covariance_type_, *self.means_.shape
+        )
         self.labels_ = np.arange(self.weights_.shape[0], dtype=np.int64)
         self.n_features_in_ = int(self.means_.shape[1])
         self.thresholds_ = np.full(self.labels_.shape[0], np.inf)
@@ -252,9 +260,20 @@ class GaussianMixtureAssigner(SegmentAssigner):
         return self.predict_and_score(X)[1]
 
     def n_parameters(self) -> int:
-        """Free parameters of a full-covariance mixture: means, covariances, weights."""
+        """Free parameters of the mixture: means, covariances (by type), weights.
+
+        As scikit-learn's ``GaussianMixture._n_parameters``: a full covariance has
+        ``d (d + 1) / 2`` per component, a diagonal ``d``, a spherical 1, a tied one
+        ``d (d + 1) / 2`` in all.
+        """
         k, d = self.means_.shape
-        return int(k * d + k * d * (d + 1) // 2 + k - 1)
+        covariance = {
+            "full": k * d * (d + 1) // 2,
+            "diag": k * d,
+            "tied": d * (d + 1) // 2,
+            "spherical": k,
+        }[getattr(self, "covariance_type_", "full")]
+        return int(k * d + covariance + k - 1)
 
     def assign(self, X: Any) -> AssignmentBatch:
         """Assign rows to the most probable component (see the class notes)."""
@@ -287,6 +306,50 @@ class GaussianMixtureAssigner(SegmentAssigner):
         )
 
 
+def full_precisions_cholesky(
+    precisions_cholesky: Any, covariance_type: str, n_components: int, n_features: int
+) -> np.ndarray:
+    """A mixture's precision Cholesky factors in the full form ``(k, d, d)``, for any type.
+
+    scikit-learn stores ``(k, d, d)`` for ``full``, ``(d, d)`` for ``tied`` (shared by every
+    component), ``(k, d)`` for ``diag`` and ``(k,)`` for ``spherical``. Diagonal and spherical
+    factors become diagonal matrices and a tied factor is repeated, which gives the very same
+    log-densities (the Mahalanobis terms and the log-determinant, the sum of the log-diagonal).
+
+    Raises
+    ------
+    ValueError
+        For an unknown type or a shape that does not fit it.
+
+    Examples
+    --------
+    >>> full_precisions_cholesky(np.array([2.0, 0.5]), "spherical", 2, 2).tolist()
+    [[[2.0, 0.0], [0.0, 2.0]], [[0.5, 0.0], [0.0, 0.5]]]
+    >>> full_precisions_cholesky(np.array([[1.0, 3.0]]), "diag", 1, 2).tolist()
+    [[[1.0, 0.0], [0.0, 3.0]]]
+    """
+    values = np.asarray(precisions_cholesky, dtype=np.float64)
+    k, d = n_components, n_features
+    shapes = {"full": (k, d, d), "tied": (d, d), "diag": (k, d), "spherical": (k,)}
+    if covariance_type not in shapes:
+        raise ValueError(f"unknown covariance_type={covariance_type!r}; known: {list(shapes)}")
+    if values.shape != shapes[covariance_type]:
+        raise ValueError(
+            f"precisions_cholesky of shape {values.shape} does not fit covariance_type="
+            f"{covariance_type!r} with {k} components of {d} features"
+        )
+    if covariance_type == "full":
+        return values.copy()
+    if covariance_type == "tied":
+        return np.repeat(values[None, :, :], k, axis=0)
+    if covariance_type == "spherical":
+        values = np.repeat(values[:, None], d, axis=1)
+    out = np.zeros((k, d, d), dtype=np.float64)
+    diagonal = np.arange(d)
+    out[:, diagonal, diagonal] = values
+    return out
+
+
 class CoreSampleAssigner(SegmentAssigner):
     """DBSCAN's rule for a new point: the segment of the nearest core sample within ``eps``.
 
@@ -301,7 +364,9 @@ class CoreSampleAssigner(SegmentAssigner):
     Attributes
     ----------
     components_ : ndarray of shape (m, d)
-        The core samples of the fit.
+        The core samples of the fit, their columns scaled by ``feature_weights_``.
+    feature_weights_ : ndarray of shape (d,)
+        Scale of each column in every distance (0: the column is left out).
     component_norms_ : ndarray of shape (m,)
         Their squared norms (for the fast nearest-core ranking).
     core_labels_ : ndarray of int64, shape (m,)
@@ -332,8 +397,13 @@ class CoreSampleAssigner(SegmentAssigner):
     def __init__(self, eps: float = 0.5) -> None:
         self.eps = eps
 
-    def fit(self, X: Any, y: Any, *, core: Any) -> CoreSampleAssigner:
-        """Keep the core samples (indices ``core`` into ``X``) and their labels ``y[core]``."""
+    def fit(self, X: Any, y: Any, *, core: Any, feature_weights: Any = None) -> CoreSampleAssigner:
+        """Keep the core samples (indices ``core`` into ``X``) and their labels ``y[core]``.
+
+        ``feature_weights`` (one per column, default all 1) scale the columns before every
+        distance: DBSCAN gives two-valued columns weight 0 (see
+        :func:`shared.engine.clustering.dbscan_feature_weights`).
+        """
         X = np.asarray(X, dtype=np.float64)
         labels = np.asarray(y, dtype=np.int64)
         core_index = np.asarray(core, dtype=np.int64)
@@ -341,18 +411,32 @@ class CoreSampleAssigner(SegmentAssigner):
             raise ValueError(f"X {X.shape} and y {labels.shape} do not match")
         if not self.eps > 0:
             raise ValueError(f"eps={self.eps} should be > 0")
-        self.components_ = X[core_index].copy()
+        weights = np.ones(X.shape[1]) if feature_weights is None else feature_weights
+        self.feature_weights_ = np.asarray(weights, dtype=np.float64).copy()
+        if self.feature_weights_.shape != (X.shape[1],):
+            raise ValueError(
+                f"feature_weights of shape {self.feature_weights_.shape} do not fit "
+                f"{X.shape[1]} features"
+            )
+        self.components_ = X[core_index] * self.feature_weights_
         self.component_norms_ = np.einsum("ij,ij->i", self.components_, self.components_)
         self.core_labels_ = labels[core_index].copy()
         self.labels_ = np.unique(self.core_labels_[self.core_labels_ >= 0]).astype(np.int64)
         self.n_features_in_ = int(X.shape[1])
         return self
 
+    def _weighted(self, X: Any) -> np.ndarray:
+        arr = as_matrix(X, self.n_features_in_)
+        weights = getattr(self, "feature_weights_", None)  # absent in assigners saved before
+        if weights is None or bool(np.all(weights == 1.0)):
+            return arr
+        return np.asarray(arr * weights)
+
     def predict(self, X: Any) -> np.ndarray:
         """Labels only: :meth:`assign`'s labels, without the distance of noise rows to their
         nearest core sample (the costly part of a large batch)."""
         self._check_fitted()
-        arr = as_matrix(X, self.n_features_in_)
+        arr = self._weighted(X)
         if self.components_.shape[0] == 0:
             return np.full(arr.shape[0], NOISE_LABEL, dtype=np.int64)
         index, distance = kernels.nearest_core(
@@ -365,7 +449,7 @@ class CoreSampleAssigner(SegmentAssigner):
         """Assign rows to the nearest core sample's segment, or noise (see the class notes)."""
         self._check_fitted()
         return kernels.assign_core_sample(
-            as_matrix(X, self.n_features_in_),
+            self._weighted(X),
             self.components_,
             self.component_norms_,
             self.core_labels_,

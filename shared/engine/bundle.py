@@ -68,11 +68,15 @@ def _rule_of(assigner: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
             "thresholds": f(assigner.thresholds_),
         }
     if isinstance(assigner, CoreSampleAssigner):
-        return spec(CoreSampleRule.kind, eps=float(assigner.eps)), {
+        arrays = {
             "components": f(assigner.components_),
             "core_labels": i(assigner.core_labels_),
             "labels": i(assigner.labels_),
         }
+        weights = getattr(assigner, "feature_weights_", None)
+        if weights is not None and not bool(np.all(weights == 1.0)):
+            arrays["feature_weights"] = f(weights)
+        return spec(CoreSampleRule.kind, eps=float(assigner.eps)), arrays
     raise TypeError(f"no serving rule for a {type(assigner).__name__}")
 
 

@@ -25,9 +25,10 @@ DBSCAN          10,000      neighbourhood queries can be O(n^2); other rows by t
                             sample within eps (a KD-tree query per row whose cost grows with
                             the number of core samples: 10k fit rows keep ~8k of them, half
                             the cost of 20k for the same segments).
-Gaussian Mix.   10,000      EM with full covariances (10,000 rows estimate 10 components of
-                            12-feature covariances well); every row then gets its most
-                            probable component (labels and log-likelihood only, no posteriors).
+Gaussian Mix.   10,000      EM (10,000 rows estimate 10 components of 12-feature
+                            covariances well); every row then gets its most probable
+                            component (labels and log-likelihood only, no posteriors). The
+                            covariance type is chosen by BIC on a nested 2,000-row sample.
 Silhouette      5,000       ``shared.engine.metrics.SILHOUETTE_SAMPLE_CAP``.
 ==============  ==========  ===============================================================
 
@@ -71,6 +72,8 @@ __all__ = [
     "KMEANS_SAMPLE_CAP",
     "AlgorithmFit",
     "FittedModel",
+    "choose_covariance_type",
+    "dbscan_feature_weights",
     "dbscan_min_samples",
     "fit_agglomerative",
     "fit_candidates",
@@ -78,7 +81,9 @@ __all__ = [
     "fit_gmm",
     "fit_kmeans",
     "knee_index",
+    "mixture_reg_covar",
     "representative_sample",
+    "two_valued_columns",
 ]
 
 logger = logging.getLogger(__name__)
@@ -99,6 +104,13 @@ KDIST_TAIL = 0.005
 """Share of the k-distance curve's top left out of the knee search."""
 CURVE_POINTS = 200
 """Points of the k-distance curve kept in ``evaluation.json`` for the plot."""
+GMM_TYPE_SAMPLE_CAP = 2_000
+"""Rows (a nested subset of the GMM sample) the covariance type is chosen on: each of the four
+types is fitted over the k sweep there, then only the winner on the GMM sample."""
+COVARIANCE_TYPES = ("full", "diag", "tied", "spherical")
+"""Covariance types the Gaussian mixture chooses among (by BIC); ties go to the earlier one."""
+MIXTURE_REG_FLOOR = 1e-6
+"""scikit-learn's default ``reg_covar``, kept when no column of the matrix is two-valued."""
 GMM_FIT_THREADS = 2
 """Single-threaded Gaussian mixture fits run this many at a time (one per core of the 2-core
 machine the bench runs on)."""
@@ -439,6 +451,10 @@ def _k_distance_eps(
 def fit_dbscan(X: np.ndarray, *, random_state: int = 0) -> AlgorithmFit:
     """DBSCAN on the sample with eps from the k-distance knee; other rows by the core rule.
 
+    Density is measured on the columns :func:`dbscan_feature_weights` keeps (two-valued
+    columns such as one-hot slots are left out of the distances); ``min_samples`` counts those
+    columns.
+
     Examples
     --------
     >>> rng = np.random.default_rng(0)
@@ -453,13 +469,18 @@ def fit_dbscan(X: np.ndarray, *, random_state: int = 0) -> AlgorithmFit:
     started = time.perf_counter()
     index = representative_sample(n_rows, DBSCAN_SAMPLE_CAP, random_state=random_state)
     X_fit = X[index]
-    min_samples = dbscan_min_samples(X.shape[1], index.size)
+    weights = dbscan_feature_weights(X_fit)
+    X_density = X_fit[:, weights > 0]
+    n_density = int(X_density.shape[1])
+    min_samples = dbscan_min_samples(n_density, index.size)
     with _threads(index.size):
-        eps, curve, knee = _k_distance_eps(X_fit, min_samples, random_state=random_state)
-        algorithm = _neighbour_algorithm(X.shape[1])
-        db = DBSCAN(eps=eps, min_samples=min_samples, algorithm=algorithm).fit(X_fit)
+        eps, curve, knee = _k_distance_eps(X_density, min_samples, random_state=random_state)
+        algorithm = _neighbour_algorithm(n_density)
+        db = DBSCAN(eps=eps, min_samples=min_samples, algorithm=algorithm).fit(X_density)
     fit_labels = db.labels_.astype(np.int64)
-    assigner = CoreSampleAssigner(eps=eps).fit(X_fit, fit_labels, core=db.core_sample_indices_)
+    assigner = CoreSampleAssigner(eps=eps).fit(
+        X_fit, fit_labels, core=db.core_sample_indices_, feature_weights=weights
+    )
     # One pass of the rule over every row gives both the extension and the agreement on the
     # fit rows (which then keep the fit's own labels).
     labels = assigner.predict(X)
@@ -477,6 +498,7 @@ def fit_dbscan(X: np.ndarray, *, random_state: int = 0) -> AlgorithmFit:
             "min_samples": min_samples,
             "sample_rows": int(index.size),
             "neighbour_search": algorithm,
+            "density_features": n_density,
         },
         fit_rows=int(index.size),
         fit_seconds=time.perf_counter() - started,
@@ -495,28 +517,102 @@ def fit_dbscan(X: np.ndarray, *, random_state: int = 0) -> AlgorithmFit:
             f"eps = knee of the sorted {min_samples - 1}-nearest-neighbour distance curve of "
             f"{curve.size} of the {index.size} fit rows (farthest point below the chord, "
             f"top {KDIST_TAIL:.1%} ignored): "
-            f"{eps:.4g} at rank {knee}; min_samples = max(4, 2 x {X.shape[1]} features) "
+            f"{eps:.4g} at rank {knee}; min_samples = max(4, 2 x {n_density} features) "
             f"= {min_samples}"
+            + (
+                f"; {X.shape[1] - n_density} two-valued column(s) (one-hot slots, flags) left "
+                "out of the distances"
+                if n_density < X.shape[1]
+                else ""
+            )
         ),
     }
     return AlgorithmFit(algorithm="dbscan", models=[model], fit_rows=int(index.size), extra=extra)
 
 
-def _gaussian_mixture(k: int, random_state: int) -> Any:
+def _gaussian_mixture(k: int, random_state: int, covariance_type: str, reg_covar: float) -> Any:
     from sklearn.mixture import GaussianMixture
 
     return GaussianMixture(
         n_components=k,
-        covariance_type="full",
-        reg_covar=1e-6,
+        covariance_type=covariance_type,
+        reg_covar=reg_covar,
         max_iter=200,
         n_init=1,
         random_state=random_state,
     )
 
 
+def mixture_reg_covar(X: np.ndarray) -> float:
+    """The variance added to every covariance diagonal: ``max(1e-6, g^2 / 4)``.
+
+    ``g`` is the largest gap between the two values of a two-valued column of ``X`` (a one-hot
+    slot, a flag). Without it a component that holds customers of one level only has zero
+    variance along that column and an unbounded likelihood, so BIC rewards splitting on the
+    dummy (the "collapse"). With ``g^2 / 4`` a component that collapses onto one level gains at
+    most ``log 2`` per customer in log-likelihood (``log(1 + 4 p (1 - p))`` for level share
+    ``p``, even when a diagonal model counts a two-level column's two one-hot slots twice): no
+    more than the level itself tells. Matrices without a two-valued column keep scikit-learn's
+    default ``1e-6``.
+
+    Examples
+    --------
+    >>> mixture_reg_covar(np.array([[0.1, 0.0], [2.3, 0.5], [-1.0, 0.5]]))
+    0.0625
+    >>> mixture_reg_covar(np.array([[0.1], [2.3], [-1.0]]))
+    1e-06
+    """
+    two_valued = two_valued_columns(X)
+    if not two_valued.any():
+        return MIXTURE_REG_FLOOR
+    gap = float(np.max(np.ptp(X[:, two_valued], axis=0)))
+    return max(MIXTURE_REG_FLOOR, gap * gap / 4.0)
+
+
+def two_valued_columns(X: np.ndarray) -> np.ndarray:
+    """Mask of the columns of ``X`` that hold exactly two distinct values (one-hot slots, flags).
+
+    Examples
+    --------
+    >>> two_valued_columns(np.array([[0.0, 1.0, 0.5], [0.5, 2.0, 0.5], [0.0, 3.0, 0.5]])).tolist()
+    [True, False, False]
+    """
+    low, high = X.min(axis=0), X.max(axis=0)
+    mask = np.zeros(X.shape[1], dtype=bool)
+    for j in np.flatnonzero(high > low):
+        column = X[:, j]
+        mask[j] = bool(np.all((column == low[j]) | (column == high[j])))
+    return mask
+
+
+def dbscan_feature_weights(X: np.ndarray) -> np.ndarray:
+    """DBSCAN's weight per column: 0 for two-valued columns, 1 for the others.
+
+    A two-valued column (a one-hot slot, a flag) puts a gap between its levels that no density
+    path crosses once it exceeds eps, so DBSCAN would cut every dense region into one island per
+    level: one categorical column alone would decide the segments (eps shrinks as rows grow, so
+    no fixed one-hot weight avoids it). DBSCAN therefore measures density on the other columns
+    (its segments are still profiled on every column). When every column is two-valued, all
+    keep weight 1.
+
+    Examples
+    --------
+    >>> dbscan_feature_weights(np.array([[0.0, 1.2], [0.5, -0.3], [0.0, 0.1]])).tolist()
+    [0.0, 1.0]
+    """
+    two_valued = two_valued_columns(X)
+    if two_valued.all():
+        return np.ones(X.shape[1])
+    return np.where(two_valued, 0.0, 1.0)
+
+
 def _fit_mixtures(
-    X_fit: np.ndarray, ks: list[int], random_state: int
+    X_fit: np.ndarray,
+    ks: list[int],
+    random_state: int,
+    *,
+    covariance_type: str = "full",
+    reg_covar: float = 1e-6,
 ) -> dict[int, tuple[Any, float]]:
     """Every k's mixture fitted on ``X_fit``, with its seconds: ``{k: (mixture, seconds)}``.
 
@@ -530,7 +626,7 @@ def _fit_mixtures(
         started = time.perf_counter()
         # Again inside the worker: OpenMP's thread count is a per-thread setting.
         with _threads(X_fit.shape[0]):
-            mixture = _gaussian_mixture(k, random_state).fit(X_fit)
+            mixture = _gaussian_mixture(k, random_state, covariance_type, reg_covar).fit(X_fit)
         return k, mixture, time.perf_counter() - started
 
     # Warning filters are process-wide: set them once, around every thread.
@@ -546,11 +642,53 @@ def _fit_mixtures(
     return {k: (mixture, seconds) for k, mixture, seconds in done}
 
 
-def fit_gmm(X: np.ndarray, ks: Iterable[int], *, random_state: int = 0) -> AlgorithmFit:
-    """Gaussian mixtures (full covariance) on at most ``GMM_SAMPLE_CAP`` rows.
+def choose_covariance_type(
+    X: np.ndarray, ks: list[int], *, random_state: int = 0, reg_covar: float = 1e-6
+) -> tuple[str, dict[str, float], dict[int, tuple[Any, float]] | None]:
+    """The covariance type of lowest BIC, fitted on at most ``GMM_TYPE_SAMPLE_CAP`` rows.
 
-    Every row is labelled by its most probable component. BIC and AIC use every row's
-    log-likelihood. The k=1 BIC is kept in ``extra`` for the BIC curve.
+    Each of :data:`COVARIANCE_TYPES` is fitted at every k of ``ks`` (and k = 1) on a nested
+    sample of ``X``; the type whose best BIC over k is lowest wins (ties: the earlier type in
+    :data:`COVARIANCE_TYPES`).
+
+    Returns
+    -------
+    covariance_type : str
+    best_bic : dict of str to float
+        Each type's lowest BIC over k on the selection sample.
+    mixtures : dict or None
+        The winner's fits ``{k: (mixture, seconds)}`` when the selection sample is all of
+        ``X`` (they are then the sweep itself), else None.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.vstack([rng.normal(0, [1.0, 0.1], (100, 2)), rng.normal(4, [0.1, 1.0], (100, 2))])
+    >>> choose_covariance_type(X, [2])[0]
+    'diag'
+    """
+    index = representative_sample(X.shape[0], GMM_TYPE_SAMPLE_CAP, random_state=random_state)
+    X_sel = X[index]
+    best: dict[str, float] = {}
+    fits: dict[str, dict[int, tuple[Any, float]]] = {}
+    for covariance_type in COVARIANCE_TYPES:
+        fits[covariance_type] = _fit_mixtures(
+            X_sel, ks, random_state, covariance_type=covariance_type, reg_covar=reg_covar
+        )
+        best[covariance_type] = min(float(m.bic(X_sel)) for m, _ in fits[covariance_type].values())
+    chosen = min(COVARIANCE_TYPES, key=lambda t: (best[t], COVARIANCE_TYPES.index(t)))
+    return chosen, best, fits[chosen] if index.size == X.shape[0] else None
+
+
+def fit_gmm(X: np.ndarray, ks: Iterable[int], *, random_state: int = 0) -> AlgorithmFit:
+    """Gaussian mixtures on at most ``GMM_SAMPLE_CAP`` rows, of the covariance type BIC prefers.
+
+    The covariance type (full, diag, tied or spherical) is chosen first by
+    :func:`choose_covariance_type` on a smaller nested sample; every k is then fitted with it,
+    with :func:`mixture_reg_covar` added to the covariances. Every row is labelled by its most
+    probable component. BIC and AIC use every row's log-likelihood. The k=1 BIC is kept in
+    ``extra`` for the BIC curve, with the type choice (``covariance_type``,
+    ``covariance_bic``, ``reg_covar``).
 
     Examples
     --------
@@ -563,7 +701,13 @@ def fit_gmm(X: np.ndarray, ks: Iterable[int], *, random_state: int = 0) -> Algor
     index = representative_sample(n_rows, GMM_SAMPLE_CAP, random_state=random_state)
     X_fit = X[index]
     valid = _valid_ks(ks, index.size)
-    mixtures = _fit_mixtures(X_fit, [*valid, 1], random_state)
+    reg_covar = mixture_reg_covar(X_fit)
+    covariance_type, type_bic, mixtures_or_none = choose_covariance_type(
+        X_fit, [*valid, 1], random_state=random_state, reg_covar=reg_covar
+    )
+    mixtures = mixtures_or_none or _fit_mixtures(
+        X_fit, [*valid, 1], random_state, covariance_type=covariance_type, reg_covar=reg_covar
+    )
     models = []
 
     def fitted(k: int) -> tuple[Any, GaussianMixtureAssigner, np.ndarray, dict[str, float]]:
@@ -588,7 +732,8 @@ def fit_gmm(X: np.ndarray, ks: Iterable[int], *, random_state: int = 0) -> Algor
                 assigner=assigner,
                 params={
                     "n_components": k,
-                    "covariance_type": "full",
+                    "covariance_type": covariance_type,
+                    "reg_covar": reg_covar,
                     "random_state": random_state,
                     "converged": bool(mixture.converged_),
                 },
@@ -603,7 +748,13 @@ def fit_gmm(X: np.ndarray, ks: Iterable[int], *, random_state: int = 0) -> Algor
         algorithm="gmm",
         models=models,
         fit_rows=int(index.size),
-        extra={"bic_k1": k1_scores["bic"], "aic_k1": k1_scores["aic"]},
+        extra={
+            "bic_k1": k1_scores["bic"],
+            "aic_k1": k1_scores["aic"],
+            "covariance_type": covariance_type,
+            "covariance_bic": type_bic,
+            "reg_covar": reg_covar,
+        },
     )
 
 

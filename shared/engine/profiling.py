@@ -33,6 +33,7 @@ from shared.contract.profiles import (
     OUTLIER_NAME,
     OUTLIER_SEGMENT_ID,
     NumericSummary,
+    OutcomeRate,
     SegmentProfile,
     SegmentSet,
 )
@@ -67,6 +68,7 @@ __all__ = [
     "ProfileInputs",
     "build_segment_set",
     "feature_word",
+    "outcome_rates",
 ]
 
 logger = logging.getLogger(__name__)
@@ -180,8 +182,21 @@ class ProfileInputs:
     2.0
     """
 
-    def __init__(self, features: pd.DataFrame, columns: list[ColumnSchema]) -> None:
+    def __init__(
+        self,
+        features: pd.DataFrame,
+        columns: list[ColumnSchema],
+        outcomes: pd.DataFrame | None = None,
+    ) -> None:
         self.n_rows = len(features)
+        self.outcomes = outcomes
+        # Per outcome column: the rows with a known value, their level codes and the levels.
+        self.outcome_codes: dict[str, tuple[np.ndarray, np.ndarray, list[str]]] = {}
+        if outcomes is not None:
+            for name in outcomes.columns:
+                known = outcomes[name].notna().to_numpy()
+                codes, levels = _category_codes(outcomes[name][known])
+                self.outcome_codes[str(name)] = (known, codes, levels)
         self.values: dict[str, np.ndarray] = {}
         self.overall: dict[str, NumericSummary | None] = {}
         self.codes: dict[str, tuple[np.ndarray, list[str]]] = {}
@@ -205,6 +220,7 @@ def build_segment_set(
     columns: list[ColumnSchema],
     X: Any,
     inputs: ProfileInputs | None = None,
+    outcomes: pd.DataFrame | None = None,
 ) -> SegmentSet:
     """Profile and name every segment of one fitted model.
 
@@ -226,6 +242,10 @@ def build_segment_set(
     inputs : ProfileInputs, optional
         ``ProfileInputs(features, columns)`` shared by the calls of one run (default: built
         here).
+    outcomes : DataFrame, optional
+        Outcome columns of the same rows (``CleanTable.outcomes``: labels, NaN missing), never
+        clustered on: each segment gets their rates (:func:`outcome_rates`). Default: those
+        of ``inputs``, if any.
 
     Returns
     -------
@@ -262,8 +282,10 @@ def build_segment_set(
     if absent:
         raise ValueError(f"used column(s) {absent} are not in the features frame")
 
-    if inputs is None or inputs.n_rows != n:
-        inputs = ProfileInputs(features, used)
+    if outcomes is None and inputs is not None and inputs.n_rows == n:
+        outcomes = inputs.outcomes
+    if inputs is None or inputs.n_rows != n or inputs.outcomes is not outcomes:
+        inputs = ProfileInputs(features, used, outcomes)
 
     group_labels, group = np.unique(labels, return_inverse=True)
     group = group.astype(np.int64).ravel()
@@ -312,6 +334,7 @@ def build_segment_set(
             if term is not None:
                 terms[g].append(term)
 
+    rates_by_group, population_rates = outcome_rates(inputs.outcome_codes, group, n_groups)
     centroids = _group_centroids(X, group, counts)
     noise = [g for g in range(n_groups) if group_labels[g] == OUTLIER_SEGMENT_ID]
     regular = sorted(
@@ -358,6 +381,7 @@ def build_segment_set(
                 categorical=mix_by_group[g],
                 centroid=[float(v) for v in centroids[g]],
                 distinctive=[t.feature for t in distinctive],
+                outcomes=rates_by_group[g],
             )
         )
     logger.debug(
@@ -371,8 +395,71 @@ def build_segment_set(
             "segments": segments,
             "population": population,
             "population_categorical": population_mix,
+            "population_outcomes": population_rates,
         }
     )
+
+
+def outcome_rates(
+    outcome_codes: dict[str, tuple[np.ndarray, np.ndarray, list[str]]],
+    group: np.ndarray,
+    n_groups: int,
+) -> tuple[list[dict[str, OutcomeRate]], dict[str, OutcomeRate]]:
+    """Per group and for the population, every outcome column's level shares and rate.
+
+    Shares are among the known (non-missing) values. A two-level outcome's ``rate`` is the
+    share of its positive level (:func:`shared.engine.screening.positive_level`, chosen on the
+    population); outcomes with more levels have shares only.
+
+    Parameters
+    ----------
+    outcome_codes : dict
+        ``ProfileInputs.outcome_codes``: per outcome column, the mask of rows with a known
+        value, their level codes and the levels.
+    group : ndarray of int, shape (n,)
+        Group index ``0..n_groups-1`` of every row.
+    n_groups : int
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> inputs = ProfileInputs(pd.DataFrame({"x": [0.0] * 4}), [],
+    ...                        pd.DataFrame({"Churn": ["1", "0", "1", None]}))
+    >>> by_group, overall = outcome_rates(inputs.outcome_codes, np.array([0, 0, 1, 1]), 2)
+    >>> [(r["Churn"].rate, r["Churn"].known) for r in by_group], overall["Churn"].rate
+    ([(0.5, 2), (1.0, 1)], 0.6666666666666666)
+    """
+    from shared.engine.screening import positive_level
+
+    by_group: list[dict[str, OutcomeRate]] = [{} for _ in range(n_groups)]
+    population: dict[str, OutcomeRate] = {}
+    for name, (known, codes, levels) in outcome_codes.items():
+        if not levels:
+            continue
+        n_levels = len(levels)
+        known_group = group[known]
+        table = np.bincount(known_group * n_levels + codes, minlength=n_groups * n_levels).reshape(
+            n_groups, n_levels
+        )
+        overall = table.sum(axis=0)
+        positive = positive_level(levels, [int(c) for c in overall])
+
+        def rate(
+            row: np.ndarray, levels: list[str] = levels, positive: str | None = positive
+        ) -> OutcomeRate:
+            total = int(row.sum())
+            shares = {levels[c]: float(row[c]) / total for c in range(len(levels))} if total else {}
+            return OutcomeRate(
+                level=positive,
+                rate=shares.get(positive) if positive is not None else None,
+                shares=shares,
+                known=total,
+            )
+
+        population[name] = rate(overall)
+        for g in range(n_groups):
+            by_group[g][name] = rate(table[g])
+    return by_group, population
 
 
 def _column_words(used: list[ColumnSchema], inputs: ProfileInputs) -> dict[str, ColumnWords]:

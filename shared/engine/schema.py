@@ -22,6 +22,10 @@ Inference rules (the dataset config overrides every one of them)
   native datetime column). The feature is the age in days before the newest date seen
   (``date_reference``), so newer means smaller.
 - **free text** (long strings with spaces) and **high-cardinality** text are dropped.
+- **screening** (:mod:`shared.engine.screening`): outcome-like columns (a churn flag, a campaign
+  response) are not clustered on but profiled per segment as rates (``CleanTable.outcomes``),
+  and of near-duplicate numeric columns (|Spearman rho| >= 0.95) one is kept; each screened
+  column's ``reason`` says why (naming the twin it duplicates).
 
 Skewed columns: a numeric (not date) feature gets ``transform="log1p"`` when its minimum is
 >= 0, it has more than two distinct values and its sample skewness is > 2 (pandas'
@@ -51,6 +55,7 @@ from pandas.tseries.api import guess_datetime_format
 
 from shared.contract.config import DatasetConfig
 from shared.contract.manifest import ColumnSchema, RowCounts
+from shared.engine.screening import OUTCOME_MAX_LEVELS, NearDuplicate, near_duplicates, outcome_word
 from shared.exceptions import (
     ConfigError,
     DataValidationError,
@@ -153,7 +158,11 @@ class CleanTable:
     rows : RowCounts
         Rows read, used, dropped (with reasons) and values imputed per column.
     warnings : list of str
-        Everything soft that the user should know (values treated as missing, dropped rows...).
+        Everything soft that the user should know (values treated as missing, dropped rows,
+        screened-out columns...).
+    outcomes : pandas.DataFrame
+        The outcome columns (``shared.engine.screening``), not clustered on: one ``str`` label
+        per kept row (index ``0..n-1``), NaN missing. No columns when there is no outcome.
     """
 
     columns: list[ColumnSchema]
@@ -161,6 +170,7 @@ class CleanTable:
     ids: pd.Series | None
     rows: RowCounts
     warnings: list[str] = field(default_factory=list)
+    outcomes: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def feature_columns(self) -> list[ColumnSchema]:
@@ -700,6 +710,7 @@ def _check_config(names: list[str], config: DatasetConfig) -> None:
         ("id_column", [config.id_column] if config.id_column else []),
         ("exclude", list(config.exclude)),
         ("categorical", list(config.categorical)),
+        ("outcomes", list(config.outcomes or [])),
     ]
     for key, wanted in named:
         absent = [c for c in wanted if c not in available]
@@ -727,6 +738,13 @@ def _check_config(names: list[str], config: DatasetConfig) -> None:
         conflicts.append(f"id_column {config.id_column!r} is also in 'exclude'")
     if config.id_column and config.id_column in categorical:
         conflicts.append(f"id_column {config.id_column!r} is also in 'categorical'")
+    outcomes = set(config.outcomes or [])
+    if config.id_column and config.id_column in outcomes:
+        conflicts.append(f"id_column {config.id_column!r} is also in 'outcomes'")
+    if outcomes & features:
+        conflicts.append(f"{_quote(sorted(outcomes & features))} in both 'outcomes' and 'features'")
+    if outcomes & exclude:
+        conflicts.append(f"{_quote(sorted(outcomes & exclude))} in both 'outcomes' and 'exclude'")
     if features & exclude:
         conflicts.append(f"{_quote(sorted(features & exclude))} in both 'features' and 'exclude'")
     if categorical & exclude:
@@ -858,6 +876,7 @@ def clean_training_table(
     final = [
         _apply_config(a, d, config, warnings) for a, d in zip(analyses, decisions, strict=True)
     ]
+    final, outcome_names = _screen_outcomes(analyses, final, config, warnings)
     used = [a for a, (_, is_used) in zip(analyses, final, strict=True) if is_used]
     if not used:
         reasons = "; ".join(
@@ -872,10 +891,22 @@ def clean_training_table(
     references = {a.name: _reference(a) for a in used if roles[a.name].role == "date"}
     typed = {a.name: _feature_values(a, roles[a.name].role, references.get(a.name)) for a in used}
     features = pd.DataFrame(typed, index=frame.index)
+    for twin in _screen_duplicates(analyses, final, roles, features, config):
+        position = names.index(twin.column)
+        final[position] = (_Decision(roles[twin.column].role, twin.reason), False)
+        features = features.drop(columns=twin.column)
+        used = [a for a in used if a.name != twin.column]
+        warnings.append(f"column {twin.column!r} left out of clustering: {twin.reason}")
+    by_name = {a.name: a for a in analyses}
+    outcome_values = pd.DataFrame(
+        {n: _feature_values(by_name[n], "categorical", None) for n in outcome_names},
+        index=frame.index,
+    )
     empty_rows = features.isna().all(axis=1).to_numpy()
     n_empty = int(empty_rows.sum())
     keep = ~empty_rows
     features = features.loc[keep].reset_index(drop=True)
+    outcome_values = outcome_values.loc[keep].reset_index(drop=True)
     n_used = len(features)
     dropped_reasons = {"every feature missing": n_empty} if n_empty else {}
     if n_used < limit:
@@ -895,6 +926,9 @@ def clean_training_table(
             if column.missing:
                 imputed[a.name] = column.missing
         else:
+            levels = None
+            if a.name in outcome_values.columns:
+                levels = sorted(str(v) for v in outcome_values[a.name].dropna().unique())
             column = ColumnSchema(
                 name=a.name,
                 role=decision.role,
@@ -902,6 +936,7 @@ def clean_training_table(
                 used=False,
                 reason=decision.reason,
                 missing=a.n_rows - a.n_present,
+                categories=levels,
             )
         schemas.append(column)
         _warn_values(a, is_used, warnings)
@@ -920,7 +955,78 @@ def clean_training_table(
     )
     for message in warnings:
         logger.info("clean_training_table: %s", message)
-    return CleanTable(columns=schemas, features=features, ids=ids, rows=rows, warnings=warnings)
+    return CleanTable(
+        columns=schemas,
+        features=features,
+        ids=ids,
+        rows=rows,
+        warnings=warnings,
+        outcomes=outcome_values,
+    )
+
+
+def _screen_outcomes(
+    analyses: list[_Analysis],
+    final: list[tuple[_Decision, bool]],
+    config: DatasetConfig,
+    warnings: list[str],
+) -> tuple[list[tuple[_Decision, bool]], list[str]]:
+    """Outcome columns (named by the config, else detected by name) leave the features."""
+    named = set(config.outcomes or [])
+    forced = set(config.features or [])
+    screened = list(final)
+    outcomes: list[str] = []
+    for i, (a, (_, is_used)) in enumerate(zip(analyses, final, strict=True)):
+        if a.name in named:
+            if a.kind == "empty":
+                warnings.append(f"outcome {a.name!r} named by the config has no values; dropped")
+                screened[i] = (_Decision("dropped", "all values are missing"), False)
+                continue
+            if a.n_unique > MAX_CATEGORIES:
+                raise ConfigError(
+                    f"config 'outcomes' names {a.name!r}, which has {a.n_unique} distinct values "
+                    f"(an outcome is profiled as rates of at most {MAX_CATEGORIES} values)"
+                )
+            reason = "outcome named by the config: profiled per segment as rates, not clustered"
+        elif config.outcomes is None and is_used and a.name not in forced:
+            word = outcome_word(a.name)
+            if word is None or a.n_unique > OUTCOME_MAX_LEVELS:
+                continue
+            reason = (
+                f"outcome-like column (name word {word!r}, {a.n_unique} values): profiled per "
+                "segment as rates, not clustered"
+            )
+            warnings.append(
+                f"column {a.name!r} looks like an outcome (name word {word!r}, {a.n_unique} "
+                "values): left out of clustering and profiled per segment as rates; set "
+                '"outcomes": [] in the dataset config to cluster on it'
+            )
+        else:
+            continue
+        screened[i] = (_Decision("categorical", reason), False)
+        outcomes.append(a.name)
+    return screened, outcomes
+
+
+def _screen_duplicates(
+    analyses: list[_Analysis],
+    final: list[tuple[_Decision, bool]],
+    roles: dict[str, _Decision],
+    features: pd.DataFrame,
+    config: DatasetConfig,
+) -> list[NearDuplicate]:
+    """Near-duplicate numeric features that are not named by the config, with their twins."""
+    forced = set(config.features or [])
+    candidates = [
+        (int(features[a.name].isna().sum()), position, a.name)
+        for position, (a, (_, is_used)) in enumerate(zip(analyses, final, strict=True))
+        if is_used and roles[a.name].role in ("numeric", "date") and a.name not in forced
+    ]
+    if len(candidates) < 2:
+        return []
+    # Fewer missing values first, then file order: the first of each group is kept.
+    order = [name for _, _, name in sorted(candidates)]
+    return near_duplicates(features[order], order)
 
 
 def _resolve_ids(analyses: list[_Analysis], decisions: list[_Decision]) -> None:

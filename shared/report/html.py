@@ -165,7 +165,26 @@ def _number(value: float) -> str:
     return f"{value:.3g}"
 
 
-def _card_html(segment: Any, population: dict[str, Any]) -> str:
+def _outcome_items(segment: Any, overall: dict[str, Any]) -> list[str]:
+    """One line per outcome rate (never clustered on): "Churn: 45% (27% overall)"."""
+    items: list[str] = []
+    for name, outcome in segment.outcomes.items():
+        if outcome.rate is None or outcome.level is None:
+            continue
+        level = (
+            "" if outcome.level.lower() in ("1", "true", "yes", "y", "t") else f" {outcome.level}"
+        )
+        base = overall.get(name)
+        versus = f" ({base.rate:.0%} overall)" if base is not None and base.rate is not None else ""
+        items.append(
+            f'<li class="outcome"><b>{_e(name)}</b>: {outcome.rate:.0%}{_e(level)}{versus}</li>'
+        )
+    return items
+
+
+def _card_html(
+    segment: Any, population: dict[str, Any], outcomes: dict[str, Any] | None = None
+) -> str:
     from shared.report.figures import segment_colour
 
     items: list[str] = []
@@ -184,6 +203,7 @@ def _card_html(segment: Any, population: dict[str, Any]) -> str:
             mix = sorted(segment.categorical[feature].items(), key=lambda kv: -kv[1])[:3]
             shares = ", ".join(f"{_e(c)} {p:.0%}" for c, p in mix if p > 0)
             items.append(f"<li><b>{_e(feature)}</b>: {shares}</li>")
+    items.extend(_outcome_items(segment, outcomes or {}))
     return (
         f'<div class="card" style="--c:{segment_colour(segment.segment_id)}">'
         f"<h3>{_e(segment.name)}</h3>"
@@ -207,7 +227,9 @@ def _segments_html(profiles: ProfileCatalog, champion_key: str, evaluation: Eval
         if segment_set is None:
             continue
         population = dict(segment_set.population)
-        cards = "".join(_card_html(s, population) for s in segment_set.segments)
+        cards = "".join(
+            _card_html(s, population, segment_set.population_outcomes) for s in segment_set.segments
+        )
         label = f"{_e(key)}: {segment_set.n_segments} segments"
         if i == 0:
             parts.append(f'<p class="note">Champion model {label}.</p>')

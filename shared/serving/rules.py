@@ -38,6 +38,7 @@ class ServingRule:
 
     kind: ClassVar[str] = ""
     arrays: ClassVar[tuple[str, ...]] = ()
+    optional_arrays: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, n_features: int, values: Mapping[str, np.ndarray]) -> None:
         self.n_features = n_features
@@ -138,6 +139,8 @@ class CoreSampleRule(ServingRule):
 
     kind = "core_sample"
     arrays = ("components", "core_labels", "labels")
+    optional_arrays = ("feature_weights",)
+    """``feature_weights`` (d,): each column's scale in the distances (absent: all 1)."""
 
     def __init__(self, n_features: int, values: Mapping[str, np.ndarray], *, eps: float) -> None:
         super().__init__(n_features, values)
@@ -150,6 +153,8 @@ class CoreSampleRule(ServingRule):
         _need(components, "components", "f", (None, self.n_features))
         _need(self.values["core_labels"], "core_labels", "i", (components.shape[0],))
         _need(self.values["labels"], "labels", "i", (None,))
+        if "feature_weights" in self.values:
+            _need(self.values["feature_weights"], "feature_weights", "f", (self.n_features,))
         if not (math.isfinite(self.eps) and self.eps > 0):
             raise ValueError(f"eps={self.eps} should be a finite number > 0")
 
@@ -158,8 +163,11 @@ class CoreSampleRule(ServingRule):
         components = self.values["components"]
         if self._norms is None:  # |c|^2, as CoreSampleAssigner.component_norms_
             self._norms = np.einsum("ij,ij->i", components, components)
+        arr = as_matrix(X, self.n_features)
+        if "feature_weights" in self.values:  # as CoreSampleAssigner: columns scaled first
+            arr = arr * self.values["feature_weights"]
         return assign_core_sample(
-            as_matrix(X, self.n_features),
+            arr,
             components,
             self._norms,
             self.values["core_labels"],
@@ -203,6 +211,7 @@ def load_serving_rule(spec: Mapping[str, Any], data: bytes) -> ServingRule:
             if absent:
                 raise ValueError(f"missing array(s) {absent}")
             values = {name: npz[name] for name in rule_type.arrays}
+            values.update({n: npz[n] for n in rule_type.optional_arrays if n in npz.files})
         if rule_type is CoreSampleRule:
             rule: ServingRule = CoreSampleRule(n_features, values, eps=float(spec["eps"]))
         else:

@@ -374,7 +374,7 @@ def train_segments(
 
     sets: dict[str, SegmentSet] = {}
     labels_by_model: dict[str, np.ndarray] = {}
-    profile_inputs = ProfileInputs(table.features, table.columns)
+    profile_inputs = ProfileInputs(table.features, table.columns, table.outcomes)
     for fit in fits.values():
         for model in fit.models:
             key = model_key(model.algorithm, model.k)
@@ -386,6 +386,7 @@ def train_segments(
                 columns=table.columns,
                 X=X,
                 inputs=profile_inputs,
+                outcomes=table.outcomes,
             )
             sets[key] = stabilize_segment_ids(
                 new,

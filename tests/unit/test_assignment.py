@@ -65,12 +65,49 @@ def test_gaussian_mixture_assigner_equals_sklearn() -> None:
     np.testing.assert_allclose(batch.distance, np.linalg.norm(X - gmm.means_[batch.labels], axis=1))
 
 
-def test_gaussian_mixture_assigner_refuses_other_covariances() -> None:
-    X = two_blobs()
+@pytest.mark.parametrize("covariance_type", ["full", "diag", "tied", "spherical"])
+def test_every_covariance_type_is_served_exactly(covariance_type: str) -> None:
+    """The assigner and the serving bundle's rule (precisions in the full form) give
+    scikit-learn's predict, predict_proba and log-likelihood for every covariance type."""
+    from shared.engine.bundle import _npz_bytes, _rule_of
+    from shared.serving.rules import load_serving_rule
+
+    rng = np.random.default_rng(7)
+    X = np.vstack(
+        [
+            rng.normal([0.0, 0.0, 0.0], [1.0, 0.3, 0.5], (80, 3)),
+            rng.normal([3.0, 1.0, -2.0], [0.4, 1.2, 0.7], (80, 3)),
+            rng.normal([-2.0, 4.0, 1.0], [0.8, 0.8, 0.2], (80, 3)),
+        ]
+    )
     with threadpool_limits(limits=1):
-        gmm = GaussianMixture(2, covariance_type="diag", random_state=0).fit(X)
-    with pytest.raises(ValueError, match="full"):
-        GaussianMixtureAssigner().fit(X, mixture=gmm)
+        gmm = GaussianMixture(3, covariance_type=covariance_type, random_state=0).fit(X)
+    a = GaussianMixtureAssigner().fit(X, mixture=gmm)
+    assert a.precisions_cholesky_.shape == (3, 3, 3)
+    assert a.covariance_type_ == covariance_type
+    new = rng.normal(0.5, 2.5, (500, 3))  # mostly between the components: the hard cases
+    for rows in (X, new):
+        batch = a.assign(rows)
+        assert np.array_equal(batch.labels, gmm.predict(rows))
+        assert batch.probabilities is not None
+        np.testing.assert_allclose(batch.probabilities, gmm.predict_proba(rows), atol=1e-10)
+        assert a.log_likelihood(rows) == pytest.approx(gmm.score(rows) * len(rows), rel=1e-9)
+    assert a.n_parameters() == gmm._n_parameters()
+    spec, arrays = _rule_of(a)
+    rule = load_serving_rule(spec, _npz_bytes(arrays))
+    served = rule.assign(new)
+    assert np.array_equal(served.labels, gmm.predict(new))
+    assert served.probabilities is not None
+    np.testing.assert_allclose(served.probabilities, gmm.predict_proba(new), atol=1e-10)
+
+
+def test_unknown_covariance_type_is_refused() -> None:
+    from shared.engine.assigners import full_precisions_cholesky
+
+    with pytest.raises(ValueError, match="'banded'"):
+        full_precisions_cholesky(np.ones(2), "banded", 2, 2)
+    with pytest.raises(ValueError, match=r"shape \(3,\).*'diag'"):
+        full_precisions_cholesky(np.ones(3), "diag", 3, 2)
 
 
 def test_core_sample_rule_hand_checked() -> None:

@@ -134,7 +134,18 @@ def test_gmm_labels_blobs_and_reports_bic_on_every_row() -> None:
     assert "bic_k1" in fit.extra
     from sklearn.mixture import GaussianMixture
 
-    gmm = GaussianMixture(3, covariance_type="full", reg_covar=1e-6, max_iter=200, random_state=0)
+    # BIC counts the free parameters of the covariance type BIC chose, as scikit-learn does.
+    assert model.params["covariance_type"] == fit.extra["covariance_type"]
+    assert fit.extra["covariance_bic"][fit.extra["covariance_type"]] == min(
+        fit.extra["covariance_bic"].values()
+    )
+    gmm = GaussianMixture(
+        3,
+        covariance_type=model.params["covariance_type"],
+        reg_covar=model.params["reg_covar"],
+        max_iter=200,
+        random_state=0,
+    )
     gmm.fit(BLOBS)
     assert model.scores["bic"] == pytest.approx(gmm.bic(BLOBS), rel=1e-6)
     assert model.scores["aic"] == pytest.approx(gmm.aic(BLOBS), rel=1e-6)

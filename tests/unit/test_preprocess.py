@@ -129,10 +129,11 @@ def test_fit_exact_values_on_tiny_data() -> None:
     columns = [_num("x"), _num("s", transform="log1p"), _cat("g", ["a", "b"])]
     fitted = fit_preprocessor(features, columns)
     z = math.sqrt(1.5)
+    w = 0.5  # a one-hot slot holds CATEGORY_WEIGHT
     expected = [
-        [-z, -z, 0.0, 1.0],
-        [z, 0.0, 1.0, 0.0],
-        [0.0, z, 1.0, 0.0],
+        [-z, -z, 0.0, w],
+        [z, 0.0, w, 0.0],
+        [0.0, z, w, 0.0],
     ]
     np.testing.assert_allclose(fitted.X, expected, atol=1e-12)
     assert fitted.feature_names == ["x", "s", "g_a", "g_b"]

@@ -531,7 +531,8 @@ def test_prepare_frame_types_new_values_like_training() -> None:
     frame = _tiny(
         amount=[1.0, 2.0, 3.0, 4.0] * 3,
         code=[1, 2, 3, 4] * 3,
-        when=["2024-01-01", "2024-01-05", "2024-01-09", "2024-01-11"] * 3,
+        # not in amount's order: a date column rank-identical to amount would be screened out
+        when=["2024-01-05", "2024-01-01", "2024-01-11", "2024-01-09"] * 3,
         skew=[0, 0, 1, 1, 2, 3, 5, 8, 13, 21, 34, 2000],
     )
     table = clean_training_table(frame, DatasetConfig(categorical=["code"]), min_rows=5)

@@ -363,7 +363,9 @@ def test_a_weighted_one_hot_block_is_served_with_its_weight() -> None:
     np.testing.assert_allclose(serving.transform(records)[0], expected, atol=1e-12)  # by column
     np.testing.assert_allclose(serving.transform(records[:5])[0], expected[:5], atol=1e-12)
     # Unweighted params keep their JSON (bundles written before the field read as 1.0).
-    unweighted = preprocessing_params(fit_preprocessor(frame, LOG_COLUMNS).transformer, LOG_COLUMNS)
+    # (fit_preprocessor weights one-hot blocks by CATEGORY_WEIGHT: unweight it explicitly)
+    plain = build_preprocessor(LOG_COLUMNS).set_params(transformer_weights=None).fit(frame)
+    unweighted = preprocessing_params(plain, LOG_COLUMNS)
     assert "value" not in unweighted.to_dict()["categorical"][0]
     assert unweighted.categorical[0].value == 1.0
     numeric = build_preprocessor(LOG_COLUMNS).set_params(transformer_weights={"numeric": 2.0})

@@ -499,6 +499,12 @@
         }
       }
     }
+    // Outcome rates (columns profiled, never clustered on), e.g. "Churn 45%".
+    for (const [f, o] of Object.entries(seg.outcomes || {})) {
+      if (o.rate === null || o.rate === undefined) continue;
+      items.push(el('li', { className: 'outcome', title: `${f} = ${o.level}: ${fmtPct(o.rate)} of ${o.known} customers (outcome, not clustered on)` },
+        el('span', { className: 'k', text: shortName(f) }), el('span', { className: 'v', text: fmtPct(o.rate) })));
+    }
     return items;
   }
 
