@@ -91,12 +91,92 @@ def test_env_supplies_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
 # --- customers -------------------------------------------------------------------------------
 
 
-def test_csv_customers_get_numbers_and_missing_values() -> None:
+def test_csv_customers_are_typed_by_the_training_reader() -> None:
     text = "\ufeffCustomerID,Gender,Age,Income\n7,Female,31,70.5\n8,Male,,x1\n"
+    # Age has a blank, so it is a float column; Income holds text, so it stays text (the API
+    # parses "70.5" as training would).
     assert parse_customers(text, fmt="csv") == [
-        {"CustomerID": 7, "Gender": "Female", "Age": 31, "Income": 70.5},
+        {"CustomerID": 7, "Gender": "Female", "Age": 31.0, "Income": "70.5"},
         {"CustomerID": 8, "Gender": "Male", "Age": None, "Income": "x1"},
     ]
+
+
+@pytest.mark.parametrize("separator", ["\t", ";", "|", ","])
+def test_csv_customers_sniff_the_separator_as_training_does(separator: str) -> None:
+    text = separator.join(["ID", "Income", "Education"]) + "\n"
+    text += "\n".join(separator.join([str(i), str(1000 * i), "PhD"]) for i in range(1, 4))
+    assert parse_customers(text, fmt="csv") == [
+        {"ID": i, "Income": 1000 * i, "Education": "PhD"} for i in range(1, 4)
+    ]
+
+
+def test_customer_files_read_gzip_parquet_and_utf16(tmp_path: Path) -> None:
+    import gzip
+
+    import pandas as pd
+
+    from cli.customers import read_customers_file
+
+    frame = pd.DataFrame({"Age": [31, 45], "Gender": ["Female", "Male"]})
+    expected = [{"Age": 31, "Gender": "Female"}, {"Age": 45, "Gender": "Male"}]
+    gz = tmp_path / "c.csv.gz"
+    gz.write_bytes(gzip.compress(frame.to_csv(index=False, sep="\t").encode()))
+    parquet = tmp_path / "c.parquet"
+    frame.to_parquet(parquet)
+    utf16 = tmp_path / "c.txt"
+    utf16.write_bytes(frame.to_csv(index=False, sep="\t").encode("utf-16"))
+    for path in (gz, parquet, utf16):
+        assert read_customers_file(path) == expected, path
+
+
+def test_parquet_dates_and_missing_values_become_json_values(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from cli.customers import read_customers_file
+
+    frame = pd.DataFrame(
+        {
+            "Last Purchase": pd.to_datetime(["2024-01-05", None]),
+            "Income": [70.5, float("nan")],
+            "Member": [True, False],
+        }
+    )
+    path = tmp_path / "c.parquet"
+    frame.to_parquet(path)
+    rows = read_customers_file(path)
+    assert rows == [
+        {"Last Purchase": "2024-01-05T00:00:00", "Income": 70.5, "Member": True},
+        {"Last Purchase": None, "Income": None, "Member": False},
+    ]
+    json.dumps(rows)  # every value is JSON-ready
+
+
+def test_unreadable_customer_files_are_input_errors(tmp_path: Path) -> None:
+    from cli.customers import read_customers_file
+
+    image = tmp_path / "c.csv"
+    image.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
+    with pytest.raises(CliError, match="PNG") as e:
+        read_customers_file(image)
+    assert e.value.code == ExitCode.INPUT
+    with pytest.raises(CliError, match="cannot read"):
+        read_customers_file(tmp_path / "absent.csv")
+
+
+def test_customers_sharing_no_model_column_are_refused_naming_the_expected_ones() -> None:
+    from cli.customers import check_columns
+
+    expected = ["Annual Income (k$)", "Spending Score (1-100)"]
+    one_column = [{"ID\tIncome\tSpending": "1\t20\t30"}]  # a file read with the wrong separator
+    with pytest.raises(CliError) as e:
+        check_columns(one_column, expected, source="new.csv")
+    assert e.value.code == ExitCode.INPUT
+    assert "'Annual Income (k$)', 'Spending Score (1-100)'" in e.value.message
+    assert "'ID\\tIncome\\tSpending'" in e.value.message
+    assert check_columns([{"Annual Income (k$)": 1}], expected, source="x") == [
+        "Spending Score (1-100)"
+    ]
+    assert check_columns([{"a": 1}, {**dict.fromkeys(expected, 1)}], expected, source="x") == []
 
 
 @pytest.mark.parametrize(
