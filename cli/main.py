@@ -170,6 +170,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--config", type=Path, help="dataset config JSON")
     train.add_argument("--out", type=Path, required=True, help="model folder to publish into")
     train.add_argument("--dataset", help="dataset name (default: from the file name)")
+    train.add_argument(
+        "--take-over",
+        action="store_true",
+        help="take over the claim a killed run of the same file left in --out",
+    )
     json_flag(train)
 
     assign = sub.add_parser("assign", help="assign customers to segments")

@@ -80,7 +80,7 @@ def notification_configuration(queue_arn: str) -> dict[str, Any]:
     --------
     >>> cfg = notification_configuration("arn:aws:sqs:us-east-1:123456789012:q")
     >>> [r["Filter"]["Key"]["FilterRules"][1]["Value"] for r in cfg["QueueConfigurations"]]
-    ['.csv', '.csv.gz', '.parquet']
+    ['.csv', '.csv.gz', '.parquet', '.CSV', '.CSV.GZ', '.PARQUET']
     """
     return {
         "QueueConfigurations": [

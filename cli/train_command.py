@@ -6,6 +6,10 @@ same :class:`shared.training.run.TrainingRun` the Lambda uses, with a
 :class:`~shared.store.local.LocalModelStore` on
 ``DIR``: the folder gets exactly the versions, ``current.json``, failure reports and HTML report
 of the models bucket, and ``segments assign/segments --models-dir DIR`` serve from it.
+
+A run holds a claim file (``datasets/<d>/claims/<version>.json``) while it trains. A run that was
+killed leaves it behind; the next run of the same file says so in one line and ``--take-over``
+takes the claim over at once (instead of after the 16 minutes a Lambda could still be running).
 """
 
 from __future__ import annotations
@@ -42,19 +46,28 @@ def dataset_from_filename(path: Path) -> str:
 
 
 def train_local(
-    path: Path, *, out: Path, dataset: str, config: Path | None = None
+    path: Path,
+    *,
+    out: Path,
+    dataset: str,
+    config: Path | None = None,
+    take_over: bool = False,
 ) -> tuple[Any, float]:
     """Run one training of ``path`` into the model folder ``out``; return (result, seconds).
 
     The result is a :class:`shared.training.run.TrainingResult` (status ``published``,
-    ``duplicate`` or ``failed``).
+    ``duplicate`` or ``failed``). ``take_over`` takes over the claim of another run of the same
+    file into ``out`` (one that was killed) instead of refusing.
     """
+    from datetime import timedelta
+
     from cli.uploads import check_upload_name
     from shared.contract.config import parse_config, validate_dataset_name
     from shared.contract.layout import RawLayout
+    from shared.exceptions import TrainingInProgressError
     from shared.settings import get_settings
     from shared.store.local import LocalModelStore, LocalRawUploadReader
-    from shared.training.run import TrainingRun, UploadEvent
+    from shared.training.run import DEFAULT_CLAIM_TIMEOUT, TrainingRun, UploadEvent
 
     validate_dataset_name(dataset)
     name = check_upload_name(path)
@@ -84,10 +97,19 @@ def train_local(
             store=LocalModelStore(out),
             raw=LocalRawUploadReader(raw),
             max_upload_bytes=settings.max_upload_bytes,
+            max_decompressed_bytes=settings.max_decompressed_bytes,
             keep_versions=settings.keep_versions,
+            claim_timeout=timedelta(0) if take_over else DEFAULT_CLAIM_TIMEOUT,
         )
         started = time.perf_counter()
-        result = run.run(UploadEvent(key=RawLayout.upload(dataset, name)))
+        try:
+            result = run.run(UploadEvent(key=RawLayout.upload(dataset, name)))
+        except TrainingInProgressError as e:
+            raise CliError(
+                f"{e}; if no other `segments train` of this file into {out} is running (one "
+                "was killed), rerun with --take-over",
+                ExitCode.INPUT,
+            ) from e
     return result, time.perf_counter() - started
 
 
@@ -101,7 +123,13 @@ def run_train(args: argparse.Namespace) -> int:
 
     dataset = args.dataset or dataset_from_filename(args.file)
     with error_console.status(f"training {args.file} as dataset {dataset!r}..."):
-        result, seconds = train_local(args.file, out=args.out, dataset=dataset, config=args.config)
+        result, seconds = train_local(
+            args.file,
+            out=args.out,
+            dataset=dataset,
+            config=args.config,
+            take_over=args.take_over,
+        )
     if result.status == "failed":
         if args.output == "json":
             print_json({"status": "failed", "error": result.error, "failure": result.failure_key})

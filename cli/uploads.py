@@ -18,7 +18,11 @@ from cli.resources import UPLOAD_PREFIX, UPLOAD_SUFFIXES
 from shared.contract.config import parse_config, validate_dataset_name
 from shared.contract.layout import ModelLayout, RawLayout
 from shared.contract.manifest import FailureReport, Manifest
-from shared.exceptions import DataValidationError, SegmentationError
+from shared.exceptions import (
+    DataValidationError,
+    PreviousAttemptsFailedError,
+    SegmentationError,
+)
 from shared.store.base import ModelStore, list_versions, read_manifest, sha256_hex
 
 __all__ = [
@@ -27,11 +31,14 @@ __all__ = [
     "check_upload_name",
     "existing_state",
     "find_outcome",
+    "provisional_failure",
     "s3_failure",
     "upload_config",
     "upload_file",
     "wait_for_training",
 ]
+
+_LOWER_SUFFIXES = tuple(s for s in UPLOAD_SUFFIXES if s == s.lower())
 
 
 @dataclass(frozen=True)
@@ -58,19 +65,27 @@ class WaitOutcome:
 def check_upload_name(path: Path) -> str:
     """Return the object name for ``path``, or raise when it would not start a training run.
 
+    A suffix in a case no notification rule matches (``.Csv``) is written in lower case.
+
     Examples
     --------
     >>> check_upload_name(Path("data/mall_customers.csv"))
     'mall_customers.csv'
+    >>> check_upload_name(Path("MALL.CSV")), check_upload_name(Path("Mall.Csv.Gz"))
+    ('MALL.CSV', 'Mall.csv.gz')
     """
     name = path.name
-    if not name.lower().endswith(UPLOAD_SUFFIXES):
+    if name.endswith(UPLOAD_SUFFIXES):
+        return name
+    lowered = name.lower()
+    suffix = next((s for s in _LOWER_SUFFIXES if lowered.endswith(s)), None)
+    if suffix is None:
         raise CliError(
             f"{name!r} would not start training: uploads must end with "
-            f"{', '.join(UPLOAD_SUFFIXES)}",
+            f"{', '.join(_LOWER_SUFFIXES)} (any case)",
             ExitCode.INPUT,
         )
-    return name
+    return name[: -len(suffix)] + suffix
 
 
 def s3_failure(e: Exception, what: str) -> CliError:
@@ -170,8 +185,26 @@ def find_outcome(
         except (ValueError, SegmentationError):
             continue
         source = report.source if isinstance(report.source, Mapping) else report.source.model_dump()
-        if _same_source(source, obj):
-            return WaitOutcome(failure=report)
+        if not _same_source(source, obj):
+            continue
+        if report.error_type == PreviousAttemptsFailedError.__name__:
+            # Provisional: the last attempt is running; its outcome replaces this report.
+            seen_failures.discard(key)
+            continue
+        return WaitOutcome(failure=report)
+    return None
+
+
+def provisional_failure(store: ModelStore, dataset: str, obj: UploadedObject) -> str | None:
+    """The message of a "previous attempts ran out of memory or time" report of ``obj``."""
+    for key in store.list_keys(f"{ModelLayout.dataset(dataset)}failures/"):
+        try:
+            report = FailureReport.model_validate_json(store.get_bytes(key))
+        except (ValueError, SegmentationError):
+            continue
+        source = report.source if isinstance(report.source, Mapping) else report.source.model_dump()
+        if report.error_type == PreviousAttemptsFailedError.__name__ and _same_source(source, obj):
+            return f"{report.error} (report {key})"
     return None
 
 
@@ -206,6 +239,9 @@ def wait_for_training(
         if outcome is not None:
             return WaitOutcome(outcome.manifest, outcome.failure, time.monotonic() - started)
         if elapsed > timeout:
+            provisional = provisional_failure(store, dataset, obj)
+            if provisional is not None:
+                raise CliError(f"training did not finish: {provisional}", ExitCode.TRAINING_FAILED)
             raise CliError(
                 f"no version or failure report for s3://{obj.bucket}/{obj.key} after "
                 f"{timeout:.0f} s (is the training function running? see `segments status`)",

@@ -50,7 +50,7 @@ IMAGE_EXCLUDES = [
 #: Dockerfile targets (stages): the request path's packages only, and the whole runtime.
 IMAGE_TARGETS = ("api", "training")
 UPLOAD_PREFIX = "uploads/"
-UPLOAD_SUFFIXES = (".csv", ".csv.gz", ".parquet")
+UPLOAD_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".CSV", ".CSV.GZ", ".PARQUET")
 
 
 def function_environment(
@@ -186,6 +186,10 @@ class SegmentsStack(Stack):
             max_concurrency=config.training_max_concurrency,
             log_level=config.log_level,
             allow_destroy=config.allow_destroy,
+        )
+        # The queue's redrive limit: its last delivery writes a failure report before it starts.
+        self.training.function.add_environment(
+            "MAX_RECEIVE_COUNT", str(self.training.max_receive_count)
         )
         self.api = SegmentsApi(
             self,

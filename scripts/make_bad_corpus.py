@@ -9,10 +9,12 @@ dataset name and dataset config, and what the system must do with it:
   ``roles`` pins how some columns must be understood;
 - ``rejected``: the key names an invalid dataset (path tricks, unicode): nothing is written.
 
-``tests/data/bad/cases.json`` is the manifest; small files are committed beside it. The two
-large cases (a 2,000-column table and a column of 100,000 distinct strings) are marked
+``tests/data/bad/cases.json`` is the manifest; small files are committed beside it. The large
+cases (a 2,000-column table, a column of 100,000 distinct strings, the compression bombs, the
+10,000-column table) and the Parquet files (their bytes depend on the pyarrow version) are marked
 ``"generated": true`` and are built in memory by the tests through :func:`case_bytes`, so the
-committed corpus stays small.
+committed corpus stays small. A case may pin deployment settings (``env``, e.g. a lower
+``MAX_DECOMPRESSED_BYTES`` so a bomb is refused after 64 MiB rather than 2 GiB).
 
 Usage::
 
@@ -36,7 +38,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CORPUS_DIR", "Case", "build_cases", "case_bytes", "main", "write_corpus"]
+__all__ = [
+    "CORPUS_DIR",
+    "Case",
+    "build_cases",
+    "case_bytes",
+    "gzip_bomb",
+    "huge_parquet",
+    "main",
+    "write_corpus",
+]
 
 CORPUS_DIR = Path(__file__).resolve().parents[1] / "tests" / "data" / "bad"
 SEED = 20250301
@@ -60,6 +71,7 @@ class Case:
     roles: dict[str, str] = field(default_factory=dict)
     key: str | None = None
     generated: bool = False
+    env: dict[str, str] = field(default_factory=dict)
     description: str = ""
 
     @property
@@ -87,6 +99,8 @@ class Case:
             doc["roles"] = self.roles
         if self.generated:
             doc["generated"] = True
+        if self.env:
+            doc["env"] = self.env
         return doc
 
 
@@ -329,6 +343,106 @@ def _truncated_gzip() -> bytes:
     return _gzip(_csv(_customers()))[:150]
 
 
+def gzip_bomb(inflated: int = 8 * 1024**3) -> bytes:
+    """A valid gzip file of ``inflated`` zero bytes (about 1/1000 of that), built without ever
+    holding the inflated bytes: deflate blocks of 1 MiB of zeros end with a full flush, so every
+    block after the first compresses to the same bytes and is repeated."""
+    block = bytes(1024 * 1024)
+    blocks = inflated // len(block)
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)  # raw deflate
+    first = deflate.compress(block) + deflate.flush(zlib.Z_FULL_FLUSH)
+    repeated = deflate.compress(block) + deflate.flush(zlib.Z_FULL_FLUSH)
+    crc = 0
+    for _ in range(blocks):
+        crc = zlib.crc32(block, crc)
+    header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\x03"  # no name, mtime 0, unix
+    body = first + repeated * (blocks - 1) + deflate.flush()
+    return header + body + struct.pack("<II", crc, (blocks * len(block)) & 0xFFFFFFFF)
+
+
+def huge_parquet(rows: int = 400_000_000) -> bytes:
+    """A small Parquet file that declares ``rows`` rows (a column of nulls: a few bytes each
+    64M rows), as a hostile upload would."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    buffer = io.BytesIO()
+    pq.write_table(pa.table({"CustomerID": pa.nulls(rows)}), buffer, row_group_size=1 << 26)
+    return buffer.getvalue()
+
+
+def _parquet(columns: dict[str, Any], **options: Any) -> bytes:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    buffer = io.BytesIO()
+    pq.write_table(pa.table(columns), buffer, **options)
+    return buffer.getvalue()
+
+
+def _zeros_parquet(rows: int = 9_000_000) -> bytes:
+    """72 MB of int64 zeros, plain-encoded and zstd-compressed to a few kilobytes."""
+    import numpy as np
+
+    return _parquet({"x": np.zeros(rows, dtype=np.int64)}, use_dictionary=False,
+                    compression="zstd")  # fmt: skip
+
+
+def _nested_parquet() -> bytes:
+    import pyarrow as pa
+
+    rows = _customers()
+    return _parquet(
+        {
+            "CustomerID": [r["CustomerID"] for r in rows],
+            "Age": [r["Age"] for r in rows],
+            "Income": [r["Income"] for r in rows],
+            "Spend": [r["Spend"] for r in rows],
+            "address": pa.array([{"city": f"c{i % 4}", "zip": 1000 + i} for i in range(len(rows))]),
+            "tags": pa.array([[f"t{i % 3}", "x"] if i % 5 else [] for i in range(len(rows))]),
+            "attributes": pa.array(
+                [[("tier", i % 2)] for i in range(len(rows))], pa.map_(pa.string(), pa.int64())
+            ),
+        }
+    )
+
+
+def _decimal_parquet() -> bytes:
+    import decimal
+
+    import pyarrow as pa
+
+    rows = _customers()
+    return _parquet(
+        {
+            "CustomerID": [r["CustomerID"] for r in rows],
+            "Age": [r["Age"] for r in rows],
+            "Income": pa.array([decimal.Decimal(f"{r['Income']:.2f}") for r in rows],
+                               pa.decimal128(38, 10)),
+            "Spend": pa.array([decimal.Decimal(r["Spend"]) for r in rows], pa.decimal128(12, 2)),
+        }
+    )  # fmt: skip
+
+
+def _numeric_columns(columns: int = 10_000, rows: int = 60) -> bytes:
+    rng = random.Random(SEED + 5)
+    lines = [",".join(["CustomerID", *[f"m{j:05d}" for j in range(columns)]])]
+    for i in range(rows):
+        group = i % 3
+        values = [f"{group + rng.random():.2f}" for _ in range(columns)]
+        lines.append(",".join([str(i + 1), *values]))
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _many_codes(rows: int = 10_000) -> bytes:
+    rng = random.Random(SEED + 6)
+    lines = ["CustomerID,Code,Age,Spend"]
+    for i in range(rows):
+        age = 20 + (i % 2) * 30 + rng.randint(0, 5)
+        lines.append(f"{i + 1},Z{i:05d},{age},{rng.randint(0, 9)}")
+    return ("\n".join(lines) + "\n").encode()
+
+
 def _truncated_parquet() -> bytes:
     return b"PAR1" + _garbage(300) + b"PAR1"
 
@@ -460,6 +574,60 @@ def build_cases() -> list[Case]:
              config={"k_max": 3, "algorithms": ["kmeans"]}, generated=True,
              roles={"Name": "dropped", "Age": "numeric"},
              description="100,000 rows, a column of 100,000 distinct strings (generated)"),
+        # -- uploads that used to kill the worker (issue 16): refused with a report
+        Case("gzip_bomb", "customers.csv.gz", gzip_bomb, generated=True,
+             env={"MAX_DECOMPRESSED_BYTES": str(64 * 1024 * 1024)},
+             message=r"inflates to more than 67,108,864 bytes; the limit is 67,108,864 bytes "
+                     r"once decompressed \(MAX_DECOMPRESSED_BYTES\)",
+             error_type="FileTooLargeError",
+             description="8.4 MB of gzip inflating to 8 GiB (limit lowered to 64 MiB)"),
+        Case("parquet_400m_rows", "customers.parquet", huge_parquet, generated=True,
+             message=r"declares 400,000,000 rows; the limit is 10,000,000 rows "
+                     r"\(MAX_TABLE_ROWS\)",
+             error_type="FileTooLargeError",
+             description="640 KB of Parquet declaring 400M rows"),
+        Case("parquet_uncompressed_size", "zeros.parquet", _zeros_parquet, generated=True,
+             env={"MAX_DECOMPRESSED_BYTES": str(64 * 1024 * 1024)},
+             message=r"declares 72,\d{3},\d{3} bytes of uncompressed data; the limit is "
+                     r"67,108,864 bytes once decompressed",
+             error_type="FileTooLargeError",
+             description="a few KB of zstd Parquet holding 72 MB (limit lowered to 64 MiB)"),
+        Case("wide_10000_columns", "wide.csv", _numeric_columns, generated=True,
+             message=r"10,000 columns wide after one-hot encoding \(60 rows\); the limit is "
+                     r"2,000 \(MAX_FEATURE_WIDTH\); 10,000 numeric or date columns",
+             error_type="TooManyFeaturesError",
+             description="60 rows x 10,000 numeric columns (3.9 MB)"),
+        Case("config_forces_10000_categories", "codes.csv", _many_codes, generated=True,
+             config={"categorical": ["Code"]},
+             message=r"10,002 columns wide after one-hot encoding \(10,000 rows\); the limit "
+                     r"is 2,000 \(MAX_FEATURE_WIDTH\); widest: 'Code' \(10,000 categories\)",
+             error_type="TooManyFeaturesError",
+             description="a 10,000-level column made categorical by the config (236 KB)"),
+        Case("config_nested_5000_levels", "customers.csv", lambda: good,
+             config_raw='{"features": ' + "[" * 5000 + "]" * 5000 + "}",
+             message=r"config is nested 5,001 levels deep; the limit is 16 levels "
+                     r"\(MAX_CONFIG_DEPTH\)",
+             error_type="ConfigError", description="a config nested 5,000 levels deep"),
+        Case("parquet_nested_columns", "nested.parquet", _nested_parquet, generated=True,
+             expect="trains", config=SMALL_CONFIG,
+             roles={"address": "dropped", "tags": "dropped", "attributes": "dropped",
+                    "Income": "numeric"},
+             description="Parquet struct, list and map columns beside plain ones"),
+        Case("parquet_nested_named_feature", "nested.parquet", _nested_parquet, generated=True,
+             config={"features": ["Age", "address"]},
+             message=r"column 'address' holds nested values \(a struct per row\)",
+             error_type="ConfigError",
+             description="the config names a struct column as a feature"),
+        Case("parquet_decimals", "numeric.parquet", _decimal_parquet, generated=True,
+             expect="trains", config=SMALL_CONFIG,
+             roles={"Income": "numeric", "Spend": "numeric"},
+             description="decimal128 columns (a database NUMERIC export)"),
+        Case("uppercase_suffix", "MALL.CSV", lambda: good, expect="trains", config=SMALL_CONFIG,
+             roles={"Income": "numeric"},
+             description="an upper-case suffix (S3 notification suffixes are case-sensitive)"),
+        Case("uppercase_gzip_suffix", "CUSTOMERS.CSV.GZ", lambda: _gzip(good), expect="trains",
+             config=SMALL_CONFIG, roles={"Income": "numeric"},
+             description="an upper-case .CSV.GZ suffix"),
         # -- dataset names with path tricks: nothing may be written anywhere
         Case("dataset_dotdot", "x.csv", lambda: good, dataset="..", expect="rejected",
              key="uploads/../x.csv", message=r"dataset name '\.\.' is invalid",

@@ -25,9 +25,11 @@ __all__ = [
     "NoUsableFeatureError",
     "NotATableError",
     "NotFoundError",
+    "PreviousAttemptsFailedError",
     "SegmentNotFoundError",
     "SegmentationError",
     "TooFewRowsError",
+    "TooManyFeaturesError",
     "TrainingInProgressError",
     "TransientStoreError",
     "UnknownConfigKeyError",
@@ -66,6 +68,10 @@ class FileTooLargeError(DataValidationError):
 
 class TooFewRowsError(DataValidationError):
     """Fewer usable rows than the clustering needs."""
+
+
+class TooManyFeaturesError(DataValidationError):
+    """The prepared matrix would be wider (after one-hot) or larger than the documented limit."""
 
 
 class NoUsableFeatureError(DataValidationError):
@@ -152,6 +158,14 @@ class ChecksumMismatchError(ArtifactError):
 
 class UntrustedTypeError(ArtifactError):
     """A skops file carries a type outside the reviewed trusted-type list."""
+
+
+class PreviousAttemptsFailedError(SegmentationError):
+    """Earlier deliveries of an upload ended without a word (killed: out of memory or time).
+
+    Reported by the last delivery before it starts; the report is provisional: that attempt's
+    own outcome replaces or removes it.
+    """
 
 
 class TransientStoreError(SegmentationError):

@@ -12,7 +12,11 @@ from functools import lru_cache
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["ENV", "Settings", "get_settings"]
+__all__ = ["DEFAULT_MAX_DECOMPRESSED_BYTES", "ENV", "Settings", "get_settings"]
+
+DEFAULT_MAX_DECOMPRESSED_BYTES = 2 * 1024**3
+"""Bytes an upload may hold once decompressed (2 GiB, as ``MAX_UPLOAD_BYTES`` for plain files):
+the default of ``MAX_DECOMPRESSED_BYTES``, and of the engine's parameter of that name."""
 
 
 class ENV:
@@ -26,6 +30,8 @@ class ENV:
     MODELS_DIR = "MODELS_DIR"
     MODEL_REFRESH_SECONDS = "MODEL_REFRESH_SECONDS"
     MAX_UPLOAD_BYTES = "MAX_UPLOAD_BYTES"
+    MAX_DECOMPRESSED_BYTES = "MAX_DECOMPRESSED_BYTES"
+    MAX_RECEIVE_COUNT = "MAX_RECEIVE_COUNT"
     MAX_ASSIGN_BATCH = "MAX_ASSIGN_BATCH"
     KEEP_VERSIONS = "KEEP_VERSIONS"
     LOG_LEVEL = "LOG_LEVEL"
@@ -57,6 +63,20 @@ class Settings(BaseSettings):
     )
     max_upload_bytes: int = Field(
         default=2 * 1024**3, gt=0, validation_alias=AliasChoices(ENV.MAX_UPLOAD_BYTES)
+    )
+    max_decompressed_bytes: int = Field(
+        default=DEFAULT_MAX_DECOMPRESSED_BYTES,
+        gt=0,
+        validation_alias=AliasChoices(ENV.MAX_DECOMPRESSED_BYTES),
+        description="Bytes an upload may inflate to (gzip) or declare uncompressed (Parquet); "
+        "larger ones get a failure report naming this limit.",
+    )
+    max_receive_count: int = Field(
+        default=5,
+        ge=1,
+        validation_alias=AliasChoices(ENV.MAX_RECEIVE_COUNT),
+        description="The training queue's redrive limit (deliveries before the dead-letter "
+        "queue): the delivery that reaches it writes a failure report before it starts.",
     )
     max_assign_batch: int = Field(
         default=10_000, gt=0, validation_alias=AliasChoices(ENV.MAX_ASSIGN_BATCH)

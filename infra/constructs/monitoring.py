@@ -78,8 +78,10 @@ class Monitoring(Construct):
     - ``IngestQueueAge``: the oldest upload has waited longer than ``max_queue_age`` (+ OK);
     - ``TrainingRunsFailed``: a run published a failure report (the ``TrainingFailed`` metric:
       the upload or its config could not be used);
-    - ``TrainingRunsErrored``: a run raised unexpectedly (``TrainingErrored``); with partial
-      batch responses the function's own ``Errors`` metric does not count these;
+    - ``TrainingRunsErrored``: a run hit an internal error (``TrainingErrored``): it wrote a
+      failure report with the request id whose log has the traceback (or, when not even that
+      could be written, the upload is retried); the function's own ``Errors`` metric does not
+      count these;
     - ``TrainingNearTimeout``: a run took longer than ``NEAR_TIMEOUT_SHARE`` of the timeout;
     - ``<name>Errors`` / ``<name>Throttles`` for every function in ``functions``;
     - ``ApiServerErrors``: the HTTP API answered 5xx;
@@ -234,8 +236,8 @@ class Monitoring(Construct):
         self._alarm(
             "TrainingRunsErrored",
             training_metrics.metric("TrainingErrored"),
-            "A training run raised an unexpected error; the upload will be retried, then "
-            "dead-lettered.",
+            "A training run hit an internal error: its failure report names the request id whose "
+            "log has the traceback (if no report could be written, the upload is retried).",
         )
         near_timeout = training_timeout.to_milliseconds() * NEAR_TIMEOUT_SHARE
         self._alarm(

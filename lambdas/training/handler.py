@@ -37,4 +37,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> Mapping[str, objec
         return process_partial_response(
             event=event, record_handler=process_sqs_record, processor=processor, context=context
         )
-    return {"results": [r.to_dict() for r in process_s3_event(S3Event(event))]}
+    results = process_s3_event(S3Event(event), request_id=context.aws_request_id)
+    return {"results": [r.to_dict() for r in results]}

@@ -5,8 +5,13 @@ moto leaves out). Per S3 record: ``s3:TestEvent`` messages and non-``ObjectCreat
 skipped, keys are URL-decoded (``unquote_plus``), and everything else goes to the training run,
 which ignores keys outside ``uploads/<dataset>/``. A ``configs/<dataset>.json`` upload alone does
 not train (the bucket notification does not even send it): the config applies from the dataset's
-next upload. Errors that should be retried are re-raised, so the batch processor reports the
-record in ``batchItemFailures`` and SQS redelivers it (then dead-letters it).
+next upload. Only transient errors (:class:`TransientStoreError`: throttling, network, another
+worker's claim) are re-raised, so the batch processor reports the record in
+``batchItemFailures`` and SQS redelivers it (then dead-letters it); every other outcome,
+internal errors included, ends in a version or a failure report and the message is
+acknowledged (see :mod:`shared.training.run`). A message delivered for the last time
+(``ApproximateReceiveCount`` at ``MAX_RECEIVE_COUNT``, the queue's redrive limit) makes the run
+write a failure report before it starts, since an out-of-memory kill or a timeout cannot.
 
 The :class:`TrainingRun` is built on first use from :func:`shared.settings.get_settings`
 (``RAW_BUCKET``; ``MODELS_DIR`` or ``MODELS_BUCKET``); tests inject one with :func:`configure`.
@@ -23,6 +28,7 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes import S3Event, SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared.exceptions import TransientStoreError
 from shared.settings import get_settings
@@ -32,6 +38,7 @@ from shared.training.run import TrainingResult, TrainingRun, UploadEvent
 __all__ = [
     "METRICS_NAMESPACE",
     "configure",
+    "final_attempt_of",
     "get_training_run",
     "is_sqs_event",
     "logger",
@@ -80,6 +87,7 @@ def get_training_run() -> TrainingRun:
             store=build_model_store(settings),
             raw=build_raw_reader(settings),
             max_upload_bytes=settings.max_upload_bytes,
+            max_decompressed_bytes=settings.max_decompressed_bytes,
             keep_versions=settings.keep_versions,
         )
     return _training_run
@@ -127,14 +135,38 @@ def uploads_in(event: S3Event) -> list[UploadEvent]:
     return uploads
 
 
-def process_s3_event(event: S3Event) -> list[TrainingResult]:
-    """Run training for every upload of a (direct or SQS-carried) S3 notification."""
+def process_s3_event(
+    event: S3Event, *, request_id: str | None = None, final_attempt: str | None = None
+) -> list[TrainingResult]:
+    """Run training for every upload of a (direct or SQS-carried) S3 notification.
+
+    ``request_id`` (the invocation's) is quoted in internal-error reports; ``final_attempt``
+    (e.g. ``"delivery 3 of 3"``) marks the message's last delivery.
+    """
     uploads = uploads_in(event)
     metrics.add_metric(name="UploadsReceived", unit=MetricUnit.Count, value=len(uploads))
-    return [_train(upload) for upload in uploads]
+    return [_train(upload, request_id, final_attempt) for upload in uploads]
 
 
-def process_sqs_record(record: SQSRecord) -> list[dict[str, Any]]:
+def final_attempt_of(record: SQSRecord, max_receive_count: int) -> str | None:
+    """``"delivery N of M"`` when this delivery is the last before the dead-letter queue.
+
+    Examples
+    --------
+    >>> record = SQSRecord({"attributes": {"ApproximateReceiveCount": "3"}})
+    >>> final_attempt_of(record, 3), final_attempt_of(record, 4)
+    ('delivery 3 of 3', None)
+    """
+    try:
+        received = int(record.attributes.approximate_receive_count)
+    except (KeyError, TypeError, ValueError):
+        return None
+    return f"delivery {received} of {max_receive_count}" if received >= max_receive_count else None
+
+
+def process_sqs_record(
+    record: SQSRecord, lambda_context: LambdaContext | None = None
+) -> list[dict[str, Any]]:
     """The batch processor's record handler: the body is an S3 notification.
 
     A body that is not JSON is re-raised: retried, then dead-lettered where it can be inspected.
@@ -145,21 +177,32 @@ def process_sqs_record(record: SQSRecord) -> list[dict[str, Any]]:
         metrics.add_metric(name="MessagesUnreadable", unit=MetricUnit.Count, value=1)
         logger.error("message %s is not JSON: %.200s", record.message_id, record.body)
         raise
-    results = process_s3_event(S3Event(body))
+    final = final_attempt_of(record, get_settings().max_receive_count)
+    if final is not None:
+        logger.warning(
+            "message %s: %s, the last before the dead-letter queue", record.message_id, final
+        )
+    request_id = getattr(lambda_context, "aws_request_id", None)
+    results = process_s3_event(S3Event(body), request_id=request_id, final_attempt=final)
     return [r.to_dict() for r in results]
 
 
-def _train(upload: UploadEvent) -> TrainingResult:
+def _train(
+    upload: UploadEvent, request_id: str | None, final_attempt: str | None
+) -> TrainingResult:
     try:
-        result = get_training_run().run(upload)
+        result = get_training_run().run(upload, request_id=request_id, final_attempt=final_attempt)
     except TransientStoreError as e:
         metrics.add_metric(name="TrainingRetried", unit=MetricUnit.Count, value=1)
         logger.warning("retrying %s later: %s", upload.key, e)
         raise
     except Exception:
+        # Only when not even a failure report could be written (storage refusing us).
         metrics.add_metric(name="TrainingErrored", unit=MetricUnit.Count, value=1)
-        logger.exception("training %s failed unexpectedly; the message will be retried", upload.key)
+        logger.exception("training %s failed and no report was written; retrying", upload.key)
         raise
+    if result.error_type == "InternalError":
+        metrics.add_metric(name="TrainingErrored", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name=_STATUS_METRICS[result.status], unit=MetricUnit.Count, value=1)
     if result.status == "published":
         metrics.add_metric(name="TrainingSeconds", unit=MetricUnit.Seconds, value=result.seconds)

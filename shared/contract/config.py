@@ -4,6 +4,10 @@ Keys (all optional): ``features``, ``id_column``, ``exclude``, ``categorical``, 
 ``algorithms``, ``k_min``, ``k_max``, and the champion guardrails ``max_segment_share``,
 ``min_segment_share``, ``min_segment_size``, ``max_noise_share``. Unknown keys are an error that
 names them.
+
+A config is bounded before it is parsed: at most :data:`MAX_CONFIG_BYTES` bytes and
+:data:`MAX_CONFIG_DEPTH` levels of nested arrays/objects (a document nested thousands of levels
+deep would otherwise exhaust the parser's recursion and fail every upload of the dataset).
 """
 
 from __future__ import annotations
@@ -15,12 +19,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from shared.contract.layout import MAX_CONFIG_BYTES
 from shared.exceptions import ConfigError, InvalidDatasetNameError, UnknownConfigKeyError
 
 __all__ = [
     "ALGORITHMS",
     "DATASET_NAME_PATTERN",
     "K_LIMIT",
+    "MAX_CONFIG_BYTES",
+    "MAX_CONFIG_DEPTH",
     "Algorithm",
     "DatasetConfig",
     "parse_config",
@@ -31,6 +38,9 @@ Algorithm = Literal["kmeans", "agglomerative", "dbscan", "gmm"]
 ALGORITHMS: tuple[Algorithm, ...] = ("kmeans", "agglomerative", "dbscan", "gmm")
 K_LIMIT = 30
 DATASET_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9\-_]{0,62}$")
+MAX_CONFIG_DEPTH = 16
+"""Deepest nesting of arrays/objects a config may have (a valid one needs 2: an object of lists)."""
+_JSON_TOKEN = re.compile(r'["\\\[\]{}]')
 
 
 class DatasetConfig(BaseModel):
@@ -148,12 +158,19 @@ def parse_config(raw: bytes | str | Mapping[str, Any] | DatasetConfig | None) ->
     UnknownConfigKeyError
         When the config has keys the system does not know (they are named).
     ConfigError
-        When the JSON is malformed or a value is invalid (the key and value are named).
+        When the JSON is malformed, larger than :data:`MAX_CONFIG_BYTES` or nested deeper than
+        :data:`MAX_CONFIG_DEPTH` (the limit is named), or a value is invalid (the key and value
+        are named).
 
     Examples
     --------
     >>> parse_config(b'{"k_max": 6}').k_max
     6
+    >>> parse_config("[" * 5000 + "]" * 5000)
+    Traceback (most recent call last):
+    ...
+    shared.exceptions.ConfigError: config is nested 5,000 levels deep; the limit is 16 levels \
+(MAX_CONFIG_DEPTH)
     """
     if raw is None:
         return DatasetConfig()
@@ -161,9 +178,16 @@ def parse_config(raw: bytes | str | Mapping[str, Any] | DatasetConfig | None) ->
         return raw
     data: Any
     if isinstance(raw, bytes | str):
+        size = len(raw) if isinstance(raw, bytes) else len(raw.encode("utf-8", "replace"))
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError(
+                f"config is {size:,} bytes; the limit is {MAX_CONFIG_BYTES:,} bytes "
+                "(MAX_CONFIG_BYTES)"
+            )
         text = raw.decode("utf-8-sig", errors="replace") if isinstance(raw, bytes) else raw
         if not text.strip():
             return DatasetConfig()
+        _check_depth(text)
         try:
             data = json.loads(text)
         except json.JSONDecodeError as e:
@@ -194,6 +218,38 @@ def parse_config(raw: bytes | str | Mapping[str, Any] | DatasetConfig | None) ->
             for err in e.errors()
         )
         raise ConfigError(f"invalid config: {problems}") from e
+
+
+def _check_depth(text: str) -> None:
+    """Refuse a JSON text nested deeper than :data:`MAX_CONFIG_DEPTH`, without parsing it.
+
+    One pass over the quotes, backslashes and brackets (a regular expression for whole strings
+    would backtrack quadratically on ``"\\"\\"...``); brackets inside strings do not count.
+    """
+    depth = deepest = 0
+    in_string = False
+    escaped = -1  # position of the character a backslash escapes
+    for token in _JSON_TOKEN.finditer(text):
+        char, position = token.group(), token.start()
+        if in_string:
+            if position == escaped:
+                continue
+            if char == "\\":
+                escaped = position + 1
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    if deepest > MAX_CONFIG_DEPTH:
+        raise ConfigError(
+            f"config is nested {deepest:,} levels deep; the limit is {MAX_CONFIG_DEPTH} levels "
+            "(MAX_CONFIG_DEPTH)"
+        )
 
 
 def validate_dataset_name(name: str) -> str:

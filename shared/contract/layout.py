@@ -83,7 +83,10 @@ class RawLayout:
 
     UPLOADS = "uploads/"
     CONFIGS = "configs/"
-    SUFFIXES = (".csv", ".csv.gz", ".parquet")
+    SUFFIXES = (".csv", ".csv.gz", ".parquet", ".CSV", ".CSV.GZ", ".PARQUET")
+    """Suffixes the bucket notification sends to training, one rule each. S3 matches suffixes
+    case-sensitively, so the upper-case spellings (``MALL.CSV``) have rules of their own; the CLI
+    writes any other mixed case (``.Csv``) in lower case."""
 
     @staticmethod
     def config(dataset: str) -> str:

@@ -250,3 +250,5 @@ class FailureReport(Document):
     error_type: str
     source: SourceInfo | dict[str, Any]
     created_at: datetime
+    request_id: str | None = None
+    """The training invocation's request id, for internal errors (the log has the details)."""

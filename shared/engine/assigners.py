@@ -198,8 +198,9 @@ class GaussianMixtureAssigner(SegmentAssigner):
     """Gaussian Mixture's own rule: the component of largest posterior probability.
 
     Fitted from a fitted ``sklearn.mixture.GaussianMixture`` of any covariance type; only its
-    arrays are kept (precisions in the full form, see :func:`full_precisions_cholesky`), and the
-    posteriors are computed with plain numpy as scikit-learn does
+    arrays are kept (precisions as :func:`kept_precisions_cholesky` says: the full form, or
+    ``(k, d)`` diagonal factors for diagonal and spherical mixtures), and the posteriors are
+    computed with plain numpy as scikit-learn does
     (``_estimate_log_gaussian_prob``), so ``predict`` equals the mixture's ``predict``.
 
     Attributes
@@ -238,14 +239,16 @@ class GaussianMixtureAssigner(SegmentAssigner):
     def fit(self, X: Any, y: Any = None, *, mixture: Any) -> GaussianMixtureAssigner:
         """Copy the fitted mixture's parameters and learn the outlier thresholds on ``X``.
 
-        Every covariance type is kept in the full form, one ``(d, d)`` precision Cholesky
-        factor per component (:func:`full_precisions_cholesky`), so one kernel serves them all.
+        Full and tied covariances are kept in the full form, one ``(d, d)`` precision Cholesky
+        factor per component (:func:`full_precisions_cholesky`); diagonal and spherical ones as
+        ``(k, d)`` diagonal factors, so a wide matrix's mixture never holds ``d x d`` floats
+        (:func:`kept_precisions_cholesky`). The kernel serves both forms.
         """
         X = np.asarray(X, dtype=np.float64)
         self.covariance_type_ = str(getattr(mixture, "covariance_type", "full"))
         self.weights_ = np.array(mixture.weights_, dtype=np.float64)
         self.means_ = np.array(mixture.means_, dtype=np.float64)
-        self.precisions_cholesky_ = full_precisions_cholesky(
+        self.precisions_cholesky_ = kept_precisions_cholesky(
             mixture.precisions_cholesky_, self.covariance_type_, *self.means_.shape
         )
         self.labels_ = np.arange(self.weights_.shape[0], dtype=np.int64)
@@ -304,6 +307,45 @@ class GaussianMixtureAssigner(SegmentAssigner):
             self.labels_,
             self.thresholds_,
         )
+
+
+def kept_precisions_cholesky(
+    precisions_cholesky: Any, covariance_type: str, n_components: int, n_features: int
+) -> np.ndarray:
+    """The precision Cholesky factors a :class:`GaussianMixtureAssigner` keeps.
+
+    ``(k, d)`` diagonal factors for ``diag`` and ``spherical`` mixtures (a spherical factor
+    repeated over the features): the full form would be ``k x d x d`` floats, 320 MB at k = 10
+    and d = 2,000 for what ``k x d`` numbers say. The full form ``(k, d, d)`` for ``full`` and
+    ``tied`` (:func:`full_precisions_cholesky`).
+
+    Raises
+    ------
+    ValueError
+        For an unknown type or a shape that does not fit it.
+
+    Examples
+    --------
+    >>> kept_precisions_cholesky(np.array([2.0, 0.5]), "spherical", 2, 3).tolist()
+    [[2.0, 2.0, 2.0], [0.5, 0.5, 0.5]]
+    >>> kept_precisions_cholesky(np.array([[1.0, 3.0]]), "diag", 1, 2).tolist()
+    [[1.0, 3.0]]
+    """
+    if covariance_type not in ("diag", "spherical"):
+        return full_precisions_cholesky(
+            precisions_cholesky, covariance_type, n_components, n_features
+        )
+    values = np.asarray(precisions_cholesky, dtype=np.float64)
+    k, d = n_components, n_features
+    expected = (k, d) if covariance_type == "diag" else (k,)
+    if values.shape != expected:
+        raise ValueError(
+            f"precisions_cholesky of shape {values.shape} does not fit covariance_type="
+            f"{covariance_type!r} with {k} components of {d} features"
+        )
+    if covariance_type == "spherical":
+        return np.repeat(values[:, None], d, axis=1)
+    return values.copy()
 
 
 def full_precisions_cholesky(

@@ -60,7 +60,9 @@ def _rule_of(assigner: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
             "thresholds": f(assigner.thresholds_),
         }
     if isinstance(assigner, GaussianMixtureAssigner):
-        return spec(MixtureRule.kind, covariance_type="full"), {
+        # Diagonal and spherical mixtures keep (k, d) diagonal factors (no d x d matrices).
+        form = "diag" if assigner.precisions_cholesky_.ndim == 2 else "full"
+        return spec(MixtureRule.kind, covariance_type=form), {
             "weights": f(assigner.weights_),
             "means": f(assigner.means_),
             "precisions_cholesky": f(assigner.precisions_cholesky_),

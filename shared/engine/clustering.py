@@ -30,7 +30,8 @@ DBSCAN          10,000      neighbourhood queries can be O(n^2); other rows by t
 Gaussian Mix.   10,000      EM (10,000 rows estimate 10 components of 12-feature
                             covariances well); every row then gets its most probable
                             component (labels and log-likelihood only, no posteriors). The
-                            covariance type is chosen by BIC on a nested 2,000-row sample.
+                            covariance type is chosen by BIC on a nested 2,000-row sample;
+                            above 64 features only diagonal and spherical ones compete.
 Silhouette      5,000       ``shared.engine.metrics.SILHOUETTE_SAMPLE_CAP``.
 ==============  ==========  ===============================================================
 
@@ -82,6 +83,7 @@ __all__ = [
     "fit_dbscan",
     "fit_gmm",
     "fit_kmeans",
+    "gmm_covariance_types",
     "knee_index",
     "mixture_reg_covar",
     "representative_sample",
@@ -111,6 +113,10 @@ GMM_TYPE_SAMPLE_CAP = 2_000
 types is fitted over the k sweep there, then only the winner on the GMM sample."""
 COVARIANCE_TYPES = ("full", "diag", "tied", "spherical")
 """Covariance types the Gaussian mixture chooses among (by BIC); ties go to the earlier one."""
+GMM_FULL_COVARIANCE_MAX_FEATURES = 64
+"""Above this many prepared features only covariance types without ``d x d`` matrices compete:
+a full (or tied) covariance holds ``d x d`` floats per component (k = 10 at d = 10,000: 8 GB
+per array, and EM keeps several), and with fewer fit rows than ``d`` it is singular anyway."""
 MIXTURE_REG_FLOOR = 1e-6
 """scikit-learn's default ``reg_covar``, kept when no column of the matrix is two-valued."""
 GMM_FIT_THREADS = 2
@@ -644,14 +650,30 @@ def _fit_mixtures(
     return {k: (mixture, seconds) for k, mixture, seconds in done}
 
 
+def gmm_covariance_types(n_features: int) -> tuple[str, ...]:
+    """The covariance types a mixture on ``n_features`` prepared features may use.
+
+    Examples
+    --------
+    >>> gmm_covariance_types(12)
+    ('full', 'diag', 'tied', 'spherical')
+    >>> gmm_covariance_types(500)
+    ('diag', 'spherical')
+    """
+    if n_features <= GMM_FULL_COVARIANCE_MAX_FEATURES:
+        return COVARIANCE_TYPES
+    return tuple(t for t in COVARIANCE_TYPES if t in ("diag", "spherical"))
+
+
 def choose_covariance_type(
     X: np.ndarray, ks: list[int], *, random_state: int = 0, reg_covar: float = 1e-6
 ) -> tuple[str, dict[str, float], dict[int, tuple[Any, float]] | None]:
     """The covariance type of lowest BIC, fitted on at most ``GMM_TYPE_SAMPLE_CAP`` rows.
 
-    Each of :data:`COVARIANCE_TYPES` is fitted at every k of ``ks`` (and k = 1) on a nested
-    sample of ``X``; the type whose best BIC over k is lowest wins (ties: the earlier type in
-    :data:`COVARIANCE_TYPES`).
+    Each of :func:`gmm_covariance_types` (all of :data:`COVARIANCE_TYPES` up to
+    :data:`GMM_FULL_COVARIANCE_MAX_FEATURES` features) is fitted at every k of ``ks`` (and
+    k = 1) on a nested sample of ``X``; the type whose best BIC over k is lowest wins (ties: the
+    earlier type in :data:`COVARIANCE_TYPES`).
 
     Returns
     -------
@@ -673,12 +695,13 @@ def choose_covariance_type(
     X_sel = X[index]
     best: dict[str, float] = {}
     fits: dict[str, dict[int, tuple[Any, float]]] = {}
-    for covariance_type in COVARIANCE_TYPES:
+    allowed = gmm_covariance_types(X.shape[1])
+    for covariance_type in allowed:
         fits[covariance_type] = _fit_mixtures(
             X_sel, ks, random_state, covariance_type=covariance_type, reg_covar=reg_covar
         )
         best[covariance_type] = min(float(m.bic(X_sel)) for m, _ in fits[covariance_type].values())
-    chosen = min(COVARIANCE_TYPES, key=lambda t: (best[t], COVARIANCE_TYPES.index(t)))
+    chosen = min(allowed, key=lambda t: (best[t], COVARIANCE_TYPES.index(t)))
     return chosen, best, fits[chosen] if index.size == X.shape[0] else None
 
 

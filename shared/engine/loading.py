@@ -9,23 +9,55 @@ meaning of each column is decided later by :mod:`shared.engine.schema`.
 
 Why the C engine: it reads 1,000,000 rows x 10 columns in well under a second here, the pyarrow
 engine was slower on this machine, and the python engine is an order of magnitude slower.
+
+Limits, checked before the memory is spent (each refusal is a :class:`FileTooLargeError` that
+names the limit):
+
+- ``max_decompressed_bytes`` (the deployment's ``MAX_DECOMPRESSED_BYTES``, default
+  :data:`DEFAULT_MAX_DECOMPRESSED_BYTES` = 2 GiB): gzip is inflated in 1 MiB steps and refused
+  as soon as the output passes the limit (a small file that inflates to gigabytes never does);
+  a Parquet file's declared uncompressed size is read from its footer before any column is;
+- ``max_rows`` (default :data:`MAX_TABLE_ROWS` = 10,000,000, the in-memory engine's ceiling):
+  a Parquet file's declared row count is checked from its footer; a CSV parse stops one row
+  past the limit.
+
+Parquet ``decimal128``/``decimal256`` columns (database NUMERIC exports) are read as float64
+numbers; nested columns (struct, list, map) are read as they are and dropped, with a reason, by
+:mod:`shared.engine.schema`.
 """
 
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 import logging
 import re
 import zlib
 from collections import Counter
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from shared.exceptions import EmptyFileError, NotATableError, UnsupportedFormatError
+if TYPE_CHECKING:
+    import pyarrow as pa
 
-__all__ = ["CSV_SEPARATORS", "TEXT_EXTENSIONS", "read_table", "sniff_separator"]
+from shared.exceptions import (
+    EmptyFileError,
+    FileTooLargeError,
+    NotATableError,
+    UnsupportedFormatError,
+)
+from shared.settings import DEFAULT_MAX_DECOMPRESSED_BYTES
+
+__all__ = [
+    "CSV_SEPARATORS",
+    "DEFAULT_MAX_DECOMPRESSED_BYTES",
+    "MAX_TABLE_ROWS",
+    "TEXT_EXTENSIONS",
+    "read_table",
+    "sniff_separator",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +69,9 @@ _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 _PARQUET_MAGIC = b"PAR1"
 _SNIFF_BYTES = 64 * 1024
 _SNIFF_LINES = 50
+_INFLATE_STEP = 1024 * 1024
+MAX_TABLE_ROWS = 10_000_000
+"""Rows a table may have: the in-memory engine's ceiling (about 1.2 GB per million rows)."""
 # Magic numbers of files people upload by mistake, with the name we show them.
 _FOREIGN_MAGIC: tuple[tuple[bytes, str, bool], ...] = (
     # (magic, what it is, True when it is a table in a format we do not read)
@@ -54,7 +89,13 @@ _EXCEL_SEP_HINT = re.compile(r"\ufeff?sep=([,;\t|])\r?\n")
 _BAD_LINE = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
 
 
-def read_table(data: bytes, *, filename: str) -> pd.DataFrame:
+def read_table(
+    data: bytes,
+    *,
+    filename: str,
+    max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES,
+    max_rows: int = MAX_TABLE_ROWS,
+) -> pd.DataFrame:
     """Read an uploaded customer file into a DataFrame.
 
     Parameters
@@ -64,6 +105,12 @@ def read_table(data: bytes, *, filename: str) -> pd.DataFrame:
     filename : str
         The object key or file name; its extension (``.csv``, ``.tsv``, ``.txt``, ``.csv.gz``,
         ``.gz``, ``.parquet``) is a hint, the magic bytes win when they disagree.
+    max_decompressed_bytes : int
+        Most bytes the table may take once decompressed (a plain file: its size; gzip: the
+        inflated bytes, checked while inflating; Parquet: the uncompressed size its footer
+        declares).
+    max_rows : int
+        Most data rows the table may have (Parquet: as its footer declares).
 
     Returns
     -------
@@ -81,6 +128,8 @@ def read_table(data: bytes, *, filename: str) -> pd.DataFrame:
         file, or rows with more fields than the header (the message names the line).
     UnsupportedFormatError
         An extension or content this reader does not handle (Excel, ZIP, JSON...).
+    FileTooLargeError
+        Over ``max_decompressed_bytes`` or ``max_rows`` (the message names the limit).
 
     Examples
     --------
@@ -88,11 +137,37 @@ def read_table(data: bytes, *, filename: str) -> pd.DataFrame:
        id  age
     0   1   30
     1   2   41
+    >>> import gzip
+    >>> read_table(gzip.compress(bytes(5000)), filename="x.csv.gz", max_decompressed_bytes=4096)
+    Traceback (most recent call last):
+    ...
+    shared.exceptions.FileTooLargeError: x.csv.gz: inflates to more than 4,096 bytes; the \
+limit is 4,096 bytes once decompressed (MAX_DECOMPRESSED_BYTES)
     """
-    return _read(data, filename.lower().strip(), filename, compressed=False)
+    limits = _Limits(max_decompressed_bytes, max_rows)
+    return _read(data, filename.lower().strip(), filename, limits, compressed=False)
 
 
-def _read(data: bytes, name: str, filename: str, *, compressed: bool) -> pd.DataFrame:
+@dataclass(frozen=True)
+class _Limits:
+    decompressed_bytes: int
+    rows: int
+
+    def too_many_rows(self, filename: str, what: str) -> FileTooLargeError:
+        return FileTooLargeError(
+            f"{filename}: {what}; the limit is {self.rows:,} rows (MAX_TABLE_ROWS)"
+        )
+
+    def too_many_bytes(self, filename: str, what: str) -> FileTooLargeError:
+        return FileTooLargeError(
+            f"{filename}: {what}; the limit is {self.decompressed_bytes:,} bytes once "
+            "decompressed (MAX_DECOMPRESSED_BYTES)"
+        )
+
+
+def _read(
+    data: bytes, name: str, filename: str, limits: _Limits, *, compressed: bool
+) -> pd.DataFrame:
     """Read ``data``; ``name`` is the lower-cased name (minus ``.gz`` once decompressed),
     ``filename`` the name as uploaded, which every message shows."""
     if not data:
@@ -100,13 +175,15 @@ def _read(data: bytes, name: str, filename: str, *, compressed: bool) -> pd.Data
             raise EmptyFileError(f"{filename}: the file is empty once decompressed (0 bytes)")
         raise EmptyFileError(f"{filename}: the file is empty (0 bytes)")
     if data[:2] == _GZIP_MAGIC or name.endswith(".gz"):
-        inner = _gunzip(data, filename)
+        inner = _gunzip(data, filename, limits)
         inner_name = name[:-3] if name.endswith(".gz") else name
         if "." not in inner_name.rsplit("/", 1)[-1]:
             inner_name += ".csv"
-        return _read(inner, inner_name, filename, compressed=True)
+        return _read(inner, inner_name, filename, limits, compressed=True)
     if data[:4] == _PARQUET_MAGIC or name.endswith(_PARQUET_EXTENSIONS):
-        return _read_parquet(data, filename)
+        return _read_parquet(data, filename, limits)
+    if len(data) > limits.decompressed_bytes:
+        raise limits.too_many_bytes(filename, f"{len(data):,} bytes")
     if data[:2] in _UTF16_BOMS:
         data = _utf16_to_utf8(data, filename)
     _refuse_foreign_content(data, filename)
@@ -116,7 +193,7 @@ def _read(data: bytes, name: str, filename: str, *, compressed: bool) -> pd.Data
         raise UnsupportedFormatError(
             f"{filename}: extension {extension!r} is not supported; use one of {supported}"
         )
-    return _read_csv(data, filename)
+    return _read_csv(data, filename, limits)
 
 
 def sniff_separator(sample: str) -> str:
@@ -174,18 +251,57 @@ def _utf16_to_utf8(data: bytes, filename: str) -> bytes:
         ) from e
 
 
-def _gunzip(data: bytes, filename: str) -> bytes:
+def _gunzip(data: bytes, filename: str, limits: _Limits) -> bytes:
+    """Inflate every gzip member of ``data``, ``_INFLATE_STEP`` bytes at a time, refusing as
+    soon as the output passes the limit (so a bomb costs at most the limit in memory)."""
+    limit = limits.decompressed_bytes
+    # BytesIO grows in place and getvalue() hands over its buffer: no second copy of the output.
+    out = io.BytesIO()
+    total = 0
+    pending = data
     try:
-        return gzip.decompress(data)
-    except (EOFError, OSError, zlib.error) as e:
+        while pending:
+            inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)  # one gzip member
+            while not inflater.eof:
+                piece = inflater.decompress(pending, _INFLATE_STEP)
+                pending = inflater.unconsumed_tail
+                total += len(piece)
+                if total > limit:
+                    raise limits.too_many_bytes(filename, f"inflates to more than {limit:,} bytes")
+                out.write(piece)
+                if not piece and not pending and not inflater.eof:
+                    raise EOFError("compressed data ended before the end-of-stream marker")
+            pending = inflater.unused_data
+            if not pending.strip(b"\x00"):
+                break  # trailing zero padding, as gzip tolerates
+    except (EOFError, zlib.error) as e:
         raise NotATableError(
             f"{filename}: not a readable gzip file (truncated or corrupt: {e})"
         ) from e
+    return out.getvalue()
 
 
-def _read_parquet(data: bytes, filename: str) -> pd.DataFrame:
+def _read_parquet(data: bytes, filename: str, limits: _Limits) -> pd.DataFrame:
+    import pyarrow.parquet as pq
+
     try:
-        frame = pd.read_parquet(io.BytesIO(data))
+        parquet = pq.ParquetFile(io.BytesIO(data))
+        metadata = parquet.metadata
+        declared = sum(
+            metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups)
+        )
+    except Exception as e:  # pyarrow raises many types for corrupt files
+        raise NotATableError(f"{filename}: not a readable Parquet file ({e})") from e
+    # The footer declares both; check them before a single column is read.
+    if metadata.num_rows > limits.rows:
+        raise limits.too_many_rows(filename, f"declares {metadata.num_rows:,} rows")
+    if declared > limits.decompressed_bytes:
+        raise limits.too_many_bytes(filename, f"declares {declared:,} bytes of uncompressed data")
+    try:
+        table = _decimals_as_floats(parquet.read())
+        frame = table.to_pandas()
+    except MemoryError:
+        raise  # not a property of the file: an internal error, never "not readable"
     except Exception as e:  # pyarrow raises many types for corrupt files
         raise NotATableError(f"{filename}: not a readable Parquet file ({e})") from e
     frame = frame.reset_index(drop=True)
@@ -195,6 +311,26 @@ def _read_parquet(data: bytes, filename: str) -> pd.DataFrame:
     if len(frame) == 0:
         raise EmptyFileError(f"{filename}: the Parquet file has a schema but no data rows")
     return frame
+
+
+def _decimals_as_floats(table: pa.Table) -> pa.Table:
+    """Decimal columns (database NUMERIC exports) as float64, so they are read as numbers.
+
+    Examples
+    --------
+    >>> import decimal
+    >>> import pyarrow as pa
+    >>> table = pa.table({"amount": pa.array([decimal.Decimal("12.34")], pa.decimal128(10, 2))})
+    >>> _decimals_as_floats(table).schema.field("amount").type
+    DataType(double)
+    """
+    import pyarrow as pa
+
+    for i, field in enumerate(table.schema):
+        if pa.types.is_decimal(field.type):
+            column = table.column(i).cast(pa.float64(), safe=False)
+            table = table.set_column(i, field.with_type(pa.float64()), column)
+    return table
 
 
 def _refuse_foreign_content(data: bytes, filename: str) -> None:
@@ -231,8 +367,8 @@ def _decode_sample(data: bytes) -> tuple[str, str]:
         return sample.decode("latin-1"), "latin-1"
 
 
-def _read_csv(data: bytes, filename: str) -> pd.DataFrame:
-    if not data.strip():
+def _read_csv(data: bytes, filename: str, limits: _Limits) -> pd.DataFrame:
+    if not data[:_SNIFF_BYTES].strip() and not data.strip():  # no copy of a large file
         raise EmptyFileError(f"{filename}: the file contains only whitespace")
     sample, encoding = _decode_sample(data)
     hint = _EXCEL_SEP_HINT.match(sample)
@@ -243,14 +379,16 @@ def _read_csv(data: bytes, filename: str) -> pd.DataFrame:
     decimal = _sniff_decimal(sample, sep)
     try:
         try:
-            frame = _parse_csv(data, sep, encoding, decimal, skip)
+            frame = _parse_csv(data, sep, encoding, decimal, skip, limits.rows)
         except UnicodeDecodeError:
             logger.info("%s is not UTF-8 after its first bytes; reading it as Latin-1", filename)
-            frame = _parse_csv(data, sep, "latin-1", decimal, skip)
+            frame = _parse_csv(data, sep, "latin-1", decimal, skip, limits.rows)
     except pd.errors.EmptyDataError as e:
         raise EmptyFileError(f"{filename}: the file has no columns") from e
     except pd.errors.ParserError as e:
         raise NotATableError(f"{filename}: {_describe_parser_error(e, sep)}") from e
+    if len(frame) > limits.rows:
+        raise limits.too_many_rows(filename, f"more than {limits.rows:,} rows")
     frame.columns = _clean_names(frame.columns)
     if len(frame) == 0:
         raise EmptyFileError(
@@ -276,10 +414,13 @@ def _sniff_decimal(sample: str, sep: str) -> str:
     return "," if commas > points else "."
 
 
-def _parse_csv(data: bytes, sep: str, encoding: str, decimal: str, skip: int) -> pd.DataFrame:
+def _parse_csv(
+    data: bytes, sep: str, encoding: str, decimal: str, skip: int, max_rows: int
+) -> pd.DataFrame:
     try:
         return pd.read_csv(
             io.BytesIO(data),
+            nrows=max_rows + 1,  # one past the limit is enough to refuse the file
             skiprows=skip,
             sep=sep,
             decimal=decimal,

@@ -41,11 +41,30 @@ def row_hashes(frame: pd.DataFrame) -> np.ndarray:
     >>> h = row_hashes(frame)
     >>> bool(h[0] == h[2]), bool(h[0] == h[1])
     (True, False)
+
+    Nested values (Parquet struct, list and map columns, dropped later by the schema) are hashed
+    by their text form:
+
+    >>> nested = pd.DataFrame({"a": [1, 2], "n": [{"k": 1}, [1, 2]]})
+    >>> row_hashes(nested).shape
+    (2,)
     """
     if frame.shape[1] == 0:
         return np.zeros(len(frame), dtype=np.uint64)
-    hashed = pd.util.hash_pandas_object(frame, index=False, hash_key=ROW_HASH_KEY)
+    hashable = frame.apply(_hashable_column)
+    hashed = pd.util.hash_pandas_object(hashable, index=False, hash_key=ROW_HASH_KEY)
     return np.asarray(hashed.to_numpy(), dtype=np.uint64)
+
+
+def _hashable_column(series: pd.Series) -> pd.Series:
+    """The column itself, or its values' text when some are unhashable (dicts, lists, arrays)."""
+    if series.dtype != object:
+        return series
+    try:
+        pd.util.hash_array(series.to_numpy())
+    except TypeError:
+        return series.map(repr)
+    return series
 
 
 def canonical_order(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:

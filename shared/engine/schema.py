@@ -55,6 +55,7 @@ from pandas.tseries.api import guess_datetime_format
 
 from shared.contract.config import DatasetConfig
 from shared.contract.manifest import ColumnSchema, RowCounts
+from shared.engine.limits import check_feature_widths
 from shared.engine.screening import OUTCOME_MAX_LEVELS, NearDuplicate, near_duplicates, outcome_word
 from shared.exceptions import (
     ConfigError,
@@ -134,7 +135,7 @@ _DATE_FORMATS = (
 )
 _NAME_WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
 
-Kind = Literal["empty", "numeric", "date", "boolean", "text"]
+Kind = Literal["empty", "numeric", "date", "boolean", "text", "nested"]
 DType = Literal["integer", "float", "string", "boolean", "datetime"]
 
 
@@ -440,6 +441,7 @@ class _Analysis:
     unparseable: int = 0
     unparseable_examples: list[str] = field(default_factory=list)
     unparseable_kind: str = "numbers"
+    nested: str | None = None
     absurd: int = 0
     integral: bool = False
 
@@ -462,10 +464,31 @@ def _plain(series: pd.Series) -> pd.Series:
     return series
 
 
+def _nested_kind(series: pd.Series) -> str | None:
+    """``"struct"``, ``"map"`` or ``"list"`` when the column holds nested values (Parquet struct,
+    map or list columns; a Parquet column has one type, so its first present value tells)."""
+    if not ptypes.is_object_dtype(series.dtype):
+        return None
+    first = series.first_valid_index()
+    value = None if first is None else series.at[first]
+    if isinstance(value, dict):
+        return "struct"
+    if isinstance(value, list | tuple | np.ndarray):
+        is_map = len(value) > 0 and all(isinstance(v, tuple) and len(v) == 2 for v in value)
+        return "map" if is_map else "list"
+    return None
+
+
 def _analyse(name: str, series: pd.Series) -> _Analysis:
     series = _plain(series)
     n_rows = len(series)
     dtype = series.dtype
+    nested = _nested_kind(series)
+    if nested is not None:
+        n_present = int(series.notna().sum())
+        analysis = _Analysis(name, "nested", "string", n_rows, n_present, 0)
+        analysis.nested = nested
+        return analysis
     if ptypes.is_bool_dtype(dtype):
         return _boolean_analysis(name, series)
     if ptypes.is_datetime64_any_dtype(dtype):
@@ -641,6 +664,8 @@ def _infer(a: _Analysis) -> _Decision:
     """The role of one column from its values and name alone (no config)."""
     if a.kind == "empty":
         return _Decision("dropped", "all values are missing")
+    if a.kind == "nested":
+        return _Decision("dropped", _nested_reason(a))
     if a.n_unique <= 1:
         return _Decision("dropped", f"constant (every present value is {_first_value(a)!r})")
     id_name = _looks_like_id_name(a.name)
@@ -685,6 +710,12 @@ def _infer(a: _Analysis) -> _Decision:
             f"(limit {limit})",
         )
     return _Decision("categorical", f"text with {a.n_unique} categories")
+
+
+def _nested_reason(a: _Analysis) -> str:
+    return (
+        f"nested values (a {a.nested} per row): a struct, list or map column cannot be clustered on"
+    )
 
 
 def _category_limit(n_present: int) -> int:
@@ -784,6 +815,13 @@ def _apply_config(
     if not wanted:
         return _Decision("dropped", "not among the config's features"), False
     forced = config.features is not None
+    if a.kind == "nested":
+        if forced or name in config.categorical:
+            raise ConfigError(
+                f"column {name!r} holds nested values (a {a.nested} per row): it "
+                "cannot be a feature; remove it from 'features'/'categorical' or flatten it"
+            )
+        return inferred, False
     if a.kind == "empty":
         if forced or name in config.categorical:
             warnings.append(f"column {name!r} is named by the config but has no values; dropped")
@@ -881,6 +919,8 @@ def clean_training_table(
     ]
     final, outcome_names = _screen_outcomes(analyses, final, config, warnings)
     used = [a for a, (_, is_used) in zip(analyses, final, strict=True) if is_used]
+    # Before the screening below, whose cost grows with the square of the number of columns.
+    _check_width(analyses, final, n_read)
     if not used:
         reasons = "; ".join(
             f"{a.name!r}: {d.reason}" for a, (d, _) in zip(analyses, final, strict=True)
@@ -967,6 +1007,23 @@ def clean_training_table(
     )
 
 
+def _check_width(
+    analyses: list[_Analysis], final: list[tuple[_Decision, bool]], n_rows: int
+) -> None:
+    """Refuse features wider than the engine's limit (one-hot counted) before any pairwise work."""
+    widths: dict[str, int] = {}
+    one_hot: set[str] = set()
+    for a, (decision, is_used) in zip(analyses, final, strict=True):
+        if not is_used:
+            continue
+        if decision.role == "categorical":
+            widths[a.name] = a.n_unique
+            one_hot.add(a.name)
+        else:
+            widths[a.name] = 1
+    check_feature_widths(widths, n_rows, one_hot=one_hot)
+
+
 def _screen_outcomes(
     analyses: list[_Analysis],
     final: list[tuple[_Decision, bool]],
@@ -980,6 +1037,11 @@ def _screen_outcomes(
     outcomes: list[str] = []
     for i, (a, (_, is_used)) in enumerate(zip(analyses, final, strict=True)):
         if a.name in named:
+            if a.kind == "nested":
+                raise ConfigError(
+                    f"config 'outcomes' names {a.name!r}, which holds nested values (a {a.nested} "
+                    "per row): an outcome is profiled as rates of plain values"
+                )
             if a.kind == "empty":
                 warnings.append(f"outcome {a.name!r} named by the config has no values; dropped")
                 screened[i] = (_Decision("dropped", "all values are missing"), False)

@@ -236,7 +236,8 @@ def weighted_log_prob(
     scikit-learn's ``_estimate_weighted_log_prob`` for full covariances (given the Cholesky
     factors of the precisions), with all components in one matrix product; the per-component
     sums of squares are a second product with a block indicator (a sum over a short trailing
-    axis is several times slower).
+    axis is several times slower). Diagonal covariances (``precisions_cholesky`` of shape
+    ``(k, d)``, the inverse standard deviations) use scikit-learn's diagonal formula.
 
     Examples
     --------
@@ -248,6 +249,14 @@ def weighted_log_prob(
     d = X.shape[1]
     k = means.shape[0]
     chol = precisions_cholesky
+    if chol.ndim == 2:  # diagonal: no d x d matrix anywhere
+        precisions = chol**2
+        out = (X**2) @ precisions.T
+        out -= 2.0 * (X @ (means * precisions).T)
+        out += np.sum(means**2 * precisions, axis=1)
+        out *= -0.5
+        out += -0.5 * d * np.log(2 * np.pi) + np.sum(np.log(chol), axis=1) + np.log(weights)
+        return np.asarray(out)
     log_det = np.sum(np.log(np.diagonal(chol, axis1=1, axis2=2)), axis=1)
     stacked = np.concatenate(list(chol), axis=1)  # (d, k*d)
     shift = np.einsum("jd,jde->je", means, chol).reshape(1, k * d)

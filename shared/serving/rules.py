@@ -101,7 +101,8 @@ class MixtureRule(ServingRule):
     arrays = ("weights", "means", "precisions_cholesky", "labels", "thresholds")
 
     def check(self) -> None:
-        """Check dtypes and shapes: weights (k,), means (k, d), precisions (k, d, d)..."""
+        """Check dtypes and shapes: weights (k,), means (k, d), precisions (k, d, d) or, for a
+        diagonal mixture, (k, d)..."""
         d = self.n_features
         means = self.values["means"]
         _need(means, "means", "f", (None, d))
@@ -109,7 +110,13 @@ class MixtureRule(ServingRule):
         if k == 0:
             raise ValueError("array 'means' is empty")
         _need(self.values["weights"], "weights", "f", (k,))
-        _need(self.values["precisions_cholesky"], "precisions_cholesky", "f", (k, d, d))
+        diagonal = self.values["precisions_cholesky"].ndim == 2
+        _need(
+            self.values["precisions_cholesky"],
+            "precisions_cholesky",
+            "f",
+            (k, d) if diagonal else (k, d, d),
+        )
         _need(self.values["labels"], "labels", "i", (k,))
         _need(self.values["thresholds"], "thresholds", "f", (k,))
         if not (self.values["weights"] > 0).all():

@@ -54,6 +54,7 @@ from shared.engine.clustering import (
     representative_sample,
 )
 from shared.engine.guardrails import Guardrails, segment_sizes
+from shared.engine.limits import check_matrix_size
 from shared.engine.loading import read_table
 from shared.engine.metrics import (
     METRIC_SAMPLE_CAP,
@@ -81,6 +82,7 @@ from shared.engine.stability import stability_method, sweep_stability
 from shared.engine.structure import STRUCTURE_RULE, assess_structure
 from shared.report.html import render_report_html
 from shared.report.plot_data import build_plot_data
+from shared.settings import DEFAULT_MAX_DECOMPRESSED_BYTES
 from shared.training.caveats import data_warnings, guardrail_warnings, structure_warnings
 
 __all__ = ["ASSIGNMENTS_FORMULA_PREFIXES", "TrainingOutput", "train_segments"]
@@ -346,6 +348,7 @@ def train_segments(
     previous: ProfileCatalog | None = None,
     dataset: str = "dataset",
     random_state: int = 0,
+    max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES,
 ) -> TrainingOutput:
     """Train, compare, profile and package every segmentation model of one upload.
 
@@ -366,6 +369,9 @@ def train_segments(
         Dataset name (report title).
     random_state : int
         Seed of every sample and fit; the same bytes and seed give identical output.
+    max_decompressed_bytes : int
+        Most bytes the upload may hold once decompressed (see
+        :func:`shared.engine.loading.read_table`); the deployment's ``MAX_DECOMPRESSED_BYTES``.
 
     Returns
     -------
@@ -389,7 +395,7 @@ def train_segments(
     started = time.perf_counter()
     timings: dict[str, float] = {}
     config = parse_config(config)
-    frame = read_table(data, filename=filename)
+    frame = read_table(data, filename=filename, max_decompressed_bytes=max_decompressed_bytes)
     # Canonical order (shared.engine.row_order): every later step sees the rows sorted by their
     # content hash, so the same rows in any order give the same result.
     frame, upload_rows = canonical_order(frame)
@@ -399,6 +405,7 @@ def train_segments(
     if table.kept_rows is not None:
         upload_rows = upload_rows[table.kept_rows]
     step = _lap(timings, "clean", step)
+    check_matrix_size(table.columns, len(table.features))  # before the matrix is allocated
     prepared = fit_preprocessor(table.features, table.columns)
     X = prepared.X
     n_rows = int(X.shape[0])

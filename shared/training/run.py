@@ -41,8 +41,17 @@ Rules (the tests pin them):
 - **Failures**: a :class:`DataValidationError` (bad file, bad config, file too large...) writes
   ``datasets/<d>/failures/<id>.json`` (id as a version id) and is acknowledged; ``current.json``
   is untouched. A key whose dataset name is invalid writes nothing (there is no safe place to
-  write under) and is only logged. Transient errors (:class:`TransientStoreError`, throttling,
-  timeouts) and unexpected errors propagate, so the queue retries and finally dead-letters them.
+  write under) and is only logged. Only transient errors (:class:`TransientStoreError`:
+  throttling, timeouts, network; another worker's claim) propagate, so the queue retries them
+  and finally dead-letters them. Any other exception is an internal error: its traceback goes to
+  the log, and a failure report with a generic message (the exception's type, the request id,
+  no details) is written under the id of the object version with no content hash (as for a file
+  refused before download); the message is acknowledged, as retrying would fail the same way.
+- **Last delivery**: a run told it is the final attempt (the queue's ``ApproximateReceiveCount``
+  has reached its redrive limit) writes that same report first, saying previous attempts ran
+  out of memory or time, because an out-of-memory kill or a timeout leaves no chance to write
+  one afterwards. Whatever the attempt then concludes (published, duplicate, or a report of its
+  own) replaces or removes it; only a run that dies (or fails transiently) again leaves it.
 """
 
 from __future__ import annotations
@@ -61,7 +70,12 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import ValidationError
 
-from shared.contract.config import DatasetConfig, parse_config, validate_dataset_name
+from shared.contract.config import (
+    DATASET_NAME_PATTERN,
+    DatasetConfig,
+    parse_config,
+    validate_dataset_name,
+)
 from shared.contract.layout import (
     MANIFEST_PATH,
     PREPROCESSOR_PATH,
@@ -82,9 +96,11 @@ from shared.exceptions import (
     DataValidationError,
     InvalidDatasetNameError,
     NotFoundError,
+    PreviousAttemptsFailedError,
     TrainingInProgressError,
     TransientStoreError,
 )
+from shared.settings import DEFAULT_MAX_DECOMPRESSED_BYTES
 from shared.store.base import (
     ModelStore,
     ObjectNotFoundError,
@@ -148,6 +164,7 @@ class TrainingEngine(Protocol):
         previous: ProfileCatalog | None = None,
         dataset: str = "dataset",
         random_state: int = 0,
+        max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES,
     ) -> TrainingOutput: ...
 
 
@@ -178,6 +195,7 @@ class TrainingResult:
     current: bool = False
     failure_key: str | None = None
     error: str | None = None
+    error_type: str | None = None
     deleted_versions: tuple[str, ...] = ()
     seconds: float = 0.0
 
@@ -191,6 +209,7 @@ class TrainingResult:
             "current": self.current,
             "failure_key": self.failure_key,
             "error": self.error,
+            "error_type": self.error_type,
             "deleted_versions": list(self.deleted_versions),
             "seconds": round(self.seconds, 3),
         }
@@ -425,6 +444,9 @@ class TrainingRun:
         Where uploads and configs are read from.
     max_upload_bytes : int
         Larger uploads are refused before download (:class:`FileTooLargeError`).
+    max_decompressed_bytes : int
+        Passed to the engine: most bytes an upload may inflate to (gzip) or declare
+        uncompressed (Parquet).
     keep_versions : int
         Retention: complete versions kept besides the current one.
     engine : TrainingEngine, optional
@@ -448,12 +470,29 @@ class TrainingRun:
     max_upload_bytes: int
     keep_versions: int
     engine: TrainingEngine | None = None
+    max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     claim_timeout: timedelta = DEFAULT_CLAIM_TIMEOUT
     random_state: int = 0
 
-    def run(self, upload: UploadEvent) -> TrainingResult:
+    def run(
+        self,
+        upload: UploadEvent,
+        *,
+        request_id: str | None = None,
+        final_attempt: str | None = None,
+    ) -> TrainingResult:
         """Train and publish the version of ``upload``; see the module rules.
+
+        Parameters
+        ----------
+        upload : UploadEvent
+            The uploaded object.
+        request_id : str, optional
+            The invocation's request id, quoted in internal-error reports.
+        final_attempt : str, optional
+            Set on the last delivery of the message (e.g. ``"delivery 3 of 3"``): a report is
+            written before training starts (see the module rules).
 
         Raises
         ------
@@ -462,7 +501,12 @@ class TrainingRun:
             (:class:`TrainingInProgressError`): retry later.
         """
         started = time.perf_counter()
-        result = self._run(upload)
+        try:
+            result = self._run(upload, final_attempt)
+        except TransientStoreError:
+            raise
+        except Exception as e:
+            result = self._fail_internal(upload, e, request_id)
         seconds = time.perf_counter() - started
         result = replace(result, seconds=seconds)
         logger.info("training run %s", result.status, extra={"training": result.to_dict()})
@@ -470,7 +514,7 @@ class TrainingRun:
 
     # --- steps ---------------------------------------------------------------------------------
 
-    def _run(self, upload: UploadEvent) -> TrainingResult:
+    def _run(self, upload: UploadEvent, final_attempt: str | None) -> TrainingResult:
         key = upload.key
         dataset = RawLayout.dataset_of(key)
         if dataset is None:
@@ -494,7 +538,17 @@ class TrainingRun:
             return TrainingResult("ignored", key, dataset=dataset, error="object not found")
         if upload.etag and info.etag and upload.etag != info.etag and not upload.version_id:
             logger.info("%r was replaced since its event; training the object there now", key)
+        if final_attempt is None:
+            return self._train(dataset, info)
+        early = self._fail(dataset, info, None, _previous_attempts_error(final_attempt))
+        result = self._train(dataset, info)
+        if result.failure_key != early.failure_key:
+            self.store.delete(str(early.failure_key))  # this attempt concluded: not its story
+        return result
 
+    def _train(self, dataset: str, info: UploadInfo) -> TrainingResult:
+        """Read, train and publish the object version ``info`` (or report why not)."""
+        key = info.key
         try:
             data = self.raw.read(info, max_bytes=self.max_upload_bytes)
         except DataValidationError as e:
@@ -534,6 +588,7 @@ class TrainingRun:
                     previous=previous,
                     dataset=dataset,
                     random_state=self.random_state,
+                    max_decompressed_bytes=self.max_decompressed_bytes,
                 )
             except DataValidationError as e:
                 return self._fail(dataset, info, sha256, e)
@@ -630,10 +685,37 @@ class TrainingRun:
             )
             return current.version, None
 
+    def _fail_internal(
+        self, upload: UploadEvent, error: Exception, request_id: str | None
+    ) -> TrainingResult:
+        """Log the traceback of an unexpected error; report it without details (see rules)."""
+        logger.exception(
+            "training %r failed with an internal error (request %s)", upload.key, request_id
+        )
+        dataset = RawLayout.dataset_of(upload.key)
+        if dataset is None or not DATASET_NAME_PATTERN.fullmatch(dataset):
+            raise error  # checked before anything can fail: there is nowhere safe to report
+        try:
+            info = self.raw.head(upload.key, version_id=upload.version_id)
+        except Exception:
+            raise error from None  # storage itself is failing: let the queue retry
+        message = (
+            f"training stopped on an internal error ({type(error).__name__}); the details are "
+            f"in the training log under request id {request_id or 'unknown'}"
+        )
+        return self._fail(dataset, info, None, _InternalError(message), request_id=request_id)
+
     def _fail(
-        self, dataset: str, info: UploadInfo, sha256: str | None, error: DataValidationError
+        self,
+        dataset: str,
+        info: UploadInfo,
+        sha256: str | None,
+        error: DataValidationError | PreviousAttemptsFailedError | _InternalError,
+        *,
+        request_id: str | None = None,
     ) -> TrainingResult:
         failure_id = version_id_for(info, sha256)
+        error_type = error.error_type if isinstance(error, _InternalError) else type(error).__name__
         source: SourceInfo | dict[str, Any]
         if sha256 is None:
             source = {
@@ -656,9 +738,10 @@ class TrainingRun:
             id=failure_id,
             dataset=dataset,
             error=str(error),
-            error_type=type(error).__name__,
+            error_type=error_type,
             source=source,
             created_at=self.clock(),
+            request_id=request_id,
         )
         failure_key = ModelLayout.failure(dataset, failure_id)
         self.store.put_bytes(
@@ -668,13 +751,31 @@ class TrainingRun:
             "upload %r of %s failed: %s: %s (report %s)",
             info.key,
             dataset,
-            type(error).__name__,
+            error_type,
             error,
             failure_key,
         )
         return TrainingResult(
-            "failed", info.key, dataset=dataset, failure_key=failure_key, error=str(error)
+            "failed",
+            info.key,
+            dataset=dataset,
+            failure_key=failure_key,
+            error=str(error),
+            error_type=error_type,
         )
+
+
+class _InternalError(Exception):
+    """The report-safe stand-in for an unexpected exception (its message has no details)."""
+
+    error_type = "InternalError"
+
+
+def _previous_attempts_error(attempt: str) -> PreviousAttemptsFailedError:
+    return PreviousAttemptsFailedError(
+        f"previous attempts ran out of memory or time ({attempt}, the last one): the upload is "
+        "probably too large for the training function's memory or time limit"
+    )
 
 
 def _as_utc(when: datetime) -> datetime:

@@ -27,6 +27,7 @@ from lambdas.training import runner
 from shared.contract.config import DatasetConfig
 from shared.contract.manifest import CurrentPointer, Manifest, SourceInfo
 from shared.contract.profiles import ProfileCatalog
+from shared.settings import DEFAULT_MAX_DECOMPRESSED_BYTES
 from shared.store.base import ModelStore, write_current
 from shared.store.s3 import S3ModelStore
 from shared.training.pipeline import TrainingOutput, train_segments
@@ -196,6 +197,7 @@ class RecordingEngine:
         previous: ProfileCatalog | None = None,
         dataset: str = "dataset",
         random_state: int = 0,
+        max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES,
     ) -> TrainingOutput:
         with self.lock:
             self.calls.append(filename)
@@ -207,6 +209,7 @@ class RecordingEngine:
             previous=previous,
             dataset=dataset,
             random_state=random_state,
+            max_decompressed_bytes=max_decompressed_bytes,
         )
         gate = self.gates.get(filename)
         if gate is not None:

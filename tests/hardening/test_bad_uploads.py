@@ -12,6 +12,9 @@ is uploaded to the raw bucket, moto's notification is received from the queue an
   artifact verifies, and the API serves the new version;
 - ``rejected``: the key's dataset name is invalid (path tricks, unicode): acknowledged, the
   result names the problem, and nothing at all is written to the models bucket.
+
+A case's ``env`` sets deployment settings for its run (e.g. a lower ``MAX_DECOMPRESSED_BYTES``,
+so a compression bomb is refused after 64 MiB instead of the default 2 GiB).
 """
 
 from __future__ import annotations
@@ -30,7 +33,9 @@ from typing import Any
 
 import pytest
 
+from lambdas.training import runner
 from lambdas.training.handler import handler
+from shared.settings import get_settings
 from shared.store.base import (
     list_versions,
     read_current,
@@ -117,6 +122,11 @@ def test_corpus_covers_the_issue() -> None:
         "very_long_fields", "latin1_bytes", "formula_cells", "infinities_and_magnitudes",
         "dates_several_formats", "truncated_gzip", "config_unknown_keys",
         "config_missing_columns", "dataset_dotdot", "dataset_unicode",
+        # issue 16: uploads that killed the worker, and Parquet types read wrongly
+        "gzip_bomb", "parquet_400m_rows", "parquet_uncompressed_size", "wide_10000_columns",
+        "config_forces_10000_categories", "config_nested_5000_levels",
+        "parquet_nested_columns", "parquet_nested_named_feature", "parquet_decimals",
+        "uppercase_suffix", "uppercase_gzip_suffix",
     ):  # fmt: skip
         assert required in ids, required
     assert (CORPUS / "png_renamed__photo.csv").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
@@ -126,7 +136,16 @@ def test_corpus_covers_the_issue() -> None:
 
 
 @pytest.mark.parametrize("case", PARAMS)
-def test_bad_upload(case: dict[str, Any], stack: Stack, good_output: TrainingOutput) -> None:
+def test_bad_upload(
+    case: dict[str, Any],
+    stack: Stack,
+    good_output: TrainingOutput,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name, value in case.get("env", {}).items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    runner.configure(None)  # the handler's training run is rebuilt from these settings
     expect = case["expect"]
     dataset = VICTIM if expect == "rejected" else case["dataset"]
     seed_good_model(stack.store, good_output, dataset)

@@ -7,6 +7,7 @@ from typing import Any
 from infra.config import FRESH_ACCOUNT_MEMORY_MB, DeploymentConfig
 from infra.constructs.training import TRAINING_HANDLER
 from infra.stack import UPLOAD_PREFIX, UPLOAD_SUFFIXES
+from shared.settings import Settings
 from tests.infra.conftest import Synthesized
 
 DEFAULTS = DeploymentConfig()
@@ -30,7 +31,8 @@ def test_notification_filters_uploads_by_suffix(prod: Synthesized) -> None:
         assert config["QueueArn"] == queue_arn
         rules = {r["Name"]: r["Value"] for r in config["Filter"]["Key"]["FilterRules"]}
         filters.add((rules["prefix"], rules["suffix"]))
-    assert filters == {("uploads/", ".csv"), ("uploads/", ".csv.gz"), ("uploads/", ".parquet")}
+    suffixes = {".csv", ".csv.gz", ".parquet", ".CSV", ".CSV.GZ", ".PARQUET"}
+    assert filters == {("uploads/", suffix) for suffix in suffixes}
     assert {(UPLOAD_PREFIX, suffix) for suffix in UPLOAD_SUFFIXES} == filters
     assert "LambdaFunctionConfigurations" not in props["NotificationConfiguration"]
 
@@ -68,6 +70,10 @@ def test_dead_letter_queue_after_five_receives(prod: Synthesized) -> None:
     assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": [dlq_id, "Arn"]}
     # AWS suggests >= 5 for Lambda event sources: throttled receives also count.
     assert redrive["maxReceiveCount"] == 5
+    # The function knows the limit: its last delivery writes a failure report before it starts.
+    env = _function(prod)["Environment"]["Variables"]
+    assert env["MAX_RECEIVE_COUNT"] == str(redrive["maxReceiveCount"])
+    assert Settings().max_receive_count == redrive["maxReceiveCount"]  # the default agrees
     dlq = prod.resource(prod.stack.training.dead_letter_queue)["Properties"]
     assert dlq["SqsManagedSseEnabled"] is True
     assert dlq["MessageRetentionPeriod"] == 14 * 24 * 3600

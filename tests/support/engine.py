@@ -23,6 +23,7 @@ from shared.contract.manifest import (
 )
 from shared.contract.profiles import ProfileCatalog
 from shared.exceptions import EmptyFileError, NotATableError
+from shared.settings import DEFAULT_MAX_DECOMPRESSED_BYTES
 from shared.store.base import ModelStore, RawUploadReader
 from shared.training.pipeline import TrainingOutput
 from shared.training.run import TrainingEngine, TrainingRun
@@ -63,6 +64,7 @@ def settings_training_run(
         raw=build_raw_reader(settings) if raw is None else raw,
         max_upload_bytes=settings.max_upload_bytes,
         keep_versions=settings.keep_versions if keep_versions is None else keep_versions,
+        max_decompressed_bytes=settings.max_decompressed_bytes,
         engine=engine,
     )
 
@@ -76,6 +78,7 @@ def train_cached(
     previous: ProfileCatalog | None = None,
     dataset: str = "dataset",
     random_state: int = 0,
+    max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES,
 ) -> TrainingOutput:
     """The real engine's output for this input, trained on the first call only.
 
@@ -97,6 +100,7 @@ def train_cached(
             previous=previous,
             dataset=dataset,
             random_state=random_state,
+            max_decompressed_bytes=max_decompressed_bytes,
         )
     return cache[key]
 
@@ -129,6 +133,7 @@ class FakeEngine:
         previous: ProfileCatalog | None = None,
         dataset: str = "dataset",
         random_state: int = 0,
+        max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES,
     ) -> TrainingOutput:
         self.calls.append(EngineCall(filename, dataset, config, previous, len(data)))
         if self.gate is not None:
@@ -208,6 +213,7 @@ class CachingEngine:
         previous: ProfileCatalog | None = None,
         dataset: str = "dataset",
         random_state: int = 0,
+        max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES,
     ) -> TrainingOutput:
         self.calls += 1
         return train_cached(
@@ -218,4 +224,5 @@ class CachingEngine:
             previous=previous,
             dataset=dataset,
             random_state=random_state,
+            max_decompressed_bytes=max_decompressed_bytes,
         )

@@ -67,8 +67,9 @@ def test_gaussian_mixture_assigner_equals_sklearn() -> None:
 
 @pytest.mark.parametrize("covariance_type", ["full", "diag", "tied", "spherical"])
 def test_every_covariance_type_is_served_exactly(covariance_type: str) -> None:
-    """The assigner and the serving bundle's rule (precisions in the full form) give
-    scikit-learn's predict, predict_proba and log-likelihood for every covariance type."""
+    """The assigner and the serving bundle's rule give scikit-learn's predict, predict_proba
+    and log-likelihood for every covariance type (precisions in the full form, or as (k, d)
+    diagonal factors for diagonal and spherical mixtures)."""
     from shared.engine.bundle import _npz_bytes, _rule_of
     from shared.serving.rules import load_serving_rule
 
@@ -83,7 +84,8 @@ def test_every_covariance_type_is_served_exactly(covariance_type: str) -> None:
     with threadpool_limits(limits=1):
         gmm = GaussianMixture(3, covariance_type=covariance_type, random_state=0).fit(X)
     a = GaussianMixtureAssigner().fit(X, mixture=gmm)
-    assert a.precisions_cholesky_.shape == (3, 3, 3)
+    compact = covariance_type in ("diag", "spherical")
+    assert a.precisions_cholesky_.shape == ((3, 3) if compact else (3, 3, 3))
     assert a.covariance_type_ == covariance_type
     new = rng.normal(0.5, 2.5, (500, 3))  # mostly between the components: the hard cases
     for rows in (X, new):

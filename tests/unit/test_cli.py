@@ -446,3 +446,54 @@ def test_upload_prints_the_versions_warnings(
         assert "silhouette 0.140, no substantial structure" in text
         assert "1 warning:" in text
         assert "! The customers do not form distinct groups" in text
+
+
+def test_upper_case_suffixes_are_kept_and_mixed_case_ones_lowered(tmp_path: Path) -> None:
+    """S3 notification suffixes are case-sensitive: every name the CLI uploads matches a rule."""
+    from shared.contract.layout import RawLayout
+
+    for name, expected in [("MALL.CSV", "MALL.CSV"), ("Mall.Csv", "Mall.csv"),
+                           ("a.PARQUET", "a.PARQUET"), ("b.csv.GZ", "b.csv.gz")]:  # fmt: skip
+        uploaded = check_upload_name(tmp_path / name)
+        assert uploaded == expected
+        assert uploaded.endswith(RawLayout.SUFFIXES)
+
+
+def test_upload_waits_past_a_last_delivery_report_until_the_outcome(tmp_path: Path) -> None:
+    """The last delivery's "previous attempts ran out of memory or time" report is provisional:
+    `segments upload` keeps waiting for what that attempt concludes, and quotes the report only
+    if nothing else comes before its timeout."""
+    from datetime import UTC, datetime
+
+    from cli.uploads import find_outcome, wait_for_training
+    from shared.contract.manifest import FailureReport
+    from shared.store.local import LocalModelStore
+
+    store = LocalModelStore(tmp_path)
+    obj = UploadedObject(bucket="raw", key="uploads/shop/a.csv", sha256="ab" * 32, size=3,
+                         version_id=None, etag="e1")  # fmt: skip
+    key = "datasets/shop/failures/f1.json"
+
+    def report(error_type: str, error: str) -> None:
+        document = FailureReport(id="f1", dataset="shop", error=error, error_type=error_type,
+                                 source={"bucket": "raw", "key": obj.key, "etag": "e1"},
+                                 created_at=datetime.now(UTC))  # fmt: skip
+        store.put_bytes(key, document.model_dump_json().encode())
+
+    report("PreviousAttemptsFailedError", "previous attempts ran out of memory or time (x)")
+    seen_versions: set[str] = set()
+    seen_failures: set[str] = set()
+    found = find_outcome(store, "shop", obj, seen_versions=seen_versions,
+                         seen_failures=seen_failures)  # fmt: skip
+    assert found is None
+    with pytest.raises(CliError, match=r"training did not finish: previous attempts ran out") as e:
+        wait_for_training(store, "shop", obj, seen_versions=set(), seen_failures=set(),
+                          timeout=0.0, poll_seconds=0.0)  # fmt: skip
+    assert e.value.code == ExitCode.TRAINING_FAILED
+
+    report("InternalError", "training stopped on an internal error (KeyError)")  # same key
+    found = find_outcome(store, "shop", obj, seen_versions=seen_versions,
+                         seen_failures=seen_failures)  # fmt: skip
+    assert found is not None
+    assert found.failure is not None
+    assert found.failure.error_type == "InternalError"

@@ -207,3 +207,45 @@ def test_mall_with_its_config_publishes_the_five_classic_names(
     ]
     for segment in body["segments"]:
         assert segment["description"].startswith(f"{segment['size']} customers (")
+
+
+def test_a_killed_runs_claim_is_one_line_and_take_over_trains(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from datetime import UTC, datetime
+
+    from shared.contract.config import DatasetConfig
+    from shared.contract.layout import ModelLayout, RawLayout
+    from shared.store.base import sha256_hex
+    from shared.store.local import LocalRawUploadReader
+    from shared.training.run import config_digest, version_id_for
+
+    upload = tmp_path / "in" / "mall.csv"
+    upload.parent.mkdir()
+    upload.write_bytes(MALL.read_bytes())
+    out = tmp_path / "models"
+    # The claim a killed `segments train` of this very file left behind a minute ago.
+    raw = tmp_path / "raw"
+    (raw / "uploads" / "mall").mkdir(parents=True)
+    (raw / "uploads" / "mall" / "mall.csv").symlink_to(upload)
+    info = LocalRawUploadReader(raw).head(RawLayout.upload("mall", "mall.csv"))
+    version = version_id_for(info, sha256_hex(upload.read_bytes()), config_digest(DatasetConfig()))
+    claim = out / ModelLayout.claim("mall", version)
+    claim.parent.mkdir(parents=True)
+    claim.write_text(json.dumps({"version": version, "claimed_at": datetime.now(UTC).isoformat()}))
+
+    code, _, err = _run(capsys, "train", str(upload), "--out", str(out))
+
+    assert code == 1
+    assert "Traceback" not in err
+    assert "is being trained by another worker since" in err
+    assert "rerun with --take-over" in err
+    assert len(err.strip().splitlines()) <= 3  # one message (the console may wrap it)
+
+    code, _, err = _run(
+        capsys, "train", str(upload), "--out", str(out), "--take-over", "-o", "json"
+    )
+
+    assert code == 0, err
+    assert list_versions(LocalModelStore(out), "mall") == [version]
+    assert not claim.exists()

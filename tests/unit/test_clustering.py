@@ -201,3 +201,34 @@ def test_identical_rows_give_one_segment_without_crashing() -> None:
         for model in fit.models:
             assert model.n_segments <= 1 or model.algorithm == "dbscan"
             assert model.labels.shape == (12,)
+
+
+# --- wide matrices: diagonal mixtures (issue 16, item 1) -----------------------------------------
+
+
+def test_gmm_above_the_dimension_threshold_keeps_no_d_by_d_matrix() -> None:
+    from shared.engine.bundle import _npz_bytes, _rule_of
+    from shared.engine.clustering import GMM_FULL_COVARIANCE_MAX_FEATURES, gmm_covariance_types
+    from shared.serving.rules import load_serving_rule
+
+    d = GMM_FULL_COVARIANCE_MAX_FEATURES + 1
+    assert gmm_covariance_types(d) == ("diag", "spherical")
+    assert gmm_covariance_types(d - 1) == ("full", "diag", "tied", "spherical")
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(0, 1, (60, d)), rng.normal(4, 1, (60, d))])
+    fit = fit_gmm(X, [2, 3])
+    assert set(fit.extra["covariance_bic"]) == {"diag", "spherical"}  # full and tied never fit
+    model = fit.model(2)
+    assert model.params["covariance_type"] in ("diag", "spherical")
+    assigner = model.assigner
+    assert assigner.precisions_cholesky_.shape == (2, d)  # k x d numbers, not k x d x d
+    assert sorted(np.bincount(model.labels).tolist()) == [60, 60]
+    # The numpy-only serving rule (the API's path) gives the same answers.
+    spec, arrays = _rule_of(assigner)
+    assert spec["covariance_type"] == "diag"
+    rule = load_serving_rule(spec, _npz_bytes(arrays))
+    served, fitted = rule.assign(X), assigner.assign(X)
+    assert (served.labels == fitted.labels).all()
+    assert served.probabilities is not None
+    assert fitted.probabilities is not None
+    np.testing.assert_allclose(served.probabilities, fitted.probabilities)

@@ -14,6 +14,7 @@ from shared.engine.loading import read_table, sniff_separator
 from shared.exceptions import (
     DataValidationError,
     EmptyFileError,
+    FileTooLargeError,
     NotATableError,
     UnsupportedFormatError,
 )
@@ -181,3 +182,106 @@ def test_excel_separator_hint_line() -> None:
     frame = read_table(b"sep=;\r\na;b\r\n1,5;2\r\n", filename="excel.csv")
     assert list(frame.columns) == ["a", "b"]
     assert frame["a"].tolist() == [1.5]
+
+
+# --- limits: decompressed bytes and rows (issue 16, item 0) --------------------------------------
+
+
+def _parquet(table: object, **kwargs: object) -> bytes:
+    import pyarrow.parquet as pq
+
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer, **kwargs)
+    return buffer.getvalue()
+
+
+def test_gzip_is_refused_as_soon_as_it_inflates_past_the_limit() -> None:
+    bomb = gzip.compress(bytes(50 * 1024 * 1024), mtime=0)  # 50 MiB of zeros in ~50 KB
+    with pytest.raises(
+        FileTooLargeError,
+        match=r"inflates to more than 4,194,304 bytes; the "
+        r"limit is 4,194,304 bytes once decompressed \(MAX_DECOMPRESSED_BYTES\)",
+    ):
+        read_table(bomb, filename="bomb.csv.gz", max_decompressed_bytes=4 * 1024 * 1024)
+
+
+def test_gzip_under_the_limit_with_several_members_and_zero_padding_reads() -> None:
+    body = _csv(",")
+    split = body.index(b"\n") + 1
+    data = gzip.compress(body[:split], mtime=0) + gzip.compress(body[split:], mtime=0)
+    frame = read_table(data + b"\x00" * 8, filename="x.csv.gz", max_decompressed_bytes=len(body))
+    pd.testing.assert_frame_equal(frame, EXPECTED, check_dtype=False)
+    with pytest.raises(FileTooLargeError, match="inflates to more than"):
+        read_table(data, filename="x.csv.gz", max_decompressed_bytes=len(body) - 1)
+
+
+def test_a_plain_file_over_the_decompressed_limit_is_refused() -> None:
+    with pytest.raises(FileTooLargeError, match=r"x.csv: 48 bytes; the limit is 10 bytes"):
+        read_table(_csv(","), filename="x.csv", max_decompressed_bytes=10)
+
+
+def test_csv_rows_past_the_limit_are_refused_without_reading_them_all() -> None:
+    data = b"a,b\n" + b"1,2\n" * 1000
+    assert len(read_table(data, filename="x.csv", max_rows=1000)) == 1000
+    with pytest.raises(FileTooLargeError, match=r"more than 999 rows; the limit is 999 rows"):
+        read_table(data, filename="x.csv", max_rows=999)
+
+
+def test_parquet_row_count_is_checked_from_the_footer_before_reading() -> None:
+    import pyarrow as pa
+
+    # 400M declared rows in ~640 KB: reading it would need gigabytes.
+    data = _parquet(pa.table({"CustomerID": pa.nulls(400_000_000)}), row_group_size=1 << 26)
+    assert len(data) < 1024 * 1024
+    with pytest.raises(
+        FileTooLargeError,
+        match=r"declares 400,000,000 rows; the limit is "
+        r"10,000,000 rows \(MAX_TABLE_ROWS\)",
+    ):
+        read_table(data, filename="huge.parquet")
+
+
+def test_parquet_uncompressed_size_is_checked_from_the_footer_before_reading() -> None:
+    import pyarrow as pa
+
+    data = _parquet(pa.table({"x": np.zeros(1_000_000)}), use_dictionary=False,
+                    compression="zstd")  # fmt: skip
+    assert len(data) < 100_000
+    with pytest.raises(
+        FileTooLargeError,
+        match=r"declares 8,\d{3},\d{3} bytes of uncompressed "
+        r"data; the limit is 4,000,000 bytes once decompressed",
+    ):
+        read_table(data, filename="zeros.parquet", max_decompressed_bytes=4_000_000)
+    assert len(read_table(data, filename="zeros.parquet")) == 1_000_000
+
+
+def test_parquet_decimals_are_read_as_numbers() -> None:
+    import decimal
+
+    import pyarrow as pa
+
+    amounts = [decimal.Decimal("12.34"), None, decimal.Decimal("-0.50")]
+    table = pa.table({"id": [1, 2, 3], "amount": pa.array(amounts, pa.decimal128(38, 10)),
+                      "big": pa.array(amounts, pa.decimal256(50, 2))})  # fmt: skip
+    frame = read_table(_parquet(table), filename="numeric.parquet")
+    assert frame["amount"].dtype == np.float64
+    assert frame["big"].dtype == np.float64
+    assert frame["amount"].tolist()[0] == 12.34
+    assert np.isnan(frame["amount"].iloc[1])
+
+
+def test_running_out_of_memory_is_not_called_an_unreadable_parquet_file(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    data = _parquet(pa.table({"x": [1.0, 2.0]}))
+
+    def exhausted(self: object, *args: object, **kwargs: object) -> None:
+        raise MemoryError("Unable to allocate 2.98 GiB")
+
+    monkeypatch.setattr(pq.ParquetFile, "read", exhausted)
+    with pytest.raises(MemoryError):
+        read_table(data, filename="x.parquet")

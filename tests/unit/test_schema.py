@@ -668,3 +668,39 @@ def test_messy_tables_clean_or_raise_data_validation_error(frame: pd.DataFrame, 
     prepared = prepare_frame(frame, table.columns)
     kept = prepared.loc[~prepared.isna().all(axis=1)].reset_index(drop=True)
     pd.testing.assert_frame_equal(kept, table.features)
+
+
+# --- Parquet nested columns (issue 16, item 2) ---------------------------------------------------
+
+
+def _nested_frame() -> pd.DataFrame:
+    n = 20
+    return pd.DataFrame(
+        {
+            "Age": [20 + (i % 2) * 30 for i in range(n)],
+            "address": [{"city": "x", "zip": i} if i else None for i in range(n)],
+            "tags": [np.array(["a", "b"]) for _ in range(n)],
+            "attributes": [[("tier", i % 2)] for i in range(n)],
+        }
+    )
+
+
+def test_struct_list_and_map_columns_are_dropped_with_a_reason() -> None:
+    table = clean_training_table(_nested_frame(), DatasetConfig())
+    reasons = {c.name: (c.role, c.used, c.reason) for c in table.columns}
+    assert reasons["address"] == (
+        "dropped",
+        False,
+        "nested values (a struct per row): a struct, list or map column cannot be clustered on",
+    )
+    assert reasons["tags"][:2] == ("dropped", False)
+    assert "(a list per row)" in str(reasons["tags"][2])
+    assert "(a map per row)" in str(reasons["attributes"][2])
+    assert list(table.features.columns) == ["Age"]
+
+
+@pytest.mark.parametrize("key", ["features", "categorical", "outcomes"])
+def test_a_nested_column_named_by_the_config_is_refused_naming_it(key: str) -> None:
+    config = DatasetConfig(**{key: ["Age", "tags"] if key == "features" else ["tags"]})
+    with pytest.raises(ConfigError, match=r"'tags'.* holds nested values \(a list per row\)"):
+        clean_training_table(_nested_frame(), config)

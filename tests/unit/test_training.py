@@ -8,6 +8,7 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -15,7 +16,6 @@ from shared.contract.config import DatasetConfig, parse_config
 from shared.contract.layout import ModelLayout
 from shared.contract.manifest import CurrentPointer, FailureReport
 from shared.exceptions import (
-    ArtifactError,
     ChecksumMismatchError,
     TrainingInProgressError,
     TransientStoreError,
@@ -506,12 +506,24 @@ def test_object_gone_since_event_is_ignored(env: Env) -> None:
     assert env.run.run(UploadEvent(key="uploads/mall/gone.csv")).status == "ignored"
 
 
-def test_missing_artifact_publishes_nothing(env: Env) -> None:
+def test_missing_artifact_publishes_nothing_and_reports_an_internal_error(
+    env: Env, caplog: pytest.LogCaptureFixture
+) -> None:
     env.engine.artifacts_to_drop = ("profiles.json",)
 
-    with pytest.raises(ArtifactError, match=r"lacks artifact\(s\) \['profiles.json'\]"):
-        env.run.run(env.upload("uploads/mall/a.csv", fake_csv(1, -1)))
+    result = env.run.run(env.upload("uploads/mall/a.csv", fake_csv(1, -1)), request_id="req-7")
 
+    assert result.status == "failed"
+    assert result.error_type == "InternalError"
+    report = json.loads(env.store.get_bytes(str(result.failure_key)))
+    assert report["error"] == (
+        "training stopped on an internal error (ArtifactError); the details are in the "
+        "training log under request id req-7"
+    )
+    assert report["request_id"] == "req-7"
+    assert "profiles.json" not in report["error"]  # no details in the report...
+    assert "lacks artifact(s) ['profiles.json']" in caplog.text  # ...the log has them
+    assert "Traceback" in caplog.text
     assert read_current(env.store, "mall") is None
     assert list_versions(env.store, "mall") == []
     assert env.store.list_keys("datasets/mall/claims/") == []
@@ -624,3 +636,30 @@ def _sha(data: bytes) -> str:
     import hashlib
 
     return hashlib.sha256(data).hexdigest()
+
+
+def test_an_error_with_no_safe_place_to_report_propagates_for_a_retry(env: Env) -> None:
+    """When storage itself fails (not transiently), no report can be written: the error goes
+    back to the queue (retried, then dead-lettered) instead of being swallowed."""
+    event = env.upload("uploads/mall/a.csv", fake_csv(1, -1))
+
+    class BrokenRaw(LocalRawUploadReader):
+        def head(self, key: str, *, version_id: str | None = None) -> UploadInfo:
+            raise PermissionError("access denied to the raw bucket")
+
+    env.run.raw = BrokenRaw(env.raw_root)
+    with pytest.raises(PermissionError, match="access denied"):
+        env.run.run(event)
+    assert env.store.list_keys("datasets/") == []
+
+
+def test_transient_errors_propagate_and_write_nothing(env: Env) -> None:
+    event = env.upload("uploads/mall/a.csv", fake_csv(1, -1))
+
+    def slow(*args: object, **kwargs: object) -> NoReturn:
+        raise TransientStoreError("S3 answered SlowDown")
+
+    env.run.engine = slow
+    with pytest.raises(TransientStoreError):
+        env.run.run(event, final_attempt=None)
+    assert env.store.list_keys("datasets/") == []
