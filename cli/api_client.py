@@ -118,6 +118,10 @@ class ApiClient:
             "GET", f"/datasets/{dataset}/segments", params={"algorithm": algorithm, "k": k}
         )
 
+    def dataset(self, dataset: str) -> Any:
+        """The current version's summary (``GET /datasets/{dataset}``), with its input columns."""
+        return self.request("GET", f"/datasets/{dataset}")
+
     def evaluation(self, dataset: str) -> Any:
         return self.request("GET", f"/datasets/{dataset}/evaluation")
 
@@ -133,8 +137,19 @@ class ApiClient:
         k: int | None = None,
         batch_size: int = 1000,
     ) -> dict[str, Any]:
-        """Assign ``customers`` in batches of ``batch_size``; one merged response."""
+        """Assign ``customers`` in batches of ``batch_size``; one merged response.
+
+        The merged ``count`` is the number of assignments received, which must equal the number
+        of customers sent, batch by batch, from one model version.
+
+        Raises
+        ------
+        CliError
+            When a batch comes back with fewer or more assignments than it sent, or the model
+            version changed between batches (a new version was published meanwhile: run again).
+        """
         merged: dict[str, Any] | None = None
+        assignments: list[Any] = []
         for start in range(0, max(len(customers), 1), batch_size):
             chunk = list(customers[start : start + batch_size])
             body = self.request(
@@ -143,13 +158,26 @@ class ApiClient:
                 params={"algorithm": algorithm, "k": k},
                 json={"customers": chunk},
             )
+            received = list(body.get("assignments", []))
+            if len(received) != len(chunk):
+                raise CliError(
+                    f"customers {start + 1:,}-{start + len(chunk):,}: the API answered "
+                    f"{len(received):,} assignments for {len(chunk):,} customers",
+                    ExitCode.UNREACHABLE,
+                )
             if merged is None:
                 merged = dict(body)
-            else:
-                merged["assignments"] = list(merged.get("assignments", [])) + list(
-                    body.get("assignments", [])
+            elif body.get("model_version") != merged.get("model_version"):
+                raise CliError(
+                    f"the model of {dataset!r} changed from version {merged.get('model_version')} "
+                    f"to {body.get('model_version')} while assigning (after {start:,} customers); "
+                    "run the assignment again",
+                    ExitCode.UNREACHABLE,
                 )
+            assignments.extend(received)
         assert merged is not None
+        merged["assignments"] = assignments
+        merged["count"] = len(assignments)
         return merged
 
 

@@ -21,9 +21,6 @@ unreachable or server error; 4 timed out waiting for training; 5 not found or no
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import json
 import logging
 import os
 import sys
@@ -32,9 +29,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from cli.customers import check_columns, parse_customers, read_customers_file
 from cli.errors import CliError, ExitCode
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "main", "parse_customers"]
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +50,7 @@ exit codes:
 """
 
 ALGORITHM_CHOICES = ("kmeans", "agglomerative", "dbscan", "gmm")
+DEFAULT_TABLE_ROWS = 100
 
 
 class _Parser(argparse.ArgumentParser):
@@ -181,11 +180,23 @@ def build_parser() -> argparse.ArgumentParser:
     assign = sub.add_parser("assign", help="assign customers to segments")
     assign.add_argument("--dataset", required=True)
     source = assign.add_mutually_exclusive_group(required=True)
-    source.add_argument("--file", type=Path, help="customers as .csv or .json")
+    source.add_argument(
+        "--file",
+        type=Path,
+        help="customers as any file training reads (.csv/.tsv/.txt, any separator, .csv.gz, "
+        ".parquet) or .json",
+    )
     source.add_argument("--json", dest="json_text", help="customers as JSON (object or list)")
     assign.add_argument("--algorithm", choices=ALGORITHM_CHOICES, help="default: the champion")
     assign.add_argument("--k", type=int, help="any k of the sweep (default: the chosen one)")
     assign.add_argument("--batch-size", type=int, default=1000, help="customers per request")
+    assign.add_argument(
+        "--rows",
+        type=int,
+        default=DEFAULT_TABLE_ROWS,
+        help=f"assignments shown in the table (default {DEFAULT_TABLE_ROWS}; 0: all); "
+        "-o json always prints every one",
+    )
     api_flags(assign)
     json_flag(assign)
 
@@ -209,59 +220,12 @@ def build_parser() -> argparse.ArgumentParser:
 # --- customers ------------------------------------------------------------------------------
 
 
-def _coerce(value: str) -> Any:
-    """CSV cells arrive as text: numbers become numbers, blanks become missing."""
-    text = value.strip()
-    if text == "":
-        return None
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            continue
-    return value
-
-
-def parse_customers(text: str, *, fmt: str) -> list[dict[str, Any]]:
-    """Customers from CSV or JSON text (an object, a list, or ``{"customers": [...]}``).
-
-    Examples
-    --------
-    >>> parse_customers("Age,Gender\\n31,Female\\n", fmt="csv")
-    [{'Age': 31, 'Gender': 'Female'}]
-    >>> parse_customers('{"Age": 31}', fmt="json")
-    [{'Age': 31}]
-    """
-    if fmt == "csv":
-        reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-        rows = [{k: _coerce(v or "") for k, v in row.items() if k is not None} for row in reader]
-    else:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise CliError(f"customers are not valid JSON: {e}", ExitCode.INPUT) from e
-        if isinstance(data, dict) and "customers" in data:
-            data = data["customers"]
-        rows = [data] if isinstance(data, dict) else data
-        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-            raise CliError(
-                'customers JSON must be an object, a list of objects or {"customers": [...]}',
-                ExitCode.INPUT,
-            )
-    if not rows:
-        raise CliError("no customers to assign", ExitCode.INPUT)
-    return rows
-
-
-def _load_customers(args: argparse.Namespace) -> list[dict[str, Any]]:
+def _load_customers(args: argparse.Namespace) -> tuple[list[dict[str, Any]], str]:
+    """The customers to assign and where they come from (for messages)."""
     if args.json_text is not None:
-        return parse_customers(args.json_text, fmt="json")
+        return parse_customers(args.json_text, fmt="json"), "--json"
     path: Path = args.file
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as e:
-        raise CliError(f"cannot read {path}: {e}", ExitCode.INPUT) from e
-    return parse_customers(text, fmt="json" if path.suffix.lower() == ".json" else "csv")
+    return read_customers_file(path), str(path)
 
 
 # --- commands -------------------------------------------------------------------------------
@@ -276,27 +240,49 @@ def _api(args: argparse.Namespace) -> Any:
 
 
 def cmd_assign(args: argparse.Namespace) -> int:
-    from cli.console import console, print_json
-    from cli.render import assignments_table
+    """Assign every customer; the JSON ``count`` is the number of customers assigned."""
+    from rich.markup import escape
 
-    customers = _load_customers(args)
+    from cli.console import console, error_console, print_json
+    from cli.render import assignments_table, segment_counts
+
+    customers, source = _load_customers(args)
     if args.batch_size < 1:
         raise CliError("--batch-size must be >= 1", ExitCode.INPUT)
+    if args.rows < 0:
+        raise CliError("--rows must be >= 0", ExitCode.INPUT)
     with _api(args) as api:
+        expected = api.dataset(args.dataset).get("input_columns") or []
+        missing = check_columns(customers, expected, source=source)
+        if missing:
+            error_console.print(
+                f"[yellow]warning:[/yellow] {escape(source)} lacks {len(missing)} of the model's "
+                f"{len(expected)} columns ({escape(', '.join(missing))}); they are imputed as in "
+                "training"
+            )
         body = api.assign(
             args.dataset, customers, algorithm=args.algorithm, k=args.k, batch_size=args.batch_size
         )
     if args.output == "json":
         print_json(body)
         return ExitCode.OK
+    assignments = body.get("assignments", [])
+    count = int(body.get("count", len(assignments)))
+    shown = count if args.rows == 0 else min(args.rows, count)
     id_column = next(
         (c for c in customers[0] if c.lower() in {"customerid", "customer_id", "id", "cust_id"}),
         None,
     )
-    console.print(assignments_table(body.get("assignments", []), customers, id_column=id_column))
+    console.print(assignments_table(assignments[:shown], customers, id_column=id_column))
+    if shown < count:
+        console.print(
+            f"[yellow]showing the first {shown:,} of {count:,} assignments[/yellow] "
+            "(--rows 0 shows all; -o json prints every one)"
+        )
+    console.print(segment_counts(assignments))
     console.print(
-        f"[dim]{args.dataset} version {body.get('model_version')}, "
-        f"{body.get('algorithm')} k={body.get('k')}[/dim]"
+        f"[dim]{count:,} customer{'s' if count != 1 else ''} assigned; {args.dataset} version "
+        f"{body.get('model_version')}, {body.get('algorithm')} k={body.get('k')}[/dim]"
     )
     return ExitCode.OK
 

@@ -255,6 +255,31 @@ def warnings_view(warnings: Sequence[str]) -> Group:
     return Group(*lines)
 
 
+def segment_counts(assignments: Sequence[Mapping[str, Any]]) -> Table:
+    """How many of the assigned customers fell in each segment, largest first.
+
+    Examples
+    --------
+    >>> rows = [{"segment_id": 1, "segment_name": "B"}, {"segment_id": 0, "segment_name": "A"},
+    ...         {"segment_id": 1, "segment_name": "B"}]
+    >>> segment_counts(rows).row_count
+    2
+    """
+    counts: dict[tuple[Any, str], int] = {}
+    for item in assignments:
+        key = (item.get("segment_id"), str(item.get("segment_name", "")))
+        counts[key] = counts.get(key, 0) + 1
+    total = max(len(assignments), 1)
+    table = Table(title="Customers per segment", title_justify="left", header_style="bold")
+    table.add_column("segment_id", justify="right")
+    table.add_column("segment")
+    table.add_column("customers", justify="right")
+    table.add_column("share", justify="right")
+    for (segment_id, name), n in sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0][0]))):
+        table.add_row(str(segment_id), escape(name), f"{n:,}", f"{n / total:.1%}")
+    return table
+
+
 def versions_table(dataset: str, rows: Sequence[Mapping[str, Any]]) -> Table:
     """A dataset's versions (newest last), the current one starred.
 

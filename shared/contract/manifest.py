@@ -66,6 +66,11 @@ class SourceInfo(Document):
     etag: str | None = None
     sha256: str
     size: int = Field(ge=0)
+    config_sha256: str | None = Field(
+        default=None,
+        description="sha256 of the effective dataset config the version was trained with "
+        "(part of the version id: a new config makes a new version).",
+    )
 
 
 class RowCounts(Document):
@@ -227,6 +232,11 @@ class CurrentPointer(Document):
     source_key: str | None = None
     source_last_modified: datetime | None = Field(
         default=None, description="Upload time of the source; an older upload never wins."
+    )
+    config_read_at: datetime | None = Field(
+        default=None,
+        description="When the run read the dataset config: of two versions of one upload "
+        "(trained with different configs), the one whose config was read last wins.",
     )
     promoted: bool = Field(default=False, description="True when set by a promote call.")
 

@@ -12,16 +12,11 @@ Rules (documented here once; the tests pin them):
   ``(segment share - population share) / sqrt(p (1 - p))``; a categorical feature's strength is its
   most over-represented category's deviation. Missing values count as ``"(missing)"``; beyond
   :data:`MAX_CATEGORIES_SHOWN` categories the rarest are lumped into ``"(other)"``.
-- **Levels** by z: ``|z| < 0.5`` average (not named), ``0.5 <= |z| < 0.75`` above/below average,
-  ``|z| >= 0.75`` high/low (a segment mean 0.75 std from the population mean puts its average
-  member near the 77th percentile of normal data). Date features (age in days before the newest
-  date) read "recent"/"long-ago" instead of low/high, and age "young"/"older".
 - **Distinctive** features: strength (``|z|`` or categorical deviation) ``>= 0.5``, strongest first.
-- **Name**: the two most distinctive features, shown in column order ("High income, low
-  spending"); a categorical reads "mostly Female" (share >= 50 %) or "many Female". A segment with
-  no distinctive feature is "Average <f1>, average <f2>" over its two strongest numeric features.
-  Duplicate names within a model take more distinctive terms, then a number ("#2"), in segment
-  order. DBSCAN's noise (label -1) is the segment "Outliers" with ``segment_id`` -1.
+  Features from strength 0.25 are kept as weaker terms: they only tell clashing names apart.
+- **Words**: levels, names, uniqueness and descriptions follow the rules of
+  :mod:`shared.engine.naming` ("High income, low spending", "Mostly month-to-month contract").
+  DBSCAN's noise (label -1) is the segment "Outliers" with ``segment_id`` -1.
 - **Provisional ids**: segments ordered by size descending, ties by internal label, numbered
   0..k-1; :mod:`shared.engine.segment_ids` later makes them stable across versions.
 """
@@ -30,8 +25,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -44,116 +37,49 @@ from shared.contract.profiles import (
     SegmentProfile,
     SegmentSet,
 )
+from shared.engine.naming import (
+    DESCRIPTION_TERMS,
+    LEVEL_AVERAGE,
+    LEVEL_SLIGHT,
+    LEVEL_STRONG,
+    NAME_TERMS,
+    ColumnWords,
+    Term,
+    category_term,
+    column_words,
+    describe,
+    feature_word,
+    numeric_term,
+    unique_names,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from shared.contract.manifest import ColumnSchema
 
+__all__ = [
+    "DESCRIPTION_TERMS",
+    "LEVEL_AVERAGE",
+    "LEVEL_STRONG",
+    "MAX_CATEGORIES_SHOWN",
+    "NAME_TERMS",
+    "QUANTILE_ROWS",
+    "ProfileInputs",
+    "build_segment_set",
+    "feature_word",
+    "outcome_rates",
+]
+
 logger = logging.getLogger(__name__)
-LEVEL_AVERAGE = 0.5
-"""Below this strength a feature is "average": not distinctive, not named."""
-LEVEL_STRONG = 0.75
-"""From this strength on a numeric feature is "high"/"low" (below it: above/below average)."""
 QUANTILE_ROWS = 20_000
 """Above this many values, quartiles are computed on an evenly strided subsample."""
 MAX_CATEGORIES_SHOWN = 20
 """Categories kept per categorical mix; the rarest others are lumped into ``"(other)"``."""
-NAME_TERMS = 2
-DESCRIPTION_TERMS = 3
 MISSING_CATEGORY = "(missing)"
 OTHER_CATEGORY = "(other)"
-_MAX_VALUE_CHARS = 30
-
 
 # --- building profiles -----------------------------------------------------------------------
-
-_COMMON_WORDS = {
-    "annual income": "income",
-    "yearly income": "income",
-    "income": "income",
-    "spending score": "spending",
-    "spending": "spending",
-    "spend": "spending",
-    "age": "age",
-}
-_LEVEL_PHRASES = {  # words that read better than "<level> <word>"
-    "age": {
-        "high": "older",
-        "above-average": "somewhat older",
-        "below-average": "somewhat younger",
-        "low": "young",
-    },
-}
-_DATE_SUFFIX = re.compile(r"\s+(date|dt|day|time|timestamp|at|on)$")
-_UNITS = re.compile(r"\s*[(\[{][^)\]}]*[)\]}]")
-_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
-_CODE_LIKE = re.compile(r"^(-?\d+(\.\d+)?|true|false|yes|no|y|n|t|f)$", re.IGNORECASE)
-
-
-def feature_word(name: str, *, date: bool = False) -> str:
-    """A readable word for a column, as used in segment names.
-
-    Units in brackets are stripped, camelCase and ``snake_case`` become words, everything is
-    lower-cased, and a few common names are mapped (``Annual Income (k$)`` -> ``income``).
-
-    Examples
-    --------
-    >>> feature_word("Annual Income (k$)"), feature_word("Spending Score (1-100)")
-    ('income', 'spending')
-    >>> feature_word("PURCHASES_FREQUENCY"), feature_word("lastPurchaseDate", date=True)
-    ('purchases frequency', 'last purchase')
-    """
-    text = _UNITS.sub(" ", name)
-    text = _CAMEL.sub(" ", text)
-    text = re.sub(r"[_\-.]+", " ", text)
-    text = " ".join(text.lower().split())
-    if date:
-        text = _DATE_SUFFIX.sub("", text)
-    text = _COMMON_WORDS.get(text, text)
-    return text or " ".join(name.lower().split()) or name
-
-
-@dataclass(frozen=True)
-class _Deviation:
-    """How one feature sets a segment apart."""
-
-    feature: str
-    order: int  # column order, for showing terms consistently across segments
-    strength: float  # |z| (numeric) or the top category's deviation (categorical)
-    term: str  # "high income", "mostly Female"
-    detail: str  # for the description: "high income (mean 88.2 vs 60.6 overall)"
-
-
-def _format_number(value: float) -> str:
-    """Compact human formatting: 3 significant digits, thousands separators."""
-    if not math.isfinite(value):
-        return str(value)
-    magnitude = abs(value)
-    if magnitude >= 1000:
-        return f"{value:,.0f}"
-    if magnitude >= 100 or value == int(value):
-        return f"{value:.0f}" if value == int(value) else f"{value:.1f}"
-    return f"{value:.3g}"
-
-
-def _numeric_level(z: float, *, date: bool) -> str | None:
-    if abs(z) < LEVEL_AVERAGE:
-        return None
-    strong = abs(z) >= LEVEL_STRONG
-    if date:  # the value is an age in days: higher means longer ago
-        if z > 0:
-            return "long-ago" if strong else "older"
-        return "recent" if strong else "more recent"
-    if z > 0:
-        return "high" if strong else "above-average"
-    return "low" if strong else "below-average"
-
-
-def _value_term(column_word: str, value: str) -> str:
-    shown = value if len(value) <= _MAX_VALUE_CHARS else value[: _MAX_VALUE_CHARS - 1] + "…"
-    # A bare code ("1", "yes") means nothing without its column.
-    return f"{column_word} {shown}" if _CODE_LIKE.match(value.strip()) else shown
 
 
 def _numeric_values(series: pd.Series) -> np.ndarray:
@@ -368,12 +294,12 @@ def build_segment_set(
     order = np.argsort(group, kind="stable")
     bounds = np.concatenate([[0], np.cumsum(counts)])
 
-    words = _feature_words(used)
+    words = _column_words(used, inputs)
     population: dict[str, NumericSummary] = {}
     population_mix: dict[str, dict[str, float]] = {}
     numeric_by_group: list[dict[str, NumericSummary]] = [{} for _ in range(n_groups)]
     mix_by_group: list[dict[str, dict[str, float]]] = [{} for _ in range(n_groups)]
-    deviations: list[list[_Deviation]] = [[] for _ in range(n_groups)]
+    terms: list[list[Term]] = [[] for _ in range(n_groups)]
 
     for position, column in enumerate(used):
         if column.role == "categorical":
@@ -386,7 +312,7 @@ def build_segment_set(
                 counts,
                 population_mix,
                 mix_by_group,
-                deviations,
+                terms,
             )
             continue
         values = inputs.values[column.name]
@@ -404,21 +330,9 @@ def build_segment_set(
             elif overall.std > 0:
                 summary.z = (summary.mean - overall.mean) / overall.std
             numeric_by_group[g][column.name] = summary
-            level = _numeric_level(summary.z, date=column.role == "date")
-            if level is not None:
-                word = words[column.name]
-                term = _LEVEL_PHRASES.get(word, {}).get(level, f"{level} {word}")
-                deviations[g].append(
-                    _Deviation(
-                        feature=column.name,
-                        order=position,
-                        strength=abs(summary.z),
-                        term=term,
-                        detail=f"{term} (mean{'' if word in term else ' ' + word} "
-                        f"{_format_number(summary.mean)} vs {_format_number(overall.mean)} "
-                        "overall)",
-                    )
-                )
+            term = numeric_term(words[column.name], position, summary.z, summary.mean, overall.mean)
+            if term is not None:
+                terms[g].append(term)
 
     rates_by_group, population_rates = outcome_rates(inputs.outcome_codes, group, n_groups)
     centroids = _group_centroids(X, group, counts)
@@ -428,32 +342,45 @@ def build_segment_set(
         key=lambda g: (-int(counts[g]), int(group_labels[g])),
     )
     for g in range(n_groups):
-        deviations[g].sort(key=lambda d: (-d.strength, d.order))
-    names = _unique_names(
-        [deviations[g] for g in regular],
-        [numeric_by_group[g] for g in regular],
-        [words[c.name] for c in used if c.role != "categorical"],
-        [c.name for c in used if c.role != "categorical"],
-    )
+        terms[g].sort(key=lambda t: (-t.strength, t.order))
+    numeric_positions = [
+        (position, c.name)
+        for position, c in enumerate(used)
+        if c.role != "categorical" and c.name in population
+    ]
+    baselines: list[list[Term]] = []
+    for g in regular:  # every numeric feature's term, for names of "average" segments
+        baseline = []
+        for position, name in numeric_positions:
+            summary = numeric_by_group[g][name]
+            word = words[name]
+            term = numeric_term(
+                word, position, summary.z, summary.mean, population[name].mean, minimum=0.0
+            )
+            if term is not None:
+                baseline.append(term)
+        baselines.append(baseline)
+    names = unique_names([terms[g] for g in regular], baselines, [int(counts[g]) for g in regular])
 
     segments: list[SegmentProfile] = []
     for segment_id, g in [*enumerate(regular), *((OUTLIER_SEGMENT_ID, g) for g in noise)]:
         size = int(counts[g])
         share = size / n
         is_outlier = segment_id == OUTLIER_SEGMENT_ID
+        distinctive = [t for t in terms[g] if t.distinctive]
         segments.append(
             SegmentProfile(
                 segment_id=segment_id,
                 label=int(group_labels[g]),
                 name=OUTLIER_NAME if is_outlier else names[segment_id],
-                description=_describe(size, share, deviations[g], is_outlier=is_outlier),
+                description=describe(size, share, distinctive, is_outlier=is_outlier),
                 size=size,
                 share=share,
                 is_outlier=is_outlier,
                 numeric=numeric_by_group[g],
                 categorical=mix_by_group[g],
                 centroid=[float(v) for v in centroids[g]],
-                distinctive=[d.feature for d in deviations[g]],
+                distinctive=[t.feature for t in distinctive],
                 outcomes=rates_by_group[g],
             )
         )
@@ -535,30 +462,32 @@ def outcome_rates(
     return by_group, population
 
 
-def _feature_words(used: list[ColumnSchema]) -> dict[str, str]:
-    """Readable word per column; columns whose words collide keep their lower-cased names."""
-    words = {c.name: feature_word(c.name, date=c.role == "date") for c in used}
+def _column_words(used: list[ColumnSchema], inputs: ProfileInputs) -> dict[str, ColumnWords]:
+    """How each column reads; columns whose words collide keep their lower-cased names."""
+    plain = {c.name: feature_word(c.name, date=c.role == "date") for c in used}
     seen: dict[str, int] = {}
-    for word in words.values():
+    for word in plain.values():
         seen[word] = seen.get(word, 0) + 1
-    return {
-        name: (word if seen[word] == 1 else " ".join(name.lower().split()) or name)
-        for name, word in words.items()
-    }
+    result = {}
+    for c in used:
+        word = plain[c.name] if seen[plain[c.name]] == 1 else " ".join(c.name.lower().split())
+        categories = inputs.codes[c.name][1] if c.name in inputs.codes else []
+        result[c.name] = column_words(c.name, c.role, categories, word=word or c.name)
+    return result
 
 
 def _profile_categorical(
     name: str,
-    word: str,
+    words: ColumnWords,
     position: int,
     coded: tuple[np.ndarray, list[str]],
     group: np.ndarray,
     counts: np.ndarray,
     population_mix: dict[str, dict[str, float]],
     mix_by_group: list[dict[str, dict[str, float]]],
-    deviations: list[list[_Deviation]],
+    terms: list[list[Term]],
 ) -> None:
-    """Category mix of every segment and the population, and the categorical deviations.
+    """Category mix of every segment and the population, and the categorical terms.
 
     ``coded`` is the feature's ``_category_codes``."""
     codes, categories = coded
@@ -586,95 +515,11 @@ def _profile_categorical(
             deviation = (table[g, c] / size - p_pop[c]) / math.sqrt(p_pop[c] * (1 - p_pop[c]))
             if best is None or deviation > best[0]:
                 best = (float(deviation), c)
-        if best is None or best[0] < LEVEL_AVERAGE:
+        if best is None or best[0] < LEVEL_SLIGHT:
             continue
         deviation, c = best
-        p_seg = table[g, c] / size
-        value = _value_term(word, categories[c])
-        term = f"{'mostly' if p_seg >= 0.5 else 'many'} {value}"
-        deviations[g].append(
-            _Deviation(
-                feature=name,
-                order=position,
-                strength=deviation,
-                term=term,
-                detail=f"{p_seg:.0%} {value} ({p_pop[c]:.0%} overall)",
+        terms[g].append(
+            category_term(
+                words, position, categories[c], table[g, c] / size, float(p_pop[c]), deviation
             )
         )
-
-
-def _compose_name(terms: list[_Deviation]) -> str:
-    shown = sorted(terms, key=lambda d: d.order)
-    text = ", ".join(d.term for d in shown)
-    return text[:1].upper() + text[1:]
-
-
-def _average_name(numeric: dict[str, NumericSummary], words: list[str], names: list[str]) -> str:
-    """Name of a segment close to the average on every feature."""
-    ranked = sorted(
-        (i for i, name in enumerate(names) if name in numeric),
-        key=lambda i: (-abs(numeric[names[i]].z), i),
-    )[:NAME_TERMS]
-    if not ranked:
-        return "Typical customers"
-    return "Average " + ", average ".join(words[i] for i in sorted(ranked))
-
-
-def _unique_names(
-    deviations: list[list[_Deviation]],
-    numeric: list[dict[str, NumericSummary]],
-    numeric_words: list[str],
-    numeric_names: list[str],
-) -> list[str]:
-    """One name per segment (in segment order), unique within the model (case-insensitive)."""
-    n_terms = [NAME_TERMS] * len(deviations)
-
-    def name_of(i: int) -> str:
-        if not deviations[i]:
-            return _average_name(numeric[i], numeric_words, numeric_names)
-        return _compose_name(deviations[i][: n_terms[i]])
-
-    names = [name_of(i) for i in range(len(deviations))]
-    while True:  # lengthen clashing names while any of them can take one more term
-        clashes = _clashes(names)
-        growable = [i for i in clashes if n_terms[i] < len(deviations[i])]
-        if not growable:
-            break
-        for i in growable:
-            n_terms[i] += 1
-            names[i] = name_of(i)
-    taken = {name.casefold() for name in names}
-    seen: set[str] = set()
-    for i, name in enumerate(names):
-        key = name.casefold()
-        if key in seen:  # still a clash: number it, deterministically in segment order
-            number = 2
-            while f"{name} #{number}".casefold() in taken:
-                number += 1
-            names[i] = f"{name} #{number}"
-            taken.add(names[i].casefold())
-        seen.add(key)
-    return names
-
-
-def _clashes(names: list[str]) -> list[int]:
-    counts: dict[str, int] = {}
-    for name in names:
-        counts[name.casefold()] = counts.get(name.casefold(), 0) + 1
-    return [i for i, name in enumerate(names) if counts[name.casefold()] > 1]
-
-
-def _describe(size: int, share: float, deviations: list[_Deviation], *, is_outlier: bool) -> str:
-    """One sentence: who is in the segment and what sets it apart."""
-    who = f"{size:,} customer{'s' if size != 1 else ''} ({share:.1%})"
-    details = [d.detail for d in deviations[:DESCRIPTION_TERMS]]
-    if is_outlier:
-        tail = f", mostly {_join(details)}" if details else ""
-        return f"{who} that lie outside every dense segment (DBSCAN noise){tail}."
-    if not details:
-        return f"{who} close to the overall average on every feature."
-    return f"{who} with {_join(details)}."
-
-
-def _join(parts: list[str]) -> str:
-    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]

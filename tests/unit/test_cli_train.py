@@ -119,47 +119,6 @@ def test_a_refused_file_exits_2_with_a_failure_report(
     assert entry["failure_count"] == 1
 
 
-def test_a_killed_runs_claim_is_one_line_and_take_over_trains(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    from datetime import UTC, datetime
-
-    from shared.contract.layout import ModelLayout, RawLayout
-    from shared.store.base import sha256_hex
-    from shared.store.local import LocalRawUploadReader
-    from shared.training.run import version_id_for
-
-    upload = tmp_path / "in" / "mall.csv"
-    upload.parent.mkdir()
-    upload.write_bytes(MALL.read_bytes())
-    out = tmp_path / "models"
-    # The claim a killed `segments train` of this very file left behind a minute ago.
-    raw = tmp_path / "raw"
-    (raw / "uploads" / "mall").mkdir(parents=True)
-    (raw / "uploads" / "mall" / "mall.csv").symlink_to(upload)
-    info = LocalRawUploadReader(raw).head(RawLayout.upload("mall", "mall.csv"))
-    version = version_id_for(info, sha256_hex(upload.read_bytes()))
-    claim = out / ModelLayout.claim("mall", version)
-    claim.parent.mkdir(parents=True)
-    claim.write_text(json.dumps({"version": version, "claimed_at": datetime.now(UTC).isoformat()}))
-
-    code, _, err = _run(capsys, "train", str(upload), "--out", str(out))
-
-    assert code == 1
-    assert "Traceback" not in err
-    assert "is being trained by another worker since" in err
-    assert "rerun with --take-over" in err
-    assert len(err.strip().splitlines()) <= 3  # one message (the console may wrap it)
-
-    code, _, err = _run(
-        capsys, "train", str(upload), "--out", str(out), "--take-over", "-o", "json"
-    )
-
-    assert code == 0, err
-    assert list_versions(LocalModelStore(out), "mall") == [version]
-    assert not claim.exists()
-
-
 def test_train_prints_the_warnings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import numpy as np
     import pandas as pd
@@ -187,3 +146,106 @@ def test_train_prints_the_warnings(tmp_path: Path, capsys: pytest.CaptureFixture
     result = json.loads(out)
     assert result["status"] == "duplicate"
     assert any("slice a continuum" in w for w in result["warnings"])
+
+
+def test_local_assign_of_a_tab_file_reproduces_the_training_segments(
+    trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import pandas as pd
+
+    tab = tmp_path / "mall.tsv"
+    pd.read_csv(MALL).to_csv(tab, sep="\t", index=False)
+    flags = ["--dataset", "mall_customers", "--models-dir", str(trained), "-o", "json"]
+
+    code, out, err = _run(capsys, "assign", *flags, "--file", str(tab), "--batch-size", "64")
+
+    assert code == 0, err
+    body = json.loads(out)
+    assert body["count"] == len(body["assignments"]) == 200
+    assert not any(a.get("imputed") for a in body["assignments"])
+    code, out, _ = _run(capsys, "segments", *flags)
+    sizes = {s["segment_id"]: s["size"] for s in json.loads(out)["segments"]}
+    counts: dict[int, int] = {}
+    for assignment in body["assignments"]:
+        counts[assignment["segment_id"]] = counts.get(assignment["segment_id"], 0) + 1
+    assert counts == sizes  # K-Means on its training rows gives the training labels
+
+
+def test_local_assign_of_a_file_without_model_columns_fails(
+    trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = tmp_path / "other.csv"
+    other.write_text("id;age;city\n1;30;Paris\n2;41;Lyon\n")
+
+    code, out, err = _run(
+        capsys, "assign", "--dataset", "mall_customers", "--models-dir", str(trained),
+        "--file", str(other),
+    )  # fmt: skip
+
+    assert code == 1
+    assert out == ""
+    message = " ".join(err.split())
+    assert "shares no column with the model" in message
+    assert "'Annual Income (k$)', 'Spending Score (1-100)'" in message
+
+
+def test_mall_with_its_config_publishes_the_five_classic_names(
+    trained: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flags = ["--dataset", "mall_customers", "--models-dir", str(trained), "-o", "json"]
+    code, out, err = _run(capsys, "segments", *flags)
+
+    assert code == 0, err
+    body = json.loads(out)
+    assert (body["algorithm"], body["k"]) == ("kmeans", 5)
+    assert sorted(s["name"] for s in body["segments"]) == [
+        "Average income, average spending",
+        "High income, high spending",
+        "High income, low spending",
+        "Low income, high spending",
+        "Low income, low spending",
+    ]
+    for segment in body["segments"]:
+        assert segment["description"].startswith(f"{segment['size']} customers (")
+
+
+def test_a_killed_runs_claim_is_one_line_and_take_over_trains(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from datetime import UTC, datetime
+
+    from shared.contract.config import DatasetConfig
+    from shared.contract.layout import ModelLayout, RawLayout
+    from shared.store.base import sha256_hex
+    from shared.store.local import LocalRawUploadReader
+    from shared.training.run import config_digest, version_id_for
+
+    upload = tmp_path / "in" / "mall.csv"
+    upload.parent.mkdir()
+    upload.write_bytes(MALL.read_bytes())
+    out = tmp_path / "models"
+    # The claim a killed `segments train` of this very file left behind a minute ago.
+    raw = tmp_path / "raw"
+    (raw / "uploads" / "mall").mkdir(parents=True)
+    (raw / "uploads" / "mall" / "mall.csv").symlink_to(upload)
+    info = LocalRawUploadReader(raw).head(RawLayout.upload("mall", "mall.csv"))
+    version = version_id_for(info, sha256_hex(upload.read_bytes()), config_digest(DatasetConfig()))
+    claim = out / ModelLayout.claim("mall", version)
+    claim.parent.mkdir(parents=True)
+    claim.write_text(json.dumps({"version": version, "claimed_at": datetime.now(UTC).isoformat()}))
+
+    code, _, err = _run(capsys, "train", str(upload), "--out", str(out))
+
+    assert code == 1
+    assert "Traceback" not in err
+    assert "is being trained by another worker since" in err
+    assert "rerun with --take-over" in err
+    assert len(err.strip().splitlines()) <= 3  # one message (the console may wrap it)
+
+    code, _, err = _run(
+        capsys, "train", str(upload), "--out", str(out), "--take-over", "-o", "json"
+    )
+
+    assert code == 0, err
+    assert list_versions(LocalModelStore(out), "mall") == [version]
+    assert not claim.exists()

@@ -11,7 +11,7 @@ import pytest
 
 from shared.contract.manifest import ColumnSchema
 from shared.contract.profiles import OUTLIER_NAME, OUTLIER_SEGMENT_ID, SegmentSet
-from shared.engine.profiling import _Deviation, _unique_names, build_segment_set, feature_word
+from shared.engine.profiling import build_segment_set, feature_word
 
 MALL = Path(__file__).resolve().parents[2] / "data" / "mall_customers.csv"
 INCOME, SPENDING = "Annual Income (k$)", "Spending Score (1-100)"
@@ -68,7 +68,7 @@ def test_sizes_shares_statistics_and_z_on_tiny_data() -> None:
     assert low.numeric["Income"].z == pytest.approx((11 - 51.5) / population_std)
     assert (high.name, low.name) == ("High income", "Low income")
     assert high.distinctive == ["Income"]
-    assert high.description.startswith("2 customers (50.0%) with high income (mean 92 vs")
+    assert high.description.startswith("2 customers (50.0%): high income (mean 92 vs")
 
 
 def test_missing_values_are_left_out_and_an_all_missing_segment_reads_as_the_population() -> None:
@@ -144,8 +144,9 @@ def test_categorical_mix_deviation_and_names() -> None:
     assert result.population_categorical["Gender"] == {"Female": 0.5, "Male": 0.5}
     # Female: (1 - 0.5) / sqrt(0.25) = 1.0; Region 3: (0.75 - 0.375) / sqrt(0.375 * 0.625) = 0.77
     assert first.distinctive == ["Gender", "Region"]
-    assert first.name == "Mostly Female, mostly region 3"  # a bare code carries its column
-    assert "100% Female (50% overall)" in first.description
+    # gender reads as a trait; a bare code carries its column
+    assert first.name == "Female, mostly region 3"
+    assert "100% female (50% overall)" in first.description
 
 
 def test_many_categories_are_capped_with_other() -> None:
@@ -173,6 +174,10 @@ def test_many_categories_are_capped_with_other() -> None:
         ("creditLimit", "credit limit"),
         ("Tenure [months]", "tenure"),
         ("(weird)", "(weird)"),
+        ("MntWines", "spending on wines"),
+        ("NumWebPurchases", "web purchases"),
+        ("NumOfProducts", "number of products"),
+        ("customerLTV", "customer LTV"),
     ],
 )
 def test_feature_word(column: str, word: str) -> None:
@@ -197,7 +202,7 @@ def test_levels_by_z_and_average_segment() -> None:
     assert result.segments[2].description.endswith("close to the overall average on every feature.")
 
 
-def test_duplicate_names_take_a_number_in_segment_order() -> None:
+def test_duplicate_names_are_told_apart_by_their_means_never_by_a_number() -> None:
     # population mean 3.3, std 4.406: z = -0.749, -0.522 (both below average), +1.52 (high)
     frame = pd.DataFrame({"x": [0.0] * 4 + [1.0] * 3 + [10.0] * 3})
     result = build([0] * 4 + [1] * 3 + [2] * 3, frame, [numeric("x")])
@@ -205,23 +210,30 @@ def test_duplicate_names_take_a_number_in_segment_order() -> None:
     zs = [round(s.numeric["x"].z, 2) for s in result.segments]
     assert zs == [-0.75, -0.52, 1.52]
     assert [s.name for s in result.segments] == [
-        "Below-average x",
-        "Below-average x #2",
+        "Below-average x (mean 0)",
+        "Below-average x (mean 1)",
         "High x",
     ]
 
 
-def test_unique_names_extend_then_number() -> None:
-    def dev(feature: str, order: int, strength: float, term: str) -> _Deviation:
-        return _Deviation(feature=feature, order=order, strength=strength, term=term, detail="")
+def test_duplicate_names_take_the_next_most_distinctive_feature() -> None:
+    # Both small segments are high on x and y (the two strongest terms); w tells them apart.
+    frame = pd.DataFrame(
+        {
+            "x": [0.0] * 6 + [10.0] * 4,
+            "y": [0.0] * 6 + [10.0] * 4,
+            "w": [2.0, 8.0] * 3 + [6.5] * 2 + [3.5] * 2,
+        }
+    )
+    result = build([0] * 6 + [1] * 2 + [2] * 2, frame, [numeric(c) for c in ("x", "y", "w")])
 
-    a = [dev("x", 0, 2.0, "high x"), dev("y", 1, 1.5, "high y"), dev("w", 2, 0.6, "many A")]
-    b = [dev("x", 0, 2.0, "high x"), dev("y", 1, 1.5, "high y"), dev("w", 2, 0.6, "many B")]
-    c = [dev("x", 0, 1.0, "low x")]
-    d = [dev("x", 0, 1.2, "low x")]
-    names = _unique_names([a, b, c, d], [{}, {}, {}, {}], [], [])
-    assert names == ["High x, high y, many A", "High x, high y, many B", "Low x", "Low x #2"]
-    assert len({n.casefold() for n in names}) == 4
+    high = result.segments[1]
+    assert abs(high.numeric["w"].z) < abs(high.numeric["x"].z)
+    assert [s.name for s in result.segments] == [
+        "Low x, low y",
+        "High x, high y, above-average w",
+        "High x, high y, below-average w",
+    ]
 
 
 @pytest.mark.slow
@@ -322,13 +334,13 @@ def test_date_features_read_as_recent_or_long_ago() -> None:
     assert result.population["Last Purchase Date"].max == float((dates.max() - dates.min()).days)
 
 
-def test_age_reads_young_or_older() -> None:
+def test_age_reads_younger_or_older_customers() -> None:
     frame = pd.DataFrame({"Age": [20.0, 22.0, 60.0, 62.0]})
     result = build([0, 0, 1, 1], frame, [numeric("Age")])
 
-    assert [s.name for s in result.segments] == ["Young", "Older"]
+    assert [s.name for s in result.segments] == ["Younger customers", "Older customers"]
     assert result.segments[0].description == (
-        "2 customers (50.0%) with young (mean age 21 vs 41 overall)."
+        "2 customers (50.0%): younger (mean age 21 vs 41 overall)."
     )
 
 

@@ -12,6 +12,7 @@ from typing import NoReturn
 
 import pytest
 
+from shared.contract.config import DatasetConfig, parse_config
 from shared.contract.layout import ModelLayout
 from shared.contract.manifest import CurrentPointer, FailureReport
 from shared.exceptions import (
@@ -34,12 +35,14 @@ from shared.training.run import (
     UploadEvent,
     apply_retention,
     claim_key,
+    config_digest,
     promote_if_newer,
     version_id_for,
 )
 from tests.support.engine import FakeEngine, fake_csv
 
 T0 = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
+DEFAULT_CONFIG = config_digest(DatasetConfig())
 
 
 @dataclass
@@ -99,6 +102,41 @@ def test_version_id_is_upload_time_then_source_hash() -> None:
 )
 def test_version_id_changes_with_key_revision_or_bytes(other: tuple[UploadInfo, str]) -> None:
     assert version_id_for(*other) != version_id_for(_info(), "0" * 64)
+
+
+def test_version_id_changes_with_the_config_digest() -> None:
+    other = config_digest(DatasetConfig(k_max=6))
+    assert version_id_for(_info(), "0" * 64, other) != version_id_for(
+        _info(), "0" * 64, DEFAULT_CONFIG
+    )
+    assert version_id_for(_info(), "0" * 64, other)[:17] == "20250301T120000Z-"
+
+
+@pytest.mark.parametrize(
+    "same",
+    [
+        b"",
+        b"{}",
+        b'{"k_min": 2, "k_max": 10}',
+        b'{\n  "k_max": 10,\n  "k_min": 2\n}\n',
+        b'{"algorithms": ["kmeans", "agglomerative", "dbscan", "gmm"], "exclude": []}',
+    ],
+)
+def test_config_digest_is_the_effective_config(same: bytes) -> None:
+    assert config_digest(parse_config(same)) == DEFAULT_CONFIG
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [
+        b'{"k_max": 6}',
+        b'{"algorithms": ["gmm", "kmeans", "agglomerative", "dbscan"]}',
+        b'{"features": ["x"]}',
+        b'{"exclude": ["y"]}',
+    ],
+)
+def test_config_digest_changes_with_any_value_the_engine_reads(changed: bytes) -> None:
+    assert config_digest(parse_config(changed)) != DEFAULT_CONFIG
 
 
 def test_version_ids_sort_by_upload_time() -> None:
@@ -167,6 +205,113 @@ def test_config_and_previous_profiles_reach_the_engine(env: Env) -> None:
     assert read_manifest(env.store, "mall", second.version).previous_version == first.version
 
 
+# --- config is part of identity -----------------------------------------------------------
+
+
+def _ticking_run(env: Env) -> TrainingRun:
+    """The env's run with a clock that moves a minute per reading (runs happen in order)."""
+    ticks = iter(range(10_000))
+    return TrainingRun(
+        store=env.store,
+        raw=env.run.raw,
+        max_upload_bytes=env.run.max_upload_bytes,
+        keep_versions=10,
+        engine=env.engine,
+        clock=lambda: T0 + timedelta(hours=1, minutes=next(ticks)),
+    )
+
+
+def _write_config(env: Env, text: str | None) -> None:
+    path = env.raw_root / "configs" / "mall.json"
+    if text is None:
+        path.unlink(missing_ok=True)
+        return
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text)
+
+
+def test_a_new_config_makes_a_new_version_of_the_same_upload(env: Env) -> None:
+    run = _ticking_run(env)
+    event = env.upload("uploads/mall/a.csv", fake_csv(1, -1))
+
+    first = run.run(event)
+    _write_config(env, '{"k_max": 4}')
+    second = run.run(event)
+    _write_config(env, '{\n  "k_min": 2,\n  "k_max": 4\n}')  # same effective config
+    third = run.run(event)
+
+    assert (first.status, second.status, third.status) == ("published", "published", "duplicate")
+    assert first.version != second.version
+    assert third.version == second.version
+    assert [call.config.k_max for call in env.engine.calls if call.config] == [10, 4]
+    assert list_versions(env.store, "mall") == sorted([first.version, second.version])
+    manifest = read_manifest(env.store, "mall", second.version or "")
+    assert manifest.source.config_sha256 == config_digest(DatasetConfig(k_max=4))
+    assert manifest.source.sha256 == _sha(fake_csv(1, -1))
+    pointer = read_current(env.store, "mall")
+    assert pointer is not None
+    assert pointer.version == second.version
+
+
+def test_the_config_read_last_wins_for_one_upload(env: Env) -> None:
+    run = _ticking_run(env)
+    event = env.upload("uploads/mall/a.csv", fake_csv(1, -1))
+    _write_config(env, '{"k_max": 4}')
+    with_config = run.run(event)
+    _write_config(env, None)  # back to the defaults: a new version, made current
+    without = run.run(event)
+    _write_config(env, '{"k_max": 4}')  # and back again: a duplicate, current again
+    again = run.run(event)
+
+    assert (with_config.status, without.status, again.status) == (
+        "published",
+        "published",
+        "duplicate",
+    )
+    assert (without.current, again.current) == (True, True)
+    pointer = read_current(env.store, "mall")
+    assert pointer is not None
+    assert pointer.version == with_config.version
+    assert len(env.engine.calls) == 2
+
+
+def test_a_new_config_never_makes_an_older_upload_current(env: Env) -> None:
+    run = _ticking_run(env)
+    old_event = env.upload("uploads/mall/a.csv", fake_csv(1, -1), T0)
+    run.run(old_event)
+    newer = run.run(env.upload("uploads/mall/b.csv", fake_csv(2, -2), T0 + timedelta(minutes=5)))
+    _write_config(env, '{"k_max": 4}')
+
+    retrained = run.run(old_event)
+
+    assert (retrained.status, retrained.current) == ("published", False)
+    pointer = read_current(env.store, "mall")
+    assert pointer is not None
+    assert pointer.version == newer.version
+
+
+def test_config_read_time_orders_versions_of_one_upload_only(env: Env) -> None:
+    later_read = T0 + timedelta(hours=2)
+
+    def pointer(version: str, key: str, read_at: datetime) -> CurrentPointer:
+        return CurrentPointer(
+            version=version,
+            updated_at=T0,
+            source_key=key,
+            source_last_modified=T0,
+            config_read_at=read_at,
+        )
+
+    # Two uploads made in the same second: the id decides (as retention's order does).
+    assert promote_if_newer(env.store, "mall", pointer("v-b", "uploads/mall/b.csv", T0))
+    assert not promote_if_newer(env.store, "mall", pointer("v-a", "uploads/mall/a.csv", later_read))
+    # Two versions of one upload: the config read last decides.
+    assert promote_if_newer(env.store, "mall", pointer("v-0", "uploads/mall/b.csv", later_read))
+    current = read_current(env.store, "mall")
+    assert current is not None
+    assert current.version == "v-0"
+
+
 # --- idempotency -----------------------------------------------------------------------------
 
 
@@ -220,7 +365,7 @@ def test_manual_promote_holds_against_earlier_uploads_only(env: Env) -> None:
 def test_claimed_version_raises_in_progress_and_leaves_the_claim(env: Env) -> None:
     event = env.upload("uploads/mall/a.csv", fake_csv(1, -1))
     info = LocalRawUploadReader(env.raw_root).head(event.key)
-    version = version_id_for(info, _sha(fake_csv(1, -1)))
+    version = version_id_for(info, _sha(fake_csv(1, -1)), DEFAULT_CONFIG)
     claim = {"version": version, "claimed_at": (T0 + timedelta(minutes=55)).isoformat()}
     env.store.put_bytes(claim_key("mall", version), json.dumps(claim).encode())
 
@@ -235,7 +380,7 @@ def test_claimed_version_raises_in_progress_and_leaves_the_claim(env: Env) -> No
 def test_stale_claim_is_taken_over(env: Env) -> None:
     event = env.upload("uploads/mall/a.csv", fake_csv(1, -1))
     info = LocalRawUploadReader(env.raw_root).head(event.key)
-    version = version_id_for(info, _sha(fake_csv(1, -1)))
+    version = version_id_for(info, _sha(fake_csv(1, -1)), DEFAULT_CONFIG)
     claim = {"version": version, "claimed_at": T0.isoformat()}  # an hour before the clock
     env.store.put_bytes(claim_key("mall", version), json.dumps(claim).encode())
 
