@@ -656,7 +656,17 @@ def _looks_like_code_name(name: str) -> bool:
 
 
 def _is_row_sequence(numbers: pd.Series) -> bool:
-    values = numbers.to_numpy()
+    """Whether the values are a row number: every integer of one range exactly once, in any order.
+
+    Order-independent on purpose: schema inference sees the rows in canonical order, so a row
+    number exported in file order is detected however the rows are sorted.
+
+    Examples
+    --------
+    >>> _is_row_sequence(pd.Series([3, 1, 2, 4])), _is_row_sequence(pd.Series([1, 2, 2, 3]))
+    (True, False)
+    """
+    values = np.sort(numbers.to_numpy())
     return bool(len(values) > 1 and np.all(np.diff(values) == 1))
 
 
@@ -939,7 +949,6 @@ def clean_training_table(
         final[position] = (_Decision(roles[twin.column].role, twin.reason), False)
         features = features.drop(columns=twin.column)
         used = [a for a in used if a.name != twin.column]
-        warnings.append(f"column {twin.column!r} left out of clustering: {twin.reason}")
     by_name = {a.name: a for a in analyses}
     outcome_values = pd.DataFrame(
         {n: _feature_values(by_name[n], "categorical", None) for n in outcome_names},
@@ -1058,12 +1067,8 @@ def _screen_outcomes(
                 continue
             reason = (
                 f"outcome-like column (name word {word!r}, {a.n_unique} values): profiled per "
-                "segment as rates, not clustered"
-            )
-            warnings.append(
-                f"column {a.name!r} looks like an outcome (name word {word!r}, {a.n_unique} "
-                "values): left out of clustering and profiled per segment as rates; set "
-                '"outcomes": [] in the dataset config to cluster on it'
+                'segment as rates, not clustered; "outcomes": [] in the dataset config clusters '
+                "on it"
             )
         else:
             continue

@@ -228,6 +228,15 @@ def test_code_like_unique_text_is_the_identifier_when_no_other() -> None:
     assert _roles(clean_training_table(frame, min_rows=5))["ref"] == ("id", False)
 
 
+def test_a_row_number_in_any_row_order_is_the_identifier() -> None:
+    # An exported row index (R's "rownames", pandas' "Unnamed: 0"), rows in canonical order.
+    rows = [7, 2, 9, 1, 4, 10, 3, 6, 8, 5]
+    frame = _tiny(rownames=rows, x=[1.5, 2.5, 0.5, 3.0, 2.0] * 2)
+    assert _roles(clean_training_table(frame, min_rows=5))["rownames"] == ("id", False)
+    gapped = _tiny(count=[7, 2, 9, 1, 4, 11, 3, 6, 8, 5], x=[1.5, 2.5, 0.5, 3.0, 2.0] * 2)
+    assert _roles(clean_training_table(gapped, min_rows=5))["count"][0] != "id"
+
+
 def test_numbers_stored_as_text_with_blanks_are_numeric_with_missing() -> None:
     frame = _tiny(
         age=["31", " ", "45", "", "50", " 60 ", "NaN", "70", "80", "90"],

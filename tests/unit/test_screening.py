@@ -76,7 +76,9 @@ def test_binary_outcome_is_excluded_and_profiled_as_a_rate() -> None:
     assert "outcome" in churn.reason
     assert "churn" in churn.reason
     assert "Churn" not in out.feature_names
-    assert any("'Churn' looks like an outcome" in w for w in out.warnings)
+    # One sentence lists the columns left out, each with its reason and the way back.
+    assert any("'Churn' (outcome-like column" in w and '"outcomes": []' in w for w in out.warnings)
+    assert sum("Churn" in w for w in out.warnings) == 1
     segments = out.profiles.sets["kmeans-k2"]
     assert segments.population_outcomes["Churn"].level == "1"
     assert segments.population_outcomes["Churn"].rate == pytest.approx(frame["Churn"].mean())
