@@ -433,6 +433,9 @@ def train_segments(
         )
     step = _lap(timings, "summaries", step)
 
+    warnings = list(table.warnings)
+    for algorithm, why in champion.ineligible.items():
+        warnings.append(f"{algorithm} was not eligible as champion: {why}")
     plot_data = build_plot_data(
         features=table.features,
         columns=table.columns,
@@ -450,6 +453,7 @@ def train_segments(
         profiles=catalog,
         columns=table.columns,
         rows=table.rows,
+        warnings=warnings,  # the manifest's warnings open the report
     )
     step = _lap(timings, "report", step)
 
@@ -474,9 +478,6 @@ def train_segments(
     )
     _lap(timings, "artifacts", step)
 
-    warnings = list(table.warnings)
-    for algorithm, why in champion.ineligible.items():
-        warnings.append(f"{algorithm} was not eligible as champion: {why}")
     logger.info(
         "training run finished",
         extra={
