@@ -314,6 +314,31 @@ def test_assign_reproduces_training_segments(
         assert first["confidence"] == pytest.approx(max(first["probabilities"].values()))
 
 
+def test_prepared_vectors_land_on_the_published_pca_map(mall: Manifest) -> None:
+    """The serving transform's vectors, through plots.json's projection, give the map's points
+    (computed at training time by scikit-learn's preprocessor and PCA): the dashboard's route."""
+    import numpy as np
+
+    records = mall_records()
+    status, body, _ = call(
+        "POST", "/datasets/mall/assign", query={"prepared": "true"}, body={"customers": records}
+    )
+    assert status == 200
+    AssignResponse.model_validate(body)
+    prepared = np.array([a["prepared"] for a in body["assignments"]])
+    status, plots, _ = call("GET", "/datasets/mall/plots")
+    assert status == 200
+    points = plots["points"]
+    projection = points["pca_projection"]
+    assert prepared.shape == (len(records), len(projection["mean"]))
+    coords = (prepared - np.array(projection["mean"])) @ np.array(projection["components"]).T
+    by_id = {int(r["CustomerID"]): i for i, r in enumerate(records)}
+    rows = [by_id[int(i)] for i in points["ids"]]
+    assert np.abs(coords[rows] - np.array(points["pca"])).max() < 1e-5  # published to 5 places
+    plain = call("POST", "/datasets/mall/assign", body={"customers": records[:1]})[1]
+    assert "prepared" not in plain["assignments"][0]  # only when asked
+
+
 def test_assign_imputes_missing_values_and_warns(mall: Manifest) -> None:
     customers = [{"Gender": "Female", "Age": None}, {"Annual Income (k$)": 500, "Extra": 1}]
     status, body, _ = call("POST", "/datasets/mall/assign", body={"customers": customers})

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import gc
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from lambdas.api.dependencies import (
     AlgorithmQuery,
@@ -38,6 +38,14 @@ def _freeze_loaded_model(model: SegmentationModel) -> None:
         gc.freeze()
         _frozen_versions.add(key)
 
+
+PreparedQuery = Annotated[
+    bool,
+    Query(
+        description="Also return each customer's prepared feature vector (`prepared`): the row "
+        "of the model matrix, which plots.json's `pca_projection` maps onto the customer map."
+    ),
+]
 
 router = APIRouter(
     prefix="/datasets",
@@ -83,23 +91,34 @@ async def assign(
     algorithm: AlgorithmQuery = None,
     k: KQuery = None,
     version: VersionQuery = None,
+    prepared: PreparedQuery = False,
 ) -> Response:
     """Assign each customer (keyed by the upload's original column names) to a segment.
 
     Answers in request order. Missing or null values are imputed as in training and listed in
     ``imputed``; values outside the training range or unseen categories are accepted with a
     warning; a value of the wrong type is a 422 naming its row and column.
+
+    With ``prepared=true`` each assignment also carries the customer's prepared vector, from
+    the same serving transform (the dashboard places a typed-in customer on the PCA map with it).
     """
     model = registry.get(dataset, version)
     result = model.assign_batch(body.customers, algorithm=algorithm, k=k)
     _freeze_loaded_model(model)
+    assignments = result.to_dicts()
+    if prepared and assignments:
+        # The serving transform again, on the same records (the dashboard asks for one
+        # customer at a time; plain assign calls never pay for it).
+        X, _, _ = model.transform(body.customers)
+        for row, vector in zip(assignments, X.tolist(), strict=True):
+            row["prepared"] = vector
     payload = {
         "dataset": model.dataset,
         "model_version": model.version,
         "algorithm": result.choice.algorithm,
         "k": result.choice.k,
         "count": len(result),
-        "assignments": result.to_dicts(),
+        "assignments": assignments,
     }
     # Written by orjson instead of re-validated through response_model (which still documents
     # the schema): a 10,000-customer answer would otherwise spend longer in validation than in
