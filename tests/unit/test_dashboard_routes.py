@@ -118,6 +118,10 @@ def test_a_module_importing_anything_else_is_refused(
         assert dashboard.load_asset("ok.js").body == b"export const x = 'from here';\n"
         with pytest.raises(ValueError, match=r"app\.js imports '\.\./routes/secret\.js'"):
             dashboard.load_asset("app.js")
+        (tmp_path / "lazy.js").write_text("const m = await import('./ok.js');\n", encoding="utf-8")
+        dashboard.own_assets.cache_clear()
+        with pytest.raises(ValueError, match=r"lazy\.js uses a dynamic import"):
+            dashboard.load_asset("lazy.js")
     finally:
         for cached in (dashboard.own_assets, dashboard.dashboard_version, dashboard.load_asset):
             cached.cache_clear()

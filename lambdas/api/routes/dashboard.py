@@ -65,6 +65,7 @@ _MODULE_IMPORT = re.compile(
     r"""^(?P<head>import\s+|(?:import|export)\s[^'";]*?\sfrom\s+)(?P<q>['"])(?P<spec>[^'"\n]+)(?P=q)""",
     re.MULTILINE,
 )
+_DYNAMIC_IMPORT = re.compile(r"(?<![\w.$])import\s*\(")
 _SIBLING_MODULE = re.compile(r"\./(?P<name>[a-z][a-z0-9-]*\.js)")
 _PLOTLY_PREFIX = "plotly-"
 _LONG_CACHE = "public, max-age=31536000, immutable"
@@ -143,9 +144,12 @@ def _versioned_imports(name: str, source: str) -> str:
     Raises
     ------
     ValueError
-        An import of anything but a sibling module of the dashboard (named in the message).
+        An import of anything but a sibling module of the dashboard (named in the message), or
+        a dynamic ``import()``.
     """
     modules = {n for n in own_assets() if n.endswith(".js")}
+    if _DYNAMIC_IMPORT.search(source):  # its URL could not be pinned
+        raise ValueError(f"{name} uses a dynamic import(): import modules statically")
 
     def pin(match: re.Match[str]) -> str:
         spec = match["spec"]
