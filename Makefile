@@ -23,6 +23,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PATH := $(BIN):$(PATH)
 
 .PHONY: help venv demo-env node chromium demo demo-check stack lint format typecheck test test-fast \
+	doctest \
 	test-unit test-integration test-infra test-e2e test-browser synth cfn-lint bench clean \
 	distclean
 
@@ -94,6 +95,9 @@ format: venv ## Apply ruff's fixes and formatting
 typecheck: venv ## mypy (shared, lambdas, cli)
 	$(BIN)/mypy
 
+doctest: venv ## The docstring examples of shared/ (numpydoc Examples sections)
+	$(BIN)/pytest -q -p no:cacheprovider --doctest-modules shared
+
 test-unit: venv ## Unit tests (no AWS)
 	$(BIN)/pytest -q -n $(PYTEST_WORKERS) tests/unit
 
@@ -118,13 +122,15 @@ test-browser: venv chromium ## Playwright + Debian Chromium against the local st
 test: venv node chromium ## Everything: lint, types, unit, integration, infra, e2e, browser, synth
 	@start=$$(date +%s); \
 	$(MAKE) lint; \
+	$(BIN)/pytest -q -p no:cacheprovider --doctest-modules shared; \
 	$(BIN)/pytest -q -n $(PYTEST_WORKERS) -m "not e2e and not browser" tests; \
 	$(BIN)/pytest -q -m e2e tests/e2e; \
 	if [ -n "$(BROWSER_TESTS)" ]; then $(BIN)/pytest -q -m browser tests/browser; fi; \
 	echo "make test: all green in $$(( $$(date +%s) - start )) s"
 
-test-fast: venv ## Lint + unit tests only
+test-fast: venv ## Lint + docstring examples + unit tests only
 	$(MAKE) lint
+	$(BIN)/pytest -q -p no:cacheprovider --doctest-modules shared
 	$(BIN)/pytest -q -n $(PYTEST_WORKERS) -m "not slow and not e2e and not browser" tests/unit
 
 synth: venv node ## cdk synth (offline; no Docker needed) into cdk.out/

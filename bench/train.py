@@ -25,18 +25,28 @@ sweep (the issue's goal is comparison <= 4x sweep). With ``--repeat N`` both mea
 times (fresh children, alternating) and medians are printed (each quantity's own median: whole
 run, comparison, every stage, sweep), with the runs' values.
 
-Usage: ``python -m bench.train [--sizes mall,100k,1m] [--repeat N]`` (default: all three, once).
+With ``--against REF`` (a git commit, tag or branch) the whole run is also measured on that
+revision of the engine, checked out into a temporary ``git worktree`` and run by the same Python
+with the same table and config, alternating with the current tree's runs (old, new, old, new...),
+and the ratio current / REF of the medians is printed per size and per stage: how much a change
+costs, measured side by side in one run.
+
+Usage: ``python -m bench.train [--sizes mall,100k,1m] [--repeat N] [--against REF]`` (default:
+all three sizes, once, no reference).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import resource
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -158,13 +168,16 @@ def _child_train(table: Path, config_json: str) -> dict[str, Any]:
     }
 
 
-def _run_child(*args: str) -> dict[str, Any]:
+def _run_child(*args: str, root: Path = ROOT) -> dict[str, Any]:
+    """Run one measurement in a fresh child process of the tree at ``root``."""
+    env = {**os.environ, "PYTHONPATH": str(root)}
     done = subprocess.run(
         [sys.executable, "-m", "bench.train", "--child", *args],
-        cwd=ROOT,
+        cwd=root,
         capture_output=True,
         text=True,
         check=False,
+        env=env,
     )
     if done.returncode != 0:
         raise RuntimeError(f"child {args[0]} failed:\n{done.stderr[-3000:]}")
@@ -188,7 +201,27 @@ def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return median
 
 
-def _measure(name: str, workdir: Path, repeat: int = 1) -> dict[str, Any]:
+@contextlib.contextmanager
+def _checkout(ref: str) -> Iterator[Path]:
+    """A temporary detached ``git worktree`` of ``ref`` (removed afterwards)."""
+    with tempfile.TemporaryDirectory(prefix="bench-ref-") as tmp:
+        tree = Path(tmp) / "tree"
+        subprocess.run(
+            ["git", "worktree", "add", "--detach", "--quiet", str(tree), ref],
+            cwd=ROOT,
+            check=True,
+        )
+        try:
+            yield tree
+        finally:
+            subprocess.run(
+                ["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, check=False
+            )
+
+
+def _measure(
+    name: str, workdir: Path, repeat: int = 1, reference: Path | None = None
+) -> dict[str, Any]:
     if name == "mall":
         table = MALL
         config_json = json.dumps({"features": MALL_FEATURES})
@@ -198,9 +231,11 @@ def _measure(name: str, workdir: Path, repeat: int = 1) -> dict[str, Any]:
         config_json = "{}"
     matrix = workdir / f"{name}.npy"
     shape = _run_child("prepare", str(table), config_json, str(matrix))
-    kmeans_runs, train_runs = [], []
+    kmeans_runs, train_runs, reference_runs = [], [], []
     for _ in range(max(1, repeat)):
         kmeans_runs.append(_run_child("kmeans", str(matrix)))
+        if reference is not None:
+            reference_runs.append(_run_child("train", str(table), config_json, root=reference))
         train_runs.append(_run_child("train", str(table), config_json))
     return {
         "size": name,
@@ -208,7 +243,31 @@ def _measure(name: str, workdir: Path, repeat: int = 1) -> dict[str, Any]:
         "repeat": max(1, repeat),
         "train": _median_run(train_runs),
         "kmeans": _median_run(kmeans_runs),
+        "reference": _median_run(reference_runs) if reference_runs else None,
     }
+
+
+def _print_reference(row: dict[str, Any], ref: str) -> None:
+    """The reference revision's medians and the ratios current / reference."""
+    train, old = row["train"], row["reference"]
+    print(
+        f"      vs {ref}: whole run {old['seconds']:.1f} s {old['peak_mb']:.0f} MB -> "
+        f"{train['seconds']:.1f} s {train['peak_mb']:.0f} MB: "
+        f"{train['seconds'] / old['seconds']:.2f}x time, "
+        f"{train['peak_mb'] / old['peak_mb']:.2f}x peak memory "
+        f"({ref}: champion {old['champion']}, chosen {old['chosen']})",
+        flush=True,
+    )
+    stages = list(dict.fromkeys([*old["timings"], *train["timings"]]))
+
+    def seconds(value: float | None) -> str:
+        return "-" if value is None else f"{value:.2f}"
+
+    parts = [
+        f"{stage} {seconds(old['timings'].get(stage))}->{seconds(train['timings'].get(stage))}"
+        for stage in stages
+    ]
+    print(f"      stages (s) {ref} -> current: {', '.join(parts)}", flush=True)
 
 
 def _print_row(row: dict[str, Any]) -> None:
@@ -265,6 +324,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--repeat", type=int, default=1, help="runs per measurement; medians are printed"
     )
+    parser.add_argument(
+        "--against", metavar="REF", help="also run the git revision REF, side by side"
+    )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -286,9 +348,14 @@ def main(argv: list[str] | None = None) -> int:
         "all four algorithms + metrics + selection (stage timings of the same run) | "
         "(c) plain sklearn KMeans k=2..10 sweep on the same prepared matrix"
     )
-    with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-train-"))
+        reference = stack.enter_context(_checkout(args.against)) if args.against else None
         for name in sizes:
-            _print_row(_measure(name, Path(tmp), args.repeat))
+            row = _measure(name, Path(tmp), args.repeat, reference)
+            _print_row(row)
+            if row["reference"] is not None:
+                _print_reference(row, args.against)
     return 0
 
 

@@ -51,6 +51,7 @@ def train_local(
     """
     from cli.uploads import check_upload_name
     from shared.contract.config import parse_config, validate_dataset_name
+    from shared.contract.layout import RawLayout
     from shared.settings import get_settings
     from shared.store.local import LocalModelStore, LocalRawUploadReader
     from shared.training.run import TrainingRun, UploadEvent
@@ -86,7 +87,7 @@ def train_local(
             keep_versions=settings.keep_versions,
         )
         started = time.perf_counter()
-        result = run.run(UploadEvent(key=f"uploads/{dataset}/{name}"))
+        result = run.run(UploadEvent(key=RawLayout.upload(dataset, name)))
     return result, time.perf_counter() - started
 
 

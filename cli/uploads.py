@@ -16,7 +16,7 @@ from typing import Any
 from cli.errors import CliError, ExitCode
 from cli.resources import UPLOAD_PREFIX, UPLOAD_SUFFIXES
 from shared.contract.config import parse_config, validate_dataset_name
-from shared.contract.layout import ModelLayout
+from shared.contract.layout import ModelLayout, RawLayout
 from shared.contract.manifest import FailureReport, Manifest
 from shared.exceptions import DataValidationError, SegmentationError
 from shared.store.base import ModelStore, list_versions, read_manifest, sha256_hex
@@ -96,7 +96,7 @@ def upload_config(s3: Any, bucket: str, dataset: str, config_path: Path) -> str:
         parse_config(raw)
     except DataValidationError as e:
         raise CliError(f"config {config_path} is invalid: {e}", ExitCode.INPUT) from e
-    key = f"configs/{dataset}.json"
+    key = RawLayout.config(dataset)
     try:
         s3.put_object(Bucket=bucket, Key=key, Body=raw, ContentType="application/json")
     except Exception as e:

@@ -1,6 +1,43 @@
-"""Where everything lives: every storage key and artifact name of the product, once."""
+"""Where everything lives: every storage key and artifact name of the product, once.
+
+Raw bucket (:class:`RawLayout`): ``uploads/<dataset>/<name>.csv|.csv.gz|.parquet`` starts a
+training run, ``configs/<dataset>.json`` tunes it. Models bucket (:class:`ModelLayout`):
+``datasets/<dataset>/current.json``, ``.../versions/<version>/<artifact>``,
+``.../failures/<id>.json`` and ``.../claims/<version>.json``. Inside a version folder the artifact
+names are the ``*_PATH`` constants below, :func:`model_artifact_path` and
+:func:`serving_arrays_path`. Nothing else in the code spells a key or an artifact name.
+"""
 
 from __future__ import annotations
+
+__all__ = [
+    "ASSIGNMENTS_PATH",
+    "EVALUATION_PATH",
+    "MANIFEST_PATH",
+    "MAX_CONFIG_BYTES",
+    "PLOTS_PATH",
+    "PREPROCESSOR_PATH",
+    "PROFILES_PATH",
+    "REPORT_PATH",
+    "SERVING_PARAMS_PATH",
+    "ModelLayout",
+    "RawLayout",
+    "model_artifact_path",
+    "model_key",
+    "serving_arrays_path",
+]
+
+# --- the files of one version folder -------------------------------------------------------------
+
+MANIFEST_PATH = "manifest.json"
+"""Written last by the publisher; never produced by the engine."""
+PREPROCESSOR_PATH = "preprocessor.skops"
+PROFILES_PATH = "profiles.json"
+EVALUATION_PATH = "evaluation.json"
+PLOTS_PATH = "plots.json"
+REPORT_PATH = "report.html"
+ASSIGNMENTS_PATH = "assignments.csv.gz"
+SERVING_PARAMS_PATH = "serving/params.json"
 
 
 def model_key(algorithm: str, k: int | None) -> str:
@@ -50,7 +87,18 @@ class RawLayout:
 
     @staticmethod
     def config(dataset: str) -> str:
-        return f"configs/{dataset}.json"
+        return f"{RawLayout.CONFIGS}{dataset}.json"
+
+    @staticmethod
+    def upload(dataset: str, name: str) -> str:
+        """Key of an upload that trains ``dataset``.
+
+        Examples
+        --------
+        >>> RawLayout.upload("mall", "mall_customers.csv")
+        'uploads/mall/mall_customers.csv'
+        """
+        return f"{RawLayout.UPLOADS}{dataset}/{name}"
 
     @staticmethod
     def dataset_of(key: str) -> str | None:
@@ -60,7 +108,7 @@ class RawLayout:
         Deeper keys (``uploads/<dataset>/2024/x.csv``) belong to ``<dataset>`` too.
         """
         parts = key.split("/")
-        if len(parts) < 3 or parts[0] != "uploads" or not parts[-1]:
+        if len(parts) < 3 or parts[0] != RawLayout.UPLOADS.rstrip("/") or not parts[-1]:
             return None
         return parts[1]
 
@@ -74,40 +122,44 @@ class ModelLayout:
     'datasets/mall/current.json'
     >>> ModelLayout.artifact("mall", "v1", "models/kmeans-k5.skops")
     'datasets/mall/versions/v1/models/kmeans-k5.skops'
+    >>> ModelLayout.claim("mall", "v1")
+    'datasets/mall/claims/v1.json'
     """
 
     ROOT = "datasets/"
 
     @staticmethod
     def dataset(dataset: str) -> str:
-        return f"datasets/{dataset}/"
+        return f"{ModelLayout.ROOT}{dataset}/"
 
     @staticmethod
     def current(dataset: str) -> str:
-        return f"datasets/{dataset}/current.json"
+        return f"{ModelLayout.dataset(dataset)}current.json"
 
     @staticmethod
     def versions(dataset: str) -> str:
-        return f"datasets/{dataset}/versions/"
+        return f"{ModelLayout.dataset(dataset)}versions/"
 
     @staticmethod
     def version(dataset: str, version: str) -> str:
-        return f"datasets/{dataset}/versions/{version}/"
+        return f"{ModelLayout.versions(dataset)}{version}/"
 
     @staticmethod
     def manifest(dataset: str, version: str) -> str:
-        return f"datasets/{dataset}/versions/{version}/manifest.json"
+        return ModelLayout.artifact(dataset, version, MANIFEST_PATH)
 
     @staticmethod
     def artifact(dataset: str, version: str, path: str) -> str:
-        return f"datasets/{dataset}/versions/{version}/{path}"
+        return f"{ModelLayout.version(dataset, version)}{path}"
 
     @staticmethod
     def failure(dataset: str, failure_id: str) -> str:
-        return f"datasets/{dataset}/failures/{failure_id}.json"
+        return f"{ModelLayout.dataset(dataset)}failures/{failure_id}.json"
 
-
-SERVING_PARAMS_PATH = "serving/params.json"
+    @staticmethod
+    def claim(dataset: str, version: str) -> str:
+        """The claim a worker holds while it trains ``version`` (see the training run)."""
+        return f"{ModelLayout.dataset(dataset)}claims/{version}.json"
 
 
 def serving_arrays_path(key: str) -> str:
@@ -119,9 +171,3 @@ def serving_arrays_path(key: str) -> str:
     'serving/kmeans-k5.npz'
     """
     return f"serving/{key}.npz"
-
-
-PROFILES_PATH = "profiles.json"
-EVALUATION_PATH = "evaluation.json"
-PLOTS_PATH = "plots.json"
-REPORT_PATH = "report.html"

@@ -15,6 +15,7 @@ from pydantic import ConfigDict, Field
 
 from shared.contract.config import Algorithm, DatasetConfig
 from shared.contract.documents import Document
+from shared.contract.layout import PREPROCESSOR_PATH
 
 ColumnRole = Literal["id", "numeric", "categorical", "date", "dropped"]
 
@@ -132,7 +133,7 @@ class Manifest(Document):
     champion: Algorithm
     algorithms: dict[str, AlgorithmSummary]
     selection: SelectionInfo
-    preprocessor: str = "preprocessor.skops"
+    preprocessor: str = PREPROCESSOR_PATH
     feature_names: list[str] = Field(
         default_factory=list, description="Columns of the prepared matrix."
     )

@@ -178,6 +178,7 @@ def fit_preprocessor(features: pd.DataFrame, columns: list[ColumnSchema]) -> Fit
 
     Examples
     --------
+    >>> import numpy as np, pandas as pd
     >>> cols = [ColumnSchema(name="x", role="numeric", dtype="float", used=True)]
     >>> fitted = fit_preprocessor(pd.DataFrame({"x": [1.0, 3.0, np.nan]}), cols)
     >>> fitted.X.ravel().tolist(), fitted.feature_names
@@ -404,6 +405,7 @@ class FastTransform:
 
     Examples
     --------
+    >>> import numpy as np, pandas as pd
     >>> cols = [ColumnSchema(name="x", role="numeric", dtype="float", used=True, min=1, max=3)]
     >>> fitted = fit_preprocessor(pd.DataFrame({"x": [1.0, 3.0]}), cols)
     >>> fast = FastTransform.from_fitted(fitted.transformer, cols)
@@ -507,6 +509,7 @@ class FastTransform:
 
         Examples
         --------
+        >>> import numpy as np, pandas as pd
         >>> cols = [ColumnSchema(name="x", role="numeric", dtype="float", used=True)]
         >>> fitted = fit_preprocessor(pd.DataFrame({"x": [1.0, 3.0]}), cols)
         >>> FastTransform.from_fitted(fitted.transformer, cols).to_params()["numeric"]
@@ -549,6 +552,7 @@ class FastTransform:
 
         Examples
         --------
+        >>> import numpy as np, pandas as pd
         >>> cols = [ColumnSchema(name="x", role="numeric", dtype="float", used=True)]
         >>> fitted = fit_preprocessor(pd.DataFrame({"x": [1.0, 3.0]}), cols)
         >>> params = FastTransform.from_fitted(fitted.transformer, cols).to_params()

@@ -68,7 +68,7 @@ def stabilize_segment_ids(
 
     Examples
     --------
-    >>> from shared.engine.profiling import NumericSummary, SegmentProfile, SegmentSet
+    >>> from shared.contract.profiles import NumericSummary, SegmentProfile, SegmentSet
     >>> def seg(i, mean):
     ...     s = NumericSummary(mean=mean, median=mean, q1=mean, q3=mean, min=mean, max=mean, std=0)
     ...     return SegmentProfile(segment_id=i, label=i, name=f"s{i}", description="", size=1,
@@ -143,7 +143,7 @@ def segment_distances(
 
     Examples
     --------
-    >>> from shared.engine.profiling import SegmentSet
+    >>> from shared.contract.profiles import SegmentSet
     >>> empty = SegmentSet(algorithm="kmeans", k=2, n_segments=0, segments=[])
     >>> segment_distances(empty, empty) is None
     True

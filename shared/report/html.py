@@ -86,7 +86,7 @@ def render_report_html(
     --------
     >>> from shared.contract.evaluation import Evaluation
     >>> from shared.contract.manifest import RowCounts
-    >>> from shared.contract.plots import PlotPoints
+    >>> from shared.contract.plots import PlotData, PlotPoints
     >>> from shared.contract.profiles import ProfileCatalog
     >>> ev = Evaluation(sweeps={}, comparison=[], champion="kmeans", champion_reason="-",
     ...                 silhouette_sample=0)

@@ -190,6 +190,7 @@ def read_current(store: ModelStore, dataset: str) -> CurrentPointer | None:
     Examples
     --------
     >>> import tempfile
+    >>> from shared.store.local import LocalModelStore
     >>> read_current(LocalModelStore(tempfile.mkdtemp()), "mall") is None
     True
     """

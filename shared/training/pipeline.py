@@ -26,7 +26,16 @@ import pandas as pd
 
 from shared.contract.config import Algorithm, DatasetConfig, parse_config
 from shared.contract.evaluation import AlgorithmSweep, Candidate, ComparisonRow, Evaluation
-from shared.contract.layout import model_artifact_path, model_key
+from shared.contract.layout import (
+    ASSIGNMENTS_PATH,
+    EVALUATION_PATH,
+    PLOTS_PATH,
+    PREPROCESSOR_PATH,
+    PROFILES_PATH,
+    REPORT_PATH,
+    model_artifact_path,
+    model_key,
+)
 from shared.contract.manifest import (
     AlgorithmSummary,
     ColumnSchema,
@@ -457,7 +466,7 @@ def train_segments(
     )
     step = _lap(timings, "report", step)
 
-    artifacts: dict[str, bytes] = {"preprocessor.skops": dump_artifact(prepared.transformer)}
+    artifacts: dict[str, bytes] = {PREPROCESSOR_PATH: dump_artifact(prepared.transformer)}
     for fit in fits.values():
         for model in fit.models:
             artifacts[model_artifact_path(model.algorithm, model.k)] = dump_artifact(model.assigner)
@@ -467,11 +476,11 @@ def train_segments(
 
     assigners = {model_key(m.algorithm, m.k): m.assigner for f in fits.values() for m in f.models}
     artifacts.update(build_serving_artifacts(prepared.transformer, table.columns, assigners))
-    artifacts["profiles.json"] = catalog.model_dump_json().encode("utf-8")
-    artifacts["evaluation.json"] = evaluation.model_dump_json().encode("utf-8")
-    artifacts["plots.json"] = plot_data.model_dump_json().encode("utf-8")
-    artifacts["report.html"] = report_html.encode("utf-8")
-    artifacts["assignments.csv.gz"] = _assignments_csv(
+    artifacts[PROFILES_PATH] = catalog.model_dump_json().encode("utf-8")
+    artifacts[EVALUATION_PATH] = evaluation.model_dump_json().encode("utf-8")
+    artifacts[PLOTS_PATH] = plot_data.model_dump_json().encode("utf-8")
+    artifacts[REPORT_PATH] = report_html.encode("utf-8")
+    artifacts[ASSIGNMENTS_PATH] = _assignments_csv(
         table.ids,
         table.id_column,
         {a: labels_by_model[model_key(a, m.k)] for a, m in chosen.items()},

@@ -52,7 +52,13 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from pydantic import ValidationError
 
 from shared.contract.config import DatasetConfig, parse_config, validate_dataset_name
-from shared.contract.layout import PROFILES_PATH, ModelLayout, RawLayout
+from shared.contract.layout import (
+    MANIFEST_PATH,
+    PREPROCESSOR_PATH,
+    PROFILES_PATH,
+    ModelLayout,
+    RawLayout,
+)
 from shared.contract.manifest import (
     ArtifactInfo,
     CurrentPointer,
@@ -208,7 +214,7 @@ def claim_key(dataset: str, version: str) -> str:
     >>> claim_key("mall", "v1")
     'datasets/mall/claims/v1.json'
     """
-    return f"{ModelLayout.dataset(dataset)}claims/{version}.json"
+    return ModelLayout.claim(dataset, version)
 
 
 def content_type_for(path: str) -> str:
@@ -298,7 +304,7 @@ def promote_if_newer(store: ModelStore, dataset: str, pointer: CurrentPointer) -
     Examples
     --------
     >>> import tempfile
-    >>> from shared.store import LocalModelStore
+    >>> from shared.store.local import LocalModelStore
     >>> store = LocalModelStore(tempfile.mkdtemp())
     >>> new = CurrentPointer(version="v2", updated_at=datetime.now(UTC),
     ...                      source_last_modified=datetime(2025, 1, 2, tzinfo=UTC))
@@ -335,7 +341,7 @@ def apply_retention(store: ModelStore, dataset: str, keep_versions: int) -> list
     Examples
     --------
     >>> import tempfile
-    >>> from shared.store import LocalModelStore
+    >>> from shared.store.local import LocalModelStore
     >>> apply_retention(LocalModelStore(tempfile.mkdtemp()), "mall", 3)
     []
     """
@@ -649,9 +655,11 @@ def _check_artifacts(output: TrainingOutput) -> None:
         parts = path.split("/")
         if path.startswith("/") or any(p in {"", ".", ".."} for p in parts):
             raise ArtifactError(f"the engine produced an artifact with an unsafe path {path!r}")
-        if path == "manifest.json":
-            raise ArtifactError("the engine may not produce manifest.json; the publisher writes it")
-    needed = {"preprocessor.skops", PROFILES_PATH}
+        if path == MANIFEST_PATH:
+            raise ArtifactError(
+                f"the engine may not produce {MANIFEST_PATH}; the publisher writes it"
+            )
+    needed = {PREPROCESSOR_PATH, PROFILES_PATH}
     for summary in output.algorithms.values():
         needed.add(summary.artifact)
         needed.update(summary.models.values())
