@@ -539,3 +539,33 @@ def test_no_banner_without_warnings(page: Any, api_url: str) -> None:
     assert page.locator("[data-testid=warnings-banner]").is_hidden()
     assert page.locator("[data-testid=warnings-banner] li").count() == 0
     assert page.script_errors == []
+
+
+def test_report_draws_its_own_maps_and_silhouettes(page: Any, api_url: str) -> None:
+    """The report builds the figures the dashboard draws live (maps, silhouette per segment)
+    from the published points, and its packaged script draws every figure."""
+    plots = get_json(f"{api_url}/datasets/{DATASET}/plots")
+    assert not {"pca", "tsne", "comparison"} & set(plots["figures"])
+    assert not [name for name in plots["figures"] if name.startswith("silhouette:")]
+    page.goto(f"{api_url}/datasets/{DATASET}/report")
+    boxes = page.locator("[data-figure]")
+    names = [boxes.nth(i).get_attribute("data-figure") for i in range(boxes.count())]
+    assert {"pca", "tsne"} <= set(names)
+    assert any(name.startswith("silhouette:") for name in names)
+    assert "comparison" not in names  # the algorithm table is HTML, once
+    from playwright.sync_api import expect
+
+    for i in range(boxes.count()):  # figures draw as they scroll near the viewport
+        boxes.nth(i).scroll_into_view_if_needed()
+        expect(boxes.nth(i)).to_have_attribute("data-drawn", "1")
+    points = page.evaluate(
+        "() => document.querySelector('[data-figure=pca]').data.reduce((n, t) => n + t.x.length, 0)"
+    )
+    assert points == plots["points"]["n"]
+    wide = [
+        boxes.nth(i).get_attribute("data-figure")
+        for i in range(boxes.count())
+        if "wide" in (boxes.nth(i).get_attribute("class") or "")
+    ]
+    assert wide == [name for name in names if name in plots["wide_figures"]]
+    assert page.script_errors == []
