@@ -21,7 +21,7 @@ from lambdas.api.fastjson import FastJSONRoute, json_response
 from lambdas.api.schemas import AssignRequest, AssignResponse, ErrorResponse
 from shared.serving.model import SegmentationModel
 
-__all__ = ["enforce_batch_limit", "router"]
+__all__ = ["MAX_PREPARED", "enforce_batch_limit", "router"]
 
 _frozen_versions: set[tuple[str, str]] = set()
 
@@ -39,11 +39,16 @@ def _freeze_loaded_model(model: SegmentationModel) -> None:
         _frozen_versions.add(key)
 
 
+MAX_PREPARED = 100
+"""Most customers per call whose prepared vectors are returned (``prepared=true``): a vector
+has one number per prepared feature, and 10,000 wide ones would not fit Lambda's 6 MB answer."""
+
 PreparedQuery = Annotated[
     bool,
     Query(
         description="Also return each customer's prepared feature vector (`prepared`): the row "
-        "of the model matrix, which plots.json's `pca_projection` maps onto the customer map."
+        "of the model matrix, which plots.json's `pca_projection` maps onto the customer map. "
+        f"At most {MAX_PREPARED} customers per call."
     ),
 ]
 
@@ -102,6 +107,12 @@ async def assign(
     With ``prepared=true`` each assignment also carries the customer's prepared vector, from
     the same serving transform (the dashboard places a typed-in customer on the PCA map with it).
     """
+    if prepared and len(body.customers) > MAX_PREPARED:
+        raise AssignBatchTooLargeError(
+            f"prepared=true returns the vectors of at most {MAX_PREPARED} customers per call, "
+            f"not {len(body.customers)}; split the batch",
+            limit=MAX_PREPARED,
+        )
     model = registry.get(dataset, version)
     result = model.assign_batch(body.customers, algorithm=algorithm, k=k)
     _freeze_loaded_model(model)
