@@ -1,5 +1,10 @@
 """Plotly figures of the report and the dashboard, as JSON-ready dicts.
 
+The static figures (histograms, sweeps, dendrogram...) are published in ``plots.json`` and drawn
+by both surfaces. :func:`map_figure` and :func:`silhouette_figure` are the report's own copies
+of figures the dashboard draws live from the same points (``lambdas/api/static/``): the report
+builds them when it renders (``shared/report/html.py``), never ``plots.json``.
+
 Every builder returns ``{"data": [...], "layout": {...}}`` made of plain lists, numbers and strings
 (``json.loads(fig.to_json())``), or None when its input is absent. Every user-provided string
 (column names, category values, ids, segment names) is HTML-escaped before it enters a figure:
