@@ -223,6 +223,11 @@ class Assignment(_Schema):
     outlier: bool = False
     imputed: list[str] = Field(default_factory=list, description="Columns imputed as in training.")
     warnings: list[str] = Field(default_factory=list)
+    prepared: list[float] | None = Field(
+        default=None,
+        description="With `prepared=true`: the customer's prepared feature vector (model "
+        "matrix row); plots.json's `pca_projection` maps it onto the customer map.",
+    )
 
 
 class AssignResponse(_Schema):

@@ -1,5 +1,10 @@
 """Plotly figures of the report and the dashboard, as JSON-ready dicts.
 
+The static figures (histograms, sweeps, dendrogram...) are published in ``plots.json`` and drawn
+by both surfaces. :func:`map_figure` and :func:`silhouette_figure` are the report's own copies
+of figures the dashboard draws live from the same points (``lambdas/api/static/``): the report
+builds them when it renders (``shared/report/html.py``), never ``plots.json``.
+
 Every builder returns ``{"data": [...], "layout": {...}}`` made of plain lists, numbers and strings
 (``json.loads(fig.to_json())``), or None when its input is absent. Every user-provided string
 (column names, category values, ids, segment names) is HTML-escaped before it enters a figure:
@@ -21,13 +26,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from shared.contract.evaluation import AlgorithmSweep, Evaluation
+    from shared.contract.evaluation import AlgorithmSweep
     from shared.contract.manifest import ColumnSchema
 
 __all__ = [
     "OUTLIER_COLOUR",
     "PALETTE",
-    "comparison_figure",
     "correlation_figure",
     "dendrogram_figure",
     "elbow_figure",
@@ -540,50 +544,4 @@ def map_figure(
         xaxis={"title": {"text": axis_titles[0]}, "zeroline": False},
         yaxis={"title": {"text": axis_titles[1]}, "zeroline": False},
         legend={"itemsizing": "constant"},
-    )
-
-
-def comparison_figure(evaluation: Evaluation) -> dict[str, Any] | None:
-    """Side-by-side metric table of every algorithm at its chosen k (a Plotly Table)."""
-    rows = evaluation.comparison
-    if not rows:
-        return None
-
-    def number(value: float | None, digits: int = 3) -> str:
-        return "-" if value is None else f"{value:,.{digits}f}"
-
-    go = _go()
-    header = [
-        "algorithm",
-        "k",
-        "segments",
-        "silhouette ↑",
-        "Davies-Bouldin ↓",
-        "Calinski-Harabasz ↑",
-        "noise share",
-        "score",
-        "champion",
-    ]
-    cells = [
-        [r.algorithm for r in rows],
-        ["-" if r.k is None else str(r.k) for r in rows],
-        [str(r.n_segments) for r in rows],
-        [number(r.metrics.silhouette) for r in rows],
-        [number(r.metrics.davies_bouldin) for r in rows],
-        [number(r.metrics.calinski_harabasz, 1) for r in rows],
-        ["-" if r.metrics.noise_share is None else f"{r.metrics.noise_share:.1%}" for r in rows],
-        [number(r.score) for r in rows],
-        ["★" if r.champion else "" for r in rows],
-    ]
-    fill = [["#fff3cd" if r.champion else "white" for r in rows]] * len(header)
-    fig = go.Figure(
-        go.Table(
-            header={"values": header, "fill": {"color": "#e8eef7"}, "align": "left"},
-            cells={"values": cells, "fill": {"color": fill}, "align": "left"},
-        )
-    )
-    return _finish(
-        fig,
-        title={"text": "Algorithms at their chosen k"},
-        height=120 + 30 * len(rows),
     )

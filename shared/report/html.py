@@ -6,9 +6,14 @@ import html
 import json
 import logging
 import math
+from collections.abc import Sequence
+from functools import lru_cache
+from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from shared.contract.plots import PlotData
+import numpy as np
+
+from shared.contract.plots import WIDE_FIGURES, PlotData
 
 if TYPE_CHECKING:
     from shared.contract.evaluation import Evaluation
@@ -25,60 +30,35 @@ _SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Choosing the number of segments", ("elbow:", "silhouette_by_k:", "gmm_bic")),
     ("DBSCAN and the hierarchy", ("dbscan_kdistance", "dendrogram")),
     ("Silhouette per segment", ("silhouette:",)),
-    ("Algorithm comparison", ("comparison",)),
     ("Exploratory analysis: distributions", ("hist:",)),
     ("Exploratory analysis: relations", ("scatter_matrix", "correlation", "violin:")),
     ("Data quality", ("missing",)),
 )
-_WIDE_FIGURES = ("scatter_matrix", "comparison", "correlation", "dendrogram")
 
-_CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1d2733;
-background:#f5f7fa}
-header{background:#1f3b57;color:#fff;padding:18px 28px}
-header h1{margin:0 0 4px;font-size:22px}
-header p{margin:0;opacity:.85}
-main{padding:8px 28px 40px;max-width:1500px;margin:auto}
-h2{margin:28px 0 10px;font-size:18px;border-bottom:2px solid #d9e1ea;padding-bottom:4px}
-h3{margin:0 0 6px;font-size:16px}
-.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(270px,1fr));gap:12px}
-.card{background:#fff;border-radius:8px;padding:12px 14px;box-shadow:0 1px 3px rgba(0,0,0,.12);
-border-top:5px solid var(--c)}
-.card .size{color:#52606d;font-size:13px;margin-bottom:6px}
-.card p{margin:6px 0;font-size:14px}
-.card ul{margin:6px 0 0;padding-left:18px;font-size:13px;color:#334}
-.figs{display:grid;grid-template-columns:repeat(auto-fill,minmax(480px,1fr));gap:12px}
-.fig{background:#fff;border-radius:8px;box-shadow:0 1px 3px rgba(0,0,0,.12);min-height:420px}
-.fig.wide{grid-column:1/-1}
-table{border-collapse:collapse;background:#fff;font-size:13px;margin:6px 0 12px}
-th,td{border:1px solid #d9e1ea;padding:4px 8px;text-align:left;vertical-align:top}
-th{background:#e8eef7}
-tr.champion td{background:#fff3cd}
-.note{color:#52606d;font-size:13px}
-details{margin:8px 0}
-summary{cursor:pointer;font-weight:600}
-"""
+_STATIC = "static"
+_CSS_FILE = "report.css"
+_JS_FILE = "report.js"
 
-_RENDER_JS = """
-(function () {
-  var figures = JSON.parse(document.getElementById("report-figures").textContent);
-  function draw(el) {
-    var fig = figures[el.getAttribute("data-figure")];
-    if (!fig || el.getAttribute("data-drawn")) { return; }
-    el.setAttribute("data-drawn", "1");
-    Plotly.newPlot(el, fig.data, fig.layout, {responsive: true, displaylogo: false});
-  }
-  var boxes = document.querySelectorAll("[data-figure]");
-  if ("IntersectionObserver" in window) {
-    var seen = new IntersectionObserver(function (entries) {
-      entries.forEach(function (e) { if (e.isIntersecting) { draw(e.target); } });
-    }, {rootMargin: "400px"});
-    boxes.forEach(function (el) { seen.observe(el); });
-  } else {
-    boxes.forEach(draw);
-  }
-})();
-"""
+
+@lru_cache(maxsize=4)
+def report_asset(name: str) -> str:
+    """One of the report's own package data files (``report.css``, ``report.js``), as text.
+
+    They ship inside the ``shared.report`` package (``[tool.setuptools.package-data]``) and are
+    inlined into every report, which must work offline as a single file.
+
+    Examples
+    --------
+    >>> "Plotly.newPlot" in report_asset("report.js")
+    True
+    """
+    if name not in (_CSS_FILE, _JS_FILE):
+        raise KeyError(name)
+    text = resources.files("shared.report").joinpath(_STATIC, name).read_text(encoding="utf-8")
+    closing = "</style" if name == _CSS_FILE else "</script"
+    if closing in text.lower():  # would end the element it is inlined into
+        raise ValueError(f"{name} contains {closing!r}")
+    return text
 
 
 def render_report_html(
@@ -89,8 +69,14 @@ def render_report_html(
     profiles: ProfileCatalog,
     columns: list[ColumnSchema],
     rows: RowCounts,
+    warnings: Sequence[str] = (),
 ) -> str:
     """The self-contained ``report.html`` of one version (works offline: plotly.js is inlined).
+
+    The page opens with the version's ``warnings`` (the manifest's), then the segments, the
+    algorithm table and the figures: the published static ones of ``plot_data.figures`` and,
+    built here from ``plot_data.points`` (:func:`report_figures`), the maps and the silhouette
+    plots that the dashboard draws live.
 
     Every user-provided string is HTML-escaped; the figures travel as JSON in a
     ``<script type="application/json">`` block whose ``<``, ``>`` and ``&`` are ``\\u``-escaped,
@@ -106,9 +92,11 @@ def render_report_html(
     ...                 silhouette_sample=0)
     >>> page = render_report_html(title="<b>mall</b>", plot_data=PlotData(points=PlotPoints(
     ...     n=0, sampled_from=0)), evaluation=ev, profiles=ProfileCatalog(), columns=[],
-    ...     rows=RowCounts(read=0, used=0, dropped=0))
+    ...     rows=RowCounts(read=0, used=0, dropped=0), warnings=["weak <i>structure</i>"])
     >>> "&lt;b&gt;mall&lt;/b&gt;" in page, "<script src" in page
     (True, False)
+    >>> "<li>weak &lt;i&gt;structure&lt;/i&gt;</li>" in page
+    True
     """
     from plotly.offline import get_plotlyjs
 
@@ -118,27 +106,115 @@ def render_report_html(
     champion_key = model_key(
         evaluation.champion, champion_sweep.chosen_k if champion_sweep else None
     )
+    figures = {**plot_data.figures, **report_figures(plot_data, evaluation, profiles)}
     parts: list[str] = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>",
+        f"<title>{_e(title)}</title><style>{report_asset(_CSS_FILE)}</style></head><body>",
         f"<header><h1>{_e(title)}</h1><p>{rows.read:,} rows read, {rows.used:,} used, "
         f"{rows.dropped:,} dropped · champion: <b>{_e(evaluation.champion)}</b> "
         f"({_e(champion_key)})</p></header><main>",
     ]
+    parts.append(_warnings_html(warnings))
     parts.append(_segments_html(profiles, champion_key, evaluation))
     parts.append(_comparison_html(evaluation))
-    parts.append(_figures_html(plot_data))
+    parts.append(_figures_html(plot_data, list(figures)))
     parts.append(_data_html(plot_data, columns, rows))
     parts.append("</main>")
     parts.append(
-        '<script type="application/json" id="report-figures">'
-        f"{_script_json(plot_data.figures)}</script>"
+        f'<script type="application/json" id="report-figures">{_script_json(figures)}</script>'
     )
     parts.append(f'<script type="text/javascript">{get_plotlyjs()}</script>')
-    parts.append(f"<script>{_RENDER_JS}</script></body></html>")
+    parts.append(f"<script>{report_asset(_JS_FILE)}</script></body></html>")
     return "\n".join(parts)
+
+
+def report_figures(
+    plot_data: PlotData, evaluation: Evaluation, profiles: ProfileCatalog
+) -> dict[str, dict[str, Any]]:
+    """The report's own copies of the figures the dashboard draws live, from ``points``.
+
+    ``pca`` and ``tsne``: the maps coloured by the champion's segments; ``silhouette:<algorithm>``:
+    the per-segment silhouette plot of each algorithm's chosen model. (The algorithm comparison
+    is the report's HTML table.) A figure is absent when its points are.
+
+    Examples
+    --------
+    >>> from shared.contract.evaluation import Evaluation
+    >>> from shared.contract.plots import PlotPoints
+    >>> from shared.contract.profiles import ProfileCatalog
+    >>> points = PlotPoints(n=4, sampled_from=4, ids=[1, 2, 3, 4],
+    ...                     pca=[[0, 0], [0, 1], [5, 5], [5, 6]], labels={"kmeans": [0, 0, 1, 1]},
+    ...                     silhouette={"kmeans": [0.9, 0.8, 0.9, 0.8]})
+    >>> ev = Evaluation(sweeps={}, comparison=[], champion="kmeans", champion_reason="-",
+    ...                 silhouette_sample=4)
+    >>> sorted(report_figures(PlotData(points=points), ev, ProfileCatalog()))
+    ['pca', 'silhouette:kmeans']
+    """
+    import shared.report.figures as rf
+    from shared.contract.layout import model_key
+
+    points = plot_data.points
+    figures: dict[str, dict[str, Any]] = {}
+    champion_sweep = evaluation.sweeps.get(evaluation.champion)
+    champion_key = model_key(
+        evaluation.champion, champion_sweep.chosen_k if champion_sweep else None
+    )
+    map_key = champion_key if champion_key in points.labels else next(iter(points.labels), "")
+    labels = points.labels.get(map_key)
+    if labels is not None and points.n:
+        segments = np.asarray(labels, dtype=np.int64)
+        names = _segment_names(profiles, map_key)
+        shares = [f"{v:.0%}" for v in points.pca_explained] + ["0%", "0%"]
+        if len(points.pca) == points.n:
+            figures["pca"] = rf.map_figure(
+                f"PCA map coloured by {rf.text(map_key)} segments",
+                np.asarray(points.pca, dtype=np.float64),
+                segments,
+                names,
+                points.ids,
+                (f"PC1 ({shares[0]} of variance)", f"PC2 ({shares[1]} of variance)"),
+            )
+        if points.tsne is not None and len(points.tsne) == points.n:
+            figures["tsne"] = rf.map_figure(
+                f"t-SNE map coloured by {rf.text(map_key)} segments",
+                np.asarray(points.tsne, dtype=np.float64),
+                segments,
+                names,
+                points.ids,
+                ("t-SNE 1", "t-SNE 2"),
+            )
+    keys = {a: model_key(a, sweep.chosen_k) for a, sweep in evaluation.sweeps.items()}
+    keys.setdefault(evaluation.champion, champion_key)
+    for algorithm, key in keys.items():
+        if key not in points.labels or key not in points.silhouette:
+            continue
+        figure = rf.silhouette_figure(
+            key, points.silhouette[key], points.labels[key], _segment_names(profiles, key)
+        )
+        if figure is not None:
+            figures[f"silhouette:{algorithm}"] = figure
+    return figures
+
+
+def _segment_names(profiles: ProfileCatalog, key: str | None) -> dict[int, str]:
+    segment_set = profiles.sets.get(key) if key else None
+    if segment_set is None:
+        return {}
+    return {s.segment_id: s.name for s in segment_set.segments}
+
+
+def _warnings_html(warnings: Sequence[str]) -> str:
+    """The version's warnings, first thing on the page (nothing when there are none)."""
+    if not warnings:
+        return ""
+    items = "".join(f"<li>{_e(w)}</li>" for w in warnings)
+    heading = "Warning" if len(warnings) == 1 else f"{len(warnings)} warnings"
+    return (
+        f'<section class="warnings" id="warnings" role="note"><h2>{heading}: read before using '
+        f"these segments</h2><ul>{items}</ul></section>"
+    )
 
 
 def _e(value: object) -> str:
@@ -273,10 +349,9 @@ def _comparison_html(evaluation: Evaluation) -> str:
     )
 
 
-def _figures_html(plot_data: PlotData) -> str:
+def _figures_html(plot_data: PlotData, names: list[str]) -> str:
     parts: list[str] = []
     placed: set[str] = set()
-    names = list(plot_data.figures)
     for heading, prefixes in _SECTIONS:
         members = [
             n
@@ -299,7 +374,7 @@ def _figures_html(plot_data: PlotData) -> str:
 
 
 def _figure_box(name: str) -> str:
-    wide = " wide" if name in _WIDE_FIGURES else ""
+    wide = " wide" if name in WIDE_FIGURES else ""
     return f'<div class="fig{wide}" data-figure="{_e(name)}"></div>'
 
 

@@ -21,21 +21,24 @@ Figure names (stable: the dashboard reads them; a figure is absent when its inpu
 ``gmm_bic``                         Gaussian Mixture BIC and AIC by k
 ``dbscan_kdistance``                DBSCAN's sorted k-distance curve and the chosen eps
 ``dendrogram``                      ward dendrogram of the agglomerative fit sample
-``silhouette:<algorithm>``          per-segment silhouette plot of the algorithm's chosen model
-``pca``, ``tsne``                   2-D maps coloured by the champion's segments
-``comparison``                      the side-by-side metric table of every algorithm (Table)
 ==================================  ==========================================================
+
+The maps, the per-segment silhouette plots and the algorithm comparison are not among them: they
+change with the selected model, so the dashboard draws them from ``points`` and the report builds
+its static copies from ``points`` when it renders (see :mod:`shared.contract.plots`).
 
 Rules (documented once here):
 
 - **Sample** (``points``): at most ``max_points`` rows, stratified by the champion's segments
   (proportional allocation by largest remainder, at least one row per segment, rows drawn at
   random with ``random_state`` inside each segment); every row when the table is smaller.
-- **PCA** is fitted on up to :data:`PCA_FIT_ROWS` random rows of the prepared matrix, then applied
-  to the sample. **t-SNE** (scikit-learn, Barnes-Hut, perplexity <= 30, 500 iterations) embeds
-  at most :data:`TSNE_MAX_POINTS` sample rows; the other sample rows are *placed* at the mean
-  position of their :data:`TSNE_PLACE_NEIGHBOURS` nearest embedded rows in the prepared space
-  (said in ``summary["tsne"]``). ``tsne`` is None when there are fewer than 5 rows.
+- **PCA** is fitted on up to :data:`PCA_FIT_ROWS` random rows of the prepared matrix; the sample's
+  coordinates are ``(x - mean) @ components.T`` with the published ``points.pca_projection``
+  (:func:`pca_coordinates`), the formula the dashboard applies to a typed-in customer.
+- **t-SNE** (scikit-learn, Barnes-Hut, perplexity <= 30, 500 iterations) embeds at most
+  :data:`TSNE_MAX_POINTS` sample rows; the other sample rows are *placed* at the mean position of
+  their :data:`TSNE_PLACE_NEIGHBOURS` nearest embedded rows in the prepared space (said in
+  ``summary["tsne"]``). ``tsne`` is None when there are fewer than 5 rows.
 - **Silhouette** per point and model is computed on the sample from one shared distance matrix,
   leaving DBSCAN noise out (its points get None), None for all points when the sample holds fewer
   than two segments. It equals scikit-learn's ``silhouette_samples`` on the non-noise rows.
@@ -60,7 +63,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 import numpy as np
 
 from shared.contract.documents import NOISE_LABEL
-from shared.contract.plots import PlotData, PlotPoints
+from shared.contract.plots import PcaProjection, PlotData, PlotPoints
 from shared.engine.metrics import silhouette_from_sums
 
 if TYPE_CHECKING:
@@ -171,8 +174,8 @@ def build_plot_data(
     >>> data = build_plot_data(features=df, columns=cols, X=df.to_numpy(), ids=None,
     ...                        labels_by_model={"kmeans-k2": np.array([0, 0, 0, 1, 1, 1])},
     ...                        evaluation=ev, profiles=ProfileCatalog())
-    >>> data.points.n, sorted(data.figures)
-    (6, ['hist:x', 'missing', 'pca', 'tsne'])
+    >>> data.points.n, sorted(data.figures), data.points.pca_projection.n_features
+    (6, ['hist:x', 'missing'], 1)
     """
     started = time.perf_counter()
     n = len(features)
@@ -196,7 +199,7 @@ def build_plot_data(
     timings: dict[str, float] = {}
 
     tick = time.perf_counter()
-    pca, explained = _pca_map(X, X_sample, rng, random_state)
+    pca, explained, projection = _pca_map(X, X_sample, rng, random_state)
     timings["pca"] = time.perf_counter() - tick
     tick = time.perf_counter()
     tsne, tsne_info = _tsne_map(X_sample, rng, random_state)
@@ -225,6 +228,7 @@ def build_plot_data(
         features=_point_features(features, used, numeric_values, sample),
         pca=[[round(float(a), 5), round(float(b), 5)] for a, b in pca],
         pca_explained=[round(float(v), 6) for v in explained],
+        pca_projection=projection,
         tsne=None if tsne is None else [[round(float(a), 4), round(float(b), 4)] for a, b in tsne],
         labels={key: labels.tolist() for key, labels in sample_labels.items()},
         silhouette=silhouettes,
@@ -249,18 +253,7 @@ def build_plot_data(
         champion_set,
         rng,
     )
-    _model_figures(
-        figures,
-        evaluation,
-        profiles,
-        sample_labels,
-        silhouettes,
-        champion_key,
-        pca,
-        explained,
-        tsne,
-        points.ids,
-    )
+    _model_figures(figures, evaluation)
     timings["figures"] = time.perf_counter() - tick
     timings["total"] = time.perf_counter() - started
 
@@ -366,26 +359,55 @@ def _dense_rows(X: Any, rows: np.ndarray) -> np.ndarray:
     return np.asarray(subset.toarray() if sparse.issparse(subset) else subset, dtype=np.float64)
 
 
+def pca_coordinates(projection: PcaProjection, X: np.ndarray) -> np.ndarray:
+    """Map coordinates of prepared rows: ``(X - mean) @ components.T``, shape (n, 2).
+
+    The one formula of the PCA map: the sample's published coordinates come from it, and the
+    dashboard applies it (``lambdas/api/static/map.js``) to a typed-in customer's prepared
+    vector.
+
+    Examples
+    --------
+    >>> p = PcaProjection(mean=[1.0, 1.0], components=[[0.6, 0.8], [-0.8, 0.6]])
+    >>> pca_coordinates(p, np.array([[2.0, 3.0]])).round(6).tolist()
+    [[2.2, 0.4]]
+    """
+    mean = np.asarray(projection.mean, dtype=np.float64)
+    components = np.asarray(projection.components, dtype=np.float64)
+    rows = np.asarray(X, dtype=np.float64)
+    if rows.ndim != 2 or rows.shape[1] != mean.size:
+        raise ValueError(
+            f"prepared rows have shape {rows.shape}, the projection takes {mean.size} features"
+        )
+    result: np.ndarray = (rows - mean) @ components.T
+    return result
+
+
 def _pca_map(
     X: Any, X_sample: np.ndarray, rng: np.random.Generator, random_state: int
-) -> tuple[np.ndarray, list[float]]:
-    """2-D PCA coordinates of the sample, fitted on up to PCA_FIT_ROWS random rows."""
+) -> tuple[np.ndarray, list[float], PcaProjection | None]:
+    """2-D PCA coordinates of the sample (fitted on up to PCA_FIT_ROWS random rows), the
+    explained variance shares and the published projection."""
     from sklearn.decomposition import PCA
 
     n, width = X.shape[0], X_sample.shape[1] if X_sample.ndim == 2 else 0
     if X_sample.shape[0] == 0 or width == 0:
-        return np.zeros((X_sample.shape[0], 2)), []
+        return np.zeros((X_sample.shape[0], 2)), [], None
     fit_rows = (
         np.sort(rng.choice(n, size=PCA_FIT_ROWS, replace=False)) if n > PCA_FIT_ROWS else None
     )
     X_fit = _dense_rows(X, fit_rows) if fit_rows is not None else _dense_rows(X, np.arange(n))
-    components = min(2, width, X_fit.shape[0])
-    pca = PCA(n_components=components, random_state=random_state).fit(X_fit)
-    coords = pca.transform(X_sample)
-    if components < 2:
-        coords = np.column_stack([coords, np.zeros((coords.shape[0], 2 - components))])
+    n_components = min(2, width, X_fit.shape[0])
+    pca = PCA(n_components=n_components, random_state=random_state).fit(X_fit)
+    # Two rows always (a zero row for a one-dimensional map): one formula for every reader.
+    components = np.zeros((2, width))
+    components[:n_components] = pca.components_
+    projection = PcaProjection(
+        mean=[float(v) for v in pca.mean_],
+        components=[[float(v) for v in row] for row in components],
+    )
     explained = [float(v) for v in np.nan_to_num(pca.explained_variance_ratio_)]
-    return coords, explained
+    return pca_coordinates(projection, X_sample), explained, projection
 
 
 def _tsne_map(
@@ -496,13 +518,6 @@ def _informative_numerics(numeric_cols: list[str], champion: SegmentSet | None) 
     return sorted(numeric_cols, key=lambda name: (-scores[name], numeric_cols.index(name)))
 
 
-def _segment_names(profiles: ProfileCatalog, key: str | None) -> dict[int, str]:
-    segment_set = profiles.sets.get(key) if key else None
-    if segment_set is None:
-        return {}
-    return {s.segment_id: s.name for s in segment_set.segments}
-
-
 def _exploratory_figures(
     figures: dict[str, dict[str, Any]],
     summary: dict[str, Any],
@@ -589,20 +604,10 @@ def _exploratory_figures(
     summary["used_columns"] = [c.name for c in used]
 
 
-def _model_figures(
-    figures: dict[str, dict[str, Any]],
-    evaluation: Evaluation,
-    profiles: ProfileCatalog,
-    sample_labels: dict[str, np.ndarray],
-    silhouettes: dict[str, list[float | None]],
-    champion_key: str | None,
-    pca: np.ndarray,
-    explained: list[float],
-    tsne: np.ndarray | None,
-    ids: list[str | int | None],
-) -> None:
+def _model_figures(figures: dict[str, dict[str, Any]], evaluation: Evaluation) -> None:
+    """The sweep figures of every algorithm and the dendrogram (static: no selection changes
+    them). The maps, silhouette plots and comparison are drawn from ``points`` instead."""
     import shared.report.figures as rf
-    from shared.contract.layout import model_key
 
     for algorithm, sweep in evaluation.sweeps.items():
         if algorithm == "dbscan":
@@ -620,39 +625,7 @@ def _model_figures(
                 figure = rf.gmm_bic_figure(sweep)
                 if figure is not None:
                     figures["gmm_bic"] = figure
-        key = model_key(algorithm, sweep.chosen_k)
-        if key in sample_labels:
-            figure = rf.silhouette_figure(
-                key, silhouettes[key], sample_labels[key].tolist(), _segment_names(profiles, key)
-            )
-            if figure is not None:
-                figures[f"silhouette:{algorithm}"] = figure
 
     figure = rf.dendrogram_figure(evaluation.dendrogram)
     if figure is not None:
         figures["dendrogram"] = figure
-
-    if champion_key is not None and champion_key in sample_labels:
-        labels = sample_labels[champion_key]
-        names = _segment_names(profiles, champion_key)
-        shares = [f"{v:.0%}" for v in explained] + ["0%", "0%"]
-        figures["pca"] = rf.map_figure(
-            f"PCA map coloured by {rf.text(champion_key)} segments",
-            pca,
-            labels,
-            names,
-            ids,
-            (f"PC1 ({shares[0]} of variance)", f"PC2 ({shares[1]} of variance)"),
-        )
-        if tsne is not None:
-            figures["tsne"] = rf.map_figure(
-                f"t-SNE map coloured by {rf.text(champion_key)} segments",
-                tsne,
-                labels,
-                names,
-                ids,
-                ("t-SNE 1", "t-SNE 2"),
-            )
-    figure = rf.comparison_figure(evaluation)
-    if figure is not None:
-        figures["comparison"] = figure

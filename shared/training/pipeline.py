@@ -547,6 +547,20 @@ def train_segments(
         )
     step = _lap(timings, "summaries", step)
 
+    warnings = [
+        *structure_warnings(champion.champion, algorithms[champion.champion]),
+        *guardrail_warnings(
+            champion.champion,
+            champion_eligible=champion.champion_eligible,
+            overridden=champion.overridden,
+            ineligible=champion.ineligible,
+            guardrails=guardrails,
+            n_rows=n_rows,
+            n_segments=algorithms[champion.champion].n_segments,
+        ),
+        *data_warnings(table.rows, table.columns, config),
+        *table.warnings,
+    ]
     plot_data = build_plot_data(
         features=table.features,
         columns=table.columns,
@@ -565,6 +579,7 @@ def train_segments(
         profiles=catalog,
         columns=table.columns,
         rows=table.rows,
+        warnings=warnings,  # the manifest's warnings open the report
     )
     step = _lap(timings, "report", step)
 
@@ -590,20 +605,6 @@ def train_segments(
     )
     _lap(timings, "artifacts", step)
 
-    warnings = [
-        *structure_warnings(champion.champion, algorithms[champion.champion]),
-        *guardrail_warnings(
-            champion.champion,
-            champion_eligible=champion.champion_eligible,
-            overridden=champion.overridden,
-            ineligible=champion.ineligible,
-            guardrails=guardrails,
-            n_rows=n_rows,
-            n_segments=algorithms[champion.champion].n_segments,
-        ),
-        *data_warnings(table.rows, table.columns, config),
-        *table.warnings,
-    ]
     logger.info(
         "training run finished",
         extra={

@@ -392,3 +392,180 @@ def test_data_strings_are_not_parsed_as_html(page: Any, api_url: str) -> None:
     assert evil in _card_names(page)[0]
     assert page.evaluate("() => window.__pwned === undefined")
     assert page.locator("[data-testid=cards] img").count() == 0
+
+
+def _star(page: Any) -> tuple[float, float]:
+    """Where the map draws the typed-in customer (the 'Your customer' trace)."""
+    page.wait_for_function(
+        "(document.getElementById('map').data || []).some((t) => t.name === 'Your customer')"
+    )
+    x, y = page.evaluate(
+        """() => {
+            const t = document.getElementById('map').data.find((d) => d.name === 'Your customer');
+            return [t.x[0], t.y[0]];
+        }"""
+    )
+    return float(x), float(y)
+
+
+def _type_customer(page: Any, record: dict[str, Any]) -> None:
+    for column, value in record.items():
+        field = page.locator(f"#assign-fields [data-column='{column}']")
+        if field.evaluate("(e) => e.tagName") == "SELECT":
+            field.select_option(str(value))
+        else:
+            field.fill(f"{value:g}" if isinstance(value, float) else str(value))
+    page.locator("#assign-submit").click()
+    page.wait_for_selector("[data-testid=assign-result] [data-testid=assign-segment]")
+
+
+@pytest.mark.parametrize("dataset", [DATASET, "shoppers"])
+def test_typed_in_customer_lands_exactly_on_its_pca_position(
+    page: Any, api_url: str, dataset: str, request: pytest.FixtureRequest
+) -> None:
+    """A training customer typed into the form is drawn exactly where training put it on the
+    PCA map (scikit-learn's preprocessor and PCA, at training time), and where the Python
+    projection of the API's prepared vector puts it. shoppers has a one-hot column (Gender)."""
+    import numpy as np
+
+    if dataset != DATASET:
+        request.getfixturevalue("shoppers_versions")
+    plots = get_json(f"{api_url}/datasets/{dataset}/plots")
+    points = plots["points"]
+    projection = points["pca_projection"]
+    assert projection is not None
+    summary = get_json(f"{api_url}/datasets/{dataset}")
+    inputs = [
+        c["name"]
+        for c in summary["columns"]
+        if c["used"] and c["role"] in ("numeric", "categorical")
+    ]
+    # The customer farthest from the map's centre: a wrong scale or offset shows most there.
+    i = int(np.argmax(np.hypot(*np.array(points["pca"]).T)))
+    record = {name: points["features"][name][i] for name in inputs}
+    assert all(v is not None for v in record.values()), record
+
+    _open_dashboard(page, f"{api_url}/#dataset={dataset}")
+    _type_customer(page, record)
+    x, y = _star(page)
+
+    trained = points["pca"][i]  # published rounded to 5 decimals
+    assert abs(x - trained[0]) < 2e-5, ((x, y), trained)
+    assert abs(y - trained[1]) < 2e-5, ((x, y), trained)
+    answer = post_json(
+        f"{api_url}/datasets/{dataset}/assign?prepared=true", {"customers": [record]}
+    )
+    vector = np.array(answer["assignments"][0]["prepared"])
+    expected = (vector - np.array(projection["mean"])) @ np.array(projection["components"]).T
+    assert abs(x - expected[0]) < 1e-9, ((x, y), expected)
+    assert abs(y - expected[1]) < 1e-9, ((x, y), expected)
+    note = page.locator("[data-testid=assign-map-note]").inner_text()
+    assert "PCA map" in note
+    # The star stays inside the axes; on t-SNE it is not drawn (no formula places new points).
+    ranges = page.evaluate(
+        "() => { const l = document.getElementById('map').layout;"
+        " return [l.xaxis.range, l.yaxis.range]; }"
+    )
+    assert ranges[0][0] < x < ranges[0][1]
+    assert ranges[1][0] < y < ranges[1][1]
+    page.locator("#projection button[data-projection='tsne']").click()
+    page.wait_for_function(
+        "document.getElementById('map').layout.xaxis.title.text.startsWith('t-SNE')"
+    )
+    assert page.evaluate(
+        "() => document.getElementById('map').data.every((t) => t.name !== 'Your customer')"
+    )
+    assert "cannot place a new customer" in page.locator("#map-note").inner_text()
+    assert page.script_errors == []
+
+
+WARNINGS = [
+    "No substantial structure: silhouette 0.13 is below 0.25; these segments slice a continuum.",
+    'Column "Churn" is an outcome <img src=x onerror="window.__warned=1">, not clustered.',
+]
+
+
+def _with_warnings(page: Any, api_url: str, warnings: list[str]) -> None:
+    def inject(route: Any) -> None:
+        response = route.fetch()
+        body = response.json()
+        body["warnings"] = warnings
+        route.fulfill(response=response, json=body)
+
+    page.route(f"{api_url}/datasets/{DATASET}", inject)
+
+
+def test_warnings_banner_shows_the_versions_warnings_as_text_at_390px(
+    browser: Any, api_url: str, output_dir: Path
+) -> None:
+    page = new_page(browser)
+    try:
+        page.set_viewport_size({"width": 390, "height": 844})
+        _with_warnings(page, api_url, WARNINGS)
+        _open_dashboard(page, f"{api_url}/")
+        banner = page.locator("[data-testid=warnings-banner]")
+        assert banner.is_visible()
+        items = page.locator("[data-testid=warnings-banner] [data-testid=warning]")
+        assert items.all_inner_texts() == WARNINGS  # as typed: markup is text
+        assert page.locator("[data-testid=warnings-banner] img").count() == 0
+        assert page.evaluate("() => window.__warned === undefined")
+        assert "2 warnings" in banner.inner_text()
+        box = banner.bounding_box()
+        assert box is not None
+        assert box["x"] >= 0
+        assert box["x"] + box["width"] <= 390
+        assert box["y"] < 844  # on the first screen, under the top bar
+        assert page.evaluate(  # the list wraps inside the banner: nothing cut off
+            "() => { const b = document.getElementById('warnings-banner');"
+            " return b.scrollWidth <= b.clientWidth; }"
+        )
+        for li in items.all():
+            li_box = li.bounding_box()
+            assert li_box is not None
+            assert li_box["x"] + li_box["width"] <= 390
+        dismiss = page.locator("[data-testid=warnings-dismiss]")
+        assert dismiss.is_visible()
+        _screenshot(page, output_dir / "07-warnings-390.png")
+        dismiss.click()
+        assert banner.is_hidden()
+        assert page.script_errors == []
+    finally:
+        page.context.close()
+
+
+def test_no_banner_without_warnings(page: Any, api_url: str) -> None:
+    _with_warnings(page, api_url, [])
+    _open_dashboard(page, f"{api_url}/")
+    assert page.locator("[data-testid=warnings-banner]").is_hidden()
+    assert page.locator("[data-testid=warnings-banner] li").count() == 0
+    assert page.script_errors == []
+
+
+def test_report_draws_its_own_maps_and_silhouettes(page: Any, api_url: str) -> None:
+    """The report builds the figures the dashboard draws live (maps, silhouette per segment)
+    from the published points, and its packaged script draws every figure."""
+    plots = get_json(f"{api_url}/datasets/{DATASET}/plots")
+    assert not {"pca", "tsne", "comparison"} & set(plots["figures"])
+    assert not [name for name in plots["figures"] if name.startswith("silhouette:")]
+    page.goto(f"{api_url}/datasets/{DATASET}/report")
+    boxes = page.locator("[data-figure]")
+    names = [boxes.nth(i).get_attribute("data-figure") for i in range(boxes.count())]
+    assert {"pca", "tsne"} <= set(names)
+    assert any(name.startswith("silhouette:") for name in names)
+    assert "comparison" not in names  # the algorithm table is HTML, once
+    from playwright.sync_api import expect
+
+    for i in range(boxes.count()):  # figures draw as they scroll near the viewport
+        boxes.nth(i).scroll_into_view_if_needed()
+        expect(boxes.nth(i)).to_have_attribute("data-drawn", "1")
+    points = page.evaluate(
+        "() => document.querySelector('[data-figure=pca]').data.reduce((n, t) => n + t.x.length, 0)"
+    )
+    assert points == plots["points"]["n"]
+    wide = [
+        boxes.nth(i).get_attribute("data-figure")
+        for i in range(boxes.count())
+        if "wide" in (boxes.nth(i).get_attribute("class") or "")
+    ]
+    assert wide == [name for name in names if name in plots["wide_figures"]]
+    assert page.script_errors == []

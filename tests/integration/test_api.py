@@ -321,6 +321,54 @@ def test_assign_reproduces_training_segments(
         assert first["confidence"] == pytest.approx(max(first["probabilities"].values()))
 
 
+def test_prepared_vectors_land_on_the_published_pca_map(mall: Manifest) -> None:
+    """The serving transform's vectors, through plots.json's projection, give the map's points
+    (computed at training time by scikit-learn's preprocessor and PCA): the dashboard's route."""
+    import numpy as np
+
+    from lambdas.api.routes.assign import MAX_PREPARED
+
+    records = mall_records()
+    vectors = []
+    for start in range(0, len(records), MAX_PREPARED):
+        batch = records[start : start + MAX_PREPARED]
+        status, body, _ = call(
+            "POST", "/datasets/mall/assign", query={"prepared": "true"}, body={"customers": batch}
+        )
+        assert status == 200
+        AssignResponse.model_validate(body)
+        vectors.extend(a["prepared"] for a in body["assignments"])
+    prepared = np.array(vectors)
+    status, plots, _ = call("GET", "/datasets/mall/plots")
+    assert status == 200
+    points = plots["points"]
+    projection = points["pca_projection"]
+    assert prepared.shape == (len(records), len(projection["mean"]))
+    coords = (prepared - np.array(projection["mean"])) @ np.array(projection["components"]).T
+    by_id = {int(r["CustomerID"]): i for i, r in enumerate(records)}
+    rows = [by_id[int(i)] for i in points["ids"]]
+    assert np.abs(coords[rows] - np.array(points["pca"])).max() < 1e-5  # published to 5 places
+    plain = call("POST", "/datasets/mall/assign", body={"customers": records[:1]})[1]
+    assert "prepared" not in plain["assignments"][0]  # only when asked
+
+
+def test_prepared_vectors_are_capped_per_call(mall: Manifest) -> None:
+    from lambdas.api.routes.assign import MAX_PREPARED
+
+    records = mall_records()[: MAX_PREPARED + 1]
+    query = {"prepared": "true"}
+    status, body, _ = call(
+        "POST", "/datasets/mall/assign", query=query, body={"customers": records}
+    )
+    assert status == 413
+    assert f"at most {MAX_PREPARED} customers" in assert_error(body, "batch_too_large").message
+    status, body, _ = call(
+        "POST", "/datasets/mall/assign", query=query, body={"customers": records[:-1]}
+    )
+    assert status == 200
+    assert len(body["assignments"]) == MAX_PREPARED
+
+
 def test_assign_imputes_missing_values_and_warns(mall: Manifest) -> None:
     customers = [{"Gender": "Female", "Age": None}, {"Annual Income (k$)": 500, "Extra": 1}]
     status, body, _ = call("POST", "/datasets/mall/assign", body={"customers": customers})

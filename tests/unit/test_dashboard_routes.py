@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from lambdas.api.main import create_app
-from lambdas.api.routes.dashboard import STATIC_DIR, load_asset
+from lambdas.api.routes.dashboard import STATIC_DIR, dashboard_version, load_asset, own_assets
 from shared.store.local import LocalModelStore
 
 
@@ -38,6 +38,7 @@ def test_page_is_served_with_relative_asset_urls(client: TestClient) -> None:
     csp = response.headers["content-security-policy"]
     assert "script-src 'self';" in csp
     assert "<script>" not in response.text  # no inline script: the policy forbids it
+    assert f'<script type="module" src="static/app.js?v={dashboard_version()}">' in response.text
 
 
 def test_no_cdn_anywhere_in_the_dashboard() -> None:
@@ -46,13 +47,84 @@ def test_no_cdn_anywhere_in_the_dashboard() -> None:
         assert not re.search(r"https?://", text.replace("http://www.w3.org/2000/svg", "")), path
 
 
-@pytest.mark.parametrize("name", ["app.js", "app.css", "favicon.svg"])
+MODULES = sorted(p.name for p in STATIC_DIR.glob("*.js"))
+IMPORT = re.compile(r"""^import\s[^'"]*?\sfrom\s+'([^']+)';$""", re.M)
+
+
+@pytest.mark.parametrize("name", ["app.css", "favicon.svg"])
 def test_own_assets_are_served_with_long_cache(client: TestClient, name: str) -> None:
     response = client.get(f"/static/{name}")
     assert response.status_code == 200
     assert response.content == (STATIC_DIR / name).read_bytes()
     assert "immutable" in response.headers["cache-control"]
     assert response.headers["etag"] == load_asset(name).etag
+
+
+def test_the_dashboard_is_split_into_modules_by_concern() -> None:
+    assert set(MODULES) == {
+        "app.js",
+        "state.js",
+        "api.js",
+        "dom.js",
+        "format.js",
+        "notices.js",
+        "model.js",
+        "cards.js",
+        "map.js",
+        "filters.js",
+        "assign.js",
+        "analysis.js",
+    }
+    for name in MODULES:
+        lines = (STATIC_DIR / name).read_text(encoding="utf-8").count("\n")
+        assert lines < 400, f"{name} has {lines} lines"
+    assert set(MODULES) <= set(own_assets())
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_every_module_is_served_with_its_imports_pinned(client: TestClient, name: str) -> None:
+    """Each module's sibling imports carry the dashboard's version: a new deploy never mixes
+    cached modules of the old one (every module URL is cached for a year)."""
+    response = client.get(f"/static/{name}?v={dashboard_version()}")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/javascript; charset=utf-8"
+    assert "immutable" in response.headers["cache-control"]
+    source = (STATIC_DIR / name).read_text(encoding="utf-8")
+    served = response.text
+    imports = IMPORT.findall(source)
+    assert IMPORT.findall(served) == [f"{spec}?v={dashboard_version()}" for spec in imports]
+    for spec in imports:  # every import resolves to a servable sibling
+        assert client.get(f"/static/{spec.removeprefix('./')}").status_code == 200
+    assert served.replace(f"?v={dashboard_version()}", "") == source
+
+
+def test_a_module_importing_anything_else_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import lambdas.api.routes.dashboard as dashboard
+
+    for name in ("index.html", "app.css"):
+        (tmp_path / name).write_bytes((STATIC_DIR / name).read_bytes())
+    (tmp_path / "ok.js").write_text("export const x = 'from here';\n", encoding="utf-8")
+    (tmp_path / "app.js").write_text(
+        "import { x } from './ok.js';\nimport { y } from '../routes/secret.js';\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setattr(dashboard, "STATIC_DIR", tmp_path)
+    for cached in (dashboard.own_assets, dashboard.dashboard_version, dashboard.load_asset):
+        cached.cache_clear()
+    try:
+        assert "ok.js" in dashboard.own_assets()
+        assert dashboard.load_asset("ok.js").body == b"export const x = 'from here';\n"
+        with pytest.raises(ValueError, match=r"app\.js imports '\.\./routes/secret\.js'"):
+            dashboard.load_asset("app.js")
+        (tmp_path / "lazy.js").write_text("const m = await import('./ok.js');\n", encoding="utf-8")
+        dashboard.own_assets.cache_clear()
+        with pytest.raises(ValueError, match=r"lazy\.js uses a dynamic import"):
+            dashboard.load_asset("lazy.js")
+    finally:
+        for cached in (dashboard.own_assets, dashboard.dashboard_version, dashboard.load_asset):
+            cached.cache_clear()
 
 
 def test_plotly_comes_from_the_installed_package_gzipped(client: TestClient) -> None:
@@ -76,7 +148,19 @@ def test_unchanged_asset_answers_304(client: TestClient) -> None:
     assert response.content == b""
 
 
-@pytest.mark.parametrize("name", ["index.html", "nope.js", "..%2Fmain.py", "plotly-0.0.0.min.js"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "index.html",
+        "nope.js",
+        "..%2Fmain.py",
+        "..%2F..%2Froutes%2Fdashboard.py",
+        "%2E%2E%2Fschemas.py",
+        "plotly-0.0.0.min.js",
+        "APP.JS",
+        "app.js%00.css",
+    ],
+)
 def test_other_names_are_404(client: TestClient, name: str) -> None:
     response = client.get(f"/static/{name}")
     assert response.status_code == 404
@@ -99,11 +183,11 @@ def test_segment_colours_match_the_training_figures() -> None:
     """Cards and maps (app.js) use the palette of the plots.json figures, by segment_id."""
     from shared.report.figures import OUTLIER_COLOUR, PALETTE
 
-    script = (STATIC_DIR / "app.js").read_text(encoding="utf-8")
+    script = (STATIC_DIR / "format.js").read_text(encoding="utf-8")
     block = re.search(r"const PALETTE = \[(.*?)\];", script, re.S)
     assert block is not None
     assert tuple(re.findall(r"'(#[0-9a-fA-F]{6})'", block.group(1))) == tuple(PALETTE)
-    assert f"const OUTLIER_COLOR = '{OUTLIER_COLOUR}';" in script
+    assert f"export const OUTLIER_COLOR = '{OUTLIER_COLOUR}';" in script
 
 
 class _LambdaContext:
@@ -173,3 +257,8 @@ def test_through_api_gateway_under_a_stage_prefix() -> None:
     assert "static/app.js" in page["body"]
     css = handler(_gateway_event("/prod/static/app.css", stage="prod"), _LambdaContext())
     assert css["statusCode"] == 200
+    module = handler(
+        _gateway_event("/prod/static/map.js", stage="prod", gzip_ok=False), _LambdaContext()
+    )
+    assert module["statusCode"] == 200
+    assert f"from './filters.js?v={dashboard_version()}'" in module["body"]

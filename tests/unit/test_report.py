@@ -17,8 +17,8 @@ from shared.contract.manifest import ColumnSchema, Metrics, RowCounts
 from shared.contract.plots import PlotData
 from shared.contract.profiles import ProfileCatalog, SegmentSet
 from shared.engine.profiling import build_segment_set
-from shared.report.html import render_report_html
-from shared.report.plot_data import build_plot_data, silhouette_values
+from shared.report.html import render_report_html, report_asset, report_figures
+from shared.report.plot_data import build_plot_data, pca_coordinates, silhouette_values
 
 MALL = Path(__file__).resolve().parents[2] / "data" / "mall_customers.csv"
 INCOME, SPENDING = "Annual Income (k$)", "Spending Score (1-100)"
@@ -184,14 +184,10 @@ def test_every_documented_figure_is_built_and_json_serialisable(mall_plots: Plot
         "gmm_bic",
         "dbscan_kdistance",
         "dendrogram",
-        "silhouette:kmeans",
-        "silhouette:gmm",
-        "silhouette:dbscan",
-        "pca",
-        "tsne",
-        "comparison",
     }
+    # The maps, silhouette plots and the comparison are drawn from the points by each surface.
     assert set(mall_plots.figures) == expected
+    assert mall_plots.wide_figures == ["scatter_matrix", "correlation", "dendrogram"]
     for name, figure in mall_plots.figures.items():
         assert set(figure) >= {"data", "layout"}, name
         json.dumps(figure, allow_nan=False)  # plain data, no NaN
@@ -285,7 +281,7 @@ def test_absent_curves_are_tolerated(mall_inputs: dict) -> None:
     data = build_plot_data(**{**mall_inputs, "evaluation": evaluation, "max_points": 60})
     assert "dbscan_kdistance" not in data.figures
     assert "dendrogram" not in data.figures
-    assert "silhouette:dbscan" in data.figures
+    assert data.points.silhouette["dbscan"]
 
 
 def test_stratified_sample_keeps_every_segment_and_is_reproducible(mall_inputs: dict) -> None:
@@ -385,8 +381,11 @@ def test_report_escapes_hostile_strings(hostile_report: tuple[PlotData, str]) ->
     payload = page.split('id="report-figures">')[1].split("</script>")[0]
     figures = json.loads(payload)
     assert f"hist:{HOSTILE}" in figures
-    assert figures == json.loads(json.dumps(plots.figures))
-    assert HOSTILE not in json.dumps(list(plots.figures.values()))
+    assert {"pca", "tsne"} <= set(figures)  # built from the points at render time
+    published = {name: figures[name] for name in plots.figures}
+    assert published == json.loads(json.dumps(plots.figures))
+    assert HOSTILE not in json.dumps(list(figures.values()))
+    assert "<id1>" not in json.dumps(figures["pca"])  # customer ids escaped in the map hover
 
 
 def _plotly_closings(page: str) -> int:
@@ -409,8 +408,12 @@ def test_report_shows_segments_metrics_and_rows(mall_plots: PlotData, mall_input
         assert f"{segment.size:,} customers" in page
     assert "200 rows read, 200 used, 0 dropped" in page
     assert "best silhouette" in page
-    for name in mall_plots.figures:
+    shown = {*mall_plots.figures, "pca", "tsne", "silhouette:kmeans", "silhouette:gmm"}
+    for name in shown | {"silhouette:dbscan"}:
         assert f'data-figure="{name}"' in page.replace("&#x27;", "'")
+    assert 'data-figure="comparison"' not in page  # the algorithm table is HTML, shown once
+    assert page.count("<th>Davies-Bouldin ↓</th>") == 1
+    assert 'class="warnings"' not in page  # no warnings, no block
 
 
 def test_sparse_prepared_matrix_gives_the_same_maps(mall_inputs: dict) -> None:
@@ -422,3 +425,113 @@ def test_sparse_prepared_matrix_gives_the_same_maps(mall_inputs: dict) -> None:
     )
     assert np.allclose(csr.points.pca, dense.points.pca, atol=1e-4)
     assert csr.points.silhouette == dense.points.silhouette
+
+
+# --- the PCA projection and the report's own figures ------------------------------------------
+
+
+def test_published_projection_reproduces_every_map_point(mall_plots, mall_inputs) -> None:
+    """points.pca is sklearn's PCA of the prepared rows, and the published formula gives it."""
+    from sklearn.decomposition import PCA
+
+    projection = mall_plots.points.pca_projection
+    assert projection is not None
+    X = np.asarray(mall_inputs["X"], dtype=np.float64)
+    assert projection.n_features == X.shape[1]
+    assert len(projection.components) == 2
+    ours = pca_coordinates(projection, X)
+    assert np.allclose(ours, mall_plots.points.pca, atol=1e-5)  # published rounded to 5 places
+    reference = PCA(n_components=2, random_state=0).fit(X).transform(X)
+    assert np.allclose(np.abs(ours), np.abs(reference), atol=1e-9)  # up to each axis' sign
+    again = type(projection).model_validate_json(projection.model_dump_json())
+    assert np.array_equal(pca_coordinates(again, X), ours)  # JSON keeps every bit
+    with pytest.raises(ValueError, match="takes 2 features"):
+        pca_coordinates(projection, X[:, :1])
+
+
+def test_one_dimensional_data_publishes_a_zero_second_component() -> None:
+    frame = pd.DataFrame({"x": [0.0, 0.1, 0.2, 5.0, 5.1, 5.2]})
+    columns = [ColumnSchema(name="x", role="numeric", dtype="float", used=True)]
+    evaluation = Evaluation(
+        sweeps={}, comparison=[], champion="kmeans", champion_reason="-", silhouette_sample=6
+    )
+    data = build_plot_data(
+        features=frame,
+        columns=columns,
+        X=frame.to_numpy(),
+        ids=None,
+        labels_by_model={"kmeans-k2": np.array([0, 0, 0, 1, 1, 1])},
+        evaluation=evaluation,
+        profiles=ProfileCatalog(),
+    )
+    projection = data.points.pca_projection
+    assert projection is not None
+    assert projection.components[1] == [0.0]
+    assert [round(p[0], 4) for p in data.points.pca] == [-2.6, -2.5, -2.4, 2.4, 2.5, 2.6] or [
+        round(p[0], 4) for p in data.points.pca
+    ] == [2.6, 2.5, 2.4, -2.4, -2.5, -2.6]
+    assert {p[1] for p in data.points.pca} == {0.0}
+
+
+def test_report_draws_maps_and_silhouettes_from_the_points(mall_plots, mall_inputs) -> None:
+    figures = report_figures(mall_plots, mall_inputs["evaluation"], mall_inputs["profiles"])
+    assert set(figures) == {
+        "pca",
+        "tsne",
+        "silhouette:kmeans",
+        "silhouette:gmm",
+        "silhouette:dbscan",
+    }
+    points = mall_plots.points
+    champion = points.labels["kmeans-k5"]
+    traces = figures["pca"]["data"]
+    assert sum(len(t["x"]) for t in traces) == points.n
+    names = {s.segment_id: s.name for s in mall_inputs["profiles"].sets["kmeans-k5"].segments}
+    first = traces[0]  # lowest segment id first
+    rows = [i for i, label in enumerate(champion) if label == min(champion)]
+    assert first["name"] == names[min(champion)]
+    assert first["x"] == pytest.approx([points.pca[i][0] for i in rows], abs=1e-4)
+    bars = figures["silhouette:kmeans"]["data"]
+    assert sum(len(b["x"]) for b in bars) == points.n
+    dbscan = figures["silhouette:dbscan"]["data"]
+    assert sum(len(b["x"]) for b in dbscan) == sum(
+        v is not None for v in points.silhouette["dbscan"]
+    )
+
+
+def test_report_opens_with_the_warnings_escaped(mall_plots, mall_inputs) -> None:
+    warnings = [
+        "No substantial structure: silhouette 0.13 < 0.25; these segments slice a continuum",
+        "Column <b>churn</b> excluded from clustering & profiled as a rate",
+    ]
+    page = render_report_html(
+        title="Mall customers",
+        plot_data=mall_plots,
+        evaluation=mall_inputs["evaluation"],
+        profiles=mall_inputs["profiles"],
+        columns=mall_inputs["columns"],
+        rows=RowCounts(read=200, used=200, dropped=0),
+        warnings=warnings,
+    )
+    main = page.split("<main>", 1)[1].lstrip()
+    assert main.startswith('<section class="warnings"')  # first thing on the page
+    block = main.split("</section>", 1)[0]
+    assert "2 warnings" in block
+    assert "<li>No substantial structure: silhouette 0.13 &lt; 0.25; these segments" in block
+    assert "Column &lt;b&gt;churn&lt;/b&gt; excluded from clustering &amp; profiled" in block
+    assert "<b>churn</b>" not in page
+
+
+def test_report_css_and_js_are_package_data() -> None:
+    from importlib import resources
+
+    static = resources.files("shared.report").joinpath("static")
+    assert report_asset("report.css") == static.joinpath("report.css").read_text(encoding="utf-8")
+    assert "IntersectionObserver" in report_asset("report.js")
+    with pytest.raises(KeyError):
+        report_asset("../html.py")
+    import tomllib
+
+    pyproject = tomllib.loads((MALL.parents[1] / "pyproject.toml").read_text(encoding="utf-8"))
+    shipped = pyproject["tool"]["setuptools"]["package-data"]["shared.report"]
+    assert {"static/*.css", "static/*.js"} <= set(shipped)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from lambdas.api.dependencies import (
@@ -24,7 +24,7 @@ from lambdas.api.schemas import AssignRequest, AssignResponse, ErrorResponse
 from shared.serving.model import SegmentationModel
 from shared.serving.registry import ModelRegistry
 
-__all__ = ["INLINE_MAX_CUSTOMERS", "enforce_batch_limit", "router"]
+__all__ = ["INLINE_MAX_CUSTOMERS", "MAX_PREPARED", "enforce_batch_limit", "router"]
 
 INLINE_MAX_CUSTOMERS = 16
 """Batches up to this size are assigned on the event loop when the model is loaded (tens of
@@ -46,6 +46,19 @@ def _freeze_loaded_model(model: SegmentationModel) -> None:
         gc.freeze()
         _frozen_versions.add(key)
 
+
+MAX_PREPARED = 100
+"""Most customers per call whose prepared vectors are returned (``prepared=true``): a vector
+has one number per prepared feature, and 10,000 wide ones would not fit Lambda's 6 MB answer."""
+
+PreparedQuery = Annotated[
+    bool,
+    Query(
+        description="Also return each customer's prepared feature vector (`prepared`): the row "
+        "of the model matrix, which plots.json's `pca_projection` maps onto the customer map. "
+        f"At most {MAX_PREPARED} customers per call."
+    ),
+]
 
 router = APIRouter(
     prefix="/datasets",
@@ -92,25 +105,35 @@ async def assign(
     algorithm: AlgorithmQuery = None,
     k: KQuery = None,
     version: VersionQuery = None,
+    prepared: PreparedQuery = False,
 ) -> Response:
     """Assign each customer (keyed by the upload's original column names) to a segment.
 
     Answers in request order. Missing or null values are imputed as in training and listed in
     ``imputed``; values outside the training range or unseen categories are accepted with a
     warning; a value of the wrong type is a 422 naming its row and column.
+
+    With ``prepared=true`` each assignment also carries the customer's prepared vector, from
+    the same serving transform (the dashboard places a typed-in customer on the PCA map with it).
     """
+    if prepared and len(body.customers) > MAX_PREPARED:
+        raise AssignBatchTooLargeError(
+            f"prepared=true returns the vectors of at most {MAX_PREPARED} customers per call, "
+            f"not {len(body.customers)}; split the batch",
+            limit=MAX_PREPARED,
+        )
     model = registry.cached(dataset, version)
     if model is None or not model.is_ready(algorithm, k):
         # A store read (a refresh of current.json, a first load): never on the event loop.
         return await run_in_threadpool(
-            _answer_loading, registry, dataset, version, body.customers, algorithm, k
+            _answer_loading, registry, dataset, version, body.customers, algorithm, k, prepared
         )
     if len(body.customers) > INLINE_MAX_CUSTOMERS and _serves_concurrently(request):
         # Real CPU work while other requests may be waiting on this loop: a thread.
-        return await run_in_threadpool(_answer, model, body.customers, algorithm, k)
+        return await run_in_threadpool(_answer, model, body.customers, algorithm, k, prepared)
     # The hot path: the model is in memory, and either the batch is small (a thread hop would
     # cost more than the assignment) or nothing else shares this loop.
-    return _answer(model, body.customers, algorithm, k)
+    return _answer(model, body.customers, algorithm, k, prepared)
 
 
 def _serves_concurrently(request: Request) -> bool:
@@ -127,9 +150,10 @@ def _answer_loading(
     customers: Sequence[dict[str, Any]],
     algorithm: str | None,
     k: int | None,
+    prepared: bool,
 ) -> Response:
     """:func:`_answer` after getting the model from the registry (may read the store)."""
-    return _answer(registry.get(dataset, version), customers, algorithm, k)
+    return _answer(registry.get(dataset, version), customers, algorithm, k, prepared)
 
 
 def _answer(
@@ -137,16 +161,24 @@ def _answer(
     customers: Sequence[dict[str, Any]],
     algorithm: str | None,
     k: int | None,
+    prepared: bool,
 ) -> Response:
     result = model.assign_batch(customers, algorithm=algorithm, k=k)
     _freeze_loaded_model(model)
+    assignments = result.to_dicts()
+    if prepared and assignments:
+        # The serving transform again, on the same records (the dashboard asks for one
+        # customer at a time; plain assign calls never pay for it).
+        X, _, _ = model.transform(customers)
+        for row, vector in zip(assignments, X.tolist(), strict=True):
+            row["prepared"] = vector
     payload = {
         "dataset": model.dataset,
         "model_version": model.version,
         "algorithm": result.choice.algorithm,
         "k": result.choice.k,
         "count": len(result),
-        "assignments": result.to_dicts(),
+        "assignments": assignments,
     }
     # Written by orjson instead of re-validated through response_model (which still documents
     # the schema): a 10,000-customer answer would otherwise spend longer in validation than in

@@ -1,15 +1,27 @@
 """The dashboard: ``GET /`` serves the page, ``GET /static/<file>`` its scripts and styles.
 
 Everything the page needs is served by the app itself (it works offline and behind API Gateway
-with no CDN): the HTML shell, ``app.js`` and ``app.css`` from ``lambdas/api/static/``, and
-plotly.js from the installed ``plotly`` package. The page then reads the JSON API (datasets,
-segments, plots, assign) with URLs relative to where it was loaded, so it works under an API
-Gateway stage prefix too.
+with no CDN): the HTML shell, the ES modules (``app.js`` imports the others) and ``app.css`` from
+``lambdas/api/static/``, and plotly.js from the installed ``plotly`` package. The page then reads
+the JSON API (datasets, segments, plots, assign) with URLs relative to where it was loaded, so it
+works under an API Gateway stage prefix too.
 
 Static files are read once per process and kept in memory with their gzip form: plotly.min.js is
 ~4.8 MB raw, ~1.4 MB gzipped, which keeps the Lambda response well under its 6 MB limit. Asset
 URLs carry a content hash (``app.js?v=<hash>``, ``plotly-<version>.min.js``) so they can be
 cached for a year; the HTML itself is revalidated on every load.
+
+**Modules without a build step.** The browser loads ``app.js`` as ``<script type="module">`` and
+follows its ``import ... from './<module>.js'`` lines. So that a module URL never serves a stale
+cached copy, every relative import is rewritten when the file is loaded to
+``'./<module>.js?v=<hash>'``, where ``<hash>`` is :func:`dashboard_version` (one hash over every
+file of the dashboard). An import of anything but a sibling module of the dashboard is refused
+when the file loads. The modules are same-origin scripts: the CSP's ``script-src 'self'`` allows
+them, no inline script or import map is needed.
+
+**Path safety.** The servable names are the files of ``lambdas/api/static/`` listed once (plain
+names, ``[a-z][a-z0-9-]*`` plus ``.js``, ``.css`` or ``.svg``); a request is looked up in that
+listing and no path is ever built from it.
 """
 
 from __future__ import annotations
@@ -17,6 +29,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import logging
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -28,7 +41,9 @@ __all__ = [
     "CONTENT_SECURITY_POLICY",
     "STATIC_DIR",
     "StaticAsset",
+    "dashboard_version",
     "load_asset",
+    "own_assets",
     "render_index",
     "router",
 ]
@@ -40,11 +55,18 @@ router = APIRouter(tags=["dashboard"])
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 """Folder of the dashboard's own files (``index.html``, ``app.js``, ``app.css``...)."""
 
-_OWN_ASSETS: dict[str, str] = {
-    "app.js": "text/javascript; charset=utf-8",
-    "app.css": "text/css; charset=utf-8",
-    "favicon.svg": "image/svg+xml",
+_MEDIA_TYPES: dict[str, str] = {
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
 }
+_ASSET_NAME = re.compile(r"[a-z][a-z0-9-]*\.(?:js|css|svg)")
+_MODULE_IMPORT = re.compile(
+    r"""^(?P<head>import\s+|(?:import|export)\s[^'";]*?\sfrom\s+)(?P<q>['"])(?P<spec>[^'"\n]+)(?P=q)""",
+    re.MULTILINE,
+)
+_DYNAMIC_IMPORT = re.compile(r"(?<![\w.$])import\s*\(")
+_SIBLING_MODULE = re.compile(r"\./(?P<name>[a-z][a-z0-9-]*\.js)")
 _PLOTLY_PREFIX = "plotly-"
 _LONG_CACHE = "public, max-age=31536000, immutable"
 CONTENT_SECURITY_POLICY = (
@@ -85,14 +107,72 @@ def _plotly_file_name() -> str:
     return f"{_PLOTLY_PREFIX}{_plotly_version()}.min.js"
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=1)
+def own_assets() -> dict[str, str]:
+    """The dashboard's own servable files (name -> media type), listed once from STATIC_DIR.
+
+    Examples
+    --------
+    >>> own_assets()["app.js"], "index.html" in own_assets()
+    ('text/javascript; charset=utf-8', False)
+    """
+    return {
+        path.name: _MEDIA_TYPES[path.suffix]
+        for path in sorted(STATIC_DIR.iterdir())
+        if path.is_file() and _ASSET_NAME.fullmatch(path.name)
+    }
+
+
+@lru_cache(maxsize=1)
+def dashboard_version() -> str:
+    """One content hash over every file of the dashboard: the ``?v=`` of its module URLs.
+
+    Examples
+    --------
+    >>> len(dashboard_version())
+    16
+    """
+    digest = hashlib.sha256()
+    for name in [*own_assets(), "index.html"]:
+        digest.update(name.encode() + b"\0" + (STATIC_DIR / name).read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def _versioned_imports(name: str, source: str) -> str:
+    """``source`` with every ``'./<module>.js'`` import pinned to :func:`dashboard_version`.
+
+    Raises
+    ------
+    ValueError
+        An import of anything but a sibling module of the dashboard (named in the message), or
+        a dynamic ``import()``.
+    """
+    modules = {n for n in own_assets() if n.endswith(".js")}
+    if _DYNAMIC_IMPORT.search(source):  # its URL could not be pinned
+        raise ValueError(f"{name} uses a dynamic import(): import modules statically")
+
+    def pin(match: re.Match[str]) -> str:
+        spec = match["spec"]
+        sibling = _SIBLING_MODULE.fullmatch(spec)
+        if sibling is None or sibling["name"] not in modules:
+            raise ValueError(f"{name} imports {spec!r}: only './<module>.js' of the dashboard")
+        pinned = f"./{sibling['name']}?v={dashboard_version()}"
+        return f"{match['head']}{match['q']}{pinned}{match['q']}"
+
+    return _MODULE_IMPORT.sub(pin, source)
+
+
+@lru_cache(maxsize=32)
 def load_asset(name: str) -> StaticAsset:
     """Load one servable file by name (cached for the life of the process).
+
+    ES modules come with their sibling imports pinned to :func:`dashboard_version`.
 
     Parameters
     ----------
     name : str
-        ``app.js``, ``app.css``, ``favicon.svg`` or ``plotly-<version>.min.js``.
+        A file of :func:`own_assets` (``app.js``, ``map.js``, ``app.css``, ``favicon.svg``...)
+        or ``plotly-<version>.min.js``.
 
     Raises
     ------
@@ -103,9 +183,15 @@ def load_asset(name: str) -> StaticAsset:
     --------
     >>> load_asset("app.css").media_type
     'text/css; charset=utf-8'
+    >>> f"./state.js?v={dashboard_version()}'" in load_asset("app.js").body.decode()
+    True
     """
-    if name in _OWN_ASSETS:
-        return _make_asset((STATIC_DIR / name).read_bytes(), _OWN_ASSETS[name])
+    assets = own_assets()
+    if name in assets:
+        body = (STATIC_DIR / name).read_bytes()
+        if name.endswith(".js"):
+            body = _versioned_imports(name, body.decode("utf-8")).encode("utf-8")
+        return _make_asset(body, assets[name])
     if name == _plotly_file_name():
         import plotly
 
@@ -125,7 +211,7 @@ def render_index() -> str:
     """
     html = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
     versions = {
-        "{{APP_JS}}": f"static/app.js?v={load_asset('app.js').etag.strip(chr(34))}",
+        "{{APP_JS}}": f"static/app.js?v={dashboard_version()}",
         "{{APP_CSS}}": f"static/app.css?v={load_asset('app.css').etag.strip(chr(34))}",
         "{{FAVICON}}": "static/favicon.svg",
         "{{PLOTLY_JS}}": f"static/{_plotly_file_name()}",
