@@ -51,9 +51,15 @@ class ModelRegistry:
 
     Examples
     --------
-    >>> registry = ModelRegistry(store, refresh_seconds=5)  # doctest: +SKIP
-    >>> registry.current("mall").version  # doctest: +SKIP
-    '20250101T000000Z-1a2b3c4d'
+    A dataset that was never trained is a 404 at the API:
+
+    >>> import tempfile
+    >>> from shared.store.local import LocalModelStore
+    >>> registry = ModelRegistry(LocalModelStore(tempfile.mkdtemp()), refresh_seconds=5)
+    >>> registry.get("mall")
+    Traceback (most recent call last):
+    ...
+    shared.exceptions.DatasetNotFoundError: no dataset named 'mall'
     """
 
     def __init__(
@@ -95,7 +101,9 @@ class ModelRegistry:
 
         Examples
         --------
-        >>> ModelRegistry(store).cached("mall") is None  # doctest: +SKIP
+        >>> import tempfile
+        >>> from shared.store.local import LocalModelStore
+        >>> ModelRegistry(LocalModelStore(tempfile.mkdtemp())).cached("mall") is None
         True
         """
         entry = self._entries.get(dataset)
