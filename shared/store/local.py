@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -58,35 +59,31 @@ class LocalModelStore(ModelStore):
     def put_bytes(
         self, key: str, data: bytes, *, content_type: str = "application/octet-stream"
     ) -> None:
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        self._place(key, data, os.replace)
 
     def put_if_absent(
         self, key: str, data: bytes, *, content_type: str = "application/octet-stream"
     ) -> bool:
+        # Hard-linking the written file into place is atomic and fails when the key exists, so a
+        # concurrent reader never sees a created-but-still-empty object (which a claim reader
+        # would take for a stale claim).
+        try:
+            self._place(key, data, os.link)
+        except FileExistsError:
+            return False
+        return True
+
+    def _place(self, key: str, data: bytes, move: Callable[[str, Path], None]) -> None:
+        """Write ``data`` to a temporary file beside the key's path, then ``move`` it there."""
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        # Write a temporary file, then hard-link it into place: the link is atomic and fails when
-        # the key exists, so a concurrent reader never sees a created-but-still-empty object
-        # (which a claim reader would take for a stale claim).
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
-            os.link(tmp, path)
-        except FileExistsError:
-            return False
+            move(tmp, path)
         finally:
             Path(tmp).unlink(missing_ok=True)
-        return True
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
