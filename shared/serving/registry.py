@@ -186,14 +186,10 @@ class ModelRegistry:
     def _refresh(self, dataset: str, entry: _Entry | None, now: float) -> SegmentationModel:
         try:
             pointer = read_current(self.store, dataset)
-        except (TransientStoreError, ValueError) as e:
-            # ValueError: a current.json that is not a valid pointer document.
+        except TransientStoreError as e:
+            # An unreadable pointer reads as absent (see read_current); only outages land here.
             if entry is None:
-                if isinstance(e, TransientStoreError):
-                    raise
-                raise ArtifactError(
-                    f"current.json of dataset {dataset!r} is not a valid pointer; refusing it"
-                ) from e
+                raise
             logger.warning(
                 "cannot re-read current.json, still serving the cached version",
                 extra={"dataset": dataset, "version": entry.model.version, "error": str(e)},

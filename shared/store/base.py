@@ -185,7 +185,11 @@ class RawUploadReader(ABC):
 
 
 def read_current(store: ModelStore, dataset: str) -> CurrentPointer | None:
-    """The dataset's ``current.json``, or None when no version was ever published.
+    """The dataset's ``current.json``, or None when none is published or it is unreadable.
+
+    An unreadable pointer (not JSON, not a pointer document) is logged and treated as absent:
+    readers answer as for a dataset with no model (503) and promote or the next publish
+    overwrites it, so the documented recovery path can always repair it.
 
     Examples
     --------
@@ -198,7 +202,11 @@ def read_current(store: ModelStore, dataset: str) -> CurrentPointer | None:
         raw = store.get_bytes(ModelLayout.current(dataset))
     except ObjectNotFoundError:
         return None
-    return CurrentPointer.model_validate_json(raw)
+    try:
+        return CurrentPointer.model_validate_json(raw)
+    except ValueError as e:
+        logger.error("current.json of %s is unreadable (%s); treating it as absent", dataset, e)
+        return None
 
 
 def write_current(store: ModelStore, dataset: str, pointer: CurrentPointer) -> None:
