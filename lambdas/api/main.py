@@ -38,7 +38,7 @@ from mangum import Mangum
 
 import shared
 from lambdas.api.errors import install_error_handlers
-from lambdas.api.middleware import MAX_BODY_BYTES, GatewayMiddleware
+from lambdas.api.middleware import MAX_BODY_BYTES, MAX_RESPONSE_BYTES, GatewayMiddleware
 from lambdas.api.routes import assign, dashboard, datasets, health, segments, versions
 from shared.settings import Settings, get_settings
 from shared.store.base import ModelStore
@@ -62,6 +62,7 @@ def create_app(
     store: ModelStore | None = None,
     settings: Settings | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
+    max_response_bytes: int = MAX_RESPONSE_BYTES,
 ) -> FastAPI:
     """Build the API application.
 
@@ -74,6 +75,8 @@ def create_app(
         Settings to use instead of :func:`shared.settings.get_settings` (tests).
     max_body_bytes : int
         Request bodies above this get a 413 before they are parsed.
+    max_response_bytes : int
+        Responses whose Lambda payload would be larger are replaced by a 413 naming the limit.
 
     Examples
     --------
@@ -98,7 +101,9 @@ def create_app(
     app.include_router(assign.router)
     app.include_router(versions.router)
     app.include_router(dashboard.router)
-    app.add_middleware(GatewayMiddleware, max_body_bytes=max_body_bytes)
+    app.add_middleware(
+        GatewayMiddleware, max_body_bytes=max_body_bytes, max_response_bytes=max_response_bytes
+    )
     app.openapi = _openapi_following_auth(app)  # type: ignore[method-assign]
     return app
 

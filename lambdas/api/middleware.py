@@ -6,23 +6,81 @@
 - **Request id**: Lambda's request id (or API Gateway's, or a fresh one) is put on the request
   state and returned as ``x-request-id``.
 - **Body cap**: bodies above ``max_body_bytes`` get a 413 before anything parses them.
+- **Cross-site requests**: a state-changing request (``POST``, ``PUT``, ``PATCH``, ``DELETE``)
+  with a body or a ``Content-Type`` other than ``application/json`` gets a 415, so a plain HTML
+  form (which can only send form or text bodies) cannot reach a route. One whose ``Origin`` is
+  not this API's own host gets a 403, unless it carries an ``Authorization`` header: browsers
+  send that header cross-origin only after a CORS preflight the API approved. Same-origin
+  requests and requests without ``Origin`` (CLI, curl) are unaffected.
+- **HEAD** is answered as ``GET`` without the body, wherever ``GET`` exists.
+- **Response cap**: a response whose Lambda payload would exceed ``max_response_bytes`` (Lambda
+  returns at most 6 MB) is replaced by a 413 that names the size and the limit.
 
 A plain ASGI class, not ``BaseHTTPMiddleware``: it adds microseconds, not a task per request.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["MAX_BODY_BYTES", "GatewayMiddleware"]
+__all__ = ["MAX_BODY_BYTES", "MAX_RESPONSE_BYTES", "GatewayMiddleware"]
 
 MAX_BODY_BYTES = 6 * 1024 * 1024
 """Lambda's synchronous payload limit: nothing larger can arrive through API Gateway anyway."""
+
+MAX_RESPONSE_BYTES = MAX_BODY_BYTES - 64 * 1024
+"""The largest response body, as Lambda returns it (JSON-escaped or base64), headers aside."""
+
+STATE_CHANGING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_TEXT_TYPES = (b"application/json", b"text/")
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return bytes(value)
+    return None
+
+
+def _is_json(content_type: bytes) -> bool:
+    media = content_type.split(b";", 1)[0].strip().lower()
+    return media == b"application/json"
+
+
+def _is_foreign_origin(scope: Scope) -> bool:
+    origin = _header(scope, b"origin")
+    if origin is None:
+        return False
+    host = (_header(scope, b"host") or b"").decode("latin-1").lower()
+    netloc = urlsplit(origin.decode("latin-1").strip()).netloc.lower()
+    return not host or netloc != host
+
+
+def lambda_payload_size(body: bytes, headers: list[tuple[bytes, bytes]]) -> int:
+    """How many bytes ``body`` takes in Lambda's response document.
+
+    Mangum returns text as a JSON string (quotes, backslashes and non-ASCII escaped) and
+    anything else (gzip, images) base64-encoded.
+
+    Examples
+    --------
+    >>> lambda_payload_size(b'{"a":"\\u00e9"}', [(b"content-type", b"application/json")])
+    21
+    >>> lambda_payload_size(b"abc", [(b"content-encoding", b"gzip")])
+    4
+    """
+    kinds = dict(headers)
+    content_type = kinds.get(b"content-type", b"")
+    if b"content-encoding" in kinds or not content_type.startswith(_TEXT_TYPES):
+        return len(base64.b64encode(body))
+    return len(json.dumps(body.decode("utf-8", "replace")))
 
 
 def _request_id(scope: Scope) -> str:
@@ -52,9 +110,16 @@ def _stage_prefix(scope: Scope) -> str | None:
 class GatewayMiddleware:
     """Stage prefix -> ``root_path``, request ids, and a cap on body size."""
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int = MAX_BODY_BYTES) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int = MAX_BODY_BYTES,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.max_response_bytes = max_response_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -69,8 +134,17 @@ class GatewayMiddleware:
 
         for name, value in scope.get("headers", ()):
             if name == b"content-length" and value.isdigit() and int(value) > self.max_body_bytes:
-                await self._too_large(send, rid)
+                await self._refuse(
+                    send, rid, 413, "payload_too_large", self._message(), self.max_body_bytes
+                )
                 return
+        refusal = self._cross_site_refusal(scope)
+        if refusal is not None:
+            await self._refuse(send, rid, *refusal)
+            return
+        head = scope["method"] == "HEAD"
+        if head:
+            scope["method"] = "GET"
 
         seen = 0
 
@@ -84,30 +158,83 @@ class GatewayMiddleware:
                     raise HTTPException(status_code=413, detail=self._message())
             return message
 
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                headers.append((b"x-request-id", rid.encode()))
-                message = {**message, "headers": headers}
-            await send(message)
+        start: Message | None = None
+        chunks: list[bytes] = []
 
-        await self.app(scope, capped_receive, send_with_id)
+        async def send_capped(message: Message) -> None:
+            # The whole response is held (Mangum holds it anyway) so its size is known.
+            nonlocal start
+            if message["type"] == "http.response.start":
+                headers = [
+                    (k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"
+                ]
+                headers.append((b"x-request-id", rid.encode()))
+                start = {**message, "headers": headers}
+                return
+            if message["type"] != "http.response.body" or start is None:
+                await send(message)
+                return
+            chunks.append(message.get("body", b""))
+            if message.get("more_body", False):
+                return
+            body = b"".join(chunks)
+            size = lambda_payload_size(body, start["headers"])
+            if size > self.max_response_bytes:
+                await self._refuse(
+                    send,
+                    rid,
+                    413,
+                    "response_too_large",
+                    f"the response would take {size} bytes, over the limit of "
+                    f"{self.max_response_bytes} bytes a Lambda function can return; ask for less "
+                    "(fewer customers per call)",
+                    self.max_response_bytes,
+                )
+                return
+            await send(start)
+            await send({"type": "http.response.body", "body": b"" if head else body})
+
+        await self.app(scope, capped_receive, send_capped)
+
+    def _cross_site_refusal(self, scope: Scope) -> tuple[int, str, str, None] | None:
+        if scope["method"] not in STATE_CHANGING_METHODS:
+            return None
+        content_type = _header(scope, b"content-type")
+        length = _header(scope, b"content-length")
+        # A form always sends a Content-Type; a bodiless POST (``curl -X POST``) needs none.
+        has_body = length is not None and length.strip() not in (b"", b"0")
+        if (content_type is not None or has_body) and not _is_json(content_type or b""):
+            shown = (content_type or b"none").decode("latin-1")[:100]
+            return (
+                415,
+                "unsupported_media_type",
+                f"state-changing requests take a JSON body (Content-Type: application/json), "
+                f"not {shown!r}",
+                None,
+            )
+        if _is_foreign_origin(scope) and _header(scope, b"authorization") is None:
+            return (
+                403,
+                "forbidden_origin",
+                "cross-site requests may not change anything: the Origin is not this API's host",
+                None,
+            )
+        return None
 
     def _message(self) -> str:
         return f"request body is larger than the limit of {self.max_body_bytes} bytes"
 
-    async def _too_large(self, send: Send, rid: str) -> None:
-        body: dict[str, Any] = {
-            "error": "payload_too_large",
-            "message": self._message(),
-            "request_id": rid,
-            "limit": self.max_body_bytes,
-        }
+    async def _refuse(
+        self, send: Send, rid: str, status: int, code: str, message: str, limit: int | None
+    ) -> None:
+        body: dict[str, Any] = {"error": code, "message": message, "request_id": rid}
+        if limit is not None:
+            body["limit"] = limit
         payload = json.dumps(body).encode()
         await send(
             {
                 "type": "http.response.start",
-                "status": 413,
+                "status": status,
                 "headers": [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(payload)).encode()),

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mangum import Mangum
 
+from lambdas.api.middleware import MAX_RESPONSE_BYTES, lambda_payload_size
 from shared.contract.layout import ModelLayout
 from shared.store.base import read_current
 from shared.store.local import LocalModelStore
 from shared.training.pipeline import TrainingOutput
-from tests.hardening.conftest import GOOD_VERSION, api_call, api_handler, seed_good_model
+from tests.hardening.conftest import (
+    GOOD_VERSION,
+    MALL_CUSTOMER,
+    api_call,
+    api_handler,
+    seed_good_model,
+)
+from tests.support.aws import FakeLambdaContext
+from tests.support.events import load_event
 
 
 @pytest.fixture
@@ -51,3 +62,145 @@ def test_a_corrupt_pointer_reads_as_no_model_and_promote_repairs_it(
     assert pointer.version == GOOD_VERSION
     status, body = api_call(api, "GET", "/datasets/mall/segments")
     assert status == 200, body
+
+
+# --- item 14: cross-site requests, CSP of the report, HEAD, one x-request-id -------------------
+
+
+def raw_call(
+    handler: Mangum,
+    method: str,
+    path: str,
+    *,
+    body: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """One API Gateway v2 event with exactly these headers; the raw Lambda answer."""
+    event = load_event("api-health")
+    event["rawPath"] = path
+    event["requestContext"]["http"]["path"] = path
+    event["requestContext"]["http"]["method"] = method
+    event["headers"] = {"host": HOST, **(headers or {})}
+    if body is not None:
+        event["body"] = body
+        event["headers"]["content-length"] = str(len(body.encode()))
+    out: dict[str, Any] = handler(event, FakeLambdaContext())  # type: ignore[arg-type]
+    return out
+
+
+HOST = "abc123defg.execute-api.eu-west-1.amazonaws.com"
+PROMOTE = f"/datasets/mall/versions/{GOOD_VERSION}/promote"
+FORM = {"content-type": "application/x-www-form-urlencoded"}
+
+
+@pytest.mark.parametrize(
+    ("headers", "body"),
+    [
+        ({**FORM, "origin": "https://evil.example"}, "a=1"),
+        (FORM, "a=1"),
+        ({"content-type": "text/plain"}, '{"customers": []}'),
+        ({"content-type": "multipart/form-data; boundary=x"}, "--x--"),
+        ({}, "a=1"),
+    ],
+)
+def test_a_form_post_cannot_promote(api: Mangum, headers: dict[str, str], body: str) -> None:
+    out = raw_call(api, "POST", PROMOTE, body=body, headers=headers)
+    assert out["statusCode"] == 415, out
+    assert json.loads(out["body"])["error"] == "unsupported_media_type"
+
+
+def test_a_foreign_origin_cannot_change_anything(api: Mangum, store: LocalModelStore) -> None:
+    before = store.get_bytes(ModelLayout.current("mall"))
+    for origin in ("https://evil.example", "null", f"https://{HOST}.evil.example"):
+        out = raw_call(
+            api,
+            "POST",
+            PROMOTE,
+            body="{}",
+            headers={"content-type": "application/json", "origin": origin},
+        )
+        assert out["statusCode"] == 403, out
+        assert json.loads(out["body"])["error"] == "forbidden_origin"
+    assert store.get_bytes(ModelLayout.current("mall")) == before
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"content-type": "application/json", "origin": f"https://{HOST}"},
+        {"content-type": "application/json; charset=utf-8"},
+        {},
+    ],
+)
+def test_same_origin_and_origin_less_requests_still_promote(
+    api: Mangum, headers: dict[str, str]
+) -> None:
+    out = raw_call(api, "POST", PROMOTE, body="{}" if headers else None, headers=headers)
+    assert out["statusCode"] == 200, out
+
+
+def test_the_report_has_a_content_security_policy_allowing_only_its_own_scripts(
+    api: Mangum,
+) -> None:
+    out = raw_call(api, "GET", "/datasets/mall/report")
+    assert out["statusCode"] == 200
+    policy = out["headers"]["content-security-policy"]
+    assert "default-src 'none'" in policy
+    assert "frame-ancestors 'none'" in policy
+    assert "unsafe-inline" not in policy.split("script-src", 1)[1].split(";", 1)[0]
+    assert policy.count("'sha256-") == 2  # plotly.js and the report's own script
+
+
+@pytest.mark.parametrize("path", ["/health", "/datasets/mall/versions", "/", "/static/app.js"])
+def test_head_answers_like_get_without_a_body(api: Mangum, path: str) -> None:
+    got = raw_call(api, "GET", path)
+    head = raw_call(api, "HEAD", path)
+    assert head["statusCode"] == got["statusCode"] == 200
+    assert head["body"] in ("", None)
+    assert head["headers"]["content-type"] == got["headers"]["content-type"]
+
+
+def test_head_where_no_get_exists_is_not_allowed(api: Mangum) -> None:
+    assert raw_call(api, "HEAD", PROMOTE)["statusCode"] == 405
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/health"), ("GET", "/datasets/nope/versions"), ("POST", PROMOTE)],
+)
+def test_the_request_id_appears_once(api: Mangum, method: str, path: str) -> None:
+    body = "{}" if method == "POST" else None
+    headers = {"content-type": "application/json"} if body else {}
+    out = raw_call(api, method, path, body=body, headers=headers)
+    names = [k.lower() for k in out["headers"]] + [
+        k.lower() for k in (out.get("multiValueHeaders") or {})
+    ]
+    assert names.count("x-request-id") == 1, out["headers"]
+    assert "," not in out["headers"]["x-request-id"], out["headers"]  # Mangum joins repeats
+
+
+# --- item 10: no response above Lambda's limit ------------------------------------------------
+
+
+def test_the_default_response_cap_is_below_lambdas_six_megabytes() -> None:
+    assert MAX_RESPONSE_BYTES < 6 * 1024 * 1024
+
+
+def test_a_response_over_the_cap_is_a_413_that_says_so(store: LocalModelStore) -> None:
+    small = api_handler(store, max_response_bytes=2_000)
+    customers = [{**MALL_CUSTOMER, "CustomerID": i} for i in range(40)]
+    status, body = api_call(small, "POST", "/datasets/mall/assign", body={"customers": customers})
+    assert status == 413, body
+    assert body["error"] == "response_too_large"
+    assert body["limit"] == 2_000
+    assert "2000 bytes" in body["message"]
+    status, body = api_call(
+        small, "POST", "/datasets/mall/assign", body={"customers": customers[:1]}
+    )
+    assert status == 200, body
+
+
+def test_json_escaping_counts_towards_the_cap() -> None:
+    quotes = b'"' * 1000
+    assert lambda_payload_size(quotes, [(b"content-type", b"application/json")]) == 2002
+    assert lambda_payload_size(b"x" * 3000, [(b"content-type", b"image/png")]) == 4000
