@@ -103,7 +103,7 @@ FIT_ORDER = ("gmm", "agglomerative", "dbscan", "kmeans")
 
 ASSIGNMENTS_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 """Cells starting with these are read as formulas by spreadsheets (CSV injection); such id
-values are written with a leading apostrophe."""
+values and column names (the header is a row too) are written with a leading apostrophe."""
 
 
 @dataclass(frozen=True)
@@ -311,13 +311,17 @@ def _neutralise(value: object) -> object:
 def _assignments_csv(
     ids: pd.Series | None, id_name: str | None, columns: dict[str, np.ndarray]
 ) -> bytes:
-    """``assignments.csv.gz``: id (if any) + one segment-id column per algorithm, gzip, mtime 0."""
-    frame = pd.DataFrame(dict(columns.items()))
+    """``assignments.csv.gz``: id (if any) + one segment-id column per algorithm, gzip, mtime 0.
+
+    Formula-like id values and column names are neutralised (see
+    :data:`ASSIGNMENTS_FORMULA_PREFIXES`): the id column's name comes from the upload.
+    """
+    frame = pd.DataFrame({str(_neutralise(name)): values for name, values in columns.items()})
     if ids is not None:
         values = ids.reset_index(drop=True)
         if values.dtype == object or pd.api.types.is_string_dtype(values.dtype):
             values = values.map(_neutralise)
-        frame.insert(0, id_name or "id", values)
+        frame.insert(0, str(_neutralise(id_name or "id")), values)
     text = frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
     buffer = io.BytesIO()
     with gzip.GzipFile(fileobj=buffer, mode="wb", compresslevel=6, mtime=0) as handle:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import gzip
 import io
 import json
@@ -20,7 +21,11 @@ from shared.engine.loading import read_table
 from shared.engine.persistence import load_artifact
 from shared.engine.schema import prepare_frame
 from shared.exceptions import DataValidationError
-from shared.training.pipeline import TrainingOutput, train_segments
+from shared.training.pipeline import (
+    ASSIGNMENTS_FORMULA_PREFIXES,
+    TrainingOutput,
+    train_segments,
+)
 
 MALL = Path(__file__).resolve().parents[2] / "data" / "mall_customers.csv"
 MALL_FEATURES = ["Annual Income (k$)", "Spending Score (1-100)"]
@@ -261,3 +266,17 @@ def test_fits_side_by_side_give_the_fits_one_after_the_other(
             ), path
         elif path != "report.html":
             assert side_by_side.artifacts[path] == data, path
+
+
+def test_a_formula_like_id_column_name_is_neutralised_in_the_header() -> None:
+    name = '=HYPERLINK("http://127.0.0.1/x","click")'
+    frame = pd.read_csv(io.BytesIO(three_groups_csv())).rename(columns={"CustomerID": name})
+    output = train_segments(
+        frame.to_csv(index=False).encode(),
+        filename="groups.csv",
+        config=DatasetConfig(k_max=4, algorithms=["kmeans"], id_column=name),
+    )
+    raw = gzip.decompress(output.artifacts["assignments.csv.gz"]).decode()
+    header = next(csv.reader(io.StringIO(raw)))
+    assert header == ["'" + name, "kmeans"]
+    assert not [c for c in header if c.startswith(ASSIGNMENTS_FORMULA_PREFIXES)]
