@@ -140,7 +140,7 @@ async def _segmentation_error(request: Request, exc: Exception) -> JSONResponse:
     headers: dict[str, str] = {}
     if isinstance(exc, InvalidCustomerError):
         body.row, body.column = exc.row, exc.column
-        body.field = f"customers[{exc.row}].{exc.column}"
+        body.field = f"customers[{exc.row}]" + (f".{exc.column}" if exc.column else "")
     if isinstance(exc, AssignBatchTooLargeError):
         body.limit = exc.limit
     if status == 401:

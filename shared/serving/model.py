@@ -33,11 +33,13 @@ from shared.contract.layout import (
 )
 from shared.contract.manifest import Manifest
 from shared.contract.profiles import ProfileCatalog, SegmentSet
-from shared.exceptions import AlgorithmNotFittedError, ArtifactError
+from shared.exceptions import AlgorithmNotFittedError, ArtifactError, InvalidCustomerError
+from shared.quoting import quote_value
 from shared.serving.bundle import ServingParams, read_serving_params
 from shared.serving.results import CustomerAssignment, ModelChoice, SegmentAssignments
 from shared.serving.rules import ServingRule, load_serving_rule
 from shared.serving.transform import ServingTransform
+from shared.serving.values import feature_columns
 from shared.store.base import ModelStore, read_manifest, read_verified_artifact
 
 if TYPE_CHECKING:
@@ -47,6 +49,11 @@ if TYPE_CHECKING:
     from shared.contract.plots import PlotData
 
 logger = logging.getLogger(__name__)
+
+LOW_INFORMATION_SHARE = 0.5
+"""A customer with more than this share of its features imputed gets ``confidence: null``: its
+segment comes mostly from the training medians and modes, not from what was sent."""
+_SHOWN_FEATURES = 20
 
 
 def _no_bundle(manifest: Manifest) -> str:
@@ -372,7 +379,34 @@ class SegmentationModel:
         if not records:
             return SegmentAssignments(choice, [], [], [], [], None, [], [], [])
         X, imputed, warnings = self.transform(records)
-        return SegmentAssignments.from_batch(choice, segments, rule.assign(X), imputed, warnings)
+        low_information = self._check_information(imputed, warnings)
+        result = SegmentAssignments.from_batch(choice, segments, rule.assign(X), imputed, warnings)
+        for i in low_information:
+            result.confidence[i] = None
+        return result
+
+    def _check_information(self, imputed: list[list[str]], warnings: list[list[str]]) -> list[int]:
+        """Refuse customers with no known feature; the rows whose confidence is withheld."""
+        features = [c.name for c in feature_columns(self.manifest.columns)]
+        n = len(features)
+        low: list[int] = []
+        for i, row_imputed in enumerate(imputed):
+            missing = len(row_imputed)
+            if missing >= n:
+                shown = ", ".join(quote_value(name) for name in features[:_SHOWN_FEATURES])
+                more = f" and {n - _SHOWN_FEATURES} more" if n > _SHOWN_FEATURES else ""
+                raise InvalidCustomerError(
+                    f"customer {i} has no known feature (every one would be imputed, so any "
+                    f"segment would be a guess); expected at least one of: {shown}{more}",
+                    row=i,
+                    column="",
+                )
+            if missing > n * LOW_INFORMATION_SHARE:
+                low.append(i)
+                warnings[i].append(
+                    f"{missing} of {n} features were imputed; confidence withheld (null)"
+                )
+        return low
 
     def assign(
         self,
@@ -387,6 +421,10 @@ class SegmentationModel:
         ----------
         records : sequence of mapping
             One mapping per customer; missing or null values are imputed as in training.
+            A customer with no known feature (``{}``, or only misspelt columns) is refused:
+            its segment would come from the imputed values alone. A customer with more than
+            half of its features (:data:`LOW_INFORMATION_SHARE`) imputed is assigned with
+            ``confidence`` None and a warning saying how many were imputed.
         algorithm : str, optional
             Any fitted algorithm; default the version's champion.
         k : int, optional
@@ -400,7 +438,8 @@ class SegmentationModel:
         Raises
         ------
         InvalidCustomerError
-            A value of the wrong type (names row and column).
+            A value of the wrong type (names row and column), or a customer with no known
+            feature (names the row and the expected columns).
         AlgorithmNotFittedError
             That algorithm or k was not fitted in this version.
         ArtifactError

@@ -204,3 +204,41 @@ def test_json_escaping_counts_towards_the_cap() -> None:
     quotes = b'"' * 1000
     assert lambda_payload_size(quotes, [(b"content-type", b"application/json")]) == 2002
     assert lambda_payload_size(b"x" * 3000, [(b"content-type", b"image/png")]) == 4000
+
+
+# --- item 7: customers with nothing (or little) known ---------------------------------------------
+
+FEATURES = ["Gender", "Age", "Annual Income (k$)", "Spending Score (1-100)"]
+
+
+@pytest.mark.parametrize(
+    "nobody",
+    [{}, {"age": 31, "Income": 70}, {"CustomerID": 5, "Gender": None, "Age": ""}],
+)
+def test_a_customer_with_no_known_feature_is_a_422_naming_row_and_columns(
+    api: Mangum, nobody: dict[str, Any]
+) -> None:
+    customers = [MALL_CUSTOMER, MALL_CUSTOMER, nobody]
+    status, body = api_call(api, "POST", "/datasets/mall/assign", body={"customers": customers})
+    assert status == 422, body
+    assert body["error"] == "invalid_customer"
+    assert body["row"] == 2
+    assert body["field"] == "customers[2]"
+    assert "customer 2 has no known feature" in body["message"]
+    for name in FEATURES:
+        assert repr(name) in body["message"]
+
+
+def test_a_low_information_customer_gets_no_confidence(api: Mangum) -> None:
+    few = {"Age": 31}  # 3 of 4 features imputed
+    half = {"Age": 31, "Gender": "Female"}  # 2 of 4: not most
+    status, body = api_call(
+        api, "POST", "/datasets/mall/assign", body={"customers": [MALL_CUSTOMER, few, half]}
+    )
+    assert status == 200, body
+    full, low, enough = body["assignments"]
+    assert isinstance(full["confidence"], float)
+    assert low["confidence"] is None
+    assert "3 of 4 features were imputed; confidence withheld (null)" in low["warnings"]
+    assert isinstance(enough["confidence"], float)
+    assert not [w for w in enough["warnings"] if "confidence" in w]

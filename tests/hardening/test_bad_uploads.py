@@ -35,6 +35,7 @@ import pytest
 
 from lambdas.training import runner
 from lambdas.training.handler import handler
+from shared.contract.manifest import Manifest
 from shared.settings import get_settings
 from shared.store.base import (
     list_versions,
@@ -213,13 +214,33 @@ def _check_trained(
     status, body = api_call(api, "GET", f"/datasets/{dataset}/segments")
     assert status == 200, body
     assert body["model_version"] == pointer.version
-    status, body = api_call(api, "POST", f"/datasets/{dataset}/assign", body={"customers": [{}]})
+    status, body = api_call(
+        api, "POST", f"/datasets/{dataset}/assign", body={"customers": [_known_customer(manifest)]}
+    )
     assert status == 200, body
     assert body["model_version"] == pointer.version
+    # A customer with no known feature is refused, naming the row (issue 16, item 7).
+    status, body = api_call(api, "POST", f"/datasets/{dataset}/assign", body={"customers": [{}]})
+    assert status == 422, body
+    assert body["row"] == 0
     if case["id"] == "formula_cells":
         _check_formulas_neutralised(read_verified_artifact(store, manifest, "assignments.csv.gz"))
     if case["id"] == "html_injection":
         _check_html_escaped(read_verified_artifact(store, manifest, "report.html").decode())
+
+
+def _known_customer(manifest: Manifest) -> dict[str, Any]:
+    """A customer with every numeric and categorical feature at a value seen in training."""
+    customer: dict[str, Any] = {}
+    for column in manifest.columns:
+        if not column.used:
+            continue
+        if column.role == "categorical" and column.categories:
+            customer[column.name] = column.categories[0]
+        elif column.role != "date" and column.min is not None:
+            customer[column.name] = column.min
+    assert customer, manifest.columns
+    return customer
 
 
 def _check_rejected(

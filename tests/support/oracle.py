@@ -16,6 +16,7 @@ import numpy as np
 
 from shared.engine.persistence import load_artifact
 from shared.engine.preprocess import coerce_customers
+from shared.exceptions import InvalidCustomerError
 from shared.serving.model import SegmentationModel
 from shared.serving.results import CustomerAssignment, ModelChoice, SegmentAssignments
 from shared.store.base import read_verified_artifact
@@ -79,9 +80,21 @@ class ReferenceModel:
         segments = self.model.segment_set(choice)
         assigner = self.assigner(choice)
         X, imputed, warnings = self.transform(records)
-        return SegmentAssignments.from_batch(
+        n = sum(1 for c in self.model.manifest.columns if c.used)
+        for i, cols in enumerate(imputed):
+            if len(cols) == n:
+                raise InvalidCustomerError(f"customer {i} has no known feature", row=i, column="")
+        result = SegmentAssignments.from_batch(
             choice, segments, assigner.assign(X), imputed, warnings
         )
+        # Most features imputed: the segment mostly reflects the training medians and modes.
+        for i, cols in enumerate(imputed):
+            if 2 * len(cols) > n:
+                result.confidence[i] = None
+                warnings[i].append(
+                    f"{len(cols)} of {n} features were imputed; confidence withheld (null)"
+                )
+        return result
 
     def assign(
         self,

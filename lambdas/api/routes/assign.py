@@ -111,7 +111,9 @@ async def assign(
 
     Answers in request order. Missing or null values are imputed as in training and listed in
     ``imputed``; values outside the training range or unseen categories are accepted with a
-    warning; a value of the wrong type is a 422 naming its row and column.
+    warning; a value of the wrong type is a 422 naming its row and column. A customer with no
+    known feature is a 422 naming its row and the expected columns; one with more than half of
+    its features imputed gets ``confidence: null`` and a warning.
 
     With ``prepared=true`` each assignment also carries the customer's prepared vector, from
     the same serving transform (the dashboard places a typed-in customer on the PCA map with it).
