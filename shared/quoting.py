@@ -8,7 +8,7 @@ answer or a log line stays small whatever the input).
 
 from __future__ import annotations
 
-__all__ = ["QUOTED_VALUE_CHARS", "quote_value"]
+__all__ = ["QUOTED_VALUE_CHARS", "quote_value", "shorten"]
 
 QUOTED_VALUE_CHARS = 100
 """The most characters of a value's ``repr`` a message shows."""
@@ -47,3 +47,18 @@ def quote_value(value: object, limit: int = QUOTED_VALUE_CHARS) -> str:
     if len(text) > limit:
         return f"{text[: limit - 1]}... ({len(text)} characters)"
     return text
+
+
+def shorten(text: str, limit: int = QUOTED_VALUE_CHARS) -> str:
+    """``text`` itself when short enough, else its first ``limit`` characters and ``...``.
+
+    For user text shown unquoted (a field path such as ``customers[3].<key>``).
+
+    Examples
+    --------
+    >>> shorten("customers[0].Age")
+    'customers[0].Age'
+    >>> shorten("k" * 500, limit=5)
+    'kkkkk...'
+    """
+    return text if len(text) <= limit else text[:limit] + "..."

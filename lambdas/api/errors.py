@@ -30,6 +30,7 @@ from shared.exceptions import (
     SegmentationError,
     TransientStoreError,
 )
+from shared.quoting import shorten
 
 __all__ = [
     "ERROR_RESPONSES",
@@ -163,10 +164,12 @@ def _field_name(loc: tuple[Any, ...]) -> tuple[str, int | None, str | None]:
     if len(parts) >= 2 and parts[0] == "customers" and isinstance(parts[1], int):
         row = parts[1]
         if len(parts) >= 3:
-            column = str(parts[2])
+            column = shorten(str(parts[2]))
     text = ""
     for part in parts:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+        # Keys come from the request: a 5 MB key is shown as its first characters.
+        name = shorten(str(part))
+        text += f"[{part}]" if isinstance(part, int) else (f".{name}" if text else name)
     return text or "body", row, column
 
 

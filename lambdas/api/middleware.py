@@ -30,6 +30,8 @@ from urllib.parse import urlsplit
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.quoting import quote_value
+
 __all__ = ["MAX_BODY_BYTES", "MAX_RESPONSE_BYTES", "GatewayMiddleware"]
 
 MAX_BODY_BYTES = 6 * 1024 * 1024
@@ -209,7 +211,7 @@ class GatewayMiddleware:
                 415,
                 "unsupported_media_type",
                 f"state-changing requests take a JSON body (Content-Type: application/json), "
-                f"not {shown!r}",
+                f"not {quote_value(shown)}",
                 None,
             )
         if _is_foreign_origin(scope) and _header(scope, b"authorization") is None:

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from shared.contract.layout import MAX_CONFIG_BYTES
 from shared.exceptions import ConfigError, InvalidDatasetNameError, UnknownConfigKeyError
+from shared.quoting import quote_value
 
 __all__ = [
     "ALGORITHMS",
@@ -200,7 +201,7 @@ def parse_config(raw: bytes | str | Mapping[str, Any] | DatasetConfig | None) ->
     if unknown:
         known = ", ".join(DatasetConfig.model_fields)
         raise UnknownConfigKeyError(
-            f"config has unknown key(s) {', '.join(map(repr, unknown))}; known keys: {known}"
+            f"config has unknown key(s) {', '.join(map(quote_value, unknown))}; known keys: {known}"
         )
     try:
         return DatasetConfig.model_validate(data)
@@ -209,7 +210,7 @@ def parse_config(raw: bytes | str | Mapping[str, Any] | DatasetConfig | None) ->
             f"{'.'.join(str(p) for p in err['loc']) or 'config'}: {err['msg']}"
             # Name the offending value (short scalars only: never echo a whole document).
             + (
-                f" (got {err['input']!r})"
+                f" (got {quote_value(err['input'])})"
                 if err["loc"]
                 and isinstance(err.get("input"), str | int | float | bool)
                 and len(repr(err["input"])) <= 80
@@ -268,7 +269,8 @@ def validate_dataset_name(name: str) -> str:
     if not DATASET_NAME_PATTERN.fullmatch(name):
         shown = name if len(name) <= 80 else name[:77] + "..."
         raise InvalidDatasetNameError(
-            f"dataset name {shown!r} is invalid: use 1-63 characters of a-z, 0-9, '-' or '_', "
+            f"dataset name {quote_value(shown)} is invalid: use 1-63 characters of a-z, "
+            f"0-9, '-' or '_', "
             "starting with a letter or digit"
         )
     return name

@@ -35,6 +35,7 @@ from sklearn.base import BaseEstimator
 
 import shared.serving.kernels as kernels
 from shared.exceptions import AlgorithmNotFittedError
+from shared.quoting import quote_value
 from shared.serving.kernels import NOISE_LABEL, AssignmentBatch, as_matrix
 
 __all__ = [
@@ -341,7 +342,7 @@ def kept_precisions_cholesky(
     if values.shape != expected:
         raise ValueError(
             f"precisions_cholesky of shape {values.shape} does not fit covariance_type="
-            f"{covariance_type!r} with {k} components of {d} features"
+            f"{quote_value(covariance_type)} with {k} components of {d} features"
         )
     if covariance_type == "spherical":
         return np.repeat(values[:, None], d, axis=1)
@@ -374,11 +375,13 @@ def full_precisions_cholesky(
     k, d = n_components, n_features
     shapes = {"full": (k, d, d), "tied": (d, d), "diag": (k, d), "spherical": (k,)}
     if covariance_type not in shapes:
-        raise ValueError(f"unknown covariance_type={covariance_type!r}; known: {list(shapes)}")
+        raise ValueError(
+            f"unknown covariance_type={quote_value(covariance_type)}; known: {list(shapes)}"
+        )
     if values.shape != shapes[covariance_type]:
         raise ValueError(
             f"precisions_cholesky of shape {values.shape} does not fit covariance_type="
-            f"{covariance_type!r} with {k} components of {d} features"
+            f"{quote_value(covariance_type)} with {k} components of {d} features"
         )
     if covariance_type == "full":
         return values.copy()

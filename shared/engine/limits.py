@@ -24,6 +24,7 @@ from collections.abc import Collection, Mapping
 
 from shared.contract.manifest import ColumnSchema
 from shared.exceptions import TooManyFeaturesError
+from shared.quoting import quote_value
 from shared.serving.values import feature_columns
 
 __all__ = [
@@ -117,7 +118,7 @@ def check_feature_widths(
         return width
     encoded = {name: w for name, w in widths.items() if name in one_hot and w > 1}
     widest = sorted(encoded, key=lambda name: -encoded[name])[:_WIDEST_SHOWN]
-    shown = ", ".join(f"{name!r} ({encoded[name]:,} categories)" for name in widest)
+    shown = ", ".join(f"{quote_value(name)} ({encoded[name]:,} categories)" for name in widest)
     plain = len(widths) - len(encoded)
     shown = f"widest: {shown}" if shown else f"{plain:,} numeric or date columns"
     if width > max_width:

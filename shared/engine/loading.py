@@ -39,6 +39,8 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from shared.quoting import quote_value
+
 if TYPE_CHECKING:
     import pyarrow as pa
 
@@ -191,7 +193,8 @@ def _read(
     if extension and extension not in TEXT_EXTENSIONS:
         supported = ", ".join((*TEXT_EXTENSIONS, ".csv.gz", ".gz", *_PARQUET_EXTENSIONS))
         raise UnsupportedFormatError(
-            f"{filename}: extension {extension!r} is not supported; use one of {supported}"
+            f"{filename}: extension {quote_value(extension)} is not supported; use one of "
+            f"{supported}"
         )
     return _read_csv(data, filename, limits)
 

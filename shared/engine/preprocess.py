@@ -43,6 +43,7 @@ import numpy as np
 
 from shared.contract.manifest import ColumnSchema
 from shared.exceptions import MissingColumnError, NoUsableFeatureError
+from shared.quoting import quote_value
 from shared.serving.preprocessing import (
     InputColumn,
     OneHotColumn,
@@ -209,8 +210,8 @@ def fit_preprocessor(features: pd.DataFrame, columns: list[ColumnSchema]) -> Fit
     absent = [n for n in names if n not in features.columns]
     if absent:
         raise MissingColumnError(
-            f"features lack column(s) {', '.join(map(repr, absent))} of the schema; "
-            f"available: {', '.join(map(repr, map(str, features.columns)))}"
+            f"features lack column(s) {', '.join(map(quote_value, absent))} of the schema; "
+            f"available: {', '.join(map(quote_value, map(str, features.columns)))}"
         )
     frame = features[names]
     transformer = build_preprocessor(columns)
@@ -332,18 +333,18 @@ def preprocessing_params(
         absent = [n for n in names if n not in used]
         if absent:
             raise MissingColumnError(
-                f"the preprocessor uses column(s) {', '.join(map(repr, absent))} that the "
+                f"the preprocessor uses column(s) {', '.join(map(quote_value, absent))} that the "
                 "schema does not list as used"
             )
         out = transformer.output_indices_[name]
         steps = dict(pipeline.steps) if isinstance(pipeline, Pipeline) else {}
         imputer = steps.get("impute")
         if not isinstance(imputer, SimpleImputer):
-            raise TypeError(f"block {name!r} has no SimpleImputer step named 'impute'")
+            raise TypeError(f"block {quote_value(name)} has no SimpleImputer step named 'impute'")
         fill = list(imputer.statistics_)
         encoder = steps.get("onehot")
         if name in weights and not isinstance(encoder, OneHotEncoder):
-            raise TypeError(f"block {name!r} is weighted but is not a one-hot block")
+            raise TypeError(f"block {quote_value(name)} is weighted but is not a one-hot block")
         if isinstance(encoder, OneHotEncoder):
             value = float(weights.get(name, 1.0))
             offset = out.start
@@ -354,10 +355,10 @@ def preprocessing_params(
             continue
         scaler = steps.get("scale")
         if not isinstance(scaler, StandardScaler):
-            raise TypeError(f"block {name!r} has no StandardScaler step named 'scale'")
+            raise TypeError(f"block {quote_value(name)} has no StandardScaler step named 'scale'")
         log = steps.get("log1p")
         if log is not None and not (isinstance(log, FunctionTransformer) and log.func is np.log1p):
-            raise TypeError(f"block {name!r}: step 'log1p' is not np.log1p")
+            raise TypeError(f"block {quote_value(name)}: step 'log1p' is not np.log1p")
         means = scaler.mean_ if scaler.with_mean else np.zeros(len(names))
         scales = scaler.scale_ if scaler.with_std else np.ones(len(names))
         numeric.extend(

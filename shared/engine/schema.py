@@ -64,6 +64,7 @@ from shared.exceptions import (
     NoUsableFeatureError,
     TooFewRowsError,
 )
+from shared.quoting import quote_value
 from shared.serving.values import (
     ABSURD_MAGNITUDE,
     MISSING_TOKENS,
@@ -77,6 +78,7 @@ from shared.serving.values import (
 __all__ = [
     "ABSURD_MAGNITUDE",
     "MAX_CATEGORIES",
+    "MAX_CATEGORY_CHARS",
     "MIN_ROWS_FLOOR",
     "MISSING_TOKENS",
     "PARSE_SHARE",
@@ -95,6 +97,11 @@ logger = logging.getLogger(__name__)
 
 MAX_CATEGORIES = 50
 """Most distinct values a text column may have and still be a categorical feature."""
+
+MAX_CATEGORY_CHARS = 1_000
+"""Text columns with a longer value are dropped rather than used as categories: labels are
+copied into every document of a version (manifest, profiles, plots, report)."""
+
 SKEW_LIMIT = 2.0
 """Non-negative numeric features with a larger skewness get ``transform="log1p"``."""
 PARSE_SHARE = 0.95
@@ -412,7 +419,9 @@ def _type_column(series: pd.Series, column: ColumnSchema) -> pd.Series:
         return _category_labels(series, column.dtype)
     if column.role == "date":
         if column.date_reference is None:
-            raise ConfigError(f"date column {column.name!r} has no date_reference in its schema")
+            raise ConfigError(
+                f"date column {quote_value(column.name)} has no date_reference in its schema"
+            )
         return _days_before(_date_values(series, column.date_format), column.date_reference)
     values, _, _ = _numeric_values(series)
     if column.transform == "log1p":
@@ -677,7 +686,9 @@ def _infer(a: _Analysis) -> _Decision:
     if a.kind == "nested":
         return _Decision("dropped", _nested_reason(a))
     if a.n_unique <= 1:
-        return _Decision("dropped", f"constant (every present value is {_first_value(a)!r})")
+        return _Decision(
+            "dropped", f"constant (every present value is {quote_value(_first_value(a))})"
+        )
     id_name = _looks_like_id_name(a.name)
     if a.kind == "numeric":
         if id_name and a.unique_per_row:
@@ -711,6 +722,15 @@ def _infer(a: _Analysis) -> _Decision:
         return _Decision(
             "dropped",
             f"free text (mean length {mean_length:.0f} characters, {a.n_unique} distinct values)",
+        )
+    longest = int(distinct.str.len().max()) if len(distinct) else 0
+    if longest > MAX_CATEGORY_CHARS:
+        # A category is copied into the manifest, profiles, plots and report: one huge cell
+        # would be stored (and served) several times over.
+        return _Decision(
+            "dropped",
+            f"text with a value of {longest} characters (a category label is at most "
+            f"{MAX_CATEGORY_CHARS})",
         )
     limit = _category_limit(a.n_present)
     if a.n_unique > limit:
@@ -760,31 +780,32 @@ def _check_config(names: list[str], config: DatasetConfig) -> None:
         absent = [c for c in wanted if c not in available]
         if absent:
             hints = [
-                f"{c!r} -> did you mean {match[0]!r}?"
+                f"{quote_value(c)} -> did you mean {quote_value(match[0])}?"
                 for c in absent
                 if (match := difflib.get_close_matches(c, names, n=1))
             ]
             hint = f" ({'; '.join(hints)})" if hints else ""
             raise MissingColumnError(
-                f"config {key!r} names column(s) {_quote(absent)} that the file does not have"
+                f"config {quote_value(key)} names column(s) {_quote(absent)} that the file "
+                f"does not have"
                 f"{hint}; available columns: {_quote(names)}"
             )
         repeated = sorted({c for c in wanted if wanted.count(c) > 1})
         if repeated:
-            raise ConfigError(f"config {key!r} lists {_quote(repeated)} more than once")
+            raise ConfigError(f"config {quote_value(key)} lists {_quote(repeated)} more than once")
     features = set(config.features or [])
     exclude = set(config.exclude)
     categorical = set(config.categorical)
     conflicts: list[str] = []
     if config.id_column and config.id_column in features:
-        conflicts.append(f"id_column {config.id_column!r} is also in 'features'")
+        conflicts.append(f"id_column {quote_value(config.id_column)} is also in 'features'")
     if config.id_column and config.id_column in exclude:
-        conflicts.append(f"id_column {config.id_column!r} is also in 'exclude'")
+        conflicts.append(f"id_column {quote_value(config.id_column)} is also in 'exclude'")
     if config.id_column and config.id_column in categorical:
-        conflicts.append(f"id_column {config.id_column!r} is also in 'categorical'")
+        conflicts.append(f"id_column {quote_value(config.id_column)} is also in 'categorical'")
     outcomes = set(config.outcomes or [])
     if config.id_column and config.id_column in outcomes:
-        conflicts.append(f"id_column {config.id_column!r} is also in 'outcomes'")
+        conflicts.append(f"id_column {quote_value(config.id_column)} is also in 'outcomes'")
     if outcomes & features:
         conflicts.append(f"{_quote(sorted(outcomes & features))} in both 'outcomes' and 'features'")
     if outcomes & exclude:
@@ -812,7 +833,7 @@ def _apply_config(
         if name == config.id_column:
             if not a.unique_per_row:
                 warnings.append(
-                    f"id_column {name!r} is not unique on every row "
+                    f"id_column {quote_value(name)} is not unique on every row "
                     f"({a.n_unique} distinct values, {a.n_rows - a.n_present} missing in "
                     f"{a.n_rows} rows)"
                 )
@@ -828,13 +849,15 @@ def _apply_config(
     if a.kind == "nested":
         if forced or name in config.categorical:
             raise ConfigError(
-                f"column {name!r} holds nested values (a {a.nested} per row): it "
+                f"column {quote_value(name)} holds nested values (a {a.nested} per row): it "
                 "cannot be a feature; remove it from 'features'/'categorical' or flatten it"
             )
         return inferred, False
     if a.kind == "empty":
         if forced or name in config.categorical:
-            warnings.append(f"column {name!r} is named by the config but has no values; dropped")
+            warnings.append(
+                f"column {quote_value(name)} is named by the config but has no values; dropped"
+            )
         return _Decision("dropped", "all values are missing"), False
     if name in config.categorical:
         return _Decision("categorical", "categorical by the config"), True
@@ -844,13 +867,13 @@ def _apply_config(
     if inferred.role in ("numeric", "categorical", "date"):
         return inferred, True
     if inferred.role == "dropped" and "constant" in inferred.reason:
-        warnings.append(f"feature {name!r} named by the config is {inferred.reason}")
+        warnings.append(f"feature {quote_value(name)} named by the config is {inferred.reason}")
     natural: Literal["numeric", "categorical", "date"] = "categorical"
     if a.kind in ("numeric", "date"):
         natural = "numeric" if a.kind == "numeric" else "date"
     if natural == "categorical" and a.n_unique > MAX_CATEGORIES:
         warnings.append(
-            f"feature {name!r} named by the config has {a.n_unique} categories "
+            f"feature {quote_value(name)} named by the config has {a.n_unique} categories "
             f"(more than {MAX_CATEGORIES}); its one-hot encoding will be wide"
         )
     return _Decision(natural, "feature named by the config"), True
@@ -933,7 +956,7 @@ def clean_training_table(
     _check_width(analyses, final, n_read)
     if not used:
         reasons = "; ".join(
-            f"{a.name!r}: {d.reason}" for a, (d, _) in zip(analyses, final, strict=True)
+            f"{quote_value(a.name)}: {d.reason}" for a, (d, _) in zip(analyses, final, strict=True)
         )
         raise NoUsableFeatureError(
             f"no usable feature column among {len(names)} column(s): {reasons}. "
@@ -1048,16 +1071,20 @@ def _screen_outcomes(
         if a.name in named:
             if a.kind == "nested":
                 raise ConfigError(
-                    f"config 'outcomes' names {a.name!r}, which holds nested values (a {a.nested} "
+                    f"config 'outcomes' names {quote_value(a.name)}, which holds nested "
+                    f"values (a {a.nested} "
                     "per row): an outcome is profiled as rates of plain values"
                 )
             if a.kind == "empty":
-                warnings.append(f"outcome {a.name!r} named by the config has no values; dropped")
+                warnings.append(
+                    f"outcome {quote_value(a.name)} named by the config has no values; dropped"
+                )
                 screened[i] = (_Decision("dropped", "all values are missing"), False)
                 continue
             if a.n_unique > MAX_CATEGORIES:
                 raise ConfigError(
-                    f"config 'outcomes' names {a.name!r}, which has {a.n_unique} distinct values "
+                    f"config 'outcomes' names {quote_value(a.name)}, which has {a.n_unique} "
+                    f"distinct values "
                     f"(an outcome is profiled as rates of at most {MAX_CATEGORIES} values)"
                 )
             reason = "outcome named by the config: profiled per segment as rates, not clustered"
@@ -1066,7 +1093,8 @@ def _screen_outcomes(
             if word is None or a.n_unique > OUTCOME_MAX_LEVELS:
                 continue
             reason = (
-                f"outcome-like column (name word {word!r}, {a.n_unique} values): profiled per "
+                f"outcome-like column (name word {quote_value(word)}, {a.n_unique} values): "
+                f"profiled per "
                 'segment as rates, not clustered; "outcomes": [] in the dataset config clusters '
                 "on it"
             )
@@ -1107,7 +1135,7 @@ def _resolve_ids(analyses: list[_Analysis], decisions: list[_Decision]) -> None:
         if i != winner:
             decisions[i] = _Decision(
                 "dropped",
-                f"unique per row like the identifier {analyses[winner].name!r}",
+                f"unique per row like the identifier {quote_value(analyses[winner].name)}",
             )
 
 
@@ -1181,18 +1209,19 @@ def _warn_values(a: _Analysis, is_used: bool, warnings: list[str]) -> None:
     if not is_used:
         return
     if a.unparseable:
-        shown = ", ".join(repr(v) for v in a.unparseable_examples)
+        shown = ", ".join(quote_value(v) for v in a.unparseable_examples)
         warnings.append(
-            f"column {a.name!r}: {a.unparseable} value(s) that are not {a.unparseable_kind} "
+            f"column {quote_value(a.name)}: {a.unparseable} value(s) that are not "
+            f"{a.unparseable_kind} "
             f"({shown}) "
             "treated as missing"
         )
     if a.absurd:
         warnings.append(
-            f"column {a.name!r}: {a.absurd} infinite or absurd value(s) "
+            f"column {quote_value(a.name)}: {a.absurd} infinite or absurd value(s) "
             f"(magnitude > {ABSURD_MAGNITUDE:g}) treated as missing"
         )
 
 
 def _quote(names: list[str] | list[Hashable]) -> str:
-    return ", ".join(repr(str(n)) for n in names)
+    return ", ".join(quote_value(str(n)) for n in names)

@@ -35,6 +35,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from shared.quoting import quote_value
+
 __all__ = [
     "DUPLICATE_RHO",
     "OUTCOME_MAX_LEVELS",
@@ -144,8 +146,8 @@ class NearDuplicate:
     def reason(self) -> str:
         """The manifest reason, naming the twin."""
         return (
-            f"near-duplicate of {self.twin!r} (Spearman rho {self.rho:+.2f}, "
-            f"|rho| >= {DUPLICATE_RHO:g}): {self.twin!r} is kept"
+            f"near-duplicate of {quote_value(self.twin)} (Spearman rho {self.rho:+.2f}, "
+            f"|rho| >= {DUPLICATE_RHO:g}): {quote_value(self.twin)} is kept"
         )
 
 

@@ -56,6 +56,7 @@ from shared.contract.evaluation import Candidate
 from shared.contract.manifest import Metrics
 from shared.engine.clustering import knee_index
 from shared.engine.guardrails import GUARDRAIL_RULE, GuardrailCheck, Guardrails
+from shared.quoting import quote_value
 
 __all__ = [
     "CHAMPION_RULE",
@@ -460,5 +461,5 @@ def choose_champion(
 
 def _algorithm(name: str) -> Algorithm:
     if name not in ALGORITHMS:
-        raise ValueError(f"unknown algorithm {name!r}; expected one of {ALGORITHMS}")
+        raise ValueError(f"unknown algorithm {quote_value(name)}; expected one of {ALGORITHMS}")
     return name

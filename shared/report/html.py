@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from shared.contract.plots import WIDE_FIGURES, PlotData
+from shared.quoting import quote_value
 
 if TYPE_CHECKING:
     from shared.contract.evaluation import Evaluation
@@ -57,7 +58,7 @@ def report_asset(name: str) -> str:
     text = resources.files("shared.report").joinpath(_STATIC, name).read_text(encoding="utf-8")
     closing = "</style" if name == _CSS_FILE else "</script"
     if closing in text.lower():  # would end the element it is inlined into
-        raise ValueError(f"{name} contains {closing!r}")
+        raise ValueError(f"{name} contains {quote_value(closing)}")
     return text
 
 

@@ -65,6 +65,7 @@ import numpy as np
 from shared.contract.documents import NOISE_LABEL
 from shared.contract.plots import PcaProjection, PlotData, PlotPoints
 from shared.engine.metrics import silhouette_from_sums
+from shared.quoting import quote_value
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -184,7 +185,7 @@ def build_plot_data(
         raise ValueError(f"rows disagree: features has {n}, X {X.shape[0]}, ids {shown}")
     for key, labels in labels_by_model.items():
         if len(labels) != n:
-            raise ValueError(f"labels of {key!r} have {len(labels)} rows, features {n}")
+            raise ValueError(f"labels of {quote_value(key)} have {len(labels)} rows, features {n}")
     rng = np.random.default_rng(random_state)
     used = [c for c in columns if c.used and c.name in features.columns]
     numeric_cols = [c.name for c in used if c.role in ("numeric", "date")]

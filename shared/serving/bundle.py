@@ -36,6 +36,7 @@ from typing import Any
 
 from shared.contract.layout import SERVING_PARAMS_PATH
 from shared.exceptions import ArtifactError
+from shared.quoting import quote_value
 from shared.serving.preprocessing import PreprocessingParams
 
 logger = logging.getLogger(__name__)
@@ -108,7 +109,8 @@ def read_serving_params(data: bytes) -> ServingParams:
     if not isinstance(doc, dict) or doc.get("format") != SERVING_FORMAT:
         found = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
         raise ArtifactError(
-            f"{SERVING_PARAMS_PATH} has format {found!r}; this reader knows {SERVING_FORMAT}"
+            f"{SERVING_PARAMS_PATH} has format {quote_value(found)}; this reader knows "
+            f"{SERVING_FORMAT}"
         )
     preprocessing, models = doc.get("preprocessing"), doc.get("models")
     if not isinstance(preprocessing, dict) or not isinstance(models, dict):

@@ -55,6 +55,43 @@ LOW_INFORMATION_SHARE = 0.5
 segment comes mostly from the training medians and modes, not from what was sent."""
 _SHOWN_FEATURES = 20
 
+MAX_ROW_WARNINGS = 10
+"""Most warnings listed for one customer; the rest are counted in a last "... and K more"."""
+MAX_BATCH_WARNINGS = 1_000
+"""Most warnings listed in one answer (a 10,000-customer batch of unknown keys would otherwise
+answer with more warnings than assignments)."""
+
+
+def cap_warnings(
+    warnings: list[list[str]],
+    per_row: int = MAX_ROW_WARNINGS,
+    total: int = MAX_BATCH_WARNINGS,
+) -> None:
+    """Cut each customer's warnings to ``per_row`` and the batch's to ``total``, in place.
+
+    A cut list ends with one ``"... and K more warning(s)"`` entry saying how many were left out.
+
+    Examples
+    --------
+    >>> rows = [["a", "b", "c"], ["d"], ["e", "f"]]
+    >>> cap_warnings(rows, per_row=2, total=3)
+    >>> for row in rows:
+    ...     print(row)
+    ['a', '... and 2 more warning(s)']
+    ['d']
+    ['... and 2 more warning(s) (at most 3 per answer)']
+    """
+    budget = total
+    for i, row in enumerate(warnings):
+        room = min(per_row, budget)
+        if len(row) <= room:
+            budget -= len(row)
+            continue
+        keep = max(room - 1, 0)  # one line for the note
+        reason = "" if room == per_row else f" (at most {total} per answer)"
+        warnings[i] = [*row[:keep], f"... and {len(row) - keep} more warning(s){reason}"]
+        budget -= keep
+
 
 def _no_bundle(manifest: Manifest) -> str:
     return (
@@ -186,14 +223,16 @@ class SegmentationModel:
         if summary is None:
             fitted = ", ".join(sorted(self.manifest.algorithms)) or "none"
             raise AlgorithmNotFittedError(
-                f"algorithm {name!r} was not fitted for {self.dataset} version {self.version}; "
+                f"algorithm {quote_value(name)} was not fitted for {self.dataset} version "
+                f"{self.version}; "
                 f"fitted: {fitted}"
             )
         if k is None or k == summary.k:
             return ModelChoice(name, summary.k, model_key(name, summary.k), summary.artifact)
         if summary.k is None:
             raise AlgorithmNotFittedError(
-                f"algorithm {name!r} has no k (it finds the number of segments itself); drop k={k}"
+                f"algorithm {quote_value(name)} has no k (it finds the number of segments "
+                f"itself); drop k={k}"
             )
         artifact = summary.models.get(str(k))
         if artifact is None:
@@ -216,7 +255,7 @@ class SegmentationModel:
         if segments is None:
             raise ArtifactError(
                 f"profiles.json of {self.dataset} version {self.version} has no segments for "
-                f"model {choice.key!r}"
+                f"model {quote_value(choice.key)}"
             )
         return segments
 
@@ -279,7 +318,7 @@ class SegmentationModel:
             if spec is None:
                 raise ArtifactError(
                     f"{SERVING_PARAMS_PATH} of {self.dataset}/{self.version} has no rule for "
-                    f"model {choice.key!r}; refusing it"
+                    f"model {quote_value(choice.key)}; refusing it"
                 )
             with self._lock:
                 found = self._rules.get(choice.key)
@@ -379,6 +418,7 @@ class SegmentationModel:
         if not records:
             return SegmentAssignments(choice, [], [], [], [], None, [], [], [])
         X, imputed, warnings = self.transform(records)
+        cap_warnings(warnings)
         low_information = self._check_information(imputed, warnings)
         result = SegmentAssignments.from_batch(choice, segments, rule.assign(X), imputed, warnings)
         for i in low_information:

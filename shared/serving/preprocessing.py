@@ -17,6 +17,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from shared.quoting import quote_value
+
 __all__ = [
     "InputColumn",
     "OneHotColumn",
@@ -144,11 +146,14 @@ class PreprocessingParams:
             raise ValueError(f"the preprocessing parameters use unlisted column(s) {unknown}")
         for c in self.categorical:
             if not (math.isfinite(c.value) and c.value > 0):
-                raise ValueError(f"column {c.column!r}: value={c.value} should be a number > 0")
+                raise ValueError(
+                    f"column {quote_value(c.column)}: value={c.value} should be a number > 0"
+                )
         for n in self.numeric:
             if not all(map(math.isfinite, (n.fill, n.mean, n.scale))) or n.scale == 0:
                 raise ValueError(
-                    f"column {n.column!r}: fill={n.fill}, mean={n.mean}, scale={n.scale} "
+                    f"column {quote_value(n.column)}: fill={n.fill}, mean={n.mean}, "
+                    f"scale={n.scale} "
                     "should be finite numbers with scale != 0"
                 )
 
@@ -248,36 +253,36 @@ def _items(value: Any) -> Sequence[Any]:
 
 def _text(value: Any) -> str:
     if not isinstance(value, str):
-        raise TypeError(f"expected a text, got {value!r}")
+        raise TypeError(f"expected a text, got {quote_value(value)}")
     return value
 
 
 def _flag(value: Any) -> bool:
     if not isinstance(value, bool):
-        raise TypeError(f"expected true or false, got {value!r}")
+        raise TypeError(f"expected true or false, got {quote_value(value)}")
     return value
 
 
 def _integer(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"expected an integer, got {value!r}")
+        raise TypeError(f"expected an integer, got {quote_value(value)}")
     return value
 
 
 def _number(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"expected a number, got {value!r}")
+        raise TypeError(f"expected a number, got {quote_value(value)}")
     return float(value)
 
 
 def _role(value: Any) -> InputRole:
     if value not in _ROLES:
-        raise TypeError(f"expected a role of {sorted(_ROLES)}, got {value!r}")
+        raise TypeError(f"expected a role of {sorted(_ROLES)}, got {quote_value(value)}")
     role: InputRole = value
     return role
 
 
 def _slot(pair: Any) -> OneHotSlot:
     if not isinstance(pair, list) or len(pair) != 2:
-        raise TypeError(f"a one-hot slot is a [label, output] pair, got {pair!r}")
+        raise TypeError(f"a one-hot slot is a [label, output] pair, got {quote_value(pair)}")
     return OneHotSlot(_text(pair[0]), _integer(pair[1]))

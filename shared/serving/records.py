@@ -16,11 +16,13 @@ from typing import Any, Literal
 
 from shared.contract.manifest import ColumnSchema
 from shared.exceptions import InvalidCustomerError, NoUsableFeatureError
+from shared.quoting import quote_value
 from shared.serving.values import category_label, date_age_days, feature_columns, parse_number
 
 __all__ = ["ColumnRule", "CustomerValidator", "TypedValue"]
 
 _SHOWN_CATEGORIES = 8
+_SHOWN_UNKNOWN = 10
 
 TypedValue = float | str | None
 """A typed customer value: a float (numbers, date ages in days), a category label, or None."""
@@ -76,10 +78,11 @@ class ColumnRule:
         if self.role == "categorical":
             label = category_label(value, self.dtype)
             if label is not None and self.categories and label not in self.categories:
-                shown = ", ".join(map(repr, self.known[:_SHOWN_CATEGORIES]))
+                shown = ", ".join(map(quote_value, self.known[:_SHOWN_CATEGORIES]))
                 more = ", ..." if len(self.known) > _SHOWN_CATEGORIES else ""
                 warnings.append(
-                    f"{self.name}={label!r} was not seen in training (known: {shown}{more}); "
+                    f"{self.name}={quote_value(label)} was not seen in training (known: "
+                    f"{shown}{more}); "
                     "it matches no category"
                 )
             return label
@@ -95,7 +98,9 @@ class ColumnRule:
             return None
         self._check_range(value, number, warnings)
         if self.log1p and number < 0:
-            warnings.append(f"{self.name}={value!r} is negative; treated as 0 (log1p column)")
+            warnings.append(
+                f"{self.name}={quote_value(value)} is negative; treated as 0 (log1p column)"
+            )
             number = 0.0
         return number
 
@@ -107,11 +112,12 @@ class ColumnRule:
             oldest = (reference - timedelta(days=self.high)).date().isoformat()
             newest = (reference - timedelta(days=self.low)).date().isoformat()
             warnings.append(
-                f"{self.name}={value!r} is outside the training dates {oldest}..{newest}"
+                f"{self.name}={quote_value(value)} is outside the training dates {oldest}..{newest}"
             )
             return
         warnings.append(
-            f"{self.name}={value!r} is outside the training range {self.low:g}..{self.high:g}"
+            f"{self.name}={quote_value(value)} is outside the training range "
+            f"{self.low:g}..{self.high:g}"
         )
 
 
@@ -174,7 +180,8 @@ class CustomerValidator:
                 except (TypeError, ValueError) as e:
                     expected = {"numeric": "a number", "date": "a date", "categorical": "a text"}
                     raise InvalidCustomerError(
-                        f"customer {i}, column {rule.name!r}: {e}; expected {expected[rule.role]}",
+                        f"customer {i}, column {quote_value(rule.name)}: {e}; expected "
+                        f"{expected[rule.role]}",
                         row=i,
                         column=rule.name,
                     ) from None
@@ -183,7 +190,13 @@ class CustomerValidator:
                 values.append(value)
             extra = [str(k) for k in record if k not in self.known_names]
             if extra:
-                row_warnings.append(f"unknown field(s) {', '.join(map(repr, extra))} ignored")
+                shown = ", ".join(map(quote_value, extra[:_SHOWN_UNKNOWN]))
+                more = (
+                    f" and {len(extra) - _SHOWN_UNKNOWN} more"
+                    if len(extra) > _SHOWN_UNKNOWN
+                    else ""
+                )
+                row_warnings.append(f"unknown field(s) {shown}{more} ignored")
             rows.append(values)
             imputed.append(row_imputed)
             warnings.append(row_warnings)

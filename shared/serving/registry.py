@@ -19,6 +19,7 @@ from shared.exceptions import (
     TransientStoreError,
     VersionNotFoundError,
 )
+from shared.quoting import quote_value
 from shared.serving.model import SegmentationModel
 from shared.store.base import ModelStore, read_current
 
@@ -146,7 +147,7 @@ class ModelRegistry:
             model = SegmentationModel.open(self.store, dataset, version)
         except VersionNotFoundError:
             if not self._dataset_exists(dataset):
-                raise DatasetNotFoundError(f"no dataset named {dataset!r}") from None
+                raise DatasetNotFoundError(f"no dataset named {quote_value(dataset)}") from None
             raise
         with self._guard:
             self._pinned[key] = model
@@ -206,10 +207,10 @@ class ModelRegistry:
                 return entry.model
             if self._dataset_exists(dataset):
                 raise NoModelError(
-                    f"dataset {dataset!r} has no published model yet (training has not "
+                    f"dataset {quote_value(dataset)} has no published model yet (training has not "
                     "finished, or every upload failed: see its failures)"
                 )
-            raise DatasetNotFoundError(f"no dataset named {dataset!r}")
+            raise DatasetNotFoundError(f"no dataset named {quote_value(dataset)}")
         if entry is not None and entry.model.version == pointer.version:
             entry.checked_at = now
             return entry.model
@@ -245,7 +246,8 @@ class ModelRegistry:
             model = SegmentationModel.open(self.store, dataset, version)
         except VersionNotFoundError as e:
             raise ArtifactError(
-                f"current.json of dataset {dataset!r} points at version {version!r}, which has "
+                f"current.json of dataset {quote_value(dataset)} points at version "
+                f"{quote_value(version)}, which has "
                 "no manifest; refusing it"
             ) from e
         if warm:

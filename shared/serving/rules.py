@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from shared.exceptions import ArtifactError
+from shared.quoting import quote_value
 from shared.serving.kernels import (
     AssignmentBatch,
     as_matrix,
@@ -60,11 +61,13 @@ class ServingRule:
 def _need(arr: np.ndarray, name: str, kind: str, shape: tuple[int | None, ...]) -> None:
     wanted = {"f": np.float64, "i": np.int64}[kind]
     if arr.dtype != wanted:
-        raise ValueError(f"array {name!r} has dtype {arr.dtype}, expected {np.dtype(wanted)}")
+        raise ValueError(
+            f"array {quote_value(name)} has dtype {arr.dtype}, expected {np.dtype(wanted)}"
+        )
     if arr.ndim != len(shape) or any(
         s is not None and s != got for s, got in zip(shape, arr.shape, strict=True)
     ):
-        raise ValueError(f"array {name!r} has shape {arr.shape}, expected {shape}")
+        raise ValueError(f"array {quote_value(name)} has shape {arr.shape}, expected {shape}")
 
 
 class CentroidRule(ServingRule):
@@ -210,7 +213,9 @@ def load_serving_rule(spec: Mapping[str, Any], data: bytes) -> ServingRule:
     kind = spec.get("kind")
     rule_type = _RULES.get(kind) if isinstance(kind, str) else None
     if rule_type is None:
-        raise ArtifactError(f"serving bundle: unknown rule kind {kind!r}; known: {sorted(_RULES)}")
+        raise ArtifactError(
+            f"serving bundle: unknown rule kind {quote_value(kind)}; known: {sorted(_RULES)}"
+        )
     try:
         n_features = int(spec["n_features"])
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from shared.contract.manifest import ColumnSchema
+from shared.quoting import quote_value
 from shared.serving.preprocessing import (
     InputColumn,
     OneHotColumn,
@@ -71,7 +72,9 @@ def plain_numbers(
         outside = present & ((numbers < low) | (numbers > high))
         span = f"{low:g}..{high:g}"
         for i in np.flatnonzero(outside).tolist():
-            warnings[i].append(f"{name}={values[i]!r} is outside the training range {span}")
+            warnings[i].append(
+                f"{name}={quote_value(values[i])} is outside the training range {span}"
+            )
     if log1p:
         negative = present & (numbers < 0)
         unusual.update(np.flatnonzero(negative).tolist())

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from shared.contract.manifest import ColumnSchema
+from shared.quoting import quote_value
 
 __all__ = [
     "ABSURD_MAGNITUDE",
@@ -89,17 +90,19 @@ def parse_number(value: Any) -> float | None:
         if not text or text in MISSING_TOKENS:
             return None
         if "_" in text:
-            raise ValueError(f"{value!r} is not a number")
+            raise ValueError(f"{quote_value(value)} is not a number")
         try:
             number = float(text)
         except ValueError:
-            raise ValueError(f"{value!r} is not a number") from None
+            raise ValueError(f"{quote_value(value)} is not a number") from None
     else:
         raise TypeError(f"a {type(value).__name__} is not a number")
     if math.isnan(number):
         return None
     if not abs(number) <= ABSURD_MAGNITUDE:
-        raise ValueError(f"{value!r} is not a finite number within +-{ABSURD_MAGNITUDE:g}")
+        raise ValueError(
+            f"{quote_value(value)} is not a finite number within +-{ABSURD_MAGNITUDE:g}"
+        )
     return number
 
 
@@ -195,7 +198,7 @@ def _parse_date_scalar(value: Any, date_format: str | None) -> datetime | None:
     try:
         return naive_utc(datetime.fromisoformat(text))
     except ValueError:
-        raise ValueError(f"{value!r} is not a date") from None
+        raise ValueError(f"{quote_value(value)} is not a date") from None
 
 
 def naive_utc(moment: datetime) -> datetime:

@@ -22,6 +22,7 @@ from shared.exceptions import (
     NotFoundError,
     VersionNotFoundError,
 )
+from shared.quoting import quote_value
 
 logger = logging.getLogger(__name__)
 
@@ -142,7 +143,7 @@ class UploadInfo:
 def _check_size(upload: UploadInfo, size: int, max_bytes: int) -> None:
     if size > max_bytes:
         raise FileTooLargeError(
-            f"upload {upload.key!r} is {size:,} bytes; the limit is {max_bytes:,} bytes "
+            f"upload {quote_value(upload.key)} is {size:,} bytes; the limit is {max_bytes:,} bytes "
             "(MAX_UPLOAD_BYTES)"
         )
 
@@ -229,7 +230,9 @@ def read_manifest(store: ModelStore, dataset: str, version: str) -> Manifest:
     try:
         raw = store.get_bytes(ModelLayout.manifest(dataset, version))
     except ObjectNotFoundError as e:
-        raise VersionNotFoundError(f"dataset {dataset!r} has no version {version!r}") from e
+        raise VersionNotFoundError(
+            f"dataset {quote_value(dataset)} has no version {quote_value(version)}"
+        ) from e
     return Manifest.model_validate_json(raw)
 
 
@@ -244,14 +247,14 @@ def read_verified_artifact(store: ModelStore, manifest: Manifest, path: str) -> 
     info = manifest.artifacts.get(path)
     if info is None:
         raise ChecksumMismatchError(
-            f"artifact {path!r} is not listed in the manifest of "
+            f"artifact {quote_value(path)} is not listed in the manifest of "
             f"{manifest.dataset}/{manifest.version}; refusing to load it"
         )
     data = store.get_bytes(ModelLayout.artifact(manifest.dataset, manifest.version, path))
     digest = sha256_hex(data)
     if digest != info.sha256:
         raise ChecksumMismatchError(
-            f"artifact {path!r} of {manifest.dataset}/{manifest.version} has sha256 "
+            f"artifact {quote_value(path)} of {manifest.dataset}/{manifest.version} has sha256 "
             f"{digest[:12]}..., the manifest says {info.sha256[:12]}...; refusing to load it"
         )
     return data

@@ -13,6 +13,7 @@ from shared.exceptions import (
     ConfigError,
     TransientStoreError,
 )
+from shared.quoting import quote_value
 from shared.store.base import (
     ModelStore,
     ObjectNotFoundError,
@@ -28,7 +29,7 @@ def _local_path(root: Path, key: str) -> Path:
     """The file of ``key`` under ``root``; keys that could leave ``root`` are refused."""
     parts = [p for p in key.split("/") if p]
     if not parts or any(p in {".", ".."} for p in parts):
-        raise ValueError(f"invalid store key {key!r}")
+        raise ValueError(f"invalid store key {quote_value(key)}")
     return root.joinpath(*parts)
 
 
@@ -54,7 +55,7 @@ class LocalModelStore(ModelStore):
         try:
             return path.read_bytes()
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as e:
-            raise ObjectNotFoundError(f"no object at {key!r}") from e
+            raise ObjectNotFoundError(f"no object at {quote_value(key)}") from e
 
     def put_bytes(
         self, key: str, data: bytes, *, content_type: str = "application/octet-stream"
@@ -173,5 +174,7 @@ class LocalRawUploadReader(RawUploadReader):
         if not path.is_file():
             return None
         if path.stat().st_size > max_bytes:
-            raise ConfigError(f"{key!r} is larger than {max_bytes:,} bytes, the config limit")
+            raise ConfigError(
+                f"{quote_value(key)} is larger than {max_bytes:,} bytes, the config limit"
+            )
         return path.read_bytes()

@@ -10,6 +10,7 @@ from shared.exceptions import (
     ConfigError,
     TransientStoreError,
 )
+from shared.quoting import quote_value
 from shared.settings import Settings
 from shared.store.base import (
     ModelStore,
@@ -280,7 +281,9 @@ class S3RawUploadReader(RawUploadReader):
         size = int(response["ContentLength"])
         if size > max_bytes:
             response["Body"].close()
-            raise ConfigError(f"{key!r} is {size:,} bytes; a config may have at most {max_bytes:,}")
+            raise ConfigError(
+                f"{quote_value(key)} is {size:,} bytes; a config may have at most {max_bytes:,}"
+            )
         return _read_body(response, self.bucket, key)
 
 

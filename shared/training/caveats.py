@@ -21,6 +21,7 @@ from shared.contract.config import DatasetConfig
 from shared.contract.manifest import AlgorithmSummary, ColumnSchema, RowCounts
 from shared.engine.guardrails import Guardrails
 from shared.engine.structure import NULL_MARGIN
+from shared.quoting import quote_value
 
 __all__ = ["ALGORITHM_NAMES", "data_warnings", "guardrail_warnings", "structure_warnings"]
 
@@ -187,7 +188,7 @@ def data_warnings(
     if config.features is not None:
         chosen_out |= {c.name for c in columns if c.name not in config.features}
     unused = [
-        f"{c.name!r} ({c.reason})" if c.reason else repr(c.name)
+        f"{quote_value(c.name)} ({c.reason})" if c.reason else quote_value(c.name)
         for c in columns
         if not c.used and c.role != "id" and c.name not in chosen_out
     ]
@@ -198,7 +199,10 @@ def data_warnings(
         )
     imputed = sorted(rows.imputed_values.items(), key=lambda item: (-item[1], item[0]))
     if imputed and rows.used:
-        parts = [f"{name!r} ({_percent(count, rows.used)} of customers)" for name, count in imputed]
+        parts = [
+            f"{quote_value(name)} ({_percent(count, rows.used)} of customers)"
+            for name, count in imputed
+        ]
         out.append(
             "Missing values were filled in with a typical value (the median, or the most common "
             f"category) for {_listing(parts)}; segments say less about these customers on "

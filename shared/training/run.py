@@ -100,6 +100,7 @@ from shared.exceptions import (
     TrainingInProgressError,
     TransientStoreError,
 )
+from shared.quoting import quote_value
 from shared.settings import DEFAULT_MAX_DECOMPRESSED_BYTES
 from shared.store.base import (
     ModelStore,
@@ -384,7 +385,8 @@ def promote_if_newer(store: ModelStore, dataset: str, pointer: CurrentPointer) -
             return True
         logger.info("current.json of %s changed meanwhile; comparing again", dataset)
     raise TransientStoreError(
-        f"current.json of {dataset!r} kept changing during {_CURRENT_SWAP_ATTEMPTS} attempts"
+        f"current.json of {quote_value(dataset)} kept changing during "
+        f"{_CURRENT_SWAP_ATTEMPTS} attempts"
     )
 
 
@@ -528,7 +530,10 @@ class TrainingRun:
             return TrainingResult("rejected", key, error=str(e))
         raw_bucket = self.raw.bucket
         if upload.bucket and raw_bucket and upload.bucket != raw_bucket:
-            message = f"event names bucket {upload.bucket!r}, this function reads {raw_bucket!r}"
+            message = (
+                f"event names bucket {quote_value(upload.bucket)}, this function "
+                f"reads {quote_value(raw_bucket)}"
+            )
             logger.warning("rejecting %r: %s", key, message)
             return TrainingResult("rejected", key, dataset=dataset, error=message)
         try:
@@ -823,7 +828,9 @@ def _check_artifacts(output: TrainingOutput) -> None:
     for path in output.artifacts:
         parts = path.split("/")
         if path.startswith("/") or any(p in {"", ".", ".."} for p in parts):
-            raise ArtifactError(f"the engine produced an artifact with an unsafe path {path!r}")
+            raise ArtifactError(
+                f"the engine produced an artifact with an unsafe path {quote_value(path)}"
+            )
         if path == MANIFEST_PATH:
             raise ArtifactError(
                 f"the engine may not produce {MANIFEST_PATH}; the publisher writes it"

@@ -11,6 +11,8 @@ from mangum import Mangum
 
 from lambdas.api.middleware import MAX_RESPONSE_BYTES, lambda_payload_size
 from shared.contract.layout import ModelLayout
+from shared.quoting import quote_value
+from shared.serving.model import MAX_BATCH_WARNINGS, MAX_ROW_WARNINGS, cap_warnings
 from shared.store.base import read_current
 from shared.store.local import LocalModelStore
 from shared.training.pipeline import TrainingOutput
@@ -242,3 +244,64 @@ def test_a_low_information_customer_gets_no_confidence(api: Mangum) -> None:
     assert "3 of 4 features were imputed; confidence withheld (null)" in low["warnings"]
     assert isinstance(enough["confidence"], float)
     assert not [w for w in enough["warnings"] if "confidence" in w]
+
+
+def test_a_huge_wrong_value_is_not_echoed_in_full(api: Mangum) -> None:
+    huge = "x" * 5_000_000
+    status, body = api_call(
+        api, "POST", "/datasets/mall/assign", body={"customers": [{**MALL_CUSTOMER, "Age": huge}]}
+    )
+    assert status == 422, str(body)[:300]
+    assert body["column"] == "Age"
+    assert len(json.dumps(body)) < 2_000
+    assert "(5000000 characters)" in body["message"]
+
+
+def test_a_huge_key_is_not_echoed_in_full(api: Mangum) -> None:
+    key = "k" * 5_000_000
+    status, body = api_call(api, "POST", "/datasets/mall/assign", body={"customers": {key: 1}})
+    assert status == 422, str(body)[:300]
+    assert len(json.dumps(body)) < 5_000
+    status, body = api_call(
+        api, "POST", "/datasets/mall/assign", body={"customers": [{**MALL_CUSTOMER, key: 1}]}
+    )
+    assert status == 200, str(body)[:300]
+    assert len(json.dumps(body)) < 5_000
+
+
+def test_warnings_are_capped_per_row_and_per_answer(api: Mangum) -> None:
+    unknown = {f"extra_{i}": i for i in range(50)}
+    wild = {"Gender": "Robot", "Age": 500, "Annual Income (k$)": -9, "Spending Score (1-100)": 900}
+    customers = [{**MALL_CUSTOMER, **unknown} for _ in range(2_000)] + [wild] * 3
+    status, body = api_call(api, "POST", "/datasets/mall/assign", body={"customers": customers})
+    assert status == 200, str(body)[:300]
+    rows = body["assignments"]
+    first = rows[0]["warnings"]
+    assert len(first) == 1
+    assert first[0].startswith("unknown field(s) 'extra_0', 'extra_1'")
+    assert first[0].endswith("and 40 more ignored")
+    assert all(len(r["warnings"]) <= MAX_ROW_WARNINGS for r in rows)
+    listed = [w for r in rows for w in r["warnings"] if not w.startswith("... and")]
+    assert len(listed) == MAX_BATCH_WARNINGS
+    assert rows[-1]["warnings"] == [
+        f"... and 4 more warning(s) (at most {MAX_BATCH_WARNINGS} per answer)"
+    ]
+
+
+def test_cap_warnings_keeps_short_lists_and_counts_the_rest() -> None:
+    rows = [[f"w{i}" for i in range(25)], ["a"], []]
+    cap_warnings(rows)
+    assert rows[0] == [
+        *(f"w{i}" for i in range(MAX_ROW_WARNINGS - 1)),
+        "... and 16 more warning(s)",
+    ]
+    assert rows[1:] == [["a"], []]
+
+
+def test_quote_value_never_builds_the_whole_repr() -> None:
+    assert quote_value("a" * 98) == repr("a" * 98)
+    shown = quote_value("é" * 10_000_000)
+    assert len(shown) < 150
+    assert shown.endswith("(10000000 characters)")
+    assert len(quote_value(b"\x00" * 1000)) < 150
+    assert len(quote_value(list(range(100_000)))) < 150

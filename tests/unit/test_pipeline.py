@@ -19,7 +19,7 @@ from shared.contract.layout import model_artifact_path
 from shared.contract.profiles import ProfileCatalog
 from shared.engine.loading import read_table
 from shared.engine.persistence import load_artifact
-from shared.engine.schema import prepare_frame
+from shared.engine.schema import MAX_CATEGORY_CHARS, prepare_frame
 from shared.exceptions import DataValidationError
 from shared.training.pipeline import (
     ASSIGNMENTS_FORMULA_PREFIXES,
@@ -280,3 +280,24 @@ def test_a_formula_like_id_column_name_is_neutralised_in_the_header() -> None:
     header = next(csv.reader(io.StringIO(raw)))
     assert header == ["'" + name, "kmeans"]
     assert not [c for c in header if c.startswith(ASSIGNMENTS_FORMULA_PREFIXES)]
+
+
+def test_a_huge_cell_is_never_copied_into_the_version() -> None:
+    frame = pd.read_csv(io.BytesIO(three_groups_csv()))
+    frame["Channel"] = ["web", "store", "phone"] * 12
+    frame["Channel"] = frame["Channel"].astype(object)
+    frame.loc[4, "Channel"] = "=" + "x" * 300_000
+    output = train_segments(
+        frame.to_csv(index=False).encode(),
+        filename="groups.csv",
+        config=DatasetConfig(k_max=4, algorithms=["kmeans"]),
+    )
+    roles = {c.name: (c.role, c.reason) for c in output.columns}
+    assert roles["Channel"] == (
+        "dropped",
+        f"text with a value of 300001 characters (a category label is at most "
+        f"{MAX_CATEGORY_CHARS})",
+    )
+    for path, blob in output.artifacts.items():
+        if path.endswith((".json", ".html")):
+            assert b"x" * 1_000 not in blob, path

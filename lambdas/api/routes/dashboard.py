@@ -37,6 +37,8 @@ from pathlib import Path
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
+from shared.quoting import quote_value
+
 __all__ = [
     "CONTENT_SECURITY_POLICY",
     "STATIC_DIR",
@@ -155,7 +157,9 @@ def _versioned_imports(name: str, source: str) -> str:
         spec = match["spec"]
         sibling = _SIBLING_MODULE.fullmatch(spec)
         if sibling is None or sibling["name"] not in modules:
-            raise ValueError(f"{name} imports {spec!r}: only './<module>.js' of the dashboard")
+            raise ValueError(
+                f"{name} imports {quote_value(spec)}: only './<module>.js' of the dashboard"
+            )
         pinned = f"./{sibling['name']}?v={dashboard_version()}"
         return f"{match['head']}{match['q']}{pinned}{match['q']}"
 
@@ -241,7 +245,7 @@ def static_file(name: str, request: Request) -> Response:
     try:
         asset = load_asset(name)
     except KeyError:
-        raise HTTPException(status_code=404, detail=f"no static file {name!r}") from None
+        raise HTTPException(status_code=404, detail=f"no static file {quote_value(name)}") from None
     headers = {
         "Cache-Control": _LONG_CACHE,
         "ETag": asset.etag,

@@ -31,6 +31,7 @@ from lambdas.api.schemas import (
 from shared.contract.layout import REPORT_PATH, ModelLayout
 from shared.contract.manifest import FailureReport, Manifest
 from shared.exceptions import DatasetNotFoundError
+from shared.quoting import quote_value
 from shared.store.base import ObjectNotFoundError, list_datasets, read_current
 
 __all__ = ["router"]
@@ -198,7 +199,7 @@ def list_failures(
 ) -> FailureList:
     """Why recent uploads of the dataset could not be used, newest first."""
     if not store.list_children(ModelLayout.dataset(dataset)):
-        raise DatasetNotFoundError(f"no dataset named {dataset!r}")
+        raise DatasetNotFoundError(f"no dataset named {quote_value(dataset)}")
     prefix = ModelLayout.dataset(dataset) + "failures/"
     keys = [k for k in store.list_keys(prefix) if k.endswith(".json")]
     reports: list[FailureReport] = []

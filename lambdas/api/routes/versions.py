@@ -19,6 +19,7 @@ from lambdas.api.schemas import ErrorResponse, PromoteResponse, VersionItem, Ver
 from shared.contract.layout import ModelLayout
 from shared.contract.manifest import CurrentPointer
 from shared.exceptions import DatasetNotFoundError, VersionNotFoundError
+from shared.quoting import quote_value
 from shared.serving.model import SegmentationModel
 from shared.store.base import (
     ModelStore,
@@ -35,7 +36,7 @@ router = APIRouter(prefix="/datasets", tags=["versions"], responses=ERROR_RESPON
 
 def _require_dataset(store: ModelStore, dataset: str) -> None:
     if not store.list_children(ModelLayout.dataset(dataset)):
-        raise DatasetNotFoundError(f"no dataset named {dataset!r}")
+        raise DatasetNotFoundError(f"no dataset named {quote_value(dataset)}")
 
 
 @router.get(
