@@ -100,7 +100,7 @@ from shared.exceptions import (
     TrainingInProgressError,
     TransientStoreError,
 )
-from shared.quoting import quote_value
+from shared.quoting import quote_value, shorten
 from shared.settings import DEFAULT_MAX_DECOMPRESSED_BYTES
 from shared.store.base import (
     ModelStore,
@@ -133,6 +133,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+MAX_REPORT_ERROR_CHARS = 2_000
+"""Most characters of an error message a failure report keeps."""
 
 DEFAULT_CLAIM_TIMEOUT = timedelta(minutes=16)
 """A claim older than this belongs to a crashed worker (a Lambda runs at most 15 minutes)."""
@@ -742,7 +745,8 @@ class TrainingRun:
         report = FailureReport(
             id=failure_id,
             dataset=dataset,
-            error=str(error),
+            # Messages of our own quote values briefly; a library's may embed a whole cell.
+            error=shorten(str(error), MAX_REPORT_ERROR_CHARS),
             error_type=error_type,
             source=source,
             created_at=self.clock(),
@@ -765,7 +769,8 @@ class TrainingRun:
             info.key,
             dataset=dataset,
             failure_key=failure_key,
-            error=str(error),
+            # Messages of our own quote values briefly; a library's may embed a whole cell.
+            error=shorten(str(error), MAX_REPORT_ERROR_CHARS),
             error_type=error_type,
         )
 

@@ -8,7 +8,7 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pytest
 
@@ -17,6 +17,7 @@ from shared.contract.layout import ModelLayout
 from shared.contract.manifest import CurrentPointer, FailureReport
 from shared.exceptions import (
     ChecksumMismatchError,
+    DataValidationError,
     TrainingInProgressError,
     TransientStoreError,
 )
@@ -30,6 +31,7 @@ from shared.store.base import (
 )
 from shared.store.local import LocalModelStore, LocalRawUploadReader
 from shared.training.run import (
+    MAX_REPORT_ERROR_CHARS,
     TrainingResult,
     TrainingRun,
     UploadEvent,
@@ -663,3 +665,19 @@ def test_transient_errors_propagate_and_write_nothing(env: Env) -> None:
     with pytest.raises(TransientStoreError):
         env.run.run(event, final_attempt=None)
     assert env.store.list_keys("datasets/") == []
+
+
+def test_a_failure_report_keeps_a_bounded_message(env: Env) -> None:
+    def engine(data: bytes, **kwargs: Any) -> Any:
+        raise DataValidationError("cell " + "x" * 500_000 + " is bad")
+
+    env.run.engine = engine
+    result = env.run.run(env.upload("uploads/mall/a.csv", fake_csv()))
+
+    assert result.status == "failed"
+    assert result.failure_key
+    report = FailureReport.model_validate_json(env.store.get_bytes(result.failure_key))
+    assert report.error_type == "DataValidationError"
+    assert report.error.startswith("cell xxx")
+    assert len(report.error) == MAX_REPORT_ERROR_CHARS + 3
+    assert result.error == report.error
