@@ -37,7 +37,14 @@ Rules (the tests pin them):
 - **Retention**: after a publish, the newest ``keep_versions`` complete versions (by id, i.e. by
   upload time) and the current one are kept; older version folders are deleted, manifest first,
   so a folder being deleted no longer counts as a version. Folders without a manifest (a run in
-  progress, or a crashed one that its retry will complete) are never touched.
+  progress, or a crashed one that its retry will complete) are never touched. ``current.json``
+  is read again before each delete (a promote may have moved it meanwhile), and a version
+  published (manifest ``created_at``) or promoted (``promotions/<version>.json``, written before
+  the promote verifies it) within :data:`RETENTION_GRACE` (30 minutes) is never deleted.
+- **Promote** (:func:`shared.store.pointer.promote_version`, the API's): marks the version as
+  being promoted, verifies it, replaces ``current.json`` with a compare-and-swap, then reads the
+  manifest again; if retention deleted it in between, the previous pointer is put back (again
+  by compare-and-swap) and the promote fails with a 404.
 - **Failures**: a :class:`DataValidationError` (bad file, bad config, file too large...) writes
   ``datasets/<d>/failures/<id>.json`` (id as a version id) and is acknowledged; ``current.json``
   is untouched. A key whose dataset name is invalid writes nothing (there is no safe place to
@@ -111,12 +118,16 @@ from shared.store.base import (
     read_verified_artifact,
     sha256_hex,
 )
+from shared.store.pointer import CURRENT_SWAP_ATTEMPTS, RETENTION_GRACE
+from shared.store.pointer import read_current_tagged as _read_current_tagged
+from shared.store.pointer import recently_used as _recently_used
 
 if TYPE_CHECKING:
     from shared.training.pipeline import TrainingOutput
 
 __all__ = [
     "DEFAULT_CLAIM_TIMEOUT",
+    "RETENTION_GRACE",
     "TrainingEngine",
     "TrainingResult",
     "TrainingRun",
@@ -136,7 +147,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_CLAIM_TIMEOUT = timedelta(minutes=16)
 """A claim older than this belongs to a crashed worker (a Lambda runs at most 15 minutes)."""
 
-_CURRENT_SWAP_ATTEMPTS = 5
+_CURRENT_SWAP_ATTEMPTS = CURRENT_SWAP_ATTEMPTS
 _ENGINE_PACKAGES = ("numpy", "pandas", "scikit-learn", "scipy", "skops", "pyarrow")
 _CONTENT_TYPES = {
     ".json": "application/json",
@@ -388,8 +399,18 @@ def promote_if_newer(store: ModelStore, dataset: str, pointer: CurrentPointer) -
     )
 
 
-def apply_retention(store: ModelStore, dataset: str, keep_versions: int) -> list[str]:
+def apply_retention(
+    store: ModelStore,
+    dataset: str,
+    keep_versions: int,
+    *,
+    now: datetime | None = None,
+    grace: timedelta = RETENTION_GRACE,
+) -> list[str]:
     """Delete complete versions beyond the newest ``keep_versions`` (the current one stays).
+
+    Before each delete ``current.json`` is read again, and a version published or promoted
+    less than ``grace`` before ``now`` is kept (see the module's rules).
 
     Returns
     -------
@@ -405,16 +426,22 @@ def apply_retention(store: ModelStore, dataset: str, keep_versions: int) -> list
     """
     if keep_versions < 1:
         raise ValueError(f"keep_versions={keep_versions} should be >= 1")
+    now = _as_utc(now) if now is not None else datetime.now(UTC)
     versions = list_versions(store, dataset)
-    current, _ = _read_current_tagged(store, dataset)
-    keep = set(versions[-keep_versions:])
-    if current is not None:
-        keep.add(current.version)
-    deleted = [v for v in versions if v not in keep]
-    for version in deleted:
+    candidates = versions[:-keep_versions]
+    deleted: list[str] = []
+    for version in candidates:
+        current, _ = _read_current_tagged(store, dataset)
+        if current is not None and current.version == version:
+            continue
+        if _recently_used(store, dataset, version, now - grace):
+            logger.info("retention keeps %s/%s: published or promoted recently", dataset, version)
+            continue
         # Manifest first: from then on the folder is no longer a complete version.
         store.delete(ModelLayout.manifest(dataset, version))
         store.delete_prefix(ModelLayout.version(dataset, version))
+        store.delete(ModelLayout.promotion(dataset, version))
+        deleted.append(version)
     if deleted:
         logger.info("retention deleted %d version(s) of %s: %s", len(deleted), dataset, deleted)
     return deleted
@@ -609,7 +636,7 @@ class TrainingRun:
         )
         if not is_current:
             logger.info("%s/%s published but not current: a newer upload is", dataset, version)
-        deleted = apply_retention(self.store, dataset, self.keep_versions)
+        deleted = apply_retention(self.store, dataset, self.keep_versions, now=self.clock())
         return TrainingResult(
             "published",
             key,
@@ -802,21 +829,6 @@ def _is_newer(pointer: CurrentPointer, existing: CurrentPointer) -> bool:
             existing.version,
         )
     return _upload_order(pointer) > _upload_order(existing)
-
-
-def _read_current_tagged(
-    store: ModelStore, dataset: str
-) -> tuple[CurrentPointer | None, str | None]:
-    """``current.json`` and its tag; a corrupt pointer reads as None (the next publish fixes it)."""
-    try:
-        raw, tag = store.get_with_tag(ModelLayout.current(dataset))
-    except ObjectNotFoundError:
-        return None, None
-    try:
-        return CurrentPointer.model_validate_json(raw), tag
-    except ValidationError as e:
-        logger.error("current.json of %s is unreadable (%s); treating it as absent", dataset, e)
-        return None, tag
 
 
 def _check_artifacts(output: TrainingOutput) -> None:

@@ -30,6 +30,7 @@ from shared.store.base import (
 )
 from shared.store.local import LocalModelStore, LocalRawUploadReader
 from shared.training.run import (
+    RETENTION_GRACE,
     TrainingResult,
     TrainingRun,
     UploadEvent,
@@ -569,7 +570,17 @@ def test_corrupt_current_is_replaced(env: Env) -> None:
 # --- retention ---------------------------------------------------------------------------
 
 
-def test_retention_keeps_newest_and_current(env: Env) -> None:
+@pytest.fixture
+def spaced(env: Env) -> Env:
+    """The env with a clock that moves an hour per reading: each run publishes longer than the
+    retention grace period after the previous one, so the grace period spares nothing."""
+    ticks = iter(range(10_000))
+    env.run.clock = lambda: T0 + timedelta(hours=1 + next(ticks))
+    return env
+
+
+def test_retention_keeps_newest_and_current(spaced: Env) -> None:
+    env = spaced
     results = [_upload_nth(env, i) for i in range(5)]
     versions = [r.version for r in results]
 
@@ -579,7 +590,8 @@ def test_retention_keeps_newest_and_current(env: Env) -> None:
     assert env.store.list_keys(ModelLayout.version("mall", versions[0])) == []
 
 
-def test_retention_keeps_a_promoted_old_current(env: Env) -> None:
+def test_retention_keeps_a_promoted_old_current(spaced: Env) -> None:
+    env = spaced
     versions = [_upload_nth(env, i).version for i in range(1, 4)]
     assert versions[0] is not None
     promoted = CurrentPointer(
@@ -598,12 +610,23 @@ def test_retention_keeps_a_promoted_old_current(env: Env) -> None:
     assert list_versions(env.store, "mall") == [versions[2], late.version, takeover.version]
 
 
-def test_retention_ignores_folders_without_manifest(env: Env) -> None:
+def test_retention_ignores_folders_without_manifest(spaced: Env) -> None:
+    env = spaced
     env.store.put_bytes(ModelLayout.artifact("mall", "00000000T000000Z-partial", "a.json"), b"{}")
     for i in range(4):
         _upload_nth(env, i)
 
     assert env.store.exists(ModelLayout.artifact("mall", "00000000T000000Z-partial", "a.json"))
+
+
+def test_retention_spares_versions_published_within_the_grace_period(env: Env) -> None:
+    """Runs finishing within the grace period of each other delete nothing yet."""
+    results = [_upload_nth(env, i) for i in range(5)]
+
+    assert all(r.deleted_versions == () for r in results)
+    assert len(list_versions(env.store, "mall")) == 5
+    later = T0 + timedelta(hours=1) + RETENTION_GRACE + timedelta(seconds=1)
+    assert apply_retention(env.store, "mall", 3, now=later) == [r.version for r in results[:2]]
 
 
 def test_retention_refuses_keep_below_one(env: Env) -> None:
