@@ -233,6 +233,11 @@ class CurrentPointer(Document):
     source_last_modified: datetime | None = Field(
         default=None, description="Upload time of the source; an older upload never wins."
     )
+    source_event_time: datetime | None = Field(
+        default=None,
+        description="The S3 event time of the upload (milliseconds): orders two uploads made "
+        "within one second, which ``source_last_modified`` (whole seconds) cannot.",
+    )
     config_read_at: datetime | None = Field(
         default=None,
         description="When the run read the dataset config: of two versions of one upload "

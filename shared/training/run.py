@@ -25,12 +25,16 @@ Rules (the tests pin them):
 - **Publish order**: every artifact, then ``manifest.json`` (with each artifact's sha256), then
   ``current.json``. Readers go through ``current.json``, so they never see a half-written version.
 - **Ordering**: a version becomes current only when its upload is newer than the current one's:
-  ``(source_last_modified, version)`` compares greater. An older upload processed late is published
-  but not made current; of two versions of one upload (same key and upload time, two configs), the
-  one whose run read the config last (``config_read_at``) wins, so retraining a file with a new
-  config (or back with an old one, a duplicate) makes that config's version current. A manual
-  promote (``promoted: true``) counts as of its ``updated_at``: it holds against every upload made
-  before it, and the first upload after it takes over. ``current.json`` is replaced with a
+  ``(upload time, version)`` compares greater, the upload time being the S3 event's ``eventTime``
+  (milliseconds, carried into the pointer as ``source_event_time``) when the run came from an
+  event for that very object, else ``source_last_modified`` (whole seconds). So two uploads made
+  within one second are ordered by when S3 finished them, not by their hash (the event
+  ``sequencer`` only orders events of one key). An older upload processed late is published but
+  not made current; of two versions of one upload (same key and upload time, two configs), the one
+  whose run read the config last (``config_read_at``) wins, so retraining a file with a new config
+  (or back with an old one, a duplicate) makes that config's version current. A manual promote
+  (``promoted: true``) counts as of its ``updated_at``: it holds against every upload made before
+  it, and the first upload after it takes over. ``current.json`` is replaced with a
   compare-and-swap, so two runs finishing together cannot leave the older one current. A
   redelivered (duplicate) upload re-checks the pointer, which repairs a run that crashed between
   its manifest and the pointer.
@@ -193,6 +197,8 @@ class UploadEvent:
     bucket: str | None = None
     version_id: str | None = None
     etag: str | None = None
+    event_time: datetime | None = None
+    """The event's ``eventTime`` (when S3 finished the put, in milliseconds), if known."""
 
 
 @dataclass(frozen=True)
@@ -563,17 +569,21 @@ class TrainingRun:
         except ObjectNotFoundError:
             logger.warning("ignoring %r: the object is gone (deleted since the event)", key)
             return TrainingResult("ignored", key, dataset=dataset, error="object not found")
+        event_time = upload.event_time
         if upload.etag and info.etag and upload.etag != info.etag and not upload.version_id:
             logger.info("%r was replaced since its event; training the object there now", key)
+            event_time = None  # the event's time is another object's
         if final_attempt is None:
-            return self._train(dataset, info)
+            return self._train(dataset, info, event_time)
         early = self._fail(dataset, info, None, _previous_attempts_error(final_attempt))
-        result = self._train(dataset, info)
+        result = self._train(dataset, info, event_time)
         if result.failure_key != early.failure_key:
             self.store.delete(str(early.failure_key))  # this attempt concluded: not its story
         return result
 
-    def _train(self, dataset: str, info: UploadInfo) -> TrainingResult:
+    def _train(
+        self, dataset: str, info: UploadInfo, event_time: datetime | None = None
+    ) -> TrainingResult:
         """Read, train and publish the object version ``info`` (or report why not)."""
         key = info.key
         try:
@@ -597,7 +607,7 @@ class TrainingRun:
             size=info.size,
             config_sha256=config_sha256,
         )
-        pointer = self._pointer(version, info, config_read_at)
+        pointer = self._pointer(version, info, config_read_at, event_time)
         if self.store.exists(ModelLayout.manifest(dataset, version)):
             return self._duplicate(dataset, version, info, pointer)
 
@@ -653,12 +663,19 @@ class TrainingRun:
             self.engine = train_segments
         return self.engine
 
-    def _pointer(self, version: str, info: UploadInfo, config_read_at: datetime) -> CurrentPointer:
+    def _pointer(
+        self,
+        version: str,
+        info: UploadInfo,
+        config_read_at: datetime,
+        event_time: datetime | None,
+    ) -> CurrentPointer:
         return CurrentPointer(
             version=version,
             updated_at=self.clock(),
             source_key=info.key,
             source_last_modified=_as_utc(info.last_modified),
+            source_event_time=_as_utc(event_time) if event_time is not None else None,
             config_read_at=_as_utc(config_read_at),
         )
 
@@ -810,7 +827,9 @@ def _as_utc(when: datetime) -> datetime:
 
 
 def _upload_order(pointer: CurrentPointer) -> tuple[datetime, str]:
-    when = pointer.updated_at if pointer.promoted else pointer.source_last_modified
+    when: datetime | None = pointer.updated_at
+    if not pointer.promoted:
+        when = pointer.source_event_time or pointer.source_last_modified
     return (_as_utc(when) if when else datetime.min.replace(tzinfo=UTC), pointer.version)
 
 

@@ -8,6 +8,7 @@ and no partial version (every version folder has a manifest whose artifacts all 
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ import pytest
 
 from lambdas.api.routes import versions as versions_route
 from lambdas.training import runner
+from lambdas.training.runner import event_time_of
 from shared.contract.layout import ModelLayout
 from shared.contract.manifest import CurrentPointer
 from shared.settings import get_settings
@@ -278,3 +280,35 @@ def test_retention_reads_current_again_before_each_delete(three_versions: S3Mode
     assert pointer is not None
     assert pointer.version == GOOD_VERSION
     assert store.exists(ModelLayout.manifest(DATASET, GOOD_VERSION))
+
+
+# --- two uploads within one second ---------------------------------------------------------------
+
+
+def test_two_uploads_in_one_second_the_later_stays_current(
+    seeded: Stack, engine: RecordingEngine
+) -> None:
+    """Back to back (usually within one Last-Modified second), the later one published first:
+    the event times (milliseconds) order them, not the hash in their version ids."""
+    mall = MALL.read_bytes()
+    first = seeded.upload(f"uploads/{DATASET}/one.csv", mall)
+    second = seeded.upload(
+        f"uploads/{DATASET}/two.csv", b"\n".join(mall.splitlines()[:-10]) + b"\n"
+    )
+    times = [
+        event_time_of(json.loads(e["Records"][0]["body"])["Records"][0]["eventTime"])
+        for e in (first, second)
+    ]
+    assert times[0] is not None
+    assert times[1] is not None
+    assert times[0] < times[1]
+
+    assert container_handler(second) == {"batchItemFailures": []}
+    assert container_handler(first) == {"batchItemFailures": []}
+
+    store = seeded.store
+    pointer = read_current(store, DATASET)
+    assert pointer is not None
+    assert pointer.source_key == f"uploads/{DATASET}/two.csv"
+    assert pointer.source_event_time == times[1]
+    assert_serves(api_handler(store), DATASET, pointer.version)

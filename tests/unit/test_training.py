@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import NoReturn
@@ -686,3 +686,46 @@ def test_transient_errors_propagate_and_write_nothing(env: Env) -> None:
     with pytest.raises(TransientStoreError):
         env.run.run(event, final_attempt=None)
     assert env.store.list_keys("datasets/") == []
+
+
+# --- two uploads within one second ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("later", ["a.csv", "b.csv"])
+@pytest.mark.parametrize("published_last", ["earlier", "later"])
+def test_uploads_in_one_second_are_ordered_by_event_time(
+    env: Env, later: str, published_last: str
+) -> None:
+    """Both objects have the same Last-Modified second: the event time (ms) decides, not the
+    hash in the version id, whichever run finishes last."""
+    earlier = "b.csv" if later == "a.csv" else "a.csv"
+    times = {earlier: T0 + timedelta(milliseconds=120), later: T0 + timedelta(milliseconds=870)}
+    events = {
+        name: replace(
+            env.upload(f"uploads/mall/{name}", fake_csv(i + 1, -1), T0), event_time=times[name]
+        )
+        for i, name in enumerate(sorted(times))
+    }
+    order = [later, earlier] if published_last == "earlier" else [earlier, later]
+
+    results = {name: env.run.run(events[name]) for name in order}
+
+    assert results[later].current is True
+    assert results[earlier].current is (published_last == "later")
+    pointer = read_current(env.store, "mall")
+    assert pointer is not None
+    assert pointer.version == results[later].version
+    assert pointer.source_event_time == times[later]
+
+
+def test_an_event_time_of_a_replaced_object_is_not_used(env: Env) -> None:
+    """The event names an older ETag than the object now there: its time is not the object's."""
+    event = env.upload("uploads/mall/a.csv", fake_csv(1, -1), T0)
+    stale = replace(event, etag="an-older-etag", event_time=T0 + timedelta(milliseconds=5))
+
+    result = env.run.run(stale)
+
+    assert result.status == "published"
+    pointer = read_current(env.store, "mall")
+    assert pointer is not None
+    assert pointer.source_event_time is None
