@@ -113,9 +113,19 @@ class ApiClient:
     def datasets(self) -> Any:
         return self.request("GET", "/datasets")
 
-    def segments(self, dataset: str, *, algorithm: str | None = None, k: int | None = None) -> Any:
+    def segments(
+        self,
+        dataset: str,
+        *,
+        algorithm: str | None = None,
+        k: int | None = None,
+        version: str | None = None,
+    ) -> Any:
+        """``GET /datasets/{dataset}/segments`` of ``version`` (default: the current one)."""
         return self.request(
-            "GET", f"/datasets/{dataset}/segments", params={"algorithm": algorithm, "k": k}
+            "GET",
+            f"/datasets/{dataset}/segments",
+            params={"algorithm": algorithm, "k": k, "version": version},
         )
 
     def dataset(self, dataset: str) -> Any:
