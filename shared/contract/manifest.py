@@ -71,6 +71,11 @@ class SourceInfo(Document):
         description="sha256 of the effective dataset config the version was trained with "
         "(part of the version id: a new config makes a new version).",
     )
+    event_time: datetime | None = Field(
+        default=None,
+        description="The S3 event time of the upload (milliseconds), when training came from "
+        "an event for this object: orders versions whose ids share an upload second.",
+    )
 
 
 class RowCounts(Document):

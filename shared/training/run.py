@@ -39,7 +39,8 @@ Rules (the tests pin them):
   redelivered (duplicate) upload re-checks the pointer, which repairs a run that crashed between
   its manifest and the pointer.
 - **Retention**: after a publish, the newest ``keep_versions`` complete versions (by id, i.e. by
-  upload time) and the current one are kept; older version folders are deleted, manifest first,
+  upload time; ids of one upload second by their manifest's ``source.event_time``) and the
+  current one are kept; older version folders are deleted, manifest first,
   so a folder being deleted no longer counts as a version. Folders without a manifest (a run in
   progress, or a crashed one that its retry will complete) are never touched. ``current.json``
   is read again before each delete (a promote may have moved it meanwhile), and a version
@@ -433,7 +434,7 @@ def apply_retention(
     if keep_versions < 1:
         raise ValueError(f"keep_versions={keep_versions} should be >= 1")
     now = _as_utc(now) if now is not None else datetime.now(UTC)
-    versions = list_versions(store, dataset)
+    versions = _in_upload_order(store, dataset, list_versions(store, dataset))
     candidates = versions[:-keep_versions]
     deleted: list[str] = []
     for version in candidates:
@@ -451,6 +452,33 @@ def apply_retention(
     if deleted:
         logger.info("retention deleted %d version(s) of %s: %s", len(deleted), dataset, deleted)
     return deleted
+
+
+def _in_upload_order(store: ModelStore, dataset: str, versions: list[str]) -> list[str]:
+    """``versions`` (sorted ids) with ids of one upload second ordered by their event time.
+
+    An id starts with its upload second, so sorting ids sorts versions by upload time except
+    within one second, where the hash decides; there the manifests' ``source.event_time``
+    (milliseconds) does, as it does for ``current.json``.
+    """
+    seconds = [v.split("-", 1)[0] for v in versions]
+    shared = {s for s in seconds if seconds.count(s) > 1}
+    if not shared:
+        return versions
+    floor = datetime.min.replace(tzinfo=UTC)
+
+    def key(version: str) -> tuple[str, datetime, str]:
+        second = version.split("-", 1)[0]
+        when = floor
+        if second in shared:
+            try:
+                event_time = read_manifest(store, dataset, version).source.event_time
+            except (NotFoundError, ValidationError):
+                event_time = None
+            when = _as_utc(event_time) if event_time is not None else floor
+        return second, when, version
+
+    return sorted(versions, key=key)
 
 
 @lru_cache(maxsize=1)
@@ -606,6 +634,7 @@ class TrainingRun:
             sha256=sha256,
             size=info.size,
             config_sha256=config_sha256,
+            event_time=_as_utc(event_time) if event_time is not None else None,
         )
         pointer = self._pointer(version, info, config_read_at, event_time)
         if self.store.exists(ModelLayout.manifest(dataset, version)):

@@ -729,3 +729,28 @@ def test_an_event_time_of_a_replaced_object_is_not_used(env: Env) -> None:
     pointer = read_current(env.store, "mall")
     assert pointer is not None
     assert pointer.source_event_time is None
+
+
+def test_retention_orders_versions_of_one_second_by_event_time(spaced: Env) -> None:
+    """Ids of one upload second sort by hash; retention keeps the latest by event time."""
+    env = spaced
+    names = ["a.csv", "b.csv", "c.csv"]
+    results = [
+        env.run.run(
+            replace(
+                env.upload(f"uploads/mall/{name}", fake_csv(i + 1, -1), T0),
+                event_time=T0 + timedelta(milliseconds=100 * (i + 1)),
+            )
+        )
+        for i, name in enumerate(names)
+    ]
+    last = results[-1].version
+    assert last is not None
+
+    deleted = apply_retention(env.store, "mall", 1, now=T0 + timedelta(days=2))
+
+    assert list_versions(env.store, "mall") == [last]
+    assert sorted(deleted) == sorted(str(r.version) for r in results[:-1])
+    assert read_manifest(env.store, "mall", last).source.event_time == T0 + timedelta(
+        milliseconds=300
+    )
