@@ -92,14 +92,13 @@ def promote(
     deleted anyway is answered 404 with the previous pointer restored.
     """
     _require_dataset(store, dataset)
-    now = datetime.now(UTC)
     if store.exists(ModelLayout.manifest(dataset, version)):
-        mark_promotion(store, dataset, version, now=now)
+        mark_promotion(store, dataset, version, now=datetime.now(UTC))
     model = SegmentationModel.open(store, dataset, version)
     model.warm()
     pointer = CurrentPointer(
         version=version,
-        updated_at=now,
+        updated_at=datetime.now(UTC),
         source_key=model.manifest.source.key,
         promoted=True,
     )
