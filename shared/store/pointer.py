@@ -89,7 +89,8 @@ def promote_version(
 
     The caller has called :func:`mark_promotion` and verified the version. If the version's
     manifest is gone after the swap (retention deleted it meanwhile), the previous pointer is
-    restored (unless ``current.json`` changed again since) and the promote fails.
+    restored (unless ``current.json`` changed again since; without a usable previous pointer,
+    one that any publish replaces is left) and the promote fails.
 
     Returns
     -------
@@ -127,7 +128,7 @@ def promote_version(
         )
     if store.exists(ModelLayout.manifest(dataset, pointer.version)):
         return previous
-    # Deleted between the caller's check and the swap: never leave a pointer to nothing.
+    # Deleted between the caller's check and the swap: do not leave readers pointed at nothing.
     restored = _undo_promote(store, dataset, data, previous)
     logger.error(
         "%s/%s was deleted while being promoted; previous pointer %s",
@@ -144,7 +145,11 @@ def promote_version(
 def _undo_promote(
     store: ModelStore, dataset: str, written: bytes, previous: CurrentPointer | None
 ) -> bool:
-    """Put ``previous`` back in ``current.json`` if it still holds ``written`` (our promote)."""
+    """Put ``previous`` back in ``current.json`` if it still holds ``written`` (our promote).
+
+    Without a usable ``previous``, the promoted pointer is replaced by an unpromoted one without
+    an upload time, which every later publish replaces (see ``promote_if_newer``).
+    """
     key = ModelLayout.current(dataset)
     try:
         data, tag = store.get_with_tag(key)
@@ -152,9 +157,17 @@ def _undo_promote(
         return False
     if data != written:
         return False  # a newer writer replaced our pointer: theirs stands
-    if previous is None or not store.exists(ModelLayout.manifest(dataset, previous.version)):
-        return False  # nothing to go back to (readers answer 503 either way)
-    body = previous.model_dump_json(indent=2).encode()
+    if previous is not None and store.exists(ModelLayout.manifest(dataset, previous.version)):
+        body = previous.model_dump_json(indent=2).encode()
+    else:
+        # Nothing to go back to (readers answer 503 either way, and the API may not delete the
+        # pointer): leave one that counts as oldest, so the next publish replaces it.
+        stale = CurrentPointer.model_validate_json(written)
+        body = (
+            CurrentPointer(version=stale.version, updated_at=stale.updated_at)
+            .model_dump_json(indent=2)
+            .encode()
+        )
     return store.put_if_tag(key, body, tag, content_type="application/json")
 
 

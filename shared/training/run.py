@@ -152,7 +152,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_CLAIM_TIMEOUT = timedelta(minutes=16)
 """A claim older than this belongs to a crashed worker (a Lambda runs at most 15 minutes)."""
 
-_CURRENT_SWAP_ATTEMPTS = CURRENT_SWAP_ATTEMPTS
 _ENGINE_PACKAGES = ("numpy", "pandas", "scikit-learn", "scipy", "skops", "pyarrow")
 _CONTENT_TYPES = {
     ".json": "application/json",
@@ -391,7 +390,7 @@ def promote_if_newer(store: ModelStore, dataset: str, pointer: CurrentPointer) -
     """
     key = ModelLayout.current(dataset)
     data = pointer.model_dump_json(indent=2).encode()
-    for _ in range(_CURRENT_SWAP_ATTEMPTS):
+    for _ in range(CURRENT_SWAP_ATTEMPTS):
         existing, tag = _read_current_tagged(store, dataset)
         if existing is not None:
             if existing.version == pointer.version:
@@ -402,7 +401,7 @@ def promote_if_newer(store: ModelStore, dataset: str, pointer: CurrentPointer) -
             return True
         logger.info("current.json of %s changed meanwhile; comparing again", dataset)
     raise TransientStoreError(
-        f"current.json of {dataset!r} kept changing during {_CURRENT_SWAP_ATTEMPTS} attempts"
+        f"current.json of {dataset!r} kept changing during {CURRENT_SWAP_ATTEMPTS} attempts"
     )
 
 

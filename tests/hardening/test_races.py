@@ -27,7 +27,7 @@ from shared.store.base import ModelStore, read_current, read_manifest, write_cur
 from shared.store.pointer import RETENTION_GRACE, promote_version
 from shared.store.s3 import S3ModelStore
 from shared.training.pipeline import TrainingOutput
-from shared.training.run import apply_retention
+from shared.training.run import apply_retention, promote_if_newer
 from tests.hardening.conftest import (
     GOOD_VERSION,
     MALL,
@@ -312,3 +312,35 @@ def test_two_uploads_in_one_second_the_later_stays_current(
     assert pointer.source_key == f"uploads/{DATASET}/two.csv"
     assert pointer.source_event_time == times[1]
     assert_serves(api_handler(store), DATASET, pointer.version)
+
+
+def test_a_failed_promote_without_a_previous_pointer_blocks_no_later_publish(
+    stack: Stack, good_output: TrainingOutput, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No pointer to go back to: the one left behind is replaced by any publish, even of an
+    upload older than the failed promote."""
+    store = stack.store
+    seed_good_model(store, good_output, DATASET, version=OLD_VERSION, current=False)
+
+    def deleted_in_between(
+        store_: ModelStore, dataset: str, pointer: CurrentPointer
+    ) -> CurrentPointer | None:
+        store_.delete(ModelLayout.manifest(dataset, pointer.version))
+        return promote_version(store_, dataset, pointer)
+
+    monkeypatch.setattr(versions_route, "promote_version", deleted_in_between)
+    status, body = api_call(
+        api_handler(store), "POST", f"/datasets/{DATASET}/versions/{OLD_VERSION}/promote"
+    )
+
+    assert status == 404, body
+    left = read_current(store, DATASET)
+    assert left is not None
+    assert left.promoted is False
+    assert left.source_last_modified is None
+    seed_good_model(store, good_output, DATASET, current=False)
+    late = CurrentPointer(
+        version=GOOD_VERSION, updated_at=datetime.now(UTC), source_last_modified=LONG_AGO
+    )
+    assert promote_if_newer(store, DATASET, late) is True
+    assert_serves(api_handler(store), DATASET, GOOD_VERSION)
