@@ -132,8 +132,9 @@ class ApiClient:
         """The current version's summary (``GET /datasets/{dataset}``), with its input columns."""
         return self.request("GET", f"/datasets/{dataset}")
 
-    def evaluation(self, dataset: str) -> Any:
-        return self.request("GET", f"/datasets/{dataset}/evaluation")
+    def evaluation(self, dataset: str, *, version: str | None = None) -> Any:
+        """``GET /datasets/{dataset}/evaluation`` of ``version`` (default: the current one)."""
+        return self.request("GET", f"/datasets/{dataset}/evaluation", params={"version": version})
 
     def versions(self, dataset: str) -> Any:
         return self.request("GET", f"/datasets/{dataset}/versions")
