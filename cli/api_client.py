@@ -113,17 +113,28 @@ class ApiClient:
     def datasets(self) -> Any:
         return self.request("GET", "/datasets")
 
-    def segments(self, dataset: str, *, algorithm: str | None = None, k: int | None = None) -> Any:
+    def segments(
+        self,
+        dataset: str,
+        *,
+        algorithm: str | None = None,
+        k: int | None = None,
+        version: str | None = None,
+    ) -> Any:
+        """``GET /datasets/{dataset}/segments`` of ``version`` (default: the current one)."""
         return self.request(
-            "GET", f"/datasets/{dataset}/segments", params={"algorithm": algorithm, "k": k}
+            "GET",
+            f"/datasets/{dataset}/segments",
+            params={"algorithm": algorithm, "k": k, "version": version},
         )
 
     def dataset(self, dataset: str) -> Any:
         """The current version's summary (``GET /datasets/{dataset}``), with its input columns."""
         return self.request("GET", f"/datasets/{dataset}")
 
-    def evaluation(self, dataset: str) -> Any:
-        return self.request("GET", f"/datasets/{dataset}/evaluation")
+    def evaluation(self, dataset: str, *, version: str | None = None) -> Any:
+        """``GET /datasets/{dataset}/evaluation`` of ``version`` (default: the current one)."""
+        return self.request("GET", f"/datasets/{dataset}/evaluation", params={"version": version})
 
     def versions(self, dataset: str) -> Any:
         return self.request("GET", f"/datasets/{dataset}/versions")

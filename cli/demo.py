@@ -177,8 +177,9 @@ def run_demo(args: argparse.Namespace) -> int:
         manifest = outcome.manifest
         assert manifest is not None
         with remote_api(stack.api_url) as api:
-            segments = api.segments(args.dataset)
-            evaluation = api.evaluation(args.dataset)
+            # This upload's version, whichever one another upload may have made current.
+            segments = api.segments(args.dataset, version=manifest.version)
+            evaluation = api.evaluation(args.dataset, version=manifest.version)
         console.print()
         console.print(
             segments_view(

@@ -19,6 +19,7 @@ from cli.uploads import (
 )
 from shared.contract.manifest import STRUCTURE_WORDS
 from shared.store.base import ModelStore
+from shared.store.pointer import read_current_tagged
 from shared.store.s3 import S3ModelStore
 
 __all__ = ["run_upload", "upload_with_progress"]
@@ -170,12 +171,15 @@ def run_upload(args: argparse.Namespace) -> int:
         )
     manifest = outcome.manifest
     assert manifest is not None
+    current = current_version(store, args.dataset)
     if args.output == "json":
         print_json(
             {
                 "status": "trained",
                 "dataset": manifest.dataset,
                 "version": manifest.version,
+                "current": current == manifest.version,
+                "current_version": current,
                 "champion": manifest.champion,
                 "seconds": round(outcome.seconds, 2),
                 "warnings": list(manifest.warnings),
@@ -192,6 +196,8 @@ def run_upload(args: argparse.Namespace) -> int:
         f"in {outcome.seconds:.1f} s: champion {manifest.champion} with "
         f"{champion.n_segments} segments ({quality})"
     )
+    if current != manifest.version:
+        console.print(not_current_notice(manifest.dataset, manifest.version, current))
     if manifest.warnings:
         from cli.render import warnings_view
 
@@ -201,5 +207,34 @@ def run_upload(args: argparse.Namespace) -> int:
         from cli.render import segments_table
 
         with remote_api(args.api_url, token=args.token) as api:
-            console.print(segments_table(api.segments(args.dataset)))
+            # This upload's own version, whichever one is current.
+            segments = api.segments(args.dataset, version=manifest.version)
+            console.print(segments_table(segments, title=f"Segments of version {manifest.version}"))
     return ExitCode.OK
+
+
+def current_version(store: ModelStore, dataset: str) -> str | None:
+    """The version ``current.json`` names now (None when absent or unreadable)."""
+    pointer, _ = read_current_tagged(store, dataset)
+    return pointer.version if pointer is not None else None
+
+
+def not_current_notice(dataset: str, version: str, current: str | None) -> str:
+    """The plain sentence for a version that was published but is not the one served.
+
+    Examples
+    --------
+    >>> not_current_notice("mall", "v1", "v2")  # doctest: +NORMALIZE_WHITESPACE
+    '[yellow]version v1 is published but NOT current[/yellow]: mall serves v2 (a newer upload
+    or a manual promote). The API answers with v2; promote v1 to serve it.'
+    """
+    if current is None:
+        return (
+            f"[yellow]version {version} is published but NOT current[/yellow]: {dataset} has no "
+            f"current version (the API answers 503); promote {version} to serve it."
+        )
+    return (
+        f"[yellow]version {version} is published but NOT current[/yellow]: {dataset} serves "
+        f"{current} (a newer upload or a manual promote). The API answers with {current}; "
+        f"promote {version} to serve it."
+    )

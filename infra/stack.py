@@ -265,7 +265,8 @@ class SegmentsStack(Stack):
 
     @staticmethod
     def _grant_api(role: iam.IRole, *, models: s3.IBucket) -> None:
-        """The API reads model versions and may only write the current pointer (promote)."""
+        """The API reads model versions and may only write the current pointer and the
+        promotion record that shields a version from retention while it is promoted."""
         statements = [
             iam.PolicyStatement(
                 sid="ReadModelVersions",
@@ -278,16 +279,20 @@ class SegmentsStack(Stack):
             iam.PolicyStatement(
                 sid="PromoteWritesCurrentPointer",
                 actions=["s3:PutObject"],
-                resources=[models.arn_for_objects("datasets/*/current.json")],
+                resources=[
+                    models.arn_for_objects("datasets/*/current.json"),
+                    models.arn_for_objects("datasets/*/promotions/*"),
+                ],
             ),
         ]
         for statement in statements:
             role.add_to_principal_policy(statement)
         _acknowledge_object_patterns(
             role,
-            {models: ("datasets/*", "datasets/*/current.json")},
+            {models: ("datasets/*", "datasets/*/current.json", "datasets/*/promotions/*")},
             "The API serves any dataset's versions (GetObject under datasets/) and promote may "
-            "rewrite only each dataset's current.json pointer, not the artifacts.",
+            "rewrite only each dataset's current.json pointer and its promotion records "
+            "(retention spares a version promoted recently), not the artifacts.",
         )
 
     def _acknowledge_cdk_singletons(self) -> None:

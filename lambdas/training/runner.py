@@ -1,17 +1,19 @@
 """The training Lambda's plumbing: event records -> :class:`~shared.training.run.TrainingRun`.
 
 Events are read with Powertools' ``S3Event``/``SQSEvent`` data classes (tolerant of the fields
-moto leaves out). Per S3 record: ``s3:TestEvent`` messages and non-``ObjectCreated`` records are
-skipped, keys are URL-decoded (``unquote_plus``), and everything else goes to the training run,
-which ignores keys outside ``uploads/<dataset>/``. A ``configs/<dataset>.json`` upload alone does
-not train (the bucket notification does not even send it): the config applies from the dataset's
-next upload. Only transient errors (:class:`TransientStoreError`: throttling, network, another
-worker's claim) are re-raised, so the batch processor reports the record in
-``batchItemFailures`` and SQS redelivers it (then dead-letters it); every other outcome,
-internal errors included, ends in a version or a failure report and the message is
-acknowledged (see :mod:`shared.training.run`). A message delivered for the last time
-(``ApproximateReceiveCount`` at ``MAX_RECEIVE_COUNT``, the queue's redrive limit) makes the run
-write a failure report before it starts, since an out-of-memory kill or a timeout cannot.
+moto leaves out). Each record's ``eventTime`` (milliseconds) goes with the upload: it orders two
+uploads made within one second. Per S3 record: ``s3:TestEvent`` messages and
+non-``ObjectCreated`` records are skipped, keys are URL-decoded (``unquote_plus``), and
+everything else goes to the training run, which ignores keys outside ``uploads/<dataset>/``. A
+``configs/<dataset>.json`` upload alone does not train (the bucket notification does not even
+send it): the config applies from the dataset's next upload. Only transient errors
+(:class:`TransientStoreError`: throttling, network, another worker's claim) are re-raised, so
+the batch processor reports the record in ``batchItemFailures`` and SQS redelivers it (then
+dead-letters it); every other outcome, internal errors included, ends in a version or a failure
+report and the message is acknowledged (see :mod:`shared.training.run`). A message delivered for
+the last time (``ApproximateReceiveCount`` at ``MAX_RECEIVE_COUNT``, the queue's redrive limit)
+makes the run write a failure report before it starts, since an out-of-memory kill or a timeout
+cannot.
 
 The :class:`TrainingRun` is built on first use from :func:`shared.settings.get_settings`
 (``RAW_BUCKET``; ``MODELS_DIR`` or ``MODELS_BUCKET``); tests inject one with :func:`configure`.
@@ -20,6 +22,7 @@ The :class:`TrainingRun` is built on first use from :func:`shared.settings.get_s
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -38,6 +41,7 @@ from shared.training.run import TrainingResult, TrainingRun, UploadEvent
 __all__ = [
     "METRICS_NAMESPACE",
     "configure",
+    "event_time_of",
     "final_attempt_of",
     "get_training_run",
     "is_sqs_event",
@@ -130,9 +134,34 @@ def uploads_in(event: S3Event) -> list[UploadEvent]:
                 bucket=record.s3.bucket.name,
                 version_id=obj.version_id or None,
                 etag=obj.etag or None,
+                event_time=event_time_of(record.get("eventTime")),
             )
         )
     return uploads
+
+
+def event_time_of(value: object) -> datetime | None:
+    """A record's ``eventTime`` (``2025-03-01T12:00:05.123Z``) as a UTC time, or None.
+
+    It orders two uploads of one dataset made within one second (see
+    :mod:`shared.training.run`); a missing or malformed value falls back to the object's
+    Last-Modified.
+
+    Examples
+    --------
+    >>> event_time_of("2025-03-01T12:00:05.123Z")
+    datetime.datetime(2025, 3, 1, 12, 0, 5, 123000, tzinfo=datetime.timezone.utc)
+    >>> event_time_of(None), event_time_of("yesterday")
+    (None, None)
+    """
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        logger.warning("ignoring an unreadable eventTime %.60r", value)
+        return None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
 def process_s3_event(

@@ -164,6 +164,11 @@ class ModelLayout:
         """The claim a worker holds while it trains ``version`` (see the training run)."""
         return f"{ModelLayout.dataset(dataset)}claims/{version}.json"
 
+    @staticmethod
+    def promotion(dataset: str, version: str) -> str:
+        """When ``version`` was last promoted (retention spares it for a grace period)."""
+        return f"{ModelLayout.dataset(dataset)}promotions/{version}.json"
+
 
 def serving_arrays_path(key: str) -> str:
     """Relative path of a model's arrays in a version folder.

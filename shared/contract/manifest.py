@@ -71,6 +71,11 @@ class SourceInfo(Document):
         description="sha256 of the effective dataset config the version was trained with "
         "(part of the version id: a new config makes a new version).",
     )
+    event_time: datetime | None = Field(
+        default=None,
+        description="The S3 event time of the upload (milliseconds), when training came from "
+        "an event for this object: orders versions whose ids share an upload second.",
+    )
 
 
 class RowCounts(Document):
@@ -232,6 +237,11 @@ class CurrentPointer(Document):
     source_key: str | None = None
     source_last_modified: datetime | None = Field(
         default=None, description="Upload time of the source; an older upload never wins."
+    )
+    source_event_time: datetime | None = Field(
+        default=None,
+        description="The S3 event time of the upload (milliseconds): orders two uploads made "
+        "within one second, which ``source_last_modified`` (whole seconds) cannot.",
     )
     config_read_at: datetime | None = Field(
         default=None,

@@ -25,19 +25,31 @@ Rules (the tests pin them):
 - **Publish order**: every artifact, then ``manifest.json`` (with each artifact's sha256), then
   ``current.json``. Readers go through ``current.json``, so they never see a half-written version.
 - **Ordering**: a version becomes current only when its upload is newer than the current one's:
-  ``(source_last_modified, version)`` compares greater. An older upload processed late is published
-  but not made current; of two versions of one upload (same key and upload time, two configs), the
-  one whose run read the config last (``config_read_at``) wins, so retraining a file with a new
-  config (or back with an old one, a duplicate) makes that config's version current. A manual
-  promote (``promoted: true``) counts as of its ``updated_at``: it holds against every upload made
-  before it, and the first upload after it takes over. ``current.json`` is replaced with a
+  ``(upload time, version)`` compares greater, the upload time being the S3 event's ``eventTime``
+  (milliseconds, carried into the pointer as ``source_event_time``) when the run came from an
+  event for that very object, else ``source_last_modified`` (whole seconds). So two uploads made
+  within one second are ordered by when S3 finished them, not by their hash (the event
+  ``sequencer`` only orders events of one key). An older upload processed late is published but
+  not made current; of two versions of one upload (same key and upload time, two configs), the one
+  whose run read the config last (``config_read_at``) wins, so retraining a file with a new config
+  (or back with an old one, a duplicate) makes that config's version current. A manual promote
+  (``promoted: true``) counts as of its ``updated_at``: it holds against every upload made before
+  it, and the first upload after it takes over. ``current.json`` is replaced with a
   compare-and-swap, so two runs finishing together cannot leave the older one current. A
   redelivered (duplicate) upload re-checks the pointer, which repairs a run that crashed between
   its manifest and the pointer.
 - **Retention**: after a publish, the newest ``keep_versions`` complete versions (by id, i.e. by
-  upload time) and the current one are kept; older version folders are deleted, manifest first,
+  upload time; ids of one upload second by their manifest's ``source.event_time``) and the
+  current one are kept; older version folders are deleted, manifest first,
   so a folder being deleted no longer counts as a version. Folders without a manifest (a run in
-  progress, or a crashed one that its retry will complete) are never touched.
+  progress, or a crashed one that its retry will complete) are never touched. ``current.json``
+  is read again before each delete (a promote may have moved it meanwhile), and a version
+  published (manifest ``created_at``) or promoted (``promotions/<version>.json``, written before
+  the promote verifies it) within :data:`RETENTION_GRACE` (30 minutes) is never deleted.
+- **Promote** (:func:`shared.store.pointer.promote_version`, the API's): marks the version as
+  being promoted, verifies it, replaces ``current.json`` with a compare-and-swap, then reads the
+  manifest again; if retention deleted it in between, the previous pointer is put back (again
+  by compare-and-swap) and the promote fails with a 404.
 - **Failures**: a :class:`DataValidationError` (bad file, bad config, file too large...) writes
   ``datasets/<d>/failures/<id>.json`` (id as a version id) and is acknowledged; ``current.json``
   is untouched. A key whose dataset name is invalid writes nothing (there is no safe place to
@@ -112,12 +124,16 @@ from shared.store.base import (
     read_verified_artifact,
     sha256_hex,
 )
+from shared.store.pointer import CURRENT_SWAP_ATTEMPTS, RETENTION_GRACE
+from shared.store.pointer import read_current_tagged as _read_current_tagged
+from shared.store.pointer import recently_used as _recently_used
 
 if TYPE_CHECKING:
     from shared.training.pipeline import TrainingOutput
 
 __all__ = [
     "DEFAULT_CLAIM_TIMEOUT",
+    "RETENTION_GRACE",
     "TrainingEngine",
     "TrainingResult",
     "TrainingRun",
@@ -140,7 +156,6 @@ MAX_REPORT_ERROR_CHARS = 2_000
 DEFAULT_CLAIM_TIMEOUT = timedelta(minutes=16)
 """A claim older than this belongs to a crashed worker (a Lambda runs at most 15 minutes)."""
 
-_CURRENT_SWAP_ATTEMPTS = 5
 _ENGINE_PACKAGES = ("numpy", "pandas", "scikit-learn", "scipy", "skops", "pyarrow")
 _CONTENT_TYPES = {
     ".json": "application/json",
@@ -186,6 +201,8 @@ class UploadEvent:
     bucket: str | None = None
     version_id: str | None = None
     etag: str | None = None
+    event_time: datetime | None = None
+    """The event's ``eventTime`` (when S3 finished the put, in milliseconds), if known."""
 
 
 @dataclass(frozen=True)
@@ -377,7 +394,7 @@ def promote_if_newer(store: ModelStore, dataset: str, pointer: CurrentPointer) -
     """
     key = ModelLayout.current(dataset)
     data = pointer.model_dump_json(indent=2).encode()
-    for _ in range(_CURRENT_SWAP_ATTEMPTS):
+    for _ in range(CURRENT_SWAP_ATTEMPTS):
         existing, tag = _read_current_tagged(store, dataset)
         if existing is not None:
             if existing.version == pointer.version:
@@ -389,12 +406,22 @@ def promote_if_newer(store: ModelStore, dataset: str, pointer: CurrentPointer) -
         logger.info("current.json of %s changed meanwhile; comparing again", dataset)
     raise TransientStoreError(
         f"current.json of {quote_value(dataset)} kept changing during "
-        f"{_CURRENT_SWAP_ATTEMPTS} attempts"
+        f"{CURRENT_SWAP_ATTEMPTS} attempts"
     )
 
 
-def apply_retention(store: ModelStore, dataset: str, keep_versions: int) -> list[str]:
+def apply_retention(
+    store: ModelStore,
+    dataset: str,
+    keep_versions: int,
+    *,
+    now: datetime | None = None,
+    grace: timedelta = RETENTION_GRACE,
+) -> list[str]:
     """Delete complete versions beyond the newest ``keep_versions`` (the current one stays).
+
+    Before each delete ``current.json`` is read again, and a version published or promoted
+    less than ``grace`` before ``now`` is kept (see the module's rules).
 
     Returns
     -------
@@ -410,19 +437,52 @@ def apply_retention(store: ModelStore, dataset: str, keep_versions: int) -> list
     """
     if keep_versions < 1:
         raise ValueError(f"keep_versions={keep_versions} should be >= 1")
-    versions = list_versions(store, dataset)
-    current, _ = _read_current_tagged(store, dataset)
-    keep = set(versions[-keep_versions:])
-    if current is not None:
-        keep.add(current.version)
-    deleted = [v for v in versions if v not in keep]
-    for version in deleted:
+    now = _as_utc(now) if now is not None else datetime.now(UTC)
+    versions = _in_upload_order(store, dataset, list_versions(store, dataset))
+    candidates = versions[:-keep_versions]
+    deleted: list[str] = []
+    for version in candidates:
+        current, _ = _read_current_tagged(store, dataset)
+        if current is not None and current.version == version:
+            continue
+        if _recently_used(store, dataset, version, now - grace):
+            logger.info("retention keeps %s/%s: published or promoted recently", dataset, version)
+            continue
         # Manifest first: from then on the folder is no longer a complete version.
         store.delete(ModelLayout.manifest(dataset, version))
         store.delete_prefix(ModelLayout.version(dataset, version))
+        store.delete(ModelLayout.promotion(dataset, version))
+        deleted.append(version)
     if deleted:
         logger.info("retention deleted %d version(s) of %s: %s", len(deleted), dataset, deleted)
     return deleted
+
+
+def _in_upload_order(store: ModelStore, dataset: str, versions: list[str]) -> list[str]:
+    """``versions`` (sorted ids) with ids of one upload second ordered by their event time.
+
+    An id starts with its upload second, so sorting ids sorts versions by upload time except
+    within one second, where the hash decides; there the manifests' ``source.event_time``
+    (milliseconds) does, as it does for ``current.json``.
+    """
+    seconds = [v.split("-", 1)[0] for v in versions]
+    shared = {s for s in seconds if seconds.count(s) > 1}
+    if not shared:
+        return versions
+    floor = datetime.min.replace(tzinfo=UTC)
+
+    def key(version: str) -> tuple[str, datetime, str]:
+        second = version.split("-", 1)[0]
+        when = floor
+        if second in shared:
+            try:
+                event_time = read_manifest(store, dataset, version).source.event_time
+            except (NotFoundError, ValidationError):
+                event_time = None
+            when = _as_utc(event_time) if event_time is not None else floor
+        return second, when, version
+
+    return sorted(versions, key=key)
 
 
 @lru_cache(maxsize=1)
@@ -544,17 +604,21 @@ class TrainingRun:
         except ObjectNotFoundError:
             logger.warning("ignoring %r: the object is gone (deleted since the event)", key)
             return TrainingResult("ignored", key, dataset=dataset, error="object not found")
+        event_time = upload.event_time
         if upload.etag and info.etag and upload.etag != info.etag and not upload.version_id:
             logger.info("%r was replaced since its event; training the object there now", key)
+            event_time = None  # the event's time is another object's
         if final_attempt is None:
-            return self._train(dataset, info)
+            return self._train(dataset, info, event_time)
         early = self._fail(dataset, info, None, _previous_attempts_error(final_attempt))
-        result = self._train(dataset, info)
+        result = self._train(dataset, info, event_time)
         if result.failure_key != early.failure_key:
             self.store.delete(str(early.failure_key))  # this attempt concluded: not its story
         return result
 
-    def _train(self, dataset: str, info: UploadInfo) -> TrainingResult:
+    def _train(
+        self, dataset: str, info: UploadInfo, event_time: datetime | None = None
+    ) -> TrainingResult:
         """Read, train and publish the object version ``info`` (or report why not)."""
         key = info.key
         try:
@@ -577,8 +641,9 @@ class TrainingRun:
             sha256=sha256,
             size=info.size,
             config_sha256=config_sha256,
+            event_time=_as_utc(event_time) if event_time is not None else None,
         )
-        pointer = self._pointer(version, info, config_read_at)
+        pointer = self._pointer(version, info, config_read_at, event_time)
         if self.store.exists(ModelLayout.manifest(dataset, version)):
             return self._duplicate(dataset, version, info, pointer)
 
@@ -617,7 +682,7 @@ class TrainingRun:
         )
         if not is_current:
             logger.info("%s/%s published but not current: a newer upload is", dataset, version)
-        deleted = apply_retention(self.store, dataset, self.keep_versions)
+        deleted = apply_retention(self.store, dataset, self.keep_versions, now=self.clock())
         return TrainingResult(
             "published",
             key,
@@ -634,12 +699,19 @@ class TrainingRun:
             self.engine = train_segments
         return self.engine
 
-    def _pointer(self, version: str, info: UploadInfo, config_read_at: datetime) -> CurrentPointer:
+    def _pointer(
+        self,
+        version: str,
+        info: UploadInfo,
+        config_read_at: datetime,
+        event_time: datetime | None,
+    ) -> CurrentPointer:
         return CurrentPointer(
             version=version,
             updated_at=self.clock(),
             source_key=info.key,
             source_last_modified=_as_utc(info.last_modified),
+            source_event_time=_as_utc(event_time) if event_time is not None else None,
             config_read_at=_as_utc(config_read_at),
         )
 
@@ -793,7 +865,9 @@ def _as_utc(when: datetime) -> datetime:
 
 
 def _upload_order(pointer: CurrentPointer) -> tuple[datetime, str]:
-    when = pointer.updated_at if pointer.promoted else pointer.source_last_modified
+    when: datetime | None = pointer.updated_at
+    if not pointer.promoted:
+        when = pointer.source_event_time or pointer.source_last_modified
     return (_as_utc(when) if when else datetime.min.replace(tzinfo=UTC), pointer.version)
 
 
@@ -812,21 +886,6 @@ def _is_newer(pointer: CurrentPointer, existing: CurrentPointer) -> bool:
             existing.version,
         )
     return _upload_order(pointer) > _upload_order(existing)
-
-
-def _read_current_tagged(
-    store: ModelStore, dataset: str
-) -> tuple[CurrentPointer | None, str | None]:
-    """``current.json`` and its tag; a corrupt pointer reads as None (the next publish fixes it)."""
-    try:
-        raw, tag = store.get_with_tag(ModelLayout.current(dataset))
-    except ObjectNotFoundError:
-        return None, None
-    try:
-        return CurrentPointer.model_validate_json(raw), tag
-    except ValidationError as e:
-        logger.error("current.json of %s is unreadable (%s); treating it as absent", dataset, e)
-        return None, tag
 
 
 def _check_artifacts(output: TrainingOutput) -> None:

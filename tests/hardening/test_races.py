@@ -8,24 +8,33 @@ and no partial version (every version folder has a manifest whose artifacts all 
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from lambdas.api.routes import versions as versions_route
 from lambdas.training import runner
+from lambdas.training.runner import event_time_of
+from shared.contract.layout import ModelLayout
+from shared.contract.manifest import CurrentPointer
 from shared.settings import get_settings
-from shared.store.base import read_current, read_manifest
+from shared.store.base import ModelStore, read_current, read_manifest, write_current
+from shared.store.pointer import RETENTION_GRACE, promote_version
 from shared.store.s3 import S3ModelStore
 from shared.training.pipeline import TrainingOutput
+from shared.training.run import apply_retention, promote_if_newer
 from tests.hardening.conftest import (
     GOOD_VERSION,
     MALL,
     AtomicConditionalWrites,
     RecordingEngine,
     Stack,
+    api_call,
     api_handler,
     assert_no_partial_version,
     assert_serves,
@@ -161,3 +170,177 @@ def test_two_uploads_racing_for_one_dataset(
     assert read_current(store, DATASET) == pointer
     assert len(assert_no_partial_version(store, DATASET)) == 3
     assert_serves(api_handler(store), DATASET, pointer.version)
+
+
+# --- promote racing retention --------------------------------------------------------------------
+
+OLD_VERSION = "20190101T000000Z-1111111111"
+NEWER_VERSION = "20210101T000000Z-2222222222"
+LONG_AGO = datetime(2019, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def three_versions(stack: Stack, good_output: TrainingOutput) -> S3ModelStore:
+    """An old version, the current one (GOOD_VERSION) and a newer one, all published long ago."""
+    store = stack.store
+    seed_good_model(store, good_output, DATASET, version=OLD_VERSION, uploaded=LONG_AGO)
+    seed_good_model(store, good_output, DATASET)
+    seed_good_model(store, good_output, DATASET, version=NEWER_VERSION, current=False)
+    return store
+
+
+def test_promote_of_a_version_retention_deletes_meanwhile_leaves_current_intact(
+    three_versions: S3ModelStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Promote verified the version, retention deleted it, then promote swapped the pointer."""
+    store = three_versions
+    before = store.get_bytes(ModelLayout.current(DATASET))
+    swapped: list[str] = []
+
+    def retention_in_between(
+        store_: ModelStore, dataset: str, pointer: CurrentPointer
+    ) -> CurrentPointer | None:
+        # A retention run that read its state before the promote recorded itself.
+        deleted = apply_retention(store_, dataset, 1, grace=timedelta(0))
+        assert OLD_VERSION in deleted
+        swapped.append(pointer.version)
+        return promote_version(store_, dataset, pointer)
+
+    monkeypatch.setattr(versions_route, "promote_version", retention_in_between)
+    api = api_handler(store)
+
+    status, body = api_call(api, "POST", f"/datasets/{DATASET}/versions/{OLD_VERSION}/promote")
+
+    assert swapped == [OLD_VERSION]
+    assert status == 404, body
+    assert "deleted while being promoted" in body["message"]
+    assert store.get_bytes(ModelLayout.current(DATASET)) == before  # the pointer put back
+    assert_serves(api_handler(store), DATASET, GOOD_VERSION)  # a fresh container still serves
+
+
+def test_promote_then_retention_keeps_the_version_through_the_grace_period(
+    three_versions: S3ModelStore,
+) -> None:
+    store = three_versions
+    status, body = api_call(
+        api_handler(store), "POST", f"/datasets/{DATASET}/versions/{OLD_VERSION}/promote"
+    )
+    assert status == 200, body
+    # A later upload takes over; the promoted version is no longer current but is recent.
+    write_current(
+        store,
+        DATASET,
+        CurrentPointer(version=NEWER_VERSION, updated_at=datetime.now(UTC)),
+    )
+    now = datetime.now(UTC)
+    assert apply_retention(store, DATASET, 1, now=now + timedelta(minutes=29)) == [GOOD_VERSION]
+    assert store.exists(ModelLayout.manifest(DATASET, OLD_VERSION))
+    later = now + RETENTION_GRACE + timedelta(minutes=1)
+    assert apply_retention(store, DATASET, 1, now=later) == [OLD_VERSION]
+    assert not store.exists(ModelLayout.promotion(DATASET, OLD_VERSION))
+    assert_no_partial_version(store, DATASET)
+
+
+def test_retention_keeps_a_version_published_within_the_grace_period(
+    stack: Stack, good_output: TrainingOutput
+) -> None:
+    store = stack.store
+    now = datetime.now(UTC)
+    seed_good_model(store, good_output, DATASET, version=OLD_VERSION, uploaded=now, current=False)
+    seed_good_model(store, good_output, DATASET, version=NEWER_VERSION, uploaded=now)
+    assert apply_retention(store, DATASET, 1, now=now + timedelta(minutes=5)) == []
+    assert apply_retention(store, DATASET, 1, now=now + RETENTION_GRACE) == [OLD_VERSION]
+
+
+class _PromoteDuringDelete(S3ModelStore):
+    """A store where a promote of ``target`` lands right after retention's first delete."""
+
+    def __init__(self, base: S3ModelStore, target: str) -> None:
+        super().__init__(base.bucket, client=base.client)
+        self.target = target
+        self.promoted = False
+
+    def delete(self, key: str) -> None:
+        super().delete(key)
+        if not self.promoted:
+            self.promoted = True
+            pointer = CurrentPointer(version=self.target, updated_at=LONG_AGO, promoted=True)
+            write_current(self, DATASET, pointer)
+
+
+def test_retention_reads_current_again_before_each_delete(three_versions: S3ModelStore) -> None:
+    store = _PromoteDuringDelete(three_versions, target=GOOD_VERSION)
+    write_current(store, DATASET, CurrentPointer(version=NEWER_VERSION, updated_at=LONG_AGO))
+
+    deleted = apply_retention(store, DATASET, 1, now=datetime.now(UTC))
+
+    assert store.promoted
+    assert deleted == [OLD_VERSION]  # GOOD_VERSION became current after the first delete
+    pointer = read_current(store, DATASET)
+    assert pointer is not None
+    assert pointer.version == GOOD_VERSION
+    assert store.exists(ModelLayout.manifest(DATASET, GOOD_VERSION))
+
+
+# --- two uploads within one second ---------------------------------------------------------------
+
+
+def test_two_uploads_in_one_second_the_later_stays_current(
+    seeded: Stack, engine: RecordingEngine
+) -> None:
+    """Back to back (usually within one Last-Modified second), the later one published first:
+    the event times (milliseconds) order them, not the hash in their version ids."""
+    mall = MALL.read_bytes()
+    first = seeded.upload(f"uploads/{DATASET}/one.csv", mall)
+    second = seeded.upload(
+        f"uploads/{DATASET}/two.csv", b"\n".join(mall.splitlines()[:-10]) + b"\n"
+    )
+    times = [
+        event_time_of(json.loads(e["Records"][0]["body"])["Records"][0]["eventTime"])
+        for e in (first, second)
+    ]
+    assert times[0] is not None
+    assert times[1] is not None
+    assert times[0] < times[1]
+
+    assert container_handler(second) == {"batchItemFailures": []}
+    assert container_handler(first) == {"batchItemFailures": []}
+
+    store = seeded.store
+    pointer = read_current(store, DATASET)
+    assert pointer is not None
+    assert pointer.source_key == f"uploads/{DATASET}/two.csv"
+    assert pointer.source_event_time == times[1]
+    assert_serves(api_handler(store), DATASET, pointer.version)
+
+
+def test_a_failed_promote_without_a_previous_pointer_blocks_no_later_publish(
+    stack: Stack, good_output: TrainingOutput, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No pointer to go back to: the one left behind is replaced by any publish, even of an
+    upload older than the failed promote."""
+    store = stack.store
+    seed_good_model(store, good_output, DATASET, version=OLD_VERSION, current=False)
+
+    def deleted_in_between(
+        store_: ModelStore, dataset: str, pointer: CurrentPointer
+    ) -> CurrentPointer | None:
+        store_.delete(ModelLayout.manifest(dataset, pointer.version))
+        return promote_version(store_, dataset, pointer)
+
+    monkeypatch.setattr(versions_route, "promote_version", deleted_in_between)
+    status, body = api_call(
+        api_handler(store), "POST", f"/datasets/{DATASET}/versions/{OLD_VERSION}/promote"
+    )
+
+    assert status == 404, body
+    left = read_current(store, DATASET)
+    assert left is not None
+    assert left.promoted is False
+    assert left.source_last_modified is None
+    seed_good_model(store, good_output, DATASET, current=False)
+    late = CurrentPointer(
+        version=GOOD_VERSION, updated_at=datetime.now(UTC), source_last_modified=LONG_AGO
+    )
+    assert promote_if_newer(store, DATASET, late) is True
+    assert_serves(api_handler(store), DATASET, GOOD_VERSION)

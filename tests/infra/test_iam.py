@@ -92,12 +92,17 @@ def test_training_consumes_only_its_queue(prod: Synthesized) -> None:
     assert not [g for g in grants if g[0] == "sqs:SendMessage"]
 
 
-def test_api_reads_models_and_may_write_only_current_pointer(prod: Synthesized) -> None:
+def test_api_reads_models_and_may_write_only_current_pointer_and_promotions(
+    prod: Synthesized,
+) -> None:
     storage = prod.stack.storage
     grants = _grants(prod, prod.stack.api.role)
     models = storage.models_bucket
     assert _pair("s3:GetObject", _object_arn(prod, models, "datasets/*")) in grants
     writes = {g for g in grants if g[0] in {"s3:PutObject", "s3:DeleteObject"}}
-    assert writes == {_pair("s3:PutObject", _object_arn(prod, models, "datasets/*/current.json"))}
+    assert writes == {
+        _pair("s3:PutObject", _object_arn(prod, models, "datasets/*/current.json")),
+        _pair("s3:PutObject", _object_arn(prod, models, "datasets/*/promotions/*")),
+    }
     assert not [g for g in grants if prod.logical_id(storage.raw_bucket) in g[1]]
     assert not [g for g in grants if g[0].startswith("sqs:")]

@@ -8,8 +8,10 @@ engine runs in ``test_training_mall.py``.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -220,7 +222,14 @@ def test_delete_and_invalid_dataset_events_do_nothing(
 def test_retention_prunes_old_version_folders_in_s3(
     stack: MotoStack, engine: FakeEngine, lambda_context: FakeLambdaContext
 ) -> None:
-    runner.configure(settings_training_run(engine, keep_versions=1))
+    run = settings_training_run(engine, keep_versions=1)
+    # Each run an hour after the last: past the retention grace period, which would otherwise
+    # keep every version published within the last 30 minutes. The three uploads usually share
+    # one Last-Modified second: retention orders them by event time, as current.json does.
+    hours = itertools.count()
+    start = datetime.now(UTC)
+    run.clock = lambda: start + timedelta(hours=next(hours))
+    runner.configure(run)
     for i in range(3):
         handler(
             _upload_and_receive(stack, f"uploads/demo/{i}.csv", fake_csv(i + 1)), lambda_context

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.console import Console
@@ -19,7 +21,9 @@ from cli.render import (
 )
 from cli.train_command import dataset_from_filename
 from cli.uploads import UploadedObject, _same_source, check_upload_name
-from shared.contract.manifest import Manifest
+from shared.contract.manifest import CurrentPointer, Manifest
+from shared.store.base import write_current
+from shared.store.local import LocalModelStore
 
 
 def _text(table: object) -> str:
@@ -403,9 +407,20 @@ def _published(warnings: list[str]) -> Manifest:
     )
 
 
+def _store_with_current(tmp_path: Path, version: str | None) -> LocalModelStore:
+    store = LocalModelStore(tmp_path / "models")
+    if version is not None:
+        pointer = CurrentPointer(version=version, updated_at=datetime(2026, 1, 1, tzinfo=UTC))
+        write_current(store, "cards", pointer)
+    return store
+
+
 @pytest.mark.parametrize("output", ["table", "json"])
 def test_upload_prints_the_versions_warnings(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], output: str
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    output: str,
+    tmp_path: Path,
 ) -> None:
     import argparse
 
@@ -421,7 +436,8 @@ def test_upload_prints_the_versions_warnings(
         version_id=None,
         etag="e",
     )
-    monkeypatch.setattr(upload_command, "_clients", lambda args: (None, None))
+    store = _store_with_current(tmp_path, "v1")
+    monkeypatch.setattr(upload_command, "_clients", lambda args: (None, store))
     monkeypatch.setattr(
         upload_command,
         "upload_with_progress",
@@ -446,6 +462,71 @@ def test_upload_prints_the_versions_warnings(
         assert "silhouette 0.140, no substantial structure" in text
         assert "1 warning:" in text
         assert "! The customers do not form distinct groups" in text
+        assert "NOT current" not in text
+
+
+class _RecordingApi:
+    """Stands in for the remote API: answers ``segments`` and records what was asked."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+
+    def segments(self, dataset: str, **params: Any) -> dict[str, Any]:
+        self.calls.append({"dataset": dataset, **params})
+        return {"segments": [{"segment_id": 0, "name": "Own segment", "size": 3, "share": 1.0}]}
+
+
+@pytest.mark.parametrize("current", ["v2", None])
+@pytest.mark.parametrize("output", ["table", "json"])
+def test_upload_shows_its_own_versions_segments_and_says_when_it_is_not_current(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    output: str,
+    current: str | None,
+) -> None:
+    """Another upload (v2) became current meanwhile: the CLI still shows v1's segments, from v1,
+    and says plainly that v1 is not the version being served."""
+    import argparse
+    import contextlib
+
+    import cli.api_client as api_client
+    import cli.upload_command as upload_command
+    from cli.uploads import WaitOutcome
+
+    obj = UploadedObject(
+        bucket="raw", key="uploads/cards/cards.csv", sha256="0" * 64, size=1, version_id=None,
+        etag="e",
+    )  # fmt: skip
+    store = _store_with_current(tmp_path, current)
+    api = _RecordingApi()
+    monkeypatch.setattr(upload_command, "_clients", lambda args: (None, store))
+    monkeypatch.setattr(
+        upload_command,
+        "upload_with_progress",
+        lambda *a, **k: (obj, WaitOutcome(manifest=_published([]), seconds=1.0)),
+    )
+    monkeypatch.setattr(api_client, "remote_api", lambda *a, **k: contextlib.nullcontext(api))
+    args = argparse.Namespace(
+        dataset="cards", raw_bucket="raw", file=Path("cards.csv"), config=None, timeout=1.0,
+        no_wait=False, output=output, api_url="http://api.test", token=None,
+    )  # fmt: skip
+
+    assert upload_command.run_upload(args) == 0
+
+    out = capsys.readouterr().out
+    if output == "json":
+        body = json.loads(out)
+        assert body["version"] == "v1"
+        assert body["current"] is False
+        assert body["current_version"] == current
+        return
+    text = " ".join(out.split())
+    assert "version v1 is published but NOT current" in text
+    assert ("cards serves v2" in text) if current else ("no current version" in text)
+    assert api.calls == [{"dataset": "cards", "version": "v1"}]
+    assert "Segments of version v1" in text
+    assert "Own segment" in text
 
 
 def test_upper_case_suffixes_are_kept_and_mixed_case_ones_lowered(tmp_path: Path) -> None:

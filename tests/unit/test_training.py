@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
@@ -32,6 +32,7 @@ from shared.store.base import (
 from shared.store.local import LocalModelStore, LocalRawUploadReader
 from shared.training.run import (
     MAX_REPORT_ERROR_CHARS,
+    RETENTION_GRACE,
     TrainingResult,
     TrainingRun,
     UploadEvent,
@@ -571,7 +572,17 @@ def test_corrupt_current_is_replaced(env: Env) -> None:
 # --- retention ---------------------------------------------------------------------------
 
 
-def test_retention_keeps_newest_and_current(env: Env) -> None:
+@pytest.fixture
+def spaced(env: Env) -> Env:
+    """The env with a clock that moves an hour per reading: each run publishes longer than the
+    retention grace period after the previous one, so the grace period spares nothing."""
+    ticks = iter(range(10_000))
+    env.run.clock = lambda: T0 + timedelta(hours=1 + next(ticks))
+    return env
+
+
+def test_retention_keeps_newest_and_current(spaced: Env) -> None:
+    env = spaced
     results = [_upload_nth(env, i) for i in range(5)]
     versions = [r.version for r in results]
 
@@ -581,7 +592,8 @@ def test_retention_keeps_newest_and_current(env: Env) -> None:
     assert env.store.list_keys(ModelLayout.version("mall", versions[0])) == []
 
 
-def test_retention_keeps_a_promoted_old_current(env: Env) -> None:
+def test_retention_keeps_a_promoted_old_current(spaced: Env) -> None:
+    env = spaced
     versions = [_upload_nth(env, i).version for i in range(1, 4)]
     assert versions[0] is not None
     promoted = CurrentPointer(
@@ -600,12 +612,23 @@ def test_retention_keeps_a_promoted_old_current(env: Env) -> None:
     assert list_versions(env.store, "mall") == [versions[2], late.version, takeover.version]
 
 
-def test_retention_ignores_folders_without_manifest(env: Env) -> None:
+def test_retention_ignores_folders_without_manifest(spaced: Env) -> None:
+    env = spaced
     env.store.put_bytes(ModelLayout.artifact("mall", "00000000T000000Z-partial", "a.json"), b"{}")
     for i in range(4):
         _upload_nth(env, i)
 
     assert env.store.exists(ModelLayout.artifact("mall", "00000000T000000Z-partial", "a.json"))
+
+
+def test_retention_spares_versions_published_within_the_grace_period(env: Env) -> None:
+    """Runs finishing within the grace period of each other delete nothing yet."""
+    results = [_upload_nth(env, i) for i in range(5)]
+
+    assert all(r.deleted_versions == () for r in results)
+    assert len(list_versions(env.store, "mall")) == 5
+    later = T0 + timedelta(hours=1) + RETENTION_GRACE + timedelta(seconds=1)
+    assert apply_retention(env.store, "mall", 3, now=later) == [r.version for r in results[:2]]
 
 
 def test_retention_refuses_keep_below_one(env: Env) -> None:
@@ -681,3 +704,71 @@ def test_a_failure_report_keeps_a_bounded_message(env: Env) -> None:
     assert report.error.startswith("cell xxx")
     assert len(report.error) == MAX_REPORT_ERROR_CHARS + 3
     assert result.error == report.error
+
+
+# --- two uploads within one second ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("later", ["a.csv", "b.csv"])
+@pytest.mark.parametrize("published_last", ["earlier", "later"])
+def test_uploads_in_one_second_are_ordered_by_event_time(
+    env: Env, later: str, published_last: str
+) -> None:
+    """Both objects have the same Last-Modified second: the event time (ms) decides, not the
+    hash in the version id, whichever run finishes last."""
+    earlier = "b.csv" if later == "a.csv" else "a.csv"
+    times = {earlier: T0 + timedelta(milliseconds=120), later: T0 + timedelta(milliseconds=870)}
+    events = {
+        name: replace(
+            env.upload(f"uploads/mall/{name}", fake_csv(i + 1, -1), T0), event_time=times[name]
+        )
+        for i, name in enumerate(sorted(times))
+    }
+    order = [later, earlier] if published_last == "earlier" else [earlier, later]
+
+    results = {name: env.run.run(events[name]) for name in order}
+
+    assert results[later].current is True
+    assert results[earlier].current is (published_last == "later")
+    pointer = read_current(env.store, "mall")
+    assert pointer is not None
+    assert pointer.version == results[later].version
+    assert pointer.source_event_time == times[later]
+
+
+def test_an_event_time_of_a_replaced_object_is_not_used(env: Env) -> None:
+    """The event names an older ETag than the object now there: its time is not the object's."""
+    event = env.upload("uploads/mall/a.csv", fake_csv(1, -1), T0)
+    stale = replace(event, etag="an-older-etag", event_time=T0 + timedelta(milliseconds=5))
+
+    result = env.run.run(stale)
+
+    assert result.status == "published"
+    pointer = read_current(env.store, "mall")
+    assert pointer is not None
+    assert pointer.source_event_time is None
+
+
+def test_retention_orders_versions_of_one_second_by_event_time(spaced: Env) -> None:
+    """Ids of one upload second sort by hash; retention keeps the latest by event time."""
+    env = spaced
+    names = ["a.csv", "b.csv", "c.csv"]
+    results = [
+        env.run.run(
+            replace(
+                env.upload(f"uploads/mall/{name}", fake_csv(i + 1, -1), T0),
+                event_time=T0 + timedelta(milliseconds=100 * (i + 1)),
+            )
+        )
+        for i, name in enumerate(names)
+    ]
+    last = results[-1].version
+    assert last is not None
+
+    deleted = apply_retention(env.store, "mall", 1, now=T0 + timedelta(days=2))
+
+    assert list_versions(env.store, "mall") == [last]
+    assert sorted(deleted) == sorted(str(r.version) for r in results[:-1])
+    assert read_manifest(env.store, "mall", last).source.event_time == T0 + timedelta(
+        milliseconds=300
+    )

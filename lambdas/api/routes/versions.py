@@ -26,8 +26,8 @@ from shared.store.base import (
     list_versions,
     read_current,
     read_manifest,
-    write_current,
 )
+from shared.store.pointer import mark_promotion, promote_version
 
 __all__ = ["router"]
 
@@ -86,18 +86,24 @@ def promote(
     The version is loaded and verified first (every artifact the champion needs, checksums and
     trusted types), so a tampered version is refused (503) and never becomes current. This
     container serves the new version at once; others within ``MODEL_REFRESH_SECONDS``.
+
+    Retention cannot pull the version away meanwhile: the promote is recorded before the
+    version is verified (retention spares it for ``RETENTION_GRACE``), ``current.json`` is
+    replaced by compare-and-swap, and the manifest is checked again afterwards; a version
+    deleted anyway is answered 404 with the previous pointer restored.
     """
     _require_dataset(store, dataset)
+    if store.exists(ModelLayout.manifest(dataset, version)):
+        mark_promotion(store, dataset, version, now=datetime.now(UTC))
     model = SegmentationModel.open(store, dataset, version)
     model.warm()
-    previous = read_current(store, dataset)
     pointer = CurrentPointer(
         version=version,
         updated_at=datetime.now(UTC),
         source_key=model.manifest.source.key,
         promoted=True,
     )
-    write_current(store, dataset, pointer)
+    previous = promote_version(store, dataset, pointer)
     registry.invalidate(dataset)
     return PromoteResponse(
         dataset=dataset,
