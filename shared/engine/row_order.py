@@ -51,8 +51,12 @@ def row_hashes(frame: pd.DataFrame) -> np.ndarray:
     """
     if frame.shape[1] == 0:
         return np.zeros(len(frame), dtype=np.uint64)
-    hashable = frame.apply(_hashable_column)
-    hashed = pd.util.hash_pandas_object(hashable, index=False, hash_key=ROW_HASH_KEY)
+    try:
+        hashed = pd.util.hash_pandas_object(frame, index=False, hash_key=ROW_HASH_KEY)
+    except TypeError:
+        # Only a table with unhashable cells pays for a second pass (and a copy).
+        hashable = frame.apply(_hashable_column)
+        hashed = pd.util.hash_pandas_object(hashable, index=False, hash_key=ROW_HASH_KEY)
     return np.asarray(hashed.to_numpy(), dtype=np.uint64)
 
 
