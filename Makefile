@@ -123,7 +123,7 @@ test-browser: venv chromium ## Playwright + Debian Chromium against the local st
 test: venv node chromium ## Everything: lint, types, unit, integration, infra, e2e, browser, synth
 	@start=$$(date +%s); \
 	$(MAKE) lint; \
-	$(BIN)/pytest -q -p no:cacheprovider --doctest-modules shared lambdas; \
+	$(MAKE) doctest; \
 	$(BIN)/pytest -q -n $(PYTEST_WORKERS) -m "not e2e and not browser" tests; \
 	$(BIN)/pytest -q -m e2e tests/e2e; \
 	if [ -n "$(BROWSER_TESTS)" ]; then $(BIN)/pytest -q -m browser tests/browser; fi; \
@@ -131,7 +131,7 @@ test: venv node chromium ## Everything: lint, types, unit, integration, infra, e
 
 test-fast: venv ## Lint + docstring examples + unit tests only
 	$(MAKE) lint
-	$(BIN)/pytest -q -p no:cacheprovider --doctest-modules shared lambdas
+	$(MAKE) doctest
 	$(BIN)/pytest -q -n $(PYTEST_WORKERS) -m "not slow and not e2e and not browser" tests/unit
 
 synth: venv node ## cdk synth (offline; no Docker needed) into cdk.out/
