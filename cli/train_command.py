@@ -99,6 +99,7 @@ def train_local(
             max_upload_bytes=settings.max_upload_bytes,
             max_decompressed_bytes=settings.max_decompressed_bytes,
             keep_versions=settings.keep_versions,
+            streaming_min_bytes=settings.streaming_min_bytes,
             claim_timeout=timedelta(0) if take_over else DEFAULT_CLAIM_TIMEOUT,
         )
         started = time.perf_counter()

@@ -27,6 +27,7 @@ __all__ = [
     "NotFoundError",
     "PreviousAttemptsFailedError",
     "SegmentNotFoundError",
+    "SchemaViolationError",
     "SegmentationError",
     "TooFewRowsError",
     "TooManyFeaturesError",
@@ -64,6 +65,11 @@ class UnsupportedFormatError(DataValidationError):
 
 class FileTooLargeError(DataValidationError):
     """The file is larger than the documented limit."""
+
+
+class SchemaViolationError(DataValidationError):
+    """A part of a streamed file breaks the schema inferred on its sample (names the column,
+    the row and the value)."""
 
 
 class TooFewRowsError(DataValidationError):

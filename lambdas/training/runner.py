@@ -93,6 +93,7 @@ def get_training_run() -> TrainingRun:
             max_upload_bytes=settings.max_upload_bytes,
             max_decompressed_bytes=settings.max_decompressed_bytes,
             keep_versions=settings.keep_versions,
+            streaming_min_bytes=settings.streaming_min_bytes,
         )
     return _training_run
 

@@ -522,6 +522,9 @@ class TrainingRun:
         Age after which another worker's claim is taken over.
     random_state : int
         Passed to the engine.
+    streaming_min_bytes : int, optional
+        Uploads of at least this many bytes are trained by the bounded-memory streaming
+        engine (:func:`shared.training.streaming.train_streaming_bytes`); None: never.
 
     Examples
     --------
@@ -539,6 +542,7 @@ class TrainingRun:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     claim_timeout: timedelta = DEFAULT_CLAIM_TIMEOUT
     random_state: int = 0
+    streaming_min_bytes: int | None = None
 
     def run(
         self,
@@ -654,7 +658,7 @@ class TrainingRun:
                 return self._duplicate(dataset, version, info, pointer)
             try:
                 previous_version, previous = self._previous(dataset)
-                output = self._engine()(
+                output = self._engine_for(info.size)(
                     data,
                     filename=key.rsplit("/", 1)[-1],
                     config=config,
@@ -691,6 +695,14 @@ class TrainingRun:
             current=is_current,
             deleted_versions=tuple(deleted),
         )
+
+    def _engine_for(self, size: int) -> TrainingEngine:
+        """The streaming engine for uploads of ``streaming_min_bytes`` or more (when set)."""
+        if self.streaming_min_bytes is not None and size >= self.streaming_min_bytes:
+            from shared.training.streaming import train_streaming_bytes
+
+            return train_streaming_bytes
+        return self._engine()
 
     def _engine(self) -> TrainingEngine:
         if self.engine is None:
