@@ -167,10 +167,12 @@ class SegmentStats:
             name: _label_counts(features[name], group, n_groups, count_missing=True)
             for name in categorical
         }
-        outcome_counts = {
-            name: _label_counts(outcomes[name], group, n_groups, count_missing=False)
-            for name in (outcomes.columns if outcomes is not None else [])
-        }
+        outcome_counts = {}
+        if outcomes is not None:
+            outcome_counts = {
+                str(name): _label_counts(outcomes[name], group, n_groups, count_missing=False)
+                for name in outcomes.columns
+            }
         return cls(
             labels=tuple(labels),
             numeric=list(numeric),
@@ -264,6 +266,11 @@ def _bottom(hashes: np.ndarray, k: int) -> np.ndarray:
     return part[np.argsort(hashes[part], kind="stable")]
 
 
+def _ranked(counts: dict[str, np.ndarray]) -> list[str]:
+    """Labels by count (descending), ties by label: the order the in-memory profiles show."""
+    return sorted(counts, key=lambda label: (-int(counts[label].sum()), label))
+
+
 def _summary(stats: SegmentStats, g: int, j: int) -> NumericSummary | None:
     n = int(stats.observed[g, j])
     if n == 0:
@@ -329,10 +336,7 @@ def apply_segment_stats(segments: SegmentSet, stats: SegmentStats) -> SegmentSet
         summary = _summary(population, 0, j)
         if summary is not None:
             pop_numeric[name] = summary
-    ranked = {
-        name: sorted(counts, key=lambda label, c=counts: (-int(c[label].sum()), label))
-        for name, counts in population.categories.items()
-    }
+    ranked = {name: _ranked(counts) for name, counts in population.categories.items()}
     levels = {name: rate.level for name, rate in segments.population_outcomes.items()}
     profiles = []
     for segment in segments.segments:

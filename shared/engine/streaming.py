@@ -28,6 +28,7 @@ the hash sample of the streaming training is the same however the file is cut in
 
 from __future__ import annotations
 
+import csv
 import gzip
 import io
 import logging
@@ -55,13 +56,16 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 __all__ = [
+    "CHUNK_CELLS",
     "DEFAULT_CHUNK_ROWS",
     "CsvFormat",
     "TableChunk",
     "TableSource",
+    "chunk_rows_for",
     "iter_chunks",
     "record_batch_frame",
     "sniff_format",
+    "table_columns",
     "with_encoding_fallback",
 ]
 
@@ -70,6 +74,9 @@ logger = logging.getLogger(__name__)
 DEFAULT_CHUNK_ROWS = 250_000
 """Rows per chunk: about 20 MB of float64 for 10 columns, a few hundred MB of text cells at
 most; big enough that per-chunk overheads vanish, small enough for a 3,008 MB Lambda."""
+CHUNK_CELLS = 5_000_000
+"""Cells per chunk: a wide file gets fewer rows per chunk (:func:`chunk_rows_for`), so a
+chunk's memory does not grow with the number of columns either."""
 _SNIFF_BYTES = 64 * 1024
 _READ_STEP = 1024 * 1024
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -116,6 +123,8 @@ class CsvFormat:
     decimal: str = "."
     skip: int = 0
     utf16: bool = False
+    columns: int = 1
+    """Fields of the header line."""
 
 
 @dataclass(frozen=True)
@@ -171,7 +180,7 @@ def _open_text_stream(source: TableSource, limit: int) -> tuple[IO[bytes], IO[by
     else:  # an S3 body: put the two bytes back in front
         raw = _Prepended(head, raw)  # type: ignore[assignment]
     if head == _GZIP_MAGIC or source.filename.lower().endswith(".gz"):
-        inner: IO[bytes] = gzip.GzipFile(fileobj=raw, mode="rb")
+        inner: IO[bytes] = gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[assignment]
         what = "inflates to"
     else:
         inner, what = raw, "is"
@@ -218,7 +227,7 @@ def sniff_format(
     Examples
     --------
     >>> sniff_format(TableSource.from_bytes(b"a;b\\r\\n1,5;2\\r\\n", "x.csv"))
-    CsvFormat(sep=';', encoding='utf-8', decimal=',', skip=0, utf16=False)
+    CsvFormat(sep=';', encoding='utf-8', decimal=',', skip=0, utf16=False, columns=2)
     """
     with source.open() as raw:
         head = raw.read(4)
@@ -241,7 +250,34 @@ def sniff_format(
     if hint:
         text = text[hint.end() :]
     sep = hint.group(1) if hint else sniff_separator(text)
-    return CsvFormat(sep, encoding, _sniff_decimal(text, sep), 1 if hint else 0, utf16)
+    header = next(csv.reader(io.StringIO(text.split("\n", 1)[0]), delimiter=sep), [])
+    return CsvFormat(
+        sep, encoding, _sniff_decimal(text, sep), 1 if hint else 0, utf16, max(len(header), 1)
+    )
+
+
+def table_columns(source: TableSource, fmt: CsvFormat | None) -> int:
+    """Columns of the table: the CSV header's fields, or the Parquet schema's columns."""
+    if fmt is not None:
+        return fmt.columns
+    import pyarrow.parquet as pq
+
+    with source.open() as raw:
+        try:
+            return max(int(pq.ParquetFile(raw).metadata.num_columns), 1)
+        except Exception as e:  # pyarrow raises many types for corrupt files
+            raise NotATableError(f"{source.filename}: not a readable Parquet file ({e})") from e
+
+
+def chunk_rows_for(columns: int, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> int:
+    """Rows per chunk for a table of ``columns`` columns: at most :data:`CHUNK_CELLS` cells.
+
+    Examples
+    --------
+    >>> chunk_rows_for(10), chunk_rows_for(100_000)
+    (250000, 50)
+    """
+    return max(1, min(chunk_rows, CHUNK_CELLS // max(columns, 1)))
 
 
 def with_encoding_fallback(fmt: CsvFormat | None, run: Callable[[CsvFormat | None], T]) -> T:
