@@ -7,6 +7,7 @@ Commands (``segments COMMAND --help`` for each):
 - ``upload``   put a customer file in the raw bucket and wait for its model (progress bar)
 - ``train``    run the engine on a local file, no AWS at all; write a version folder + report
 - ``assign``   assign customers to segments (over HTTP, or locally against ``--models-dir``)
+- ``score``    score a whole customer file against the current model (local folder or bucket)
 - ``segments`` show a model's segments
 - ``status``   versions, the current one and recent failures of the datasets
 
@@ -200,6 +201,19 @@ def build_parser() -> argparse.ArgumentParser:
     api_flags(assign)
     json_flag(assign)
 
+    score = sub.add_parser(
+        "score", help="score a whole customer file against a dataset's current model"
+    )
+    score.add_argument("file", type=Path, help="customer file (.csv, .csv.gz, .parquet)")
+    score.add_argument("--dataset", required=True)
+    score.add_argument("--out", type=Path, required=True, help="scores file: .csv.gz or .parquet")
+    score.add_argument("--algorithm", choices=ALGORITHM_CHOICES, help="default: the champion")
+    score.add_argument(
+        "--models-dir", type=Path, help="a local model folder instead of the models bucket"
+    )
+    bucket_flags(score, raw=False)
+    json_flag(score)
+
     segments = sub.add_parser("segments", help="show a model's segments")
     segments.add_argument("--dataset", required=True)
     segments.add_argument("--algorithm", choices=ALGORITHM_CHOICES, help="default: the champion")
@@ -319,6 +333,12 @@ def cmd_upload(args: argparse.Namespace) -> int:
     return run_upload(args)
 
 
+def cmd_score(args: argparse.Namespace) -> int:
+    from cli.score_command import run_score
+
+    return run_score(args)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from cli.train_command import run_train
 
@@ -343,6 +363,7 @@ COMMANDS = {
     "status": cmd_status,
     "upload": cmd_upload,
     "train": cmd_train,
+    "score": cmd_score,
     "demo": cmd_demo,
     "stack": cmd_stack,
 }

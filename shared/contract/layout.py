@@ -19,11 +19,15 @@ __all__ = [
     "PREPROCESSOR_PATH",
     "PROFILES_PATH",
     "REPORT_PATH",
+    "SCORES_CSV_PATH",
+    "SCORES_PARQUET_PATH",
+    "SCORE_RECORD_PATH",
     "SERVING_PARAMS_PATH",
     "ModelLayout",
     "RawLayout",
     "model_artifact_path",
     "model_key",
+    "score_name",
     "serving_arrays_path",
 ]
 
@@ -83,6 +87,8 @@ class RawLayout:
 
     UPLOADS = "uploads/"
     CONFIGS = "configs/"
+    SCORES = "score/"
+    """``score/<dataset>/<name>.csv|.csv.gz|.parquet``: a whole file to score."""
     SUFFIXES = (".csv", ".csv.gz", ".parquet", ".CSV", ".CSV.GZ", ".PARQUET")
     """Suffixes the bucket notification sends to training, one rule each. S3 matches suffixes
     case-sensitively, so the upper-case spellings (``MALL.CSV``) have rules of their own; the CLI
@@ -114,6 +120,54 @@ class RawLayout:
         if len(parts) < 3 or parts[0] != RawLayout.UPLOADS.rstrip("/") or not parts[-1]:
             return None
         return parts[1]
+
+
+    @staticmethod
+    def score_upload(dataset: str, name: str) -> str:
+        """Key of a file to score against ``dataset``'s current version.
+
+        Examples
+        --------
+        >>> RawLayout.score_upload("mall", "march.csv.gz")
+        'score/mall/march.csv.gz'
+        """
+        return f"{RawLayout.SCORES}{dataset}/{name}"
+
+    @staticmethod
+    def score_dataset_of(key: str) -> str | None:
+        """The ``<dataset>`` of ``score/<dataset>/<name>``; None for any other key.
+
+        Examples
+        --------
+        >>> RawLayout.score_dataset_of("score/mall/march.csv"), RawLayout.score_dataset_of("x")
+        ('mall', None)
+        """
+        parts = key.split("/")
+        if len(parts) != 3 or parts[0] != RawLayout.SCORES.rstrip("/") or not parts[-1]:
+            return None
+        return parts[1]
+
+
+SCORES_CSV_PATH = "scores.csv.gz"
+"""A scored file: one row per input row (id, segment_id, segment_name, confidence, outlier)."""
+SCORES_PARQUET_PATH = "scores.parquet"
+SCORE_RECORD_PATH = "score.json"
+"""Beside a scored file, written last: the model version used, rows, source, status."""
+
+
+def score_name(name: str) -> str:
+    """The ``<name>`` of a scored file: the upload's file name without its table extension.
+
+    Examples
+    --------
+    >>> score_name("march.csv.gz"), score_name("Q1.parquet"), score_name("a.b.csv")
+    ('march', 'Q1', 'a.b')
+    """
+    lower = name.lower()
+    for suffix in (".csv.gz", ".parquet", ".csv", ".gz", ".pq"):
+        if lower.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
 
 
 class ModelLayout:
@@ -158,6 +212,17 @@ class ModelLayout:
     @staticmethod
     def failure(dataset: str, failure_id: str) -> str:
         return f"{ModelLayout.dataset(dataset)}failures/{failure_id}.json"
+
+    @staticmethod
+    def scores(dataset: str, name: str) -> str:
+        """Folder of the scores of the file ``<name>`` (see :func:`score_name`).
+
+        Examples
+        --------
+        >>> ModelLayout.scores("mall", "march")
+        'datasets/mall/scores/march/'
+        """
+        return f"{ModelLayout.dataset(dataset)}scores/{name}/"
 
     @staticmethod
     def claim(dataset: str, version: str) -> str:
