@@ -43,7 +43,8 @@ NUMERIC = ["age", "tenure", "visits", "basket", "returns", "discount", "spend", 
 
 
 def write_table(path: Path, n_rows: int, *, seed: int = 0) -> None:
-    """The synthetic table of ``bench/train.py`` (same segments), written in chunks."""
+    """The synthetic table of ``bench/train.py`` (same kind of segments), written in chunks
+    (gzip-compressed when ``path`` ends in ``.gz``)."""
     import pandas as pd
 
     from shared.engine.scoring import SCORE_GZIP_LEVEL
@@ -52,7 +53,12 @@ def write_table(path: Path, n_rows: int, *, seed: int = 0) -> None:
     centres = rng.normal(0.0, 3.0, (6, len(NUMERIC)))
     mix = rng.dirichlet(np.ones(4) * 0.5, 6)
     regions = np.array(["north", "south", "east", "west"])
-    with gzip.open(path, "wb", compresslevel=SCORE_GZIP_LEVEL) as out:
+    opened = (
+        gzip.open(path, "wb", compresslevel=SCORE_GZIP_LEVEL)
+        if path.name.endswith(".gz")
+        else path.open("wb")
+    )
+    with opened as out:
         for start in range(0, n_rows, WRITE_CHUNK):
             n = min(WRITE_CHUNK, n_rows - start)
             segment = rng.integers(0, 6, n)

@@ -31,8 +31,14 @@ with the same table and config, alternating with the current tree's runs (old, n
 and the ratio current / REF of the medians is printed per size and per stage: how much a change
 costs, measured side by side in one run.
 
-Usage: ``python -m bench.train [--sizes mall,100k,1m] [--repeat N] [--against REF]`` (default:
-all three sizes, once, no reference).
+``--sizes 10m`` (or ``5m``) measures the streaming run (:mod:`shared.training.streaming`: two
+passes over the file, models fitted on a hash sample, every row assigned and profiled chunk by
+chunk) on the synthetic table (written in chunks as plain CSV) at 1M, 5M and 10M rows (5M: 1M
+and 5M), each in a fresh child: whole-run wall time, peak memory (``ru_maxrss``) and the
+stage times (``sample``, ``sample_fit``, ``assign``), to show the peak flat in the rows.
+
+Usage: ``python -m bench.train [--sizes mall,100k,1m,10m] [--repeat N] [--against REF]
+[--workers N]`` (default: the three in-memory sizes, once, no reference).
 """
 
 from __future__ import annotations
@@ -56,6 +62,9 @@ ROOT = Path(__file__).resolve().parents[1]
 MALL = ROOT / "data" / "mall_customers.csv"
 MALL_FEATURES = ["Annual Income (k$)", "Spending Score (1-100)"]
 SIZES = {"mall": 0, "100k": 100_000, "1m": 1_000_000}
+STREAMING_SIZES = {"5m": (1_000_000, 5_000_000), "10m": (1_000_000, 5_000_000, 10_000_000)}
+"""``--sizes 5m`` / ``10m``: the streaming run (``shared.training.streaming``) at each of these
+row counts, to show its peak memory flat in the rows."""
 COMPARISON_STAGES = ("prepare", "fit", "metrics", "selection")
 """``TrainingOutput.timings`` stages that are the comparison (``fit`` is the wall time of all
 the fits; the ``fit:<algorithm>`` times inside it overlap, so they are not added)."""
@@ -166,6 +175,50 @@ def _child_train(table: Path, config_json: str) -> dict[str, Any]:
         "silhouette": {a: s.metrics.silhouette for a, s in output.algorithms.items()},
         "artifact_mb": sum(len(v) for v in output.artifacts.values()) / 2**20,
     }
+
+
+def _child_stream(table: Path, workers: int) -> dict[str, Any]:
+    import sklearn.cluster  # noqa: F401  (as the other children: imported before the clock)
+
+    from shared.engine.streaming import TableSource
+    from shared.training.streaming import train_streaming
+
+    started = time.perf_counter()
+    output = train_streaming(TableSource.from_path(table), dataset="bench", workers=workers)
+    return {
+        "seconds": time.perf_counter() - started,
+        "peak_mb": _peak_mb(),
+        "rows": output.rows.read,
+        "timings": {k: v for k, v in output.timings.items() if ":" not in k},
+        "champion": output.champion,
+        "chosen": {
+            a: s.k if s.k is not None else s.n_segments for a, s in output.algorithms.items()
+        },
+        "assignments_mb": len(output.artifacts["assignments.csv.gz"]) / 2**20,
+    }
+
+
+def _streaming_rows(size: str, workdir: Path, workers: int) -> None:
+    """The streaming run at each row count of ``STREAMING_SIZES[size]``, one child each."""
+    from bench.score import write_table
+
+    print(
+        f"streaming run (two passes, hash sample, {workers} worker(s)); peak = ru_maxrss of "
+        "the child (workers are separate processes)"
+    )
+    for n_rows in STREAMING_SIZES[size]:
+        table = workdir / f"stream_{n_rows}.csv"
+        write_table(table, n_rows)
+        result = _run_child("stream", str(table), str(workers))
+        stages = ", ".join(f"{k} {v:.1f}" for k, v in result["timings"].items())
+        print(
+            f"{n_rows:>11,} rows {table.stat().st_size / 2**20:7,.0f} MiB CSV: whole run "
+            f"{result['seconds']:7.1f} s, peak {result['peak_mb']:6,.0f} MB ({stages} s); "
+            f"champion {result['champion']}, chosen {result['chosen']}, assignments.csv.gz "
+            f"{result['assignments_mb']:.0f} MiB",
+            flush=True,
+        )
+        table.unlink()
 
 
 def _run_child(*args: str, root: Path = ROOT) -> dict[str, Any]:
@@ -320,7 +373,15 @@ def _print_row(row: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark (or, with ``--child``, one measurement in this process)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default=",".join(SIZES), help="comma list of mall,100k,1m")
+    parser.add_argument(
+        "--sizes",
+        default=",".join(SIZES),
+        help="comma list of mall,100k,1m (in-memory run) and 5m,10m (streaming run at 1M, 5M "
+        "and 10M rows)",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="streaming sizes: map workers (default 1)"
+    )
     parser.add_argument(
         "--repeat", type=int, default=1, help="runs per measurement; medians are printed"
     )
@@ -335,11 +396,21 @@ def main(argv: list[str] | None = None) -> int:
             result = _child_prepare(Path(rest[0]), rest[1], Path(rest[2]))
         elif kind == "kmeans":
             result = _child_kmeans(Path(rest[0]))
+        elif kind == "stream":
+            result = _child_stream(Path(rest[0]), int(rest[1]))
         else:
             result = _child_train(Path(rest[0]), rest[1])
         print(json.dumps(result))
         return 0
     sizes = [s.strip().lower() for s in args.sizes.split(",") if s.strip()]
+    streaming = [s for s in sizes if s in STREAMING_SIZES]
+    sizes = [s for s in sizes if s not in STREAMING_SIZES]
+    if streaming:
+        with tempfile.TemporaryDirectory(prefix="bench-stream-") as tmp:
+            for size in streaming:
+                _streaming_rows(size, Path(tmp), args.workers)
+        if not sizes:
+            return 0
     unknown = [s for s in sizes if s not in SIZES]
     if unknown:
         parser.error(f"unknown size(s) {unknown}; choose from {list(SIZES)}")
