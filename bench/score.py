@@ -53,12 +53,10 @@ def write_table(path: Path, n_rows: int, *, seed: int = 0) -> None:
     centres = rng.normal(0.0, 3.0, (6, len(NUMERIC)))
     mix = rng.dirichlet(np.ones(4) * 0.5, 6)
     regions = np.array(["north", "south", "east", "west"])
-    opened = (
-        gzip.open(path, "wb", compresslevel=SCORE_GZIP_LEVEL)
-        if path.name.endswith(".gz")
-        else path.open("wb")
-    )
-    with opened as out:
+    compressed = path.name.endswith(".gz")
+    with (
+        gzip.open(path, "wb", compresslevel=SCORE_GZIP_LEVEL) if compressed else path.open("wb")
+    ) as out:
         for start in range(0, n_rows, WRITE_CHUNK):
             n = min(WRITE_CHUNK, n_rows - start)
             segment = rng.integers(0, 6, n)
@@ -107,20 +105,21 @@ def _child_score(table: Path, models: Path, out: Path) -> dict[str, Any]:
     model = ScoringModel.current(LocalModelStore(models), "bench")
     started = time.perf_counter()
     with out.open("wb") as sink:
-        summary = score_file(TableSource.from_path(table), model, sink)
+        summary = score_file(TableSource.from_path(table), model, {"csv.gz": sink})
     seconds = time.perf_counter() - started
     return {"seconds": seconds, "rows": summary.rows, "peak_mb": _peak_mb()}
 
 
 def _train(table: Path, models: Path) -> None:
+    from datetime import UTC, datetime
+
     import pandas as pd
 
     from shared.contract.config import DatasetConfig
+    from shared.contract.manifest import CurrentPointer, SourceInfo
     from shared.store.local import LocalModelStore
     from shared.training.pipeline import train_segments
-    from shared.training.run import publish_version, promote_if_newer
-    from shared.contract.manifest import CurrentPointer, SourceInfo
-    from datetime import UTC, datetime
+    from shared.training.run import promote_if_newer, publish_version
 
     head = pd.read_csv(table, nrows=TRAIN_ROWS).to_csv(index=False).encode()
     config = DatasetConfig(algorithms=["kmeans"], features=[*NUMERIC, "region"])
@@ -132,7 +131,9 @@ def _train(table: Path, models: Path) -> None:
     promote_if_newer(
         store,
         "bench",
-        CurrentPointer(version="v1", updated_at=now, source_key=source.key, source_last_modified=now),
+        CurrentPointer(
+            version="v1", updated_at=now, source_key=source.key, source_last_modified=now
+        ),
     )
 
 

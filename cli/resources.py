@@ -3,8 +3,8 @@
 One definition, used by the local stack (against moto server) and by tests (against moto's
 mock): two versioned buckets with all public access blocked, an ingest queue whose dead-letter
 queue takes a message after :data:`MAX_RECEIVE_COUNT` receives, a queue policy that lets only the
-raw bucket send, and the raw bucket's notification of ``uploads/`` objects ending in
-:data:`UPLOAD_SUFFIXES` to the queue. Keep it in step with ``infra/constructs/storage.py`` and
+raw bucket send, and the raw bucket's notification of ``uploads/`` (training) and ``score/``
+(whole-file scoring) objects ending in :data:`UPLOAD_SUFFIXES` to the queue. Keep it in step with ``infra/constructs/storage.py`` and
 ``infra/constructs/training.py`` (the values are pinned by ``tests/unit/test_cli_resources.py``).
 """
 
@@ -20,7 +20,9 @@ from shared.contract.layout import RawLayout
 __all__ = [
     "DLQ_RETENTION_SECONDS",
     "MAX_RECEIVE_COUNT",
+    "NOTIFIED_PREFIXES",
     "QUEUE_RETENTION_SECONDS",
+    "SCORE_PREFIX",
     "UPLOAD_PREFIX",
     "UPLOAD_SUFFIXES",
     "StackNames",
@@ -33,6 +35,10 @@ logger = logging.getLogger(__name__)
 
 UPLOAD_PREFIX: str = RawLayout.UPLOADS
 """Objects under this prefix of the raw bucket start a training run."""
+
+SCORE_PREFIX: str = RawLayout.SCORES
+"""Objects under this prefix of the raw bucket are scored against the current model."""
+NOTIFIED_PREFIXES: tuple[str, ...] = (UPLOAD_PREFIX, SCORE_PREFIX)
 
 UPLOAD_SUFFIXES: tuple[str, ...] = RawLayout.SUFFIXES
 """One S3 notification rule per suffix (a rule holds one prefix and one suffix)."""
@@ -74,29 +80,33 @@ class StackResources:
 
 
 def notification_configuration(queue_arn: str) -> dict[str, Any]:
-    """The raw bucket's notification: ``uploads/`` + each of :data:`UPLOAD_SUFFIXES` -> queue.
+    """The raw bucket's notification: ``uploads/`` and ``score/``, each with each of
+    :data:`UPLOAD_SUFFIXES` -> queue.
 
     Examples
     --------
     >>> cfg = notification_configuration("arn:aws:sqs:us-east-1:123456789012:q")
-    >>> [r["Filter"]["Key"]["FilterRules"][1]["Value"] for r in cfg["QueueConfigurations"]]
+    >>> [r["Filter"]["Key"]["FilterRules"][1]["Value"] for r in cfg["QueueConfigurations"]][:6]
     ['.csv', '.csv.gz', '.parquet', '.CSV', '.CSV.GZ', '.PARQUET']
+    >>> len(cfg["QueueConfigurations"])
+    12
     """
     return {
         "QueueConfigurations": [
             {
-                "Id": f"uploads{suffix.replace('.', '-')}",
+                "Id": f"{prefix.rstrip('/')}{suffix.replace('.', '-')}",
                 "QueueArn": queue_arn,
                 "Events": ["s3:ObjectCreated:*"],
                 "Filter": {
                     "Key": {
                         "FilterRules": [
-                            {"Name": "prefix", "Value": UPLOAD_PREFIX},
+                            {"Name": "prefix", "Value": prefix},
                             {"Name": "suffix", "Value": suffix},
                         ]
                     }
                 },
             }
+            for prefix in NOTIFIED_PREFIXES
             for suffix in UPLOAD_SUFFIXES
         ]
     }

@@ -70,8 +70,7 @@ def run_score(args: argparse.Namespace) -> int:
             summary = score_file(
                 TableSource.from_path(file),
                 model,
-                sink,
-                output_format=output_format,  # type: ignore[arg-type]
+                {output_format: sink},  # type: ignore[dict-item]
                 max_decompressed_bytes=get_settings().max_decompressed_bytes,
                 progress=lambda rows: progress.update(task, rows=rows),
             )

@@ -50,6 +50,8 @@ IMAGE_EXCLUDES = [
 #: Dockerfile targets (stages): the request path's packages only, and the whole runtime.
 IMAGE_TARGETS = ("api", "training")
 UPLOAD_PREFIX = "uploads/"
+SCORE_PREFIX = "score/"
+NOTIFIED_PREFIXES = (UPLOAD_PREFIX, SCORE_PREFIX)
 UPLOAD_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".CSV", ".CSV.GZ", ".PARQUET")
 
 
@@ -221,14 +223,16 @@ class SegmentsStack(Stack):
             allow_destroy=config.allow_destroy,
         )
 
-        for suffix in UPLOAD_SUFFIXES:
-            raw.add_event_notification(
-                s3.EventType.OBJECT_CREATED,
-                s3n.SqsDestination(self.training.queue),
-                s3.NotificationKeyFilter(prefix=UPLOAD_PREFIX, suffix=suffix),
-            )
+        # Training uploads and files to score share the queue and the function.
+        for prefix in NOTIFIED_PREFIXES:
+            for suffix in UPLOAD_SUFFIXES:
+                raw.add_event_notification(
+                    s3.EventType.OBJECT_CREATED,
+                    s3n.SqsDestination(self.training.queue),
+                    s3.NotificationKeyFilter(prefix=prefix, suffix=suffix),
+                )
         self._grant_training(self.training.role, raw=raw, models=models)
-        self._grant_api(self.api.role, models=models)
+        self._grant_api(self.api.role, models=models, raw=raw)
         self._acknowledge_cdk_singletons()
         self._outputs()
 
@@ -239,7 +243,11 @@ class SegmentsStack(Stack):
             iam.PolicyStatement(
                 sid="ReadUploadsAndConfigs",
                 actions=["s3:GetObject", "s3:GetObjectVersion"],
-                resources=[raw.arn_for_objects("uploads/*"), raw.arn_for_objects("configs/*")],
+                resources=[
+                    raw.arn_for_objects("uploads/*"),
+                    raw.arn_for_objects("configs/*"),
+                    raw.arn_for_objects("score/*"),
+                ],
             ),
             # ListBucket turns a missing optional configs/<dataset>.json into 404, not 403.
             iam.PolicyStatement(
@@ -258,15 +266,17 @@ class SegmentsStack(Stack):
             role.add_to_principal_policy(statement)
         _acknowledge_object_patterns(
             role,
-            {raw: ("uploads/*", "configs/*"), models: ("datasets/*",)},
+            {raw: ("uploads/*", "configs/*", "score/*"), models: ("datasets/*",)},
             "Object-level actions on key prefixes of one bucket: a run reads whichever upload "
-            "and config its event names and writes a new version folder under datasets/.",
+            "(or file to score) and config its event names and writes a new version folder (or "
+            "scores folder) under datasets/.",
         )
 
     @staticmethod
-    def _grant_api(role: iam.IRole, *, models: s3.IBucket) -> None:
+    def _grant_api(role: iam.IRole, *, models: s3.IBucket, raw: s3.IBucket) -> None:
         """The API reads model versions and may only write the current pointer and the
-        promotion record that shields a version from retention while it is promoted."""
+        promotion record that shields a version from retention while it is promoted; it signs
+        upload URLs for files to score (``score/`` of the raw bucket, nothing else)."""
         statements = [
             iam.PolicyStatement(
                 sid="ReadModelVersions",
@@ -284,15 +294,24 @@ class SegmentsStack(Stack):
                     models.arn_for_objects("datasets/*/promotions/*"),
                 ],
             ),
+            iam.PolicyStatement(
+                sid="SignScoreUploads",
+                actions=["s3:PutObject"],
+                resources=[raw.arn_for_objects("score/*")],
+            ),
         ]
         for statement in statements:
             role.add_to_principal_policy(statement)
         _acknowledge_object_patterns(
             role,
-            {models: ("datasets/*", "datasets/*/current.json", "datasets/*/promotions/*")},
+            {
+                models: ("datasets/*", "datasets/*/current.json", "datasets/*/promotions/*"),
+                raw: ("score/*",),
+            },
             "The API serves any dataset's versions (GetObject under datasets/) and promote may "
             "rewrite only each dataset's current.json pointer and its promotion records "
-            "(retention spares a version promoted recently), not the artifacts.",
+            "(retention spares a version promoted recently), not the artifacts; it presigns "
+            "uploads of files to score under score/ of the raw bucket.",
         )
 
     def _acknowledge_cdk_singletons(self) -> None:

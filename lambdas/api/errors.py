@@ -39,6 +39,7 @@ __all__ = [
     "AssignBatchTooLargeError",
     "AuthenticationRequiredError",
     "PermissionDeniedError",
+    "ScoringUnavailableError",
     "install_error_handlers",
     "request_id_of",
 ]
@@ -52,6 +53,10 @@ class AuthenticationRequiredError(SegmentationError):
 
 class PermissionDeniedError(SegmentationError):
     """The token is valid but lacks the scope the route needs (403)."""
+
+
+class ScoringUnavailableError(SegmentationError):
+    """Whole-file scoring jobs need the raw and models buckets (503)."""
 
 
 class AssignBatchTooLargeError(BatchTooLargeError):
@@ -73,6 +78,7 @@ STATUS: dict[type[SegmentationError], tuple[int, str]] = {
     TransientStoreError: (503, "store_unavailable"),
     AuthenticationRequiredError: (401, "unauthorized"),
     PermissionDeniedError: (403, "forbidden"),
+    ScoringUnavailableError: (503, "scoring_unavailable"),
     SegmentationError: (400, "bad_request"),
 }
 """Status and machine code per error class; the most specific class in the MRO wins."""

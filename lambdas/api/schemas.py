@@ -293,3 +293,47 @@ class PromoteResponse(_Schema):
     version: str
     previous_version: str | None
     updated_at: datetime
+
+
+class ScoreJobRequest(_Schema):
+    """``POST /datasets/{dataset}/score-jobs``: the format of the file that will be uploaded."""
+
+    format: Literal["csv", "csv.gz", "parquet"] = Field(
+        default="csv.gz", description="The file's format (its key gets this extension)."
+    )
+
+
+class ScoreJobCreated(_Schema):
+    """Where to upload the file to score, and where to follow the job."""
+
+    job_id: str
+    dataset: str
+    upload_url: str = Field(description="Presigned URL: PUT the file's bytes to it.")
+    upload_method: Literal["PUT"] = "PUT"
+    upload_key: str = Field(description="The raw-bucket key the upload lands under.")
+    expires_in: int = Field(description="Seconds the upload URL stays valid.")
+    status_url: str = Field(description="GET it for the job's status and output locations.")
+
+
+class ScoreOutput(_Schema):
+    """One scored file: its key in the models bucket and a presigned download URL."""
+
+    key: str
+    url: str | None = Field(default=None, description="Presigned GET URL (None: local store).")
+
+
+class ScoreJobStatus(_Schema):
+    """``GET /datasets/{dataset}/score-jobs/{job_id}``: pending until ``score.json`` exists."""
+
+    job_id: str
+    dataset: str
+    status: Literal["pending", "done", "failed"]
+    model_version: str | None = None
+    algorithm: str | None = None
+    k: int | None = None
+    rows: int = 0
+    unscored: int = 0
+    segment_counts: dict[str, int] = Field(default_factory=dict)
+    outputs: dict[str, ScoreOutput] = Field(default_factory=dict)
+    error: str | None = None
+    created_at: datetime | None = None

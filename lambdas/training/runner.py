@@ -33,16 +33,19 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes import S3Event, SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from shared.contract.layout import RawLayout
 from shared.exceptions import TransientStoreError
 from shared.settings import get_settings
 from shared.store.s3 import build_model_store, build_raw_reader
 from shared.training.run import TrainingResult, TrainingRun, UploadEvent
+from shared.training.score_run import ScoreResult, ScoreRun
 
 __all__ = [
     "METRICS_NAMESPACE",
     "configure",
     "event_time_of",
     "final_attempt_of",
+    "get_score_run",
     "get_training_run",
     "is_sqs_event",
     "logger",
@@ -74,12 +77,29 @@ logging.getLogger("shared")
 copy_config_to_registered_loggers(source_logger=logger, include={"shared"})
 
 _training_run: TrainingRun | None = None
+_score_run: ScoreRun | None = None
 
 
-def configure(run: TrainingRun | None) -> None:
-    """Use ``run`` for the next events (tests); ``None`` rebuilds it from the settings."""
-    global _training_run
+def configure(run: TrainingRun | None, score_run: ScoreRun | None = None) -> None:
+    """Use ``run`` (and ``score_run``) for the next events (tests); ``None`` rebuilds them from
+    the settings."""
+    global _training_run, _score_run
     _training_run = run
+    _score_run = score_run
+
+
+def get_score_run() -> ScoreRun:
+    """The container's :class:`ScoreRun` (``score/<dataset>/...`` uploads), built on first use."""
+    global _score_run
+    if _score_run is None:
+        settings = get_settings()
+        _score_run = ScoreRun(
+            store=build_model_store(settings),
+            raw=build_raw_reader(settings),
+            max_upload_bytes=settings.max_upload_bytes,
+            max_decompressed_bytes=settings.max_decompressed_bytes,
+        )
+    return _score_run
 
 
 def get_training_run() -> TrainingRun:
@@ -167,15 +187,32 @@ def event_time_of(value: object) -> datetime | None:
 
 def process_s3_event(
     event: S3Event, *, request_id: str | None = None, final_attempt: str | None = None
-) -> list[TrainingResult]:
-    """Run training for every upload of a (direct or SQS-carried) S3 notification.
+) -> list[TrainingResult | ScoreResult]:
+    """Run training (or scoring, for ``score/`` keys) for every upload of a (direct or
+    SQS-carried) S3 notification.
 
     ``request_id`` (the invocation's) is quoted in internal-error reports; ``final_attempt``
     (e.g. ``"delivery 3 of 3"``) marks the message's last delivery.
     """
     uploads = uploads_in(event)
     metrics.add_metric(name="UploadsReceived", unit=MetricUnit.Count, value=len(uploads))
-    return [_train(upload, request_id, final_attempt) for upload in uploads]
+    return [
+        _score(upload)
+        if RawLayout.score_dataset_of(upload.key) is not None
+        else _train(upload, request_id, final_attempt)
+        for upload in uploads
+    ]
+
+
+def _score(upload: UploadEvent) -> ScoreResult:
+    """A ``score/<dataset>/<file>`` upload: score it (see :mod:`shared.training.score_run`)."""
+    result = get_score_run().run(upload.key, version_id=upload.version_id)
+    metrics.add_metric(
+        name="ScoringSucceeded" if result.status == "done" else "ScoringSkipped",
+        unit=MetricUnit.Count,
+        value=1,
+    )
+    return result
 
 
 def final_attempt_of(record: SQSRecord, max_receive_count: int) -> str | None:

@@ -121,7 +121,6 @@ class RawLayout:
             return None
         return parts[1]
 
-
     @staticmethod
     def score_upload(dataset: str, name: str) -> str:
         """Key of a file to score against ``dataset``'s current version.

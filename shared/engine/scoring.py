@@ -22,7 +22,7 @@ from __future__ import annotations
 import gzip
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any, Literal
 
@@ -117,17 +117,13 @@ class ScoringModel:
             columns=list(manifest.columns),
             transformer=load_artifact(read_verified_artifact(store, manifest, PREPROCESSOR_PATH)),
             assigner=load_artifact(
-                read_verified_artifact(
-                    store, manifest, model_artifact_path(algorithm, summary.k)
-                )
+                read_verified_artifact(store, manifest, model_artifact_path(algorithm, summary.k))
             ),
             names={s.label: (s.segment_id, s.name) for s in segments.segments},
         )
 
     @classmethod
-    def current(
-        cls, store: ModelStore, dataset: str, algorithm: str | None = None
-    ) -> ScoringModel:
+    def current(cls, store: ModelStore, dataset: str, algorithm: str | None = None) -> ScoringModel:
         """The current version's model (``current.json``).
 
         Raises
@@ -213,9 +209,8 @@ def score_chunk(model: ScoringModel, frame: pd.DataFrame, first_row: int = 0) ->
 def score_file(
     source: TableSource,
     model: ScoringModel,
-    out: IO[bytes],
+    outputs: Mapping[ScoreFormat, IO[bytes]],
     *,
-    output_format: ScoreFormat = "csv.gz",
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES,
     progress: Callable[[int], None] | None = None,
@@ -228,8 +223,9 @@ def score_file(
         The customer file (any format training reads).
     model : ScoringModel
         The model to score with (:meth:`ScoringModel.current`).
-    out : binary file
-        Where the scores go (``.csv.gz`` or Parquet bytes, by ``output_format``).
+    outputs : mapping
+        Where the scores go, per format: ``{"csv.gz": file}``, ``{"parquet": file}`` or both
+        (written in the same pass).
     progress : callable, optional
         Called with the number of rows scored so far after each chunk.
 
@@ -245,30 +241,33 @@ def score_file(
 
     def run(fmt: CsvFormat | None) -> ScoreSummary:
         summary = ScoreSummary(model.dataset, model.version, model.algorithm, model.k)
-        writer = _Writer(out, output_format)
+        writers = [_Writer(out, kind) for kind, out in outputs.items()]
         chunks = iter_chunks(
             source, fmt, chunk_rows=chunk_rows, max_decompressed_bytes=max_decompressed_bytes
         )
         for chunk in chunks:
             scores = score_chunk(model, chunk.frame, chunk.first_row)
-            writer.write(scores)
+            for writer in writers:
+                writer.write(scores)
             summary.rows += len(scores)
             ids = scores["segment_id"]
             summary.unscored += int(ids.isna().sum())
             for segment_id, count in ids.dropna().value_counts().items():
-                key = int(segment_id)
+                key = int(segment_id)  # type: ignore[call-overload]
                 summary.segment_counts[key] = summary.segment_counts.get(key, 0) + int(count)
             if progress is not None:
                 progress(summary.rows)
-        writer.close()
+        for writer in writers:
+            writer.close()
         return summary
 
-    position = out.tell() if out.seekable() else None
+    positions = {kind: out.tell() for kind, out in outputs.items() if out.seekable()}
 
     def again(fmt: CsvFormat | None) -> ScoreSummary:
-        if position is not None and out.tell() != position:  # a Latin-1 second pass
-            out.seek(position)
-            out.truncate()
+        for kind, out in outputs.items():  # a Latin-1 second pass starts the outputs again
+            if kind in positions and out.tell() != positions[kind]:
+                out.seek(positions[kind])
+                out.truncate()
         return run(fmt)
 
     summary = with_encoding_fallback(fmt, again)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 from shared.exceptions import (
     ConfigError,
@@ -48,6 +48,31 @@ def _build_s3_client() -> Any:
     from botocore.config import Config
 
     return boto3.client("s3", config=Config(retries={"max_attempts": 4, "mode": "standard"}))
+
+
+def presigned_url(
+    bucket: str,
+    key: str,
+    *,
+    method: Literal["put_object", "get_object"],
+    expires_seconds: int = 900,
+    client: Any | None = None,
+) -> str:
+    """A presigned URL to PUT (upload) or GET (download) one object.
+
+    Examples
+    --------
+    >>> import boto3
+    >>> client = boto3.client("s3", region_name="us-east-1", aws_access_key_id="x",
+    ...                       aws_secret_access_key="y", endpoint_url="http://127.0.0.1:5000")
+    >>> presigned_url("raw", "score/mall/j1.csv", method="put_object", client=client)[:40]
+    'http://127.0.0.1:5000/raw/score/mall/j1.'
+    """
+    client = client if client is not None else _build_s3_client()
+    url: str = client.generate_presigned_url(
+        method, Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_seconds
+    )
+    return url
 
 
 def _error_code(error: Exception) -> str:

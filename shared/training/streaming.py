@@ -32,8 +32,8 @@ Rules the tests pin:
   (then the sample is the whole file);
 - the schema of the sample is enforced on every chunk: a chunk of at least
   :data:`~shared.training.chunks.CHECKED_CHUNK_ROWS` rows in which more than 5 % of a numeric
-  or date column does not parse, or more than 5 % over the whole file, is a :class:`SchemaViolationError` naming the
-  column, the first such row and its value;
+  or date column does not parse, or more than 5 % over the whole file, is a
+  :class:`SchemaViolationError` naming the column, the first such row and its value;
 - decompressed bytes past ``MAX_DECOMPRESSED_BYTES`` are a :class:`FileTooLargeError`.
 
 What stays sample-based, and says so in the manifest's warnings: the segment names and the

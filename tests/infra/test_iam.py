@@ -71,7 +71,7 @@ def test_training_reads_raw_and_writes_models(prod: Synthesized) -> None:
     storage = prod.stack.storage
     raw, models = storage.raw_bucket, storage.models_bucket
     grants = _grants(prod, prod.stack.training.role)
-    for key in ("uploads/*", "configs/*"):
+    for key in ("uploads/*", "configs/*", "score/*"):
         assert _pair("s3:GetObject", _object_arn(prod, raw, key)) in grants
         assert _pair("s3:PutObject", _object_arn(prod, raw, key)) not in grants
     for action in ("s3:GetObject", "s3:PutObject", "s3:DeleteObject"):
@@ -97,12 +97,15 @@ def test_api_reads_models_and_may_write_only_current_pointer_and_promotions(
 ) -> None:
     storage = prod.stack.storage
     grants = _grants(prod, prod.stack.api.role)
-    models = storage.models_bucket
+    models, raw = storage.models_bucket, storage.raw_bucket
     assert _pair("s3:GetObject", _object_arn(prod, models, "datasets/*")) in grants
     writes = {g for g in grants if g[0] in {"s3:PutObject", "s3:DeleteObject"}}
     assert writes == {
         _pair("s3:PutObject", _object_arn(prod, models, "datasets/*/current.json")),
         _pair("s3:PutObject", _object_arn(prod, models, "datasets/*/promotions/*")),
+        # presigned uploads of files to score (POST /datasets/{d}/score-jobs), nothing else
+        _pair("s3:PutObject", _object_arn(prod, raw, "score/*")),
     }
-    assert not [g for g in grants if prod.logical_id(storage.raw_bucket) in g[1]]
+    on_raw = [g for g in grants if prod.logical_id(storage.raw_bucket) in g[1]]
+    assert on_raw == [_pair("s3:PutObject", _object_arn(prod, raw, "score/*"))]
     assert not [g for g in grants if g[0].startswith("sqs:")]

@@ -6,7 +6,7 @@ from typing import Any
 
 from infra.config import FRESH_ACCOUNT_MEMORY_MB, DeploymentConfig
 from infra.constructs.training import TRAINING_HANDLER
-from infra.stack import UPLOAD_PREFIX, UPLOAD_SUFFIXES
+from infra.stack import NOTIFIED_PREFIXES, UPLOAD_PREFIX, UPLOAD_SUFFIXES
 from shared.settings import Settings
 from tests.infra.conftest import Synthesized
 
@@ -32,8 +32,9 @@ def test_notification_filters_uploads_by_suffix(prod: Synthesized) -> None:
         rules = {r["Name"]: r["Value"] for r in config["Filter"]["Key"]["FilterRules"]}
         filters.add((rules["prefix"], rules["suffix"]))
     suffixes = {".csv", ".csv.gz", ".parquet", ".CSV", ".CSV.GZ", ".PARQUET"}
-    assert filters == {("uploads/", suffix) for suffix in suffixes}
-    assert {(UPLOAD_PREFIX, suffix) for suffix in UPLOAD_SUFFIXES} == filters
+    assert filters == {(p, suffix) for p in ("uploads/", "score/") for suffix in suffixes}
+    assert {(p, s) for p in NOTIFIED_PREFIXES for s in UPLOAD_SUFFIXES} == filters
+    assert UPLOAD_PREFIX in NOTIFIED_PREFIXES
     assert "LambdaFunctionConfigurations" not in props["NotificationConfiguration"]
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from cli.resources import (
     MAX_RECEIVE_COUNT,
     UPLOAD_PREFIX,
+    SCORE_PREFIX,
     UPLOAD_SUFFIXES,
     notification_configuration,
 )
@@ -53,6 +54,7 @@ def test_notification_filter_matches_the_stack() -> None:
     stack = _module("infra/stack.py")
     assert _constant(stack, "UPLOAD_PREFIX") == UPLOAD_PREFIX == RawLayout.UPLOADS
     assert _constant(stack, "UPLOAD_SUFFIXES") == UPLOAD_SUFFIXES == RawLayout.SUFFIXES
+    assert _constant(stack, "SCORE_PREFIX") == SCORE_PREFIX == RawLayout.SCORES
 
 
 def test_dead_letter_after_the_stacks_receive_count() -> None:
@@ -60,16 +62,17 @@ def test_dead_letter_after_the_stacks_receive_count() -> None:
     assert _default(training, "Training", "max_receive_count") == MAX_RECEIVE_COUNT
 
 
-def test_one_rule_per_suffix_all_under_uploads() -> None:
+def test_one_rule_per_suffix_under_uploads_and_score() -> None:
     rules = notification_configuration("arn:aws:sqs:us-east-1:123456789012:q")[
         "QueueConfigurations"
     ]
-    assert len(rules) == len(UPLOAD_SUFFIXES)
+    assert len(rules) == 2 * len(UPLOAD_SUFFIXES)
     assert len({r["Id"] for r in rules}) == len(rules)
-    for rule, suffix in zip(rules, UPLOAD_SUFFIXES, strict=True):
+    expected = [(p, s) for p in ("uploads/", "score/") for s in UPLOAD_SUFFIXES]
+    for rule, (prefix, suffix) in zip(rules, expected, strict=True):
         assert rule["QueueArn"].endswith(":q")
         assert rule["Events"] == ["s3:ObjectCreated:*"]
         assert rule["Filter"]["Key"]["FilterRules"] == [
-            {"Name": "prefix", "Value": "uploads/"},
+            {"Name": "prefix", "Value": prefix},
             {"Name": "suffix", "Value": suffix},
         ]

@@ -41,7 +41,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[LocalModelStore, 
 def _scores_csv(store: LocalModelStore, data: bytes, name: str, **kw: object) -> pd.DataFrame:
     buffer = io.BytesIO()
     model = ScoringModel.current(store, "mall", kw.pop("algorithm", None))  # type: ignore[arg-type]
-    score_file(TableSource.from_bytes(data, name), model, buffer, chunk_rows=37, **kw)  # type: ignore[arg-type]
+    source = TableSource.from_bytes(data, name)
+    score_file(source, model, {"csv.gz": buffer}, chunk_rows=37, **kw)  # type: ignore[arg-type]
     return pd.read_csv(io.BytesIO(gzip.decompress(buffer.getvalue())))
 
 
@@ -72,8 +73,7 @@ def test_gzip_input_and_parquet_output_give_the_same_scores(
     score_file(
         TableSource.from_bytes(gzip.compress(MALL.read_bytes()), "m.csv.gz"),
         ScoringModel.current(store, "mall"),
-        buffer,
-        output_format="parquet",
+        {"parquet": buffer},
         chunk_rows=50,
     )
     parquet = pd.read_parquet(io.BytesIO(buffer.getvalue()))
@@ -86,11 +86,11 @@ def test_rows_without_known_features_get_no_segment_and_sparse_rows_no_confidenc
 ) -> None:
     store, _ = trained
     data = (
-        "CustomerID,Gender,Age,Annual Income (k$),Spending Score (1-100)\n"
-        "1,Male,19,15,39\n"
-        "2,,,,\n"
-        "3,,,,40\n"
-    ).encode()
+        b"CustomerID,Gender,Age,Annual Income (k$),Spending Score (1-100)\n"
+        b"1,Male,19,15,39\n"
+        b"2,,,,\n"
+        b"3,,,,40\n"
+    )
     scores = _scores_csv(store, data, "few.csv")
     assert scores["segment_id"].isna().tolist() == [False, True, False]
     assert scores["confidence"].isna().tolist() == [False, True, True]
@@ -113,7 +113,7 @@ def test_a_dataset_without_a_model_cannot_score(tmp_path: Path) -> None:
 def test_the_cli_scores_a_file_into_csv_gz(
     trained: tuple[LocalModelStore, TrainingOutput], tmp_path: Path
 ) -> None:
-    store, output = trained
+    store, _output = trained
     out = tmp_path / "out" / "scores.csv.gz"
     code = main(["score", str(MALL), "--dataset", "mall", "--models-dir", str(store.root),
                  "--out", str(out), "-o", "json"])  # fmt: skip

@@ -121,7 +121,7 @@ def test_parquet_declaring_more_than_the_cap_is_refused_before_reading() -> None
     buffer = io.BytesIO()
     pq.write_table(pa.table({"v": list(range(10_000))}), buffer)
     source = TableSource.from_bytes(buffer.getvalue(), "x.parquet")
-    with pytest.raises(FileTooLargeError, match="declares .* uncompressed"):
+    with pytest.raises(FileTooLargeError, match=r"declares .* uncompressed"):
         list(iter_chunks(source, None, max_decompressed_bytes=1_000))
 
 
@@ -151,5 +151,6 @@ def test_text_mode_reads_cells_as_written() -> None:
 
 def test_wide_tables_get_fewer_rows_per_chunk() -> None:
     fmt = sniff_format(TableSource.from_bytes(b"a,b,c\n1,2,3\n", "x.csv"))
-    assert fmt is not None and fmt.columns == 3
+    assert fmt is not None
+    assert fmt.columns == 3
     assert chunk_rows_for(100_000) * 100_000 <= 5_000_000

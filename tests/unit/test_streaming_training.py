@@ -171,7 +171,8 @@ def test_a_gzip_bomb_is_a_failure_report_and_the_current_model_stays(tmp_path: P
     good.write_bytes(_synthetic(300).to_csv(index=False).encode())
     os.utime(good, (datetime(2025, 1, 1, tzinfo=UTC).timestamp(),) * 2)
     published = run.run(UploadEvent(key="uploads/shop/good.csv"))
-    assert published.status == "published" and published.current
+    assert published.status == "published"
+    assert published.current
 
     bomb = raw / "uploads" / "shop" / "bomb.csv.gz"
     bomb.write_bytes(gzip.compress(b"a,b\n" + b"1,2\n" * 1_000_000))  # 4 MB inflated
@@ -181,4 +182,5 @@ def test_a_gzip_bomb_is_a_failure_report_and_the_current_model_stays(tmp_path: P
     assert "MAX_DECOMPRESSED_BYTES" in report["error"]
     assert "inflates to more than 1,000,000 bytes" in report["error"]
     current = read_current(store, "shop")
-    assert current is not None and current.version == published.version
+    assert current is not None
+    assert current.version == published.version
