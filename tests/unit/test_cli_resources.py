@@ -11,8 +11,8 @@ from pathlib import Path
 
 from cli.resources import (
     MAX_RECEIVE_COUNT,
-    UPLOAD_PREFIX,
     SCORE_PREFIX,
+    UPLOAD_PREFIX,
     UPLOAD_SUFFIXES,
     notification_configuration,
 )
