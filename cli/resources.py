@@ -4,8 +4,9 @@ One definition, used by the local stack (against moto server) and by tests (agai
 mock): two versioned buckets with all public access blocked, an ingest queue whose dead-letter
 queue takes a message after :data:`MAX_RECEIVE_COUNT` receives, a queue policy that lets only the
 raw bucket send, and the raw bucket's notification of ``uploads/`` (training) and ``score/``
-(whole-file scoring) objects ending in :data:`UPLOAD_SUFFIXES` to the queue. Keep it in step with ``infra/constructs/storage.py`` and
-``infra/constructs/training.py`` (the values are pinned by ``tests/unit/test_cli_resources.py``).
+(whole-file scoring) objects ending in :data:`UPLOAD_SUFFIXES` to the queue. Keep it in step
+with ``infra/constructs/storage.py`` and ``infra/constructs/training.py`` (the values are
+pinned by ``tests/unit/test_cli_resources.py``).
 """
 
 from __future__ import annotations
