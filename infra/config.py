@@ -44,6 +44,7 @@ CONTEXT_KEYS: dict[str, str] = {
     "logLevel": "log_level",
     "modelRefreshSeconds": "model_refresh_seconds",
     "keepVersions": "keep_versions",
+    "mapConcurrency": "map_concurrency",
 }
 
 
@@ -116,8 +117,13 @@ class DeploymentConfig:
     log_level: str = "INFO"
     model_refresh_seconds: int = 30
     keep_versions: int = 10
+    #: Parts of a distributed training run assigned at the same time (Distributed Map
+    #: MaxConcurrency); 4 leaves room in a new account's concurrency quota of 10.
+    map_concurrency: int = 4
 
     def __post_init__(self) -> None:
+        if self.map_concurrency < 1:
+            raise ValueError(f"mapConcurrency={self.map_concurrency} must be >= 1")
         if not 128 <= self.training_memory_mb <= 10240:
             raise ValueError(f"trainingMemoryMb={self.training_memory_mb} must be in 128..10240")
         if not 128 <= self.api_memory_mb <= 10240:

@@ -12,7 +12,7 @@ from aws_cdk import aws_s3_notifications as s3n
 from constructs import Construct
 
 from infra.config import DeploymentConfig
-from infra.constructs import Monitoring, SegmentsApi, Storage, Training
+from infra.constructs import Monitoring, SegmentsApi, Storage, Training, TrainingWorkflow
 from infra.constructs.monitoring import TrainingMetrics
 from infra.nag import acknowledge
 
@@ -189,6 +189,21 @@ class SegmentsStack(Stack):
             log_level=config.log_level,
             allow_destroy=config.allow_destroy,
         )
+        # Uploads past WORKFLOW_MIN_BYTES are handed to the training state machine.
+        self.workflow = TrainingWorkflow(
+            self,
+            "Workflow",
+            image=self.images["training"],
+            environment=environment["training"],
+            memory_mb=config.training_memory_mb,
+            map_concurrency=config.map_concurrency,
+            log_level=config.log_level,
+            allow_destroy=config.allow_destroy,
+        )
+        self.workflow.state_machine.grant_start_execution(self.training.function)
+        self.training.function.add_environment(
+            "WORKFLOW_STATE_MACHINE_ARN", self.workflow.state_machine.state_machine_arn
+        )
         # The queue's redrive limit: its last delivery writes a failure report before it starts.
         self.training.function.add_environment(
             "MAX_RECEIVE_COUNT", str(self.training.max_receive_count)
@@ -232,6 +247,7 @@ class SegmentsStack(Stack):
                     s3.NotificationKeyFilter(prefix=prefix, suffix=suffix),
                 )
         self._grant_training(self.training.role, raw=raw, models=models)
+        self._grant_training(self.workflow.role, raw=raw, models=models)
         self._grant_api(self.api.role, models=models, raw=raw)
         self._acknowledge_cdk_singletons()
         self._outputs()

@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 __all__ = [
     "DEFAULT_MAX_DECOMPRESSED_BYTES",
     "DEFAULT_STREAMING_MIN_BYTES",
+    "DEFAULT_WORKFLOW_MIN_BYTES",
     "ENV",
     "Settings",
     "get_settings",
@@ -28,6 +29,11 @@ the default of ``MAX_DECOMPRESSED_BYTES``, and of the engine's parameter of that
 DEFAULT_STREAMING_MIN_BYTES = 64 * 1024**2
 """Upload size from which training streams (64 MiB: about a million rows of ten columns as
 CSV, which the in-memory run trains in about 1.2 GB)."""
+
+
+DEFAULT_WORKFLOW_MIN_BYTES = 1024**3
+"""Upload size from which training goes to the state machine (1 GiB: about 16M rows of ten
+columns as CSV, which one 15-minute function would not finish streaming here)."""
 
 
 class ENV:
@@ -44,6 +50,8 @@ class ENV:
     MAX_DECOMPRESSED_BYTES = "MAX_DECOMPRESSED_BYTES"
     MAX_RECEIVE_COUNT = "MAX_RECEIVE_COUNT"
     STREAMING_MIN_BYTES = "STREAMING_MIN_BYTES"
+    WORKFLOW_STATE_MACHINE_ARN = "WORKFLOW_STATE_MACHINE_ARN"
+    WORKFLOW_MIN_BYTES = "WORKFLOW_MIN_BYTES"
     MAX_ASSIGN_BATCH = "MAX_ASSIGN_BATCH"
     KEEP_VERSIONS = "KEEP_VERSIONS"
     LOG_LEVEL = "LOG_LEVEL"
@@ -97,6 +105,19 @@ class Settings(BaseSettings):
         description="Uploads of at least this many bytes (as stored: compressed for .gz and "
         "Parquet) are trained in two streaming passes with memory flat in the rows "
         "(shared.training.streaming); smaller ones in memory.",
+    )
+    workflow_state_machine_arn: str = Field(
+        default="",
+        validation_alias=AliasChoices(ENV.WORKFLOW_STATE_MACHINE_ARN),
+        description="The training state machine (Step Functions Distributed Map); empty: "
+        "every upload is trained inside the training function.",
+    )
+    workflow_min_bytes: int = Field(
+        default=DEFAULT_WORKFLOW_MIN_BYTES,
+        gt=0,
+        validation_alias=AliasChoices(ENV.WORKFLOW_MIN_BYTES),
+        description="Uploads of at least this many bytes (as stored) are trained by the state "
+        "machine when WORKFLOW_STATE_MACHINE_ARN is set.",
     )
     max_assign_batch: int = Field(
         default=10_000, gt=0, validation_alias=AliasChoices(ENV.MAX_ASSIGN_BATCH)

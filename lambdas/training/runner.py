@@ -63,6 +63,7 @@ _STATUS_METRICS = {
     "failed": "TrainingFailed",
     "ignored": "TrainingSkipped",
     "rejected": "TrainingSkipped",
+    "started": "TrainingDistributed",
 }
 
 # The service name comes from POWERTOOLS_SERVICE_NAME (set by the stack: segments-training).
@@ -107,6 +108,11 @@ def get_training_run() -> TrainingRun:
     global _training_run
     if _training_run is None:
         settings = get_settings()
+        workflow = None
+        if settings.workflow_state_machine_arn:
+            from shared.store.workflow import StepFunctionsStarter
+
+            workflow = StepFunctionsStarter(settings.workflow_state_machine_arn)
         _training_run = TrainingRun(
             store=build_model_store(settings),
             raw=build_raw_reader(settings),
@@ -114,6 +120,8 @@ def get_training_run() -> TrainingRun:
             max_decompressed_bytes=settings.max_decompressed_bytes,
             keep_versions=settings.keep_versions,
             streaming_min_bytes=settings.streaming_min_bytes,
+            workflow=workflow,
+            workflow_min_bytes=settings.workflow_min_bytes,
         )
     return _training_run
 

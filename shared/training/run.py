@@ -129,10 +129,12 @@ from shared.store.pointer import read_current_tagged as _read_current_tagged
 from shared.store.pointer import recently_used as _recently_used
 
 if TYPE_CHECKING:
+    from shared.store.workflow import WorkflowStarter
     from shared.training.pipeline import TrainingOutput
 
 __all__ = [
     "DEFAULT_CLAIM_TIMEOUT",
+    "DEFAULT_WORKFLOW_CLAIM",
     "RETENTION_GRACE",
     "TrainingEngine",
     "TrainingResult",
@@ -154,6 +156,8 @@ MAX_REPORT_ERROR_CHARS = 2_000
 """Most characters of an error message a failure report keeps."""
 
 DEFAULT_CLAIM_TIMEOUT = timedelta(minutes=16)
+DEFAULT_WORKFLOW_CLAIM = timedelta(hours=6)
+"""How long the claim of a run handed to the state machine holds (its execution timeout)."""
 """A claim older than this belongs to a crashed worker (a Lambda runs at most 15 minutes)."""
 
 _ENGINE_PACKAGES = ("numpy", "pandas", "scikit-learn", "scipy", "skops", "pyarrow")
@@ -165,7 +169,7 @@ _CONTENT_TYPES = {
     ".skops": "application/octet-stream",
 }
 
-TrainingStatus = Literal["published", "duplicate", "failed", "ignored", "rejected"]
+TrainingStatus = Literal["published", "duplicate", "failed", "ignored", "rejected", "started"]
 """What a run did: published a version; found it published already; wrote a failure report;
 ignored a key outside ``uploads/<dataset>/`` (or an object gone since its event); rejected a key
 it may not act on (invalid dataset name, another bucket)."""
@@ -525,6 +529,11 @@ class TrainingRun:
     streaming_min_bytes : int, optional
         Uploads of at least this many bytes are trained by the bounded-memory streaming
         engine (:func:`shared.training.streaming.train_streaming_bytes`); None: never.
+    workflow, workflow_min_bytes : optional
+        Uploads of at least ``workflow_min_bytes`` are handed to the training state machine
+        (:mod:`shared.training.workflow`) once claimed: status ``started``, and the claim is
+        rewritten to expire after ``workflow_claim`` (the state machine's timeout) instead
+        of being released; the state machine's last step releases it.
 
     Examples
     --------
@@ -543,6 +552,9 @@ class TrainingRun:
     claim_timeout: timedelta = DEFAULT_CLAIM_TIMEOUT
     random_state: int = 0
     streaming_min_bytes: int | None = None
+    workflow: WorkflowStarter | None = None
+    workflow_min_bytes: int | None = None
+    workflow_claim: timedelta = DEFAULT_WORKFLOW_CLAIM
 
     def run(
         self,
@@ -652,10 +664,15 @@ class TrainingRun:
             return self._duplicate(dataset, version, info, pointer)
 
         self._claim(dataset, version, key)
+        handed_over = False
         try:
             # The holder of the claim before us may have finished and released it.
             if self.store.exists(ModelLayout.manifest(dataset, version)):
                 return self._duplicate(dataset, version, info, pointer)
+            if self._hands_over(info.size):
+                ticket = self._ticket(dataset, version, info, source, config, config_read_at)
+                handed_over = self._start_workflow(ticket)
+                return TrainingResult("started", key, dataset=dataset, version=version)
             try:
                 previous_version, previous = self._previous(dataset)
                 output = self._engine_for(info.size)(
@@ -680,7 +697,8 @@ class TrainingRun:
                 previous_version=previous_version,
             )
         finally:
-            self.store.delete(claim_key(dataset, version))
+            if not handed_over:
+                self.store.delete(claim_key(dataset, version))
         is_current = promote_if_newer(
             self.store, dataset, pointer.model_copy(update={"updated_at": self.clock()})
         )
@@ -695,6 +713,62 @@ class TrainingRun:
             current=is_current,
             deleted_versions=tuple(deleted),
         )
+
+    def _hands_over(self, size: int) -> bool:
+        return (
+            self.workflow is not None
+            and self.workflow_min_bytes is not None
+            and size >= self.workflow_min_bytes
+        )
+
+    def _ticket(
+        self,
+        dataset: str,
+        version: str,
+        info: UploadInfo,
+        source: SourceInfo,
+        config: DatasetConfig,
+        config_read_at: datetime,
+    ) -> dict[str, Any]:
+        """The state machine's input (:class:`shared.training.workflow.RunTicket`)."""
+        from shared.training.workflow import RunTicket
+
+        return RunTicket(
+            dataset=dataset,
+            version=version,
+            key=info.key,
+            bucket=info.bucket,
+            version_id=info.version_id,
+            etag=info.etag,
+            size=info.size,
+            last_modified=_as_utc(info.last_modified),
+            sha256=source.sha256,
+            config_sha256=str(source.config_sha256),
+            config=config.model_dump(mode="json"),
+            event_time=source.event_time,
+            config_read_at=_as_utc(config_read_at),
+            random_state=self.random_state,
+        ).model_dump(mode="json")
+
+    def _start_workflow(self, ticket: dict[str, Any]) -> bool:
+        """Start the state machine; the claim now lasts until the run's deadline."""
+        from shared.store.workflow import execution_name
+
+        assert self.workflow is not None
+        dataset, version = ticket["dataset"], ticket["version"]
+        now = self.clock()
+        body = {
+            "version": version,
+            "key": ticket["key"],
+            "claimed_at": now.isoformat(),
+            "expires_at": (now + self.workflow_claim).isoformat(),
+        }
+        self.store.put_bytes(
+            claim_key(dataset, version), json.dumps(body).encode(), content_type="application/json"
+        )
+        execution = self.workflow.start(execution_name(dataset, version), ticket)
+        logger.info("%s/%s handed to the training state machine: %s", dataset, version, execution)
+        return True
 
     def _engine_for(self, size: int) -> TrainingEngine:
         """The streaming engine for uploads of ``streaming_min_bytes`` or more (when set)."""
@@ -742,8 +816,12 @@ class TrainingRun:
         ck = claim_key(dataset, version)
         if self.store.put_if_absent(ck, body, content_type="application/json"):
             return
+        expires_at: datetime | None = None
         try:
-            claimed_at = datetime.fromisoformat(json.loads(self.store.get_bytes(ck))["claimed_at"])
+            held = json.loads(self.store.get_bytes(ck))
+            claimed_at = datetime.fromisoformat(held["claimed_at"])
+            if held.get("expires_at"):  # a run handed to the state machine
+                expires_at = _as_utc(datetime.fromisoformat(held["expires_at"]))
         except ObjectNotFoundError:
             # Released between our two calls: the holder finished; one more try.
             if self.store.put_if_absent(ck, body, content_type="application/json"):
@@ -751,7 +829,9 @@ class TrainingRun:
             claimed_at = now
         except (ValueError, KeyError, TypeError):
             claimed_at = datetime.min.replace(tzinfo=UTC)
-        if now - _as_utc(claimed_at) < self.claim_timeout:
+        if (expires_at is not None and now < expires_at) or (
+            expires_at is None and now - _as_utc(claimed_at) < self.claim_timeout
+        ):
             raise TrainingInProgressError(
                 f"{dataset}/{version} is being trained by another worker since "
                 f"{claimed_at.isoformat()}; retry later"
