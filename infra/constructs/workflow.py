@@ -20,9 +20,11 @@ after ``timeout_hours``, the lifetime of the run's claim.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_ecr_assets as ecr_assets
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
@@ -31,7 +33,7 @@ from constructs import Construct
 from infra.constructs.function import image_function
 from infra.nag import acknowledge
 
-__all__ = ["STEPS_HANDLER", "TrainingWorkflow"]
+__all__ = ["STEPS_HANDLER", "TrainingWorkflow", "training_definition"]
 
 #: Image command of the step function (lambdas/training/steps.py:handler).
 STEPS_HANDLER = "lambdas.training.steps.handler"
@@ -89,75 +91,6 @@ class TrainingWorkflow(Construct):
         )
         self.map_concurrency = map_concurrency
 
-        def step(name: str, payload: dict[str, object], **options: object) -> tasks.LambdaInvoke:
-            task = tasks.LambdaInvoke(
-                self,
-                name,
-                lambda_function=self.function,
-                payload=sfn.TaskInput.from_object(payload),
-                retry_on_service_exceptions=True,
-                **options,  # type: ignore[arg-type]
-            )
-            return task
-
-        run = sfn.JsonPath.object_at("$.run")
-        prepared = sfn.JsonPath.object_at("$.prepared")
-        prepare = step(
-            "Prepare",
-            {"step": "prepare", "run": run},
-            result_selector={"value": sfn.JsonPath.object_at("$.Payload")},
-            result_path="$.prepared_result",
-            output_path="$",
-        )
-        # Keep the state small: {"run", "prepared"} (parts list, format, sample).
-        unwrap = sfn.Pass(
-            self,
-            "Prepared",
-            parameters={"run": run, "prepared": sfn.JsonPath.object_at("$.prepared_result.value")},
-        )
-        fit = step(
-            "Fit",
-            {"step": "fit", "run": run, "prepared": prepared},
-            result_path=sfn.JsonPath.DISCARD,
-        )
-        assign_part = step(
-            "AssignPart",
-            {
-                "step": "assign",
-                "run": sfn.JsonPath.object_at("$.run"),
-                "part": sfn.JsonPath.object_at("$.part"),
-                "format": sfn.JsonPath.object_at("$.format"),
-            },
-            output_path="$.Payload",
-        )
-        assign = sfn.DistributedMap(
-            self,
-            "Assign",
-            items_path=sfn.JsonPath.string_at("$.prepared.parts"),
-            item_selector={
-                "run": sfn.JsonPath.object_at("$.run"),
-                "format": sfn.JsonPath.object_at("$.prepared.format"),
-                "part": sfn.JsonPath.object_at("$$.Map.Item.Value"),
-            },
-            max_concurrency=map_concurrency,
-            result_path=sfn.JsonPath.DISCARD,
-        )
-        assign.item_processor(assign_part)
-        reduce = step(
-            "Reduce",
-            {"step": "reduce", "run": run, "prepared": prepared},
-            output_path="$.Payload",
-        )
-        fail = step(
-            "Fail",
-            {"step": "fail", "run": run, "error": sfn.JsonPath.object_at("$.error")},
-            result_path=sfn.JsonPath.DISCARD,
-        )
-        failed = sfn.Fail(self, "TrainingFailed", cause="a step failed; see the failure report")
-        fail.next(failed)
-        for state in (prepare, fit, assign, reduce):
-            state.add_catch(fail, errors=["States.ALL"], result_path="$.error")
-        definition = prepare.next(unwrap).next(fit).next(assign).next(reduce)
         self.state_machine_logs = logs.LogGroup(
             self,
             "StateMachineLogs",
@@ -167,7 +100,9 @@ class TrainingWorkflow(Construct):
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
-            definition_body=sfn.DefinitionBody.from_chainable(definition),
+            definition_body=sfn.DefinitionBody.from_chainable(
+                training_definition(self, self.function, map_concurrency=map_concurrency)
+            ),
             timeout=Duration.hours(timeout_hours),
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=self.state_machine_logs, level=sfn.LogLevel.ALL),
@@ -195,3 +130,74 @@ class TrainingWorkflow(Construct):
                 f"AwsSolutions-IAM5[Resource::{resource}]",
                 f"Granted by Step Functions itself: {reason}.",
             )
+
+
+def training_definition(
+    scope: Construct, function: lambda_.IFunction, *, map_concurrency: int
+) -> sfn.IChainable:
+    """The states (Prepare -> Prepared -> Fit -> Assign (Distributed Map) -> Reduce, each
+    caught into Fail), every Task invoking ``function``. Tests synthesize it with a stand-in
+    function and run it in moto's Step Functions interpreter."""
+
+    def step(name: str, payload: dict[str, object], **options: Any) -> tasks.LambdaInvoke:
+        return tasks.LambdaInvoke(
+            scope,
+            name,
+            lambda_function=function,
+            payload=sfn.TaskInput.from_object(payload),
+            retry_on_service_exceptions=True,
+            **options,
+        )
+
+    run = sfn.JsonPath.object_at("$.run")
+    prepared = sfn.JsonPath.object_at("$.prepared")
+    prepare = step(
+        "Prepare",
+        {"step": "prepare", "run": run},
+        result_selector={"value": sfn.JsonPath.object_at("$.Payload")},
+        result_path="$.prepared_result",
+    )
+    # Keep the state small: {"run", "prepared"} (the part list, the CSV format, the sample).
+    unwrap = sfn.Pass(
+        scope,
+        "Prepared",
+        parameters={"run": run, "prepared": sfn.JsonPath.object_at("$.prepared_result.value")},
+    )
+    fit = step(
+        "Fit", {"step": "fit", "run": run, "prepared": prepared}, result_path=sfn.JsonPath.DISCARD
+    )
+    assign_part = step(
+        "AssignPart",
+        {
+            "step": "assign",
+            "run": sfn.JsonPath.object_at("$.run"),
+            "part": sfn.JsonPath.object_at("$.part"),
+            "format": sfn.JsonPath.object_at("$.format"),
+        },
+        output_path="$.Payload",
+    )
+    assign = sfn.DistributedMap(
+        scope,
+        "Assign",
+        items_path=sfn.JsonPath.string_at("$.prepared.parts"),
+        item_selector={
+            "run": sfn.JsonPath.object_at("$.run"),
+            "format": sfn.JsonPath.object_at("$.prepared.format"),
+            "part": sfn.JsonPath.object_at("$$.Map.Item.Value"),
+        },
+        max_concurrency=map_concurrency,
+        result_path=sfn.JsonPath.DISCARD,
+    )
+    assign.item_processor(assign_part)
+    reduce = step(
+        "Reduce", {"step": "reduce", "run": run, "prepared": prepared}, output_path="$.Payload"
+    )
+    fail = step(
+        "Fail",
+        {"step": "fail", "run": run, "error": sfn.JsonPath.object_at("$.error")},
+        result_path=sfn.JsonPath.DISCARD,
+    )
+    fail.next(sfn.Fail(scope, "TrainingFailed", cause="a step failed; see the failure report"))
+    for state in (prepare, fit, assign, reduce):
+        state.add_catch(fail, errors=["States.ALL"], result_path="$.error")
+    return prepare.next(unwrap).next(fit).next(assign).next(reduce)

@@ -187,9 +187,9 @@ def _part_bytes(frame: pd.DataFrame, fmt: CsvFormat | None) -> bytes:
 def _part_frame(data: bytes, fmt: dict[str, Any] | None) -> pd.DataFrame:
     """A part file typed as the one-process run types the same rows of the upload."""
     if fmt is None:
-        from shared.engine.streaming import record_batch_frame
-
         import pyarrow.parquet as pq
+
+        from shared.engine.streaming import record_batch_frame
 
         table = pq.read_table(io.BytesIO(data))
         return pd.concat([record_batch_frame(b) for b in table.to_batches()], ignore_index=True)
