@@ -40,6 +40,7 @@ DEV_CONTEXT: dict[str, Any] = {
     "corsOrigins": "https://dashboard.example.com,http://localhost:8000",
     "trainingMemoryMb": "10240",
     "trainingReservedConcurrency": "2",
+    "mapConcurrency": "8",
 }
 
 
