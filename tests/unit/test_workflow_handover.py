@@ -66,7 +66,8 @@ def test_a_large_upload_is_handed_over_with_a_ticket_and_a_long_claim(tmp_path: 
         result.version,
         "uploads/shop/big.csv",
     )
-    assert run.engine is not None and not run.engine.calls  # type: ignore[attr-defined]
+    assert isinstance(run.engine, FakeEngine)
+    assert not run.engine.calls  # not trained here
     claim = json.loads(run.store.get_bytes(claim_key("shop", result.version)))
     assert datetime.fromisoformat(claim["expires_at"]) == T0 + timedelta(hours=6)
 
@@ -90,11 +91,11 @@ def test_a_small_upload_is_trained_inline(tmp_path: Path) -> None:
 
 
 def test_a_failed_steps_report_shows_data_errors_and_hides_internal_ones() -> None:
-    data = {"Error": "MissingColumnError", "Cause": json.dumps(
-        {"errorType": "MissingColumnError", "errorMessage": "missing feature column(s) 'x'"})}  # fmt: skip
+    cause = {"errorType": "MissingColumnError", "errorMessage": "missing feature column(s) 'x'"}
+    data = {"Error": "MissingColumnError", "Cause": json.dumps(cause)}
     assert _describe(data) == ("MissingColumnError", "missing feature column(s) 'x'")
-    internal = {"Error": "KeyError", "Cause": json.dumps({"errorType": "KeyError",
-                                                         "errorMessage": "'secret detail'"})}  # fmt: skip
+    secret = {"errorType": "KeyError", "errorMessage": "'secret detail'"}
+    internal = {"Error": "KeyError", "Cause": json.dumps(secret)}
     error_type, message = _describe(internal)
     assert error_type == "InternalError"
     assert "secret detail" not in message
