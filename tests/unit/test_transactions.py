@@ -89,7 +89,8 @@ def test_shop_export_is_recognised_with_its_roles_and_evidence() -> None:
     )
     assert table.summary.dropped == {"no customer id": 1}
     assert table.summary.return_lines == 1
-    assert "Description" not in table.frame.columns and "InvoiceNo" not in table.frame.columns
+    assert "Description" not in table.frame.columns
+    assert "InvoiceNo" not in table.frame.columns
 
 
 def test_aggregation_rules_by_hand() -> None:
@@ -127,7 +128,8 @@ def test_config_forces_either_reading() -> None:
     forced = to_customer_table(
         SHOP.drop_duplicates("CustomerID"), DatasetConfig(table="transactions")
     )
-    assert forced is not None and forced.summary.detected == "config"
+    assert forced is not None
+    assert forced.summary.detected == "config"
 
 
 def test_wrong_override_is_an_error_naming_the_column() -> None:
@@ -176,7 +178,8 @@ def test_one_customer_on_one_day_and_as_of() -> None:
         }
     ]
     late = to_customer_table(frame, DatasetConfig(table="transactions", as_of="2024-01-15"))
-    assert late is not None and late.summary.spec.as_of == "2024-01-15"
+    assert late is not None
+    assert late.summary.spec.as_of == "2024-01-15"
     with pytest.raises(DataValidationError, match="after as_of 2024-01-01"):
         to_customer_table(frame, DatasetConfig(table="transactions", as_of="2024-01-01"))
 
@@ -210,7 +213,8 @@ def test_row_order_does_not_change_the_customers() -> None:
     planted = planted_order_lines(90, seed=3).frame
     first = to_customer_table(planted, DatasetConfig())
     again = to_customer_table(planted.sample(frac=1.0, random_state=11), DatasetConfig())
-    assert first is not None and again is not None
+    assert first is not None
+    assert again is not None
     pd.testing.assert_frame_equal(first.frame, again.frame)
     assert first.summary == again.summary
 
@@ -294,7 +298,8 @@ def planted_run() -> tuple[pd.Series, object]:
 
 def test_planted_groups_are_recovered_with_rfm_names(planted_run: tuple[pd.Series, object]) -> None:
     plan, out = planted_run
-    assert out.transactions is not None and out.transactions.detected == "auto"
+    assert out.transactions is not None
+    assert out.transactions.detected == "auto"
     assignments = pd.read_csv(
         io.BytesIO(out.artifacts[ASSIGNMENTS_PATH]), compression="gzip", dtype={"CustomerID": str}
     )
@@ -324,7 +329,8 @@ def test_profiles_are_in_original_units(planted_run: tuple[pd.Series, object]) -
     catalog = json.loads(out.artifacts[PROFILES_PATH])
     chosen = catalog["sets"][model_key(out.champion, out.algorithms[out.champion].k)]
     recency = chosen["population"]["recency_days"]
-    assert 0 <= recency["min"] and recency["max"] <= 400  # days, not standardized units
+    assert recency["min"] >= 0
+    assert recency["max"] <= 400
     assert chosen["population"]["frequency"]["max"] >= 10  # orders
 
 
