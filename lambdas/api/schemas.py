@@ -24,6 +24,7 @@ from shared.contract.manifest import (
 )
 from shared.contract.plots import PlotData
 from shared.contract.profiles import SegmentProfile
+from shared.contract.transactions import TransactionSummary
 
 __all__ = [
     "AlgorithmInfo",
@@ -156,6 +157,11 @@ class DatasetDetail(_Schema):
         default_factory=list,
         description="What a reader of these segments should know, in plain sentences (weak "
         "structure, guardrails, rows left out, columns not used, values filled in).",
+    )
+    transactions: TransactionSummary | None = Field(
+        default=None,
+        description="For a version trained on order lines: how they became customers (roles, "
+        "lines, customers, dropped lines and why); POST /assign-transactions takes such lines.",
     )
 
 
