@@ -627,6 +627,7 @@ def train_segments(
         columns=table.columns,
         rows=table.rows,
         warnings=warnings,  # the manifest's warnings open the report
+        transactions=None if lines is None else lines.summary,
     )
     step = _lap(timings, "report", step)
 
