@@ -294,7 +294,15 @@ def to_customer_table(
                 f"{filename}; name it with {quote_value(key)}"
             )
         return None
-    lines = _Lines.parse(frame, roles.columns)
+    try:
+        lines = _Lines.parse(frame, roles.columns)
+    except TypeError as e:  # nested cells (a Parquet list column) cannot be a customer or date
+        if config.table == "auto":
+            return None
+        raise ConfigError(
+            f"customer column {quote_value(roles.columns.customer)} or date column "
+            f"{quote_value(roles.columns.date)} holds nested values, not ids or dates"
+        ) from e
     repeat, spread = lines.repetition()
     if config.table == "auto":
         if repeat < MIN_REPEAT_SHARE or spread < MIN_SPREAD_SHARE:

@@ -130,7 +130,8 @@ class TrainingOutput:
     the publisher writes it (with source, version and the artifacts' sha256) after them.
 
     ``timings`` holds the wall-clock seconds of each stage of the run, in order: ``read``,
-    ``clean``, ``prepare``, ``fit:<algorithm>`` (one per algorithm, each fit's own wall time),
+    ``aggregate`` (order-line uploads only: lines to customers), ``clean``, ``prepare``,
+    ``fit:<algorithm>`` (one per algorithm, each fit's own wall time),
     ``fit`` (the wall time of all fits; they run side by side, so it is less than the sum of
     the ``fit:<algorithm>`` times, which overlap), ``metrics``, ``selection``, ``structure``
     (the null references of the structure verdicts), ``profiles``,
@@ -431,7 +432,9 @@ def train_segments(
     frame = read_table(data, filename=filename, max_decompressed_bytes=max_decompressed_bytes)
     # Order lines become one row per customer (shared.engine.transactions); the engine then
     # clusters customers, identified by the customer column.
+    aggregating = time.perf_counter()
     lines = to_customer_table(frame, config, filename=filename)
+    aggregate_seconds = time.perf_counter() - aggregating
     engine_config = config
     if lines is not None:
         frame = lines.frame
@@ -440,6 +443,9 @@ def train_segments(
     # content hash, so the same rows in any order give the same result.
     frame, upload_rows = canonical_order(frame)
     step = _lap(timings, "read", started)
+    if lines is not None:
+        timings["read"] -= aggregate_seconds
+        timings["aggregate"] = aggregate_seconds
     table = clean_training_table(frame, engine_config)
     del frame
     if table.kept_rows is not None:

@@ -362,3 +362,21 @@ def test_cdnow_trains_into_customer_segments() -> None:
         for s in out.profiles.sets[model_key("kmeans", out.algorithms["kmeans"].k)].segments
     )
     assert len(set(names)) == len(names)
+
+
+def test_nested_cells_are_not_customers() -> None:
+    frame = pd.DataFrame(
+        {"customer_id": [[1], [1], [2]], "date": ["2024-01-01", "2024-01-02", "2024-01-03"]}
+    )
+    assert to_customer_table(frame, DatasetConfig()) is None
+    with pytest.raises(ConfigError, match="holds nested values"):
+        to_customer_table(frame, DatasetConfig(table="transactions"))
+
+
+def test_space_aligned_reading_needs_a_consistent_width() -> None:
+    aligned = read_table(
+        b" id   day        total\n 1  20240101   5.5\n 2  20240102  7\n", filename="x.txt"
+    )
+    assert list(aligned.columns) == ["id", "day", "total"]
+    ragged = read_table(b"name\nJohn Smith\nAnn Lee\n", filename="x.csv")
+    assert list(ragged.columns) == ["name"]
