@@ -380,3 +380,23 @@ def test_space_aligned_reading_needs_a_consistent_width() -> None:
     assert list(aligned.columns) == ["id", "day", "total"]
     ragged = read_table(b"name\nJohn Smith\nAnn Lee\n", filename="x.csv")
     assert list(ragged.columns) == ["name"]
+
+
+def test_several_amount_columns_take_the_first_unless_the_config_names_one() -> None:
+    frame = lines(
+        [
+            ("A", "2024-01-01", 10.0, 11.0),
+            ("A", "2024-01-05", 20.0, 22.0),
+            ("B", "2024-01-03", 5.0, 5.5),
+            ("B", "2024-01-04", 5.0, 5.5),
+        ],
+        "client,order_date,Amount EUR,Amount USD",
+    )
+    first = to_customer_table(frame, DatasetConfig())
+    assert first is not None
+    assert first.summary.spec.columns.amount == "Amount EUR"
+    assert "amount: Amount EUR (monetary = net amount)" in first.summary.evidence
+    assert list(first.frame["monetary"]) == [30.0, 10.0]
+    named = to_customer_table(frame, DatasetConfig(amount_column="Amount USD"))
+    assert named is not None
+    assert list(named.frame["monetary"]) == [33.0, 11.0]
