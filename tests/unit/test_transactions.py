@@ -6,6 +6,7 @@ import io
 import json
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -238,14 +239,22 @@ def test_partitions_by_customer_hash_aggregate_exactly() -> None:
 # --- the serving twin ---------------------------------------------------------------------------
 
 
-def test_serving_aggregation_equals_training() -> None:
-    planted = planted_order_lines(150, seed=5).frame
+def _cdnow_head() -> pd.DataFrame:
+    raw = CDNOW.read_bytes()[:60_000]
+    return read_table(raw[: raw.rindex(b"\n") + 1], filename="CDNOW_master.txt")
+
+
+@pytest.mark.parametrize(
+    "make", [lambda: planted_order_lines(150, seed=5).frame, _cdnow_head], ids=["shop", "cdnow"]
+)
+def test_serving_aggregation_equals_training(make: Any) -> None:
+    planted = make()
     table = to_customer_table(planted, DatasetConfig())
     assert table is not None
     spec = table.summary.spec
     records = json.loads(planted.to_json(orient="records"))
     served = aggregate_records(records, spec, date.fromisoformat(spec.as_of))
-    assert served.customers == list(table.frame["CustomerID"])
+    assert served.customers == list(table.frame[spec.columns.customer])
     np.testing.assert_allclose(served.X, table.frame[spec.features].to_numpy(), rtol=1e-12)
     assert served.dropped == table.summary.dropped
 
