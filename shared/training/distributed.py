@@ -52,6 +52,7 @@ from shared.engine.streaming import (
     table_columns,
     with_encoding_fallback,
 )
+from shared.exceptions import UnsupportedFormatError
 from shared.settings import DEFAULT_MAX_DECOMPRESSED_BYTES
 from shared.store.base import ModelStore
 from shared.training.chunks import AssignPlan, ChunkResult, assign_chunk, reduce_chunks
@@ -225,6 +226,12 @@ def fit_step(
         dataset=dataset,
         random_state=random_state,
     )
+    if output.transactions is not None:
+        raise UnsupportedFormatError(
+            "order-line files are aggregated to customers in memory, and this one is too large "
+            "for that (at least WORKFLOW_MIN_BYTES); aggregate it to one row per customer "
+            "first, or upload it in parts below that size"
+        )
     for path, blob in output.artifacts.items():
         store.put_bytes(work.output(path), blob)
     summary = {

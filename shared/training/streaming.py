@@ -36,6 +36,9 @@ Rules the tests pin:
   :class:`SchemaViolationError` naming the column, the first such row and its value;
 - decompressed bytes past ``MAX_DECOMPRESSED_BYTES`` are a :class:`FileTooLargeError`.
 
+Order-line uploads (``shared.engine.transactions``) are recognised on the sample and then
+trained in memory on the whole file: a sample of lines is not a sample of customers.
+
 What stays sample-based, and says so in the manifest's warnings: the segment names and the
 details of their descriptions, the non-chosen k of each sweep, the metrics, plots and report
 figures (the report's tables show the exact profiles).
@@ -244,6 +247,21 @@ def train_streaming(
         max_decompressed_bytes=max_decompressed_bytes,
     )
     fitted = time.perf_counter()
+    if output.transactions is not None:
+        # Order lines: a sample of lines is not a sample of customers, and every line of a
+        # customer is needed to aggregate it; such files are trained in memory.
+        logger.info("%s holds order lines: training it in memory", source.filename)
+        with source.open() as handle:
+            data = handle.read()
+        return train_segments(
+            data,
+            filename=source.filename,
+            config=config,
+            previous=previous,
+            dataset=dataset,
+            random_state=random_state,
+            max_decompressed_bytes=max_decompressed_bytes,
+        )
     plan = AssignPlan.from_output(output)
     chunk_rows = chunk_rows_for(table_columns(source, sample.fmt), chunk_rows)
 

@@ -184,3 +184,18 @@ def test_a_gzip_bomb_is_a_failure_report_and_the_current_model_stays(tmp_path: P
     current = read_current(store, "shop")
     assert current is not None
     assert current.version == published.version
+
+
+def test_order_lines_are_trained_in_memory_on_the_whole_file() -> None:
+    from tests.support.orders import planted_order_lines
+
+    data = planted_order_lines(300).frame.to_csv(index=False).encode()
+    config = DatasetConfig(algorithms=["kmeans"], k_max=4)
+    inline = train_segments(data, filename="lines.csv", config=config)
+    streamed = train_streaming(
+        TableSource.from_bytes(data, "lines.csv"), config=config, sample_rows=500
+    )
+    assert inline.transactions is not None
+    assert streamed.transactions == inline.transactions
+    assert streamed.artifacts[ASSIGNMENTS_PATH] == inline.artifacts[ASSIGNMENTS_PATH]
+    assert streamed.rows == inline.rows
