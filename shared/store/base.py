@@ -11,8 +11,10 @@ from __future__ import annotations
 import hashlib
 import logging
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from shared.contract.layout import MAX_CONFIG_BYTES, ModelLayout, RawLayout
 from shared.contract.manifest import CurrentPointer, Manifest
@@ -140,6 +142,43 @@ class UploadInfo:
         return self.version_id or self.etag or ""
 
 
+SPOOL_CHUNK_BYTES = 8 * 1024 * 1024
+"""Bytes copied at a time when an upload is spooled to a temporary file."""
+
+
+def _spool_chunks(chunks: Iterator[bytes], directory: str | None) -> Path:
+    """Write ``chunks`` to a new temporary file; return its path."""
+    import os
+    import tempfile
+
+    handle, name = tempfile.mkstemp(prefix="upload-", dir=directory)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            for chunk in chunks:
+                out.write(chunk)
+    except BaseException:
+        os.unlink(name)
+        raise
+    return Path(name)
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 (hex) of a file, read in chunks.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> f = Path(tempfile.mkstemp()[1]); _ = f.write_bytes(b"abc")
+    >>> file_sha256(f) == sha256_hex(b"abc")
+    True
+    """
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(SPOOL_CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def _check_size(upload: UploadInfo, size: int, max_bytes: int) -> None:
     if size > max_bytes:
         raise FileTooLargeError(
@@ -169,6 +208,18 @@ class RawUploadReader(ABC):
         TransientStoreError
             When the object was replaced since :meth:`head` (retry: the new head wins).
         """
+
+    def spool(self, upload: UploadInfo, *, max_bytes: int, directory: str | None = None) -> Path:
+        """Copy the object version ``upload`` describes into a temporary file, chunk by chunk
+        (memory does not grow with its size); the caller deletes the file. This default reads
+        the whole object (readers that can stream override it).
+
+        Raises
+        ------
+        FileTooLargeError
+            When the object is larger than ``max_bytes`` (checked before any byte is read).
+        """
+        return _spool_chunks(iter([self.read(upload, max_bytes=max_bytes)]), directory)
 
     @abstractmethod
     def _get_optional(self, key: str, max_bytes: int) -> bytes | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,11 +15,13 @@ from shared.exceptions import (
 )
 from shared.quoting import quote_value
 from shared.store.base import (
+    SPOOL_CHUNK_BYTES,
     ModelStore,
     ObjectNotFoundError,
     RawUploadReader,
     UploadInfo,
     _check_size,
+    _spool_chunks,
 )
 
 logger = logging.getLogger(__name__)
@@ -168,6 +170,22 @@ class LocalRawUploadReader(RawUploadReader):
         if len(data) != upload.size:
             raise TransientStoreError(f"{path} changed while being read; retry")
         return data
+
+    def spool(self, upload: UploadInfo, *, max_bytes: int, directory: str | None = None) -> Path:
+        """A copy of the upload, made chunk by chunk (the original may be replaced meanwhile)."""
+        _check_size(upload, upload.size, max_bytes)
+        path = self._path(upload.key)
+
+        def chunks() -> Iterator[bytes]:
+            with path.open("rb") as handle:
+                while chunk := handle.read(SPOOL_CHUNK_BYTES):
+                    yield chunk
+
+        copy = _spool_chunks(chunks(), directory)
+        if copy.stat().st_size != upload.size:
+            copy.unlink()
+            raise TransientStoreError(f"{path} changed while being read; retry")
+        return copy
 
     def _get_optional(self, key: str, max_bytes: int) -> bytes | None:
         path = self._path(key)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, Literal
 
 from shared.exceptions import (
@@ -13,11 +14,13 @@ from shared.exceptions import (
 from shared.quoting import quote_value
 from shared.settings import Settings
 from shared.store.base import (
+    SPOOL_CHUNK_BYTES,
     ModelStore,
     ObjectNotFoundError,
     RawUploadReader,
     UploadInfo,
     _check_size,
+    _spool_chunks,
 )
 from shared.store.local import LocalModelStore
 
@@ -297,6 +300,39 @@ class S3RawUploadReader(RawUploadReader):
         # and no second copy (a bytearray filled chunk by chunk would need one more copy to
         # become the immutable bytes the engine takes).
         return _read_body(response, self.bucket, upload.key)
+
+    def spool(self, upload: UploadInfo, *, max_bytes: int, directory: str | None = None) -> Path:
+        """The object version, streamed from its body into a temporary file in 8 MiB chunks."""
+        from botocore.exceptions import ClientError
+
+        _check_size(upload, upload.size, max_bytes)
+        pin: dict[str, str] = {}
+        if upload.version_id:
+            pin = {"VersionId": upload.version_id}
+        elif upload.etag:
+            pin = {"IfMatch": f'"{upload.etag}"'}
+        try:
+            response = _call_s3(
+                self.client, "get_object", self.bucket, upload.key, Key=upload.key, **pin
+            )
+        except ClientError as e:
+            if _error_code(e) in _CONDITION_FAILED_CODES:
+                raise TransientStoreError(
+                    f"s3://{self.bucket}/{upload.key} was replaced while being read; retry"
+                ) from e
+            raise
+        body = response["Body"]
+        if int(response["ContentLength"]) > max_bytes:
+            body.close()
+            _check_size(upload, int(response["ContentLength"]), max_bytes)
+        try:
+            return _spool_chunks(body.iter_chunks(SPOOL_CHUNK_BYTES), directory)
+        except _network_errors() as e:
+            raise TransientStoreError(
+                f"reading s3://{self.bucket}/{upload.key} was interrupted: {e}"
+            ) from e
+        finally:
+            body.close()
 
     def _get_optional(self, key: str, max_bytes: int) -> bytes | None:
         try:

@@ -78,6 +78,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from importlib import metadata
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import ValidationError
@@ -119,6 +120,7 @@ from shared.store.base import (
     ObjectNotFoundError,
     RawUploadReader,
     UploadInfo,
+    file_sha256,
     list_versions,
     read_manifest,
     read_verified_artifact,
@@ -528,8 +530,9 @@ class TrainingRun:
     random_state : int
         Passed to the engine.
     streaming_min_bytes : int, optional
-        Uploads of at least this many bytes are trained by the bounded-memory streaming
-        engine (:func:`shared.training.streaming.train_streaming_bytes`); None: never.
+        Uploads of at least this many bytes are spooled to a temporary file (never held in
+        memory) and trained by the bounded-memory streaming engine
+        (:func:`shared.training.streaming.train_streaming`); None: never.
     workflow, workflow_min_bytes : optional
         Uploads of at least ``workflow_min_bytes`` are handed to the training state machine
         (:mod:`shared.training.workflow`) once claimed: status ``started``, and the claim is
@@ -636,13 +639,38 @@ class TrainingRun:
     def _train(
         self, dataset: str, info: UploadInfo, event_time: datetime | None = None
     ) -> TrainingResult:
-        """Read, train and publish the object version ``info`` (or report why not)."""
-        key = info.key
+        """Read, train and publish the object version ``info`` (or report why not).
+
+        Uploads the streaming engine trains are spooled to a temporary file chunk by chunk
+        (never held in memory) and the file is deleted afterwards.
+        """
+        spooled: Path | None = None
         try:
-            data = self.raw.read(info, max_bytes=self.max_upload_bytes)
+            if self._streams(info.size):
+                spooled = self.raw.spool(info, max_bytes=self.max_upload_bytes)
+                data, sha256 = b"", file_sha256(spooled)
+            else:
+                data = self.raw.read(info, max_bytes=self.max_upload_bytes)
+                sha256 = sha256_hex(data)
         except DataValidationError as e:
             return self._fail(dataset, info, None, e)
-        sha256 = sha256_hex(data)
+        try:
+            return self._train_read(dataset, info, event_time, data, sha256, spooled)
+        finally:
+            if spooled is not None:
+                spooled.unlink(missing_ok=True)
+
+    def _train_read(
+        self,
+        dataset: str,
+        info: UploadInfo,
+        event_time: datetime | None,
+        data: bytes,
+        sha256: str,
+        spooled: Path | None,
+    ) -> TrainingResult:
+        """:meth:`_train` once the upload is read (``data``) or spooled (``spooled``)."""
+        key = info.key
         config_read_at = self.clock()
         try:
             config = parse_config(self.raw.read_config(dataset))
@@ -676,7 +704,8 @@ class TrainingRun:
                 return TrainingResult("started", key, dataset=dataset, version=version)
             try:
                 previous_version, previous = self._previous(dataset)
-                output = self._engine_for(info.size)(
+                engine = self._engine() if spooled is None else _spooled_engine(spooled)
+                output = engine(
                     data,
                     filename=key.rsplit("/", 1)[-1],
                     config=config,
@@ -771,13 +800,9 @@ class TrainingRun:
         logger.info("%s/%s handed to the training state machine: %s", dataset, version, execution)
         return True
 
-    def _engine_for(self, size: int) -> TrainingEngine:
-        """The streaming engine for uploads of ``streaming_min_bytes`` or more (when set)."""
-        if self.streaming_min_bytes is not None and size >= self.streaming_min_bytes:
-            from shared.training.streaming import train_streaming_bytes
-
-            return train_streaming_bytes
-        return self._engine()
+    def _streams(self, size: int) -> bool:
+        """True for uploads the streaming engine trains (``streaming_min_bytes`` or more)."""
+        return self.streaming_min_bytes is not None and size >= self.streaming_min_bytes
 
     def _engine(self) -> TrainingEngine:
         if self.engine is None:
@@ -951,6 +976,17 @@ def _previous_attempts_error(attempt: str) -> PreviousAttemptsFailedError:
         f"previous attempts ran out of memory or time ({attempt}, the last one): the upload is "
         "probably too large for the training function's memory or time limit"
     )
+
+
+def _spooled_engine(path: Path) -> TrainingEngine:
+    """The streaming engine reading the spooled copy at ``path`` (``data`` is unused)."""
+    from shared.engine.streaming import TableSource
+    from shared.training.streaming import train_streaming
+
+    def engine(data: bytes, *, filename: str, **options: Any) -> TrainingOutput:
+        return train_streaming(TableSource.from_path(path, filename), **options)
+
+    return engine
 
 
 def _as_utc(when: datetime) -> datetime:

@@ -79,7 +79,6 @@ __all__ = [
     "SamplePass",
     "hash_sample",
     "train_streaming",
-    "train_streaming_bytes",
 ]
 
 logger = logging.getLogger(__name__)
@@ -294,25 +293,3 @@ def train_streaming(
         },
     )
     return result
-
-
-def train_streaming_bytes(
-    data: bytes,
-    *,
-    filename: str,
-    config: DatasetConfig | None = None,
-    previous: ProfileCatalog | None = None,
-    dataset: str = "dataset",
-    random_state: int = 0,
-    max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES,
-) -> TrainingOutput:
-    """:func:`train_streaming` with the signature of ``train_segments`` (a ``TrainingEngine``
-    for :class:`shared.training.run.TrainingRun`)."""
-    return train_streaming(
-        TableSource.from_bytes(data, filename),
-        config=config,
-        previous=previous,
-        dataset=dataset,
-        random_state=random_state,
-        max_decompressed_bytes=max_decompressed_bytes,
-    )

@@ -6,6 +6,7 @@ import gzip
 import io
 import json
 import os
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -153,7 +154,12 @@ def test_a_file_too_wide_for_the_features_limit_is_refused() -> None:
         train_streaming(TableSource.from_bytes(wide.to_csv(index=False).encode(), "w.csv"))
 
 
-def test_a_gzip_bomb_is_a_failure_report_and_the_current_model_stays(tmp_path: Path) -> None:
+def test_a_gzip_bomb_is_a_failure_report_and_the_current_model_stays(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spool = tmp_path / "spool"  # where uploads are copied to be streamed
+    spool.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spool))
     raw = tmp_path / "raw"
     store = LocalModelStore(tmp_path / "models")
     run = TrainingRun(
@@ -181,6 +187,7 @@ def test_a_gzip_bomb_is_a_failure_report_and_the_current_model_stays(tmp_path: P
     report = json.loads(store.get_bytes(str(failed.failure_key)))
     assert "MAX_DECOMPRESSED_BYTES" in report["error"]
     assert "inflates to more than 1,000,000 bytes" in report["error"]
+    assert not list(spool.iterdir())  # both spooled copies deleted
     current = read_current(store, "shop")
     assert current is not None
     assert current.version == published.version
