@@ -107,19 +107,23 @@ class WorkflowSteps:
 
     def prepare(self, ticket: RunTicket) -> dict[str, Any]:
         """Pass 1: the sample and the part files; the Map state iterates ``parts``."""
-        data = self.raw.read(ticket.upload(), max_bytes=self.max_upload_bytes)
         options: dict[str, int] = {}
         if self.sample_rows is not None:
             options["sample_rows"] = self.sample_rows
         if self.chunk_rows is not None:
             options["chunk_rows"] = self.chunk_rows
-        return prepare_step(
-            self.store,
-            TableSource.from_bytes(data, ticket.key.rsplit("/", 1)[-1]),
-            self._work(ticket),
-            max_decompressed_bytes=self.max_decompressed_bytes,
-            **options,
-        )
+        # Streamed from the body into a temporary file (/tmp), never held in memory.
+        spooled = self.raw.spool(ticket.upload(), max_bytes=self.max_upload_bytes)
+        try:
+            return prepare_step(
+                self.store,
+                TableSource.from_path(spooled, ticket.key.rsplit("/", 1)[-1]),
+                self._work(ticket),
+                max_decompressed_bytes=self.max_decompressed_bytes,
+                **options,
+            )
+        finally:
+            spooled.unlink(missing_ok=True)
 
     def fit(self, ticket: RunTicket, prepared: dict[str, Any]) -> dict[str, Any]:
         """The models, fitted on the sample (against the current version's segment ids)."""
