@@ -194,7 +194,7 @@ def _child_stream(table: Path, workers: int) -> dict[str, Any]:
         "chosen": {
             a: s.k if s.k is not None else s.n_segments for a, s in output.algorithms.items()
         },
-        "assignments_mb": len(output.artifacts["assignments.csv.gz"]) / 2**20,
+        "assignments_mb": len(output.artifact_bytes("assignments.csv.gz")) / 2**20,
     }
 
 

@@ -57,6 +57,13 @@ class ModelStore(ABC):
     ) -> None:
         """Store ``data`` under ``key`` (replacing any object there)."""
 
+    def put_file(
+        self, key: str, path: Path, *, content_type: str = "application/octet-stream"
+    ) -> None:
+        """Store the file at ``path`` under ``key``. This default reads it whole; stores that
+        can stream override it (S3: a multipart upload; a folder: a copy)."""
+        self.put_bytes(key, path.read_bytes(), content_type=content_type)
+
     @abstractmethod
     def put_if_absent(
         self, key: str, data: bytes, *, content_type: str = "application/octet-stream"

@@ -64,6 +64,21 @@ class LocalModelStore(ModelStore):
     ) -> None:
         self._place(key, data, os.replace)
 
+    def put_file(
+        self, key: str, path: Path, *, content_type: str = "application/octet-stream"
+    ) -> None:
+        """A copy of the file, chunk by chunk, moved into place."""
+        target = self._path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as out, path.open("rb") as source:
+                while chunk := source.read(SPOOL_CHUNK_BYTES):
+                    out.write(chunk)
+            os.replace(tmp, target)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+
     def put_if_absent(
         self, key: str, data: bytes, *, content_type: str = "application/octet-stream"
     ) -> bool:

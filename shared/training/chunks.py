@@ -14,9 +14,12 @@ from __future__ import annotations
 import gzip
 import hashlib
 import logging
+import os
+import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
@@ -272,7 +275,8 @@ class _Reduction:
     imputed: dict[str, int] = field(default_factory=dict)
     unparseable: dict[str, tuple[int, int, str]] = field(default_factory=dict)
     stats: dict[str, SegmentStats] = field(default_factory=dict)
-    parts: list[bytes] = field(default_factory=list)
+    assignments: IO[bytes] | None = None
+    """Where the chunks' rows of ``assignments.csv.gz`` are appended as they arrive."""
 
     def add(self, result: ChunkResult) -> None:
         self.rows += result.rows
@@ -288,7 +292,8 @@ class _Reduction:
         for algorithm, stats in result.stats.items():
             mine = self.stats.get(algorithm)
             self.stats[algorithm] = stats if mine is None else mine.merge(stats)
-        self.parts.append(result.part)
+        if self.assignments is not None:
+            self.assignments.write(result.part)
 
 
 def reduce_chunks(
@@ -301,21 +306,38 @@ def reduce_chunks(
     """The reduce: merge the chunks' results (in chunk order) into the sample's output.
 
     Returns the output with exact row counts, the chosen models' profiles from every row, the
-    report re-rendered with them, and ``assignments.csv.gz`` of every row.
+    report re-rendered with them, and ``assignments.csv.gz`` of every row, written chunk by
+    chunk to a temporary file (``TrainingOutput.artifact_files``; the publisher streams it to
+    the store, multipart on S3, and deletes it): nothing of it stays in memory.
 
     Raises
     ------
     SchemaViolationError
         More than 5 % of a numeric or date column unparseable over the whole file.
     """
-    total = _Reduction()
-    for result in results:
-        total.add(result)
-    for name, (count, row, value) in total.unparseable.items():
-        if count > _BAD_SHARE * total.rows:
-            raise SchemaViolationError(
-                _violation(name, count, total.rows, row, value, "in the whole file")
-            )
+    handle, name = tempfile.mkstemp(prefix="assignments-", suffix=".csv.gz")
+    assignments = Path(name)
+    try:
+        with os.fdopen(handle, "wb") as sink:
+            sink.write(_assignments_header(plan.id_column, list(plan.models)))
+            total = _Reduction(assignments=sink)
+            for result in results:
+                total.add(result)
+        for column, (count, row, value) in total.unparseable.items():
+            if count > _BAD_SHARE * total.rows:
+                raise SchemaViolationError(
+                    _violation(column, count, total.rows, row, value, "in the whole file")
+                )
+        return _reduced(output, total, assignments, dataset)
+    except BaseException:
+        assignments.unlink(missing_ok=True)
+        raise
+
+
+def _reduced(
+    output: TrainingOutput, total: _Reduction, assignments: Path, dataset: str
+) -> TrainingOutput:
+    """The sample's output with the merged statistics applied (see :func:`reduce_chunks`)."""
     catalog = output.profiles
     sets = dict(catalog.sets)
     for algorithm, stats in total.stats.items():
@@ -342,8 +364,7 @@ def reduce_chunks(
     ]
     artifacts = dict(output.artifacts)
     artifacts[PROFILES_PATH] = catalog.model_dump_json().encode("utf-8")
-    header = _assignments_header(plan.id_column, list(plan.models))
-    artifacts[ASSIGNMENTS_PATH] = header + b"".join(total.parts)
+    artifacts.pop(ASSIGNMENTS_PATH, None)  # the sample's; every row's is in the file
     from shared.report.html import render_report_html
 
     artifacts[REPORT_PATH] = render_report_html(
@@ -368,4 +389,5 @@ def reduce_chunks(
         artifacts=artifacts,
         warnings=warnings,
         timings=dict(output.timings),
+        artifact_files={ASSIGNMENTS_PATH: assignments},
     )

@@ -23,6 +23,7 @@ import os
 import time
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -153,6 +154,15 @@ class TrainingOutput:
     timings: dict[str, float] = field(default_factory=dict)
     transactions: TransactionSummary | None = None
     """How order lines became customers (None: the upload was a customer table)."""
+    artifact_files: dict[str, Path] = field(default_factory=dict)
+    """Artifacts written to local files instead of held as bytes (the streaming run's
+    ``assignments.csv.gz``); published by streaming them, then deleted by the publisher."""
+
+    def artifact_bytes(self, path: str) -> bytes:
+        """One artifact's bytes, whether held in memory or written to a file."""
+        if path in self.artifact_files:
+            return self.artifact_files[path].read_bytes()
+        return self.artifacts[path]
 
 
 def _lap(timings: dict[str, float], stage: str, since: float) -> float:

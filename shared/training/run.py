@@ -346,6 +346,14 @@ def publish_version(
         infos[path] = ArtifactInfo(
             sha256=sha256_hex(blob), size=len(blob), content_type=content_type
         )
+    for path, file in sorted(output.artifact_files.items()):  # streamed (multipart on S3)
+        content_type = content_type_for(path)
+        store.put_file(
+            ModelLayout.artifact(dataset, version, path), file, content_type=content_type
+        )
+        infos[path] = ArtifactInfo(
+            sha256=file_sha256(file), size=file.stat().st_size, content_type=content_type
+        )
     manifest = Manifest(
         version=version,
         dataset=dataset,
@@ -717,15 +725,19 @@ class TrainingRun:
             except DataValidationError as e:
                 return self._fail(dataset, info, sha256, e)
             del data  # the engine is done with the upload: free it before publishing
-            publish_version(
-                self.store,
-                dataset,
-                version,
-                output,
-                source,
-                created_at=self.clock(),
-                previous_version=previous_version,
-            )
+            try:
+                publish_version(
+                    self.store,
+                    dataset,
+                    version,
+                    output,
+                    source,
+                    created_at=self.clock(),
+                    previous_version=previous_version,
+                )
+            finally:
+                for file in output.artifact_files.values():
+                    file.unlink(missing_ok=True)
         finally:
             if not handed_over:
                 self.store.delete(claim_key(dataset, version))
@@ -1018,7 +1030,7 @@ def _is_newer(pointer: CurrentPointer, existing: CurrentPointer) -> bool:
 
 
 def _check_artifacts(output: TrainingOutput) -> None:
-    for path in output.artifacts:
+    for path in [*output.artifacts, *output.artifact_files]:
         parts = path.split("/")
         if path.startswith("/") or any(p in {"", ".", ".."} for p in parts):
             raise ArtifactError(
@@ -1032,6 +1044,6 @@ def _check_artifacts(output: TrainingOutput) -> None:
     for summary in output.algorithms.values():
         needed.add(summary.artifact)
         needed.update(summary.models.values())
-    missing = sorted(needed - set(output.artifacts))
+    missing = sorted(needed - set(output.artifacts) - set(output.artifact_files))
     if missing:
         raise ArtifactError(f"the training output lacks artifact(s) {missing}; nothing published")

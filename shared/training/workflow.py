@@ -166,15 +166,19 @@ class WorkflowSteps:
             config_sha256=ticket.config_sha256,
             event_time=ticket.event_time,
         )
-        publish_version(
-            self.store,
-            ticket.dataset,
-            ticket.version,
-            output,
-            source,
-            created_at=self.clock(),
-            previous_version=previous_version,
-        )
+        try:
+            publish_version(
+                self.store,
+                ticket.dataset,
+                ticket.version,
+                output,
+                source,
+                created_at=self.clock(),
+                previous_version=previous_version,
+            )
+        finally:
+            for file in output.artifact_files.values():
+                file.unlink(missing_ok=True)
         pointer = CurrentPointer(
             version=ticket.version,
             updated_at=self.clock(),

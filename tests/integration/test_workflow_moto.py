@@ -232,8 +232,8 @@ def test_the_state_machine_trains_as_the_one_process_run(env: Env) -> None:
     )
     for path in (ASSIGNMENTS_PATH, PROFILES_PATH):
         published = store.get_bytes(ModelLayout.artifact("shop", current.version, path))
-        assert published == inline.artifacts[path], path
-    assigned = pd.read_csv(io.BytesIO(gzip.decompress(inline.artifacts[ASSIGNMENTS_PATH])))
+        assert published == inline.artifact_bytes(path), path
+    assigned = pd.read_csv(io.BytesIO(gzip.decompress(inline.artifact_bytes(ASSIGNMENTS_PATH))))
     assert len(assigned) == 2_000
     manifest = json.loads(store.get_bytes(ModelLayout.manifest("shop", current.version)))
     assert manifest["rows"]["read"] == 2_000

@@ -50,6 +50,6 @@ def test_steps_over_a_store_match_the_one_process_run(tmp_path: Path, kind: str)
         assign_step(store, work, part, prepared["format"])
     output = reduce_step(store, work, len(prepared["parts"]), dataset="t")
     for path in (ASSIGNMENTS_PATH, PROFILES_PATH, REPORT_PATH):
-        assert output.artifacts[path] == inline.artifacts[path], path
+        assert output.artifact_bytes(path) == inline.artifact_bytes(path), path
     assert output.rows == inline.rows
     assert output.warnings == inline.warnings

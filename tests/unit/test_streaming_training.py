@@ -30,7 +30,7 @@ EXACT = ("kmeans", "gmm")  # their rule reproduces the fit's labels (see shared.
 
 
 def _assignments(output: TrainingOutput) -> pd.DataFrame:
-    return pd.read_csv(io.BytesIO(gzip.decompress(output.artifacts[ASSIGNMENTS_PATH])))
+    return pd.read_csv(io.BytesIO(gzip.decompress(output.artifact_bytes(ASSIGNMENTS_PATH))))
 
 
 def _synthetic(n: int, seed: int = 0) -> pd.DataFrame:
@@ -126,7 +126,7 @@ def test_one_worker_or_a_pool_of_four_give_identical_output() -> None:
         for workers in (1, 4)
     ]
     one, pool = (run.artifacts for run in runs)
-    assert one[ASSIGNMENTS_PATH] == pool[ASSIGNMENTS_PATH]
+    assert runs[0].artifact_bytes(ASSIGNMENTS_PATH) == runs[1].artifact_bytes(ASSIGNMENTS_PATH)
     assert one[PROFILES_PATH] == pool[PROFILES_PATH]
     assert runs[0].rows == runs[1].rows
 
@@ -204,5 +204,5 @@ def test_order_lines_are_trained_in_memory_on_the_whole_file() -> None:
     )
     assert inline.transactions is not None
     assert streamed.transactions == inline.transactions
-    assert streamed.artifacts[ASSIGNMENTS_PATH] == inline.artifacts[ASSIGNMENTS_PATH]
+    assert streamed.artifact_bytes(ASSIGNMENTS_PATH) == inline.artifacts[ASSIGNMENTS_PATH]
     assert streamed.rows == inline.rows
