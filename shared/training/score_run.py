@@ -19,13 +19,14 @@ Rules:
 
 from __future__ import annotations
 
-import io
 import logging
 import re
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 from shared.contract.config import validate_dataset_name
 from shared.contract.layout import (
@@ -161,20 +162,22 @@ class ScoreRun:
         from shared.engine.streaming import TableSource
 
         model = ScoringModel.current(self.store, dataset)
-        data = self.raw.read(info, max_bytes=self.max_upload_bytes)
-        csv_out, parquet_out = io.BytesIO(), io.BytesIO()
-        summary = score_file(
-            TableSource.from_bytes(data, filename),
-            model,
-            {"csv.gz": csv_out, "parquet": parquet_out},
-            max_decompressed_bytes=self.max_decompressed_bytes,
-        )
-        del data
         outputs = {"csv.gz": folder + SCORES_CSV_PATH, "parquet": folder + SCORES_PARQUET_PATH}
-        self.store.put_bytes(outputs["csv.gz"], csv_out.getvalue(), content_type="application/gzip")
-        self.store.put_bytes(
-            outputs["parquet"], parquet_out.getvalue(), content_type="application/octet-stream"
-        )
+        # The upload and both scored files live in temporary files, never whole in memory.
+        with tempfile.TemporaryDirectory(prefix="score-") as work:
+            upload = self.raw.spool(info, max_bytes=self.max_upload_bytes, directory=work)
+            csv_path, parquet_path = Path(work, SCORES_CSV_PATH), Path(work, SCORES_PARQUET_PATH)
+            with csv_path.open("wb") as csv_out, parquet_path.open("wb") as parquet_out:
+                summary = score_file(
+                    TableSource.from_path(upload, filename),
+                    model,
+                    {"csv.gz": csv_out, "parquet": parquet_out},
+                    max_decompressed_bytes=self.max_decompressed_bytes,
+                )
+            self.store.put_file(outputs["csv.gz"], csv_path, content_type="application/gzip")
+            self.store.put_file(
+                outputs["parquet"], parquet_path, content_type="application/octet-stream"
+            )
         return ScoreRecord(
             dataset=dataset,
             name=name,
