@@ -350,7 +350,9 @@ def _reduced(
         used=total.used,
         dropped=dropped,
         dropped_reasons={"every feature missing": dropped} if dropped else {},
-        imputed_values=dict(sorted(total.imputed.items())),
+        imputed_values={
+            c.name: total.imputed[c.name] for c in output.columns if c.name in total.imputed
+        },
     )
     columns = [
         c.model_copy(update={"missing": total.imputed.get(c.name, 0)}) if c.used else c
