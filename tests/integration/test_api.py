@@ -369,6 +369,35 @@ def test_prepared_vectors_are_capped_per_call(mall: Manifest) -> None:
     assert len(body["assignments"]) == MAX_PREPARED
 
 
+def test_explain_returns_exact_reasons_for_every_algorithm(mall: Manifest) -> None:
+    from lambdas.api.routes.assign import MAX_EXPLAINED
+
+    records = mall_records()
+    for algorithm in sorted(mall.algorithms):
+        status, body, _ = call(
+            "POST",
+            "/datasets/mall/assign",
+            query={"explain": "true", "algorithm": algorithm},
+            body={"customers": records},
+        )
+        assert status == 200, body
+        answer = AssignResponse.model_validate(body)
+        for row in answer.assignments:
+            explanation = row.explanation
+            assert explanation is not None
+            listed = sum(c.contribution for c in explanation.contributions)
+            total = explanation.baseline + explanation.other + listed
+            assert total == pytest.approx(explanation.margin, abs=1e-9)
+    status, body, _ = call(
+        "POST",
+        "/datasets/mall/assign",
+        query={"explain": "true"},
+        body={"customers": (records * 6)[: MAX_EXPLAINED + 1]},
+    )
+    assert status == 413
+    assert f"at most {MAX_EXPLAINED} customers" in assert_error(body, "batch_too_large").message
+
+
 def test_assign_imputes_missing_values_and_warns(mall: Manifest) -> None:
     customers = [{"Gender": "Female", "Age": None}, {"Annual Income (k$)": 500, "Extra": 1}]
     status, body, _ = call("POST", "/datasets/mall/assign", body={"customers": customers})
