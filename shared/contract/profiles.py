@@ -6,7 +6,7 @@ One ``SegmentSet`` of ``SegmentProfile`` per fitted model of the sweep.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
@@ -57,6 +57,66 @@ class OutcomeRate(Document):
     known: int = Field(default=0, ge=0, description="Customers with a known value.")
 
 
+class RuleCondition(Document):
+    """One condition of a segment rule, on an input column in original units."""
+
+    column: str
+    op: Literal["<=", ">", "is", "is not"]
+    value: float | str = Field(
+        description="A threshold (numeric, dates as days before the "
+        "column's date_reference) or a category."
+    )
+
+
+class ShapCheck(Document):
+    """How the SHAP values of a Gaussian mixture's memberships were computed."""
+
+    method: str
+    explained_rows: int = Field(ge=0, description="Customers explained (a sample).")
+    background_rows: int = Field(ge=0, description="Background points (k-means summary).")
+    evaluations: int = Field(ge=0, description="Model evaluations per explained customer.")
+    seconds: float = Field(ge=0, description="Wall-clock time the SHAP stage took.")
+
+
+class SegmentRule(Document):
+    """A rule a marketer can paste into a CRM, and how well it picks the segment out.
+
+    Measured on held-back customers the rule's tree never saw (``RuleCheck``).
+    """
+
+    text: str = Field(description="The conditions in words, joined by 'and'.")
+    conditions: list[RuleCondition] = Field(default_factory=list)
+    precision: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Share of the held-back customers matching the rule who are in the segment "
+        "(None: the rule matched none of them).",
+    )
+    coverage: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Share of the segment's held-back customers the rule matches.",
+    )
+    matched: int = Field(default=0, ge=0, description="Held-back customers matching the rule.")
+    reliable: bool = Field(
+        description="False when the precision is below RuleCheck.min_precision: the rule is "
+        "shown, with this warning, rather than hidden."
+    )
+    note: str | None = Field(default=None, description="Why the rule should be read with care.")
+
+
+class RuleCheck(Document):
+    """How a model's segment rules were fitted and measured."""
+
+    method: str
+    fit_rows: int = Field(ge=0)
+    held_back_rows: int = Field(ge=0)
+    min_precision: float = Field(ge=0, le=1)
+    max_depth: int = Field(ge=1)
+
+
 class SegmentProfile(Document):
     """One segment: who is in it and what sets it apart."""
 
@@ -82,6 +142,14 @@ class SegmentProfile(Document):
         default_factory=dict,
         description="Per outcome column (not clustered on), its rate in the segment.",
     )
+    rule: SegmentRule | None = Field(
+        default=None, description="A CRM rule for the segment, with its measured precision."
+    )
+    shap: dict[str, float] = Field(
+        default_factory=dict,
+        description="GMM: per input column, the mean |SHAP value| of the segment's membership "
+        "probability over the explained sample, largest first.",
+    )
 
 
 class SegmentSet(Document):
@@ -98,6 +166,12 @@ class SegmentSet(Document):
     )
     population_outcomes: dict[str, OutcomeRate] = Field(
         default_factory=dict, description="Per outcome column, its rate in the whole population."
+    )
+    rule_check: RuleCheck | None = Field(
+        default=None, description="How the segments' rules were fitted and measured."
+    )
+    shap_check: ShapCheck | None = Field(
+        default=None, description="GMM: how the membership SHAP values were computed."
     )
 
     def by_id(self, segment_id: int) -> SegmentProfile | None:

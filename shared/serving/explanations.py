@@ -22,7 +22,6 @@ training fill value. This module imports numpy and the standard library only.
 from __future__ import annotations
 
 import logging
-import math
 from typing import Any
 
 import numpy as np
@@ -99,8 +98,7 @@ def _short(value: float) -> str:
     return f"{value:.4g}"
 
 
-def _rounded(value: float) -> float:
-    return float(f"{value:.6g}")
+_OUTLIERS = (NOISE_LABEL, "Outliers")
 
 
 class SegmentExplainer:
@@ -156,28 +154,28 @@ class SegmentExplainer:
 
     # values in original units ------------------------------------------------------------------
 
-    def _values(self, X: np.ndarray) -> dict[str, list[Any]]:
-        """Each column's value as the model saw it, in original units (a category's label)."""
-        out: dict[str, list[Any]] = {}
-        for column in self.groups.columns:
+    def _values(self, X: np.ndarray) -> tuple[list[list[Any]], np.ndarray]:
+        """Each column's value as the model saw it, in original units (a category's label),
+        and each row's category code per column ``(n, m)``: slot + 1, 0 for unseen or numeric."""
+        values: list[list[Any]] = []
+        codes = np.zeros((X.shape[0], len(self.groups.columns)), dtype=np.int64)
+        for position, column in enumerate(self.groups.columns):
             num = self._numeric.get(column)
             if num is not None:
                 raw = X[:, num.output] * num.scale + num.mean
                 if num.log1p:
                     raw = np.expm1(raw)
-                out[column] = [_rounded(v) for v in raw.tolist()]
+                # Rounded to 9 decimals: 120 comes back as 120.0, not 120.00000000000001.
+                values.append(np.round(raw, 9).tolist())
                 continue
             onehot = self._onehot[column]
-            outputs = [s.output for s in onehot.slots]
-            block = X[:, outputs]
+            block = X[:, [s.output for s in onehot.slots]]
             hit = block.argmax(axis=1)
             known = block[np.arange(X.shape[0]), hit] > 0
-            labels = [s.label for s in onehot.slots]
-            out[column] = [
-                labels[j] if ok else None
-                for j, ok in zip(hit.tolist(), known.tolist(), strict=True)
-            ]
-        return out
+            codes[:, position] = np.where(known, hit + 1, 0)
+            labels = [None, *(s.label for s in onehot.slots)]
+            values.append([labels[c] for c in codes[:, position].tolist()])
+        return values, codes
 
     # the answer --------------------------------------------------------------------------------
 
@@ -193,112 +191,132 @@ class SegmentExplainer:
         order = np.argsort(-np.abs(per_column), axis=1, kind="stable")[:, :top]
         picked = np.take_along_axis(per_column, order, axis=1)
         other = per_column.sum(axis=1) - picked.sum(axis=1)
-        values = self._values(X)
-        columns = self.groups.columns
+        by_position, categories = self._values(X)
+        # A batch repeats few (column, segment, runner-up, direction, category) combinations:
+        # each gets one integer code, and its fixed fields and sentence parts are built once.
+        known = np.unique(np.concatenate([batch.labels, att.runner_up]))
+        own_index = np.searchsorted(known, batch.labels)
+        runner_index = np.searchsorted(known, att.runner_up)
+        width = int(categories.max()) + 1 if categories.size else 1
+        code = order * known.size + own_index[:, None]
+        code = code * known.size + runner_index[:, None]
+        code = (code * 2 + (picked >= 0)) * 2 + att.noise[:, None]
+        code = code * width + np.take_along_axis(categories, order, axis=1)
+        per_code = known.size * known.size * 4 * width
+        # Each row's listed values, in order (numbers and category labels alike).
+        listed = np.empty((n, len(by_position)), dtype=object)
+        for j, column_values in enumerate(by_position):
+            listed[:, j] = column_values
+        listed = np.take_along_axis(listed, order, axis=1)
+        templates: dict[int, tuple[dict[str, Any], dict[Any, str], str, str]] = {}
+        versus_refs: dict[int, dict[str, Any]] = {}
+        kind = MARGIN_KINDS[self.kind]
         out: list[dict[str, Any]] = []
-        for i, (label, runner, noise) in enumerate(
-            zip(
-                batch.labels.tolist(),
-                att.runner_up.tolist(),
-                att.noise.tolist(),
-                strict=True,
-            )
-        ):
+        rows = zip(
+            batch.labels.tolist(),
+            att.runner_up.tolist(),
+            att.noise.tolist(),
+            att.margin.tolist(),
+            att.baseline.tolist(),
+            other.tolist(),
+            listed.tolist(),
+            picked.tolist(),
+            code.tolist(),
+            strict=True,
+        )
+        for label, runner, noise, margin, baseline, rest, values, amounts, keys in rows:
             if runner == NO_RUNNER_UP:
-                out.append(
-                    {
-                        "versus": None,
-                        "margin": 0.0,
-                        "margin_kind": MARGIN_KINDS[self.kind],
-                        "baseline": 0.0,
-                        "other": 0.0,
-                        "contributions": [],
-                    }
-                )
+                out.append(self._no_runner_up())
                 continue
-            versus = self._segment.get(runner, (NOISE_LABEL, "Outliers"))
-            own = self._segment.get(label, (NOISE_LABEL, "Outliers"))
-            contributions = [
-                self._contribution(columns[j], c, values[columns[j]][i], label, runner, own, versus,
-                                   noise)
-                for j, c in zip(order[i].tolist(), picked[i].tolist(), strict=True)
-            ]  # fmt: skip
+            contributions = []
+            for value, amount, key in zip(values, amounts, keys, strict=True):
+                template = templates.get(key)
+                if template is None:
+                    j = key // per_code
+                    template = self._template(j, label, runner, amount >= 0, noise, value)
+                    templates[key] = template
+                fixed, texts, before, after = template
+                text = texts.get(value)
+                if text is None:
+                    text = texts[value] = before + self._show(value, fixed) + after
+                entry = fixed.copy()  # key order: column, contribution, value, means, text
+                entry["contribution"] = amount
+                entry["value"] = value
+                entry["text"] = text
+                contributions.append(entry)
+            versus = versus_refs.get(runner)
+            if versus is None:
+                segment = self._segment.get(runner, _OUTLIERS)
+                versus = {"segment_id": segment[0], "segment_name": segment[1]}
+                versus_refs[runner] = versus
             out.append(
                 {
-                    "versus": {"segment_id": versus[0], "segment_name": versus[1]},
-                    "margin": float(att.margin[i]),
-                    "margin_kind": MARGIN_KINDS["core_sample_noise" if noise else self.kind],
-                    "baseline": float(att.baseline[i]),
-                    "other": float(other[i]),
+                    "versus": versus,
+                    "margin": margin,
+                    "margin_kind": MARGIN_KINDS["core_sample_noise"] if noise else kind,
+                    "baseline": baseline,
+                    "other": rest,
                     "contributions": contributions,
                 }
             )
         return out
 
-    def _contribution(
-        self,
-        column: str,
-        amount: float,
-        value: Any,
-        label: int,
-        runner: int,
-        own: tuple[int, str],
-        versus: tuple[int, str],
-        noise: bool,
-    ) -> dict[str, Any]:
-        """One column's entry: the amount, the value, both segments' means or shares, a text."""
-        entry: dict[str, Any] = {"column": column, "contribution": amount, "value": value}
-        towards = own[1] if amount >= 0 else versus[1]
-        if noise:
-            # The comparison that matters is with the segment the customer failed to reach.
-            mean = self._means.get(column, {}).get(runner)
-            share = self._shares.get(column, {}).get(runner, {}).get(str(value))
-            entry["versus_mean" if column in self._means else "versus_share"] = (
-                mean if column in self._means else share
-            )
-            ref = mean if column in self._means else share
-            entry["text"] = self._text(column, value, ref, versus[1], "far from", amount)
-            return entry
-        if column in self._means:
-            mean = self._means[column].get(label)
-            entry["segment_mean"] = mean
-            entry["versus_mean"] = self._means[column].get(runner)
-            entry["text"] = self._text(column, value, mean, own[1], "towards", amount, towards)
+    def _no_runner_up(self) -> dict[str, Any]:
+        return {
+            "versus": None,
+            "margin": 0.0,
+            "margin_kind": MARGIN_KINDS[self.kind],
+            "baseline": 0.0,
+            "other": 0.0,
+            "contributions": [],
+        }
+
+    @staticmethod
+    def _show(value: Any, fixed: dict[str, Any]) -> str:
+        if value is None:
+            return "(unseen category)"
+        return _short(value) if "versus_mean" in fixed else str(value)
+
+    def _template(
+        self, j: int, label: int, runner: int, towards_own: bool, noise: bool, value: Any
+    ) -> tuple[dict[str, Any], dict[Any, str], str, str]:
+        """The fixed fields of one contribution, an empty cache of its sentences by value, and
+        the text around its value."""
+        column = self.groups.columns[j]
+        own = self._segment.get(label, _OUTLIERS)[1]
+        versus = self._segment.get(runner, _OUTLIERS)[1]
+        numeric = column in self._means
+        fixed: dict[str, Any] = {"column": column, "contribution": 0.0, "value": None}
+        if numeric:
+            ref = self._means[column].get(label)
+            other = self._means[column].get(runner)
+            if not noise:
+                fixed["segment_mean"] = ref
+            fixed["versus_mean"] = other
         else:
             shares = self._shares[column]
-            share = shares.get(label, {}).get(str(value))
-            entry["segment_share"] = share
-            entry["versus_share"] = shares.get(runner, {}).get(str(value))
-            entry["text"] = self._text(column, value, share, own[1], "towards", amount, towards)
-        return entry
-
-    def _text(
-        self,
-        column: str,
-        value: Any,
-        ref: float | None,
-        segment: str,
-        verb: str,
-        amount: float,
-        towards: str | None = None,
-    ) -> str:
-        numeric = column in self._means
-        shown = "unseen category" if value is None else (
-            _short(value) if numeric and isinstance(value, float) else str(value)
-        )  # fmt: skip
-        if verb == "far from":
-            if ref is None or (isinstance(ref, float) and not math.isfinite(ref)):
-                return f"{column} {shown} kept the customer away from {quote_value(segment)}"
-            what = "mean" if numeric else "share of that category"
-            ref_text = _short(ref) if numeric else f"{ref:.0%}"
-            return (
-                f"{column} {shown} vs {quote_value(segment)} {what} {ref_text} kept the "
-                "customer away from it"
-            )
+            ref = shares.get(label, {}).get(str(value))
+            other = shares.get(runner, {}).get(str(value))
+            if not noise:
+                fixed["segment_share"] = ref
+            fixed["versus_share"] = other
+        fixed["text"] = ""
+        if noise:
+            # The comparison that matters is with the segment the customer failed to reach.
+            if other is None:
+                after = f" kept the customer away from {quote_value(versus)}"
+            elif numeric:
+                after = f" vs {quote_value(versus)} mean {_short(other)} kept the customer away"
+            else:
+                after = (
+                    f" ({other:.0%} of {quote_value(versus)}) kept the customer away from it"
+                )
+            return fixed, {}, f"{column} ", after
         if ref is None:
             comparison = ""
         elif numeric:
             comparison = f" vs segment mean {_short(ref)}"
         else:
             comparison = f" ({ref:.0%} of the segment)"
-        return f"{column} {shown}{comparison} pushed towards {quote_value(towards or segment)}"
+        towards = own if towards_own else versus
+        return fixed, {}, f"{column} ", f"{comparison} pushed towards {quote_value(towards)}"
