@@ -74,8 +74,7 @@ class ShapCheck(Document):
     method: str
     explained_rows: int = Field(ge=0, description="Customers explained (a sample).")
     background_rows: int = Field(ge=0, description="Background points (k-means summary).")
-    evaluations: int = Field(ge=0, description="Model evaluations per explained customer.")
-    seconds: float = Field(ge=0, description="Wall-clock time the SHAP stage took.")
+    evaluations: int = Field(ge=0, description="Coalitions evaluated per explained customer.")
 
 
 class SegmentRule(Document):

@@ -47,7 +47,7 @@ MIN_PRECISION = 0.7
 """A rule below this held-back precision is flagged as unreliable (shown, with a note)."""
 HELD_BACK_SHARE = 0.25
 """Share of the customers kept out of the trees' fit to measure the rules."""
-MAX_RULE_ROWS = 20_000
+MAX_RULE_ROWS = 5_000
 """Most rows the trees are fitted on (and most held-back rows measured): a sample beyond that."""
 MAX_CATEGORIES = 20
 """Most frequent categories of a column that get an indicator (the rest never appear in rules)."""
@@ -181,7 +181,10 @@ def _merge(conditions: list[RuleCondition]) -> list[RuleCondition]:
             out[key] = c
         elif c.op == "<=" and float(c.value) < float(kept.value):
             out[key] = c
-    return list(out.values())
+    # One column's conditions together, in the order the tree first used the column.
+    first = {c.column: i for i, c in reversed(list(enumerate(conditions)))}
+    order = {">": 0, "<=": 1, "is": 2, "is not": 3}
+    return sorted(out.values(), key=lambda c: (first[c.column], order[c.op]))
 
 
 def _leaf_paths(tree: Any) -> dict[int, list[tuple[int, bool, float]]]:

@@ -67,6 +67,7 @@ from shared.engine.metrics import (
 from shared.engine.persistence import dump_artifact
 from shared.engine.preprocess import fit_preprocessor
 from shared.engine.profiling import ProfileInputs, build_segment_set
+from shared.engine.segment_explanations import explain_segments
 from shared.engine.row_order import canonical_order, upload_order
 from shared.engine.schema import clean_training_table
 from shared.engine.segment_ids import assign_segment_ids
@@ -119,8 +120,8 @@ class TrainingOutput:
     ``clean``, ``prepare``, ``fit:<algorithm>`` (one per algorithm, each fit's own wall time),
     ``fit`` (the wall time of all fits; they run side by side, so it is less than the sum of
     the ``fit:<algorithm>`` times, which overlap), ``metrics``, ``selection``, ``structure``
-    (the null references of the structure verdicts), ``profiles``,
-    ``summaries``, ``report``, ``artifacts``. It is diagnostics only: it never
+    (the null references of the structure verdicts), ``profiles``, ``rules`` (the segments' CRM
+    rules), ``shap`` (the GMM's membership SHAP values; absent without a GMM), ``summaries``, ``report``, ``artifacts``. It is diagnostics only: it never
     enters the manifest or any artifact (those stay identical across identical retrains).
     """
 
@@ -490,6 +491,20 @@ def train_segments(
         for model in fit.models:
             key = model_key(model.algorithm, model.k)
             labels_by_model[key] = _segment_ids_per_row(model.labels, sets[key])
+    step = _lap(timings, "profiles", step)
+    # Why each segment (shared.engine.segment_explanations): a CRM rule per segment of every
+    # model, measured on held-back rows; SHAP of the chosen GMM's memberships on a sample.
+    sets = explain_segments(
+        sets,
+        {model_key(m.algorithm, m.k): m for f in fits.values() for m in f.models},
+        chosen_gmm=model_key("gmm", chosen["gmm"].k) if "gmm" in chosen else None,
+        features=table.features,
+        columns=table.columns,
+        X=X,
+        transformer=prepared.transformer,
+        timings=timings,
+        random_state=random_state,
+    )
     catalog = ProfileCatalog(
         feature_names=prepared.feature_names,
         sets=sets,
@@ -497,7 +512,7 @@ def train_segments(
         chosen={a: model_key(a, m.k) for a, m in chosen.items()},
         segment_ids=id_changes,
     )
-    step = _lap(timings, "profiles", step)
+    step = time.perf_counter()
 
     comparison = [
         ComparisonRow(
