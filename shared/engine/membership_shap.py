@@ -96,14 +96,12 @@ def membership_shap(
         explainer = shap.KernelExplainer(predict_proba, background)
         # KernelExplainer samples coalitions from numpy's global generator: seed it for a
         # deterministic run, and give the caller's state back afterwards.
-        state = np.random.get_state()  # noqa: NPY002
-        np.random.seed(random_state)  # noqa: NPY002
+        state = np.random.get_state()
+        np.random.seed(random_state)
         try:
-            values = np.asarray(
-                explainer.shap_values(explained, nsamples=coalitions, silent=True)
-            )
+            values = np.asarray(explainer.shap_values(explained, nsamples=coalitions, silent=True))
         finally:
-            np.random.set_state(state)  # noqa: NPY002
+            np.random.set_state(state)
     if values.ndim == 2:  # a single output (one component)
         values = values[:, :, None]
     groups = FeatureGroups.from_preprocessing(params)

@@ -62,7 +62,7 @@ def _nice(value: float) -> float:
     """``value`` rounded to 3 significant digits (a threshold a person can type)."""
     if value == 0 or not math.isfinite(value):
         return float(value)
-    digits = 2 - int(math.floor(math.log10(abs(value))))
+    digits = 2 - math.floor(math.log10(abs(value)))
     return float(round(value, digits))
 
 
@@ -145,9 +145,7 @@ class RuleFeatures:
         for c in conditions:
             if c.op in ("is", "is not"):
                 j = index.get(f"{c.column} is {c.value}")
-                hit = (
-                    np.zeros(mask.shape, dtype=bool) if j is None else self.matrix[:, j] > 0.5
-                )
+                hit = np.zeros(mask.shape, dtype=bool) if j is None else self.matrix[:, j] > 0.5
                 mask &= hit if c.op == "is" else ~hit
             else:
                 values = self.matrix[:, index[c.column]]
@@ -175,11 +173,11 @@ def _merge(conditions: list[RuleCondition]) -> list[RuleCondition]:
             continue
         key = (c.column, c.op if c.op in ("<=", ">") else f"{c.op}:{c.value}")
         kept = out.get(key)
-        if kept is None:
-            out[key] = c
-        elif c.op == ">" and float(c.value) > float(kept.value):
-            out[key] = c
-        elif c.op == "<=" and float(c.value) < float(kept.value):
+        tighter = kept is not None and (
+            (c.op == ">" and float(c.value) > float(kept.value))
+            or (c.op == "<=" and float(c.value) < float(kept.value))
+        )
+        if kept is None or tighter:
             out[key] = c
     # One column's conditions together, in the order the tree first used the column.
     first = {c.column: i for i, c in reversed(list(enumerate(conditions)))}

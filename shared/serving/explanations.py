@@ -308,9 +308,7 @@ class SegmentExplainer:
             elif numeric:
                 after = f" vs {quote_value(versus)} mean {_short(other)} kept the customer away"
             else:
-                after = (
-                    f" ({other:.0%} of {quote_value(versus)}) kept the customer away from it"
-                )
+                after = f" ({other:.0%} of {quote_value(versus)}) kept the customer away from it"
             return fixed, {}, f"{column} ", after
         if ref is None:
             comparison = ""

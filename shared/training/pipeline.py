@@ -67,9 +67,9 @@ from shared.engine.metrics import (
 from shared.engine.persistence import dump_artifact
 from shared.engine.preprocess import fit_preprocessor
 from shared.engine.profiling import ProfileInputs, build_segment_set
-from shared.engine.segment_explanations import explain_segments
 from shared.engine.row_order import canonical_order, upload_order
 from shared.engine.schema import clean_training_table
+from shared.engine.segment_explanations import explain_segments
 from shared.engine.segment_ids import assign_segment_ids
 from shared.engine.selection import (
     CHAMPION_RULE,
@@ -121,8 +121,9 @@ class TrainingOutput:
     ``fit`` (the wall time of all fits; they run side by side, so it is less than the sum of
     the ``fit:<algorithm>`` times, which overlap), ``metrics``, ``selection``, ``structure``
     (the null references of the structure verdicts), ``profiles``, ``rules`` (the segments' CRM
-    rules), ``shap`` (the GMM's membership SHAP values; absent without a GMM), ``summaries``, ``report``, ``artifacts``. It is diagnostics only: it never
-    enters the manifest or any artifact (those stay identical across identical retrains).
+    rules), ``shap`` (the GMM's membership SHAP values; absent without a GMM), ``summaries``,
+    ``report``, ``artifacts``. It is diagnostics only: it never enters the manifest or any
+    artifact (those stay identical across identical retrains).
     """
 
     rows: RowCounts

@@ -26,7 +26,7 @@ from moto import mock_aws
 
 from lambdas.api import main
 from lambdas.api.main import create_app
-from lambdas.api.schemas import AssignResponse, ErrorResponse
+from lambdas.api.schemas import AssignResponse, ErrorResponse, SegmentsResponse
 from shared.contract.config import DatasetConfig
 from shared.contract.layout import SERVING_PARAMS_PATH, ModelLayout, model_key, serving_arrays_path
 from shared.contract.manifest import CurrentPointer, Manifest, SourceInfo
@@ -396,6 +396,18 @@ def test_explain_returns_exact_reasons_for_every_algorithm(mall: Manifest) -> No
     )
     assert status == 413
     assert f"at most {MAX_EXPLAINED} customers" in assert_error(body, "batch_too_large").message
+
+
+def test_segments_carry_their_crm_rules(mall: Manifest) -> None:
+    status, body, _ = call("GET", "/datasets/mall/segments")
+    assert status == 200
+    answer = SegmentsResponse.model_validate(body)
+    for segment in answer.segments:
+        assert segment.rule is not None, segment.name
+        assert segment.rule.text
+        assert segment.rule.reliable == (
+            segment.rule.precision is not None and segment.rule.precision >= 0.7
+        )
 
 
 def test_assign_imputes_missing_values_and_warns(mall: Manifest) -> None:

@@ -117,7 +117,7 @@ def test_shap_ranks_the_planted_column_first(planted: TrainingOutput) -> None:
     assert segments.shap_check.explained_rows == 100
     assert "shap" in planted.timings
     for segment in segments.segments:
-        assert list(segment.shap)[0] == "marker", segment.shap
+        assert next(iter(segment.shap)) == "marker", segment.shap
         assert segment.shap["marker"] > 5 * max(segment.shap["noise_a"], segment.shap["noise_b"])
 
 
