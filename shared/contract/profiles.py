@@ -73,7 +73,9 @@ class ShapCheck(Document):
 
     method: str
     explained_rows: int = Field(ge=0, description="Customers explained (a sample).")
-    background_rows: int = Field(ge=0, description="Background points (k-means summary).")
+    background_rows: int = Field(
+        ge=0, description="Background rows (training rows drawn at random)."
+    )
     evaluations: int = Field(ge=0, description="Coalitions evaluated per explained customer.")
 
 

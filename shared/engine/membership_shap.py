@@ -7,8 +7,9 @@ returns) with the ``shap`` library's model-agnostic ``KernelExplainer``:
 
 - the explained customers are :data:`SHAP_ROWS` rows of a representative sample of the training
   rows (all of them when there are fewer);
-- the background (the "feature absent" reference) is a :data:`BACKGROUND_POINTS`-centre weighted
-  k-means summary of the prepared matrix (``shap.kmeans``);
+- the background (the "feature absent" reference) is :data:`BACKGROUND_POINTS` other training
+  rows drawn at random (uniform weights; ``shap.kmeans``'s weighted summary was tried and
+  refused tables with few distinct rows);
 - each customer costs ``2 d + 512`` coalitions of its ``d`` prepared features (all ``2^d - 2``
   when that is fewer: exact for small ``d``).
 
@@ -39,8 +40,8 @@ logger = logging.getLogger(__name__)
 
 SHAP_ROWS = 100
 """Customers whose memberships are explained (a representative sample)."""
-BACKGROUND_POINTS = 10
-"""Centres of the weighted k-means summary used as the SHAP background."""
+BACKGROUND_POINTS = 20
+"""Training rows drawn as the SHAP background."""
 EXTRA_COALITIONS = 512
 """Coalitions per customer beyond ``2 d`` (KernelExplainer's default adds 2048)."""
 
@@ -88,8 +89,7 @@ def membership_shap(
 
     n, d = X.shape
     explained = X[representative_sample(n, SHAP_ROWS, random_state=random_state)]
-    # shap.kmeans runs scikit-learn's KMeans (its own seed); the summary is deterministic.
-    background = shap.kmeans(X, min(BACKGROUND_POINTS, n))
+    background = X[representative_sample(n, BACKGROUND_POINTS, random_state=random_state + 1)]
     coalitions = 2 * d + EXTRA_COALITIONS
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # shap's own notices about background sizes
@@ -123,7 +123,7 @@ def membership_shap(
         method="shap.KernelExplainer on the mixture's predict_proba (prepared features, summed "
         "per input column); mean |SHAP| of each segment's membership probability",
         explained_rows=int(explained.shape[0]),
-        background_rows=int(background.data.shape[0]),
+        background_rows=int(background.shape[0]),
         evaluations=int(min(coalitions, 2**d - 2)) if d < 31 else coalitions,
     )
     logger.info("membership SHAP", extra={"rows": explained.shape[0], "seconds": seconds})
