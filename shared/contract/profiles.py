@@ -118,6 +118,16 @@ class RuleCheck(Document):
     max_depth: int = Field(ge=1)
 
 
+class KnownGroup(Document):
+    """A segment grown from the seeds of a known group (config ``seed_column``)."""
+
+    label: str = Field(description="The known group's label (the seed column's value).")
+    seeds: int = Field(ge=0, description="Customers of the group in the training rows.")
+    stayed: int = Field(ge=0, description="Seeds that ended in this segment.")
+    defected: int = Field(ge=0, description="Seeds that ended in another segment.")
+    joined: int = Field(ge=0, description="Unlabelled customers who joined the segment.")
+
+
 class SegmentProfile(Document):
     """One segment: who is in it and what sets it apart."""
 
@@ -145,6 +155,9 @@ class SegmentProfile(Document):
     )
     rule: SegmentRule | None = Field(
         default=None, description="A CRM rule for the segment, with its measured precision."
+    )
+    known_group: KnownGroup | None = Field(
+        default=None, description="Seeded K-Means: the known group this segment grew from."
     )
     shap: dict[str, float] = Field(
         default_factory=dict,

@@ -138,17 +138,21 @@ class RuleFeatures:
             )
         return RuleCondition(column=source, op=">" if greater else "<=", value=_nice(threshold))
 
-    def matches(self, conditions: list[RuleCondition]) -> np.ndarray:
-        """Which rows satisfy every condition (the printed rule, rounded thresholds included)."""
-        mask = np.ones(self.matrix.shape[0], dtype=bool)
+    def matches(
+        self, conditions: list[RuleCondition], rows: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Which rows (all, or positions ``rows``) satisfy every condition: the printed rule,
+        rounded thresholds included."""
+        matrix = self.matrix if rows is None else self.matrix[rows]
+        mask = np.ones(matrix.shape[0], dtype=bool)
         index = {name: j for j, name in enumerate(self.names)}
         for c in conditions:
             if c.op in ("is", "is not"):
                 j = index.get(f"{c.column} is {c.value}")
-                hit = np.zeros(mask.shape, dtype=bool) if j is None else self.matrix[:, j] > 0.5
+                hit = np.zeros(mask.shape, dtype=bool) if j is None else matrix[:, j] > 0.5
                 mask &= hit if c.op == "is" else ~hit
             else:
-                values = self.matrix[:, index[c.column]]
+                values = matrix[:, index[c.column]]
                 mask &= values > float(c.value) if c.op == ">" else values <= float(c.value)
         return mask
 
@@ -208,6 +212,7 @@ def segment_rule(
     fit: np.ndarray,
     held: np.ndarray,
     *,
+    fit_matrix: np.ndarray | None = None,
     random_state: int = 0,
 ) -> SegmentRule:
     """The rule of one segment: fitted on rows ``fit``, measured on rows ``held``.
@@ -220,6 +225,8 @@ def segment_rule(
         Which rows are in the segment.
     fit, held : ndarray of int
         Row positions to fit the tree on and to measure the printed rule on.
+    fit_matrix : ndarray, optional
+        ``features.matrix[fit]``, when the caller already has it (one copy for many rules).
 
     Examples
     --------
@@ -233,6 +240,7 @@ def segment_rule(
     from sklearn.tree import DecisionTreeClassifier
 
     y = member[fit]
+    X_fit = features.matrix[fit] if fit_matrix is None else fit_matrix
     if y.all() or not y.any():
         conditions: list[RuleCondition] = []
     else:
@@ -241,8 +249,8 @@ def segment_rule(
             min_samples_leaf=max(2, int(0.005 * fit.size)),
             class_weight="balanced",
             random_state=random_state,
-        ).fit(features.matrix[fit], y)
-        leaf_of = tree.apply(features.matrix[fit])
+        ).fit(X_fit, y)
+        leaf_of = tree.apply(X_fit)
         positives = int(y.sum())
         best, best_f1 = -1, -1.0
         for leaf in np.unique(leaf_of).tolist():
@@ -255,7 +263,7 @@ def segment_rule(
                 best, best_f1 = leaf, f1
         path = _leaf_paths(tree)[best]
         conditions = _merge([features.condition(j, g, t) for j, g, t in path])
-    match = features.matches(conditions)[held]
+    match = features.matches(conditions, held)
     truth = member[held]
     matched = int(match.sum())
     precision = float(truth[match].mean()) if matched else None
@@ -327,12 +335,20 @@ def add_segment_rules(
     ['Income <= 59.5', 'Income > 59.5']
     """
     fit, held = split_rows(labels.shape[0], random_state=random_state)
+    fit_matrix = features.matrix[fit]
     updated = []
     for profile in segments.segments:
         if profile.is_outlier or profile.label < 0:
             updated.append(profile)
             continue
-        rule = segment_rule(features, labels == profile.label, fit, held, random_state=random_state)
+        rule = segment_rule(
+            features,
+            labels == profile.label,
+            fit,
+            held,
+            fit_matrix=fit_matrix,
+            random_state=random_state,
+        )
         updated.append(profile.model_copy(update={"rule": rule}))
     check = RuleCheck(
         method=METHOD,

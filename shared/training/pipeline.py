@@ -69,6 +69,13 @@ from shared.engine.preprocess import fit_preprocessor
 from shared.engine.profiling import ProfileInputs, build_segment_set
 from shared.engine.row_order import canonical_order, upload_order
 from shared.engine.schema import clean_training_table
+from shared.engine.seeded import (
+    add_seeded_kmeans,
+    kept_seeds,
+    mark_seeded_sets,
+    split_seed_column,
+    without_kmeans,
+)
 from shared.engine.segment_explanations import explain_segments
 from shared.engine.segment_ids import assign_segment_ids
 from shared.engine.selection import (
@@ -406,7 +413,11 @@ def train_segments(
     # content hash, so the same rows in any order give the same result.
     frame, upload_rows = canonical_order(frame)
     step = _lap(timings, "read", started)
-    table = clean_training_table(frame, config)
+    # Known groups (config seed_column, shared.engine.seeded): never a feature.
+    seeds, clean_config = split_seed_column(frame, config)
+    table = clean_training_table(frame, clean_config)
+    if seeds is not None:
+        seeds = kept_seeds(seeds, table.kept_rows)
     del frame
     if table.kept_rows is not None:
         upload_rows = upload_rows[table.kept_rows]
@@ -417,7 +428,11 @@ def train_segments(
     n_rows = int(X.shape[0])
     step = _lap(timings, "prepare", step)
 
-    fits = _fit_concurrently(X, config, random_state, timings)
+    if seeds is None or "kmeans" not in config.algorithms:
+        fits = _fit_concurrently(X, config, random_state, timings)
+    else:  # Seeded K-Means replaces K-Means
+        fits = _fit_concurrently(X, without_kmeans(config), random_state, timings)
+        fits = add_seeded_kmeans(fits, X, config, seeds, timings, random_state=random_state)
     step = _lap(timings, "fit", step)
 
     silhouette = SilhouetteSample(
@@ -488,6 +503,8 @@ def train_segments(
     sets, id_changes = assign_segment_ids(
         sets, champion=champion_key, previous=previous, feature_names=prepared.feature_names
     )
+    if seeds is not None and "kmeans" in fits:
+        sets = mark_seeded_sets(sets, fits["kmeans"], seeds)
     for fit in fits.values():
         for model in fit.models:
             key = model_key(model.algorithm, model.k)
