@@ -11,7 +11,7 @@ import logging
 
 from shared.contract.profiles import SegmentProfile
 
-__all__ = ["rule_html", "shap_html"]
+__all__ = ["known_group_html", "rule_html", "shap_html"]
 
 logger = logging.getLogger(__name__)
 
@@ -71,4 +71,25 @@ def shap_html(segment: SegmentProfile, *, top: int = 5) -> str:
     return (
         '<div class="shap"><b>What drives membership</b> (GMM, mean |SHAP| of the segment '
         f"probability){rows}</div>"
+    )
+
+
+def known_group_html(segment: SegmentProfile) -> str:
+    """Seeded K-Means: the known group the segment grew from, its stayers, defectors, joiners.
+
+    Examples
+    --------
+    >>> from shared.contract.profiles import KnownGroup
+    >>> s = SegmentProfile(segment_id=1, label=0, name="VIP", description="", size=5, share=.5,
+    ...     known_group=KnownGroup(label="VIP", seeds=12, stayed=10, defected=2, joined=30))
+    >>> print(known_group_html(s))
+    <div class="known"><b>Known group</b> VIP: 10 of 12 seeds stayed, 2 ended in another segment; 30 unlabelled customers joined</div>
+    """  # noqa: E501
+    group = segment.known_group
+    if group is None:
+        return ""
+    return (
+        f'<div class="known"><b>Known group</b> {_e(group.label)}: {group.stayed} of '
+        f"{group.seeds} seeds stayed, {group.defected} ended in another segment; "
+        f"{group.joined} unlabelled customers joined</div>"
     )

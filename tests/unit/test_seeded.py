@@ -104,3 +104,9 @@ def test_without_a_seed_column_k_means_is_unchanged() -> None:
     summary = out.algorithms["kmeans"]
     assert "known_groups" not in summary.params
     assert all(s.known_group is None for s in out.profiles.sets["kmeans-k3"].segments)
+
+
+def test_the_report_shows_joiners_and_defectors(seeded: TrainingOutput) -> None:
+    page = seeded.artifacts["report.html"].decode()
+    assert "<b>Known group</b> Student: 10 of 12 seeds stayed, 2 ended in another segment" in page
+    assert "90 unlabelled customers joined" in page

@@ -3,6 +3,7 @@ and a planted case where one column alone separates a segment."""
 
 from __future__ import annotations
 
+import html
 import io
 
 import numpy as np
@@ -158,3 +159,15 @@ def test_rules_are_published_for_every_model_and_pick_the_planted_column(
     assert [c.column for c in rule.conditions] == ["marker"]
     assert rule.precision == 1.0
     assert rule.coverage == 1.0
+
+
+def test_the_report_shows_rules_and_shap_bars(planted: TrainingOutput) -> None:
+    page = planted.artifacts["report.html"].decode()
+    key = planted.profiles.chosen["kmeans"]
+    for segment in planted.profiles.sets[key].segments:
+        assert segment.rule is not None
+        assert html.escape(segment.rule.text) in page
+    assert page.count('class="shap"') == len(
+        planted.profiles.sets[planted.profiles.chosen["gmm"]].segments
+    )
+    assert "held-back customers" in page

@@ -4,6 +4,14 @@
 import { el } from './dom.js';
 import { fmtNum, fmtPct, shortName } from './format.js';
 
+/** Seeded K-Means: the known group the segment grew from, who stayed, left and joined. */
+export function knownGroupLine(seg) {
+  const g = seg.known_group;
+  if (!g) return null;
+  return el('div', { className: 'seg-known', 'data-testid': 'segment-known-group',
+    text: `Known group ${g.label}: ${g.stayed} of ${g.seeds} seeds stayed, ${g.defected} moved to other segments; ${g.joined} unlabelled customers joined` });
+}
+
 /** The segment's CRM rule with its held-back precision; a weak rule is shown, flagged. */
 export function ruleBlock(seg) {
   const rule = seg.rule;
