@@ -12,8 +12,9 @@ assignment into one ``explanation`` mapping per customer::
                         "text": "Annual Income (k$) 120 vs segment mean 86.5 pushed towards
                                  'High income, high spending'"}, ...]}
 
-``baseline + other + sum(contribution) == margin`` (to rounding): the listed columns are the
-:data:`TOP_CONTRIBUTIONS` largest in absolute value, ``other`` adds up the rest. A categorical
+``baseline + other + sum(contribution) == margin`` (to the :data:`DECIMALS` places published):
+the listed columns are the :data:`TOP_CONTRIBUTIONS` largest in absolute value, ``other`` adds
+up the rest. Segment means and shares are given to 6 significant digits. A categorical
 contribution carries ``segment_share`` / ``versus_share`` (the share of the customer's category
 in each segment) instead of means. Values are those the model used: an imputed value is the
 training fill value. This module imports numpy and the standard library only.
@@ -47,6 +48,8 @@ logger = logging.getLogger(__name__)
 
 TOP_CONTRIBUTIONS = 3
 """Columns listed per customer (the rest are summed into ``other``)."""
+DECIMALS = 6
+"""Decimal places of the published margin, baseline and contributions."""
 
 
 def _positions(labels: np.ndarray, assigned: np.ndarray) -> np.ndarray:
@@ -92,6 +95,11 @@ def attribute(rule: ServingRule, X: np.ndarray, batch: AssignmentBatch) -> Attri
     has = out.runner_up != NO_RUNNER_UP
     runner_up = np.where(has, v["labels"][np.where(has, out.runner_up, 0)], NO_RUNNER_UP)
     return Attribution(runner_up, out.margin, out.baseline, out.terms, out.noise)
+
+
+def _significant(value: float | None) -> float | None:
+    """A segment mean or share to 6 significant digits (None stays None)."""
+    return None if value is None else float(f"{value:.6g}")
 
 
 def _short(value: float) -> str:
@@ -190,7 +198,12 @@ class SegmentExplainer:
         top = min(self.top, m)
         order = np.argsort(-np.abs(per_column), axis=1, kind="stable")[:, :top]
         picked = np.take_along_axis(per_column, order, axis=1)
-        other = per_column.sum(axis=1) - picked.sum(axis=1)
+        # Published to DECIMALS places (a 10,000-customer answer is a tenth smaller); ``other``
+        # is computed from the rounded parts, so the parts still add up to the margin.
+        picked = np.round(picked, DECIMALS)
+        margin = np.round(att.margin, DECIMALS)
+        baseline = np.round(att.baseline, DECIMALS)
+        other = np.round(margin - baseline - picked.sum(axis=1), DECIMALS)
         by_position, categories = self._values(X)
         # A batch repeats few (column, segment, runner-up, direction, category) combinations:
         # each gets one integer code, and its fixed fields and sentence parts are built once.
@@ -216,8 +229,8 @@ class SegmentExplainer:
             batch.labels.tolist(),
             att.runner_up.tolist(),
             att.noise.tolist(),
-            att.margin.tolist(),
-            att.baseline.tolist(),
+            margin.tolist(),
+            baseline.tolist(),
             other.tolist(),
             listed.tolist(),
             picked.tolist(),
@@ -291,15 +304,15 @@ class SegmentExplainer:
             ref = self._means[column].get(label)
             other = self._means[column].get(runner)
             if not noise:
-                fixed["segment_mean"] = ref
-            fixed["versus_mean"] = other
+                fixed["segment_mean"] = _significant(ref)
+            fixed["versus_mean"] = _significant(other)
         else:
             shares = self._shares[column]
             ref = shares.get(label, {}).get(str(value))
             other = shares.get(runner, {}).get(str(value))
             if not noise:
-                fixed["segment_share"] = ref
-            fixed["versus_share"] = other
+                fixed["segment_share"] = _significant(ref)
+            fixed["versus_share"] = _significant(other)
         fixed["text"] = ""
         if noise:
             # The comparison that matters is with the segment the customer failed to reach.
