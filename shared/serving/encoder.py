@@ -9,7 +9,7 @@ numpy and the standard library only, so the API could serve it from a bundle's a
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,7 +31,16 @@ def _logistic(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
-ACTIVATIONS = {"identity": _identity, "relu": _relu, "tanh": np.tanh, "logistic": _logistic}
+def _tanh(x: np.ndarray) -> np.ndarray:
+    return np.asarray(np.tanh(x))
+
+
+ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "identity": _identity,
+    "relu": _relu,
+    "tanh": _tanh,
+    "logistic": _logistic,
+}
 """scikit-learn's hidden-layer activations, by the names ``MLPRegressor(activation=...)`` takes."""
 
 
