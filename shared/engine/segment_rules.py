@@ -111,7 +111,7 @@ class RuleFeatures:
                 blocks.append(values[:, None])
                 self.sources.append(column.name)
                 self.labels[column.name] = (
-                    f"{column.name} (days before {column.date_reference})"
+                    f"{column.name} (days before {column.date_reference.removesuffix('T00:00:00')})"
                     if column.role == "date" and column.date_reference
                     else column.name
                 )

@@ -28,7 +28,9 @@ Gaussian mixture
 Core sample (DBSCAN)
     For a customer inside a segment: margin = ``|x - c_b|^2 - |x - c_a|^2`` with ``c_a`` the
     nearest core sample (of the assigned segment) and ``c_b`` the nearest core sample of any
-    other segment (in DBSCAN's weighted space); terms as for centroids, baseline 0. For noise:
+    other segment (in DBSCAN's weighted space); terms as for centroids, baseline 0. When DBSCAN
+    found a single segment, its runner-up is noise: margin = ``eps^2 - |x - c_a|^2``, term ``i``
+    = ``-(x_i - c_a,i)^2`` and baseline = ``eps^2``. For noise:
     the runner-up is the segment of the nearest core sample ``c``, margin = ``|x - c|^2 -
     eps^2`` (how far beyond DBSCAN's reach), term ``i`` = ``(x_i - c_i)^2`` and baseline =
     ``-eps^2``.
@@ -72,11 +74,14 @@ MARGIN_KINDS = {
     "gaussian_mixture": "log_posterior_ratio",
     "core_sample": "squared_distance_gap",
     "core_sample_noise": "beyond_eps",
+    "core_sample_alone": "within_eps",
 }
 """What the margin measures, per rule kind (and for DBSCAN noise): ``squared_distance_gap`` is
 the squared distance to the runner-up's representative minus that to the assigned one's,
 ``log_posterior_ratio`` the GMM's ``log p(a|x) - log p(b|x)``, ``beyond_eps`` a noise point's
-squared distance to the nearest core sample minus ``eps^2``."""
+squared distance to the nearest core sample minus ``eps^2``, ``within_eps`` (DBSCAN with a
+single segment, whose runner-up is noise) ``eps^2`` minus the squared distance to the nearest
+core sample."""
 
 
 @dataclass(frozen=True)
@@ -260,12 +265,15 @@ def attribute_core_sample(
         terms = np.where(
             inside[:, None], to_b * to_b - to_a * to_a, to_a * to_a
         )  # noise: distance to the nearest core, less eps^2 (the baseline)
-        no_compare = inside & ~has_other
-        terms[no_compare] = 0.0
+        # Inside the only segment: the runner-up is noise, margin eps^2 - |x - c|^2.
+        alone = inside & ~has_other
+        terms[alone] = -(to_a * to_a)[alone]
         out.terms[start : start + step] = terms
-        out.baseline[start : start + step] = np.where(inside, 0.0, -eps * eps)
+        out.baseline[start : start + step] = np.where(
+            inside, np.where(has_other, 0.0, eps * eps), -eps * eps
+        )
         out.runner_up[start : start + step] = np.where(
-            inside, np.where(has_other, core_labels[other], NO_RUNNER_UP), own
+            inside, np.where(has_other, core_labels[other], NOISE_LABEL), own
         )
     out.margin[:] = out.terms.sum(axis=1) + out.baseline
     out.noise[:] = noise

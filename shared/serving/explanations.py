@@ -266,7 +266,13 @@ class SegmentExplainer:
                 {
                     "versus": versus,
                     "margin": margin,
-                    "margin_kind": MARGIN_KINDS["core_sample_noise"] if noise else kind,
+                    "margin_kind": (
+                        MARGIN_KINDS["core_sample_noise"]
+                        if noise
+                        else MARGIN_KINDS["core_sample_alone"]
+                        if runner == NOISE_LABEL
+                        else kind
+                    ),
                     "baseline": baseline,
                     "other": rest,
                     "contributions": contributions,
@@ -323,11 +329,15 @@ class SegmentExplainer:
             else:
                 after = f" ({other:.0%} of {quote_value(versus)}) kept the customer away from it"
             return fixed, {}, f"{column} ", after
-        if ref is None:
+        # Towards the own segment: compared with its mean (share); towards the runner-up: with
+        # the runner-up's.
+        shown = ref if towards_own else other
+        whose = "segment" if towards_own else "runner-up"
+        if shown is None:
             comparison = ""
         elif numeric:
-            comparison = f" vs segment mean {_short(ref)}"
+            comparison = f" vs {whose} mean {_short(shown)}"
         else:
-            comparison = f" ({ref:.0%} of the segment)"
+            comparison = f" ({shown:.0%} of the {whose})"
         towards = own if towards_own else versus
         return fixed, {}, f"{column} ", f"{comparison} pushed towards {quote_value(towards)}"

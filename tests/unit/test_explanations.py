@@ -156,7 +156,15 @@ def test_values_are_in_original_units_with_the_segment_means(mall: SegmentationM
     income = by_column["Annual Income (k$)"]
     assert income["value"] == pytest.approx(120)
     assert income["segment_mean"] == pytest.approx(own.numeric["Annual Income (k$)"].mean, rel=1e-5)
-    assert income["text"].startswith("Annual Income (k$) 120 vs segment mean ")
+    # Compared with the mean of the segment it pushed towards.
+    if income["contribution"] >= 0:
+        assert income["text"].startswith(
+            f"Annual Income (k$) 120 vs segment mean {income['segment_mean']:.4g} "
+        )
+    else:
+        assert income["text"].startswith(
+            f"Annual Income (k$) 120 vs runner-up mean {income['versus_mean']:.4g} "
+        )
     assert "pushed towards" in income["text"]
     # The largest contribution comes first.
     amounts = [abs(c["contribution"]) for c in row["explanation"]["contributions"]]
@@ -273,3 +281,35 @@ def test_a_single_segment_model_has_no_runner_up() -> None:
     (explanation,) = SegmentExplainer(rule, params, segments).explain(X, rule.assign(X))
     assert explanation["versus"] is None
     assert explanation["contributions"] == []
+
+
+def test_dbscan_with_a_single_segment_is_compared_with_the_outliers() -> None:
+    components = np.array([[0.0, 0.0], [0.5, 0.0]])
+    rule = load_serving_rule(
+        {"kind": "core_sample", "n_features": 2, "eps": 1.0},
+        _npz(components=components, core_labels=np.array([0, 0]), labels=np.array([0])),
+    )
+    X = np.array([[0.1, 0.3], [3.0, 0.0]])
+    batch = rule.assign(X)
+    att = attribute(rule, X, batch)
+    assert att.runner_up.tolist() == [-1, 0]
+    # Inside: eps^2 minus the squared distance to the nearest core sample.
+    assert att.margin[0] == pytest.approx(1.0 - (0.1**2 + 0.3**2))
+    assert att.baseline[0] == 1.0
+    assert att.terms[0].tolist() == pytest.approx([-(0.1**2), -(0.3**2)])
+    assert att.margin[1] == pytest.approx(2.5**2 - 1.0)  # noise: beyond eps
+
+
+def test_a_push_towards_the_runner_up_is_compared_with_its_mean(mall: SegmentationModel) -> None:
+    records = _mall_records(200, seed=8)
+    result = mall.assign_batch(records, explain=True)
+    assert result.explanations is not None
+    against = [
+        c
+        for e in result.explanations
+        for c in e["contributions"]
+        if c["contribution"] < 0 and "versus_mean" in c
+    ]
+    assert against, "no customer had a column pulling towards the runner-up"
+    for c in against:
+        assert f"vs runner-up mean {c['versus_mean']:.4g}" in c["text"]
