@@ -11,7 +11,9 @@ returns) with the ``shap`` library's model-agnostic ``KernelExplainer``:
   rows drawn at random (uniform weights; ``shap.kmeans``'s weighted summary was tried and
   refused tables with few distinct rows);
 - each customer costs ``2 d + 512`` coalitions of its ``d`` prepared features (all ``2^d - 2``
-  when that is fewer: exact for small ``d``).
+  when that is fewer: exact for small ``d``);
+- above :data:`MAX_FEATURES` prepared features the stage is skipped (the profiles then carry no
+  SHAP values and no ``shap_check``).
 
 SHAP values are computed per prepared feature and added per input column (a one-hot column's
 slots sum into the column: SHAP values are additive). Per segment the result is the mean
@@ -34,7 +36,7 @@ from shared.contract.profiles import SegmentSet, ShapCheck
 from shared.serving.kernels import mixture_posteriors
 from shared.serving.preprocessing import PreprocessingParams
 
-__all__ = ["BACKGROUND_POINTS", "SHAP_ROWS", "membership_shap"]
+__all__ = ["BACKGROUND_POINTS", "MAX_FEATURES", "SHAP_ROWS", "membership_shap"]
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +46,10 @@ BACKGROUND_POINTS = 20
 """Training rows drawn as the SHAP background."""
 EXTRA_COALITIONS = 512
 """Coalitions per customer beyond ``2 d`` (KernelExplainer's default adds 2048)."""
+MAX_FEATURES = 64
+"""Above this many prepared features the SHAP stage is skipped (logged; no ``shap`` values):
+KernelExplainer holds ``coalitions x background x d`` floats per explained customer, 1.4 GB
+at 2,000 features."""
 
 
 def membership_shap(
@@ -78,6 +84,12 @@ def membership_shap(
     from shared.serving.attribution import FeatureGroups
 
     started = time.perf_counter()
+    if X.shape[1] > MAX_FEATURES:
+        logger.info(
+            "membership SHAP skipped",
+            extra={"features": int(X.shape[1]), "limit": MAX_FEATURES},
+        )
+        return segments
     weights, means = assigner.weights_, assigner.means_
     chol = assigner.precisions_cholesky_
 

@@ -171,3 +171,15 @@ def test_the_report_shows_rules_and_shap_bars(planted: TrainingOutput) -> None:
         planted.profiles.sets[planted.profiles.chosen["gmm"]].segments
     )
     assert "held-back customers" in page
+
+
+def test_shap_is_skipped_above_its_feature_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    import shared.engine.membership_shap as membership_shap
+
+    monkeypatch.setattr(membership_shap, "MAX_FEATURES", 2)
+    out = train_segments(
+        _planted_csv(), filename="planted.csv", config=DatasetConfig(algorithms=["gmm"], k_max=2)
+    )
+    segments = out.profiles.sets[out.profiles.chosen["gmm"]]
+    assert segments.shap_check is None
+    assert all(not s.shap for s in segments.segments)
