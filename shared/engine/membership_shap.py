@@ -78,18 +78,18 @@ def membership_shap(
     ``tests/unit/test_segment_explanations.py`` checks, on a planted case, that the one column
     separating a segment ranks first.
     """
-    import shap
-
-    from shared.engine.clustering import representative_sample
-    from shared.serving.attribution import FeatureGroups
-
-    started = time.perf_counter()
     if X.shape[1] > MAX_FEATURES:
         logger.info(
             "membership SHAP skipped",
             extra={"features": int(X.shape[1]), "limit": MAX_FEATURES},
         )
         return segments
+    import shap  # numba and llvmlite: imported only when the stage runs
+
+    from shared.engine.clustering import representative_sample
+    from shared.serving.attribution import FeatureGroups
+
+    started = time.perf_counter()
     weights, means = assigner.weights_, assigner.means_
     chol = assigner.precisions_cholesky_
 
