@@ -24,7 +24,9 @@ Gaussian mixture
     spreads, which belong to no feature. The prepared space is the standardized one (every
     numeric column scaled to unit variance), so with a full covariance a term can be negative
     for a feature that is correlated with another: the split is exact, the shares are not
-    independent.
+    independent. Splitting the whitened form ``|y|^2 = sum_j y_j^2`` (``y = L^T z``)
+    would be exact too, but its terms belong to whitened directions (mixtures of columns);
+    ``z_i (P z)_i`` keeps one term per prepared column.
 Core sample (DBSCAN)
     For a customer inside a segment: margin = ``|x - c_b|^2 - |x - c_a|^2`` with ``c_a`` the
     nearest core sample (of the assigned segment) and ``c_b`` the nearest core sample of any
