@@ -313,3 +313,25 @@ def test_a_push_towards_the_runner_up_is_compared_with_its_mean(mall: Segmentati
     assert against, "no customer had a column pulling towards the runner-up"
     for c in against:
         assert f"vs runner-up mean {c['versus_mean']:.4g}" in c["text"]
+
+
+def test_unseen_categories_and_imputed_values_are_explained(mall: SegmentationModel) -> None:
+    customers = [
+        {"Gender": "Robot", "Age": 30, "Annual Income (k$)": 60, "Spending Score (1-100)": 50},
+        {"Gender": "Female", "Age": None, "Annual Income (k$)": 70, "Spending Score (1-100)": 77},
+    ]
+    X, _, _ = mall.transform(customers)
+    params = mall.serving_params().preprocessing
+    fill = next(n.fill for n in params.numeric if n.column == "Age")
+    for algorithm, k in _every_model(mall):
+        choice = mall.choose(algorithm, k)
+        rule = mall.rule(choice)
+        explainer = SegmentExplainer(rule, params, mall.segment_set(choice), top=4)
+        unseen, imputed = explainer.explain(X, rule.assign(X))
+        if unseen["versus"] is None:
+            continue
+        gender = next(c for c in unseen["contributions"] if c["column"] == "Gender")
+        assert gender["value"] is None
+        assert gender["text"].startswith("Gender (unseen category)")
+        age = next(c for c in imputed["contributions"] if c["column"] == "Age")
+        assert age["value"] == pytest.approx(fill)  # the training fill value
