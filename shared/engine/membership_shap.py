@@ -13,7 +13,8 @@ returns) with the ``shap`` library's model-agnostic ``KernelExplainer``:
 - each customer costs ``2 d + 512`` coalitions of its ``d`` prepared features (all ``2^d - 2``
   when that is fewer: exact for small ``d``);
 - above :data:`MAX_FEATURES` prepared features the stage is skipped (the profiles then carry no
-  SHAP values and no ``shap_check``).
+  SHAP values and no ``shap_check``), and so it is, with a logged warning, where the ``shap``
+  package is missing (an environment older than this requirement; the SHAP tests fail there).
 
 SHAP values are computed per prepared feature and added per input column (a one-hot column's
 slots sum into the column: SHAP values are additive). Per segment the result is the mean
@@ -84,7 +85,11 @@ def membership_shap(
             extra={"features": int(X.shape[1]), "limit": MAX_FEATURES},
         )
         return segments
-    import shap  # numba and llvmlite: imported only when the stage runs
+    try:
+        import shap  # numba and llvmlite: imported only when the stage runs
+    except ImportError:  # an environment installed before shap joined requirements.txt
+        logger.warning("membership SHAP skipped: the shap package is not installed")
+        return segments
 
     from shared.engine.clustering import representative_sample
     from shared.serving.attribution import FeatureGroups
