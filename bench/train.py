@@ -223,7 +223,9 @@ def _streaming_rows(size: str, workdir: Path, workers: int) -> None:
 
 def _run_child(*args: str, root: Path = ROOT) -> dict[str, Any]:
     """Run one measurement in a fresh child process of the tree at ``root``."""
-    env = {**os.environ, "PYTHONPATH": str(root)}
+    # The tree at ``root`` first; the caller's own PYTHONPATH entries (if any) after it.
+    extra = os.environ.get("PYTHONPATH", "")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(root), extra) if p)}
     done = subprocess.run(
         [sys.executable, "-m", "bench.train", "--child", *args],
         cwd=root,
