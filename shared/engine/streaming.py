@@ -42,6 +42,7 @@ import pandas as pd
 
 from shared.engine.loading import (
     _EXCEL_SEP_HINT,
+    WHITESPACE,
     _clean_names,
     _decimals_as_floats,
     _decode_sample,
@@ -67,6 +68,7 @@ __all__ = [
     "sniff_format",
     "table_columns",
     "with_encoding_fallback",
+    "written_separator",
 ]
 
 logger = logging.getLogger(__name__)
@@ -250,10 +252,26 @@ def sniff_format(
     if hint:
         text = text[hint.end() :]
     sep = hint.group(1) if hint else sniff_separator(text)
-    header = next(csv.reader(io.StringIO(text.split("\n", 1)[0]), delimiter=sep), [])
+    first_line = text.split("\n", 1)[0]
+    if sep == WHITESPACE:
+        header = first_line.split()
+    else:
+        header = next(csv.reader(io.StringIO(first_line), delimiter=sep), [])
     return CsvFormat(
         sep, encoding, _sniff_decimal(text, sep), 1 if hint else 0, utf16, max(len(header), 1)
     )
+
+
+def written_separator(fmt: CsvFormat) -> str:
+    """The separator to write rows of this format back with: its own, or a tab for files
+    aligned with runs of blanks (whose cells hold no blank).
+
+    Examples
+    --------
+    >>> written_separator(CsvFormat(sep=";")), written_separator(CsvFormat(sep=WHITESPACE))
+    (';', '\\t')
+    """
+    return "\t" if fmt.sep == WHITESPACE else fmt.sep
 
 
 def table_columns(source: TableSource, fmt: CsvFormat | None) -> int:

@@ -51,6 +51,7 @@ from shared.engine.streaming import (
     sniff_format,
     table_columns,
     with_encoding_fallback,
+    written_separator,
 )
 from shared.exceptions import UnsupportedFormatError
 from shared.settings import DEFAULT_MAX_DECOMPRESSED_BYTES
@@ -181,7 +182,7 @@ def _part_bytes(frame: pd.DataFrame, fmt: CsvFormat | None) -> bytes:
         buffer = io.BytesIO()
         pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), buffer)
         return buffer.getvalue()
-    text = frame.to_csv(index=False, sep=fmt.sep, lineterminator="\n")
+    text = frame.to_csv(index=False, sep=written_separator(fmt), lineterminator="\n")
     return gzip.compress(text.encode("utf-8"), compresslevel=1, mtime=0)
 
 
@@ -196,7 +197,7 @@ def _part_frame(data: bytes, fmt: dict[str, Any] | None) -> pd.DataFrame:
         return pd.concat([record_batch_frame(b) for b in table.to_batches()], ignore_index=True)
     return pd.read_csv(
         io.BytesIO(gzip.decompress(data)),
-        sep=fmt["sep"],
+        sep=written_separator(CsvFormat(**fmt)),
         decimal=fmt["decimal"],
         encoding="utf-8",
         engine="c",

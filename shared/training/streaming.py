@@ -69,6 +69,7 @@ from shared.engine.streaming import (
     sniff_format,
     table_columns,
     with_encoding_fallback,
+    written_separator,
 )
 from shared.settings import DEFAULT_MAX_DECOMPRESSED_BYTES
 from shared.training.chunks import AssignPlan, ChunkResult, assign_chunk, reduce_chunks
@@ -172,7 +173,7 @@ def _sample_file(kept: pd.DataFrame, fmt: CsvFormat | None, filename: str) -> tu
         buffer = io.BytesIO()
         pq.write_table(pa.Table.from_pandas(kept, preserve_index=False), buffer)
         return buffer.getvalue(), f"{stem} (sample).parquet"
-    text = kept.to_csv(index=False, sep=fmt.sep, lineterminator="\n")
+    text = kept.to_csv(index=False, sep=written_separator(fmt), lineterminator="\n")
     return text.encode("utf-8"), f"{stem} (sample).csv"
 
 

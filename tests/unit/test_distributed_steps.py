@@ -53,3 +53,28 @@ def test_steps_over_a_store_match_the_one_process_run(tmp_path: Path, kind: str)
         assert output.artifact_bytes(path) == inline.artifact_bytes(path), path
     assert output.rows == inline.rows
     assert output.warnings == inline.warnings
+
+
+def test_a_blank_aligned_file_gives_the_same_output_through_part_files(tmp_path: Path) -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    rows = [
+        b" %05d  %7.3f  %7.3f\n" % (i, x, y)
+        for i, (x, y) in enumerate(
+            rng.normal(0, 1, (1_200, 2)) + rng.integers(0, 3, (1_200, 1)) * 4
+        )
+    ]
+    data = b" id  x  y\n" + b"".join(rows)
+    source = TableSource.from_bytes(data, "aligned.txt")
+    config = DatasetConfig(algorithms=["kmeans"], k_max=4)
+    inline = train_streaming(source, config=config, dataset="t", sample_rows=500, chunk_rows=300)
+    store, work = LocalModelStore(tmp_path), WorkLayout("t", "v1")
+    prepared = prepare_step(store, source, work, sample_rows=500, chunk_rows=300)
+    fit_step(store, work, prepared, config=config, dataset="t")
+    for part in prepared["parts"]:
+        assign_step(store, work, part, prepared["format"])
+    output = reduce_step(store, work, len(prepared["parts"]), dataset="t")
+    assert output.artifact_bytes(ASSIGNMENTS_PATH) == inline.artifact_bytes(ASSIGNMENTS_PATH)
+    assert output.artifacts[PROFILES_PATH] == inline.artifacts[PROFILES_PATH]
+    assert output.rows.read == 1_200

@@ -154,3 +154,16 @@ def test_wide_tables_get_fewer_rows_per_chunk() -> None:
     assert fmt is not None
     assert fmt.columns == 3
     assert chunk_rows_for(100_000) * 100_000 <= 5_000_000
+
+
+def test_a_file_aligned_with_blanks_reads_as_read_table_reads_it() -> None:
+    data = b" id  income   spend\n" + b"".join(
+        b" %05d  %6.2f  %5.1f\n" % (i, 20 + i % 7, 3.5 * (i % 5)) for i in range(60)
+    )
+    fmt = sniff_format(TableSource.from_bytes(data, "aligned.txt"))
+    assert fmt is not None
+    assert fmt.columns == 3
+    pd.testing.assert_frame_equal(
+        _read_all(TableSource.from_bytes(data, "aligned.txt")),
+        read_table(data, filename="aligned.txt"),
+    )

@@ -206,3 +206,13 @@ def test_order_lines_are_trained_in_memory_on_the_whole_file() -> None:
     assert streamed.transactions == inline.transactions
     assert streamed.artifact_bytes(ASSIGNMENTS_PATH) == inline.artifacts[ASSIGNMENTS_PATH]
     assert streamed.rows == inline.rows
+
+
+def test_a_blank_aligned_order_line_file_streams_to_the_in_memory_result() -> None:
+    lines = Path("tests/data/CDNOW_master.txt").read_bytes().splitlines(keepends=True)
+    data = b"".join(lines[:3_001])  # the header and 3,000 order lines
+    config = DatasetConfig(algorithms=["kmeans"], k_max=4)
+    inline = train_segments(data, filename="cdnow.txt", config=config)
+    streamed = train_streaming(TableSource.from_bytes(data, "cdnow.txt"), config=config)
+    assert inline.transactions is not None
+    assert streamed.artifact_bytes(ASSIGNMENTS_PATH) == inline.artifacts[ASSIGNMENTS_PATH]
