@@ -58,7 +58,8 @@ class PermissionDeniedError(SegmentationError):
 
 
 class ScoringUnavailableError(SegmentationError):
-    """Whole-file scoring jobs need the raw and models buckets (503)."""
+    """Whole-file scoring jobs need the raw and models buckets; an API serving a local model
+    folder has neither (409: the request is valid, this deployment cannot take it)."""
 
 
 class AssignBatchTooLargeError(BatchTooLargeError):
@@ -82,7 +83,7 @@ STATUS: dict[type[SegmentationError], tuple[int, str]] = {
     TransientStoreError: (503, "store_unavailable"),
     AuthenticationRequiredError: (401, "unauthorized"),
     PermissionDeniedError: (403, "forbidden"),
-    ScoringUnavailableError: (503, "scoring_unavailable"),
+    ScoringUnavailableError: (409, "scoring_unavailable"),
     SegmentationError: (400, "bad_request"),
 }
 """Status and machine code per error class; the most specific class in the MRO wins."""

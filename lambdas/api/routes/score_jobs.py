@@ -20,7 +20,13 @@ from fastapi import APIRouter, Path
 
 from lambdas.api.dependencies import DatasetPath, ReadAccess, ServicesDep
 from lambdas.api.errors import ERROR_RESPONSES, ScoringUnavailableError
-from lambdas.api.schemas import ScoreJobCreated, ScoreJobRequest, ScoreJobStatus, ScoreOutput
+from lambdas.api.schemas import (
+    ErrorResponse,
+    ScoreJobCreated,
+    ScoreJobRequest,
+    ScoreJobStatus,
+    ScoreOutput,
+)
 from shared.contract.layout import SCORE_RECORD_PATH, ModelLayout, RawLayout
 from shared.contract.scoring import SCORE_NAME_PATTERN, ScoreRecord
 from shared.exceptions import NoModelError
@@ -50,6 +56,9 @@ def _new_job_id() -> str:
     status_code=201,
     summary="Start scoring a whole file: get a presigned upload URL",
     dependencies=[ReadAccess],
+    responses={
+        409: {"model": ErrorResponse, "description": "This API serves a local model folder"}
+    },
 )
 def create_score_job(
     dataset: DatasetPath, services: ServicesDep, body: ScoreJobRequest | None = None
