@@ -176,6 +176,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="take over the claim a killed run of the same file left in --out",
     )
+    train.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes for a large file's streaming run (same result for any number)",
+    )
     json_flag(train)
 
     assign = sub.add_parser("assign", help="assign customers to segments")

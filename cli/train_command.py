@@ -52,12 +52,15 @@ def train_local(
     dataset: str,
     config: Path | None = None,
     take_over: bool = False,
+    workers: int = 1,
 ) -> tuple[Any, float]:
     """Run one training of ``path`` into the model folder ``out``; return (result, seconds).
 
     The result is a :class:`shared.training.run.TrainingResult` (status ``published``,
     ``duplicate`` or ``failed``). ``take_over`` takes over the claim of another run of the same
-    file into ``out`` (one that was killed) instead of refusing.
+    file into ``out`` (one that was killed) instead of refusing. ``workers`` processes run the
+    streaming run's map tasks (files of at least ``STREAMING_MIN_BYTES``; same result for any
+    number).
     """
     from datetime import timedelta
 
@@ -100,6 +103,7 @@ def train_local(
             max_decompressed_bytes=settings.max_decompressed_bytes,
             keep_versions=settings.keep_versions,
             streaming_min_bytes=settings.streaming_min_bytes,
+            streaming_workers=workers,
             claim_timeout=timedelta(0) if take_over else DEFAULT_CLAIM_TIMEOUT,
         )
         started = time.perf_counter()
@@ -123,6 +127,8 @@ def run_train(args: argparse.Namespace) -> int:
     from shared.store.local import LocalModelStore
 
     dataset = args.dataset or dataset_from_filename(args.file)
+    if args.workers < 1:
+        raise CliError("--workers must be >= 1", ExitCode.INPUT)
     with error_console.status(f"training {args.file} as dataset {dataset!r}..."):
         result, seconds = train_local(
             args.file,
@@ -130,6 +136,7 @@ def run_train(args: argparse.Namespace) -> int:
             dataset=dataset,
             config=args.config,
             take_over=args.take_over,
+            workers=args.workers,
         )
     if result.status == "failed":
         if args.output == "json":

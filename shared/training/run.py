@@ -540,7 +540,8 @@ class TrainingRun:
     streaming_min_bytes : int, optional
         Uploads of at least this many bytes are spooled to a temporary file (never held in
         memory) and trained by the bounded-memory streaming engine
-        (:func:`shared.training.streaming.train_streaming`); None: never.
+        (:func:`shared.training.streaming.train_streaming`, its map tasks in
+        ``streaming_workers`` processes); None: never.
     workflow, workflow_min_bytes : optional
         Uploads of at least ``workflow_min_bytes`` are handed to the training state machine
         (:mod:`shared.training.workflow`) once claimed: status ``started``, and the claim is
@@ -564,6 +565,7 @@ class TrainingRun:
     claim_timeout: timedelta = DEFAULT_CLAIM_TIMEOUT
     random_state: int = 0
     streaming_min_bytes: int | None = None
+    streaming_workers: int = 1
     workflow: WorkflowStarter | None = None
     workflow_min_bytes: int | None = None
     workflow_claim: timedelta = DEFAULT_WORKFLOW_CLAIM
@@ -712,7 +714,11 @@ class TrainingRun:
                 return TrainingResult("started", key, dataset=dataset, version=version)
             try:
                 previous_version, previous = self._previous(dataset)
-                engine = self._engine() if spooled is None else _spooled_engine(spooled)
+                engine = (
+                    self._engine()
+                    if spooled is None
+                    else _spooled_engine(spooled, self.streaming_workers)
+                )
                 output = engine(
                     data,
                     filename=key.rsplit("/", 1)[-1],
@@ -990,13 +996,13 @@ def _previous_attempts_error(attempt: str) -> PreviousAttemptsFailedError:
     )
 
 
-def _spooled_engine(path: Path) -> TrainingEngine:
+def _spooled_engine(path: Path, workers: int) -> TrainingEngine:
     """The streaming engine reading the spooled copy at ``path`` (``data`` is unused)."""
     from shared.engine.streaming import TableSource
     from shared.training.streaming import train_streaming
 
     def engine(data: bytes, *, filename: str, **options: Any) -> TrainingOutput:
-        return train_streaming(TableSource.from_path(path, filename), **options)
+        return train_streaming(TableSource.from_path(path, filename), workers=workers, **options)
 
     return engine
 

@@ -216,3 +216,28 @@ def test_a_blank_aligned_order_line_file_streams_to_the_in_memory_result() -> No
     streamed = train_streaming(TableSource.from_bytes(data, "cdnow.txt"), config=config)
     assert inline.transactions is not None
     assert streamed.artifact_bytes(ASSIGNMENTS_PATH) == inline.artifacts[ASSIGNMENTS_PATH]
+
+
+@pytest.mark.slow
+def test_the_cli_trains_a_large_file_with_a_pool_to_the_same_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cli.main import main
+    from shared.settings import get_settings
+
+    monkeypatch.setenv("STREAMING_MIN_BYTES", "1")  # every file counts as large here
+    get_settings.cache_clear()
+    table = tmp_path / "shop.csv"
+    table.write_bytes(_synthetic(2_000).to_csv(index=False).encode())
+    config = tmp_path / "shop.json"
+    config.write_text(json.dumps({"algorithms": ["kmeans"], "k_max": 3}))
+    published = {}
+    for workers in ("1", "2"):
+        out = tmp_path / f"models-{workers}"
+        args = ["train", str(table), "--config", str(config), "--out", str(out), "-o", "json"]
+        assert main([*args, "--workers", workers]) == 0
+        (version,) = (out / "datasets" / "shop" / "versions").iterdir()
+        published[workers] = (version / ASSIGNMENTS_PATH).read_bytes()
+    get_settings.cache_clear()
+    assert published["1"] == published["2"]
+    assert len(gzip.decompress(published["1"]).splitlines()) == 2_001
