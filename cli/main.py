@@ -145,6 +145,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     stack = sub.add_parser("stack", help="start the local stack and serve it until Ctrl-C")
     stack.add_argument("--port", type=int, default=8000, help="API port (busy: a free one)")
+    for p in (demo, stack):
+        p.add_argument(
+            "--api-tokens",
+            default=_env("API_TOKENS", ""),
+            help="read tokens the local API enforces, comma-separated (env API_TOKENS; "
+            "default none: the local API is open)",
+        )
+        p.add_argument(
+            "--admin-tokens",
+            default=_env("ADMIN_TOKENS", ""),
+            help="admin tokens the local API enforces (env ADMIN_TOKENS)",
+        )
 
     upload = sub.add_parser(
         "upload", help="upload a customer file and wait for its model (progress bar)"

@@ -8,6 +8,7 @@ after changing the environment.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -35,6 +36,7 @@ class ENV:
     MAX_ASSIGN_BATCH = "MAX_ASSIGN_BATCH"
     KEEP_VERSIONS = "KEEP_VERSIONS"
     LOG_LEVEL = "LOG_LEVEL"
+    AUTH_MODE = "AUTH_MODE"
 
 
 def _split_tokens(raw: str) -> frozenset[str]:
@@ -83,6 +85,13 @@ class Settings(BaseSettings):
     )
     keep_versions: int = Field(default=10, ge=1, validation_alias=AliasChoices(ENV.KEEP_VERSIONS))
     log_level: str = Field(default="INFO", validation_alias=AliasChoices(ENV.LOG_LEVEL))
+    auth_mode: Literal["enforced", "open"] = Field(
+        default="enforced",
+        validation_alias=AliasChoices(ENV.AUTH_MODE),
+        description="``enforced`` (default): a request needs gateway-verified scopes or a "
+        "static token. ``open``: with no static token configured every request is allowed "
+        "(local use: the local stack, ``make demo``, tests); tokens, once set, are enforced.",
+    )
 
     @property
     def api_tokens(self) -> frozenset[str]:
@@ -96,8 +105,16 @@ class Settings(BaseSettings):
 
     @property
     def auth_enabled(self) -> bool:
-        """True when any token is configured; with none the API is open (and says so)."""
-        return bool(self.api_tokens or self.admin_tokens)
+        """False only in ``AUTH_MODE=open`` with no token configured: secure by default.
+
+        Examples
+        --------
+        >>> Settings(auth_mode="enforced").auth_enabled, Settings(auth_mode="open").auth_enabled
+        (True, False)
+        >>> Settings(auth_mode="open", api_tokens_raw="t").auth_enabled
+        True
+        """
+        return self.auth_mode != "open" or bool(self.api_tokens or self.admin_tokens)
 
 
 @lru_cache(maxsize=1)

@@ -6,8 +6,7 @@ able to intercept, and tests change the environment), once per container, and ca
 
 Authorization (defence in depth behind API Gateway)
 ---------------------------------------------------
-With neither ``API_TOKENS`` nor ``ADMIN_TOKENS`` set the app is open (and says so in its log
-and ``/health``). With tokens set, a request is allowed when **either**
+Secure by default: a request is allowed when **either**
 
 - API Gateway's JWT authorizer (Cognito) verified it: Mangum passes the gateway event as
   ``request.scope["aws.event"]``, and ``requestContext.authorizer.jwt.scopes`` (or, when that
@@ -16,12 +15,15 @@ and ``/health``). With tokens set, a request is allowed when **either**
   header then carries the Cognito JWT, which the gateway has already checked; the app trusts
   the context because only API Gateway (or a caller allowed to invoke the Lambda directly,
   which IAM already trusts) can build that event. Under uvicorn there is no ``aws.event``, so
-  this never applies locally;
+  this never applies there;
 - or the request sends ``Authorization: Bearer <token>`` with one of ``API_TOKENS`` (read) or
   ``ADMIN_TOKENS`` (admin), compared in constant time.
 
-A header-only request (no authorizer block in the event) therefore still needs a static token,
-and a verified JWT with only ``segments/read`` gets a 403 on promote.
+Anything else gets a 401 (a 403 when the verified scopes or the token do not cover the route):
+a header-only request (no authorizer block in the event) needs a static token, and a verified
+JWT with only ``segments/read`` cannot promote. The one exception is ``AUTH_MODE=open`` with no
+static token configured (the local stack, ``make demo``, tests): every request is allowed, and
+the log and ``/health`` say so. Deployed stacks never set it.
 """
 
 from __future__ import annotations
@@ -111,8 +113,8 @@ async def get_services(request: Request) -> ApiServices:
             request.app.state.services = services
             if not settings.auth_enabled:
                 logger.warning(
-                    "in-app authorization is DISABLED: neither API_TOKENS nor ADMIN_TOKENS is "
-                    "set, every route is open (rely on the API Gateway authorizer)"
+                    "in-app authorization is DISABLED (AUTH_MODE=open and neither API_TOKENS "
+                    "nor ADMIN_TOKENS is set): every route is open; for local use only"
                 )
     return services
 

@@ -135,3 +135,64 @@ def test_tokens_are_only_read_from_the_authorization_header(api: Mangum) -> None
     assert raw({"authorization": f"Basic {READ_TOKEN}"}) == 401
     assert raw({"authorization": READ_TOKEN}) == 401
     assert raw({"authorization": f"Bearer {READ_TOKEN},{ADMIN_TOKEN}"}) == 401
+
+
+# --- secure by default: no static token, only what API Gateway verified -----------------------
+
+
+@pytest.fixture(scope="module")
+def deployed_api(tmp_path_factory: pytest.TempPathFactory, good_output: TrainingOutput) -> Mangum:
+    """The app as deployed: AUTH_MODE unset (enforced), no static token."""
+    store = LocalModelStore(Path(tmp_path_factory.mktemp("deployed-models")))
+    seed_good_model(store, good_output, "mall")
+    settings = Settings(auth_mode="enforced", api_tokens_raw="", admin_tokens_raw="")
+    return Mangum(create_app(store=store, settings=settings), lifespan="off")
+
+
+def send_verified(api: Mangum, method: str, path: str, scopes: list[str] | None) -> int:
+    """One request; ``scopes``: the gateway's verified JWT scopes (None: no authorizer block)."""
+    from tests.support.aws import FakeLambdaContext
+    from tests.support.events import load_event
+
+    event = load_event("api-assign-jwt" if method == "POST" else "api-health")
+    signed = load_event("api-assign-jwt")
+    event["rawPath"] = event["requestContext"]["http"]["path"] = concrete(path)
+    event["requestContext"]["http"]["method"] = method
+    event["rawQueryString"] = ""
+    event["headers"]["authorization"] = signed["headers"]["authorization"]
+    if scopes is None:
+        event["requestContext"].pop("authorizer", None)
+    else:
+        jwt = signed["requestContext"]["authorizer"]["jwt"]
+        jwt["scopes"] = scopes
+        jwt["claims"]["scope"] = " ".join(scopes)
+        event["requestContext"]["authorizer"] = {"jwt": jwt}
+    if method == "POST":
+        event["body"] = '{"customers": [{"Age": 30}]}'
+        event["headers"]["content-length"] = str(len(event["body"]))
+    return int(api(event, FakeLambdaContext())["statusCode"])  # type: ignore[arg-type]
+
+
+def test_the_default_auth_mode_is_enforced(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AUTH_MODE", raising=False)
+    assert Settings(api_tokens_raw="", admin_tokens_raw="").auth_enabled
+    monkeypatch.setenv("AUTH_MODE", "opne")
+    with pytest.raises(ValueError, match="AUTH_MODE|auth_mode"):
+        Settings()
+
+
+@pytest.mark.parametrize(("method", "path"), PROTECTED, ids=[f"{m} {p}" for m, p in PROTECTED])
+def test_deployed_without_tokens_only_verified_scopes_pass(
+    deployed_api: Mangum, method: str, path: str
+) -> None:
+    """The issue's probe: a read-scope token must not promote, and nothing passes unverified."""
+    assert send_verified(deployed_api, method, path, None) == 401
+    assert send_verified(deployed_api, method, path, ["openid", "email"]) == 401
+    read = send_verified(deployed_api, method, path, ["segments/read"])
+    assert read == (403 if path.endswith("/promote") else 200)
+    assert send_verified(deployed_api, method, path, ["segments/read", "segments/admin"]) == 200
+
+
+def test_deployed_health_says_auth_is_enabled(deployed_api: Mangum) -> None:
+    status, body = api_call(deployed_api, "GET", "/health")
+    assert (status, body["auth"]) == (200, "enabled")
