@@ -30,8 +30,9 @@ from __future__ import annotations
 
 import hmac
 import logging
+import secrets
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
 from fastapi import Depends, Path, Query, Request
@@ -51,6 +52,7 @@ __all__ = [
     "AdminAccess",
     "AlgorithmQuery",
     "ApiServices",
+    "Credentials",
     "DatasetPath",
     "KQuery",
     "ReadAccess",
@@ -84,6 +86,8 @@ class ApiServices:
     store: ModelStore
     registry: ModelRegistry
     store_kind: Literal["s3", "local"]
+    link_key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
+    """Signs the app's own short-lived links (a report read from a local folder store)."""
 
 
 def _settings_of(request: Request) -> Settings:
