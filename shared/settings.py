@@ -37,6 +37,11 @@ class ENV:
     KEEP_VERSIONS = "KEEP_VERSIONS"
     LOG_LEVEL = "LOG_LEVEL"
     AUTH_MODE = "AUTH_MODE"
+    OAUTH_DOMAIN_URL = "OAUTH_DOMAIN_URL"
+    OAUTH_CLIENT_ID = "OAUTH_CLIENT_ID"
+    OAUTH_CLI_CLIENT_ID = "OAUTH_CLI_CLIENT_ID"
+    OAUTH_SCOPES = "OAUTH_SCOPES"
+    API_DOCS = "API_DOCS"
 
 
 def _split_tokens(raw: str) -> frozenset[str]:
@@ -91,6 +96,34 @@ class Settings(BaseSettings):
         description="``enforced`` (default): a request needs gateway-verified scopes or a "
         "static token. ``open``: with no static token configured every request is allowed "
         "(local use: the local stack, ``make demo``, tests); tokens, once set, are enforced.",
+    )
+
+    oauth_domain_url: str = Field(
+        default="",
+        validation_alias=AliasChoices(ENV.OAUTH_DOMAIN_URL),
+        description="Base URL of the OAuth 2.0 server people sign in with (the Cognito domain, "
+        "https://<prefix>.auth.<region>.amazoncognito.com); empty: no sign-in.",
+    )
+    oauth_client_id: str = Field(
+        default="",
+        validation_alias=AliasChoices(ENV.OAUTH_CLIENT_ID),
+        description="The dashboard's public app client (authorization code + PKCE).",
+    )
+    oauth_cli_client_id: str = Field(
+        default="",
+        validation_alias=AliasChoices(ENV.OAUTH_CLI_CLIENT_ID),
+        description="The CLI's public app client (loopback redirect).",
+    )
+    oauth_scopes: str = Field(
+        default="openid email segments/read",
+        validation_alias=AliasChoices(ENV.OAUTH_SCOPES),
+        description="Scopes people sign in with (space-separated).",
+    )
+    api_docs: bool = Field(
+        default=True,
+        validation_alias=AliasChoices(ENV.API_DOCS),
+        description="Serve /docs (Swagger UI, loaded from a CDN by the browser) and /redoc; the "
+        "deployed stack turns them off unless apiDocs=true. /openapi.json is always served.",
     )
 
     @property

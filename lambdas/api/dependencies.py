@@ -52,6 +52,7 @@ __all__ = [
     "AdminAccess",
     "AlgorithmQuery",
     "ApiServices",
+    "AppSettingsDep",
     "Credentials",
     "DatasetPath",
     "KQuery",
@@ -93,6 +94,14 @@ class ApiServices:
 def _settings_of(request: Request) -> Settings:
     injected: Settings | None = getattr(request.app.state, "settings", None)
     return injected if injected is not None else get_settings()
+
+
+async def request_settings(request: Request) -> Settings:
+    """The app's settings without building the store (routes that need no data)."""
+    return _settings_of(request)
+
+
+AppSettingsDep = Annotated[Settings, Depends(request_settings)]
 
 
 async def get_services(request: Request) -> ApiServices:

@@ -39,7 +39,16 @@ from mangum import Mangum
 import shared
 from lambdas.api.errors import install_error_handlers
 from lambdas.api.middleware import MAX_BODY_BYTES, MAX_RESPONSE_BYTES, GatewayMiddleware
-from lambdas.api.routes import assign, dashboard, datasets, health, report, segments, versions
+from lambdas.api.routes import (
+    assign,
+    auth,
+    dashboard,
+    datasets,
+    health,
+    report,
+    segments,
+    versions,
+)
 from shared.settings import Settings, get_settings
 from shared.store.base import ModelStore
 
@@ -96,6 +105,7 @@ def create_app(
     app.state.services = None
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(auth.router)
     app.include_router(datasets.router)
     app.include_router(report.router)
     app.include_router(segments.router)

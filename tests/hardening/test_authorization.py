@@ -24,7 +24,7 @@ from tests.hardening.conftest import GOOD_VERSION, api_call, seed_good_model
 
 READ_TOKEN = "read-7f3c9a1e5b2d4c6f8a0b"
 ADMIN_TOKEN = "admin-2e4f6a8c0b1d3e5f7a9c"
-OPEN_PATHS = {"/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json", "/",
+OPEN_PATHS = {"/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json", "/", "/auth/config",
               "/static/{name}"}  # fmt: skip
 PATH_VALUES = {
     "{dataset}": "mall",

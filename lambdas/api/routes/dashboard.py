@@ -33,16 +33,19 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
+from lambdas.api.dependencies import AppSettingsDep
 from shared.quoting import quote_value
 
 __all__ = [
     "CONTENT_SECURITY_POLICY",
     "STATIC_DIR",
     "StaticAsset",
+    "content_security_policy",
     "dashboard_version",
     "load_asset",
     "own_assets",
@@ -71,12 +74,32 @@ _DYNAMIC_IMPORT = re.compile(r"(?<![\w.$])import\s*\(")
 _SIBLING_MODULE = re.compile(r"\./(?P<name>[a-z][a-z0-9-]*\.js)")
 _PLOTLY_PREFIX = "plotly-"
 _LONG_CACHE = "public, max-age=31536000, immutable"
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; connect-src 'self'; img-src 'self' data: blob:; "
-    "style-src 'self' 'unsafe-inline'; font-src 'self' data:; object-src 'none'; "
-    "base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+_CSP_TEMPLATE = (
+    "default-src 'self'; script-src 'self'; connect-src 'self'{connect}; "
+    "img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; font-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 )
+CONTENT_SECURITY_POLICY = _CSP_TEMPLATE.format(connect="")
 """The page loads nothing from elsewhere and runs no inline script; Plotly sets inline styles."""
+
+
+def content_security_policy(oauth_domain_url: str = "") -> str:
+    """:data:`CONTENT_SECURITY_POLICY`, plus the sign-in server's origin in ``connect-src``
+    (the page exchanges its authorization code and refreshes tokens there).
+
+    Examples
+    --------
+    >>> "connect-src 'self' https://a.example;" in content_security_policy("https://a.example/")
+    True
+    >>> content_security_policy() == CONTENT_SECURITY_POLICY
+    True
+    """
+    parts = urlsplit(oauth_domain_url.strip())
+    if parts.scheme != "https" or not parts.netloc:
+        return CONTENT_SECURITY_POLICY
+    return _CSP_TEMPLATE.format(connect=f" https://{parts.netloc}")
+
+
 _GZIP_MIN_BYTES = 1024
 
 
@@ -226,13 +249,13 @@ def render_index() -> str:
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
-def dashboard() -> HTMLResponse:
+def dashboard(settings: AppSettingsDep) -> HTMLResponse:
     """The dashboard page (a static shell; its data comes from the JSON API)."""
     return HTMLResponse(
         render_index(),
         headers={
             "Cache-Control": "no-cache",
-            "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+            "Content-Security-Policy": content_security_policy(settings.oauth_domain_url),
             "X-Content-Type-Options": "nosniff",
             "Referrer-Policy": "no-referrer",
         },
