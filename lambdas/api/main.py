@@ -44,6 +44,7 @@ from lambdas.api.routes import (
     auth,
     dashboard,
     datasets,
+    docs,
     health,
     report,
     segments,
@@ -99,6 +100,9 @@ def create_app(
         # Behind an API Gateway stage the middleware sets root_path; /docs then loads
         # <stage>/openapi.json and the schema's servers list the stage.
         root_path_in_servers=True,
+        # /docs and /redoc: lambdas.api.routes.docs (switched off by API_DOCS=false).
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.store = store
     app.state.settings = settings
@@ -112,6 +116,7 @@ def create_app(
     app.include_router(assign.router)
     app.include_router(versions.router)
     app.include_router(dashboard.router)
+    app.include_router(docs.router)
     app.add_middleware(
         GatewayMiddleware, max_body_bytes=max_body_bytes, max_response_bytes=max_response_bytes
     )

@@ -38,6 +38,7 @@ DEV_CONTEXT: dict[str, Any] = {
     "adminTokens": "admin-token",
     "alarmEmail": "ops@example.com",
     "corsOrigins": "https://dashboard.example.com,http://localhost:8000",
+    "dashboardUrls": "https://segments.example.com/",
     "trainingMemoryMb": "10240",
     "trainingReservedConcurrency": "2",
 }
