@@ -114,9 +114,9 @@ class DeploymentConfig:
     api_timeout_seconds: int = 29
     api_provisioned_concurrency: int = 0
     #: Dockerfile target of the API function: ``api`` (the request path's packages only, about
-    #: 650 MB smaller) or ``training`` (the whole runtime). ``training`` until the dashboard
-    #: stops importing plotly for plotly.js (tests/infra/test_images.py says when).
-    api_image_target: str = "training"
+    #: 650 MB smaller; the default since the dashboard serves a vendored plotly.js) or
+    #: ``training`` (the whole runtime). tests/infra/test_images.py keeps this in step.
+    api_image_target: str = "api"
     api_tokens: str = ""
     admin_tokens: str = ""
     cors_origins: tuple[str, ...] = ()

@@ -24,8 +24,8 @@ from tests.hardening.conftest import GOOD_VERSION, api_call, seed_good_model
 
 READ_TOKEN = "read-7f3c9a1e5b2d4c6f8a0b"
 ADMIN_TOKEN = "admin-2e4f6a8c0b1d3e5f7a9c"
-OPEN_PATHS = {"/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json", "/", "/auth/config",
-              "/static/{name}"}  # fmt: skip
+OPEN_PATHS = {"/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json", "/",
+              "/auth/config", "/static/{name}"}  # fmt: skip
 PATH_VALUES = {
     "{dataset}": "mall",
     "{version}": GOOD_VERSION,
@@ -177,7 +177,7 @@ def test_the_default_auth_mode_is_enforced(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.delenv("AUTH_MODE", raising=False)
     assert Settings(api_tokens_raw="", admin_tokens_raw="").auth_enabled
     monkeypatch.setenv("AUTH_MODE", "opne")
-    with pytest.raises(ValueError, match="AUTH_MODE|auth_mode"):
+    with pytest.raises(ValueError, match=r"AUTH_MODE|auth_mode"):
         Settings()
 
 

@@ -33,7 +33,7 @@ DEV_CONTEXT: dict[str, Any] = {
     "stackName": "CustomerSegmentsDev",
     "allowDestroy": "true",
     "apiProvisionedConcurrency": "2",
-    "apiImageTarget": "api",
+    "apiImageTarget": "training",
     "apiTokens": "reader-token",
     "adminTokens": "admin-token",
     "alarmEmail": "ops@example.com",

@@ -229,11 +229,12 @@ def test_api_function_is_an_image_with_its_own_command(prod: Synthesized) -> Non
 def test_each_function_uses_its_image_target(prod: Synthesized, dev: Synthesized) -> None:
     assert prod.image_target(prod.stack.training.function) == "training"
     assert dev.image_target(dev.stack.training.function) == "training"
-    # apiImageTarget: "training" by default (see DeploymentConfig), "api" in the dev context.
-    assert prod.image_target(prod.stack.api.function) == "training"
-    assert dev.image_target(dev.stack.api.function) == "api"
-    assert len(list(prod.outdir.glob("asset.*/Dockerfile"))) == 1
-    assert len(list(dev.outdir.glob("asset.*/Dockerfile"))) == 2
+    # apiImageTarget: the lean "api" image by default (see DeploymentConfig), "training" in the
+    # dev context (the whole runtime, one image for both functions).
+    assert prod.image_target(prod.stack.api.function) == "api"
+    assert dev.image_target(dev.stack.api.function) == "training"
+    assert len(list(prod.outdir.glob("asset.*/Dockerfile"))) == 2
+    assert len(list(dev.outdir.glob("asset.*/Dockerfile"))) == 1
 
 
 def test_api_logs_are_json(prod: Synthesized) -> None:
@@ -316,7 +317,8 @@ def test_the_api_tells_clients_how_to_sign_in(prod: Synthesized) -> None:
     assert env["OAUTH_CLI_CLIENT_ID"] == {"Ref": prod.logical_id(api.cli_client)}
     assert env["OAUTH_SCOPES"] == "openid email segments/read"
     domain = json.dumps(env["OAUTH_DOMAIN_URL"])
-    assert prod.logical_id(api.domain) in domain and "amazoncognito.com" in domain
+    assert prod.logical_id(api.domain) in domain
+    assert "amazoncognito.com" in domain
     outputs = prod.raw["Outputs"]
     assert outputs["DashboardUrl"]["Value"] == _dashboard_url(prod)
     assert outputs["DashboardClientId"]["Value"] == {"Ref": prod.logical_id(api.dashboard_client)}

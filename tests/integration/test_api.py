@@ -646,7 +646,8 @@ def test_evaluation_plots_report_and_failures(mall: Manifest, store: S3ModelStor
     assert headers["cache-control"] == "no-store"
     location = headers["location"]
     assert f"/{BUCKET}/" in location or f"//{BUCKET}." in location
-    assert "X-Amz-Signature=" in location and "X-Amz-Expires=300" in location
+    assert "X-Amz-Signature=" in location
+    assert "X-Amz-Expires=300" in location
     status, link, _ = call("GET", "/datasets/mall/report-link")
     assert status == 200
     assert link["model_version"] == "v2"

@@ -2,7 +2,9 @@
 
 Everything the page needs is served by the app itself (it works offline and behind API Gateway
 with no CDN): the HTML shell, the ES modules (``app.js`` imports the others) and ``app.css`` from
-``lambdas/api/static/``, and plotly.js from the installed ``plotly`` package. The page then reads
+``lambdas/api/static/``, and plotly.js from ``lambdas/api/vendor/`` (the file the plotly Python
+package ships, the one the reports embed, copied with its licence and checked against
+:data:`PLOTLY_JS_SHA256` when loaded: the API image needs no plotly package). The page then reads
 the JSON API (datasets, segments, plots, assign) with URLs relative to where it was loaded, so it
 works under an API Gateway stage prefix too.
 
@@ -43,6 +45,8 @@ from shared.quoting import quote_value
 
 __all__ = [
     "CONTENT_SECURITY_POLICY",
+    "PLOTLY_JS_SHA256",
+    "PLOTLY_JS_VERSION",
     "STATIC_DIR",
     "StaticAsset",
     "content_security_policy",
@@ -59,6 +63,13 @@ router = APIRouter(tags=["dashboard"])
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 """Folder of the dashboard's own files (``index.html``, ``app.js``, ``app.css``...)."""
+
+VENDOR_DIR = Path(__file__).resolve().parent.parent / "vendor"
+PLOTLY_JS_VERSION = "4.1.1"
+"""plotly.js served to the dashboard: the version plotly 7.1.0 (the engine's pin) embeds in
+reports, so both draw alike (``tests/unit/test_dashboard_routes.py`` checks it)."""
+PLOTLY_JS_SHA256 = "3b6e15d45dbb7fca5bd2094291e961ddc5472cd887009e6009a56dab668d721f"
+"""sha256 of ``vendor/plotly-<version>.min.js``; a different file is refused, not served."""
 
 _MEDIA_TYPES: dict[str, str] = {
     ".js": "text/javascript; charset=utf-8",
@@ -121,15 +132,20 @@ def _make_asset(body: bytes, media_type: str) -> StaticAsset:
     return StaticAsset(body=body, gzipped=gzipped, media_type=media_type, etag=f'"{digest}"')
 
 
-@lru_cache(maxsize=1)
-def _plotly_version() -> str:
-    from plotly.offline import get_plotlyjs_version
-
-    return str(get_plotlyjs_version())
-
-
 def _plotly_file_name() -> str:
-    return f"{_PLOTLY_PREFIX}{_plotly_version()}.min.js"
+    return f"{_PLOTLY_PREFIX}{PLOTLY_JS_VERSION}.min.js"
+
+
+def _plotly_bytes() -> bytes:
+    """The vendored plotly.js, after checking its sha256 (a swapped file is never served)."""
+    body = (VENDOR_DIR / _plotly_file_name()).read_bytes()
+    digest = hashlib.sha256(body).hexdigest()
+    if digest != PLOTLY_JS_SHA256:
+        raise ValueError(
+            f"{_plotly_file_name()} has sha256 {digest[:12]}..., expected "
+            f"{PLOTLY_JS_SHA256[:12]}...; refusing to serve it"
+        )
+    return body
 
 
 @lru_cache(maxsize=1)
@@ -220,10 +236,7 @@ def load_asset(name: str) -> StaticAsset:
             body = _versioned_imports(name, body.decode("utf-8")).encode("utf-8")
         return _make_asset(body, assets[name])
     if name == _plotly_file_name():
-        import plotly
-
-        path = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
-        return _make_asset(path.read_bytes(), "text/javascript; charset=utf-8")
+        return _make_asset(_plotly_bytes(), "text/javascript; charset=utf-8")
     raise KeyError(name)
 
 
