@@ -29,6 +29,8 @@ def _shared_logs_reach_caplog(monkeypatch: pytest.MonkeyPatch) -> None:
     outcome depended on which tests ran before it.
     """
     monkeypatch.setattr(logging.getLogger("shared"), "propagate", True)
+    # The API's JSON logging (lambdas.api.logs) does the same to the ``lambdas`` logger.
+    monkeypatch.setattr(logging.getLogger("lambdas"), "propagate", True)
 
 
 @pytest.fixture(autouse=True)

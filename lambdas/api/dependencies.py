@@ -39,6 +39,7 @@ from fastapi import Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from lambdas.api.errors import AuthenticationRequiredError, PermissionDeniedError
+from lambdas.api.logs import configure_logging
 from shared.contract.config import DATASET_NAME_PATTERN, K_LIMIT, Algorithm
 from shared.serving.registry import ModelRegistry
 from shared.settings import Settings, get_settings
@@ -120,7 +121,7 @@ async def get_services(request: Request) -> ApiServices:
             injected: ModelStore | None = getattr(request.app.state, "store", None)
             store = injected if injected is not None else build_model_store(settings)
             kind: Literal["s3", "local"] = "local" if isinstance(store, LocalModelStore) else "s3"
-            _apply_log_level(settings.log_level)
+            configure_logging(settings.log_level)
             registry = ModelRegistry(store, refresh_seconds=settings.model_refresh_seconds)
             services = ApiServices(settings, store, registry, kind)
             request.app.state.services = services
@@ -130,16 +131,6 @@ async def get_services(request: Request) -> ApiServices:
                     "nor ADMIN_TOKENS is set): every route is open; for local use only"
                 )
     return services
-
-
-def _apply_log_level(level: str) -> None:
-    """``LOG_LEVEL`` for this app's loggers (Lambda's root logger would drop INFO otherwise)."""
-    for name in ("lambdas", "shared"):
-        try:
-            logging.getLogger(name).setLevel(level.upper())
-        except ValueError:
-            logger.warning("LOG_LEVEL=%r is not a logging level; keeping the default", level)
-            return
 
 
 def reset_services(app: object) -> None:

@@ -47,7 +47,6 @@ KNOWN_API_IMAGE_GAPS: dict[str, str] = {}
 #: Direct requirements of the API image that its code does not import itself.
 NOT_IMPORTED_BY_THE_API = {
     "uvicorn": "serves the image over HTTP off Lambda (docker/api-entrypoint.sh)",
-    "aws-lambda-powertools": "the API's structured (JSON) logger",
 }
 DIGEST_PINNED_BASE = re.compile(
     r"^FROM public\.ecr\.aws/lambda/python:3\.12@sha256:[0-9a-f]{64} AS base$"

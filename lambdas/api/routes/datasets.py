@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -28,7 +29,7 @@ from shared.contract.layout import ModelLayout
 from shared.contract.manifest import FailureReport, Manifest
 from shared.exceptions import DatasetNotFoundError
 from shared.quoting import quote_value
-from shared.store.base import ObjectNotFoundError, list_datasets, read_current
+from shared.store.base import ModelStore, ObjectNotFoundError, list_datasets, read_current
 
 __all__ = ["router"]
 
@@ -75,23 +76,35 @@ def _detail(manifest: Manifest) -> DatasetDetail:
     )
 
 
+#: Pointers read at once by ``GET /datasets`` (S3 answers each in ~20-50 ms; one by one, 100
+#: datasets would take seconds).
+LIST_READERS = 16
+
+
+def _item(store: ModelStore, name: str) -> DatasetItem:
+    try:
+        pointer = read_current(store, name)
+    except ValueError:
+        pointer = None  # an unreadable pointer is reported as "no model" here
+    return DatasetItem(
+        dataset=name,
+        current_version=pointer.version if pointer else None,
+        updated_at=pointer.updated_at if pointer else None,
+        promoted=pointer.promoted if pointer else False,
+    )
+
+
 @router.get("", response_model=DatasetList, summary="Datasets and their current versions")
 def list_all(store: StoreDep) -> DatasetList:
-    """Every dataset with anything stored; ``current_version`` is null until one is published."""
-    items: list[DatasetItem] = []
-    for name in list_datasets(store):
-        try:
-            pointer = read_current(store, name)
-        except ValueError:
-            pointer = None  # an unreadable pointer is reported as "no model" here
-        items.append(
-            DatasetItem(
-                dataset=name,
-                current_version=pointer.version if pointer else None,
-                updated_at=pointer.updated_at if pointer else None,
-                promoted=pointer.promoted if pointer else False,
-            )
-        )
+    """Every dataset with anything stored; ``current_version`` is null until one is published.
+
+    The datasets' ``current.json`` pointers are read in parallel (:data:`LIST_READERS` at once).
+    """
+    names = list_datasets(store)
+    if len(names) <= 1:
+        return DatasetList(datasets=[_item(store, name) for name in names])
+    with ThreadPoolExecutor(max_workers=min(LIST_READERS, len(names))) as pool:
+        items = list(pool.map(lambda name: _item(store, name), names))
     return DatasetList(datasets=items)
 
 
