@@ -333,8 +333,9 @@ class SegmentsApi(Construct):
             acknowledge(
                 route,
                 "AwsSolutions-APIG4",
-                f"{method.value} {path} is public on purpose (health check, dashboard "
-                "shell, static files or API docs); it returns no customer data.",
+                f"{method.value} {path} is public on purpose (health check, sign-in "
+                "configuration, dashboard shell, static files or API docs); it returns no "
+                "customer data.",
             )
         for method, path in READ_ROUTES:
             self._add_route(method, path, integration, authorizer, [READ_SCOPE])
