@@ -1,10 +1,11 @@
 """The dashboard's sign-in (authorization code + PKCE) against a local OIDC stand-in.
 
-The API runs under uvicorn with sign-in configured (``OAUTH_*``) and enforced authorization; its
-only accepted token is the one the stand-in issues, so a dashboard that lists datasets has
-signed in. The stand-in (Playwright routes on the page's own origin, so the page's CSP admits
-it) plays Cognito's ``/oauth2/authorize`` (redirects back with a code bound to the S256
-challenge) and ``/oauth2/token`` (gives tokens only for the verifier of that challenge).
+The API runs under uvicorn with sign-in configured (``OAUTH_*``), enforced authorization and a
+published Mall model in a local folder; its only accepted token is the one the stand-in issues,
+so a dashboard that shows segments has signed in. The stand-in (Playwright routes on the page's
+own origin, so the page's CSP admits it) plays Cognito's ``/oauth2/authorize`` (redirects back
+with a code bound to the S256 challenge) and ``/oauth2/token`` (gives tokens only for the
+verifier of that challenge).
 """
 
 from __future__ import annotations
@@ -37,6 +38,25 @@ def _challenge(verifier: str) -> str:
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
+def _publish_mall(store: LocalModelStore) -> None:
+    from datetime import UTC, datetime
+
+    from shared.contract.config import DatasetConfig
+    from shared.contract.manifest import CurrentPointer, SourceInfo
+    from shared.store.base import write_current
+    from shared.training.pipeline import train_segments
+    from shared.training.run import publish_version
+    from tests.browser.conftest import DATA, DATASET
+
+    data = (DATA / "mall_customers.csv").read_bytes()
+    config = DatasetConfig.model_validate_json((DATA / "mall_config.json").read_bytes())
+    output = train_segments(data, filename="mall_customers.csv", config=config, dataset=DATASET)
+    source = SourceInfo(bucket="local", key=f"uploads/{DATASET}/m.csv", sha256="0" * 64, size=1)
+    now = datetime.now(UTC)
+    publish_version(store, DATASET, "v1", output, source, created_at=now)
+    write_current(store, DATASET, CurrentPointer(version="v1", updated_at=now))
+
+
 @pytest.fixture(scope="module")
 def signin_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The API with sign-in configured, under uvicorn on a free port."""
@@ -54,6 +74,7 @@ def signin_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         oauth_cli_client_id="cli-client",
     )
     store = LocalModelStore(Path(tmp_path_factory.mktemp("signin-models")))
+    _publish_mall(store)
     app = create_app(store=store, settings=settings)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -136,8 +157,9 @@ def test_sign_in_with_pkce_then_sign_out(signin_page: Any, signin_api: str) -> N
 
     page.locator("#signin-button").click()
     expect(page.locator("#signout-button")).to_be_visible()
-    expect(notice).to_contain_text("No datasets yet")
-    assert page.url == f"{signin_api}/"  # code and state are gone from the address bar
+    expect(page.locator("[data-testid=segment-card]").first).to_be_visible()
+    assert "code=" not in page.url  # code and state are gone from the address bar
+    assert "state=" not in page.url
     (exchange,) = stand_in.token_forms
     assert exchange["grant_type"] == "authorization_code"
     assert exchange["redirect_uri"] == f"{signin_api}/"
@@ -145,6 +167,15 @@ def test_sign_in_with_pkce_then_sign_out(signin_page: Any, signin_api: str) -> N
     assert sent[0] is None
     assert sent[-1] == f"Bearer {ACCESS_TOKEN}"
     assert page.locator("#signin-button").is_hidden()
+
+    # "Full report" opens a short-lived signed link: no token in the new tab, yet it loads.
+    with page.context.expect_page() as opened:
+        page.locator("#report-link").click()
+    report = opened.value
+    report.wait_for_url("**/datasets/mall/report?*signature=*")
+    report.wait_for_load_state()
+    assert report.locator("[data-figure]").count() > 0
+    report.close()
     assert page.script_errors == []
 
     page.route(f"{signin_api}/stand-in/logout*", lambda route: route.fulfill(body="signed out"))
@@ -172,6 +203,6 @@ def test_an_expired_token_is_refreshed(signin_page: Any, signin_api: str) -> Non
         "{access_token: 'old', refresh_token: 'r-1', expires_at: Date.now() - 1000}))"
     )
     page.goto(f"{signin_api}/")
-    expect(page.locator("[data-testid=notice]")).to_contain_text("No datasets yet")
+    expect(page.locator("[data-testid=segment-card]").first).to_be_visible()
     assert [f["grant_type"] for f in stand_in.token_forms] == ["refresh_token"]
     assert stand_in.token_forms[0]["client_id"] == CLIENT_ID
