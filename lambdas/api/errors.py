@@ -25,8 +25,10 @@ from shared.exceptions import (
     BatchTooLargeError,
     DataValidationError,
     InvalidCustomerError,
+    InvalidTransactionError,
     NoModelError,
     NotFoundError,
+    NotOrderLinesError,
     SegmentationError,
     TransientStoreError,
 )
@@ -64,6 +66,8 @@ class AssignBatchTooLargeError(BatchTooLargeError):
 
 STATUS: dict[type[SegmentationError], tuple[int, str]] = {
     InvalidCustomerError: (422, "invalid_customer"),
+    InvalidTransactionError: (422, "invalid_transactions"),
+    NotOrderLinesError: (409, "not_order_lines"),
     DataValidationError: (422, "invalid_input"),
     BatchTooLargeError: (413, "batch_too_large"),
     AlgorithmNotFittedError: (404, "model_not_fitted"),

@@ -48,6 +48,7 @@ from lambdas.api.routes import (
     health,
     report,
     segments,
+    transactions,
     versions,
 )
 from shared.settings import Settings, get_settings
@@ -114,6 +115,7 @@ def create_app(
     app.include_router(report.router)
     app.include_router(segments.router)
     app.include_router(assign.router)
+    app.include_router(transactions.router)
     app.include_router(versions.router)
     app.include_router(dashboard.router)
     app.include_router(docs.router)

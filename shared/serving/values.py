@@ -27,6 +27,7 @@ __all__ = [
     "date_age_days",
     "feature_columns",
     "naive_utc",
+    "parse_date",
     "parse_number",
 ]
 
@@ -178,6 +179,28 @@ def date_age_days(value: Any, reference: str, date_format: str | None = None) ->
     if moment is None:
         return None
     return (naive_utc(datetime.fromisoformat(reference)) - moment).total_seconds() / 86400.0
+
+
+def parse_date(value: Any, date_format: str | None = None) -> datetime | None:
+    """One date value as a naive UTC datetime; None when missing (None, NaN, blank).
+
+    Strings are parsed with ``date_format`` first, then as ISO 8601.
+
+    Raises
+    ------
+    TypeError
+        For values that are not strings or dates.
+    ValueError
+        For strings that are not dates.
+
+    Examples
+    --------
+    >>> parse_date("19970101", "%Y%m%d")
+    datetime.datetime(1997, 1, 1, 0, 0)
+    """
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return _parse_date_scalar(value, date_format)
 
 
 def _parse_date_scalar(value: Any, date_format: str | None) -> datetime | None:
