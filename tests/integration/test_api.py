@@ -219,6 +219,43 @@ def test_docs_work_behind_a_stage_prefix(mall: Manifest) -> None:
     assert body["model_version"] == "v2"
 
 
+def test_docs_can_be_switched_off(mall: Manifest, env: pytest.MonkeyPatch) -> None:
+    """Deployed, API_DOCS=false: no page that loads scripts from a CDN; the schema stays."""
+    env.setenv("API_DOCS", "false")
+    get_settings.cache_clear()
+    for path in ("/docs", "/redoc"):
+        status, body, _ = call("GET", path)
+        assert status == 404
+        assert_error(body, "not_found")
+    status, schema, _ = call("GET", "/openapi.json")
+    assert status == 200
+    assert "/auth/config" in schema["paths"]
+
+
+def test_sign_in_configuration_is_public(mall: Manifest, env: pytest.MonkeyPatch) -> None:
+    env.delenv("AUTH_MODE")
+    env.setenv("OAUTH_DOMAIN_URL", "https://segments-1.auth.eu-west-1.amazoncognito.com")
+    env.setenv("OAUTH_CLIENT_ID", "dashboard-id")
+    env.setenv("OAUTH_CLI_CLIENT_ID", "cli-id")
+    get_settings.cache_clear()
+    status, body, _ = call("GET", "/auth/config")
+    assert status == 200
+    assert body == {
+        "mode": "cognito",
+        "authorize_url": "https://segments-1.auth.eu-west-1.amazoncognito.com/oauth2/authorize",
+        "token_url": "https://segments-1.auth.eu-west-1.amazoncognito.com/oauth2/token",
+        "logout_url": "https://segments-1.auth.eu-west-1.amazoncognito.com/logout",
+        "client_id": "dashboard-id",
+        "cli_client_id": "cli-id",
+        "scopes": ["openid", "email", "segments/read"],
+    }
+    assert call("GET", "/datasets")[0] == 401  # the data still needs a token
+    status, _, headers = call("GET", "/")
+    assert status == 200
+    policy = headers["content-security-policy"]
+    assert "connect-src 'self' https://segments-1.auth.eu-west-1.amazoncognito.com;" in policy
+
+
 def test_list_and_describe_datasets(mall: Manifest, store: S3ModelStore) -> None:
     store.put_bytes(ModelLayout.failure("pending", "f1"), b"{}")
     status, body, _ = call("GET", "/datasets")
