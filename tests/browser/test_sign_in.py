@@ -206,3 +206,17 @@ def test_an_expired_token_is_refreshed(signin_page: Any, signin_api: str) -> Non
     expect(page.locator("[data-testid=segment-card]").first).to_be_visible()
     assert [f["grant_type"] for f in stand_in.token_forms] == ["refresh_token"]
     assert stand_in.token_forms[0]["client_id"] == CLIENT_ID
+
+
+def test_a_refused_refresh_asks_to_sign_in_again(signin_page: Any, signin_api: str) -> None:
+    page, stand_in = signin_page, StandIn(signin_api)
+    stand_in.install(page)
+    page.add_init_script(
+        "sessionStorage.setItem('segments.session', JSON.stringify("
+        "{access_token: 'old', refresh_token: 'revoked', expires_at: Date.now() - 1000}))"
+    )
+    page.goto(f"{signin_api}/")
+    expect(page.locator("[data-testid=notice]")).to_contain_text("Sign in to see the segments")
+    expect(page.locator("#signin-button")).to_be_visible()
+    expect(page.locator("#signout-button")).to_be_hidden()
+    assert page.evaluate("() => sessionStorage.getItem('segments.session')") is None

@@ -91,11 +91,11 @@ export async function accessToken() {
   const s = session();
   if (!s) return '';
   if (Date.now() < s.expires_at - REFRESH_MARGIN_MS) return s.access_token;
-  if (!s.refresh_token) { saveSession(null); return ''; }
+  if (!s.refresh_token) { saveSession(null); renderButtons(); return ''; }
   if (!refreshing) {
     refreshing = tokenRequest({ grant_type: 'refresh_token', refresh_token: s.refresh_token })
       .then((tokens) => { saveSession(tokens, s); return tokens.access_token; })
-      .catch(() => { saveSession(null); return ''; })
+      .catch(() => { saveSession(null); renderButtons(); return ''; })
       .finally(() => { refreshing = null; });
   }
   return refreshing;
