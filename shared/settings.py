@@ -42,6 +42,7 @@ class ENV:
     OAUTH_CLI_CLIENT_ID = "OAUTH_CLI_CLIENT_ID"
     OAUTH_SCOPES = "OAUTH_SCOPES"
     API_DOCS = "API_DOCS"
+    POWERTOOLS_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
 
 
 def _split_tokens(raw: str) -> frozenset[str]:
@@ -124,6 +125,12 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices(ENV.API_DOCS),
         description="Serve /docs (Swagger UI, loaded from a CDN by the browser) and /redoc; the "
         "deployed stack turns them off unless apiDocs=true. /openapi.json is always served.",
+    )
+
+    service_name: str = Field(
+        default="segments-api",
+        validation_alias=AliasChoices(ENV.POWERTOOLS_SERVICE_NAME),
+        description="The ``service`` field of JSON log lines (Powertools' variable).",
     )
 
     @property

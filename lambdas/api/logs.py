@@ -1,16 +1,19 @@
-"""The API's logs: one JSON object per line, through Powertools' ``Logger``.
+"""The API's logs: one JSON object per line, in Powertools' format.
 
 :func:`configure_logging` gives the ``lambdas`` and ``shared`` loggers (every module logs through
-``logging.getLogger(__name__)``) Powertools' JSON formatter and the ``LOG_LEVEL``: ``level``,
-``message``, ``timestamp``, ``service`` (``POWERTOOLS_SERVICE_NAME``, ``segments-api`` when
-deployed) and ``exception`` with the traceback, queryable by field in CloudWatch Logs Insights.
-It runs when the app builds its services (the first request), not at import.
+``logging.getLogger(__name__)``) one handler with Powertools' ``LambdaPowertoolsFormatter`` and
+the ``LOG_LEVEL``: ``level``, ``location``, ``message``, ``timestamp``, ``service``
+(``POWERTOOLS_SERVICE_NAME``: ``segments-api`` when deployed) and, for errors, ``exception``,
+``exception_name`` and a structured ``stack_trace``; queryable by field in CloudWatch Logs
+Insights. It runs when the app builds its services (the first request), not at import. The
+handler is built here rather than taken from a Powertools ``Logger``: ``Logger`` instances of one
+service share their handler, so a second configuration could not choose its stream.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
+import sys
 from typing import IO
 
 __all__ = ["configure_logging"]
@@ -18,17 +21,23 @@ __all__ = ["configure_logging"]
 logger = logging.getLogger(__name__)
 
 _LOGGER_NAMES = ("lambdas", "shared")
-_configured = False
-_lock = threading.Lock()
 
 
-def configure_logging(level: str, *, stream: IO[str] | None = None) -> None:
-    """JSON logs at ``level`` for this app's loggers (handlers installed once per process).
+class _JsonHandler(logging.StreamHandler[IO[str]]):
+    """Marks the handler this module installed (replaced, never stacked, on reconfiguration)."""
+
+
+def configure_logging(
+    level: str, *, service: str = "segments-api", stream: IO[str] | None = None
+) -> None:
+    """JSON logs at ``level`` for this app's loggers.
 
     Parameters
     ----------
     level : str
         A logging level name (``INFO``, ``debug``...); an unknown one keeps INFO and says so.
+    service : str
+        The ``service`` field of every line.
     stream : file, optional
         Where the lines go (default: standard output, which Lambda ships to CloudWatch).
 
@@ -36,29 +45,26 @@ def configure_logging(level: str, *, stream: IO[str] | None = None) -> None:
     --------
     >>> import io, json, logging
     >>> out = io.StringIO()
-    >>> configure_logging("INFO", stream=out)
+    >>> configure_logging("INFO", service="segments-api", stream=out)
     >>> logging.getLogger("lambdas.api.example").info("model loaded")
-    >>> line = json.loads(out.getvalue().splitlines()[-1])
-    >>> line["level"], line["message"]
-    ('INFO', 'model loaded')
+    >>> line = json.loads(out.getvalue())
+    >>> line["level"], line["message"], line["service"]
+    ('INFO', 'model loaded', 'segments-api')
     """
-    global _configured
-    name = level.upper()
-    if not isinstance(logging.getLevelName(name), int):
-        logger.warning("LOG_LEVEL=%r is not a logging level; keeping INFO", level)
-        name = "INFO"
-    with _lock:
-        if not _configured or stream is not None:
-            from aws_lambda_powertools import Logger
-            from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+    from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
-            for logger_name in _LOGGER_NAMES:
-                for handler in list(logging.getLogger(logger_name).handlers):
-                    logging.getLogger(logger_name).removeHandler(handler)
-            source = Logger(service=None, level=name, stream=stream)
-            copy_config_to_registered_loggers(
-                source_logger=source, include=set(_LOGGER_NAMES), log_level=name
-            )
-            _configured = True
+    name = level.upper()
+    unknown = not isinstance(logging.getLevelName(name), int)
+    if unknown:
+        name = "INFO"
+    handler = _JsonHandler(stream if stream is not None else sys.stdout)
+    handler.setFormatter(LambdaPowertoolsFormatter(service=service))
     for logger_name in _LOGGER_NAMES:
-        logging.getLogger(logger_name).setLevel(name)
+        target = logging.getLogger(logger_name)
+        for old in [h for h in target.handlers if isinstance(h, _JsonHandler)]:
+            target.removeHandler(old)
+        target.addHandler(handler)
+        target.setLevel(name)
+        target.propagate = False  # Lambda's root handler would print each line a second time
+    if unknown:
+        logger.warning("LOG_LEVEL=%r is not a logging level; keeping INFO", level)
