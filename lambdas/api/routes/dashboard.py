@@ -69,7 +69,9 @@ PLOTLY_JS_VERSION = "4.1.1"
 """plotly.js served to the dashboard: the version plotly 7.1.0 (the engine's pin) embeds in
 reports, so both draw alike (``tests/unit/test_dashboard_routes.py`` checks it)."""
 PLOTLY_JS_SHA256 = "3b6e15d45dbb7fca5bd2094291e961ddc5472cd887009e6009a56dab668d721f"
-"""sha256 of ``vendor/plotly-<version>.min.js``; a different file is refused, not served."""
+"""sha256 of ``vendor/plotly-<version>.min.js``; a different file is refused, not served. When
+the engine's plotly pin moves, copy its ``plotly/package_data/plotly.min.js`` to
+``vendor/plotly-<new version>.min.js`` and update both constants (the test says when)."""
 
 _MEDIA_TYPES: dict[str, str] = {
     ".js": "text/javascript; charset=utf-8",
