@@ -417,7 +417,6 @@ class SegmentsApi(Construct):
         client = self.user_pool.add_client(
             construct_id,
             generate_secret=False,
-            auth_flows=cognito.AuthFlow(),  # no password flows: sign-in only on the hosted pages
             o_auth=cognito.OAuthSettings(
                 flows=cognito.OAuthFlows(authorization_code_grant=True),
                 scopes=scopes,
@@ -431,6 +430,11 @@ class SegmentsApi(Construct):
             enable_token_revocation=True,
             prevent_user_existence_errors=True,
         )
+        # With no flow set, CDK omits ExplicitAuthFlows and Cognito then allows SRP and custom
+        # auth through its API; the managed login pages need none of them, refreshes only this.
+        cfn_client = client.node.default_child
+        assert isinstance(cfn_client, cognito.CfnUserPoolClient)
+        cfn_client.explicit_auth_flows = ["ALLOW_REFRESH_TOKEN_AUTH"]
         client.node.add_dependency(self.resource_server)
         return client
 

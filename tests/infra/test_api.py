@@ -295,8 +295,9 @@ def test_people_sign_in_with_public_pkce_clients(prod: Synthesized, client: str)
     assert props["SupportedIdentityProviders"] == ["COGNITO"]
     assert props["EnableTokenRevocation"] is True
     assert props["PreventUserExistenceErrors"] == "ENABLED"
-    # No password flows: people sign in on the hosted pages only (refresh tokens still work).
-    assert set(props.get("ExplicitAuthFlows", [])) <= {"ALLOW_REFRESH_TOKEN_AUTH"}
+    # No password flows through Cognito's API (an absent list would allow SRP and custom auth):
+    # people sign in on the managed login pages only; refresh tokens still work.
+    assert props["ExplicitAuthFlows"] == ["ALLOW_REFRESH_TOKEN_AUTH"]
     assert props["AccessTokenValidity"] == 60
 
 
