@@ -73,9 +73,10 @@ from shared.serving.transactions import (
     DROP_NO_DATE,
     aggregate_lines,
     customer_order,
+    distinct_per_customer,
     epoch_day,
 )
-from shared.serving.values import category_label
+from shared.serving.values import MISSING_TOKENS, category_label
 
 __all__ = [
     "DROP_AFTER_AS_OF",
@@ -178,6 +179,7 @@ class _Roles:
     columns: TransactionColumns | None
     evidence: list[str]
     missing: str | None = None
+    date_format: str | None = None
 
 
 def find_roles(frame: pd.DataFrame, config: DatasetConfig) -> _Roles:
@@ -209,7 +211,8 @@ def find_roles(frame: pd.DataFrame, config: DatasetConfig) -> _Roles:
         return found
 
     customer = pick("customer_column", _find_customer)
-    date_column = pick("date_column", lambda free: _find_date(frame, free))
+    formats: dict[str, str | None] = {}
+    date_column = pick("date_column", lambda free: _find_date(frame, free, formats))
     if customer is None or date_column is None:
         role = "customer" if customer is None else "date"
         return _Roles(None, evidence, missing=role)
@@ -237,7 +240,14 @@ def find_roles(frame: pd.DataFrame, config: DatasetConfig) -> _Roles:
         price=price,
         product=product,
     )
-    return _Roles(columns, evidence)
+    if date_column not in formats:  # named by the config
+        formats[date_column] = _date_format(frame[date_column], named=True)
+        if formats[date_column] is None:
+            raise ConfigError(
+                f"date column {quote_value(date_column)} does not hold dates: fewer than "
+                f"{PARSE_SHARE:.0%} of its values parse with one date format"
+            )
+    return _Roles(columns, evidence, date_format=formats[date_column])
 
 
 def to_customer_table(
@@ -295,7 +305,7 @@ def to_customer_table(
             )
         return None
     try:
-        lines = _Lines.parse(frame, roles.columns)
+        lines = _Lines.parse(frame, roles.columns, roles.date_format)
     except TypeError as e:  # nested cells (a Parquet list column) cannot be a customer or date
         if config.table == "auto":
             return None
@@ -388,11 +398,12 @@ def _numeric_share(series: pd.Series) -> float:
     return float(pd.to_numeric(sample, errors="coerce").notna().mean())
 
 
-def _find_date(frame: pd.DataFrame, names: list[str]) -> str | None:
+def _find_date(frame: pd.DataFrame, names: list[str], formats: dict[str, str | None]) -> str | None:
     """A date column: named like one and parsing, else any text column that parses."""
     named = [n for n in names if any(w in _DATE_WORDS for w in name_words(n))]
     for name in [*named, *(n for n in names if n not in named)]:
-        if _date_format(frame[name], named=name in named) is not None:
+        formats[name] = _date_format(frame[name], named=name in named)
+        if formats[name] is not None:
             return name
     return None
 
@@ -414,11 +425,11 @@ def _date_format(series: pd.Series, *, named: bool) -> str | None:
         return _COMPACT_DATE if float(parsed.notna().mean()) >= PARSE_SHARE else None
     if not (ptypes.is_object_dtype(series.dtype) or ptypes.is_string_dtype(series.dtype)):
         return None
-    text = series.dropna()
-    text = text[text.map(lambda v: isinstance(v, str))]
-    if text.empty:
+    uniques = np.asarray(pd.unique(series.dropna()), dtype=object)  # iterating Arrow is slow
+    distinct = [v for v in uniques if isinstance(v, str)]
+    if not distinct:
         return None
-    return guess_date_format(pd.Series(pd.unique(text), dtype=object))
+    return guess_date_format(pd.Series(distinct, dtype=object))
 
 
 # --- parsing and aggregation ------------------------------------------------------------------
@@ -439,19 +450,16 @@ class _Lines:
     _NO_DAY = -(2**62)
 
     @classmethod
-    def parse(cls, frame: pd.DataFrame, columns: TransactionColumns) -> _Lines:
+    def parse(
+        cls, frame: pd.DataFrame, columns: TransactionColumns, date_format: str | None
+    ) -> _Lines:
         raw = frame[columns.customer]
         dtype = "integer" if ptypes.is_numeric_dtype(raw.dtype) else "string"
-        codes, uniques = pd.factorize(raw, sort=False)
-        unique_labels = [category_label(u, dtype) for u in uniques]
-        label_codes, labels = pd.factorize(pd.Series(unique_labels, dtype=object), sort=False)
-        per_unique = np.append(label_codes, -1)  # code -1 (missing) stays -1
-        customer = per_unique[codes]
-        date_format = _date_format(frame[columns.date], named=True)
+        customer, labels = _label_codes(raw, dtype)
         day = _days(frame[columns.date], date_format)
         return cls(
             customer=customer.astype(np.int64),
-            labels=[str(v) for v in labels],
+            labels=labels,
             customer_dtype=dtype,
             day=day,
             date_format=date_format or None,
@@ -468,8 +476,7 @@ class _Lines:
         lines = np.bincount(customer, minlength=len(self.labels))
         present = lines > 0
         repeat = lines > 1
-        pairs = np.unique(customer * (int(day.max() - day.min()) + 1) + (day - day.min()))
-        days = np.bincount(pairs // (int(day.max() - day.min()) + 1), minlength=len(self.labels))
+        days = distinct_per_customer(customer, day, len(self.labels))
         repeat_share = float(repeat.sum() / max(present.sum(), 1))
         spread_share = float((days[repeat] > 1).sum() / max(repeat.sum(), 1))
         return repeat_share, spread_share
@@ -542,7 +549,10 @@ class _Lines:
         if amount is not None and bool(is_return[keep].any()):
             features.append(RETURN_SHARE)
         # Re-code the kept customers 0..n-1 (a customer whose every line was dropped is gone).
-        used, customer = np.unique(self.customer[keep], return_inverse=True)
+        kept = self.customer[keep]
+        present = np.bincount(kept, minlength=len(self.labels)) > 0
+        used = np.flatnonzero(present)
+        customer = (np.cumsum(present) - 1)[kept]
         X = aggregate_lines(
             customer=customer,
             n_customers=len(used),
@@ -607,12 +617,38 @@ def _numbers(series: pd.Series) -> np.ndarray:
     return values
 
 
-def _label_codes(series: pd.Series) -> tuple[np.ndarray, list[str]]:
-    """Codes of the category labels of a column (-1: missing) and the labels."""
+def _label_codes(series: pd.Series, dtype: str = "string") -> tuple[np.ndarray, list[str]]:
+    """Codes of the category labels of a column (-1: missing) and the labels.
+
+    The labels are :func:`~shared.serving.values.category_label` of each distinct value (what
+    the API computes for one line); plain text and integer columns take a vectorised route to
+    the same labels.
+
+    Examples
+    --------
+    >>> codes, labels = _label_codes(pd.Series([" A1", "A1", None, "NULL", 7.0, "b"]))
+    >>> codes.tolist(), labels
+    ([0, 0, -1, -1, 1, 2], ['A1', '7', 'b'])
+    """
     codes, uniques = pd.factorize(series, sort=False)
-    unique_labels = [category_label(u) for u in uniques]
+    unique_labels = _labels_of(np.asarray(uniques, dtype=object), dtype)
     label_codes, labels = pd.factorize(pd.Series(unique_labels, dtype=object), sort=False)
     return np.append(label_codes, -1)[codes].astype(np.int64), [str(v) for v in labels]
+
+
+def _labels_of(uniques: np.ndarray, dtype: str) -> list[str | None]:
+    """``category_label`` of each value (vectorised for all-text and all-integer values)."""
+    if dtype == "string" and uniques.size and all(type(v) is str for v in uniques):
+        stripped = pd.Series(uniques, dtype=object).str.strip()
+        missing = (stripped == "") | stripped.isin(MISSING_TOKENS)
+        return [None if m else v for v, m in zip(stripped.tolist(), missing.tolist(), strict=True)]
+    if uniques.size and all(type(v) in (int, np.int64) for v in uniques):
+        return [str(int(v)) for v in uniques]
+    if uniques.size and all(type(v) in (float, np.float64) for v in uniques):
+        numbers = uniques.astype(np.float64)
+        if bool(np.all((numbers == np.floor(numbers)) & (np.abs(numbers) < 2**53))):
+            return [str(v) for v in numbers.astype(np.int64).tolist()]
+    return [category_label(u, dtype) for u in uniques]
 
 
 def _days(series: pd.Series, date_format: str | None) -> np.ndarray:
@@ -626,10 +662,13 @@ def _days(series: pd.Series, date_format: str | None) -> np.ndarray:
         if getattr(moments.dt, "tz", None) is not None:
             moments = moments.dt.tz_convert("UTC").dt.tz_localize(None)
     else:
-        text = pd.Series(uniques, dtype=object)
+        values = np.asarray(uniques, dtype=object)
         if date_format == _COMPACT_DATE:
-            text = text.map(lambda v: str(int(v)) if isinstance(v, int | float | np.number) else v)
-        text = text.map(lambda v: v.strip() if isinstance(v, str) else None)
+            values = np.array(
+                [str(int(v)) if isinstance(v, int | float | np.number) else v for v in values],
+                dtype=object,
+            )
+        text = pd.Series([v.strip() if isinstance(v, str) else None for v in values], dtype=object)
         moments = pd.to_datetime(text, format=date_format or "ISO8601", errors="coerce", utc=True)
         retry = moments.isna() & text.notna()
         if date_format and retry.any():

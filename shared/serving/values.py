@@ -156,26 +156,15 @@ def category_label(value: Any, dtype: str = "string") -> str | None:
 def date_age_days(value: Any, reference: str, date_format: str | None = None) -> float | None:
     """Age in days of one date value before ``reference``; None when missing.
 
-    Strings are parsed with ``date_format`` first, then as ISO 8601; ``date``/``datetime``
+    The value is read by :func:`parse_date` (which names what it raises); ``date``/``datetime``
     objects are used as they are (aware ones converted to UTC).
-
-    Raises
-    ------
-    TypeError
-        For values that are not strings or dates.
-    ValueError
-        For strings that are not dates.
 
     Examples
     --------
     >>> date_age_days("2024-01-01", "2024-01-31T00:00:00", "%Y-%m-%d")
     30.0
     """
-    if value is None:
-        return None
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    moment = _parse_date_scalar(value, date_format)
+    moment = parse_date(value, date_format)
     if moment is None:
         return None
     return (naive_utc(datetime.fromisoformat(reference)) - moment).total_seconds() / 86400.0

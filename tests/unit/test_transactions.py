@@ -136,6 +136,8 @@ def test_config_forces_either_reading() -> None:
 def test_wrong_override_is_an_error_naming_the_column() -> None:
     with pytest.raises(MissingColumnError, match=r"customer_column.*'Client'.*available columns"):
         to_customer_table(SHOP, DatasetConfig(customer_column="Client"))
+    with pytest.raises(ConfigError, match=r"date column 'StockCode' does not hold dates"):
+        to_customer_table(SHOP, DatasetConfig(date_column="StockCode"))
     with pytest.raises(ConfigError, match=r"amount column 'Description' is not numeric"):
         to_customer_table(SHOP, DatasetConfig(amount_column="Description"))
     no_date = SHOP.drop(columns="InvoiceDate")

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
 from lambdas.api.dependencies import (
@@ -15,11 +15,11 @@ from lambdas.api.dependencies import (
     KQuery,
     ReadAccess,
     RegistryDep,
-    SettingsDep,
     VersionQuery,
 )
-from lambdas.api.errors import ERROR_RESPONSES, AssignBatchTooLargeError
+from lambdas.api.errors import ERROR_RESPONSES
 from lambdas.api.fastjson import FastJSONRoute, json_response
+from lambdas.api.routes.assign import batch_limit
 from lambdas.api.schemas import ErrorResponse, TransactionAssignRequest, TransactionAssignResponse
 from shared.serving.registry import ModelRegistry
 from shared.serving.transactions import assign_transactions
@@ -35,20 +35,10 @@ router = APIRouter(
 )
 
 
-async def enforce_line_limit(request: Request, settings: SettingsDep) -> None:
-    """Refuse more than ``MAX_ASSIGN_BATCH`` lines (413) before any line is validated."""
-    try:
-        body: Any = await request.json()
-    except ValueError:
-        return  # not JSON: the body model answers with a 422 naming the problem
-    lines = body.get("transactions") if isinstance(body, dict) else None
-    limit = settings.max_assign_batch
-    if isinstance(lines, list) and len(lines) > limit:
-        raise AssignBatchTooLargeError(
-            f"{len(lines)} order lines in one call exceed the limit of {limit} "
-            "(MAX_ASSIGN_BATCH); split the lines by customer, or score the whole file",
-            limit=limit,
-        )
+enforce_line_limit = batch_limit(
+    "transactions", "order lines", "split the lines by customer, or score the whole file"
+)
+"""Refuse more than ``MAX_ASSIGN_BATCH`` lines (413) before any line is validated."""
 
 
 @router.post(
