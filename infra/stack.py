@@ -88,6 +88,7 @@ def function_environment(
     api = {
         **common,
         "POWERTOOLS_SERVICE_NAME": "segments-api",
+        "LOG_FORMAT": "json",  # one JSON object per line (lambdas/api/logs.py)
         "MODEL_REFRESH_SECONDS": str(config.model_refresh_seconds),
     }
     if not config.api_docs:

@@ -43,6 +43,7 @@ class ENV:
     OAUTH_SCOPES = "OAUTH_SCOPES"
     API_DOCS = "API_DOCS"
     POWERTOOLS_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
+    LOG_FORMAT = "LOG_FORMAT"
 
 
 def _split_tokens(raw: str) -> frozenset[str]:
@@ -127,6 +128,13 @@ class Settings(BaseSettings):
         "deployed stack turns them off unless apiDocs=true. /openapi.json is always served.",
     )
 
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        validation_alias=AliasChoices(ENV.LOG_FORMAT),
+        description="``json``: the API writes one JSON object per log line to standard output "
+        "(the deployed API function); ``text`` leaves logging to the process (uvicorn, the CLI, "
+        "whose standard output carries its own results).",
+    )
     service_name: str = Field(
         default="segments-api",
         validation_alias=AliasChoices(ENV.POWERTOOLS_SERVICE_NAME),

@@ -121,7 +121,11 @@ async def get_services(request: Request) -> ApiServices:
             injected: ModelStore | None = getattr(request.app.state, "store", None)
             store = injected if injected is not None else build_model_store(settings)
             kind: Literal["s3", "local"] = "local" if isinstance(store, LocalModelStore) else "s3"
-            configure_logging(settings.log_level, service=settings.service_name)
+            configure_logging(
+                settings.log_level,
+                service=settings.service_name,
+                json_lines=settings.log_format == "json",
+            )
             registry = ModelRegistry(store, refresh_seconds=settings.model_refresh_seconds)
             services = ApiServices(settings, store, registry, kind)
             request.app.state.services = services

@@ -1,11 +1,14 @@
 """The API's logs: one JSON object per line, in Powertools' format.
 
-:func:`configure_logging` gives the ``lambdas`` and ``shared`` loggers (every module logs through
-``logging.getLogger(__name__)``) one handler with Powertools' ``LambdaPowertoolsFormatter`` and
-the ``LOG_LEVEL``: ``level``, ``location``, ``message``, ``timestamp``, ``service``
+:func:`configure_logging` sets the ``LOG_LEVEL`` of the ``lambdas`` and ``shared`` loggers (every
+module logs through ``logging.getLogger(__name__)``) and, with ``LOG_FORMAT=json`` (the deployed
+API function), gives them one handler with Powertools' ``LambdaPowertoolsFormatter`` on standard
+output: ``level``, ``location``, ``message``, ``timestamp``, ``service``
 (``POWERTOOLS_SERVICE_NAME``: ``segments-api`` when deployed) and, for errors, ``exception``,
 ``exception_name`` and a structured ``stack_trace``; queryable by field in CloudWatch Logs
-Insights. It runs when the app builds its services (the first request), not at import. The
+Insights. Off Lambda (``LOG_FORMAT=text``, the default) logging is left to the process: the CLI
+runs the app in process and its standard output carries the CLI's own results. It runs when the
+app builds its services (the first request), not at import. The
 handler is built here rather than taken from a Powertools ``Logger``: ``Logger`` instances of one
 service share their handler, so a second configuration could not choose its stream.
 """
@@ -28,9 +31,13 @@ class _JsonHandler(logging.StreamHandler[IO[str]]):
 
 
 def configure_logging(
-    level: str, *, service: str = "segments-api", stream: IO[str] | None = None
+    level: str,
+    *,
+    service: str = "segments-api",
+    json_lines: bool = True,
+    stream: IO[str] | None = None,
 ) -> None:
-    """JSON logs at ``level`` for this app's loggers.
+    """``level`` for this app's loggers, and (``json_lines``) JSON lines.
 
     Parameters
     ----------
@@ -38,6 +45,9 @@ def configure_logging(
         A logging level name (``INFO``, ``debug``...); an unknown one keeps INFO and says so.
     service : str
         The ``service`` field of every line.
+    json_lines : bool
+        Install the JSON handler (else remove one installed before and leave the handlers to
+        the process).
     stream : file, optional
         Where the lines go (default: standard output, which Lambda ships to CloudWatch).
 
@@ -57,14 +67,20 @@ def configure_logging(
     unknown = not isinstance(logging.getLevelName(name), int)
     if unknown:
         name = "INFO"
-    handler = _JsonHandler(stream if stream is not None else sys.stdout)
-    handler.setFormatter(LambdaPowertoolsFormatter(service=service))
+    handler = None
+    if json_lines:
+        handler = _JsonHandler(stream if stream is not None else sys.stdout)
+        handler.setFormatter(LambdaPowertoolsFormatter(service=service))
     for logger_name in _LOGGER_NAMES:
         target = logging.getLogger(logger_name)
-        for old in [h for h in target.handlers if isinstance(h, _JsonHandler)]:
+        installed = [h for h in target.handlers if isinstance(h, _JsonHandler)]
+        for old in installed:
             target.removeHandler(old)
-        target.addHandler(handler)
         target.setLevel(name)
-        target.propagate = False  # Lambda's root handler would print each line a second time
+        if handler is not None:
+            target.addHandler(handler)
+            target.propagate = False  # Lambda's root handler would print each line again
+        elif installed:
+            target.propagate = True
     if unknown:
         logger.warning("LOG_LEVEL=%r is not a logging level; keeping INFO", level)

@@ -252,6 +252,7 @@ def test_api_environment(prod: Synthesized, dev: Synthesized) -> None:
     assert env["MODEL_REFRESH_SECONDS"] == "30"
     assert "API_TOKENS" not in env
     assert "AUTH_MODE" not in env  # secure by default
+    assert env["LOG_FORMAT"] == "json"
     assert env["API_DOCS"] == "false"  # Swagger UI would load from a CDN
     dev_env = _function(dev)["Environment"]["Variables"]
     assert dev_env["API_TOKENS"] == "reader-token"

@@ -32,7 +32,9 @@ def restore_loggers() -> Iterator[None]:
 def test_an_internal_error_is_one_json_line_with_its_traceback(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    settings = Settings(auth_mode="open", service_name="segments-api-test", log_level="info")
+    settings = Settings(
+        auth_mode="open", service_name="segments-api-test", log_level="info", log_format="json"
+    )
     app = create_app(store=BrokenStore(tmp_path), settings=settings)
     with TestClient(app, raise_server_exceptions=False) as client:
         response = client.get("/datasets")
@@ -43,3 +45,15 @@ def test_an_internal_error_is_one_json_line_with_its_traceback(
     assert error["service"] == "segments-api-test"
     assert error["exception_name"] == "RuntimeError"
     assert "the disk is on fire" in error["exception"]
+
+
+@pytest.mark.usefixtures("restore_loggers")
+def test_text_format_leaves_standard_output_to_the_process(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The CLI runs the app in process and prints its results on standard output."""
+    settings = Settings(auth_mode="open", log_level="info", log_format="text")
+    app = create_app(store=BrokenStore(tmp_path), settings=settings)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        assert client.get("/datasets").status_code == 500
+    assert capsys.readouterr().out == ""
