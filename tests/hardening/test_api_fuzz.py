@@ -40,7 +40,9 @@ MIN_REQUESTS = 1_000
 def api_schema(tmp_path_factory: pytest.TempPathFactory, good_output: TrainingOutput) -> Any:
     store = LocalModelStore(Path(tmp_path_factory.mktemp("fuzz-models")))
     seed_good_model(store, good_output, "mall")
-    open_settings = Settings(api_tokens_raw="", admin_tokens_raw="", model_refresh_seconds=60)
+    open_settings = Settings(
+        auth_mode="open", api_tokens_raw="", admin_tokens_raw="", model_refresh_seconds=60
+    )
     app = create_app(store=store, settings=open_settings)
     return schemathesis.openapi.from_asgi("/openapi.json", app)
 

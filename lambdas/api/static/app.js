@@ -4,6 +4,7 @@
  * step; the server versions every module URL, see lambdas/api/routes/dashboard.py):
  *   state.js     the shared state and the shareable URL hash
  *   api.js       the JSON API client (relative URLs, bearer token)
+ *   auth.js      sign-in (authorization code + PKCE) when deployed; report.js  the full report
  *   dom.js       safe element building; format.js numbers, names, colours
  *   notices.js   notices, the version's warnings banner, the token popover
  *   model.js     algorithm / k selection and the KPIs
@@ -15,11 +16,13 @@
 import { buildFigures, observeVisibleFigures, renderComparison, renderDataSummary } from './analysis.js';
 import { api, apiUrl, dsPath, storeToken } from './api.js';
 import { buildAssignForm, fillExample, submitAssign } from './assign.js';
+import { startAuth } from './auth.js';
 import { $, el, setChildren } from './dom.js';
 import { buildFilters } from './filters.js';
 import { renderMap, renderMix } from './map.js';
 import { chosenK, selectModel, sweepKs } from './model.js';
 import { hideNotice, showApiError, showNotice, showWarnings, toggleTokenPanel, updateTokenButton } from './notices.js';
+import { openReport } from './report.js';
 import { readHash, state, versionParam } from './state.js';
 
 const asList = (data, key) => (Array.isArray(data) ? data : (data && Array.isArray(data[key]) ? data[key] : []));
@@ -207,6 +210,7 @@ function wire() {
     const panel = $('token-panel');
     if (!panel.hidden && !panel.contains(e.target) && e.target !== $('token-button')) toggleTokenPanel(false);
   });
+  $('report-link').addEventListener('click', openReport);
   $('assign-form').addEventListener('submit', submitAssign);
   $('assign-example').addEventListener('click', fillExample);
   $('filters-reset').addEventListener('click', () => { buildFilters(redrawFiltered); redrawFiltered(); });
@@ -231,4 +235,6 @@ wire();
 if (!window.Plotly) {
   showNotice('error', 'Charts unavailable', 'plotly.js did not load from this server; segments are shown without maps.');
 }
-boot().catch((err) => showNotice('error', 'The dashboard failed to start', err.message));
+startAuth()
+  .then(() => boot(), (err) => showNotice('error', 'Sign-in failed', err.message))
+  .catch((err) => showNotice('error', 'The dashboard failed to start', err.message));
