@@ -100,17 +100,18 @@ def get_score_job(dataset: DatasetPath, job_id: JobPath, services: ServicesDep) 
         record = ScoreRecord.model_validate_json(services.store.get_bytes(key))
     except ObjectNotFoundError:
         return ScoreJobStatus(job_id=job_id, dataset=dataset, status="pending")
-    outputs = {}
-    for kind, output_key in record.outputs.items():
-        url = None
-        if services.store_kind == "s3":
-            url = presigned_url(
-                services.settings.models_bucket,
+    types = {"csv.gz": "application/gzip", "parquet": "application/octet-stream"}
+    outputs = {
+        kind: ScoreOutput(
+            key=output_key,
+            url=services.store.presigned_get_url(
                 output_key,
-                method="get_object",
                 expires_seconds=UPLOAD_URL_SECONDS,
-            )
-        outputs[kind] = ScoreOutput(key=output_key, url=url)
+                content_type=types.get(kind, "application/octet-stream"),
+            ),
+        )
+        for kind, output_key in record.outputs.items()
+    }
     return ScoreJobStatus(
         job_id=job_id,
         dataset=dataset,
