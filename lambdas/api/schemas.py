@@ -293,3 +293,31 @@ class PromoteResponse(_Schema):
     version: str
     previous_version: str | None
     updated_at: datetime
+
+
+# --- status ------------------------------------------------------------------------------------
+
+
+class TrainingRunInfo(_Schema):
+    """A training run holding its claim: a version being trained right now."""
+
+    version: str
+    source_key: str | None = Field(default=None, description="The upload being trained.")
+    since: datetime = Field(description="When the run claimed the version.")
+
+
+class DatasetStatus(_Schema):
+    """What a dashboard polls: is a model training, did the newest upload fail, which version
+    is served."""
+
+    dataset: str
+    current_version: str | None = Field(description="The version served (None: no model yet).")
+    updated_at: datetime | None = Field(
+        default=None, description="When ``current.json`` last changed."
+    )
+    training: list[TrainingRunInfo] = Field(
+        default_factory=list, description="Runs in progress (claims younger than the timeout)."
+    )
+    last_failure: FailureReport | None = Field(
+        default=None, description="The newest failure report, if any."
+    )

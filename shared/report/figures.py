@@ -131,6 +131,12 @@ def histogram_figure(column: str, values: np.ndarray) -> dict[str, Any] | None:
         edges = np.array([low - 0.5, high + 0.5])
     elif np.all(observed == np.round(observed)) and high - low + 1 <= HIST_MAX_BINS:
         edges = np.arange(low - 0.5, high + 1.5)
+    elif np.all(observed == np.round(observed)):
+        # Whole numbers: bins of a whole width starting at a half, so no bin holds one more
+        # integer than its neighbour (the false spikes of fractional bins).
+        auto = np.histogram_bin_edges(observed, bins="auto")
+        width = max(float(np.ceil(auto[1] - auto[0])), np.ceil((high - low + 1) / HIST_MAX_BINS))
+        edges = np.arange(low - 0.5, high + width, width)
     else:
         edges = np.histogram_bin_edges(observed, bins="auto")
         if edges.size - 1 > HIST_MAX_BINS:
@@ -243,6 +249,44 @@ def violin_figure(
         title={"text": f"{text(numeric)} by {text(categorical)}"},
         yaxis={"title": {"text": text(numeric)}},
         xaxis={"title": {"text": text(categorical)}},
+        showlegend=False,
+    )
+
+
+def segment_box_figure(
+    numeric: str, values: np.ndarray, segments: np.ndarray, names: Mapping[int, str]
+) -> dict[str, Any] | None:
+    """Box plots of one numeric column per segment (segment colours, outliers last).
+
+    Examples
+    --------
+    >>> fig = segment_box_figure("Age", np.array([20.0, 22.0, 60.0, np.nan]),
+    ...                          np.array([0, 0, 1, 1]), {0: "Young", 1: "Older"})
+    >>> [(t["name"], t["y"]) for t in fig["data"]]
+    [('Young', [20.0, 22.0]), ('Older', [60.0])]
+    """
+    go = _go()
+    fig = go.Figure()
+    ids = sorted(set(segments.tolist()), key=lambda i: (i < 0, i))
+    for segment_id in ids:
+        picked = values[(segments == segment_id) & np.isfinite(values)]
+        if picked.size == 0:
+            continue
+        fig.add_trace(
+            go.Box(
+                y=_floats(picked),
+                name=text(names.get(segment_id, f"Segment {segment_id}")),
+                boxmean=True,
+                boxpoints=False,
+                marker={"color": segment_colour(segment_id)},
+            )
+        )
+    if len(fig.data) < 2:
+        return None
+    return _finish(
+        fig,
+        title={"text": f"{text(numeric)} by segment"},
+        yaxis={"title": {"text": text(numeric)}},
         showlegend=False,
     )
 

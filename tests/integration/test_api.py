@@ -14,7 +14,7 @@ import json
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -26,6 +26,7 @@ from moto import mock_aws
 
 from lambdas.api import main
 from lambdas.api.main import create_app
+from lambdas.api.routes.datasets import TRAINING_STALE_AFTER
 from lambdas.api.schemas import AssignResponse, ErrorResponse
 from shared.contract.config import DatasetConfig
 from shared.contract.layout import SERVING_PARAMS_PATH, ModelLayout, model_key, serving_arrays_path
@@ -651,6 +652,45 @@ def test_evaluation_plots_report_and_failures(mall: Manifest, store: S3ModelStor
     status, body, _ = call("GET", "/datasets/failing/failures")
     assert status == 200
     assert [f["error"] for f in body["failures"]] == [failure["error"]]
+
+
+def test_status_says_training_since_when_the_last_failure_and_the_current_version(
+    mall: Manifest, store: S3ModelStore
+) -> None:
+    status, body, _ = call("GET", "/datasets/mall/status")
+    assert status == 200
+    assert (body["current_version"], body["training"], body["last_failure"]) == ("v2", [], None)
+
+    since = datetime.now(UTC) - timedelta(seconds=30)
+    claim = {"version": "v3", "key": "uploads/mall/new.csv", "claimed_at": since.isoformat()}
+    store.put_bytes(ModelLayout.claim("mall", "v3"), json.dumps(claim).encode())
+    stale = dict(claim, version="v0", claimed_at=(since - TRAINING_STALE_AFTER).isoformat())
+    store.put_bytes(ModelLayout.claim("mall", "v0"), json.dumps(stale).encode())
+    failure = {
+        "id": "f9",
+        "dataset": "mall",
+        "error": "column 'Age' has no numbers",
+        "error_type": "NoUsableFeatureError",
+        "source": {"key": "uploads/mall/bad.csv"},
+        "created_at": "2025-01-01T00:00:00Z",
+    }
+    store.put_bytes(ModelLayout.failure("mall", "f9"), json.dumps(failure).encode())
+    status, body, _ = call("GET", "/datasets/mall/status")
+    assert status == 200
+    assert [(r["version"], r["source_key"]) for r in body["training"]] == [
+        ("v3", "uploads/mall/new.csv")
+    ]
+    assert datetime.fromisoformat(body["training"][0]["since"]) == since
+    assert body["last_failure"]["error"] == failure["error"]
+    assert body["current_version"] == "v2"
+    status, body, _ = call("GET", "/datasets/nothing-here/status")
+    assert status == 404
+
+
+def test_the_status_stale_claim_age_is_the_training_claim_timeout() -> None:
+    from shared.training.run import DEFAULT_CLAIM_TIMEOUT
+
+    assert TRAINING_STALE_AFTER == DEFAULT_CLAIM_TIMEOUT
 
 
 # --- authorization ------------------------------------------------------------------------------
