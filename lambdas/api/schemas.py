@@ -23,7 +23,7 @@ from shared.contract.manifest import (
     StructureVerdict,
 )
 from shared.contract.plots import PlotData
-from shared.contract.profiles import SegmentProfile
+from shared.contract.profiles import NumericSummary, SegmentProfile
 
 __all__ = [
     "AlgorithmInfo",
@@ -168,6 +168,13 @@ class SegmentsResponse(_Schema):
     k: int | None
     n_segments: int
     segments: list[SegmentProfile]
+    population: dict[str, NumericSummary] = Field(
+        default_factory=dict,
+        description="Per numeric column, the whole population's summary (what z compares to).",
+    )
+    population_categorical: dict[str, dict[str, float]] = Field(
+        default_factory=dict, description="Per categorical column, the population's mix."
+    )
 
 
 class SegmentDetail(SegmentProfile):

@@ -384,7 +384,8 @@ def test_profiled_columns_are_summarised_but_never_name_a_segment() -> None:
     assert high.numeric["Age"].z == pytest.approx(20 / math.sqrt(401))
     assert high.categorical["Gender"] == {"M": 1.0, "F": 0.0}
     assert segments.population["Age"].mean == 41.0
-    assert high.distinctive == ["Income"] and "age" not in high.description.lower()
+    assert high.distinctive == ["Income"]
+    assert "age" not in high.description.lower()
 
 
 def test_a_profiled_column_absent_from_the_frame_is_skipped() -> None:

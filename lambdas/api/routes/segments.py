@@ -50,6 +50,8 @@ def list_segments(
         k=choice.k,
         n_segments=segments.n_segments,
         segments=segments.segments,
+        population=segments.population,
+        population_categorical=segments.population_categorical,
     )
 
 

@@ -3,6 +3,7 @@
  * and the training data summary. */
 import { $, el, esc, placeholder, setChildren } from './dom.js';
 import { FONT, PLOT_CONFIG, algoName, fmtNum, modelKey, prettyName, segColor, shortName } from './format.js';
+import { METRIC_HELP } from './explain.js';
 import { currentLabels, state } from './state.js';
 
 const EDA_PREFIXES = ['hist:', 'scatter_matrix', 'violin:', 'box:', 'bar:', 'correlation', 'missing'];
@@ -234,7 +235,8 @@ export function renderComparison() {
     setChildren(box, el('p', { className: 'muted small', text: 'No evaluation for this version.' }));
     return;
   }
-  const head = el('tr', null, ['Algorithm', 'k', 'Segments', 'Silhouette ↑', 'Davies–Bouldin ↓', 'Calinski–Harabasz ↑', 'Score'].map((h) => el('th', { text: h })));
+  const help = [null, null, METRIC_HELP.segments, METRIC_HELP.silhouette, METRIC_HELP.davies_bouldin, METRIC_HELP.calinski_harabasz, METRIC_HELP.score];
+  const head = el('tr', null, ['Algorithm', 'k', 'Segments', 'Silhouette ↑', 'Davies–Bouldin ↓', 'Calinski–Harabasz ↑', 'Score'].map((h, i) => el('th', { text: h, title: help[i] || undefined })));
   const body = rows.map((r) => {
     const m = r.metrics || {};
     return el('tr', { className: r.champion ? 'champion' : '' },

@@ -10,24 +10,27 @@
  *   cards.js     segment cards;  map.js  customer map and segment mix
  *   filters.js   the feature filters;  assign.js  the assign form
  *   analysis.js  the analysis tabs (figures, comparison, data summary)
+ *   filtered.js  the cards of the filtered customers;  status.js  live training status
  * This module loads datasets and versions and wires the page's controls.
  */
 import { buildFigures, observeVisibleFigures, renderComparison, renderDataSummary } from './analysis.js';
 import { api, apiUrl, dsPath, storeToken } from './api.js';
 import { buildAssignForm, fillExample, submitAssign } from './assign.js';
+import { renderCards } from './cards.js';
 import { $, el, setChildren } from './dom.js';
 import { buildFilters } from './filters.js';
 import { renderMap, renderMix } from './map.js';
 import { chosenK, selectModel, sweepKs } from './model.js';
 import { hideNotice, showApiError, showNotice, showWarnings, toggleTokenPanel, updateTokenButton } from './notices.js';
 import { readHash, state, versionParam } from './state.js';
+import { watchStatus } from './status.js';
 
 const asList = (data, key) => (Array.isArray(data) ? data : (data && Array.isArray(data[key]) ? data[key] : []));
 const datasetName = (d) => (typeof d === 'string' ? d : d.dataset || d.name);
 const datasetCurrent = (d) => (typeof d === 'string' ? null : d.current_version || d.version || (d.current && d.current.version) || null);
 const versionId = (v) => (typeof v === 'string' ? v : v.version);
 
-async function boot() {
+async function boot(override) {
   const loadId = ++state.loadId;
   hideNotice();
   let data;
@@ -56,7 +59,7 @@ async function boot() {
       + 'When training finishes, its segments appear here.');
     return;
   }
-  const wanted = readHash();
+  const wanted = override || readHash();
   const names = state.datasets.map(datasetName);
   const withModel = state.datasets.find((d) => datasetCurrent(d));
   const pick = names.includes(wanted.dataset) ? wanted.dataset : datasetName(withModel || state.datasets[0]);
@@ -183,8 +186,8 @@ function renderVersionMeta() {
   link.href = apiUrl(dsPath('/report'), { version: versionParam() }).toString();
   link.hidden = false;
 }
-/** The filters changed: the map and the mix show the customers that pass. */
-function redrawFiltered() { renderMap(); renderMix(); }
+/** The filters changed: the map, the mix and the cards show the customers that pass. */
+function redrawFiltered() { renderMap(); renderMix(); renderCards(); }
 
 function saveToken(value) {
   storeToken(value);
@@ -195,7 +198,8 @@ function saveToken(value) {
 
 function wire() {
   $('dataset-select').addEventListener('change', (e) => selectDataset(e.target.value, null));
-  $('version-select').addEventListener('change', (e) => loadVersion(e.target.value, { algo: state.algo, k: state.k }));
+  // Another version: the same algorithm at that version's own chosen k.
+  $('version-select').addEventListener('change', (e) => loadVersion(e.target.value, { algo: state.algo, k: null }));
   $('token-button').addEventListener('click', () => toggleTokenPanel());
   $('token-save').addEventListener('click', () => saveToken($('token-input').value.trim()));
   $('token-clear').addEventListener('click', () => saveToken(''));
@@ -232,3 +236,5 @@ if (!window.Plotly) {
   showNotice('error', 'Charts unavailable', 'plotly.js did not load from this server; segments are shown without maps.');
 }
 boot().catch((err) => showNotice('error', 'The dashboard failed to start', err.message));
+// A newer version was published (status.js): reload the dataset list and stay on this dataset.
+watchStatus(() => boot(Object.assign(readHash(), { dataset: state.dataset })));

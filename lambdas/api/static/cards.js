@@ -2,6 +2,7 @@
  * the map, the assigned customer's segment is highlighted. */
 import { $, el, setChildren } from './dom.js';
 import { algoName, fmtNum, fmtPct, modelKey, segColor, shortName } from './format.js';
+import { emptyResult, filteredCaption, filteredView } from './filtered.js';
 import { renderMap } from './map.js';
 import { state } from './state.js';
 
@@ -39,9 +40,18 @@ function keyStats(seg) {
 }
 
 export function renderCards() {
-  const segs = state.segments || [];
+  // With filters on, the segments of the customers that pass (filtered.js).
+  const view = filteredView();
+  const segs = view ? view.segments : state.segments || [];
   const total = segs.reduce((a, s) => a + (s.size || 0), 0);
-  $('cards-caption').textContent = `${algoName(state.algo)}${state.k !== null && state.k !== undefined ? `, k = ${state.k}` : ''} · ${total.toLocaleString()} training customers · click a card to focus the map`;
+  $('cards-caption').textContent = view ? filteredCaption(view) : `${algoName(state.algo)}${state.k !== null && state.k !== undefined ? `, k = ${state.k}` : ''} · ${total.toLocaleString()} training customers · click a card to focus the map`;
+  $('cards').dataset.filtered = view ? String(view.shown) : '';
+  if (view && view.shown === 0) {
+    setChildren($('cards'), emptyResult());
+    $('cards').dataset.model = `${state.version}|${modelKey(state.algo, state.k)}`;
+    $('cards').removeAttribute('aria-busy');
+    return;
+  }
   const cards = segs.map((s) => {
     const color = segColor(s.segment_id);
     const card = el('article', {

@@ -1,0 +1,191 @@
+"""The dashboard as a marketer uses it: the columns the segments were not formed on (Age and
+Gender of the Mall demo), filters that recompute the cards, the empty result, live status.
+
+Headless Chromium against the local stack trained on Mall with its demo config (clustering on
+income and spending only). Screenshots go to ``test-output/browser/``.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from statistics import mean
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import DATA, DATASET, TRAINING_TIMEOUT_S, get_json
+
+pytestmark = pytest.mark.browser
+
+INCOME, SPENDING = "Annual Income (k$)", "Spending Score (1-100)"
+
+
+def _open(page: Any, url: str) -> None:
+    page.goto(url)
+    page.wait_for_selector("[data-testid=segment-card]")
+    page.wait_for_function("Number(document.getElementById('map').dataset.shown || 0) > 0")
+
+
+def _card_sizes(page: Any) -> dict[int, int]:
+    cards = page.locator("[data-testid=segment-card]")
+    return {
+        int(cards.nth(i).get_attribute("data-segment-id")): int(
+            cards.nth(i).locator(".size .n").inner_text().replace(",", "")
+        )
+        for i in range(cards.count())
+    }
+
+
+def test_age_and_gender_are_profiled_though_not_clustered_on(
+    page: Any, api_url: str, output_dir: Path
+) -> None:
+    summary = get_json(f"{api_url}/datasets/{DATASET}")
+    columns = {c["name"]: c for c in summary["columns"]}
+    assert (columns["Age"]["used"], columns["Age"]["profiled"]) == (False, True)
+    assert (columns["Gender"]["used"], columns["Gender"]["profiled"]) == (False, True)
+    assert summary["feature_names"] and not any("Age" in f for f in summary["feature_names"])
+
+    _open(page, f"{api_url}/")
+    cards = page.locator("[data-testid=segment-card]")
+    for i in range(cards.count()):
+        keys = cards.nth(i).locator(".stats .k").all_inner_texts()
+        assert "Age" in keys
+        assert "Gender" in keys
+    # The whole population of 200, untouched sliders keep every customer (the extremes too).
+    assert page.locator("[data-testid=shown-count]").inner_text() == "200 of 200 customers"
+
+    page.locator("#analysis-tabs button[data-tab='eda']").click()
+    names = page.eval_on_selector_all(
+        "#figs-eda [data-figure-name]", "nodes => nodes.map((n) => n.dataset.figureName)"
+    )
+    assert {"hist:Age", "violin:Age:Gender", "box:Age", "correlation"} <= set(names)
+    figure = page.locator("[data-figure-name='box:Age']")
+    figure.scroll_into_view_if_needed()
+    page.wait_for_selector("[data-figure-name='box:Age'] .plot[data-drawn='1'] .main-svg")
+    page.screenshot(path=str(output_dir / "10-age-by-segment.png"), full_page=False)
+    assert page.script_errors == []
+
+
+def test_filters_recompute_cards_sizes_shares_and_means(
+    page: Any, api_url: str, output_dir: Path
+) -> None:
+    _open(page, f"{api_url}/")
+    plots = get_json(f"{api_url}/datasets/{DATASET}/plots")
+    points = plots["points"]
+    assert points["n"] == points["sampled_from"] == 200  # every customer: the cards are exact
+    key = page.locator("#cards").get_attribute("data-model").split("|")[1]
+    labels = points["labels"][key]
+    genders = points["features"]["Gender"]
+    ages = points["features"]["Age"]
+    unfiltered = _card_sizes(page)
+
+    page.locator("[data-testid='filter-Gender'] input[value='Male']").uncheck()
+    women = [i for i, g in enumerate(genders) if g == "Female"]
+    page.wait_for_function(
+        f"document.getElementById('cards').dataset.filtered === '{len(women)}'"
+    )
+    caption = page.locator("#cards-caption").inner_text()
+    assert caption == f"Filtered: {len(women)} of 200 training customers (exact)"
+    sizes = _card_sizes(page)
+    expected = {sid: sum(1 for i in women if labels[i] == sid) for sid in unfiltered}
+    assert sizes == expected
+    assert sum(sizes.values()) == len(women) < sum(unfiltered.values())
+
+    # A card's Age reads the filtered customers' mean, its Gender mix 100% Female.
+    sid = max(expected, key=lambda s: expected[s])
+    card = page.locator(f"[data-testid=segment-card][data-segment-id='{sid}']")
+    age_item = card.locator(".stats li", has=page.locator(".k", has_text="Age"))
+    shown_mean = float(age_item.locator(".v").inner_text().split()[0])
+    true_mean = mean(ages[i] for i in women if labels[i] == sid)
+    assert shown_mean == pytest.approx(true_mean, abs=0.05 if true_mean < 100 else 0.5)
+    gender_item = card.locator(".stats li", has=page.locator(".k", has_text="Gender"))
+    assert gender_item.locator(".v").inner_text() == "Female 100%"
+    page.screenshot(path=str(output_dir / "11-filtered-cards.png"), full_page=True)
+
+    # Nobody left: a message on the cards and the map, and a way back.
+    page.locator("[data-testid='filter-Gender'] input[value='Female']").uncheck()
+    empty = page.locator("[data-testid=empty-result]")
+    empty.wait_for()
+    assert "No customers match these filters" in empty.inner_text()
+    assert page.locator("#map").get_attribute("data-shown") == "0"
+    annotations = page.evaluate(
+        "() => (document.getElementById('map').layout.annotations || []).map((a) => a.text)"
+    )
+    assert annotations == ["No customers match these filters"]
+    page.screenshot(path=str(output_dir / "12-empty-result.png"), full_page=False)
+    empty.locator("button").click()
+    page.wait_for_function("document.getElementById('cards').dataset.filtered === ''")
+    assert _card_sizes(page) == unfiltered
+    assert page.script_errors == []
+
+
+def test_float_sliders_reach_both_extremes(page: Any, api_url: str) -> None:
+    """A float column's slider ends at its exact minimum and maximum: moved away and back, it
+    keeps every customer (a fractional step used to snap below the maximum)."""
+    values = [round(19.5 + i * 0.37, 2) for i in range(200)]
+
+    def with_floats(route: Any) -> None:
+        response = route.fetch()
+        data = response.json()
+        data["points"]["features"] = {"Spend": values}
+        route.fulfill(response=response, json=data)
+
+    page.route(f"{api_url}/datasets/{DATASET}/plots*", with_floats)
+    _open(page, f"{api_url}/")
+    count = page.locator("[data-testid=shown-count]")
+    assert count.inner_text() == "200 of 200 customers"
+    hi = page.locator("[data-testid=filter-Spend] input[data-end='hi']")
+    hi.press("ArrowLeft")
+    page.wait_for_function("document.getElementById('map').dataset.shown === '199'")
+    hi.press("ArrowRight")
+    page.wait_for_function("document.getElementById('map').dataset.shown === '200'")
+    lo = page.locator("[data-testid=filter-Spend] input[data-end='lo']")
+    lo.press("ArrowRight")
+    lo.press("ArrowLeft")
+    page.wait_for_function("document.getElementById('map').dataset.shown === '200'")
+    assert count.inner_text() == "200 of 200 customers"
+    assert page.locator("[data-testid=filter-Spend] .range").inner_text() == "19.5 – 93.1"
+    assert page.script_errors == []
+
+
+def test_the_page_follows_a_training_run_to_its_new_version(
+    page: Any, api_url: str, mall_stack: Any, output_dir: Path
+) -> None:
+    """Open on a dataset, upload a newer file: the page says it is training, then shows the
+    new version by itself (no reload)."""
+    s3 = mall_stack.client("s3")
+    lines = (DATA / "mall_customers.csv").read_bytes().splitlines(keepends=True)
+    s3.put_object(
+        Bucket=mall_stack.raw_bucket, Key="uploads/live/first.csv", Body=b"".join(lines[:-30])
+    )
+    deadline = time.monotonic() + TRAINING_TIMEOUT_S
+    while True:
+        listing = get_json(f"{api_url}/datasets")
+        if any(d["dataset"] == "live" and d["current_version"] for d in listing["datasets"]):
+            break
+        assert time.monotonic() < deadline, "the first upload of 'live' was not trained in time"
+        time.sleep(0.5)
+    _open(page, f"{api_url}/#dataset=live")
+    page.wait_for_function(
+        "document.getElementById('version-meta').textContent === '170 customers · from first.csv'"
+    )
+    time.sleep(1.1)  # S3 times have one-second resolution: the second upload is newer
+    s3.put_object(
+        Bucket=mall_stack.raw_bucket, Key="uploads/live/second.csv", Body=b"".join(lines)
+    )
+    page.wait_for_function(
+        "document.getElementById('live-status').dataset.state === 'training'",
+        timeout=TRAINING_TIMEOUT_S * 1000,
+    )
+    assert "Training second.csv" in page.locator("[data-testid=live-status]").inner_text()
+    page.screenshot(path=str(output_dir / "13-training.png"), full_page=False)
+    page.wait_for_function(
+        "document.getElementById('version-meta').textContent === '200 customers · from second.csv'",
+        timeout=TRAINING_TIMEOUT_S * 1000,
+    )
+    page.wait_for_selector("[data-testid=segment-card]")
+    page.wait_for_function("document.getElementById('live-status').dataset.state === 'idle'")
+    status = get_json(f"{api_url}/datasets/live/status")
+    assert page.locator("#version-select").input_value() == status["current_version"]
+    assert page.script_errors == []
