@@ -39,7 +39,15 @@ from mangum import Mangum
 import shared
 from lambdas.api.errors import install_error_handlers
 from lambdas.api.middleware import MAX_BODY_BYTES, MAX_RESPONSE_BYTES, GatewayMiddleware
-from lambdas.api.routes import assign, dashboard, datasets, health, segments, versions
+from lambdas.api.routes import (
+    assign,
+    dashboard,
+    datasets,
+    health,
+    segment_work,
+    segments,
+    versions,
+)
 from shared.settings import Settings, get_settings
 from shared.store.base import ModelStore
 
@@ -100,6 +108,7 @@ def create_app(
     app.include_router(segments.router)
     app.include_router(assign.router)
     app.include_router(versions.router)
+    app.include_router(segment_work.router)
     app.include_router(dashboard.router)
     app.add_middleware(
         GatewayMiddleware, max_body_bytes=max_body_bytes, max_response_bytes=max_response_bytes

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared.contract.config import Algorithm, DatasetConfig
 from shared.contract.evaluation import Evaluation
@@ -22,6 +22,7 @@ from shared.contract.manifest import (
     SourceInfo,
     StructureVerdict,
 )
+from shared.contract.names import clean_segment_name
 from shared.contract.plots import PlotData
 from shared.contract.profiles import NumericSummary, SegmentProfile
 
@@ -159,6 +160,15 @@ class DatasetDetail(_Schema):
 # --- segments ----------------------------------------------------------------------------------
 
 
+class NamedSegment(SegmentProfile):
+    """A segment profile with the name people see (``name``) and where it comes from."""
+
+    generated_name: str = Field(description="The name training gave the segment.")
+    name_source: Literal["person", "known_group", "rfm", "generated"] = Field(
+        default="generated", description="Where ``name`` comes from (strongest first)."
+    )
+
+
 class SegmentsResponse(_Schema):
     """Every segment of one fitted model."""
 
@@ -167,7 +177,7 @@ class SegmentsResponse(_Schema):
     algorithm: Algorithm
     k: int | None
     n_segments: int
-    segments: list[SegmentProfile]
+    segments: list[NamedSegment]
     population: dict[str, NumericSummary] = Field(
         default_factory=dict,
         description="Per numeric column, the whole population's summary (what z compares to).",
@@ -177,7 +187,7 @@ class SegmentsResponse(_Schema):
     )
 
 
-class SegmentDetail(SegmentProfile):
+class SegmentDetail(NamedSegment):
     """One segment, with the model it belongs to."""
 
     dataset: str
@@ -328,3 +338,55 @@ class DatasetStatus(_Schema):
     last_failure: FailureReport | None = Field(
         default=None, description="The newest failure report, if any."
     )
+
+
+# --- segment work ------------------------------------------------------------------------------
+
+
+class SegmentNameRequest(_Schema):
+    """A person's name for a segment; null clears it (the generated name shows again)."""
+
+    name: str | None = Field(max_length=200)
+
+    @field_validator("name")
+    @classmethod
+    def _clean(cls, value: str | None) -> str | None:
+        return None if value is None else clean_segment_name(value)
+
+
+class SegmentNameResponse(_Schema):
+    dataset: str
+    segment_id: int
+    name: str | None = Field(description="The person's name now set (None: cleared).")
+    names: dict[str, str] = Field(description="Every name people set, by segment id.")
+
+
+class SegmentCount(_Schema):
+    segment_id: int
+    name: str
+    size: int
+    share: float
+
+
+class SegmentMove(_Schema):
+    from_segment: int
+    to_segment: int
+    customers: int
+
+
+class VersionComparison(_Schema):
+    """Two versions' published segments side by side, and how customers moved between them."""
+
+    dataset: str
+    base_version: str
+    other_version: str
+    base_model: str
+    other_model: str
+    base_segments: list[SegmentCount]
+    other_segments: list[SegmentCount]
+    kept: list[int] = Field(description="Segment ids both versions publish.")
+    matched_customers: int | None = Field(
+        description="Customers found in both versions by id (None: no id column)."
+    )
+    moves: list[SegmentMove] = Field(default_factory=list)
+    note: str | None = None

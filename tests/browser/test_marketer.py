@@ -7,6 +7,8 @@ income and spending only). Screenshots go to ``test-output/browser/``.
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
 from pathlib import Path
 from statistics import mean
@@ -14,11 +16,12 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import DATA, DATASET, TRAINING_TIMEOUT_S, get_json
+from tests.browser.conftest import DATA, DATASET, REPO, TRAINING_TIMEOUT_S, get_json, new_page
 
 pytestmark = pytest.mark.browser
 
 INCOME, SPENDING = "Annual Income (k$)", "Spending Score (1-100)"
+MALL_URL = "{}/#dataset=" + DATASET  # another test adds a dataset that sorts first
 
 
 def _open(page: Any, url: str) -> None:
@@ -44,9 +47,10 @@ def test_age_and_gender_are_profiled_though_not_clustered_on(
     columns = {c["name"]: c for c in summary["columns"]}
     assert (columns["Age"]["used"], columns["Age"]["profiled"]) == (False, True)
     assert (columns["Gender"]["used"], columns["Gender"]["profiled"]) == (False, True)
-    assert summary["feature_names"] and not any("Age" in f for f in summary["feature_names"])
+    assert summary["feature_names"]
+    assert not any("Age" in f for f in summary["feature_names"])
 
-    _open(page, f"{api_url}/")
+    _open(page, MALL_URL.format(api_url))
     cards = page.locator("[data-testid=segment-card]")
     for i in range(cards.count()):
         keys = cards.nth(i).locator(".stats .k").all_inner_texts()
@@ -70,7 +74,7 @@ def test_age_and_gender_are_profiled_though_not_clustered_on(
 def test_filters_recompute_cards_sizes_shares_and_means(
     page: Any, api_url: str, output_dir: Path
 ) -> None:
-    _open(page, f"{api_url}/")
+    _open(page, MALL_URL.format(api_url))
     plots = get_json(f"{api_url}/datasets/{DATASET}/plots")
     points = plots["points"]
     assert points["n"] == points["sampled_from"] == 200  # every customer: the cards are exact
@@ -82,9 +86,7 @@ def test_filters_recompute_cards_sizes_shares_and_means(
 
     page.locator("[data-testid='filter-Gender'] input[value='Male']").uncheck()
     women = [i for i, g in enumerate(genders) if g == "Female"]
-    page.wait_for_function(
-        f"document.getElementById('cards').dataset.filtered === '{len(women)}'"
-    )
+    page.wait_for_function(f"document.getElementById('cards').dataset.filtered === '{len(women)}'")
     caption = page.locator("#cards-caption").inner_text()
     assert caption == f"Filtered: {len(women)} of 200 training customers (exact)"
     sizes = _card_sizes(page)
@@ -132,7 +134,7 @@ def test_float_sliders_reach_both_extremes(page: Any, api_url: str) -> None:
         route.fulfill(response=response, json=data)
 
     page.route(f"{api_url}/datasets/{DATASET}/plots*", with_floats)
-    _open(page, f"{api_url}/")
+    _open(page, MALL_URL.format(api_url))
     count = page.locator("[data-testid=shown-count]")
     assert count.inner_text() == "200 of 200 customers"
     hi = page.locator("[data-testid=filter-Spend] input[data-end='hi']")
@@ -145,7 +147,7 @@ def test_float_sliders_reach_both_extremes(page: Any, api_url: str) -> None:
     lo.press("ArrowLeft")
     page.wait_for_function("document.getElementById('map').dataset.shown === '200'")
     assert count.inner_text() == "200 of 200 customers"
-    assert page.locator("[data-testid=filter-Spend] .range").inner_text() == "19.5 – 93.1"
+    assert page.locator("[data-testid=filter-Spend] .range").inner_text() == "19.5 \u2013 93.1"
     assert page.script_errors == []
 
 
@@ -171,9 +173,7 @@ def test_the_page_follows_a_training_run_to_its_new_version(
         "document.getElementById('version-meta').textContent === '170 customers · from first.csv'"
     )
     time.sleep(1.1)  # S3 times have one-second resolution: the second upload is newer
-    s3.put_object(
-        Bucket=mall_stack.raw_bucket, Key="uploads/live/second.csv", Body=b"".join(lines)
-    )
+    s3.put_object(Bucket=mall_stack.raw_bucket, Key="uploads/live/second.csv", Body=b"".join(lines))
     page.wait_for_function(
         "document.getElementById('live-status').dataset.state === 'training'",
         timeout=TRAINING_TIMEOUT_S * 1000,
@@ -189,3 +189,132 @@ def test_the_page_follows_a_training_run_to_its_new_version(
     status = get_json(f"{api_url}/datasets/live/status")
     assert page.locator("#version-select").input_value() == status["current_version"]
     assert page.script_errors == []
+
+
+@pytest.mark.parametrize("width", [390, 768, 1024])
+def test_no_horizontal_scroll_and_filters_in_a_drawer(
+    browser: Any, api_url: str, output_dir: Path, width: int
+) -> None:
+    page = new_page(browser)
+    try:
+        page.set_viewport_size({"width": width, "height": 844})
+        _open(page, MALL_URL.format(api_url))
+        page.locator("#analysis-tabs button[data-tab='eda']").click()
+        figures = page.locator("#figs-eda .plot")
+        for i in range(figures.count()):  # figures draw as they scroll into view
+            figures.nth(i).scroll_into_view_if_needed()
+            page.wait_for_function(
+                f"document.querySelectorAll('#figs-eda .plot')[{i}].dataset.drawn === '1'"
+            )
+        page.evaluate("window.scrollTo(0, 0)")
+        widths = page.evaluate(
+            "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+        )
+        assert widths[0] <= widths[1] == width, widths
+        for control in ("#dataset-select", "#version-select", "#token-button"):
+            box = page.locator(control).bounding_box()
+            assert box is not None
+            assert box["x"] >= 0
+            assert box["x"] + box["width"] <= width, control
+        # The filters are one tap away at the top, not at the bottom of a long page.
+        sidebar = page.locator("#sidebar")
+        toggle = page.locator("[data-testid=drawer-toggle]")
+        assert toggle.is_visible()
+        assert toggle.bounding_box()["y"] < 844
+        assert not sidebar.is_visible() or page.locator("#filters").bounding_box()["x"] < 0
+        toggle.click()
+        page.wait_for_function("document.getElementById('sidebar').classList.contains('open')")
+        page.wait_for_timeout(300)  # the slide-in transition
+        box = page.locator("#filters").bounding_box()
+        assert box is not None
+        assert box["x"] >= 0
+        assert box["x"] + box["width"] <= width
+        page.screenshot(path=str(output_dir / f"14-drawer-{width}.png"))
+        page.keyboard.press("Escape")
+        page.wait_for_function("!document.getElementById('sidebar').classList.contains('open')")
+        if width == 390:
+            page.evaluate("window.scrollTo(0, 0)")
+            page.screenshot(path=str(output_dir / "dashboard-390.png"), full_page=True)
+            if os.environ.get("SEGMENTS_UPDATE_SCREENSHOT") == "1":
+                shutil.copyfile(
+                    output_dir / "dashboard-390.png", REPO / "docs" / "dashboard-phone.png"
+                )
+        assert page.script_errors == []
+    finally:
+        page.context.close()
+
+
+def test_keyboard_radiogroups_and_tabs(page: Any, api_url: str) -> None:
+    _open(page, MALL_URL.format(api_url))
+    k_group = page.locator("#k-buttons")
+    checked = k_group.locator("[aria-checked=true]")
+    start = int(checked.get_attribute("data-k"))
+    assert k_group.locator("button[tabindex='0']").count() == 1
+    checked.focus()
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function(
+        f"document.getElementById('cards').dataset.model.endsWith('-k{start + 1}')"
+    )
+    assert page.evaluate("() => document.activeElement.dataset.k") == str(start + 1)
+    page.keyboard.press("ArrowLeft")
+    page.wait_for_function(f"document.getElementById('cards').dataset.model.endsWith('-k{start}')")
+
+    algo = page.locator("#algo-buttons [aria-checked=true]")
+    first = algo.get_attribute("data-algo")
+    algo.focus()
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function(
+        f"document.querySelector('#algo-buttons [aria-checked=true]').dataset.algo !== '{first}'"
+    )
+    assert page.evaluate("() => document.activeElement.getAttribute('aria-checked')") == "true"
+
+    tabs = page.locator("#analysis-tabs [role=tab]")
+    assert [tabs.nth(i).get_attribute("aria-selected") for i in range(3)] == [
+        "true",
+        "false",
+        "false",
+    ]
+    tabs.nth(0).focus()
+    page.keyboard.press("ArrowRight")
+    assert [tabs.nth(i).get_attribute("aria-selected") for i in range(3)] == [
+        "false",
+        "true",
+        "false",
+    ]
+    assert page.locator("#tab-eda").is_visible()
+    assert page.script_errors == []
+
+
+def test_metrics_and_the_k_choice_read_in_plain_words(page: Any, api_url: str) -> None:
+    _open(page, MALL_URL.format(api_url))
+    sentence = page.locator("[data-testid=k-sentence]").inner_text()
+    assert sentence.startswith("5 segments: the elbow of the within-segment spread is at 5")
+    assert "best separation nearby" in sentence
+    help_text = page.locator("[data-testid=kpi-silhouette]").get_attribute("title")
+    assert help_text.startswith("How clearly customers sit in their own segment")
+    heads = page.locator("#comparison th")
+    assert heads.nth(4).get_attribute("title").startswith("How much segments overlap")
+    assert page.script_errors == []
+
+
+@pytest.mark.parametrize("width", [1400, 390])
+def test_axe_finds_no_violations(browser: Any, api_url: str, width: int) -> None:
+    from axe_playwright_python.sync_playwright import Axe
+
+    page = new_page(browser)
+    try:
+        page.set_viewport_size({"width": width, "height": 900})
+        _open(page, MALL_URL.format(api_url))
+        if width < 1100:  # the filters are in the drawer: open it
+            page.locator("[data-testid=drawer-toggle]").click()
+            page.wait_for_timeout(300)
+        page.locator("[data-testid='filter-Gender'] input[value='Male']").uncheck()
+        page.wait_for_function("document.getElementById('cards').dataset.filtered !== ''")
+        results = Axe().run(page)
+        violations = [
+            (v["id"], v["help"], [n["target"] for n in v["nodes"]][:3])
+            for v in results.response["violations"]
+        ]
+        assert violations == []
+    finally:
+        page.context.close()

@@ -266,7 +266,7 @@ export function renderDataSummary() {
     rows.dropped_reasons && Object.keys(rows.dropped_reasons).length ? [el('dt', { text: 'Dropped rows' }), el('dd', { text: renderValue(rows.dropped_reasons) })] : null,
     rows.imputed_values && Object.keys(rows.imputed_values).length ? [el('dt', { text: 'Imputed values' }), el('dd', { text: renderValue(rows.imputed_values) })] : null);
   const cols = state.columns;
-  const table = cols.length ? el('div', { className: 'table-wrap' }, el('table', { className: 'left' },
+  const table = cols.length ? el('div', { className: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': 'Training columns' }, el('table', { className: 'left' },
     el('thead', null, el('tr', null, ['Column', 'Role', 'Type', 'Used', 'Missing', 'Imputed with', 'Note'].map((h) => el('th', { text: h })))),
     el('tbody', null, cols.map((c) => el('tr', null,
       el('td', { text: c.name }), el('td', { text: c.role }), el('td', { text: c.dtype || '' }),

@@ -11,6 +11,7 @@
  *   filters.js   the feature filters;  assign.js  the assign form
  *   analysis.js  the analysis tabs (figures, comparison, data summary)
  *   filtered.js  the cards of the filtered customers;  status.js  live training status
+ *   explain.js   metrics and the k choice in words;  layout.js  drawer, keyboard, ARIA
  * This module loads datasets and versions and wires the page's controls.
  */
 import { buildFigures, observeVisibleFigures, renderComparison, renderDataSummary } from './analysis.js';
@@ -19,6 +20,7 @@ import { buildAssignForm, fillExample, submitAssign } from './assign.js';
 import { renderCards } from './cards.js';
 import { $, el, setChildren } from './dom.js';
 import { buildFilters } from './filters.js';
+import { enhanceLayout } from './layout.js';
 import { renderMap, renderMix } from './map.js';
 import { chosenK, selectModel, sweepKs } from './model.js';
 import { hideNotice, showApiError, showNotice, showWarnings, toggleTokenPanel, updateTokenButton } from './notices.js';
@@ -229,6 +231,7 @@ function wire() {
     });
   }
   updateTokenButton();
+  enhanceLayout();
 }
 
 wire();
