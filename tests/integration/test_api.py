@@ -145,7 +145,7 @@ def call(
     ``jwt_scopes``: the event carries the gateway's JWT authorizer block (and the Cognito JWT in
     ``Authorization``) with these verified scopes, as ``events/api-assign-jwt.json``.
     """
-    name = "api-assign" if method == "POST" else "api-health"
+    name = "api-assign" if method in ("POST", "PUT") else "api-health"
     event = load_event(name)
     if jwt_scopes is not None:
         signed = load_event("api-assign-jwt")
@@ -164,7 +164,7 @@ def call(
     event["queryStringParameters"] = {k: str(v) for k, v in (query or {}).items()} or None
     if token:
         event["headers"]["authorization"] = f"Bearer {token}"
-    if method == "POST":
+    if method in ("POST", "PUT"):
         text = raw_body if raw_body is not None else json.dumps(body)
         event["body"] = text
         event["headers"]["content-length"] = str(len(text.encode()))
@@ -684,6 +684,82 @@ def test_status_says_training_since_when_the_last_failure_and_the_current_versio
     assert body["last_failure"]["error"] == failure["error"]
     assert body["current_version"] == "v2"
     status, body, _ = call("GET", "/datasets/nothing-here/status")
+    assert status == 404
+
+
+def test_a_segment_name_set_by_a_person_outranks_the_generated_one_and_follows_its_id(
+    store: S3ModelStore, trained: TrainingOutput
+) -> None:
+    publish(store, trained, "v1", dataset="named")
+    status, body, _ = call("GET", "/datasets/named/segments")
+    first = body["segments"][0]
+    generated, sid = first["name"], first["segment_id"]
+    assert (first["name_source"], first["generated_name"]) == ("generated", generated)
+
+    status, body, _ = call(
+        "PUT", f"/datasets/named/segments/{sid}/name", body={"name": "  Weekend   regulars "}
+    )
+    assert status == 200, body
+    assert (body["name"], body["names"]) == ("Weekend regulars", {str(sid): "Weekend regulars"})
+    # Any model of any version with that stable id shows the name; the id is what it follows.
+    publish(store, trained, "v2", dataset="named")
+    status, detail, _ = call("GET", f"/datasets/named/segments/{sid}")
+    status, older, _ = call("GET", "/datasets/named/segments", query={"version": "v1"})
+    for segment in (detail, next(s for s in older["segments"] if s["segment_id"] == sid)):
+        assert (segment["name"], segment["name_source"]) == ("Weekend regulars", "person")
+        assert segment["generated_name"] == generated
+
+    for bad in ("", " ", "x" * 81, "tab\u0007"):
+        status, body, _ = call("PUT", f"/datasets/named/segments/{sid}/name", body={"name": bad})
+        assert status == 422, (bad, body)
+    status, body, _ = call("PUT", "/datasets/named/segments/999/name", body={"name": "Ghost"})
+    assert status == 404
+    status, body, _ = call("PUT", f"/datasets/named/segments/{sid}/name", body={"name": None})
+    assert (status, body["name"], body["names"]) == (200, None, {})
+    status, body, _ = call("GET", f"/datasets/named/segments/{sid}")
+    assert (body["name"], body["name_source"]) == (generated, "generated")
+
+
+def test_a_segments_customers_export_as_csv_a_spreadsheet_opens_safely(
+    store: S3ModelStore, trained: TrainingOutput
+) -> None:
+    publish(store, trained, "v1", dataset="export")
+    call("PUT", "/datasets/export/segments/1/name", body={"name": "=1+1 buyers"})
+    status, text, headers = call("GET", "/datasets/export/segments/1/customers.csv")
+    assert status == 200
+    assert headers["content-type"].startswith("text/csv")
+    assert "attachment" in headers["content-disposition"]
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[0] == ["CustomerID", "segment_id", "segment_name"]
+    champion = trained.profiles.sets[trained.profiles.champion]
+    size = next(s.size for s in champion.segments if s.segment_id == 1)
+    assert len(rows) - 1 == size
+    assert {r[1] for r in rows[1:]} == {"1"}
+    assert {r[2] for r in rows[1:]} == {"'=1+1 buyers"}
+    status, body, _ = call("GET", "/datasets/export/segments/77/customers.csv")
+    assert status == 404
+
+
+def test_two_versions_compare_by_segment_sizes_and_moves(
+    store: S3ModelStore, trained: TrainingOutput
+) -> None:
+    publish(store, trained, "v1", dataset="compare")
+    publish(store, trained, "v2", dataset="compare")
+    status, body, _ = call("GET", "/datasets/compare/versions/v1/compare", query={"with": "v2"})
+    assert status == 200, body
+    champion = trained.profiles.sets[trained.profiles.champion]
+    sizes = {s.segment_id: s.size for s in champion.segments}
+    assert {s["segment_id"]: s["size"] for s in body["base_segments"]} == sizes
+    assert {s["segment_id"]: s["size"] for s in body["other_segments"]} == sizes
+    assert body["kept"] == sorted(sizes)
+    assert body["matched_customers"] == 200
+    # The same training: every customer stays in its segment.
+    assert {(m["from_segment"], m["to_segment"]): m["customers"] for m in body["moves"]} == {
+        (sid, sid): n for sid, n in sizes.items()
+    }
+    status, body, _ = call("GET", "/datasets/compare/versions/v1/compare")  # with the current
+    assert (status, body["other_version"]) == (200, "v2")
+    status, body, _ = call("GET", "/datasets/compare/versions/v1/compare", query={"with": "v9"})
     assert status == 404
 
 

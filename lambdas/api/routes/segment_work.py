@@ -6,7 +6,8 @@
 - ``GET /datasets/{d}/segments/{id}/customers.csv``: that segment's training customers (id,
   segment id, name) from the version's ``assignments.csv.gz``, formula-neutralised. Only the
   chosen k of each algorithm has per-customer assignments.
-- ``GET /datasets/{d}/versions/{v}/compare?with=<other>``: the two versions' published
+- ``GET /datasets/{d}/versions/{v}/compare?with=<other>`` (default: the current version): the
+  two versions' published
   segments (sizes) and how customers moved between them (matched by id).
 """
 
@@ -190,10 +191,14 @@ def compare_versions(
     version: VersionPath,
     registry: RegistryDep,
     store: StoreDep,
-    other: Annotated[str, Query(alias="with", description="The version to compare with.")],
+    other: Annotated[
+        str | None,
+        Query(alias="with", description="The version to compare with (default: the current)."),
+    ] = None,
 ) -> VersionComparison:
-    """Sizes of the published (champion) segments of ``version`` and ``with``, the ids both
-    keep, and how customers moved (customers matched by id; none without an id column)."""
+    """Sizes of the published (champion) segments of ``version`` and ``with`` (default: the
+    current version), the ids both keep, and how customers moved (customers matched by id;
+    none without an id column)."""
     if not store.list_children(ModelLayout.dataset(dataset)):
         raise DatasetNotFoundError(f"no dataset named {quote_value(dataset)}")
     base = registry.get(dataset, version)
