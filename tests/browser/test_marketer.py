@@ -318,3 +318,101 @@ def test_axe_finds_no_violations(browser: Any, api_url: str, width: int) -> None
         assert violations == []
     finally:
         page.context.close()
+
+
+def _upload_and_wait(stack: Any, api_url: str, dataset: str, name: str, body: bytes) -> str:
+    """Upload ``body`` as ``uploads/<dataset>/<name>``; return the version it publishes."""
+    s3 = stack.client("s3")
+    s3.put_object(Bucket=stack.raw_bucket, Key=f"uploads/{dataset}/{name}", Body=body)
+    deadline = time.monotonic() + TRAINING_TIMEOUT_S
+    while True:
+        try:
+            listing = get_json(f"{api_url}/datasets/{dataset}/versions")
+        except OSError:
+            listing = {"versions": []}
+        for version in listing["versions"]:
+            if version["source_key"].endswith(f"/{name}") and listing["current_version"]:
+                return str(version["version"])
+        assert time.monotonic() < deadline, f"{dataset}/{name} was not trained in time"
+        time.sleep(0.5)
+
+
+def test_rename_export_compare_and_promote(
+    page: Any, api_url: str, mall_stack: Any, output_dir: Path
+) -> None:
+    lines = (DATA / "mall_customers.csv").read_bytes().splitlines(keepends=True)
+    first = _upload_and_wait(mall_stack, api_url, "work", "part.csv", b"".join(lines[:-20]))
+    _open(page, f"{api_url}/#dataset=work")
+
+    # Rename the largest segment; the card, the API and the heat map say the new name.
+    card = page.locator("[data-testid=segment-card]").first
+    sid = card.get_attribute("data-segment-id")
+    generated = card.locator(".card-name").inner_text()
+    card.locator("[data-testid=rename-segment]").click()
+    page.locator("[data-testid=rename-input]").fill("Weekend regulars")
+    page.locator("[data-testid=rename-form] button[type=submit]").click()
+    named = page.locator(f"[data-testid=segment-card][data-segment-id='{sid}'] .card-name")
+    page.wait_for_function(
+        f"document.querySelector(\"[data-segment-id='{sid}'] .card-name\").textContent"
+        " === 'Weekend regulars'"
+    )
+    api_segment = get_json(f"{api_url}/datasets/work/segments/{sid}")
+    assert (api_segment["name"], api_segment["generated_name"]) == ("Weekend regulars", generated)
+
+    # Export that segment's customers.
+    with page.expect_download() as download:
+        page.locator(
+            f"[data-testid=segment-card][data-segment-id='{sid}'] [data-testid=export-segment]"
+        ).click()
+    rows = Path(download.value.path()).read_text().splitlines()
+    assert rows[0] == "CustomerID,segment_id,segment_name"
+    size = int(
+        page.locator(f"[data-testid=segment-card][data-segment-id='{sid}'] .size .n").inner_text()
+    )
+    assert len(rows) - 1 == size
+    assert all(r.endswith(f",{sid},Weekend regulars") for r in rows[1:])
+
+    # A retrain: the page follows it, and the name follows the segment's stable id.
+    time.sleep(1.1)
+    second = _upload_and_wait(mall_stack, api_url, "work", "whole.csv", b"".join(lines))
+    page.wait_for_function(
+        "document.getElementById('version-meta').textContent === '200 customers · from whole.csv'",
+        timeout=30_000,
+    )
+    page.wait_for_selector(f"#cards[data-model^='{second}|']")
+    assert named.inner_text() == "Weekend regulars"
+    page.screenshot(path=str(output_dir / "15-renamed-after-retrain.png"))
+
+    # Compare the two versions, then promote the first one back (with a confirmation).
+    page.locator("#version-select").select_option(first)
+    page.wait_for_selector(f"#cards[data-model^='{first}|']")
+    page.locator("#analysis-tabs button[data-tab='data']").click()
+    page.locator("[data-testid=compare-select]").select_option(second)
+    page.locator("[data-testid=compare]").click()
+    summary = page.locator("[data-testid=compare-summary]")
+    summary.wait_for()
+    compared = get_json(f"{api_url}/datasets/work/versions/{first}/compare?with={second}")
+    assert compared["matched_customers"] == 180
+    stayed = sum(m["customers"] for m in compared["moves"] if m["from_segment"] == m["to_segment"])
+    assert summary.inner_text().startswith(f"{stayed} of the 180 customers")
+    rows = page.locator("[data-testid=compare-sizes] tbody tr")
+    assert rows.count() == len(
+        {s["segment_id"] for s in compared["base_segments"] + compared["other_segments"]}
+    )
+    page.screenshot(path=str(output_dir / "16-compare.png"), full_page=True)
+
+    dialogs: list[str] = []
+    page.once("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.accept()))
+    page.locator("[data-testid=promote]").click()
+    page.wait_for_function(
+        "document.querySelector('[data-testid=promote-message]').textContent.includes('current')"
+    )
+    assert dialogs
+    assert first in dialogs[0]
+    assert get_json(f"{api_url}/datasets/work/status")["current_version"] == first
+    page.wait_for_function(
+        "document.querySelector('#version-select option:checked')"
+        ".textContent.endsWith('(current)')",
+        timeout=30_000,
+    )
+    assert page.script_errors == []

@@ -736,7 +736,7 @@ def test_a_segments_customers_export_as_csv_a_spreadsheet_opens_safely(
     assert len(rows) - 1 == size
     assert {r[1] for r in rows[1:]} == {"1"}
     assert {r[2] for r in rows[1:]} == {"'=1+1 buyers"}
-    status, body, _ = call("GET", "/datasets/export/segments/77/customers.csv")
+    status, _body, _ = call("GET", "/datasets/export/segments/77/customers.csv")
     assert status == 404
 
 

@@ -12,6 +12,8 @@
  *   analysis.js  the analysis tabs (figures, comparison, data summary)
  *   filtered.js  the cards of the filtered customers;  status.js  live training status
  *   explain.js   metrics and the k choice in words;  layout.js  drawer, keyboard, ARIA
+ *   segments-work.js  rename, export, heat map, distributions by segment
+ *   versions.js  compare two versions, promote (admin)
  * This module loads datasets and versions and wires the page's controls.
  */
 import { buildFigures, observeVisibleFigures, renderComparison, renderDataSummary } from './analysis.js';
@@ -21,6 +23,8 @@ import { renderCards } from './cards.js';
 import { $, el, setChildren } from './dom.js';
 import { buildFilters } from './filters.js';
 import { enhanceLayout } from './layout.js';
+import { initSegmentWork } from './segments-work.js';
+import { initVersionsPanel } from './versions.js';
 import { renderMap, renderMix } from './map.js';
 import { chosenK, selectModel, sweepKs } from './model.js';
 import { hideNotice, showApiError, showNotice, showWarnings, toggleTokenPanel, updateTokenButton } from './notices.js';
@@ -232,6 +236,8 @@ function wire() {
   }
   updateTokenButton();
   enhanceLayout();
+  initSegmentWork();
+  initVersionsPanel();
 }
 
 wire();

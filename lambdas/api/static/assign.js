@@ -90,7 +90,7 @@ export async function submitAssign(e) {
     if (result.warnings && result.warnings.length) notes.push(...result.warnings);
     setChildren(box, 
       el('div', { className: 'seg' }, el('span', { className: 'dot' }),
-        el('span', { 'data-testid': 'assign-segment', text: result.segment_name || (seg && seg.name) || `Segment ${result.segment_id}` })),
+        el('span', { 'data-testid': 'assign-segment', text: (seg && seg.name_source === 'person' ? seg.name : result.segment_name) || (seg && seg.name) || `Segment ${result.segment_id}` })),
       el('div', { className: 'muted small', text: [`segment #${result.segment_id}`, ...facts].join(' · ') }),
       seg && seg.description ? el('p', { className: 'small', text: seg.description }) : null,
       notes.length ? el('div', { className: 'muted small', text: notes.join('; ') }) : null,

@@ -77,6 +77,9 @@ function schedule() {
   timer = setTimeout(tick, busy ? FAST_MS : SLOW_MS);
 }
 
+/** Ask for the status now (after a promote: the page follows the new current version). */
+export function checkStatusNow() { if (timer) clearTimeout(timer); tick(); }
+
 /** Start polling; `refresh(version)` runs when a version newer than the page's is published. */
 export function watchStatus(refresh) {
   onNewVersion = refresh;
