@@ -316,13 +316,16 @@ def correlation_figure(columns: Sequence[str], matrix: np.ndarray) -> dict[str, 
         fig,
         title={"text": "Correlation matrix (Pearson)"},
         height=side,
-        yaxis={"autorange": "reversed"},
+        # automargin: long column names are never clipped (the labels make room).
+        xaxis={"automargin": True, "tickangle": -30},
+        yaxis={"autorange": "reversed", "automargin": True},
     )
 
 
 def missing_figure(columns: Sequence[ColumnSchema], n_rows: int) -> dict[str, Any] | None:
-    """Missing values per input column; dropped columns in grey with their reason."""
-    if not columns:
+    """Missing values per input column; columns not used nor profiled in grey with their
+    reason. None when nothing is missing (an empty chart says nothing; the summary says so)."""
+    if not columns or not any(c.missing for c in columns):
         return None
     go = _go()
     fig = go.Figure(
@@ -330,7 +333,11 @@ def missing_figure(columns: Sequence[ColumnSchema], n_rows: int) -> dict[str, An
             x=[c.missing for c in columns],
             y=[text(c.name) for c in columns],
             orientation="h",
-            marker={"color": [PALETTE[0] if c.used else OUTLIER_COLOUR for c in columns]},
+            marker={
+                "color": [
+                    PALETTE[0] if c.used or c.profiled else OUTLIER_COLOUR for c in columns
+                ]
+            },
             customdata=[
                 [
                     f"{c.missing / n_rows:.1%}" if n_rows else "",
@@ -346,7 +353,7 @@ def missing_figure(columns: Sequence[ColumnSchema], n_rows: int) -> dict[str, An
         fig,
         title={"text": "Missing values per column (grey: not used)"},
         xaxis={"title": {"text": "missing values"}, "rangemode": "tozero"},
-        yaxis={"autorange": "reversed"},
+        yaxis={"autorange": "reversed", "automargin": True},
         height=max(300, 24 * len(columns) + 120),
     )
 
@@ -551,7 +558,11 @@ def silhouette_figure(
     return _finish(
         fig,
         title={"text": f"Silhouette per segment: {text(title)}"},
-        xaxis={"title": {"text": "silhouette value"}, "range": [-0.3, 1]},
+        # The axis reaches the lowest value: a badly placed customer is never drawn off-axis.
+        xaxis={
+            "title": {"text": "silhouette value"},
+            "range": [min(-0.1, min(v for _, v in pairs) - 0.05), 1],
+        },
         yaxis={"showticklabels": False, "title": {"text": "sampled customers by segment"}},
         bargap=0,
     )

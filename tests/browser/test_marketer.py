@@ -416,3 +416,38 @@ def test_rename_export_compare_and_promote(
         timeout=30_000,
     )
     assert page.script_errors == []
+
+
+def test_assign_form_checks_ranges_shows_gmm_membership_and_follows_typing(
+    page: Any, api_url: str
+) -> None:
+    _open(page, MALL_URL.format(api_url).replace("#dataset=", "#algorithm=gmm&k=5&dataset="))
+    page.wait_for_selector("#cards[data-model$='|gmm-k5']")
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url) if "/assign" in r.url else None)
+    spending = page.locator(f"#assign-fields [data-column='{SPENDING}']")
+    income = page.locator(f"#assign-fields [data-column='{INCOME}']")
+    income.fill("120")
+    spending.fill("-40")
+    page.locator("#assign-submit").click()
+    error = page.locator(f"[data-testid='assign-error-{SPENDING}']")
+    assert error.inner_text() == "Between 1 and 99, the range seen in training."
+    assert spending.get_attribute("aria-invalid") == "true"
+    assert requests == []
+
+    spending.fill("85")
+    page.locator("#assign-submit").click()
+    bars = page.locator("[data-testid=assign-membership] .bar-row")
+    bars.first.wait_for()
+    shares = [float(v.rstrip("%")) for v in bars.locator(".bar-value").all_inner_texts()]
+    assert shares == sorted(shares, reverse=True)
+    assert 90 <= sum(shares) <= 100.5
+    first_answer = page.locator("[data-testid=assign-segment]").inner_text()
+
+    # Typing another customer re-assigns without pressing the button.
+    spending.fill("10")
+    page.wait_for_function(
+        f"document.querySelector('[data-testid=assign-segment]').textContent !== {first_answer!r}"
+    )
+    assert len(requests) == 2
+    assert page.script_errors == []

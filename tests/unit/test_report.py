@@ -180,7 +180,6 @@ def test_every_documented_figure_is_built_and_json_serialisable(mall_plots: Plot
         f"box:{INCOME}",
         f"box:{SPENDING}",
         "correlation",
-        "missing",
         "elbow:kmeans",
         "silhouette_by_k:kmeans",
         "silhouette_by_k:gmm",
@@ -538,3 +537,50 @@ def test_report_css_and_js_are_package_data() -> None:
     pyproject = tomllib.loads((MALL.parents[1] / "pyproject.toml").read_text(encoding="utf-8"))
     shipped = pyproject["tool"]["setuptools"]["package-data"]["shared.report"]
     assert {"static/*.css", "static/*.js"} <= set(shipped)
+
+
+# --- chart defects --------------------------------------------------------------------------------
+
+
+def test_no_missing_value_chart_when_nothing_is_missing() -> None:
+    from shared.report.figures import missing_figure
+
+    full = ColumnSchema(name="Age", role="numeric", dtype="float", used=True)
+    assert missing_figure([full], 10) is None
+    holey = full.model_copy(update={"missing": 3})
+    figure = missing_figure([holey, full], 10)
+    assert figure is not None
+    assert figure["data"][0]["x"] == [3, 0]
+    assert figure["layout"]["yaxis"]["automargin"] is True
+
+
+def test_whole_number_histograms_have_whole_bins() -> None:
+    """Whole numbers spanning more values than bars: every bar holds the same count of integers
+    (fractional bins put one more integer in some bars: false spikes)."""
+    from shared.report.figures import HIST_MAX_BINS, histogram_figure
+
+    values = np.arange(0, 1000, dtype=float)  # uniform: every bar must be as tall as the others
+    figure = histogram_figure("Visits", values)
+    counts = figure["data"][0]["y"]
+    widths = set(figure["data"][0]["width"])
+    assert len(counts) <= HIST_MAX_BINS
+    assert len(widths) == 1
+    assert float(next(iter(widths))).is_integer()
+    assert max(counts[:-1]) == min(counts[:-1])  # the last bar may be cut by the maximum
+
+
+def test_silhouette_axis_reaches_the_lowest_value() -> None:
+    from shared.report.figures import silhouette_figure
+
+    figure = silhouette_figure("kmeans-k2", [0.5, -0.6, 0.7, 0.2], [0, 0, 1, 1], {})
+    low, high = figure["layout"]["xaxis"]["range"]
+    assert low <= -0.6 - 0.05 + 1e-9
+    assert high == 1
+
+
+def test_correlation_labels_make_room_for_themselves() -> None:
+    from shared.report.figures import correlation_figure
+
+    figure = correlation_figure(["A very long column name (units)", "B"], np.eye(2))
+    assert figure["layout"]["xaxis"]["automargin"] is True
+    assert figure["layout"]["yaxis"]["automargin"] is True

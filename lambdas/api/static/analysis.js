@@ -109,7 +109,9 @@ function liveSilhouetteFigure() {
     });
     tickvals.push(y + vals.length / 2);
     ticktext.push(`${esc(shortName(seg.name)).replace(/, /, ',<br>')} (${mean.toFixed(2)})`);
-    y += vals.length + Math.max(2, Math.round(labels.length / 60));
+    // Every segment gets a band tall enough for its label: small segments (DBSCAN's) would
+    // otherwise stack their labels on top of each other.
+    y += Math.max(vals.length, Math.round(labels.length / 18)) + Math.max(2, Math.round(labels.length / 60));
   }
   if (!count) return null;
   const mean = total / count;
