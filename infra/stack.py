@@ -228,7 +228,7 @@ class SegmentsStack(Stack):
                 s3.NotificationKeyFilter(prefix=UPLOAD_PREFIX, suffix=suffix),
             )
         self._grant_training(self.training.role, raw=raw, models=models)
-        self._grant_api(self.api.role, models=models)
+        self._grant_api(self.api.role, models=models, raw=raw)
         self._acknowledge_cdk_singletons()
         self._outputs()
 
@@ -264,9 +264,10 @@ class SegmentsStack(Stack):
         )
 
     @staticmethod
-    def _grant_api(role: iam.IRole, *, models: s3.IBucket) -> None:
-        """The API reads model versions and may only write the current pointer and the
-        promotion record that shields a version from retention while it is promoted."""
+    def _grant_api(role: iam.IRole, *, models: s3.IBucket, raw: s3.IBucket) -> None:
+        """The API reads model versions and may only write the current pointer, the
+        promotion record that shields a version from retention while it is promoted, and the
+        dataset's segment-name overlay (``names.json``, set by an admin)."""
         statements = [
             iam.PolicyStatement(
                 sid="ReadModelVersions",
@@ -284,15 +285,36 @@ class SegmentsStack(Stack):
                     models.arn_for_objects("datasets/*/promotions/*"),
                 ],
             ),
+            iam.PolicyStatement(
+                sid="RenameWritesNameOverlay",
+                actions=["s3:PutObject"],
+                resources=[models.arn_for_objects("datasets/*/names.json")],
+            ),
+            # A presigned POST acts with the signer's rights: the browser upload it signs (one
+            # key under uploads/, size-capped) needs PutObject there, and nothing else on raw.
+            iam.PolicyStatement(
+                sid="SignBrowserUploads",
+                actions=["s3:PutObject"],
+                resources=[raw.arn_for_objects("uploads/*")],
+            ),
         ]
         for statement in statements:
             role.add_to_principal_policy(statement)
         _acknowledge_object_patterns(
             role,
-            {models: ("datasets/*", "datasets/*/current.json", "datasets/*/promotions/*")},
+            {
+                models: (
+                    "datasets/*",
+                    "datasets/*/current.json",
+                    "datasets/*/promotions/*",
+                    "datasets/*/names.json",
+                ),
+                raw: ("uploads/*",),
+            },
             "The API serves any dataset's versions (GetObject under datasets/) and promote may "
             "rewrite only each dataset's current.json pointer and its promotion records "
-            "(retention spares a version promoted recently), not the artifacts.",
+            "(retention spares a version promoted recently), rename only each dataset's "
+            "names.json, not the artifacts; browser uploads it signs go under uploads/ only.",
         )
 
     def _acknowledge_cdk_singletons(self) -> None:

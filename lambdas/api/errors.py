@@ -24,6 +24,7 @@ from shared.exceptions import (
     ArtifactError,
     BatchTooLargeError,
     DataValidationError,
+    FileTooLargeError,
     InvalidCustomerError,
     NoModelError,
     NotFoundError,
@@ -39,6 +40,7 @@ __all__ = [
     "AssignBatchTooLargeError",
     "AuthenticationRequiredError",
     "PermissionDeniedError",
+    "UploadsUnavailableError",
     "install_error_handlers",
     "request_id_of",
 ]
@@ -54,6 +56,10 @@ class PermissionDeniedError(SegmentationError):
     """The token is valid but lacks the scope the route needs (403)."""
 
 
+class UploadsUnavailableError(SegmentationError):
+    """Browser uploads need the raw bucket (``RAW_BUCKET``); a local model folder has none."""
+
+
 class AssignBatchTooLargeError(BatchTooLargeError):
     """More customers than ``MAX_ASSIGN_BATCH`` in one call (413); carries the limit."""
 
@@ -66,12 +72,14 @@ STATUS: dict[type[SegmentationError], tuple[int, str]] = {
     InvalidCustomerError: (422, "invalid_customer"),
     DataValidationError: (422, "invalid_input"),
     BatchTooLargeError: (413, "batch_too_large"),
+    FileTooLargeError: (413, "file_too_large"),
     AlgorithmNotFittedError: (404, "model_not_fitted"),
     NotFoundError: (404, "not_found"),
     NoModelError: (503, "no_model"),
     ArtifactError: (503, "artifact_refused"),
     TransientStoreError: (503, "store_unavailable"),
     AuthenticationRequiredError: (401, "unauthorized"),
+    UploadsUnavailableError: (503, "uploads_unavailable"),
     PermissionDeniedError: (403, "forbidden"),
     SegmentationError: (400, "bad_request"),
 }

@@ -46,6 +46,7 @@ from lambdas.api.routes import (
     health,
     segment_work,
     segments,
+    uploads,
     versions,
 )
 from shared.settings import Settings, get_settings
@@ -109,6 +110,7 @@ def create_app(
     app.include_router(assign.router)
     app.include_router(versions.router)
     app.include_router(segment_work.router)
+    app.include_router(uploads.router)
     app.include_router(dashboard.router)
     app.add_middleware(
         GatewayMiddleware, max_body_bytes=max_body_bytes, max_response_bytes=max_response_bytes

@@ -390,3 +390,30 @@ class VersionComparison(_Schema):
     )
     moves: list[SegmentMove] = Field(default_factory=list)
     note: str | None = None
+
+
+# --- browser uploads ---------------------------------------------------------------------------
+
+
+class UploadRequest(_Schema):
+    """A file a person is about to upload from the browser."""
+
+    filename: str = Field(
+        min_length=1,
+        max_length=120,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._ -]*\.(?:csv|CSV|csv\.gz|CSV\.GZ|parquet|PARQUET)$",
+        description="The file's name: letters, digits, '.', '_', '-', spaces; .csv, .csv.gz or "
+        ".parquet.",
+    )
+    size: int = Field(ge=1, description="The file's size in bytes (checked against the cap).")
+
+
+class UploadTicket(_Schema):
+    """A presigned S3 POST: post ``fields`` then the file (field ``file``) to ``url``."""
+
+    dataset: str
+    key: str = Field(description="uploads/<dataset>/<name>: its upload starts a training run.")
+    url: str
+    fields: dict[str, str]
+    max_bytes: int
+    expires_at: datetime

@@ -334,9 +334,7 @@ def missing_figure(columns: Sequence[ColumnSchema], n_rows: int) -> dict[str, An
             y=[text(c.name) for c in columns],
             orientation="h",
             marker={
-                "color": [
-                    PALETTE[0] if c.used or c.profiled else OUTLIER_COLOUR for c in columns
-                ]
+                "color": [PALETTE[0] if c.used or c.profiled else OUTLIER_COLOUR for c in columns]
             },
             customdata=[
                 [

@@ -451,3 +451,63 @@ def test_assign_form_checks_ranges_shows_gmm_membership_and_follows_typing(
     )
     assert len(requests) == 2
     assert page.script_errors == []
+
+
+def test_an_admin_uploads_a_file_in_the_browser_and_watches_it_become_a_version(
+    page: Any, api_url: str, output_dir: Path
+) -> None:
+    _open(page, MALL_URL.format(api_url))
+    page.locator("[data-testid=upload-button]").click()
+    page.locator("[data-testid=upload-dataset]").fill("browser-upload")
+    page.locator("[data-testid=upload-file]").set_input_files(
+        files=[
+            {
+                "name": "shop.csv",
+                "mimeType": "text/csv",
+                "buffer": (DATA / "mall_customers.csv").read_bytes(),
+            }
+        ]
+    )
+    page.locator("#upload-submit").click()
+    message = page.locator("[data-testid=upload-message]")
+    page.wait_for_function(
+        "document.querySelector('[data-testid=upload-message]').textContent"
+        ".startsWith('Uploaded to uploads/browser-upload/shop.csv')",
+        timeout=30_000,
+    )
+    assert page.locator("#upload-progress").get_attribute("value") == "100"
+    page.screenshot(path=str(output_dir / "17-uploaded.png"))
+    # The page follows the new dataset through training to its first version.
+    page.wait_for_function(
+        "document.getElementById('dataset-select').value === 'browser-upload'",
+        timeout=TRAINING_TIMEOUT_S * 1000,
+    )
+    page.wait_for_function(
+        "document.getElementById('version-meta').textContent === '200 customers · from shop.csv'",
+        timeout=TRAINING_TIMEOUT_S * 1000,
+    )
+    page.wait_for_selector("[data-testid=segment-card]")
+    assert "Uploaded" in message.inner_text()
+    assert page.script_errors == []
+
+
+def test_upload_is_refused_without_an_admin_token_when_tokens_are_set(
+    page: Any, api_url: str
+) -> None:
+    def refuse(route: Any) -> None:
+        route.fulfill(
+            status=403,
+            json={"error": "forbidden", "message": "this route needs an admin token"},
+        )
+
+    page.route(f"{api_url}/datasets/*/uploads", refuse)
+    _open(page, MALL_URL.format(api_url))
+    page.locator("[data-testid=upload-button]").click()
+    page.locator("[data-testid=upload-file]").set_input_files(
+        files=[{"name": "x.csv", "mimeType": "text/csv", "buffer": b"a,b\n1,2\n"}]
+    )
+    page.locator("#upload-submit").click()
+    page.wait_for_function(
+        "document.querySelector('[data-testid=upload-message]').textContent.includes('admin')"
+    )
+    assert page.script_errors == []

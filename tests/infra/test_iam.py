@@ -92,7 +92,7 @@ def test_training_consumes_only_its_queue(prod: Synthesized) -> None:
     assert not [g for g in grants if g[0] == "sqs:SendMessage"]
 
 
-def test_api_reads_models_and_may_write_only_current_pointer_and_promotions(
+def test_api_reads_models_and_may_write_only_current_pointer_promotions_and_names(
     prod: Synthesized,
 ) -> None:
     storage = prod.stack.storage
@@ -103,6 +103,10 @@ def test_api_reads_models_and_may_write_only_current_pointer_and_promotions(
     assert writes == {
         _pair("s3:PutObject", _object_arn(prod, models, "datasets/*/current.json")),
         _pair("s3:PutObject", _object_arn(prod, models, "datasets/*/promotions/*")),
+        _pair("s3:PutObject", _object_arn(prod, models, "datasets/*/names.json")),
+        # The browser uploads it signs (presigned POST, one key, size-capped).
+        _pair("s3:PutObject", _object_arn(prod, storage.raw_bucket, "uploads/*")),
     }
-    assert not [g for g in grants if prod.logical_id(storage.raw_bucket) in g[1]]
+    raw_grants = [g for g in grants if prod.logical_id(storage.raw_bucket) in g[1]]
+    assert raw_grants == [_pair("s3:PutObject", _object_arn(prod, storage.raw_bucket, "uploads/*"))]
     assert not [g for g in grants if g[0].startswith("sqs:")]

@@ -763,6 +763,41 @@ def test_two_versions_compare_by_segment_sizes_and_moves(
     assert status == 404
 
 
+def test_a_browser_upload_is_a_presigned_post_for_one_key_under_a_size_cap(
+    mall: Manifest, env: pytest.MonkeyPatch
+) -> None:
+    import base64
+
+    env.setenv("RAW_BUCKET", "segments-raw-test")
+    env.setenv("MAX_UPLOAD_BYTES", "5000")
+    get_settings.cache_clear()
+    body_in = {"filename": "new customers.csv", "size": 1234}
+    status, body, _ = call("POST", "/datasets/fresh-data/uploads", body=body_in)
+    assert status == 200, body
+    assert body["key"] == "uploads/fresh-data/new-customers.csv"
+    assert body["url"].startswith("https://segments-raw-test.s3")
+    assert body["max_bytes"] == 5000
+    policy = json.loads(base64.b64decode(body["fields"]["policy"]))
+    assert ["content-length-range", 1, 5000] in policy["conditions"]
+    assert {"key": "uploads/fresh-data/new-customers.csv"} in policy["conditions"]
+    assert {"bucket": "segments-raw-test"} in policy["conditions"]
+
+    status, body, _ = call("POST", "/datasets/fresh-data/uploads", body={**body_in, "size": 5001})
+    assert (status, body["error"]) == (413, "file_too_large")
+    assert "5,000" in body["message"]
+    for name in ("../x.csv", "x.exe", "a/b.csv", ".csv", "x.csv\n"):
+        status, body, _ = call(
+            "POST", "/datasets/fresh-data/uploads", body={**body_in, "filename": name}
+        )
+        assert status == 422, (name, body)
+    status, _, _ = call("POST", "/datasets/Bad Name/uploads", body=body_in)
+    assert status in (404, 422)
+
+    status, _, headers = call("GET", "/")
+    assert status == 200
+    assert "connect-src 'self' https://segments-raw-test.s3" in headers["content-security-policy"]
+
+
 def test_the_status_stale_claim_age_is_the_training_claim_timeout() -> None:
     from shared.training.run import DEFAULT_CLAIM_TIMEOUT
 

@@ -37,12 +37,14 @@ from pathlib import Path
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
+from lambdas.api.dependencies import _settings_of as settings_of
 from shared.quoting import quote_value
 
 __all__ = [
     "CONTENT_SECURITY_POLICY",
     "STATIC_DIR",
     "StaticAsset",
+    "content_security_policy",
     "dashboard_version",
     "load_asset",
     "own_assets",
@@ -225,14 +227,37 @@ def render_index() -> str:
     return html
 
 
+def content_security_policy(upload_origin: str | None) -> str:
+    """:data:`CONTENT_SECURITY_POLICY`, letting the page post browser uploads to
+    ``upload_origin`` (the raw bucket's S3 endpoint) when there is one.
+
+    Examples
+    --------
+    >>> "connect-src 'self' https://raw.s3.amazonaws.com;" in content_security_policy(
+    ...     "https://raw.s3.amazonaws.com")
+    True
+    >>> content_security_policy(None) == CONTENT_SECURITY_POLICY
+    True
+    """
+    if not upload_origin:
+        return CONTENT_SECURITY_POLICY
+    return CONTENT_SECURITY_POLICY.replace(
+        "connect-src 'self'", f"connect-src 'self' {upload_origin}"
+    )
+
+
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
-def dashboard() -> HTMLResponse:
+def dashboard(request: Request) -> HTMLResponse:
     """The dashboard page (a static shell; its data comes from the JSON API)."""
+    from lambdas.api.routes.uploads import upload_origin
+
+    # The settings alone (not the services): the shell must load even with no store configured.
+    settings = settings_of(request)
     return HTMLResponse(
         render_index(),
         headers={
             "Cache-Control": "no-cache",
-            "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+            "Content-Security-Policy": content_security_policy(upload_origin(settings)),
             "X-Content-Type-Options": "nosniff",
             "Referrer-Policy": "no-referrer",
         },

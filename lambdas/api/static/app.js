@@ -13,7 +13,7 @@
  *   filtered.js  the cards of the filtered customers;  status.js  live training status
  *   explain.js   metrics and the k choice in words;  layout.js  drawer, keyboard, ARIA
  *   segments-work.js  rename, export, heat map, distributions by segment
- *   versions.js  compare two versions, promote (admin)
+ *   versions.js  compare two versions, promote (admin);  upload.js  browser upload (admin)
  * This module loads datasets and versions and wires the page's controls.
  */
 import { buildFigures, observeVisibleFigures, renderComparison, renderDataSummary } from './analysis.js';
@@ -30,6 +30,7 @@ import { chosenK, selectModel, sweepKs } from './model.js';
 import { hideNotice, showApiError, showNotice, showWarnings, toggleTokenPanel, updateTokenButton } from './notices.js';
 import { readHash, state, versionParam } from './state.js';
 import { watchStatus } from './status.js';
+import { initUpload } from './upload.js';
 
 const asList = (data, key) => (Array.isArray(data) ? data : (data && Array.isArray(data[key]) ? data[key] : []));
 const datasetName = (d) => (typeof d === 'string' ? d : d.dataset || d.name);
@@ -61,7 +62,7 @@ async function boot(override) {
     showWarnings([]);
     setChildren($('version-select'));
     showNotice('info', 'No datasets yet',
-      'Upload a customer table to the raw bucket as uploads/<dataset>/<file>.csv (or run the CLI\'s train command). '
+      'Upload a customer table with the Upload button (admin), or to the raw bucket as uploads/<dataset>/<file>.csv (or run the CLI\'s train command). '
       + 'When training finishes, its segments appear here.');
     return;
   }
@@ -247,3 +248,5 @@ if (!window.Plotly) {
 boot().catch((err) => showNotice('error', 'The dashboard failed to start', err.message));
 // A newer version was published (status.js): reload the dataset list and stay on this dataset.
 watchStatus(() => boot(Object.assign(readHash(), { dataset: state.dataset })));
+// A browser upload (upload.js): show its dataset; status.js follows the training run.
+initUpload((dataset) => boot({ dataset, version: null, algo: null, k: null }));
