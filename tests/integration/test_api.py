@@ -740,6 +740,19 @@ def test_a_segments_customers_export_as_csv_a_spreadsheet_opens_safely(
     assert status == 404
 
 
+def test_an_export_larger_than_an_answer_can_carry_is_a_413_naming_the_artifact(
+    store: S3ModelStore, trained: TrainingOutput, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lambdas.api.routes import segment_work
+
+    publish(store, trained, "v1", dataset="big-export")
+    monkeypatch.setattr(segment_work, "EXPORT_MAX_BYTES", 100)
+    status, body, _ = call("GET", "/datasets/big-export/segments/0/customers.csv")
+    assert (status, body["error"]) == (413, "batch_too_large")
+    assert "assignments.csv.gz" in body["message"]
+    assert segment_work.EXPORT_MAX_BYTES < 6 * 1024 * 1024
+
+
 def test_two_versions_compare_by_segment_sizes_and_moves(
     store: S3ModelStore, trained: TrainingOutput
 ) -> None:
