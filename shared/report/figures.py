@@ -171,51 +171,62 @@ def scatter_matrix_figure(
 ) -> dict[str, Any] | None:
     """Pairplot of the given numeric features on the sample, coloured by segment.
 
-    The lower half of the matrix without its diagonal, as a grid of SVG scatter panels (row
-    ``r``, column ``c`` plots ``columns[r + 1]`` against ``columns[c]``, ``c <= r``): a
-    Plotly ``splom`` needs WebGL, which headless browsers and machines without a GPU lack.
-    One legend entry per segment toggles its points in every panel.
+    The lower half of the matrix with its diagonal, as a grid of SVG panels: row ``r``, column
+    ``c < r`` plots ``columns[r]`` against ``columns[c]``; the diagonal cell ``r == c`` holds
+    each segment's distribution of ``columns[r]`` (overlaid histograms). A Plotly ``splom``
+    needs WebGL, which headless browsers and machines without a GPU lack. One legend entry per
+    segment toggles its points and bars in every panel.
     """
     if len(columns) < 2:
         return None
     from plotly.subplots import make_subplots
 
     go = _go()
-    cells = len(columns) - 1
+    cells = len(columns)
     fig = make_subplots(
         rows=cells,
         cols=cells,
         specs=[[{} if c <= r else None for c in range(cells)] for r in range(cells)],
-        horizontal_spacing=0.04,
-        vertical_spacing=0.04,
+        horizontal_spacing=0.03,
+        vertical_spacing=0.03,
     )
     for segment_id in sorted(set(segments.tolist())):
         mask = segments == segment_id
         name = text(names.get(segment_id, f"Segment {segment_id}"))
-        marker = {"color": segment_colour(segment_id), "size": 4, "opacity": 0.7}
+        colour = segment_colour(segment_id)
+        marker = {"color": colour, "size": 4, "opacity": 0.7}
         for r in range(cells):
             for c in range(r + 1):
-                fig.add_trace(
-                    go.Scatter(
+                if c == r:
+                    trace = go.Histogram(
                         x=_floats(values[columns[c]][mask]),
-                        y=_floats(values[columns[r + 1]][mask]),
+                        name=name,
+                        legendgroup=name,
+                        showlegend=False,
+                        marker={"color": colour},
+                        opacity=0.55,
+                        nbinsx=20,
+                    )
+                else:
+                    trace = go.Scatter(
+                        x=_floats(values[columns[c]][mask]),
+                        y=_floats(values[columns[r]][mask]),
                         mode="markers",
                         name=name,
                         legendgroup=name,
-                        showlegend=r == 0,
+                        showlegend=(r, c) == (1, 0),
                         marker=marker,
-                    ),
-                    row=r + 1,
-                    col=c + 1,
-                )
+                    )
+                fig.add_trace(trace, row=r + 1, col=c + 1)
     for c in range(cells):
         fig.update_xaxes(title_text=text(columns[c]), row=cells, col=c + 1)
     for r in range(cells):
-        fig.update_yaxes(title_text=text(columns[r + 1]), row=r + 1, col=1)
-    size = 160 * len(columns) + 120
+        fig.update_yaxes(title_text=text(columns[r]) if r else "customers", row=r + 1, col=1)
+    size = 150 * cells + 140
     return _finish(
         fig,
-        title={"text": "Scatter matrix of the most informative features"},
+        title={"text": "Pairplot of the most informative features (distributions on the diagonal)"},
+        barmode="overlay",
         height=size,
         width=size + 180,
     )

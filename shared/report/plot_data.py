@@ -17,6 +17,7 @@ Figure names (stable: the dashboard reads them; a figure is absent when its inpu
 ``box:<numeric>``                   a numeric split by the champion's segments (sample)
 ``correlation``                     Pearson correlation heatmap of the numeric features
 ``missing``                         missing values per input column, dropped columns in grey
+                                    (absent when nothing is missing)
 ``elbow:<algorithm>``               inertia by k, chosen k marked (kmeans, agglomerative, gmm)
 ``silhouette_by_k:<algorithm>``     silhouette by k, chosen k marked
 ``gmm_bic``                         Gaussian Mixture BIC and AIC by k
@@ -182,7 +183,7 @@ def build_plot_data(
     ...                        labels_by_model={"kmeans-k2": np.array([0, 0, 0, 1, 1, 1])},
     ...                        evaluation=ev, profiles=ProfileCatalog())
     >>> data.points.n, sorted(data.figures), data.points.pca_projection.n_features
-    (6, ['hist:x', 'missing'], 1)
+    (6, ['box:x', 'hist:x'], 1)
     """
     started = time.perf_counter()
     n = len(features)

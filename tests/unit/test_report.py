@@ -219,21 +219,27 @@ def test_points_carry_every_model_and_the_exact_silhouette(mall_plots: PlotData,
     assert [v for v in values if v is not None] == pytest.approx(expected_db.tolist(), abs=1e-4)
 
 
-def test_scatter_matrix_is_svg_panels_of_the_lower_half(mall_plots: PlotData) -> None:
+def test_scatter_matrix_is_svg_panels_of_the_lower_half_with_distributions_on_the_diagonal(
+    mall_plots: PlotData,
+) -> None:
     figure = mall_plots.figures["scatter_matrix"]
     features = mall_plots.summary["scatter_matrix_features"]
-    assert len(features) == 3  # Age, income, spending: a 2x2 grid, 3 panels below the diagonal
+    assert len(features) == 3  # Age, income, spending: a 3x3 grid, 3 panels below the diagonal
     types = {trace["type"] for trace in figure["data"]}
-    assert types == {"scatter"}  # no splom/scattergl: those need WebGL
+    assert types == {"scatter", "histogram"}  # no splom/scattergl: those need WebGL
     labels = mall_plots.points.labels[mall_plots.summary["champion_model"]]
     segments = len(set(labels))
-    assert len(figure["data"]) == 3 * segments
-    first = figure["data"][0]  # lowest segment id; row 1, column 1: feature 2 against feature 1
-    assert (first["xaxis"], first["yaxis"]) == ("x", "y")
+    scatters = [t for t in figure["data"] if t["type"] == "scatter"]
+    histograms = [t for t in figure["data"] if t["type"] == "histogram"]
+    assert (len(scatters), len(histograms)) == (3 * segments, 3 * segments)
     rows = [i for i, label in enumerate(labels) if label == min(labels)]
+    first = histograms[0]  # lowest segment id, the top-left cell: its distribution of feature 1
+    column = mall_plots.points.features[features[0]]
+    assert first["x"] == pytest.approx([column[i] for i in rows])
+    pair = scatters[0]  # row 2, column 1: feature 2 against feature 1
     for axis, feature in (("x", features[0]), ("y", features[1])):
         column = mall_plots.points.features[feature]
-        assert first[axis] == pytest.approx([column[i] for i in rows])
+        assert pair[axis] == pytest.approx([column[i] for i in rows])
     legend = [t["name"] for t in figure["data"] if t.get("showlegend") is not False]
     assert len(legend) == segments  # one legend entry per segment
 

@@ -98,7 +98,7 @@ async function selectDataset(name, wanted) {
     const when = created.get(v);
     const tail = v.includes('-') ? v.split('-').pop().slice(0, 6) : '';
     const base = when && !Number.isNaN(when.getTime())
-      ? `${when.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' })}${tail ? ` · ${tail}` : ''}`
+      ? `${when.toLocaleString(undefined, { month: 'short', day: 'numeric', year: when.getFullYear() === new Date().getFullYear() ? undefined : 'numeric', hour: '2-digit', minute: '2-digit' })}${tail ? ` · ${tail}` : ''}`
       : v;
     return v === state.currentVersion ? `${base} (current)` : base;
   };
