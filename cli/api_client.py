@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from cli.errors import CliError, ExitCode
+from shared.serving.transactions import customer_order
 
 __all__ = ["ApiClient", "local_api", "remote_api"]
 
@@ -190,6 +191,69 @@ class ApiClient:
         assert merged is not None
         merged["assignments"] = assignments
         merged["count"] = len(assignments)
+        return merged
+
+    def assign_transactions(
+        self,
+        dataset: str,
+        lines: Sequence[Mapping[str, Any]],
+        *,
+        customer_column: str,
+        as_of: str | None = None,
+        algorithm: str | None = None,
+        k: int | None = None,
+        batch_size: int = 10_000,
+    ) -> dict[str, Any]:
+        """Assign the customers of order ``lines``; batches never split a customer's lines.
+
+        Lines are grouped by ``customer_column`` and the groups packed into calls of at most
+        ``batch_size`` lines (a customer with more lines goes alone); the merged answer lists
+        every customer once, in the order the API sorts them.
+
+        Raises
+        ------
+        CliError
+            When the model version changed between batches, or the answers disagree on as_of.
+        """
+        groups: dict[str, list[Mapping[str, Any]]] = {}
+        for line in lines:
+            groups.setdefault(str(line.get(customer_column)), []).append(line)
+        batches: list[list[Mapping[str, Any]]] = [[]]
+        for group in groups.values():
+            if batches[-1] and len(batches[-1]) + len(group) > batch_size:
+                batches.append([])
+            batches[-1].extend(group)
+        merged: dict[str, Any] | None = None
+        assignments: list[Any] = []
+        dropped: dict[str, int] = {}
+        for batch in batches:
+            body = self.request(
+                "POST",
+                f"/datasets/{dataset}/assign-transactions",
+                params={"algorithm": algorithm, "k": k},
+                json={"transactions": batch, "as_of": as_of},
+            )
+            if merged is None:
+                merged = dict(body)
+            elif (body.get("model_version"), body.get("as_of")) != (
+                merged.get("model_version"),
+                merged.get("as_of"),
+            ):
+                raise CliError(
+                    f"the model of {dataset!r} or the day changed while assigning (version "
+                    f"{merged.get('model_version')} -> {body.get('model_version')}); run the "
+                    "assignment again",
+                    ExitCode.UNREACHABLE,
+                )
+            assignments.extend(body.get("assignments", []))
+            for reason, n in (body.get("dropped_lines") or {}).items():
+                dropped[reason] = dropped.get(reason, 0) + int(n)
+        assert merged is not None
+        order = customer_order([str(a["customer_id"]) for a in assignments])
+        merged["assignments"] = [assignments[i] for i in order]
+        merged["count"] = len(assignments)
+        merged["lines"] = len(lines)
+        merged["dropped_lines"] = dropped
         return merged
 
 

@@ -187,6 +187,16 @@ def build_parser() -> argparse.ArgumentParser:
         ".parquet) or .json",
     )
     source.add_argument("--json", dest="json_text", help="customers as JSON (object or list)")
+    source.add_argument(
+        "--transactions",
+        type=Path,
+        help="order lines (any file training reads) of a dataset trained on order lines: "
+        "aggregated per customer with the training rules, then assigned",
+    )
+    assign.add_argument(
+        "--as-of",
+        help="with --transactions: the day (YYYY-MM-DD) recency is counted to (default: today)",
+    )
     assign.add_argument("--algorithm", choices=ALGORITHM_CHOICES, help="default: the champion")
     assign.add_argument("--k", type=int, help="any k of the sweep (default: the chosen one)")
     assign.add_argument("--batch-size", type=int, default=1000, help="customers per request")
@@ -246,6 +256,10 @@ def cmd_assign(args: argparse.Namespace) -> int:
     from cli.console import console, error_console, print_json
     from cli.render import assignments_table, segment_counts
 
+    if args.transactions is not None:
+        return _assign_transactions(args)
+    if args.as_of is not None:
+        raise CliError("--as-of applies to --transactions only", ExitCode.INPUT)
     customers, source = _load_customers(args)
     if args.batch_size < 1:
         raise CliError("--batch-size must be >= 1", ExitCode.INPUT)
@@ -283,6 +297,54 @@ def cmd_assign(args: argparse.Namespace) -> int:
     console.print(
         f"[dim]{count:,} customer{'s' if count != 1 else ''} assigned; {args.dataset} version "
         f"{body.get('model_version')}, {body.get('algorithm')} k={body.get('k')}[/dim]"
+    )
+    return ExitCode.OK
+
+
+def _assign_transactions(args: argparse.Namespace) -> int:
+    """``assign --transactions FILE``: one answer per customer of the order lines."""
+    from cli.console import console, print_json
+    from cli.render import segment_counts, transaction_assignments_table
+
+    lines = read_customers_file(args.transactions)
+    with _api(args) as api:
+        detail = api.dataset(args.dataset)
+        summary = detail.get("transactions")
+        if not summary:
+            raise CliError(
+                f"{args.dataset} was trained on a customer table, not on order lines; assign "
+                "its customers with --file",
+                ExitCode.INPUT,
+            )
+        body = api.assign_transactions(
+            args.dataset,
+            lines,
+            customer_column=summary["spec"]["columns"]["customer"],
+            as_of=args.as_of,
+            algorithm=args.algorithm,
+            k=args.k,
+        )
+    if args.output == "json":
+        print_json(body)
+        return ExitCode.OK
+    assignments = body.get("assignments", [])
+    count = len(assignments)
+    shown = count if args.rows == 0 else min(args.rows, count)
+    console.print(transaction_assignments_table(assignments[:shown]))
+    if shown < count:
+        console.print(
+            f"[yellow]showing the first {shown:,} of {count:,} customers[/yellow] "
+            "(--rows 0 shows all; -o json prints every one)"
+        )
+    console.print(segment_counts(assignments))
+    dropped = body.get("dropped_lines") or {}
+    left_out = "; ".join(f"{n:,} {why}" for why, n in sorted(dropped.items()))
+    console.print(
+        f"[dim]{len(lines):,} order lines -> {count:,} customer{'s' if count != 1 else ''} "
+        f"assigned (recency to {body.get('as_of')}"
+        + (f"; left out: {left_out}" if left_out else "")
+        + f"); {args.dataset} version {body.get('model_version')}, {body.get('algorithm')} "
+        f"k={body.get('k')}[/dim]"
     )
     return ExitCode.OK
 

@@ -21,6 +21,7 @@ __all__ = [
     "format_number",
     "segments_table",
     "segments_view",
+    "transaction_assignments_table",
     "versions_table",
     "warnings_view",
 ]
@@ -189,6 +190,33 @@ def comparison_table(rows: Iterable[Mapping[str, Any]], *, title: str | None = N
             "yes" if row.get("eligible", True) else "no",
             escape(str(structure.get("verdict") or "-")),
             style="bold green" if champion else None,
+        )
+    return table
+
+
+def transaction_assignments_table(assignments: Sequence[Mapping[str, Any]]) -> Table:
+    """One row per customer aggregated from order lines: id, segment and its features.
+
+    Examples
+    --------
+    >>> transaction_assignments_table([{"customer_id": "7", "segment_id": 1,
+    ...     "segment_name": "Champions", "features": {"recency_days": 3.0}}]).columns[-1].header
+    'recency_days'
+    """
+    features = list(assignments[0].get("features", {})) if assignments else []
+    table = Table(title="Assignments", title_justify="left", header_style="bold")
+    table.add_column("customer")
+    table.add_column("segment_id", justify="right")
+    table.add_column("segment")
+    for name in features:
+        table.add_column(escape(name), justify="right")
+    for item in assignments:
+        values = item.get("features", {})
+        table.add_row(
+            escape(str(item.get("customer_id", ""))),
+            str(item.get("segment_id", "")),
+            escape(str(item.get("segment_name", ""))),
+            *(escape(format_number(values.get(name))) for name in features),
         )
     return table
 

@@ -20,11 +20,13 @@ __all__ = [
     "FileTooLargeError",
     "InvalidCustomerError",
     "InvalidDatasetNameError",
+    "InvalidTransactionError",
     "MissingColumnError",
     "NoModelError",
     "NoUsableFeatureError",
     "NotATableError",
     "NotFoundError",
+    "NotOrderLinesError",
     "PreviousAttemptsFailedError",
     "SegmentNotFoundError",
     "SegmentationError",
@@ -112,6 +114,15 @@ class InvalidCustomerError(SegmentationError):
         super().__init__(message)
         self.row = row
         self.column = column
+
+
+class InvalidTransactionError(SegmentationError):
+    """An order line sent for assignment cannot be read (line and column named), is dated after
+    ``as_of``, or no line is left to aggregate."""
+
+
+class NotOrderLinesError(SegmentationError):
+    """Order lines were sent to a version trained on a customer table (or the reverse)."""
 
 
 class BatchTooLargeError(SegmentationError):

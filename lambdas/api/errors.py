@@ -26,8 +26,10 @@ from shared.exceptions import (
     DataValidationError,
     FileTooLargeError,
     InvalidCustomerError,
+    InvalidTransactionError,
     NoModelError,
     NotFoundError,
+    NotOrderLinesError,
     SegmentationError,
     TransientStoreError,
 )
@@ -70,6 +72,8 @@ class AssignBatchTooLargeError(BatchTooLargeError):
 
 STATUS: dict[type[SegmentationError], tuple[int, str]] = {
     InvalidCustomerError: (422, "invalid_customer"),
+    InvalidTransactionError: (422, "invalid_transactions"),
+    NotOrderLinesError: (409, "not_order_lines"),
     DataValidationError: (422, "invalid_input"),
     BatchTooLargeError: (413, "batch_too_large"),
     FileTooLargeError: (413, "file_too_large"),

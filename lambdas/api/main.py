@@ -46,6 +46,7 @@ from lambdas.api.routes import (
     health,
     segment_work,
     segments,
+    transactions,
     uploads,
     versions,
 )
@@ -108,6 +109,7 @@ def create_app(
     app.include_router(datasets.router)
     app.include_router(segments.router)
     app.include_router(assign.router)
+    app.include_router(transactions.router)
     app.include_router(versions.router)
     app.include_router(segment_work.router)
     app.include_router(uploads.router)

@@ -6,7 +6,7 @@ reused as they are, so the API and the models bucket never drift apart.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -25,6 +25,7 @@ from shared.contract.manifest import (
 from shared.contract.names import clean_segment_name
 from shared.contract.plots import PlotData
 from shared.contract.profiles import NumericSummary, SegmentProfile
+from shared.contract.transactions import TransactionSummary
 
 __all__ = [
     "AlgorithmInfo",
@@ -44,6 +45,9 @@ __all__ = [
     "PromoteResponse",
     "SegmentDetail",
     "SegmentsResponse",
+    "TransactionAssignRequest",
+    "TransactionAssignResponse",
+    "TransactionAssignment",
     "VersionItem",
     "VersionList",
 ]
@@ -155,6 +159,11 @@ class DatasetDetail(_Schema):
         description="What a reader of these segments should know, in plain sentences (weak "
         "structure, guardrails, rows left out, columns not used, values filled in).",
     )
+    transactions: TransactionSummary | None = Field(
+        default=None,
+        description="For a version trained on order lines: how they became customers (roles, "
+        "lines, customers, dropped lines and why); POST /assign-transactions takes such lines.",
+    )
 
 
 # --- segments ----------------------------------------------------------------------------------
@@ -256,6 +265,68 @@ class AssignResponse(_Schema):
     k: int | None
     count: int
     assignments: list[Assignment]
+
+
+class TransactionAssignRequest(_Schema):
+    """Order lines to aggregate per customer and assign, keyed by the upload's column names."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "transactions": [
+                        {
+                            "InvoiceNo": "581475",
+                            "InvoiceDate": "12/09/2011 12:39",
+                            "CustomerID": 13069,
+                            "StockCode": "22596",
+                            "Quantity": 36,
+                            "UnitPrice": 0.39,
+                        }
+                    ],
+                    "as_of": "2011-12-10",
+                }
+            ]
+        }
+    )
+
+    transactions: list[CustomerRecord] = Field(
+        description="One object per order line, keyed by the training upload's columns (the "
+        "version's manifest lists them under transactions.spec.columns). At most "
+        "MAX_ASSIGN_BATCH (default 10,000) lines."
+    )
+    as_of: date | None = Field(
+        default=None,
+        description="Day recency and tenure are counted to (YYYY-MM-DD); default: today (UTC).",
+    )
+
+
+class TransactionAssignment(Assignment):
+    """The segment of one customer aggregated from order lines."""
+
+    customer_id: str = Field(description="The customer, as labelled in training.")
+    features: dict[str, float] = Field(
+        description="The customer's aggregated features (recency_days, frequency, ...)."
+    )
+
+
+class TransactionAssignResponse(_Schema):
+    """One assignment per customer, in customer-id order."""
+
+    dataset: str
+    model_version: str
+    algorithm: Algorithm
+    k: int | None
+    as_of: date = Field(description="The day recency and tenure were counted to.")
+    as_of_source: Literal["request", "today"] = Field(
+        description="Whether as_of came with the request or is today's date (UTC)."
+    )
+    lines: int = Field(description="Order lines received.")
+    dropped_lines: dict[str, int] = Field(
+        description="Lines left out, by reason (no customer id, no valid date, no amount)."
+    )
+    count: int = Field(description="Customers assigned.")
+    assignments: list[TransactionAssignment]
 
 
 # --- evaluation, plots, failures ---------------------------------------------------------------

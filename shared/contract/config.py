@@ -1,9 +1,11 @@
 """The optional per-dataset config, ``configs/<dataset>.json`` in the raw bucket.
 
 Keys (all optional): ``features``, ``id_column``, ``exclude``, ``categorical``, ``outcomes``,
-``algorithms``, ``k_min``, ``k_max``, and the champion guardrails ``max_segment_share``,
-``min_segment_share``, ``min_segment_size``, ``max_noise_share``. Unknown keys are an error that
-names them.
+``algorithms``, ``k_min``, ``k_max``, the champion guardrails ``max_segment_share``,
+``min_segment_share``, ``min_segment_size``, ``max_noise_share``, and for order-line uploads
+``table`` (``auto`` | ``customers`` | ``transactions``), ``customer_column``, ``date_column``,
+``order_column``, ``amount_column``, ``quantity_column``, ``price_column``, ``product_column``,
+``as_of``. Unknown keys are an error that names them.
 
 A config is bounded before it is parsed: at most :data:`MAX_CONFIG_BYTES` bytes and
 :data:`MAX_CONFIG_DEPTH` levels of nested arrays/objects (a document nested thousands of levels
@@ -15,11 +17,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from datetime import date
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from shared.contract.layout import MAX_CONFIG_BYTES
+from shared.contract.transactions import TableKind
 from shared.exceptions import ConfigError, InvalidDatasetNameError, UnknownConfigKeyError
 from shared.quoting import quote_value
 
@@ -42,6 +46,17 @@ DATASET_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9\-_]{0,62}$")
 MAX_CONFIG_DEPTH = 16
 """Deepest nesting of arrays/objects a config may have (a valid one needs 2: an object of lists)."""
 _JSON_TOKEN = re.compile(r'["\\\[\]{}]')
+_ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+TRANSACTION_COLUMN_KEYS = (
+    "customer_column",
+    "date_column",
+    "order_column",
+    "amount_column",
+    "quantity_column",
+    "price_column",
+    "product_column",
+)
+"""Config keys naming the role of an order-line column (see :mod:`shared.engine.transactions`)."""
 
 
 class DatasetConfig(BaseModel):
@@ -106,6 +121,65 @@ class DatasetConfig(BaseModel):
         description="Champion guardrail: at most this share of the customers are left "
         "unassigned as outliers (DBSCAN).",
     )
+
+    # Order-line (transaction) uploads: see shared.engine.transactions.
+    table: TableKind = Field(
+        default="auto",
+        description="'transactions': one row per order line, aggregated per customer before "
+        "clustering; 'customers': one row per customer, as uploaded; 'auto': decided from the "
+        "columns (a repeating customer id with a date).",
+    )
+    customer_column: str | None = Field(
+        default=None, description="Order lines: the customer id or name column."
+    )
+    date_column: str | None = Field(default=None, description="Order lines: the date column.")
+    order_column: str | None = Field(
+        default=None, description="Order lines: the order or invoice number column."
+    )
+    amount_column: str | None = Field(
+        default=None, description="Order lines: the line amount column."
+    )
+    quantity_column: str | None = Field(
+        default=None, description="Order lines: the quantity column (amount = quantity x price)."
+    )
+    price_column: str | None = Field(
+        default=None, description="Order lines: the unit price column."
+    )
+    product_column: str | None = Field(
+        default=None, description="Order lines: the product or stock code column."
+    )
+    as_of: str | None = Field(
+        default=None,
+        description="Order lines: the day (YYYY-MM-DD) recency and tenure are counted to; "
+        "default: the newest line's day.",
+    )
+
+    @field_validator("as_of")
+    @classmethod
+    def _check_as_of(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        try:
+            if not _ISO_DAY.match(value):
+                raise ValueError
+            date.fromisoformat(value)
+        except ValueError:
+            raise ValueError("should be a day written YYYY-MM-DD") from None
+        return value
+
+    @model_validator(mode="after")
+    def _check_transaction_keys(self) -> DatasetConfig:
+        named = [key for key in TRANSACTION_COLUMN_KEYS if getattr(self, key) is not None]
+        if self.table == "customers" and (named or self.as_of is not None):
+            keys = ", ".join([*named, *(["as_of"] if self.as_of is not None else [])])
+            raise ValueError(f'{keys} only apply to order lines, but table is "customers"')
+        if self.price_column is not None and self.quantity_column is None:
+            raise ValueError("price_column needs quantity_column (amount = quantity x price)")
+        columns = [getattr(self, key) for key in named]
+        repeated = sorted({c for c in columns if columns.count(c) > 1})
+        if repeated:
+            raise ValueError(f"{', '.join(map(repr, repeated))} is named for two roles")
+        return self
 
     @model_validator(mode="after")
     def _check_k_range(self) -> DatasetConfig:

@@ -17,6 +17,7 @@ from shared.contract.config import Algorithm, DatasetConfig
 from shared.contract.documents import Document
 from shared.contract.layout import PREPROCESSOR_PATH
 from shared.contract.profiles import SegmentIdChanges
+from shared.contract.transactions import TransactionSummary
 
 ColumnRole = Literal["id", "numeric", "categorical", "date", "dropped"]
 StructureLevel = Literal["none", "weak", "reasonable", "strong"]
@@ -217,6 +218,10 @@ class Manifest(Document):
     segment_ids: SegmentIdChanges | None = Field(
         default=None,
         description="Champion segment ids kept from the current version, new and retired.",
+    )
+    transactions: TransactionSummary | None = Field(
+        default=None,
+        description="How an order-line upload became customers (None: a customer table).",
     )
 
     def to_json(self) -> str:

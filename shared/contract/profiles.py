@@ -57,6 +57,22 @@ class OutcomeRate(Document):
     known: int = Field(default=0, ge=0, description="Customers with a known value.")
 
 
+class RfmScores(Document):
+    """A segment's place in the population on recency, frequency and monetary (1-5, 5 best).
+
+    ``value`` is the FM score the RFM map reads (F and M averaged; F alone without amounts).
+    See :mod:`shared.engine.rfm` for the rules.
+    """
+
+    recency: int = Field(ge=1, le=5)
+    frequency: int = Field(ge=1, le=5)
+    monetary: int | None = Field(default=None, ge=1, le=5)
+    value: int = Field(ge=1, le=5)
+    tenure: int | None = Field(
+        default=None, ge=1, le=5, description="1: among the newest customers."
+    )
+
+
 class SegmentProfile(Document):
     """One segment: who is in it and what sets it apart."""
 
@@ -64,6 +80,13 @@ class SegmentProfile(Document):
     label: int = Field(description="The fitted model's internal label (-1: DBSCAN noise).")
     name: str = Field(description="Short readable name, unique within the model.")
     description: str
+    descriptive_name: str | None = Field(
+        default=None,
+        description="The generated descriptive name, when `name` comes from the RFM map.",
+    )
+    rfm: RfmScores | None = Field(
+        default=None, description="RFM scores (versions trained on order lines)."
+    )
     size: int = Field(ge=0, description="Training customers in the segment.")
     share: float = Field(ge=0, le=1)
     is_outlier: bool = False

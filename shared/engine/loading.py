@@ -57,6 +57,7 @@ __all__ = [
     "DEFAULT_MAX_DECOMPRESSED_BYTES",
     "MAX_TABLE_ROWS",
     "TEXT_EXTENSIONS",
+    "WHITESPACE",
     "read_table",
     "sniff_separator",
 ]
@@ -204,7 +205,9 @@ def sniff_separator(sample: str) -> str:
 
     The separator is the candidate (``,`` ``;`` tab ``|``) that splits the most sample lines
     into the same number (>1) of fields, quote-aware; ties go to the one giving more fields.
-    A single-column file gets ``,``.
+    When none splits any line, runs of blanks (:data:`WHITESPACE`) are the separator if they
+    split nearly every line into the same number of fields (space-aligned exports such as
+    ``00001 19970101  1   11.77``). A single-column file gets ``,``.
 
     Examples
     --------
@@ -212,6 +215,8 @@ def sniff_separator(sample: str) -> str:
     ';'
     >>> sniff_separator('name,note\\n"Smith; J",x\\n')
     ','
+    >>> sniff_separator(" id  date  value\\n 00001 19970101  11.77\\n")
+    '\\\\s+'
     """
     lines = sample.splitlines()
     if len(lines) > 1 and not sample.endswith(("\n", "\r")):
@@ -235,7 +240,23 @@ def sniff_separator(sample: str) -> str:
         score = (hits / len(counts) + (counts[0] == mode), mode)
         if score > best_score:
             best, best_score = sep, score
+    if best_score == (0.0, 0):
+        return _whitespace_separator(lines)
     return best
+
+
+WHITESPACE = r"\s+"
+"""The separator of files aligned with runs of spaces or tabs (fixed-width exports)."""
+
+
+def _whitespace_separator(lines: list[str]) -> str:
+    """``WHITESPACE`` when runs of blanks split (nearly) every line into the same number (>1) of
+    fields, else ``","`` (one column)."""
+    counts = [len(line.split()) for line in lines]
+    mode, hits = Counter(counts).most_common(1)[0]
+    if mode >= 2 and counts[0] == mode and hits / len(counts) >= 0.9:
+        return WHITESPACE
+    return ","
 
 
 def _extension(name: str) -> str:
@@ -440,7 +461,7 @@ def _parse_csv(
 
 def _describe_parser_error(error: pd.errors.ParserError, sep: str) -> str:
     match = _BAD_LINE.search(str(error))
-    shown = {"\t": "tab"}.get(sep, repr(sep))
+    shown = {"\t": "tab", WHITESPACE: "runs of blanks"}.get(sep, repr(sep))
     if match:
         expected, line, saw = match.groups()
         return (

@@ -89,7 +89,10 @@ __all__ = [
     "clean_training_table",
     "date_age_days",
     "feature_columns",
+    "guess_date_format",
     "minimum_rows",
+    "missing_column_error",
+    "name_words",
     "parse_number",
     "prepare_frame",
 ]
@@ -544,7 +547,7 @@ def _analyse(name: str, series: pd.Series) -> _Analysis:
         analysis = _Analysis(name, "boolean", "string", n_rows, n_present, len(distinct))
         analysis.text = labels
         return analysis
-    date_format = _guess_date_format(pd.Series(distinct, dtype=object))
+    date_format = guess_date_format(pd.Series(distinct, dtype=object))
     if date_format is not None:
         dates = _date_values(series, date_format or None)
         analysis = _date_analysis(name, dates, date_format or None, n_rows)
@@ -629,8 +632,14 @@ def _date_analysis(name: str, dates: pd.Series, date_format: str | None, n_rows:
     )
 
 
-def _guess_date_format(labels: pd.Series) -> str | None:
-    """A strftime format ('' for ISO 8601) parsing >= 95 % of the values, else None."""
+def guess_date_format(labels: pd.Series) -> str | None:
+    """A strftime format ('' for ISO 8601) parsing >= 95 % of the text values, else None.
+
+    Examples
+    --------
+    >>> guess_date_format(pd.Series(["12/1/2010 8:26", "12/24/2010 17:05"]))
+    '%m/%d/%Y %H:%M'
+    """
     sample = labels.dropna()
     if sample.empty:
         return None
@@ -659,12 +668,19 @@ def _guess_date_format(labels: pd.Series) -> str | None:
     return "" if float(iso.notna().mean()) >= PARSE_SHARE else None
 
 
-def _name_words(name: str) -> list[str]:
+def name_words(name: str) -> list[str]:
+    """The lower-cased words of a column name (camel case, snake case, digits split).
+
+    Examples
+    --------
+    >>> name_words("InvoiceNo"), name_words("number_of_cds")
+    (['invoice', 'no'], ['number', 'of', 'cds'])
+    """
     return [w.lower() for w in _NAME_WORDS.findall(name)]
 
 
 def _looks_like_id_name(name: str) -> bool:
-    words = _name_words(name)
+    words = name_words(name)
     if not words:
         return False
     if words[-1] in _ID_WORDS or words == ["key"]:
@@ -673,7 +689,7 @@ def _looks_like_id_name(name: str) -> bool:
 
 
 def _looks_like_code_name(name: str) -> bool:
-    return any(w in _CODE_WORDS for w in _name_words(name))
+    return any(w in _CODE_WORDS for w in name_words(name))
 
 
 def _is_row_sequence(numbers: pd.Series) -> bool:
@@ -779,6 +795,27 @@ def _first_value(a: _Analysis) -> Any:
 # --- config ------------------------------------------------------------------------------------
 
 
+def missing_column_error(key: str, absent: list[str], names: list[str]) -> MissingColumnError:
+    """The error for config key ``key`` naming columns the file does not have (with hints).
+
+    Examples
+    --------
+    >>> print(missing_column_error("id_column", ["CustomerId"], ["CustomerID", "Age"]))
+    config 'id_column' names column(s) 'CustomerId' that the file does not have ('CustomerId' \
+-> did you mean 'CustomerID'?); available columns: 'CustomerID', 'Age'
+    """
+    hints = [
+        f"{quote_value(c)} -> did you mean {quote_value(match[0])}?"
+        for c in absent
+        if (match := difflib.get_close_matches(c, names, n=1))
+    ]
+    hint = f" ({'; '.join(hints)})" if hints else ""
+    return MissingColumnError(
+        f"config {quote_value(key)} names column(s) {_quote(absent)} that the file does not "
+        f"have{hint}; available columns: {_quote(names)}"
+    )
+
+
 def _check_config(names: list[str], config: DatasetConfig) -> None:
     available = set(names)
     named: list[tuple[str, list[str]]] = [
@@ -791,17 +828,7 @@ def _check_config(names: list[str], config: DatasetConfig) -> None:
     for key, wanted in named:
         absent = [c for c in wanted if c not in available]
         if absent:
-            hints = [
-                f"{quote_value(c)} -> did you mean {quote_value(match[0])}?"
-                for c in absent
-                if (match := difflib.get_close_matches(c, names, n=1))
-            ]
-            hint = f" ({'; '.join(hints)})" if hints else ""
-            raise MissingColumnError(
-                f"config {quote_value(key)} names column(s) {_quote(absent)} that the file "
-                f"does not have"
-                f"{hint}; available columns: {_quote(names)}"
-            )
+            raise missing_column_error(key, absent, names)
         repeated = sorted({c for c in wanted if wanted.count(c) > 1})
         if repeated:
             raise ConfigError(f"config {quote_value(key)} lists {_quote(repeated)} more than once")

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from shared.contract.plots import WIDE_FIGURES, PlotData
+from shared.contract.transactions import TransactionSummary
 from shared.quoting import quote_value
 
 if TYPE_CHECKING:
@@ -71,10 +72,12 @@ def render_report_html(
     columns: list[ColumnSchema],
     rows: RowCounts,
     warnings: Sequence[str] = (),
+    transactions: TransactionSummary | None = None,
 ) -> str:
     """The self-contained ``report.html`` of one version (works offline: plotly.js is inlined).
 
-    The page opens with the version's ``warnings`` (the manifest's), then the segments, the
+    The page opens with the version's ``warnings`` (the manifest's), then (for an order-line
+    upload, ``transactions``) how the lines became customers, then the segments, the
     algorithm table and the figures: the published static ones of ``plot_data.figures`` and,
     built here from ``plot_data.points`` (:func:`report_figures`), the maps and the silhouette
     plots that the dashboard draws live.
@@ -118,6 +121,8 @@ def render_report_html(
         f"({_e(champion_key)})</p></header><main>",
     ]
     parts.append(_warnings_html(warnings))
+    if transactions is not None:
+        parts.append(_orders_html(transactions))
     profiled = [c.name for c in columns if c.profiled]
     parts.append(_segments_html(profiles, champion_key, evaluation, profiled))
     parts.append(_comparison_html(evaluation))
@@ -205,6 +210,39 @@ def _segment_names(profiles: ProfileCatalog, key: str | None) -> dict[int, str]:
     if segment_set is None:
         return {}
     return {s.segment_id: s.name for s in segment_set.segments}
+
+
+def _orders_html(summary: TransactionSummary) -> str:
+    """How an order-line upload became customers: evidence, counts, lines left out.
+
+    Examples
+    --------
+    >>> from shared.contract.transactions import TransactionColumns, TransactionSpec
+    >>> spec = TransactionSpec(columns=TransactionColumns(customer="c", date="d"),
+    ...     features=["recency_days"], as_of="2024-01-01")
+    >>> html = _orders_html(TransactionSummary(detected="auto", lines=10, used_lines=9,
+    ...     customers=3, lines_per_customer=3, repeat_share=1, dropped={"no customer id": 1},
+    ...     spec=spec))
+    >>> "10 order lines" in html and "<li>no customer id: 1</li>" in html
+    True
+    """
+    evidence = "".join(f"<li>{_e(line)}</li>" for line in summary.evidence)
+    dropped = "".join(
+        f"<li>{_e(reason)}: {n:,}</li>" for reason, n in sorted(summary.dropped.items())
+    )
+    features = ", ".join(_e(f) for f in summary.spec.features)
+    return (
+        '<section class="orders" id="orders"><h2>From order lines to customers</h2>'
+        f"<p>{summary.lines:,} order lines ({_e(summary.first_date)} to "
+        f"{_e(summary.last_date)}) became {summary.customers:,} customers: "
+        f"{summary.used_lines:,} lines aggregated, {summary.return_lines:,} of them returns or "
+        f"cancellations netted against purchases. Features per customer: {features}. Segment "
+        "names follow the RFM map (recency, frequency, monetary scores 1-5 against all "
+        "customers); the descriptive name is on each card.</p>"
+        f"<ul>{evidence}</ul>"
+        + (f"<p>Lines left out (never merged or imputed):</p><ul>{dropped}</ul>" if dropped else "")
+        + "</section>"
+    )
 
 
 def _warnings_html(warnings: Sequence[str]) -> str:
@@ -309,9 +347,20 @@ def _card_html(
         f'<div class="card" style="--c:{segment_colour(segment.segment_id)}">'
         f"<h3>{_e(segment.name)}</h3>"
         f'<div class="size">segment {segment.segment_id} · {segment.size:,} customers · '
-        f"{segment.share:.1%}</div><p>{_e(segment.description)}</p>"
+        f"{segment.share:.1%}</div>{_rfm_html(segment)}<p>{_e(segment.description)}</p>"
         f"<ul>{''.join(items)}</ul></div>"
     )
+
+
+def _rfm_html(segment: Any) -> str:
+    scores = getattr(segment, "rfm", None)
+    if scores is None:
+        return ""
+    parts = [f"R {scores.recency}", f"F {scores.frequency}"]
+    if scores.monetary is not None:
+        parts.append(f"M {scores.monetary}")
+    described = f" · {_e(segment.descriptive_name)}" if segment.descriptive_name else ""
+    return f'<div class="rfm">RFM {" · ".join(parts)}{described}</div>'
 
 
 def _segments_html(

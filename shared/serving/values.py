@@ -27,6 +27,7 @@ __all__ = [
     "date_age_days",
     "feature_columns",
     "naive_utc",
+    "parse_date",
     "parse_number",
 ]
 
@@ -155,8 +156,24 @@ def category_label(value: Any, dtype: str = "string") -> str | None:
 def date_age_days(value: Any, reference: str, date_format: str | None = None) -> float | None:
     """Age in days of one date value before ``reference``; None when missing.
 
-    Strings are parsed with ``date_format`` first, then as ISO 8601; ``date``/``datetime``
+    The value is read by :func:`parse_date` (which names what it raises); ``date``/``datetime``
     objects are used as they are (aware ones converted to UTC).
+
+    Examples
+    --------
+    >>> date_age_days("2024-01-01", "2024-01-31T00:00:00", "%Y-%m-%d")
+    30.0
+    """
+    moment = parse_date(value, date_format)
+    if moment is None:
+        return None
+    return (naive_utc(datetime.fromisoformat(reference)) - moment).total_seconds() / 86400.0
+
+
+def parse_date(value: Any, date_format: str | None = None) -> datetime | None:
+    """One date value as a naive UTC datetime; None when missing (None, NaN, blank).
+
+    Strings are parsed with ``date_format`` first, then as ISO 8601.
 
     Raises
     ------
@@ -167,17 +184,12 @@ def date_age_days(value: Any, reference: str, date_format: str | None = None) ->
 
     Examples
     --------
-    >>> date_age_days("2024-01-01", "2024-01-31T00:00:00", "%Y-%m-%d")
-    30.0
+    >>> parse_date("19970101", "%Y%m%d")
+    datetime.datetime(1997, 1, 1, 0, 0)
     """
-    if value is None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    moment = _parse_date_scalar(value, date_format)
-    if moment is None:
-        return None
-    return (naive_utc(datetime.fromisoformat(reference)) - moment).total_seconds() / 86400.0
+    return _parse_date_scalar(value, date_format)
 
 
 def _parse_date_scalar(value: Any, date_format: str | None) -> datetime | None:

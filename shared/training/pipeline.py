@@ -47,6 +47,13 @@ from shared.contract.manifest import (
     SelectionInfo,
 )
 from shared.contract.profiles import ProfileCatalog, SegmentSet
+from shared.contract.transactions import (
+    FREQUENCY,
+    MONETARY,
+    RECENCY,
+    TENURE,
+    TransactionSummary,
+)
 from shared.engine.clustering import (
     AlgorithmFit,
     FittedModel,
@@ -67,6 +74,7 @@ from shared.engine.metrics import (
 from shared.engine.persistence import dump_artifact
 from shared.engine.preprocess import fit_preprocessor
 from shared.engine.profiling import ProfileInputs, build_segment_set
+from shared.engine.rfm import rfm_named
 from shared.engine.row_order import canonical_order, upload_order
 from shared.engine.schema import clean_training_table
 from shared.engine.segment_ids import assign_segment_ids
@@ -80,6 +88,12 @@ from shared.engine.selection import (
 )
 from shared.engine.stability import stability_method, sweep_stability
 from shared.engine.structure import STRUCTURE_RULE, assess_structure
+from shared.engine.transactions import (
+    CustomerTable,
+    aggregation_warnings,
+    customer_config,
+    to_customer_table,
+)
 from shared.report.html import render_report_html
 from shared.report.plot_data import build_plot_data
 from shared.settings import DEFAULT_MAX_DECOMPRESSED_BYTES
@@ -116,7 +130,8 @@ class TrainingOutput:
     the publisher writes it (with source, version and the artifacts' sha256) after them.
 
     ``timings`` holds the wall-clock seconds of each stage of the run, in order: ``read``,
-    ``clean``, ``prepare``, ``fit:<algorithm>`` (one per algorithm, each fit's own wall time),
+    ``aggregate`` (order-line uploads only: lines to customers), ``clean``, ``prepare``,
+    ``fit:<algorithm>`` (one per algorithm, each fit's own wall time),
     ``fit`` (the wall time of all fits; they run side by side, so it is less than the sum of
     the ``fit:<algorithm>`` times, which overlap), ``metrics``, ``selection``, ``structure``
     (the null references of the structure verdicts), ``profiles``,
@@ -136,6 +151,8 @@ class TrainingOutput:
     artifacts: dict[str, bytes] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    transactions: TransactionSummary | None = None
+    """How order lines became customers (None: the upload was a customer table)."""
 
 
 def _lap(timings: dict[str, float], stage: str, since: float) -> float:
@@ -302,6 +319,19 @@ def _segment_ids_per_row(labels: np.ndarray, segments: SegmentSet) -> np.ndarray
     return ids
 
 
+def _rfm_population(ids: pd.Series | None, lines: CustomerTable) -> dict[str, np.ndarray]:
+    """Recency, frequency and monetary of every clustered customer (rows as in the matrix)."""
+    frame = lines.frame
+    customer = lines.summary.spec.columns.customer
+    if ids is not None:
+        frame = frame.set_index(customer).loc[list(ids.astype(str))]
+    return {
+        name: frame[name].to_numpy(dtype=np.float64)
+        for name in (RECENCY, FREQUENCY, MONETARY, TENURE)
+        if name in frame.columns
+    }
+
+
 def _neutralise(value: object) -> object:
     if isinstance(value, str) and value.startswith(ASSIGNMENTS_FORMULA_PREFIXES):
         return "'" + value
@@ -400,11 +430,23 @@ def train_segments(
     timings: dict[str, float] = {}
     config = parse_config(config)
     frame = read_table(data, filename=filename, max_decompressed_bytes=max_decompressed_bytes)
+    # Order lines become one row per customer (shared.engine.transactions); the engine then
+    # clusters customers, identified by the customer column.
+    aggregating = time.perf_counter()
+    lines = to_customer_table(frame, config, filename=filename)
+    aggregate_seconds = time.perf_counter() - aggregating
+    engine_config = config
+    if lines is not None:
+        frame = lines.frame
+        engine_config = customer_config(config, lines)
     # Canonical order (shared.engine.row_order): every later step sees the rows sorted by their
     # content hash, so the same rows in any order give the same result.
     frame, upload_rows = canonical_order(frame)
     step = _lap(timings, "read", started)
-    table = clean_training_table(frame, config)
+    if lines is not None:
+        timings["read"] -= aggregate_seconds
+        timings["aggregate"] = aggregate_seconds
+    table = clean_training_table(frame, engine_config)
     del frame
     if table.kept_rows is not None:
         upload_rows = upload_rows[table.kept_rows]
@@ -488,6 +530,12 @@ def train_segments(
                 outcomes=table.outcomes,
             )
     del profile_inputs
+    if lines is not None:
+        population = _rfm_population(table.ids, lines)
+        for fit in fits.values():
+            for model in fit.models:
+                key = model_key(model.algorithm, model.k)
+                sets[key] = rfm_named(sets[key], model.labels, population)
     champion_key = model_key(champion.champion, chosen[champion.champion].k)
     sets, id_changes = assign_segment_ids(
         sets, champion=champion_key, previous=previous, feature_names=prepared.feature_names
@@ -570,6 +618,7 @@ def train_segments(
         ),
         *data_warnings(table.rows, table.columns, config),
         *table.warnings,
+        *([] if lines is None else aggregation_warnings(lines.summary)),
     ]
     plot_data = build_plot_data(
         features=described,
@@ -590,6 +639,7 @@ def train_segments(
         columns=table.columns,
         rows=table.rows,
         warnings=warnings,  # the manifest's warnings open the report
+        transactions=None if lines is None else lines.summary,
     )
     step = _lap(timings, "report", step)
 
@@ -651,4 +701,5 @@ def train_segments(
         artifacts=artifacts,
         warnings=warnings,
         timings=timings,
+        transactions=None if lines is None else lines.summary,
     )

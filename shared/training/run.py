@@ -357,6 +357,7 @@ def publish_version(
         engine=engine_versions(),
         warnings=list(output.warnings),
         segment_ids=output.profiles.segment_ids,
+        transactions=output.transactions,
     )
     store.put_bytes(
         ModelLayout.manifest(dataset, version),

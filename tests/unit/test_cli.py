@@ -37,9 +37,10 @@ def _text(table: object) -> str:
 
 def test_usage_error_exits_1_not_argparse_2(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
-        main(["assign", "--dataset", "mall"])  # neither --file nor --json
+        main(["assign", "--dataset", "mall"])  # none of --file, --json, --transactions
     assert exc.value.code == ExitCode.INPUT == 1
-    assert "one of the arguments --file --json is required" in capsys.readouterr().err
+    message = capsys.readouterr().err
+    assert "one of the arguments --file --json --transactions is required" in message
 
 
 def test_unknown_command_exits_1() -> None:

@@ -175,3 +175,79 @@ def test_missing_model_columns_are_a_warning(
     assert json.loads(out)["count"] == 20
     message = " ".join(err.split())  # the console wraps long lines
     assert "lacks 1 of the model's 2 columns (Spending Score (1-100))" in message
+
+
+def test_assign_transactions_against_a_local_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--transactions``: order lines aggregated per customer, one answer per customer, in
+    customer order, batched without splitting a customer (batch of 200 lines here)."""
+    from shared.contract.config import DatasetConfig
+    from shared.store.local import LocalModelStore
+    from shared.training.pipeline import train_segments
+    from tests.hardening.conftest import seed_good_model
+    from tests.support.orders import planted_order_lines
+
+    planted = planted_order_lines(45, seed=6)
+    raw = planted.frame.to_csv(index=False).encode()
+    out = train_segments(
+        raw, filename="o.csv", config=DatasetConfig(algorithms=["kmeans"], k_max=4)
+    )
+    assert out.transactions is not None
+    models = tmp_path / "models"
+    seed_good_model(LocalModelStore(models), out, "orders")
+    lines = tmp_path / "lines.csv"
+    lines.write_bytes(raw)
+    as_of = out.transactions.spec.as_of
+    capsys.readouterr()  # the training run's logs
+    code = main(
+        ["assign", "--dataset", "orders", "--transactions", str(lines), "--as-of", as_of,
+         "--models-dir", str(models), "-o", "json"]
+    )  # fmt: skip
+    assert code == ExitCode.OK
+    printed = capsys.readouterr().out
+    body = json.loads(printed[printed.index("{\n") :])  # after any log line of the in-process app
+    assert body["count"] == 45
+    ids = [a["customer_id"] for a in body["assignments"]]
+    assert ids == sorted(ids, key=int)
+    assert body["dropped_lines"] == out.transactions.dropped
+    assert body["as_of"] == as_of
+
+    client = ApiClient.__new__(ApiClient)
+    calls: list[list[dict[str, Any]]] = []
+
+    def fake_request(method: str, path: str, *, params: Any = None, json: Any = None) -> Any:
+        calls.append(json["transactions"])
+        customers = sorted({str(line["c"]) for line in json["transactions"]})
+        return {"model_version": "v1", "as_of": "2024-01-01",
+                "assignments": [{"customer_id": c} for c in customers]}  # fmt: skip
+
+    client.request = fake_request  # type: ignore[method-assign]
+    sent = [{"c": i % 7} for i in range(50)]
+    merged = client.assign_transactions("d", sent, customer_column="c", batch_size=16)
+    assert [a["customer_id"] for a in merged["assignments"]] == [str(i) for i in range(7)]
+    for batch in calls:
+        assert len(batch) <= 16 or len({line["c"] for line in batch}) == 1
+    assert sum(len(b) for b in calls) == 50
+
+
+def test_as_of_without_transactions_is_an_input_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        main(
+            [
+                "assign",
+                "--dataset",
+                "d",
+                "--json",
+                "{}",
+                "--as-of",
+                "2024-01-01",
+                "--models-dir",
+                str(tmp_path),
+            ]
+        )
+        == ExitCode.INPUT
+    )
+    assert "--as-of applies to --transactions only" in capsys.readouterr().err

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -24,7 +24,7 @@ from lambdas.api.schemas import AssignRequest, AssignResponse, ErrorResponse
 from shared.serving.model import SegmentationModel
 from shared.serving.registry import ModelRegistry
 
-__all__ = ["INLINE_MAX_CUSTOMERS", "MAX_PREPARED", "enforce_batch_limit", "router"]
+__all__ = ["INLINE_MAX_CUSTOMERS", "MAX_PREPARED", "batch_limit", "enforce_batch_limit", "router"]
 
 INLINE_MAX_CUSTOMERS = 16
 """Batches up to this size are assigned on the event loop when the model is loaded (tens of
@@ -69,25 +69,35 @@ router = APIRouter(
 )
 
 
-async def enforce_batch_limit(request: Request, settings: SettingsDep) -> None:
-    """Refuse an oversized batch (413) before any customer is validated.
+def batch_limit(
+    key: str, noun: str, advice: str
+) -> Callable[[Request, SettingsDep], Coroutine[Any, Any, None]]:
+    """A dependency refusing more than ``MAX_ASSIGN_BATCH`` items of body ``key`` (413).
 
     FastAPI has already parsed the JSON body (and caches it on the request), but dependencies
-    run before the body model validates each customer, so a 100,000-customer body costs one
-    ``len()`` here, not 100,000 validations.
+    run before the body model validates each item, so a 100,000-item body costs one ``len()``
+    here, not 100,000 validations.
     """
-    try:
-        body: Any = await request.json()
-    except ValueError:
-        return  # not JSON: the body model answers with a 422 naming the problem
-    customers = body.get("customers") if isinstance(body, dict) else None
-    limit = settings.max_assign_batch
-    if isinstance(customers, list) and len(customers) > limit:
-        raise AssignBatchTooLargeError(
-            f"{len(customers)} customers in one call exceed the limit of {limit} "
-            "(MAX_ASSIGN_BATCH); split the batch",
-            limit=limit,
-        )
+
+    async def enforce(request: Request, settings: SettingsDep) -> None:
+        try:
+            body: Any = await request.json()
+        except ValueError:
+            return  # not JSON: the body model answers with a 422 naming the problem
+        items = body.get(key) if isinstance(body, dict) else None
+        limit = settings.max_assign_batch
+        if isinstance(items, list) and len(items) > limit:
+            raise AssignBatchTooLargeError(
+                f"{len(items)} {noun} in one call exceed the limit of {limit} "
+                f"(MAX_ASSIGN_BATCH); {advice}",
+                limit=limit,
+            )
+
+    return enforce
+
+
+enforce_batch_limit = batch_limit("customers", "customers", "split the batch")
+"""Refuse an oversized batch of customers (413) before any customer is validated."""
 
 
 @router.post(

@@ -80,6 +80,7 @@ def _detail(manifest: Manifest) -> DatasetDetail:
         previous_version=manifest.previous_version,
         engine=manifest.engine,
         warnings=list(manifest.warnings),
+        transactions=manifest.transactions,
     )
 
 

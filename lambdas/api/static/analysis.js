@@ -266,7 +266,8 @@ export function renderDataSummary() {
     el('dt', { text: 'Source' }), el('dd', { text: m.source ? m.source.key || '' : '' }),
     el('dt', { text: 'Rows' }), el('dd', { text: `${fmtNum(rows.read)} read · ${fmtNum(rows.used)} used · ${fmtNum(rows.dropped)} dropped` }),
     rows.dropped_reasons && Object.keys(rows.dropped_reasons).length ? [el('dt', { text: 'Dropped rows' }), el('dd', { text: renderValue(rows.dropped_reasons) })] : null,
-    rows.imputed_values && Object.keys(rows.imputed_values).length ? [el('dt', { text: 'Imputed values' }), el('dd', { text: renderValue(rows.imputed_values) })] : null);
+    rows.imputed_values && Object.keys(rows.imputed_values).length ? [el('dt', { text: 'Imputed values' }), el('dd', { text: renderValue(rows.imputed_values) })] : null,
+    orderLineFacts(m.transactions));
   const cols = state.columns;
   const table = cols.length ? el('div', { className: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': 'Training columns' }, el('table', { className: 'left' },
     el('thead', null, el('tr', null, ['Column', 'Role', 'Type', 'Used', 'Missing', 'Imputed with', 'Note'].map((h) => el('th', { text: h })))),
@@ -275,6 +276,18 @@ export function renderDataSummary() {
       el('td', { text: c.used ? 'yes' : 'no' }), el('td', { text: fmtNum(c.missing || 0) }),
       el('td', { text: c.imputed_with ?? '' }), el('td', { text: c.reason || c.transform || '' })))))) : null;
   setChildren($('data-summary'), el('h3', { text: 'Training data' }), facts, table, ...plotSummary());
+}
+
+/** How an order-line upload became customers (manifest `transactions`), or nothing. */
+function orderLineFacts(t) {
+  if (!t) return null;
+  const dropped = t.dropped && Object.keys(t.dropped).length ? renderValue(t.dropped) : 'none';
+  return [
+    el('dt', { text: 'Order lines' }),
+    el('dd', { 'data-testid': 'order-lines', text: `${fmtNum(t.lines)} lines (${t.first_date} to ${t.last_date}) → ${fmtNum(t.customers)} customers · returns netted: ${fmtNum(t.return_lines)} · left out: ${dropped}` }),
+    el('dt', { text: 'Aggregation' }),
+    el('dd', null, el('ul', { className: 'small' }, (t.evidence || []).map((line) => el('li', { text: line })))),
+  ];
 }
 
 /** The plots.json summary: the few facts worth reading first, the rest folded away. */

@@ -70,6 +70,7 @@ export function renderCards() {
       el('span', { className: 'n', text: (s.size ?? 0).toLocaleString() }),
       el('span', { className: 'muted small', text: `customers · ${fmtPct(s.share ?? (total ? s.size / total : 0))}` })),
     el('div', { className: 'share-bar' }, el('span', { style: { width: `${Math.max(1, (s.share ?? 0) * 100)}%` } })),
+    rfmLine(s),
     s.description ? el('p', { className: 'desc', text: s.description, title: s.description }) : null,
     el('ul', { className: 'stats' }, keyStats(s)));
     decorateCard(card, s);
@@ -99,4 +100,16 @@ function toggleFocus(id) {
   state.focus = state.focus === id ? null : id;
   applyCardStates();
   renderMap();
+}
+
+/** RFM scores and the descriptive name of a segment trained on order lines (null otherwise). */
+function rfmLine(s) {
+  const r = s.rfm;
+  if (!r) return null;
+  const scores = [`R ${r.recency}`, `F ${r.frequency}`].concat(r.monetary ? [`M ${r.monetary}`] : []).join(' · ');
+  const text = s.descriptive_name ? `RFM ${scores} · ${s.descriptive_name}` : `RFM ${scores}`;
+  return el('p', {
+    className: 'rfm small muted', text, 'data-testid': 'rfm-scores',
+    title: 'Recency, frequency and monetary scores 1-5 (5 best) of the segment\'s typical customer against all customers',
+  });
 }
