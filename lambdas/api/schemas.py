@@ -22,7 +22,7 @@ from shared.contract.manifest import (
     SourceInfo,
     StructureVerdict,
 )
-from shared.contract.names import clean_segment_name
+from shared.contract.names import MAX_NAME_CHARS, NAME_PATTERN, clean_segment_name
 from shared.contract.plots import PlotData
 from shared.contract.profiles import NumericSummary, SegmentProfile
 from shared.contract.transactions import TransactionSummary
@@ -417,7 +417,7 @@ class DatasetStatus(_Schema):
 class SegmentNameRequest(_Schema):
     """A person's name for a segment; null clears it (the generated name shows again)."""
 
-    name: str | None = Field(max_length=200)
+    name: str | None = Field(min_length=1, max_length=MAX_NAME_CHARS, pattern=NAME_PATTERN)
 
     @field_validator("name")
     @classmethod
@@ -466,6 +466,10 @@ class VersionComparison(_Schema):
 # --- browser uploads ---------------------------------------------------------------------------
 
 
+MAX_POST_UPLOAD_BYTES = 5 * 1024**3
+"""The largest object S3 accepts in one POST upload."""
+
+
 class UploadRequest(_Schema):
     """A file a person is about to upload from the browser."""
 
@@ -476,7 +480,12 @@ class UploadRequest(_Schema):
         description="The file's name: letters, digits, '.', '_', '-', spaces; .csv, .csv.gz or "
         ".parquet.",
     )
-    size: int = Field(ge=1, description="The file's size in bytes (checked against the cap).")
+    size: int = Field(
+        ge=1,
+        le=MAX_POST_UPLOAD_BYTES,
+        description="The file's size in bytes (checked against MAX_UPLOAD_BYTES; S3 takes at "
+        "most 5 GiB in one POST).",
+    )
 
 
 class UploadTicket(_Schema):

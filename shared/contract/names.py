@@ -20,6 +20,7 @@ from shared.contract.documents import Document
 
 __all__ = [
     "MAX_NAME_CHARS",
+    "NAME_PATTERN",
     "NAME_PRECEDENCE",
     "PersonName",
     "SegmentNames",
@@ -29,6 +30,9 @@ __all__ = [
 
 MAX_NAME_CHARS = 80
 """Longest segment name a person may set (it is a card title and a CSV value)."""
+
+NAME_PATTERN = r"^[^\x00-\x1f\x7f]*\S[^\x00-\x1f\x7f]*$"
+"""What a name may be, as a JSON-schema pattern: no control character, not only spaces."""
 
 NAME_PRECEDENCE = ("person", "known_group", "rfm", "generated")
 """Where a segment's shown name comes from, strongest first."""
@@ -52,7 +56,7 @@ def clean_segment_name(value: str) -> str:
         raise ValueError("a segment name cannot be empty")
     if len(text) > MAX_NAME_CHARS:
         raise ValueError(f"a segment name has at most {MAX_NAME_CHARS} characters, not {len(text)}")
-    if any(not ch.isprintable() for ch in text):
+    if any(ch < " " or ch == "\x7f" for ch in text):
         raise ValueError("a segment name cannot hold control characters")
     return text
 

@@ -106,10 +106,11 @@ def set_segment_name(
 def named(
     segments: Sequence[SegmentProfile], overlay: SegmentNames
 ) -> list[tuple[SegmentProfile, str, str]]:
-    """Each segment with the name to show and its source (``person`` or ``generated``).
+    """Each segment with the name to show and its source (``person``, ``rfm``, ``generated``).
 
-    The segment's own ``name`` is the generated one (known-group and RFM names, once the
-    profiles carry them, enter :func:`shared.contract.names.resolve_name` here too).
+    A segment of an order-line version carries its RFM name as ``name`` and the generated
+    descriptive one as ``descriptive_name``; known-group labels, once the profiles carry them,
+    enter :func:`shared.contract.names.resolve_name` here too.
 
     Examples
     --------
@@ -120,11 +121,22 @@ def named(
     ...     name="VIP", set_at=datetime(2026, 1, 1, tzinfo=UTC))})
     >>> [(s.name, shown, source) for s, shown, source in named([seg], overlay)]
     [('High income', 'VIP', 'person')]
+    >>> from shared.contract.profiles import RfmScores
+    >>> rfm = seg.model_copy(update={"segment_id": 3, "name": "Champions",
+    ...     "descriptive_name": "Recent, frequent", "rfm": RfmScores(recency=5, frequency=5,
+    ...     value=5)})
+    >>> [(shown, source) for _, shown, source in named([rfm], overlay)]
+    [('Champions', 'rfm')]
     """
     out = []
     for segment in segments:
+        rfm = segment.name if segment.rfm is not None and segment.descriptive_name else None
         shown, source = resolve_name(
-            {"person": overlay.name_of(segment.segment_id), "generated": segment.name}
+            {
+                "person": overlay.name_of(segment.segment_id),
+                "rfm": rfm,
+                "generated": segment.descriptive_name or segment.name,
+            }
         )
         out.append((segment, shown, source))
     return out
