@@ -59,6 +59,21 @@ def test_age_and_gender_are_profiled_though_not_clustered_on(
     # The whole population of 200, untouched sliders keep every customer (the extremes too).
     assert page.locator("[data-testid=shown-count]").inner_text() == "200 of 200 customers"
 
+    # The segment x feature heat map of z-scores covers Age too; any column per segment.
+    segments = get_json(f"{api_url}/datasets/{DATASET}/segments")["segments"]
+    page.wait_for_function("document.getElementById('profile-heatmap').dataset.drawn")
+    heat = page.evaluate("() => document.getElementById('profile-heatmap').data[0]")
+    assert len(heat["z"]) == len(segments)
+    assert any(label.startswith("Age") for label in heat["x"])
+    age_column = heat["x"].index(next(x for x in heat["x"] if x.startswith("Age")))
+    assert sorted(row[age_column] for row in heat["z"]) == pytest.approx(
+        sorted(s["numeric"]["Age"]["z"] for s in segments)
+    )
+    page.locator("[data-testid=profile-column]").select_option("Age")
+    page.wait_for_function("document.getElementById('profile-box').dataset.column === 'Age'")
+    boxes = page.evaluate("() => document.getElementById('profile-box').data.length")
+    assert boxes == len(segments)
+
     page.locator("#analysis-tabs button[data-tab='eda']").click()
     names = page.eval_on_selector_all(
         "#figs-eda [data-figure-name]", "nodes => nodes.map((n) => n.dataset.figureName)"
