@@ -120,6 +120,17 @@ def test_filters_recompute_cards_sizes_shares_and_means(
     assert gender_item.locator(".v").inner_text() == "Female 100%"
     page.screenshot(path=str(output_dir / "11-filtered-cards.png"), full_page=True)
 
+    # The silhouette per segment draws the filtered customers too.
+    live = page.locator(".plot[data-figure='segment_silhouette']")
+    live.scroll_into_view_if_needed()
+    page.wait_for_selector(".plot[data-figure='segment_silhouette'][data-drawn='1'] .barlayer")
+    drawn = page.evaluate(
+        "() => document.querySelector(\".plot[data-figure='segment_silhouette']\").data"
+        ".reduce((n, t) => n + t.x.length, 0)"
+    )
+    silhouettes = points["silhouette"][key]
+    assert drawn == sum(1 for i in women if silhouettes[i] is not None)
+
     # Nobody left: a message on the cards and the map, and a way back.
     page.locator("[data-testid='filter-Gender'] input[value='Female']").uncheck()
     empty = page.locator("[data-testid=empty-result]")

@@ -4,6 +4,7 @@
 import { $, el, esc, placeholder, setChildren } from './dom.js';
 import { FONT, PLOT_CONFIG, algoName, fmtNum, modelKey, prettyName, segColor, shortName } from './format.js';
 import { METRIC_HELP } from './explain.js';
+import { filtersActive, passesFilters } from './filters.js';
 import { currentLabels, state } from './state.js';
 
 const EDA_PREFIXES = ['hist:', 'scatter_matrix', 'violin:', 'box:', 'bar:', 'correlation', 'missing'];
@@ -79,7 +80,8 @@ function hasLiveSilhouette() {
   return Boolean(sil && Object.keys(sil).length);
 }
 
-/** A silhouette plot of the selected model: each segment's sampled customers, sorted. */
+/** A silhouette plot of the selected model: each segment's sampled customers that pass the
+ * filters, sorted. */
 function liveSilhouetteFigure() {
   const values = (state.plots.points.silhouette || {})[modelKey(state.algo, state.k)];
   const labels = currentLabels();
@@ -94,7 +96,7 @@ function liveSilhouetteFigure() {
   for (const seg of state.segments || []) {
     const vals = [];
     for (let i = 0; i < labels.length; i++) {
-      if (labels[i] === seg.segment_id && typeof values[i] === 'number') vals.push(values[i]);
+      if (labels[i] === seg.segment_id && typeof values[i] === 'number' && passesFilters(i)) vals.push(values[i]);
     }
     if (!vals.length) continue;
     vals.sort((a, b) => a - b);
@@ -140,7 +142,11 @@ function drawFigure(div) {
   if (div.dataset.figure === LIVE_SILHOUETTE) {
     if (!window.Plotly || !state.plots || div.dataset.drawn === '1') return;
     const fig = liveSilhouetteFigure();
-    if (!fig) { placeholder(div, 'No silhouette values for this model.'); div.dataset.drawn = '1'; return; }
+    if (!fig) {
+      placeholder(div, filtersActive() ? 'No customers match these filters.' : 'No silhouette values for this model.');
+      div.dataset.drawn = '1';
+      return;
+    }
     if (div.querySelector('.placeholder')) setChildren(div);
     fig.layout.font = FONT;
     Plotly.react(div, fig.data, fig.layout, PLOT_CONFIG);

@@ -16,7 +16,7 @@
  *   versions.js  compare two versions, promote (admin);  upload.js  browser upload (admin)
  * This module loads datasets and versions and wires the page's controls.
  */
-import { buildFigures, observeVisibleFigures, renderComparison, renderDataSummary } from './analysis.js';
+import { buildFigures, observeVisibleFigures, refreshLiveSilhouette, renderComparison, renderDataSummary } from './analysis.js';
 import { api, apiUrl, dsPath, storeToken } from './api.js';
 import { buildAssignForm, fillExample, submitAssign } from './assign.js';
 import { renderCards } from './cards.js';
@@ -193,8 +193,9 @@ function renderVersionMeta() {
   link.href = apiUrl(dsPath('/report'), { version: versionParam() }).toString();
   link.hidden = false;
 }
-/** The filters changed: the map, the mix and the cards show the customers that pass. */
-function redrawFiltered() { renderMap(); renderMix(); renderCards(); }
+/** The filters changed: the map, the mix, the cards and the live silhouette plot show the
+ * customers that pass. */
+function redrawFiltered() { renderMap(); renderMix(); renderCards(); refreshLiveSilhouette(); }
 
 function saveToken(value) {
   storeToken(value);
