@@ -143,7 +143,7 @@ cfn-lint: synth ## cfn-lint on the synthesized templates (+ hadolint, actionlint
 	$(BIN)/actionlint .github/workflows/*.yml
 
 bench: venv ## Benchmarks: training engine and API (prints the numbers the README quotes)
-	@for script in bench/train.py bench/orders.py bench/api.py bench/load.py; do \
+	@for script in bench/train.py bench/orders.py bench/api.py bench/load.py bench/autoencoder.py; do \
 		if [ -f $$script ]; then echo "== $$script"; $(PY) $$script; fi; \
 	done
 

@@ -170,7 +170,9 @@ def _child_train(table: Path, config_json: str) -> dict[str, Any]:
 
 def _run_child(*args: str, root: Path = ROOT) -> dict[str, Any]:
     """Run one measurement in a fresh child process of the tree at ``root``."""
-    env = {**os.environ, "PYTHONPATH": str(root)}
+    # The tree at ``root`` first; the caller's own PYTHONPATH entries (if any) after it.
+    extra = os.environ.get("PYTHONPATH", "")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(root), extra) if p)}
     done = subprocess.run(
         [sys.executable, "-m", "bench.train", "--child", *args],
         cwd=root,

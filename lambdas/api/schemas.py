@@ -32,18 +32,21 @@ __all__ = [
     "AssignRequest",
     "AssignResponse",
     "Assignment",
+    "Contribution",
     "CustomerRecord",
     "DatasetDetail",
     "DatasetItem",
     "DatasetList",
     "ErrorResponse",
     "EvaluationResponse",
+    "Explanation",
     "FailureList",
     "FieldProblem",
     "HealthResponse",
     "PlotsResponse",
     "PromoteResponse",
     "SegmentDetail",
+    "SegmentRef",
     "SegmentsResponse",
     "TransactionAssignRequest",
     "TransactionAssignResponse",
@@ -234,6 +237,63 @@ class AssignRequest(_Schema):
     )
 
 
+class SegmentRef(_Schema):
+    """A segment named by id and name."""
+
+    segment_id: int
+    segment_name: str
+
+
+class Contribution(_Schema):
+    """One input column's share of an assignment's margin, in original units."""
+
+    column: str
+    contribution: float = Field(
+        description="Part of the margin this column owns: > 0 pushed towards the assigned "
+        "segment, < 0 towards the runner-up (`versus`)."
+    )
+    value: float | str | None = Field(
+        description="The value the model used (an imputed value is the training fill value; "
+        "null: a category unseen in training)."
+    )
+    segment_mean: float | None = None
+    versus_mean: float | None = None
+    segment_share: float | None = Field(
+        default=None, description="Categorical: share of the customer's category in the segment."
+    )
+    versus_share: float | None = None
+    text: str = Field(description="The reason in a sentence.")
+
+
+class Explanation(_Schema):
+    """Why the customer is in its segment (`explain=true`); exact, not an approximation."""
+
+    versus: SegmentRef | None = Field(
+        description="The runner-up: the segment the customer came closest to joining instead "
+        "(for DBSCAN noise, the segment it failed to reach); null when there is no other one."
+    )
+    margin: float = Field(description="How much the rule favoured the assigned segment (>= 0).")
+    margin_kind: Literal[
+        "squared_distance_gap", "log_posterior_ratio", "beyond_eps", "within_eps"
+    ] = Field(
+        description="What the margin measures: squared_distance_gap (centroid rules and DBSCAN: "
+        "squared distance to the runner-up's centre or core sample minus that to the assigned "
+        "one's, prepared space), log_posterior_ratio (GMM: log p(assigned|x) - "
+        "log p(runner-up|x)), beyond_eps (DBSCAN noise: squared distance to the nearest core "
+        "sample minus eps^2), within_eps (DBSCAN with a single segment, the runner-up being the "
+        "outliers: eps^2 minus the squared distance to the nearest core sample)."
+    )
+    baseline: float = Field(
+        description="The part of the margin no column owns (GMM: component sizes and spreads; "
+        "DBSCAN noise: -eps^2; DBSCAN's only segment: eps^2; otherwise 0)."
+    )
+    other: float = Field(description="Sum of the contributions of the columns not listed.")
+    contributions: list[Contribution] = Field(
+        description="The largest contributions by absolute value; baseline + other + their "
+        "sum = margin."
+    )
+
+
 class Assignment(_Schema):
     """The segment of one customer."""
 
@@ -253,6 +313,9 @@ class Assignment(_Schema):
         default=None,
         description="With `prepared=true`: the customer's prepared feature vector (model "
         "matrix row); plots.json's `pca_projection` maps it onto the customer map.",
+    )
+    explanation: Explanation | None = Field(
+        default=None, description="With `explain=true`: why this segment."
     )
 
 

@@ -87,6 +87,12 @@ class DatasetConfig(BaseModel):
     algorithms: list[Algorithm] = Field(
         default_factory=lambda: list(ALGORITHMS), min_length=1, description="Algorithms to fit."
     )
+    seed_column: str | None = Field(
+        default=None,
+        description="Column of known group labels ('VIP', 'Student', blank for most): K-Means "
+        "becomes Seeded K-Means (its groups start the centres, and segments grown from them "
+        "carry their label). Never a feature.",
+    )
     k_min: int = Field(default=2, ge=2, le=K_LIMIT)
     k_max: int = Field(default=10, ge=2, le=K_LIMIT)
     # Champion guardrails: a model can be the champion only if a marketer can use its segments.

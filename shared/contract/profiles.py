@@ -6,7 +6,7 @@ One ``SegmentSet`` of ``SegmentProfile`` per fitted model of the sweep.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
@@ -57,6 +57,77 @@ class OutcomeRate(Document):
     known: int = Field(default=0, ge=0, description="Customers with a known value.")
 
 
+class RuleCondition(Document):
+    """One condition of a segment rule, on an input column in original units."""
+
+    column: str
+    op: Literal["<=", ">", "is", "is not"]
+    value: float | str = Field(
+        description="A threshold (numeric, dates as days before the "
+        "column's date_reference) or a category."
+    )
+
+
+class ShapCheck(Document):
+    """How the SHAP values of a Gaussian mixture's memberships were computed."""
+
+    method: str
+    explained_rows: int = Field(ge=0, description="Customers explained (a sample).")
+    background_rows: int = Field(
+        ge=0, description="Background rows (training rows drawn at random)."
+    )
+    evaluations: int = Field(ge=0, description="Coalitions evaluated per explained customer.")
+
+
+class SegmentRule(Document):
+    """A rule a marketer can paste into a CRM, and how well it picks the segment out.
+
+    Measured on held-back customers the rule's tree never saw (``RuleCheck``).
+    """
+
+    text: str = Field(description="The conditions in words, joined by 'and'.")
+    conditions: list[RuleCondition] = Field(default_factory=list)
+    precision: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Share of the held-back customers matching the rule who are in the segment "
+        "(None: the rule matched none of them).",
+    )
+    coverage: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Share of the segment's held-back customers the rule matches.",
+    )
+    matched: int = Field(default=0, ge=0, description="Held-back customers matching the rule.")
+    reliable: bool = Field(
+        description="False when the precision is below RuleCheck.min_precision: the rule is "
+        "shown, with this warning, rather than hidden."
+    )
+    note: str | None = Field(default=None, description="Why the rule should be read with care.")
+
+
+class RuleCheck(Document):
+    """How a model's segment rules were fitted and measured."""
+
+    method: str
+    fit_rows: int = Field(ge=0)
+    held_back_rows: int = Field(ge=0)
+    min_precision: float = Field(ge=0, le=1)
+    max_depth: int = Field(ge=1)
+
+
+class KnownGroup(Document):
+    """A segment grown from the seeds of a known group (config ``seed_column``)."""
+
+    label: str = Field(description="The known group's label (the seed column's value).")
+    seeds: int = Field(ge=0, description="Customers of the group in the training rows.")
+    stayed: int = Field(ge=0, description="Seeds that ended in this segment.")
+    defected: int = Field(ge=0, description="Seeds that ended in another segment.")
+    joined: int = Field(ge=0, description="Unlabelled customers who joined the segment.")
+
+
 class RfmScores(Document):
     """A segment's place in the population on recency, frequency and monetary (1-5, 5 best).
 
@@ -105,6 +176,17 @@ class SegmentProfile(Document):
         default_factory=dict,
         description="Per outcome column (not clustered on), its rate in the segment.",
     )
+    rule: SegmentRule | None = Field(
+        default=None, description="A CRM rule for the segment, with its measured precision."
+    )
+    known_group: KnownGroup | None = Field(
+        default=None, description="Seeded K-Means: the known group this segment grew from."
+    )
+    shap: dict[str, float] = Field(
+        default_factory=dict,
+        description="GMM: per input column, the mean |SHAP value| of the segment's membership "
+        "probability over the explained sample, largest first.",
+    )
 
 
 class SegmentSet(Document):
@@ -121,6 +203,12 @@ class SegmentSet(Document):
     )
     population_outcomes: dict[str, OutcomeRate] = Field(
         default_factory=dict, description="Per outcome column, its rate in the whole population."
+    )
+    rule_check: RuleCheck | None = Field(
+        default=None, description="How the segments' rules were fitted and measured."
+    )
+    shap_check: ShapCheck | None = Field(
+        default=None, description="GMM: how the membership SHAP values were computed."
     )
 
     def by_id(self, segment_id: int) -> SegmentProfile | None:

@@ -395,7 +395,10 @@ def _numeric_share(series: pd.Series) -> float:
     if present.empty:
         return 0.0
     sample = present.iloc[:1000]
-    return float(pd.to_numeric(sample, errors="coerce").notna().mean())
+    try:
+        return float(pd.to_numeric(sample, errors="coerce").notna().mean())
+    except TypeError:  # nested cells (Parquet structs, lists, maps) are not numbers
+        return 0.0
 
 
 def _find_date(frame: pd.DataFrame, names: list[str], formats: dict[str, str | None]) -> str | None:
@@ -425,7 +428,10 @@ def _date_format(series: pd.Series, *, named: bool) -> str | None:
         return _COMPACT_DATE if float(parsed.notna().mean()) >= PARSE_SHARE else None
     if not (ptypes.is_object_dtype(series.dtype) or ptypes.is_string_dtype(series.dtype)):
         return None
-    uniques = np.asarray(pd.unique(series.dropna()), dtype=object)  # iterating Arrow is slow
+    try:
+        uniques = np.asarray(pd.unique(series.dropna()), dtype=object)  # iterating Arrow is slow
+    except TypeError:  # nested cells (Parquet structs, lists, maps) are not dates
+        return None
     distinct = [v for v in uniques if isinstance(v, str)]
     if not distinct:
         return None

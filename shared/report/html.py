@@ -323,6 +323,7 @@ def _card_html(
     outcomes: dict[str, Any] | None = None,
     profiled: Sequence[str] = (),
 ) -> str:
+    from shared.report.explanations import known_group_html, rule_html, shap_html
     from shared.report.figures import segment_colour
 
     items: list[str] = []
@@ -348,7 +349,8 @@ def _card_html(
         f"<h3>{_e(segment.name)}</h3>"
         f'<div class="size">segment {segment.segment_id} · {segment.size:,} customers · '
         f"{segment.share:.1%}</div>{_rfm_html(segment)}<p>{_e(segment.description)}</p>"
-        f"<ul>{''.join(items)}</ul></div>"
+        f"<ul>{''.join(items)}</ul>{known_group_html(segment)}{rule_html(segment)}"
+        f"{shap_html(segment)}</div>"
     )
 
 

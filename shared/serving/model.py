@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from shared.contract.layout import (
@@ -36,6 +37,7 @@ from shared.contract.profiles import ProfileCatalog, SegmentSet
 from shared.exceptions import AlgorithmNotFittedError, ArtifactError, InvalidCustomerError
 from shared.quoting import quote_value
 from shared.serving.bundle import ServingParams, read_serving_params
+from shared.serving.explanations import SegmentExplainer
 from shared.serving.results import CustomerAssignment, ModelChoice, SegmentAssignments
 from shared.serving.rules import ServingRule, load_serving_rule
 from shared.serving.transform import ServingTransform
@@ -138,6 +140,7 @@ class SegmentationModel:
         self._serving_transform: ServingTransform | None = None
         self._serving: ServingParams | None = None
         self._rules: dict[str, ServingRule] = {}
+        self._explainers: dict[str, SegmentExplainer] = {}
         self._documents: dict[str, Any] = {}
 
     # construction --------------------------------------------------------------------------
@@ -410,20 +413,40 @@ class SegmentationModel:
         *,
         algorithm: str | None = None,
         k: int | None = None,
+        explain: bool = False,
     ) -> SegmentAssignments:
-        """Assign customers to segments, column by column (see :meth:`assign`)."""
+        """Assign customers to segments, column by column (see :meth:`assign`).
+
+        With ``explain=True`` each customer also gets the exact reasons of its segment
+        (:mod:`shared.serving.explanations`).
+        """
         choice = self.choose(algorithm, k)
         segments = self.segment_set(choice)
         rule = self.rule(choice)
         if not records:
-            return SegmentAssignments(choice, [], [], [], [], None, [], [], [])
+            return SegmentAssignments(
+                choice, [], [], [], [], None, [], [], [], explanations=[] if explain else None
+            )
         X, imputed, warnings = self.transform(records)
         cap_warnings(warnings)
         low_information = self._check_information(imputed, warnings)
-        result = SegmentAssignments.from_batch(choice, segments, rule.assign(X), imputed, warnings)
+        batch = rule.assign(X)
+        result = SegmentAssignments.from_batch(choice, segments, batch, imputed, warnings)
+        if explain:
+            result = replace(result, explanations=self.explainer(choice).explain(X, batch))
         for i in low_information:
             result.confidence[i] = None
         return result
+
+    def explainer(self, choice: ModelChoice) -> SegmentExplainer:
+        """The reasons-builder of one model (built on first use from its rule and profiles)."""
+        found = self._explainers.get(choice.key)
+        if found is None:
+            found = SegmentExplainer(
+                self.rule(choice), self.serving_params().preprocessing, self.segment_set(choice)
+            )
+            self._explainers[choice.key] = found
+        return found
 
     def _check_information(self, imputed: list[list[str]], warnings: list[list[str]]) -> list[int]:
         """Refuse customers with no known feature; the rows whose confidence is withheld."""

@@ -106,11 +106,12 @@ def set_segment_name(
 def named(
     segments: Sequence[SegmentProfile], overlay: SegmentNames
 ) -> list[tuple[SegmentProfile, str, str]]:
-    """Each segment with the name to show and its source (``person``, ``rfm``, ``generated``).
+    """Each segment with the name to show and its source (``person``, ``known_group``,
+    ``rfm``, ``generated``), by :func:`shared.contract.names.resolve_name`.
 
     A segment of an order-line version carries its RFM name as ``name`` and the generated
-    descriptive one as ``descriptive_name``; known-group labels, once the profiles carry them,
-    enter :func:`shared.contract.names.resolve_name` here too.
+    descriptive one as ``descriptive_name``; a seeded segment carries its known group's label
+    (``known_group.label``, also its ``name``).
 
     Examples
     --------
@@ -127,13 +128,21 @@ def named(
     ...     value=5)})
     >>> [(shown, source) for _, shown, source in named([rfm], overlay)]
     [('Champions', 'rfm')]
+    >>> from shared.contract.profiles import KnownGroup
+    >>> seeded = seg.model_copy(update={"segment_id": 4, "name": "VIP buyers",
+    ...     "known_group": KnownGroup(label="VIP buyers", seeds=2, stayed=2, defected=0,
+    ...                               joined=0)})
+    >>> [(shown, source) for _, shown, source in named([seeded], overlay)]
+    [('VIP buyers', 'known_group')]
     """
     out = []
     for segment in segments:
         rfm = segment.name if segment.rfm is not None and segment.descriptive_name else None
+        known = segment.known_group.label if segment.known_group is not None else None
         shown, source = resolve_name(
             {
                 "person": overlay.name_of(segment.segment_id),
+                "known_group": known,
                 "rfm": rfm,
                 "generated": segment.descriptive_name or segment.name,
             }

@@ -40,6 +40,8 @@ class CustomerAssignment:
         Columns whose missing value was imputed as in training.
     warnings : list of str
         Soft problems (values outside the training range, unseen categories).
+    explanation : dict or None
+        With ``explain=True``: why this segment (:mod:`shared.serving.explanations`).
     """
 
     segment_id: int
@@ -50,9 +52,11 @@ class CustomerAssignment:
     outlier: bool
     imputed: list[str]
     warnings: list[str]
+    explanation: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready mapping (probability keys become strings, as JSON requires)."""
+        extra = {} if self.explanation is None else {"explanation": self.explanation}
         return {
             "segment_id": self.segment_id,
             "segment_name": self.segment_name,
@@ -66,6 +70,7 @@ class CustomerAssignment:
             "outlier": self.outlier,
             "imputed": self.imputed,
             "warnings": self.warnings,
+            **extra,
         }
 
 
@@ -99,6 +104,8 @@ class SegmentAssignments:
     probability_ids: list[int] | None = None
     """The segment ids keying every row of ``probabilities``, in the same order (when set,
     ``to_dicts`` formats the keys once instead of once per customer)."""
+    explanations: list[dict[str, Any]] | None = None
+    """With ``explain=True``: one explanation per customer (:mod:`shared.serving.explanations`)."""
 
     def __len__(self) -> int:
         return len(self.segment_ids)
@@ -171,6 +178,7 @@ class SegmentAssignments:
                 outlier=self.outlier[i],
                 imputed=self.imputed[i],
                 warnings=self.warnings[i],
+                explanation=None if self.explanations is None else self.explanations[i],
             )
             for i in range(len(self.segment_ids))
         ]
@@ -187,7 +195,7 @@ class SegmentAssignments:
         else:
             probs = [{str(k): v for k, v in p.items()} for p in self.probabilities]
         # zip + a dict display: several times faster than indexing each column per row.
-        return [
+        rows = [
             {
                 "segment_id": sid,
                 "segment_name": name,
@@ -210,6 +218,10 @@ class SegmentAssignments:
                 strict=True,
             )
         ]
+        if self.explanations is not None:
+            for row, explanation in zip(rows, self.explanations, strict=True):
+                row["explanation"] = explanation
+        return rows
 
 
 def _finite_or_none(values: Any, n: int) -> list[float | None]:

@@ -77,6 +77,14 @@ from shared.engine.profiling import ProfileInputs, build_segment_set
 from shared.engine.rfm import rfm_named
 from shared.engine.row_order import canonical_order, upload_order
 from shared.engine.schema import clean_training_table
+from shared.engine.seeded import (
+    add_seeded_kmeans,
+    kept_seeds,
+    mark_seeded_sets,
+    split_seed_column,
+    without_kmeans,
+)
+from shared.engine.segment_explanations import explain_segments
 from shared.engine.segment_ids import assign_segment_ids
 from shared.engine.selection import (
     CHAMPION_RULE,
@@ -134,9 +142,10 @@ class TrainingOutput:
     ``fit:<algorithm>`` (one per algorithm, each fit's own wall time),
     ``fit`` (the wall time of all fits; they run side by side, so it is less than the sum of
     the ``fit:<algorithm>`` times, which overlap), ``metrics``, ``selection``, ``structure``
-    (the null references of the structure verdicts), ``profiles``,
-    ``summaries``, ``report``, ``artifacts``. It is diagnostics only: it never
-    enters the manifest or any artifact (those stay identical across identical retrains).
+    (the null references of the structure verdicts), ``profiles``, ``rules`` (the segments' CRM
+    rules), ``shap`` (the GMM's membership SHAP values; absent without a GMM), ``summaries``,
+    ``report``, ``artifacts``. It is diagnostics only: it never enters the manifest or any
+    artifact (those stay identical across identical retrains).
     """
 
     rows: RowCounts
@@ -446,7 +455,11 @@ def train_segments(
     if lines is not None:
         timings["read"] -= aggregate_seconds
         timings["aggregate"] = aggregate_seconds
-    table = clean_training_table(frame, engine_config)
+    # Known groups (config seed_column, shared.engine.seeded): never a feature.
+    seeds, clean_config = split_seed_column(frame, engine_config)
+    table = clean_training_table(frame, clean_config)
+    if seeds is not None:
+        seeds = kept_seeds(seeds, table.kept_rows)
     del frame
     if table.kept_rows is not None:
         upload_rows = upload_rows[table.kept_rows]
@@ -457,7 +470,11 @@ def train_segments(
     n_rows = int(X.shape[0])
     step = _lap(timings, "prepare", step)
 
-    fits = _fit_concurrently(X, config, random_state, timings)
+    if seeds is None or "kmeans" not in config.algorithms:
+        fits = _fit_concurrently(X, config, random_state, timings)
+    else:  # Seeded K-Means replaces K-Means
+        fits = _fit_concurrently(X, without_kmeans(config), random_state, timings)
+        fits = add_seeded_kmeans(fits, X, config, seeds, timings, random_state=random_state)
     step = _lap(timings, "fit", step)
 
     silhouette = SilhouetteSample(
@@ -540,10 +557,26 @@ def train_segments(
     sets, id_changes = assign_segment_ids(
         sets, champion=champion_key, previous=previous, feature_names=prepared.feature_names
     )
+    if seeds is not None and "kmeans" in fits:
+        sets = mark_seeded_sets(sets, fits["kmeans"], seeds)
     for fit in fits.values():
         for model in fit.models:
             key = model_key(model.algorithm, model.k)
             labels_by_model[key] = _segment_ids_per_row(model.labels, sets[key])
+    step = _lap(timings, "profiles", step)
+    # Why each segment (shared.engine.segment_explanations): a CRM rule per segment of every
+    # model, measured on held-back rows; SHAP of the chosen GMM's memberships on a sample.
+    sets = explain_segments(
+        sets,
+        {model_key(m.algorithm, m.k): m for f in fits.values() for m in f.models},
+        chosen_gmm=model_key("gmm", chosen["gmm"].k) if "gmm" in chosen else None,
+        features=table.features,
+        columns=table.columns,
+        X=X,
+        transformer=prepared.transformer,
+        timings=timings,
+        random_state=random_state,
+    )
     catalog = ProfileCatalog(
         feature_names=prepared.feature_names,
         sets=sets,
@@ -551,7 +584,7 @@ def train_segments(
         chosen={a: model_key(a, m.k) for a, m in chosen.items()},
         segment_ids=id_changes,
     )
-    step = _lap(timings, "profiles", step)
+    step = time.perf_counter()
 
     comparison = [
         ComparisonRow(

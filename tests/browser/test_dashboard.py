@@ -143,6 +143,14 @@ def test_dashboard_end_to_end(page: Any, api_url: str, output_dir: Path) -> None
     highlighted = page.locator(".card.highlight")
     assert highlighted.count() == 1
     assert highlighted.get_attribute("data-segment-id") == str(expected_segment["segment_id"])
+    # Why this segment: the API's exact reasons, as text, and each card's CRM rule.
+    explained = post_json(
+        f"{api_url}/datasets/{DATASET}/assign?explain=true", {"customers": [CUSTOMER]}
+    )
+    contributions = explained["assignments"][0]["explanation"]["contributions"]
+    reasons = page.locator("[data-testid=assign-reasons] li").all_inner_texts()
+    assert reasons == [c["text"] for c in contributions]
+    assert page.locator("[data-testid=segment-card] [data-testid=segment-rule]").count() >= 1
     marked = page.evaluate(
         "() => document.getElementById('map').data.filter((t) => t.name === 'Your customer').length"
     )

@@ -27,7 +27,7 @@ from moto import mock_aws
 from lambdas.api import main
 from lambdas.api.main import create_app
 from lambdas.api.routes.datasets import TRAINING_STALE_AFTER
-from lambdas.api.schemas import AssignResponse, ErrorResponse
+from lambdas.api.schemas import AssignResponse, ErrorResponse, SegmentsResponse
 from shared.contract.config import DatasetConfig
 from shared.contract.layout import SERVING_PARAMS_PATH, ModelLayout, model_key, serving_arrays_path
 from shared.contract.manifest import CurrentPointer, Manifest, SourceInfo
@@ -368,6 +368,47 @@ def test_prepared_vectors_are_capped_per_call(mall: Manifest) -> None:
     )
     assert status == 200
     assert len(body["assignments"]) == MAX_PREPARED
+
+
+def test_explain_returns_exact_reasons_for_every_algorithm(mall: Manifest) -> None:
+    from lambdas.api.routes.assign import MAX_EXPLAINED
+
+    records = mall_records()
+    for algorithm in sorted(mall.algorithms):
+        status, body, _ = call(
+            "POST",
+            "/datasets/mall/assign",
+            query={"explain": "true", "algorithm": algorithm},
+            body={"customers": records},
+        )
+        assert status == 200, body
+        answer = AssignResponse.model_validate(body)
+        for row in answer.assignments:
+            explanation = row.explanation
+            assert explanation is not None
+            listed = sum(c.contribution for c in explanation.contributions)
+            total = explanation.baseline + explanation.other + listed
+            assert total == pytest.approx(explanation.margin, abs=2e-6)
+    status, body, _ = call(
+        "POST",
+        "/datasets/mall/assign",
+        query={"explain": "true"},
+        body={"customers": (records * 6)[: MAX_EXPLAINED + 1]},
+    )
+    assert status == 413
+    assert f"at most {MAX_EXPLAINED} customers" in assert_error(body, "batch_too_large").message
+
+
+def test_segments_carry_their_crm_rules(mall: Manifest) -> None:
+    status, body, _ = call("GET", "/datasets/mall/segments")
+    assert status == 200
+    answer = SegmentsResponse.model_validate(body)
+    for segment in answer.segments:
+        assert segment.rule is not None, segment.name
+        assert segment.rule.text
+        assert segment.rule.reliable == (
+            segment.rule.precision is not None and segment.rule.precision >= 0.7
+        )
 
 
 def test_assign_imputes_missing_values_and_warns(mall: Manifest) -> None:

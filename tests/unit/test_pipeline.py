@@ -148,6 +148,8 @@ def test_stage_timings_cover_the_run_in_order(small: TrainingOutput) -> None:
         "selection",
         "structure",
         "profiles",
+        "rules",
+        *(["shap"] if "gmm" in SMALL_CONFIG.algorithms else []),
         "summaries",
         "report",
         "artifacts",

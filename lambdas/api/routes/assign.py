@@ -24,7 +24,14 @@ from lambdas.api.schemas import AssignRequest, AssignResponse, ErrorResponse
 from shared.serving.model import SegmentationModel
 from shared.serving.registry import ModelRegistry
 
-__all__ = ["INLINE_MAX_CUSTOMERS", "MAX_PREPARED", "batch_limit", "enforce_batch_limit", "router"]
+__all__ = [
+    "INLINE_MAX_CUSTOMERS",
+    "MAX_EXPLAINED",
+    "MAX_PREPARED",
+    "batch_limit",
+    "enforce_batch_limit",
+    "router",
+]
 
 INLINE_MAX_CUSTOMERS = 16
 """Batches up to this size are assigned on the event loop when the model is loaded (tens of
@@ -57,6 +64,21 @@ PreparedQuery = Annotated[
         description="Also return each customer's prepared feature vector (`prepared`): the row "
         "of the model matrix, which plots.json's `pca_projection` maps onto the customer map. "
         f"At most {MAX_PREPARED} customers per call."
+    ),
+]
+
+MAX_EXPLAINED = 1_000
+"""Most customers per call with ``explain=true``: an explanation (runner-up, margin, three
+columns with values, segment means and a sentence) is about 1 kB of JSON, so 10,000 explained
+customers would pass Lambda's 6 MB answer (bench/api.py prints the measured size)."""
+
+ExplainQuery = Annotated[
+    bool,
+    Query(
+        description="Also return why each customer is in its segment (`explanation`): the "
+        "rule's margin over the runner-up segment, split exactly into per-column "
+        "contributions, the largest listed in original units. "
+        f"At most {MAX_EXPLAINED} customers per call."
     ),
 ]
 
@@ -116,6 +138,7 @@ async def assign(
     k: KQuery = None,
     version: VersionQuery = None,
     prepared: PreparedQuery = False,
+    explain: ExplainQuery = False,
 ) -> Response:
     """Assign each customer (keyed by the upload's original column names) to a segment.
 
@@ -127,6 +150,7 @@ async def assign(
 
     With ``prepared=true`` each assignment also carries the customer's prepared vector, from
     the same serving transform (the dashboard places a typed-in customer on the PCA map with it).
+    With ``explain=true`` each carries its ``explanation`` (why this segment, exactly).
     """
     if prepared and len(body.customers) > MAX_PREPARED:
         raise AssignBatchTooLargeError(
@@ -134,18 +158,34 @@ async def assign(
             f"not {len(body.customers)}; split the batch",
             limit=MAX_PREPARED,
         )
+    if explain and len(body.customers) > MAX_EXPLAINED:
+        raise AssignBatchTooLargeError(
+            f"explain=true explains at most {MAX_EXPLAINED} customers per call, not "
+            f"{len(body.customers)}; split the batch",
+            limit=MAX_EXPLAINED,
+        )
     model = registry.cached(dataset, version)
     if model is None or not model.is_ready(algorithm, k):
         # A store read (a refresh of current.json, a first load): never on the event loop.
         return await run_in_threadpool(
-            _answer_loading, registry, dataset, version, body.customers, algorithm, k, prepared
+            _answer_loading,
+            registry,
+            dataset,
+            version,
+            body.customers,
+            algorithm,
+            k,
+            prepared,
+            explain,
         )
     if len(body.customers) > INLINE_MAX_CUSTOMERS and _serves_concurrently(request):
         # Real CPU work while other requests may be waiting on this loop: a thread.
-        return await run_in_threadpool(_answer, model, body.customers, algorithm, k, prepared)
+        return await run_in_threadpool(
+            _answer, model, body.customers, algorithm, k, prepared, explain
+        )
     # The hot path: the model is in memory, and either the batch is small (a thread hop would
     # cost more than the assignment) or nothing else shares this loop.
-    return _answer(model, body.customers, algorithm, k, prepared)
+    return _answer(model, body.customers, algorithm, k, prepared, explain)
 
 
 def _serves_concurrently(request: Request) -> bool:
@@ -163,9 +203,10 @@ def _answer_loading(
     algorithm: str | None,
     k: int | None,
     prepared: bool,
+    explain: bool = False,
 ) -> Response:
     """:func:`_answer` after getting the model from the registry (may read the store)."""
-    return _answer(registry.get(dataset, version), customers, algorithm, k, prepared)
+    return _answer(registry.get(dataset, version), customers, algorithm, k, prepared, explain)
 
 
 def _answer(
@@ -174,8 +215,9 @@ def _answer(
     algorithm: str | None,
     k: int | None,
     prepared: bool,
+    explain: bool = False,
 ) -> Response:
-    result = model.assign_batch(customers, algorithm=algorithm, k=k)
+    result = model.assign_batch(customers, algorithm=algorithm, k=k, explain=explain)
     _freeze_loaded_model(model)
     assignments = result.to_dicts()
     if prepared and assignments:

@@ -5,6 +5,7 @@ import { applyCardStates } from './cards.js';
 import { $, el, setChildren } from './dom.js';
 import { fmtNum, fmtPct, segColor } from './format.js';
 import { projectOnPca, renderMap } from './map.js';
+import { reasonsList } from './reasons.js';
 import { state, versionParam } from './state.js';
 
 function inputColumns() {
@@ -123,7 +124,8 @@ export async function submitAssign(e) {
   try {
     // prepared=true: the API also returns the customer's prepared vector (its own serving
     // transform), which plots.json's PCA projection maps exactly onto the customer map.
-    const params = { algorithm: state.algo, k: state.k ?? null, version: versionParam(), prepared: 'true' };
+    // explain=true: the exact reasons (margin over the runner-up segment, split per column).
+    const params = { algorithm: state.algo, k: state.k ?? null, version: versionParam(), prepared: 'true', explain: 'true' };
     const data = await api(dsPath('/assign'), params, { method: 'POST', body: { customers: [record] } });
     const result = (data.assignments || [])[0];
     if (!result) throw new ApiError(0, 'The API returned no assignment.');
@@ -144,6 +146,7 @@ export async function submitAssign(e) {
       el('div', { className: 'muted small', text: [`segment #${result.segment_id}`, ...facts].join(' · ') }),
       seg && seg.description ? el('p', { className: 'small', text: seg.description }) : null,
       membership(result),
+      reasonsList(result.explanation),
       notes.length ? el('div', { className: 'muted small', text: notes.join('; ') }) : null,
       el('div', { className: 'muted small', 'data-testid': 'assign-map-note',
         text: state.assigned.pca ? '★ on the PCA map: where the model places this customer.'

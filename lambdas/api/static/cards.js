@@ -4,6 +4,7 @@ import { $, el, setChildren } from './dom.js';
 import { algoName, fmtNum, fmtPct, modelKey, segColor, shortName } from './format.js';
 import { emptyResult, filteredCaption, filteredView } from './filtered.js';
 import { renderMap } from './map.js';
+import { knownGroupLine, ruleBlock, shapBars } from './reasons.js';
 import { decorateCard } from './segments-work.js';
 import { state } from './state.js';
 
@@ -72,7 +73,10 @@ export function renderCards() {
     el('div', { className: 'share-bar' }, el('span', { style: { width: `${Math.max(1, (s.share ?? 0) * 100)}%` } })),
     rfmLine(s),
     s.description ? el('p', { className: 'desc', text: s.description, title: s.description }) : null,
-    el('ul', { className: 'stats' }, keyStats(s)));
+    el('ul', { className: 'stats' }, keyStats(s)),
+    knownGroupLine(s),
+    ruleBlock(s),
+    shapBars(s));
     decorateCard(card, s);
     return card;
   });

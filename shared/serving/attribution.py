@@ -1,0 +1,326 @@
+"""Exact per-feature reasons for an assignment: the margin of each rule, split feature by feature.
+
+Every assignment rule picks a segment because one number, the *margin*, favours it over the
+*runner-up* (the segment it came closest to joining instead). Each margin below is a sum over
+the prepared features plus, for some rules, a constant ``baseline`` that no feature owns; so
+
+    ``terms.sum(axis=1) + baseline == margin``   (to floating-point rounding)
+
+holds for every row, and a positive term pushed the customer towards the assigned segment, a
+negative one towards the runner-up. With ``x`` a prepared row:
+
+Nearest centroid (K-Means, Agglomerative)
+    margin = ``|x - c_b|^2 - |x - c_a|^2`` (squared Euclidean distance to the runner-up centroid
+    ``c_b`` minus that to the assigned one ``c_a``, the second nearest centroid), term
+    ``i`` = ``(x_i - c_b,i)^2 - (x_i - c_a,i)^2``, baseline 0. Always ``>= 0``.
+Gaussian mixture
+    margin = ``log p(a | x) - log p(b | x)``, the log-posterior ratio of the assigned component
+    against the runner-up (the second most probable). With ``z_j = x - mean_j`` and precision
+    ``P_j = L_j L_j^T`` (``L_j`` the Cholesky factor scikit-learn keeps), ``log p(j | x) =
+    log w_j + log det L_j - 0.5 z_j^T P_j z_j + const``; the quadratic form splits exactly as
+    ``z^T P z = sum_i z_i (P z)_i``, each term owned by prepared feature ``i`` (for a diagonal
+    mixture ``(z_i / sigma_i)^2``). Term ``i`` = ``0.5 (z_b,i (P_b z_b)_i - z_a,i (P_a z_a)_i)``;
+    baseline = ``(log w_a + log det L_a) - (log w_b + log det L_b)``: the components' sizes and
+    spreads, which belong to no feature. The prepared space is the standardized one (every
+    numeric column scaled to unit variance), so with a full covariance a term can be negative
+    for a feature that is correlated with another: the split is exact, the shares are not
+    independent. Splitting the whitened form ``|y|^2 = sum_j y_j^2`` (``y = L^T z``)
+    would be exact too, but its terms belong to whitened directions (mixtures of columns);
+    ``z_i (P z)_i`` keeps one term per prepared column.
+Core sample (DBSCAN)
+    For a customer inside a segment: margin = ``|x - c_b|^2 - |x - c_a|^2`` with ``c_a`` the
+    nearest core sample (of the assigned segment) and ``c_b`` the nearest core sample of any
+    other segment (in DBSCAN's weighted space); terms as for centroids, baseline 0. When DBSCAN
+    found a single segment, its runner-up is noise: margin = ``eps^2 - |x - c_a|^2``, term ``i``
+    = ``-(x_i - c_a,i)^2`` and baseline = ``eps^2``. For noise:
+    the runner-up is the segment of the nearest core sample ``c``, margin = ``|x - c|^2 -
+    eps^2`` (how far beyond DBSCAN's reach), term ``i`` = ``(x_i - c_i)^2`` and baseline =
+    ``-eps^2``.
+
+Terms are per prepared feature; :class:`FeatureGroups` adds a one-hot column's slots back into
+one term for that column. This module imports numpy and the standard library only.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from shared.serving.kernels import (
+    CHUNK_ELEMENTS,
+    NOISE_LABEL,
+    AssignmentBatch,
+    squared_distances,
+    weighted_log_prob,
+)
+from shared.serving.preprocessing import PreprocessingParams
+
+__all__ = [
+    "MARGIN_KINDS",
+    "Attribution",
+    "FeatureGroups",
+    "attribute_core_sample",
+    "attribute_mixture",
+    "attribute_nearest_centroid",
+]
+
+logger = logging.getLogger(__name__)
+
+NO_RUNNER_UP = -2
+"""``Attribution.runner_up`` of a row with no other segment to compare with (k = 1)."""
+
+MARGIN_KINDS = {
+    "nearest_centroid": "squared_distance_gap",
+    "gaussian_mixture": "log_posterior_ratio",
+    "core_sample": "squared_distance_gap",
+    "core_sample_noise": "beyond_eps",
+    "core_sample_alone": "within_eps",
+}
+"""What the margin measures, per rule kind (and for DBSCAN noise): ``squared_distance_gap`` is
+the squared distance to the runner-up's representative minus that to the assigned one's,
+``log_posterior_ratio`` the GMM's ``log p(a|x) - log p(b|x)``, ``beyond_eps`` a noise point's
+squared distance to the nearest core sample minus ``eps^2``, ``within_eps`` (DBSCAN with a
+single segment, whose runner-up is noise) ``eps^2`` minus the squared distance to the nearest
+core sample."""
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """The margins of a batch of assignments, split per prepared feature.
+
+    Attributes
+    ----------
+    runner_up : ndarray of int64, shape (n,)
+        Internal label of the runner-up segment (:data:`NO_RUNNER_UP` when there is none).
+    margin : ndarray of float64, shape (n,)
+        How much the rule favoured the assigned segment (see the module notes; ``>= 0``).
+    baseline : ndarray of float64, shape (n,)
+        The part of the margin no feature owns.
+    terms : ndarray of float64, shape (n, d)
+        Per prepared feature; ``terms.sum(axis=1) + baseline == margin``.
+    noise : ndarray of bool, shape (n,)
+        DBSCAN noise rows (their margin is the noise margin).
+
+    Examples
+    --------
+    >>> a = attribute_nearest_centroid(np.array([[1.0, 0.0]]),
+    ...                                np.array([[0.0, 0.0], [4.0, 0.0]]), np.array([0]))
+    >>> a.runner_up.tolist(), a.margin.tolist(), a.terms.tolist()
+    ([1], [8.0], [[8.0, 0.0]])
+    """
+
+    runner_up: np.ndarray
+    margin: np.ndarray
+    baseline: np.ndarray
+    terms: np.ndarray
+    noise: np.ndarray
+
+
+def _empty(n: int, d: int) -> Attribution:
+    return Attribution(
+        runner_up=np.full(n, NO_RUNNER_UP, dtype=np.int64),
+        margin=np.zeros(n),
+        baseline=np.zeros(n),
+        terms=np.zeros((n, d)),
+        noise=np.zeros(n, dtype=bool),
+    )
+
+
+def attribute_nearest_centroid(
+    X: np.ndarray, centroids: np.ndarray, position: np.ndarray
+) -> Attribution:
+    """Split the nearest-centroid margin of rows assigned to centroid rows ``position``.
+
+    ``runner_up`` holds centroid *positions* here (the caller maps them to labels).
+
+    Examples
+    --------
+    >>> a = attribute_nearest_centroid(np.array([[1.0, 2.0]]),
+    ...                                np.array([[1.0, 1.0], [3.0, 3.0]]), np.array([0]))
+    >>> a.margin.tolist(), float(a.terms.sum() + a.baseline.sum())
+    ([4.0], 4.0)
+    """
+    n, d = X.shape
+    if centroids.shape[0] < 2:
+        return _empty(n, d)
+    score = squared_distances(X, centroids)
+    rows = np.arange(n)
+    score[rows, position] = np.inf
+    runner_up = np.argmin(score, axis=1)
+    to_b = X - centroids[runner_up]
+    to_a = X - centroids[position]
+    terms = to_b * to_b - to_a * to_a
+    return Attribution(
+        runner_up=runner_up.astype(np.int64),
+        margin=terms.sum(axis=1),
+        baseline=np.zeros(n),
+        terms=terms,
+        noise=np.zeros(n, dtype=bool),
+    )
+
+
+def _mixture_quadratic_terms(
+    X: np.ndarray, mean: np.ndarray, chol: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature terms ``z_i (P z)_i`` of ``z^T P z`` for one component, and ``log det L``."""
+    z = X - mean
+    if chol.ndim == 1:  # diagonal: the precision Cholesky factor is 1/sigma per feature
+        y = z * chol
+        return y * y, np.sum(np.log(chol))
+    y = z @ chol  # whitened row: |y|^2 = z^T P z
+    return z * (y @ chol.T), np.sum(np.log(np.diagonal(chol)))
+
+
+def attribute_mixture(
+    X: np.ndarray,
+    weights: np.ndarray,
+    means: np.ndarray,
+    precisions_cholesky: np.ndarray,
+    position: np.ndarray,
+) -> Attribution:
+    """Split the log-posterior ratio (assigned component ``position`` vs the runner-up).
+
+    ``runner_up`` holds component *positions* (the caller maps them to labels).
+
+    Examples
+    --------
+    >>> a = attribute_mixture(np.array([[0.5, 3.0]]), np.array([0.5, 0.5]),
+    ...                       np.array([[0.0, 0.0], [4.0, 0.0]]),
+    ...                       np.array([[1.0, 1.0], [1.0, 1.0]]), np.array([0]))
+    >>> round(float(a.margin[0]), 9), a.terms.tolist(), a.baseline.tolist()
+    (6.0, [[6.0, 0.0]], [0.0])
+    """
+    n, d = X.shape
+    k = means.shape[0]
+    if k < 2:
+        return _empty(n, d)
+    scores = weighted_log_prob(X, weights, means, precisions_cholesky)
+    rows = np.arange(n)
+    margin_rows = scores[rows, position].copy()
+    scores[rows, position] = -np.inf
+    runner_up = np.argmax(scores, axis=1)
+    margin = margin_rows - scores[rows, runner_up]
+    terms = np.empty((n, d))
+    baseline = np.empty(n)
+    # One pass per component pair that occurs (k is small): rows grouped by (assigned, runner-up).
+    for a in np.unique(position).tolist():
+        for b in np.unique(runner_up[position == a]).tolist():
+            mine = np.flatnonzero((position == a) & (runner_up == b))
+            qa, det_a = _mixture_quadratic_terms(X[mine], means[a], precisions_cholesky[a])
+            qb, det_b = _mixture_quadratic_terms(X[mine], means[b], precisions_cholesky[b])
+            terms[mine] = 0.5 * (qb - qa)
+            baseline[mine] = (np.log(weights[a]) + det_a) - (np.log(weights[b]) + det_b)
+    return Attribution(
+        runner_up=runner_up.astype(np.int64),
+        margin=margin,
+        baseline=baseline,
+        terms=terms,
+        noise=np.zeros(n, dtype=bool),
+    )
+
+
+def attribute_core_sample(
+    X: np.ndarray,
+    components: np.ndarray,
+    core_labels: np.ndarray,
+    eps: float,
+    batch: AssignmentBatch,
+    *,
+    chunk_elements: int | None = None,
+) -> Attribution:
+    """Split DBSCAN's margin (``X`` already in DBSCAN's weighted space).
+
+    ``runner_up`` holds internal *labels* (core samples carry labels, not positions).
+
+    Examples
+    --------
+    >>> c, labels = np.array([[0.0], [5.0]]), np.array([0, 1])
+    >>> from shared.serving.kernels import assign_core_sample
+    >>> X = np.array([[1.0], [2.5]])
+    >>> b = assign_core_sample(X, c, (c**2).sum(axis=1), labels, 1.5)
+    >>> a = attribute_core_sample(X, c, labels, 1.5, b)
+    >>> a.runner_up.tolist(), a.margin.tolist(), a.noise.tolist()
+    ([1, 0], [15.0, 4.0], [False, True])
+    """
+    n, d = X.shape
+    out = _empty(n, d)
+    if components.shape[0] == 0:
+        return out
+    norms = np.einsum("ij,ij->i", components, components)
+    chunk = CHUNK_ELEMENTS if chunk_elements is None else chunk_elements
+    step = max(1, chunk // max(1, components.shape[0]))
+    noise = batch.labels == NOISE_LABEL
+    for start in range(0, n, step):
+        block = X[start : start + step]
+        rows = np.arange(block.shape[0])
+        score = norms[None, :] - 2.0 * (block @ components.T)
+        nearest = np.argmin(score, axis=1)
+        own = core_labels[nearest]
+        score[core_labels[None, :] == own[:, None]] = np.inf
+        other = np.argmin(score, axis=1)
+        has_other = np.isfinite(score[rows, other])
+        to_a = block - components[nearest]
+        to_b = block - components[other]
+        inside = ~noise[start : start + step]
+        terms = np.where(
+            inside[:, None], to_b * to_b - to_a * to_a, to_a * to_a
+        )  # noise: distance to the nearest core, less eps^2 (the baseline)
+        # Inside the only segment: the runner-up is noise, margin eps^2 - |x - c|^2.
+        alone = inside & ~has_other
+        terms[alone] = -(to_a * to_a)[alone]
+        out.terms[start : start + step] = terms
+        out.baseline[start : start + step] = np.where(
+            inside, np.where(has_other, 0.0, eps * eps), -eps * eps
+        )
+        out.runner_up[start : start + step] = np.where(
+            inside, np.where(has_other, core_labels[other], NOISE_LABEL), own
+        )
+    out.margin[:] = out.terms.sum(axis=1) + out.baseline
+    out.noise[:] = noise
+    return out
+
+
+@dataclass(frozen=True)
+class FeatureGroups:
+    """Which input column owns each prepared feature: one-hot slots add back into their column.
+
+    Attributes
+    ----------
+    columns : tuple of str
+        The input columns with a prepared feature, in output order of their first feature.
+    matrix : ndarray of shape (d, m)
+        ``matrix[i, j] = 1`` when prepared feature ``i`` belongs to column ``j``;
+        ``terms @ matrix`` gives the per-column terms.
+
+    Examples
+    --------
+    >>> from shared.serving.preprocessing import (InputColumn, OneHotColumn, OneHotSlot,
+    ...                                           ScaledColumn)
+    >>> params = PreprocessingParams(
+    ...     (InputColumn("Age", "numeric", False), InputColumn("Gender", "categorical", False)),
+    ...     3, (ScaledColumn("Age", 0, 38.0, False, 38.0, 10.0),),
+    ...     (OneHotColumn("Gender", "F", (OneHotSlot("F", 1), OneHotSlot("M", 2))),))
+    >>> g = FeatureGroups.from_preprocessing(params)
+    >>> g.columns, (np.array([[0.5, 0.25, 0.25]]) @ g.matrix).tolist()
+    (('Age', 'Gender'), [[0.5, 0.5]])
+    """
+
+    columns: tuple[str, ...]
+    matrix: np.ndarray
+
+    @classmethod
+    def from_preprocessing(cls, params: PreprocessingParams) -> FeatureGroups:
+        """The groups of a fitted preprocessing (numeric features alone, one-hot slots together)."""
+        owner: dict[int, str] = {n.output: n.column for n in params.numeric}
+        for c in params.categorical:
+            owner.update({s.output: c.column for s in c.slots})
+        columns: list[str] = []
+        for output in sorted(owner):
+            if owner[output] not in columns:
+                columns.append(owner[output])
+        matrix = np.zeros((params.n_outputs, len(columns)))
+        for output, column in owner.items():
+            matrix[output, columns.index(column)] = 1.0
+        return cls(tuple(columns), matrix)
