@@ -135,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "MODELS_BUCKET": BUCKET,
+        "AUTH_MODE": "open",  # the bench measures serving, not authorization
     }
     os.environ.update(env)
     for name in ("API_TOKENS", "ADMIN_TOKENS", "MODELS_DIR"):

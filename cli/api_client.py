@@ -272,11 +272,12 @@ def local_api(models_dir: Path, *, token: str | None = None) -> Iterator[ApiClie
     """An :class:`ApiClient` on the API app in this process, serving ``models_dir``.
 
     The app reads ``MODELS_DIR`` through ``shared.settings`` and uses a local model store; no
-    network and no AWS are involved.
+    network and no AWS are involved. It runs with ``AUTH_MODE=open`` (the caller can read the
+    folder anyway); tokens in ``API_TOKENS``/``ADMIN_TOKENS``, if set, are still enforced.
     """
     if not models_dir.is_dir():
         raise CliError(f"models folder {models_dir} does not exist", ExitCode.INPUT)
-    from shared.settings import get_settings
+    from shared.settings import Settings, get_settings
 
     saved = {name: os.environ.get(name) for name in ("MODELS_DIR", "LOG_LEVEL")}
     os.environ["MODELS_DIR"] = str(models_dir.resolve())
@@ -293,7 +294,7 @@ def local_api(models_dir: Path, *, token: str | None = None) -> Iterator[ApiClie
 
         from lambdas.api.main import create_app
 
-        app = create_app()
+        app = create_app(settings=Settings(auth_mode="open"))
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         with TestClient(app, headers=headers, raise_server_exceptions=False) as http:
             yield ApiClient(http, f"models folder {models_dir}")

@@ -49,7 +49,7 @@ def resolve_port(host: str, port: int) -> tuple[int, bool]:
     return port, True
 
 
-def _start_stack(port: int) -> LocalStack:
+def _start_stack(port: int, *, api_tokens: str = "", admin_tokens: str = "") -> LocalStack:
     from cli.console import error_console
     from cli.localstack import LocalStack, LocalStackConfig
 
@@ -59,7 +59,10 @@ def _start_stack(port: int) -> LocalStack:
     started = time.perf_counter()
     with error_console.status("starting the local stack (moto S3+SQS, dispatcher, API)..."):
         try:
-            stack = LocalStack(LocalStackConfig(api_port=api_port)).start()
+            config = LocalStackConfig(
+                api_port=api_port, api_tokens=api_tokens, admin_tokens=admin_tokens
+            )
+            stack = LocalStack(config).start()
         except ModuleNotFoundError as e:
             raise CliError(
                 f"cannot start the local stack: {e} (run `make demo` or "
@@ -132,7 +135,7 @@ def run_demo(args: argparse.Namespace) -> int:
             raise CliError(f"no such file: {path}", ExitCode.INPUT)
 
     demo_started = time.perf_counter()
-    stack = _start_stack(args.port)
+    stack = _start_stack(args.port, api_tokens=args.api_tokens, admin_tokens=args.admin_tokens)
     try:
         s3 = stack.client("s3")
         store = S3ModelStore(stack.models_bucket, client=s3)
@@ -176,7 +179,7 @@ def run_demo(args: argparse.Namespace) -> int:
             )
         manifest = outcome.manifest
         assert manifest is not None
-        with remote_api(stack.api_url) as api:
+        with remote_api(stack.api_url, token=_first_token(args)) as api:
             # This upload's version, whichever one another upload may have made current.
             segments = api.segments(args.dataset, version=manifest.version)
             evaluation = api.evaluation(args.dataset, version=manifest.version)
@@ -206,9 +209,18 @@ def run_demo(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def _first_token(args: argparse.Namespace) -> str | None:
+    """A token the demo's own calls can use when the local API enforces tokens."""
+    for raw in (args.api_tokens, args.admin_tokens):
+        tokens = [t.strip() for t in (raw or "").split(",") if t.strip()]
+        if tokens:
+            return tokens[0]
+    return None
+
+
 def run_stack(args: argparse.Namespace) -> int:
     """Start the local stack with nothing in it and serve until Ctrl-C."""
-    stack = _start_stack(args.port)
+    stack = _start_stack(args.port, api_tokens=args.api_tokens, admin_tokens=args.admin_tokens)
     try:
         _print_endpoints(stack, None)
         _serve_until_interrupted(stack)

@@ -93,6 +93,8 @@ class LocalStackConfig:
     poll_wait_seconds: int = 1
     model_refresh_seconds: float = 1.0
     api_tokens: str = ""
+    """``API_TOKENS`` of the local API (comma-separated); with either token list set, the
+    API enforces them, otherwise it runs in ``AUTH_MODE=open`` (local use only)."""
     admin_tokens: str = ""
     log_level: str = "WARNING"
     serve_api: bool = True
@@ -162,6 +164,8 @@ class LocalStack:
             "MODEL_REFRESH_SECONDS": str(self.config.model_refresh_seconds),
             "API_TOKENS": self.config.api_tokens,
             "ADMIN_TOKENS": self.config.admin_tokens,
+            # Open only while no token is set (shared.settings): a local stack needs no sign-in.
+            "AUTH_MODE": "open",
             "LOG_LEVEL": self.config.log_level,
             "POWERTOOLS_SERVICE_NAME": "segments-local",
             "POWERTOOLS_METRICS_NAMESPACE": "CustomerSegments",

@@ -9,9 +9,12 @@ Commands (``segments COMMAND --help`` for each):
 - ``assign``   assign customers to segments (over HTTP, or locally against ``--models-dir``)
 - ``segments`` show a model's segments
 - ``status``   versions, the current one and recent failures of the datasets
+- ``login``    sign in to a deployed API (browser + PKCE, or client credentials for CI)
+- ``logout``   forget the stored tokens of an API
 
 Endpoint, buckets and token come from flags or the environment: ``SEGMENTS_API_URL``,
-``SEGMENTS_API_TOKEN``, ``RAW_BUCKET``, ``MODELS_BUCKET``, ``AWS_ENDPOINT_URL``.
+``SEGMENTS_API_TOKEN``, ``RAW_BUCKET``, ``MODELS_BUCKET``, ``AWS_ENDPOINT_URL``; without a
+token, the one ``segments login`` stored for that API URL is used (``SEGMENTS_CREDENTIALS``).
 
 Exit codes: 0 ok; 1 usage or input error; 2 training failed (failure report); 3 service
 unreachable or server error; 4 timed out waiting for training; 5 not found or no model yet;
@@ -39,7 +42,9 @@ logger = logging.getLogger(__name__)
 EPILOG = """\
 environment:
   SEGMENTS_API_URL    API base URL (default http://127.0.0.1:8000)
-  SEGMENTS_API_TOKEN  bearer token sent to the API
+  SEGMENTS_API_TOKEN  bearer token sent to the API (else the one `segments login` stored)
+  SEGMENTS_CREDENTIALS  token file of `segments login` (default ~/.config/segments/credentials.json)
+  SEGMENTS_CLIENT_SECRET  machine client secret for `segments login --client-id` (CI)
   RAW_BUCKET          raw-upload bucket (upload)
   MODELS_BUCKET       models bucket (upload, status)
   AWS_ENDPOINT_URL    S3 endpoint (moto server locally; unset for AWS)
@@ -145,6 +150,44 @@ def build_parser() -> argparse.ArgumentParser:
 
     stack = sub.add_parser("stack", help="start the local stack and serve it until Ctrl-C")
     stack.add_argument("--port", type=int, default=8000, help="API port (busy: a free one)")
+    for p in (demo, stack):
+        p.add_argument(
+            "--api-tokens",
+            default=_env("API_TOKENS", ""),
+            help="read tokens the local API enforces, comma-separated (env API_TOKENS; "
+            "default none: the local API is open)",
+        )
+        p.add_argument(
+            "--admin-tokens",
+            default=_env("ADMIN_TOKENS", ""),
+            help="admin tokens the local API enforces (env ADMIN_TOKENS)",
+        )
+
+    login = sub.add_parser(
+        "login",
+        help="sign in to a deployed API and store its tokens (0600)",
+        description="People: opens the sign-in page in a browser (authorization code + PKCE, "
+        "redirect to http://localhost:8976/callback). CI: --client-id with "
+        "SEGMENTS_CLIENT_SECRET (client credentials).",
+    )
+    login.add_argument(
+        "--api-url",
+        default=_env("SEGMENTS_API_URL", "http://127.0.0.1:8000"),
+        help="API base URL (env SEGMENTS_API_URL)",
+    )
+    login.add_argument("--client-id", help="a machine client's id (client credentials, CI)")
+    login.add_argument(
+        "--scope", default="segments/read", help="scope of a machine token (default segments/read)"
+    )
+    login.add_argument(
+        "--no-browser", action="store_true", help="print the sign-in URL instead of opening it"
+    )
+    logout = sub.add_parser("logout", help="forget the stored tokens of an API")
+    logout.add_argument(
+        "--api-url",
+        default=_env("SEGMENTS_API_URL", "http://127.0.0.1:8000"),
+        help="API base URL (env SEGMENTS_API_URL)",
+    )
 
     upload = sub.add_parser(
         "upload", help="upload a customer file and wait for its model (progress bar)"
@@ -241,12 +284,53 @@ def _load_customers(args: argparse.Namespace) -> tuple[list[dict[str, Any]], str
 # --- commands -------------------------------------------------------------------------------
 
 
+def credentials_path() -> Path:
+    """Where ``segments login`` keeps tokens (``SEGMENTS_CREDENTIALS`` overrides)."""
+    explicit = _env("SEGMENTS_CREDENTIALS")
+    if explicit:
+        return Path(explicit)
+    config_home = _env("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(config_home) / "segments" / "credentials.json"
+
+
 def _api(args: argparse.Namespace) -> Any:
     from cli.api_client import local_api, remote_api
 
     if getattr(args, "models_dir", None) is not None:
         return local_api(args.models_dir, token=args.token)
-    return remote_api(args.api_url, token=args.token)
+    token = args.token
+    if not token:
+        from cli.login import TokenStore
+
+        token = TokenStore(credentials_path()).access_token(args.api_url)
+    return remote_api(args.api_url, token=token)
+
+
+def cmd_login(args: argparse.Namespace) -> int:
+    from cli.console import console
+    from cli.login import TokenStore, client_credentials, fetch_sign_in_config, login_in_browser
+
+    config = fetch_sign_in_config(args.api_url)
+    if args.client_id:
+        secret = _env("SEGMENTS_CLIENT_SECRET")
+        if not secret:
+            raise CliError("--client-id needs the client's secret in SEGMENTS_CLIENT_SECRET")
+        tokens = client_credentials(config.token_url, args.client_id, secret, scope=args.scope)
+    else:
+        tokens = login_in_browser(config, open_url=print if args.no_browser else None)
+    store = TokenStore(credentials_path())
+    store.put(args.api_url, tokens)
+    console.print(f"signed in to {args.api_url}; tokens stored in {store.path} (mode 0600)")
+    return ExitCode.OK
+
+
+def cmd_logout(args: argparse.Namespace) -> int:
+    from cli.console import console
+    from cli.login import TokenStore
+
+    removed = TokenStore(credentials_path()).remove(args.api_url)
+    console.print(f"signed out of {args.api_url}" if removed else f"no tokens for {args.api_url}")
+    return ExitCode.OK
 
 
 def cmd_assign(args: argparse.Namespace) -> int:
@@ -407,6 +491,8 @@ COMMANDS = {
     "train": cmd_train,
     "demo": cmd_demo,
     "stack": cmd_stack,
+    "login": cmd_login,
+    "logout": cmd_logout,
 }
 
 

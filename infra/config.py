@@ -34,6 +34,8 @@ CONTEXT_KEYS: dict[str, str] = {
     "apiTokens": "api_tokens",
     "adminTokens": "admin_tokens",
     "corsOrigins": "cors_origins",
+    "dashboardUrls": "dashboard_urls",
+    "apiDocs": "api_docs",
     "throttleRateLimit": "throttle_rate_limit",
     "throttleBurstLimit": "throttle_burst_limit",
     "rawUploadRetentionDays": "raw_upload_retention_days",
@@ -71,6 +73,18 @@ def _check_origin(origin: str) -> None:
         raise ValueError(f"corsOrigins entry {origin!r}: plain http is allowed for localhost only")
 
 
+def _check_dashboard_url(url: str) -> None:
+    """A sign-in callback: https (http only for localhost), ending with ``/`` like the page."""
+    scheme, sep, rest = url.partition("://")
+    host = rest.split("/")[0].split(":")[0]
+    if scheme not in {"https", "http"} or not sep or not host or not url.endswith("/"):
+        raise ValueError(
+            f"dashboardUrls entry {url!r} is not a URL like https://segments.example.com/"
+        )
+    if scheme == "http" and host not in {"localhost", "127.0.0.1"}:
+        raise ValueError(f"dashboardUrls entry {url!r}: plain http is allowed for localhost only")
+
+
 def _as_str_tuple(value: Any) -> tuple[str, ...]:
     if isinstance(value, list | tuple):
         return tuple(str(v).strip() for v in value if str(v).strip())
@@ -100,12 +114,16 @@ class DeploymentConfig:
     api_timeout_seconds: int = 29
     api_provisioned_concurrency: int = 0
     #: Dockerfile target of the API function: ``api`` (the request path's packages only, about
-    #: 650 MB smaller) or ``training`` (the whole runtime). ``training`` until the dashboard
-    #: stops importing plotly for plotly.js (tests/infra/test_images.py says when).
-    api_image_target: str = "training"
+    #: 650 MB smaller; the default since the dashboard serves a vendored plotly.js) or
+    #: ``training`` (the whole runtime). tests/infra/test_images.py keeps this in step.
+    api_image_target: str = "api"
     api_tokens: str = ""
     admin_tokens: str = ""
     cors_origins: tuple[str, ...] = ()
+    #: More URLs the dashboard is served at (a custom domain), allowed as sign-in callbacks.
+    dashboard_urls: tuple[str, ...] = ()
+    #: Serve /docs and /redoc (Swagger UI and ReDoc load their scripts from a CDN).
+    api_docs: bool = False
     throttle_rate_limit: int = 50
     throttle_burst_limit: int = 100
     raw_upload_retention_days: int = 90
@@ -141,6 +159,8 @@ class DeploymentConfig:
             )
         for origin in self.cors_origins:
             _check_origin(origin)
+        for url in self.dashboard_urls:
+            _check_dashboard_url(url)
         if "*" in self.cors_origins and len(self.cors_origins) > 1:
             raise ValueError(f"corsOrigins={','.join(self.cors_origins)}: '*' must stand alone")
         if self.raw_upload_retention_days < 1 or self.noncurrent_version_retention_days < 1:

@@ -88,8 +88,11 @@ def function_environment(
     api = {
         **common,
         "POWERTOOLS_SERVICE_NAME": "segments-api",
+        "LOG_FORMAT": "json",  # one JSON object per line (lambdas/api/logs.py)
         "MODEL_REFRESH_SECONDS": str(config.model_refresh_seconds),
     }
+    if not config.api_docs:
+        api["API_DOCS"] = "false"  # /docs and /redoc would load scripts from a CDN
     # Static tokens are optional defence in depth behind the JWT authorizer (see docs/deploy.md).
     if config.api_tokens:
         api["API_TOKENS"] = config.api_tokens
@@ -204,8 +207,12 @@ class SegmentsStack(Stack):
             throttle_burst_limit=config.throttle_burst_limit,
             cognito_domain_prefix=config.cognito_domain_prefix,
             log_level=config.log_level,
+            dashboard_urls=config.dashboard_urls,
             allow_destroy=config.allow_destroy,
         )
+        # Sign-in endpoints and public client ids, known once the API construct exists.
+        for name, value in self.api.sign_in_environment.items():
+            self.api.function.add_environment(name, value)
         self.monitoring = Monitoring(
             self,
             "Monitoring",
@@ -332,6 +339,9 @@ class SegmentsStack(Stack):
     def _outputs(self) -> None:
         outputs = {
             "ApiUrl": self.api.url,
+            "DashboardUrl": self.api.dashboard_url,
+            "DashboardClientId": self.api.dashboard_client.user_pool_client_id,
+            "CliClientId": self.api.cli_client.user_pool_client_id,
             "RawBucketName": self.storage.raw_bucket.bucket_name,
             "ModelsBucketName": self.storage.models_bucket.bucket_name,
             "IngestQueueUrl": self.training.queue.queue_url,

@@ -8,6 +8,7 @@ after changing the environment.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -35,6 +36,14 @@ class ENV:
     MAX_ASSIGN_BATCH = "MAX_ASSIGN_BATCH"
     KEEP_VERSIONS = "KEEP_VERSIONS"
     LOG_LEVEL = "LOG_LEVEL"
+    AUTH_MODE = "AUTH_MODE"
+    OAUTH_DOMAIN_URL = "OAUTH_DOMAIN_URL"
+    OAUTH_CLIENT_ID = "OAUTH_CLIENT_ID"
+    OAUTH_CLI_CLIENT_ID = "OAUTH_CLI_CLIENT_ID"
+    OAUTH_SCOPES = "OAUTH_SCOPES"
+    API_DOCS = "API_DOCS"
+    POWERTOOLS_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
+    LOG_FORMAT = "LOG_FORMAT"
 
 
 def _split_tokens(raw: str) -> frozenset[str]:
@@ -83,6 +92,54 @@ class Settings(BaseSettings):
     )
     keep_versions: int = Field(default=10, ge=1, validation_alias=AliasChoices(ENV.KEEP_VERSIONS))
     log_level: str = Field(default="INFO", validation_alias=AliasChoices(ENV.LOG_LEVEL))
+    auth_mode: Literal["enforced", "open"] = Field(
+        default="enforced",
+        validation_alias=AliasChoices(ENV.AUTH_MODE),
+        description="``enforced`` (default): a request needs gateway-verified scopes or a "
+        "static token. ``open``: with no static token configured every request is allowed "
+        "(local use: the local stack, ``make demo``, tests); tokens, once set, are enforced.",
+    )
+
+    oauth_domain_url: str = Field(
+        default="",
+        validation_alias=AliasChoices(ENV.OAUTH_DOMAIN_URL),
+        description="Base URL of the OAuth 2.0 server people sign in with (the Cognito domain, "
+        "https://<prefix>.auth.<region>.amazoncognito.com); empty: no sign-in.",
+    )
+    oauth_client_id: str = Field(
+        default="",
+        validation_alias=AliasChoices(ENV.OAUTH_CLIENT_ID),
+        description="The dashboard's public app client (authorization code + PKCE).",
+    )
+    oauth_cli_client_id: str = Field(
+        default="",
+        validation_alias=AliasChoices(ENV.OAUTH_CLI_CLIENT_ID),
+        description="The CLI's public app client (loopback redirect).",
+    )
+    oauth_scopes: str = Field(
+        default="openid email segments/read",
+        validation_alias=AliasChoices(ENV.OAUTH_SCOPES),
+        description="Scopes people sign in with (space-separated).",
+    )
+    api_docs: bool = Field(
+        default=True,
+        validation_alias=AliasChoices(ENV.API_DOCS),
+        description="Serve /docs (Swagger UI, loaded from a CDN by the browser) and /redoc; the "
+        "deployed stack turns them off unless apiDocs=true. /openapi.json is always served.",
+    )
+
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        validation_alias=AliasChoices(ENV.LOG_FORMAT),
+        description="``json``: the API writes one JSON object per log line to standard output "
+        "(the deployed API function); ``text`` leaves logging to the process (uvicorn, the CLI, "
+        "whose standard output carries its own results).",
+    )
+    service_name: str = Field(
+        default="segments-api",
+        validation_alias=AliasChoices(ENV.POWERTOOLS_SERVICE_NAME),
+        description="The ``service`` field of JSON log lines (Powertools' variable).",
+    )
 
     @property
     def api_tokens(self) -> frozenset[str]:
@@ -96,8 +153,16 @@ class Settings(BaseSettings):
 
     @property
     def auth_enabled(self) -> bool:
-        """True when any token is configured; with none the API is open (and says so)."""
-        return bool(self.api_tokens or self.admin_tokens)
+        """False only in ``AUTH_MODE=open`` with no token configured: secure by default.
+
+        Examples
+        --------
+        >>> Settings(auth_mode="enforced").auth_enabled, Settings(auth_mode="open").auth_enabled
+        (True, False)
+        >>> Settings(auth_mode="open", api_tokens_raw="t").auth_enabled
+        True
+        """
+        return self.auth_mode != "open" or bool(self.api_tokens or self.admin_tokens)
 
 
 @lru_cache(maxsize=1)

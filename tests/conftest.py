@@ -29,6 +29,21 @@ def _shared_logs_reach_caplog(monkeypatch: pytest.MonkeyPatch) -> None:
     outcome depended on which tests ran before it.
     """
     monkeypatch.setattr(logging.getLogger("shared"), "propagate", True)
+    # The API's JSON logging (lambdas.api.logs) does the same to the ``lambdas`` logger.
+    monkeypatch.setattr(logging.getLogger("lambdas"), "propagate", True)
+
+
+@pytest.fixture(autouse=True)
+def _local_auth_mode(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Tests run the API in ``AUTH_MODE=open`` (as the local stack does) unless they say otherwise.
+
+    The API is secure by default (no token and no verified claims: 401); tests of authorization
+    pass ``Settings(auth_mode="enforced")`` or tokens, or delete the variable.
+    """
+    monkeypatch.setenv(ENV.AUTH_MODE, "open")
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
 
 
 @dataclass(frozen=True)

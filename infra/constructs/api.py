@@ -25,11 +25,13 @@ __all__ = [
     "ADMIN_ROUTES",
     "ADMIN_SCOPE",
     "API_HANDLER",
+    "CLI_CALLBACK_URL",
     "OPEN_ROUTES",
     "PREFLIGHT_HANDLER_CODE",
     "PREFLIGHT_ROUTE",
     "READ_ROUTES",
     "READ_SCOPE",
+    "SIGN_IN_SCOPES",
     "SegmentsApi",
 ]
 
@@ -38,6 +40,12 @@ API_HANDLER = "lambdas.api.main.handler"
 RESOURCE_SERVER = "segments"
 READ_SCOPE = f"{RESOURCE_SERVER}/read"
 ADMIN_SCOPE = f"{RESOURCE_SERVER}/admin"
+
+#: Where ``segments login`` listens for the authorization code (loopback redirect, RFC 8252);
+#: Cognito matches callback URLs exactly, so the port is fixed (cli/login.py uses the same).
+CLI_CALLBACK_URL = "http://localhost:8976/callback"
+#: Scopes people get when they sign in (dashboard, CLI): read and assign, not promote.
+SIGN_IN_SCOPES = ("openid", "email", READ_SCOPE)
 
 GET, POST, ANY = apigwv2.HttpMethod.GET, apigwv2.HttpMethod.POST, apigwv2.HttpMethod.ANY
 #: Only with CORS origins configured: CORS preflight requests carry no ``Authorization`` header,
@@ -51,9 +59,11 @@ PREFLIGHT_HANDLER_CODE = """\
 def handler(event, context):
     return {"statusCode": 204}
 """
-#: Routes without an authorizer: health check, dashboard page, its static files, API docs.
+#: Routes without an authorizer: health check, sign-in configuration, dashboard page, its
+#: static files, API docs.
 OPEN_ROUTES: tuple[tuple[apigwv2.HttpMethod, str], ...] = (
     (GET, "/health"),
+    (GET, "/auth/config"),
     (GET, "/"),
     (GET, "/docs"),
     (GET, "/openapi.json"),
@@ -128,13 +138,21 @@ class _AccessLogSettings:
 
 
 class SegmentsApi(Construct):
-    """API function (container image) + HTTP API + Cognito user pool for machine clients.
+    """API function (container image) + HTTP API + Cognito user pool for people and machines.
 
-    Authorization is a JWT authorizer backed by a Cognito user pool: clients get an access
-    token with the OAuth2 client-credentials grant from the pool's domain and send it as
-    ``Authorization: Bearer <token>``. Two app clients exist: ``reader`` (scope
-    ``segments/read``) and ``admin`` (``segments/read`` and ``segments/admin``). Every route
-    except :data:`OPEN_ROUTES` needs a token; promote needs the admin scope.
+    Authorization is a JWT authorizer backed by a Cognito user pool; clients send an access
+    token as ``Authorization: Bearer <token>``. Four app clients exist:
+
+    - ``DashboardClient`` and ``CliClient``: public clients (no secret) for people, with the
+      authorization code grant and PKCE through the pool's managed login pages (hosted UI) and
+      the scopes :data:`SIGN_IN_SCOPES`. The dashboard's callback and sign-out URL is the API's
+      own root (plus ``dashboard_urls``), the CLI's :data:`CLI_CALLBACK_URL`. The function gets
+      their ids and the domain (``OAUTH_*``) and tells clients at ``GET /auth/config``.
+    - ``ReaderClient`` (``segments/read``) and ``AdminClient`` (``segments/read`` and
+      ``segments/admin``): machine clients with secrets and the client-credentials grant (CI,
+      services).
+
+    Every route except :data:`OPEN_ROUTES` needs a token; promote needs the admin scope.
 
     CORS: the dashboard is served by the API itself (same origin), so by default no other
     origin is allowed and the API has no CORS configuration. With ``cors_origins`` set, the
@@ -169,6 +187,9 @@ class SegmentsApi(Construct):
     cognito_domain_prefix
         Prefix of the Cognito hosted domain (globally unique in the region); default
         ``<stack name, lower case>-<account id>``, so a dev stack beside prod does not clash.
+    dashboard_urls
+        More URLs the dashboard is served at (a custom domain), allowed as sign-in callback
+        and sign-out URLs beside the API's own root.
     allow_destroy
         Delete the user pool and log groups with the stack (dev stacks).
     """
@@ -188,6 +209,7 @@ class SegmentsApi(Construct):
         throttle_burst_limit: int = 100,
         cognito_domain_prefix: str = "",
         log_level: str = "INFO",
+        dashboard_urls: Sequence[str] = (),
         allow_destroy: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -235,8 +257,9 @@ class SegmentsApi(Construct):
         acknowledge(
             self.user_pool,
             "AwsSolutions-COG8",
-            "The Plus feature plan only adds threat protection and compromised-credential "
-            "checks for user sign-ins; this pool serves client-credentials tokens to machines.",
+            "The Plus feature plan (threat protection, compromised-credential checks) is billed "
+            "per monthly active user; here only admins create users, MFA (TOTP) is required and "
+            "self sign-up is off. Turn it on in the console when the pool serves many people.",
         )
         self.resource_server = self.user_pool.add_resource_server(
             "ResourceServer",
@@ -260,11 +283,6 @@ class SegmentsApi(Construct):
                 domain_prefix=cognito_domain_prefix or _default_domain_prefix(Stack.of(self))
             ),
         )
-        authorizer = authorizers.HttpUserPoolAuthorizer(
-            "JwtAuthorizer",
-            self.user_pool,
-            user_pool_clients=[self.reader_client, self.admin_client],
-        )
 
         # --- HTTP API -------------------------------------------------------------------
         self.http_api = apigwv2.HttpApi(
@@ -273,6 +291,24 @@ class SegmentsApi(Construct):
             description="Customer segments API",
             create_default_stage=False,
             cors_preflight=_cors(cors_origins),
+        )
+        # People sign in with these (the callback of the dashboard is the API's root).
+        self.dashboard_url = f"{self.http_api.api_endpoint}/"
+        self.dashboard_client = self._sign_in_client(
+            "DashboardClient", [self.dashboard_url, *dashboard_urls], refresh=Duration.hours(12)
+        )
+        self.cli_client = self._sign_in_client(
+            "CliClient", [CLI_CALLBACK_URL], refresh=Duration.days(7)
+        )
+        authorizer = authorizers.HttpUserPoolAuthorizer(
+            "JwtAuthorizer",
+            self.user_pool,
+            user_pool_clients=[
+                self.reader_client,
+                self.admin_client,
+                self.dashboard_client,
+                self.cli_client,
+            ],
         )
         self.access_logs = logs.LogGroup(
             self, "AccessLogs", retention=logs.RetentionDays.THREE_MONTHS, removal_policy=removal
@@ -297,8 +333,9 @@ class SegmentsApi(Construct):
             acknowledge(
                 route,
                 "AwsSolutions-APIG4",
-                f"{method.value} {path} is public on purpose (health check, dashboard "
-                "shell, static files or API docs); it returns no customer data.",
+                f"{method.value} {path} is public on purpose (health check, sign-in "
+                "configuration, dashboard shell, static files or API docs); it returns no "
+                "customer data.",
             )
         for method, path in READ_ROUTES:
             self._add_route(method, path, integration, authorizer, [READ_SCOPE])
@@ -357,6 +394,49 @@ class SegmentsApi(Construct):
             log_group=log_group,
             logging_format=lambda_.LoggingFormat.JSON,
         )
+
+    @property
+    def sign_in_environment(self) -> dict[str, str]:
+        """The function's ``OAUTH_*`` variables (``GET /auth/config`` answers them)."""
+        return {
+            "OAUTH_DOMAIN_URL": self.domain.base_url(),
+            "OAUTH_CLIENT_ID": self.dashboard_client.user_pool_client_id,
+            "OAUTH_CLI_CLIENT_ID": self.cli_client.user_pool_client_id,
+            "OAUTH_SCOPES": " ".join(SIGN_IN_SCOPES),
+        }
+
+    def _sign_in_client(
+        self, construct_id: str, callback_urls: list[str], *, refresh: Duration
+    ) -> cognito.UserPoolClient:
+        """A public client (no secret) for people: authorization code + PKCE, managed login."""
+        scopes = [
+            cognito.OAuthScope.OPENID,
+            cognito.OAuthScope.EMAIL,
+            cognito.OAuthScope.custom(READ_SCOPE),
+        ]
+        client = self.user_pool.add_client(
+            construct_id,
+            generate_secret=False,
+            o_auth=cognito.OAuthSettings(
+                flows=cognito.OAuthFlows(authorization_code_grant=True),
+                scopes=scopes,
+                callback_urls=callback_urls,
+                logout_urls=callback_urls,
+            ),
+            supported_identity_providers=[cognito.UserPoolClientIdentityProvider.COGNITO],
+            access_token_validity=Duration.hours(1),
+            id_token_validity=Duration.hours(1),
+            refresh_token_validity=refresh,
+            enable_token_revocation=True,
+            prevent_user_existence_errors=True,
+        )
+        # With no flow set, CDK omits ExplicitAuthFlows and Cognito then allows SRP and custom
+        # auth through its API; the managed login pages need none of them, refreshes only this.
+        cfn_client = client.node.default_child
+        assert isinstance(cfn_client, cognito.CfnUserPoolClient)
+        cfn_client.explicit_auth_flows = ["ALLOW_REFRESH_TOKEN_AUTH"]
+        client.node.add_dependency(self.resource_server)
+        return client
 
     def _machine_client(
         self, construct_id: str, scopes: list[cognito.OAuthScope]

@@ -6,8 +6,7 @@ able to intercept, and tests change the environment), once per container, and ca
 
 Authorization (defence in depth behind API Gateway)
 ---------------------------------------------------
-With neither ``API_TOKENS`` nor ``ADMIN_TOKENS`` set the app is open (and says so in its log
-and ``/health``). With tokens set, a request is allowed when **either**
+Secure by default: a request is allowed when **either**
 
 - API Gateway's JWT authorizer (Cognito) verified it: Mangum passes the gateway event as
   ``request.scope["aws.event"]``, and ``requestContext.authorizer.jwt.scopes`` (or, when that
@@ -16,26 +15,31 @@ and ``/health``). With tokens set, a request is allowed when **either**
   header then carries the Cognito JWT, which the gateway has already checked; the app trusts
   the context because only API Gateway (or a caller allowed to invoke the Lambda directly,
   which IAM already trusts) can build that event. Under uvicorn there is no ``aws.event``, so
-  this never applies locally;
+  this never applies there;
 - or the request sends ``Authorization: Bearer <token>`` with one of ``API_TOKENS`` (read) or
   ``ADMIN_TOKENS`` (admin), compared in constant time.
 
-A header-only request (no authorizer block in the event) therefore still needs a static token,
-and a verified JWT with only ``segments/read`` gets a 403 on promote.
+Anything else gets a 401 (a 403 when the verified scopes or the token do not cover the route):
+a header-only request (no authorizer block in the event) needs a static token, and a verified
+JWT with only ``segments/read`` cannot promote. The one exception is ``AUTH_MODE=open`` with no
+static token configured (the local stack, ``make demo``, tests): every request is allowed, and
+the log and ``/health`` say so. Deployed stacks never set it.
 """
 
 from __future__ import annotations
 
 import hmac
 import logging
+import secrets
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
 from fastapi import Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from lambdas.api.errors import AuthenticationRequiredError, PermissionDeniedError
+from lambdas.api.logs import configure_logging
 from shared.contract.config import DATASET_NAME_PATTERN, K_LIMIT, Algorithm
 from shared.serving.registry import ModelRegistry
 from shared.settings import Settings, get_settings
@@ -49,6 +53,8 @@ __all__ = [
     "AdminAccess",
     "AlgorithmQuery",
     "ApiServices",
+    "AppSettingsDep",
+    "Credentials",
     "DatasetPath",
     "KQuery",
     "ReadAccess",
@@ -82,11 +88,21 @@ class ApiServices:
     store: ModelStore
     registry: ModelRegistry
     store_kind: Literal["s3", "local"]
+    link_key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
+    """Signs the app's own short-lived links (a report read from a local folder store)."""
 
 
 def _settings_of(request: Request) -> Settings:
     injected: Settings | None = getattr(request.app.state, "settings", None)
     return injected if injected is not None else get_settings()
+
+
+async def request_settings(request: Request) -> Settings:
+    """The app's settings without building the store (routes that need no data)."""
+    return _settings_of(request)
+
+
+AppSettingsDep = Annotated[Settings, Depends(request_settings)]
 
 
 async def get_services(request: Request) -> ApiServices:
@@ -105,26 +121,20 @@ async def get_services(request: Request) -> ApiServices:
             injected: ModelStore | None = getattr(request.app.state, "store", None)
             store = injected if injected is not None else build_model_store(settings)
             kind: Literal["s3", "local"] = "local" if isinstance(store, LocalModelStore) else "s3"
-            _apply_log_level(settings.log_level)
+            configure_logging(
+                settings.log_level,
+                service=settings.service_name,
+                json_lines=settings.log_format == "json",
+            )
             registry = ModelRegistry(store, refresh_seconds=settings.model_refresh_seconds)
             services = ApiServices(settings, store, registry, kind)
             request.app.state.services = services
             if not settings.auth_enabled:
                 logger.warning(
-                    "in-app authorization is DISABLED: neither API_TOKENS nor ADMIN_TOKENS is "
-                    "set, every route is open (rely on the API Gateway authorizer)"
+                    "in-app authorization is DISABLED (AUTH_MODE=open and neither API_TOKENS "
+                    "nor ADMIN_TOKENS is set): every route is open; for local use only"
                 )
     return services
-
-
-def _apply_log_level(level: str) -> None:
-    """``LOG_LEVEL`` for this app's loggers (Lambda's root logger would drop INFO otherwise)."""
-    for name in ("lambdas", "shared"):
-        try:
-            logging.getLogger(name).setLevel(level.upper())
-        except ValueError:
-            logger.warning("LOG_LEVEL=%r is not a logging level; keeping the default", level)
-            return
 
 
 def reset_services(app: object) -> None:

@@ -41,9 +41,12 @@ from lambdas.api.errors import install_error_handlers
 from lambdas.api.middleware import MAX_BODY_BYTES, MAX_RESPONSE_BYTES, GatewayMiddleware
 from lambdas.api.routes import (
     assign,
+    auth,
     dashboard,
     datasets,
+    docs,
     health,
+    report,
     segment_work,
     segments,
     transactions,
@@ -100,13 +103,18 @@ def create_app(
         # Behind an API Gateway stage the middleware sets root_path; /docs then loads
         # <stage>/openapi.json and the schema's servers list the stage.
         root_path_in_servers=True,
+        # /docs and /redoc: lambdas.api.routes.docs (switched off by API_DOCS=false).
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.store = store
     app.state.settings = settings
     app.state.services = None
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(auth.router)
     app.include_router(datasets.router)
+    app.include_router(report.router)
     app.include_router(segments.router)
     app.include_router(assign.router)
     app.include_router(transactions.router)
@@ -114,6 +122,7 @@ def create_app(
     app.include_router(segment_work.router)
     app.include_router(uploads.router)
     app.include_router(dashboard.router)
+    app.include_router(docs.router)
     app.add_middleware(
         GatewayMiddleware, max_body_bytes=max_body_bytes, max_response_bytes=max_response_bytes
     )

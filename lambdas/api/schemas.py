@@ -32,6 +32,7 @@ __all__ = [
     "AssignRequest",
     "AssignResponse",
     "Assignment",
+    "AuthConfig",
     "Contribution",
     "CustomerRecord",
     "DatasetDetail",
@@ -45,6 +46,7 @@ __all__ = [
     "HealthResponse",
     "PlotsResponse",
     "PromoteResponse",
+    "ReportLink",
     "SegmentDetail",
     "SegmentRef",
     "SegmentsResponse",
@@ -560,3 +562,35 @@ class UploadTicket(_Schema):
     fields: dict[str, str]
     max_bytes: int
     expires_at: datetime
+
+
+# --- report link and sign-in -------------------------------------------------------------------
+
+
+class ReportLink(_Schema):
+    """A short-lived URL of a version's HTML report: open it, no token needed until it expires."""
+
+    dataset: str
+    model_version: str
+    url: str = Field(
+        description="An S3 presigned URL, or (a local model folder) this API's report URL "
+        "with an expiring signature."
+    )
+    expires_at: datetime
+
+
+class AuthConfig(_Schema):
+    """How a client signs in (``GET /auth/config``, no token needed; holds no secret)."""
+
+    mode: Literal["cognito", "token", "open"] = Field(
+        description="cognito: sign in with the OAuth endpoints below (authorization code + "
+        "PKCE); token: send one of the API's static bearer tokens; open: no token needed."
+    )
+    authorize_url: str | None = None
+    token_url: str | None = None
+    logout_url: str | None = None
+    client_id: str | None = Field(default=None, description="The dashboard's public app client.")
+    cli_client_id: str | None = Field(
+        default=None, description="The CLI's public app client (loopback redirect)."
+    )
+    scopes: list[str] = Field(default_factory=list)

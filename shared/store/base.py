@@ -77,6 +77,11 @@ class ModelStore(ABC):
     def delete(self, key: str) -> None:
         """Delete ``key`` if present."""
 
+    def presigned_get_url(self, key: str, *, expires_seconds: int, content_type: str) -> str | None:
+        """A URL that reads ``key`` without credentials for ``expires_seconds``, served as
+        ``content_type``; None when the store cannot make one (a local folder)."""
+        return None
+
     def delete_prefix(self, prefix: str) -> int:
         """Delete every key under ``prefix``; return how many were deleted."""
         keys = self.list_keys(prefix)

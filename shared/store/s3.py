@@ -47,7 +47,11 @@ def _build_s3_client() -> Any:
     import boto3
     from botocore.config import Config
 
-    return boto3.client("s3", config=Config(retries={"max_attempts": 4, "mode": "standard"}))
+    return boto3.client(
+        "s3",
+        # SigV4 for presigned URLs in every region (the report link).
+        config=Config(retries={"max_attempts": 4, "mode": "standard"}, signature_version="s3v4"),
+    )
 
 
 def _error_code(error: Exception) -> str:
@@ -146,6 +150,33 @@ class S3ModelStore(ModelStore):
                 return False
             raise
         return True
+
+    def presigned_get_url(self, key: str, *, expires_seconds: int, content_type: str) -> str:
+        """A SigV4 presigned ``GetObject`` URL (valid ``expires_seconds``, at most as long as
+        the signing credentials), answered with ``content_type`` and no caching.
+
+        Examples
+        --------
+        >>> import boto3
+        >>> from botocore.config import Config
+        >>> client = boto3.client("s3", region_name="eu-west-1", aws_access_key_id="a",
+        ...     aws_secret_access_key="b", config=Config(signature_version="s3v4"))
+        >>> url = S3ModelStore("models", client=client).presigned_get_url(
+        ...     "datasets/d/r.html", expires_seconds=60, content_type="text/html")
+        >>> "X-Amz-Expires=60" in url, "response-content-type=text%2Fhtml" in url
+        (True, True)
+        """
+        url = self.client.generate_presigned_url(
+            "get_object",
+            Params={
+                "Bucket": self.bucket,
+                "Key": key,
+                "ResponseContentType": content_type,
+                "ResponseCacheControl": "private, no-store",
+            },
+            ExpiresIn=expires_seconds,
+        )
+        return str(url)
 
     def exists(self, key: str) -> bool:
         try:

@@ -49,6 +49,7 @@ def api_schema(
     for name, value in AWS_TEST_ENV.items():
         monkeypatch_module.setenv(name, value)
     open_settings = Settings(
+        auth_mode="open",
         api_tokens_raw="",
         admin_tokens_raw="",
         model_refresh_seconds=60,

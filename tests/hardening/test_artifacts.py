@@ -85,6 +85,7 @@ PAYLOADS: dict[str, Callable[[Path], bytes]] = {
 def settings(stack: Stack, refresh: float) -> Settings:
     return Settings(
         models_bucket=stack.moto.resources.models_bucket,
+        auth_mode="open",
         api_tokens_raw="",
         admin_tokens_raw="",
         model_refresh_seconds=refresh,

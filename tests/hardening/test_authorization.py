@@ -8,6 +8,7 @@ token (403 with a read token). Tokens are accepted only in the ``Authorization``
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from tests.hardening.conftest import GOOD_VERSION, api_call, seed_good_model
 READ_TOKEN = "read-7f3c9a1e5b2d4c6f8a0b"
 ADMIN_TOKEN = "admin-2e4f6a8c0b1d3e5f7a9c"
 OPEN_PATHS = {"/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json", "/",
-              "/static/{name}"}  # fmt: skip
+              "/auth/config", "/static/{name}"}  # fmt: skip
 PATH_VALUES = {
     "{dataset}": "mall",
     "{version}": GOOD_VERSION,
@@ -156,3 +157,67 @@ def test_tokens_are_only_read_from_the_authorization_header(api: Mangum) -> None
     assert raw({"authorization": f"Basic {READ_TOKEN}"}) == 401
     assert raw({"authorization": READ_TOKEN}) == 401
     assert raw({"authorization": f"Bearer {READ_TOKEN},{ADMIN_TOKEN}"}) == 401
+
+
+# --- secure by default: no static token, only what API Gateway verified -----------------------
+
+
+@pytest.fixture(scope="module")
+def deployed_api(tmp_path_factory: pytest.TempPathFactory, good_output: TrainingOutput) -> Mangum:
+    """The app as deployed: AUTH_MODE unset (enforced), no static token."""
+    store = LocalModelStore(Path(tmp_path_factory.mktemp("deployed-models")))
+    seed_good_model(store, good_output, "mall")
+    settings = Settings(auth_mode="enforced", api_tokens_raw="", admin_tokens_raw="")
+    return Mangum(create_app(store=store, settings=settings), lifespan="off")
+
+
+def send_verified(api: Mangum, method: str, path: str, scopes: list[str] | None) -> int:
+    """One request; ``scopes``: the gateway's verified JWT scopes (None: no authorizer block)."""
+    from tests.support.aws import FakeLambdaContext
+    from tests.support.events import load_event
+
+    event = load_event("api-assign-jwt" if method == "POST" else "api-health")
+    signed = load_event("api-assign-jwt")
+    event["rawPath"] = event["requestContext"]["http"]["path"] = concrete(path)
+    event["requestContext"]["http"]["method"] = method
+    event["rawQueryString"] = ""
+    event["headers"]["authorization"] = signed["headers"]["authorization"]
+    if scopes is None:
+        event["requestContext"].pop("authorizer", None)
+    else:
+        jwt = signed["requestContext"]["authorizer"]["jwt"]
+        jwt["scopes"] = scopes
+        jwt["claims"]["scope"] = " ".join(scopes)
+        event["requestContext"]["authorizer"] = {"jwt": jwt}
+    if method == "POST":
+        key = "transactions" if path.endswith("/assign-transactions") else "customers"
+        event["body"] = json.dumps({key: [{"Age": 30}]})
+        event["headers"]["content-length"] = str(len(event["body"]))
+    return int(api(event, FakeLambdaContext())["statusCode"])  # type: ignore[arg-type]
+
+
+def test_the_default_auth_mode_is_enforced(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AUTH_MODE", raising=False)
+    assert Settings(api_tokens_raw="", admin_tokens_raw="").auth_enabled
+    monkeypatch.setenv("AUTH_MODE", "opne")
+    with pytest.raises(ValueError, match=r"AUTH_MODE|auth_mode"):
+        Settings()
+
+
+@pytest.mark.parametrize(("method", "path"), PROTECTED, ids=[f"{m} {p}" for m, p in PROTECTED])
+def test_deployed_without_tokens_only_verified_scopes_pass(
+    deployed_api: Mangum, method: str, path: str
+) -> None:
+    """The issue's probe: a read-scope token must not promote, and nothing passes unverified."""
+    assert send_verified(deployed_api, method, path, None) == 401
+    assert send_verified(deployed_api, method, path, ["openid", "email"]) == 401
+    # Past authorization: mall is a customer table, so order lines are a 409 (not a 401/403).
+    allowed = 409 if path.endswith("/assign-transactions") else 200
+    read = send_verified(deployed_api, method, path, ["segments/read"])
+    assert read == (403 if path.endswith("/promote") else allowed)
+    assert send_verified(deployed_api, method, path, ["segments/read", "segments/admin"]) == allowed
+
+
+def test_deployed_health_says_auth_is_enabled(deployed_api: Mangum) -> None:
+    status, body = api_call(deployed_api, "GET", "/health")
+    assert (status, body["auth"]) == (200, "enabled")

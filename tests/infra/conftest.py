@@ -33,11 +33,12 @@ DEV_CONTEXT: dict[str, Any] = {
     "stackName": "CustomerSegmentsDev",
     "allowDestroy": "true",
     "apiProvisionedConcurrency": "2",
-    "apiImageTarget": "api",
+    "apiImageTarget": "training",
     "apiTokens": "reader-token",
     "adminTokens": "admin-token",
     "alarmEmail": "ops@example.com",
     "corsOrigins": "https://dashboard.example.com,http://localhost:8000",
+    "dashboardUrls": "https://segments.example.com/",
     "trainingMemoryMb": "10240",
     "trainingReservedConcurrency": "2",
 }

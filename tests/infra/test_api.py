@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ from infra.constructs.api import (
     ADMIN_ROUTES,
     ADMIN_SCOPE,
     API_HANDLER,
+    CLI_CALLBACK_URL,
     OPEN_ROUTES,
     PREFLIGHT_HANDLER_CODE,
     PREFLIGHT_ROUTE,
@@ -20,6 +22,7 @@ from tests.infra.conftest import Synthesized
 
 EXPECTED_OPEN = {
     "GET /health",
+    "GET /auth/config",
     "GET /",
     "GET /docs",
     "GET /openapi.json",
@@ -97,6 +100,8 @@ def test_authorizer_trusts_the_user_pool_and_its_clients(prod: Synthesized) -> N
     assert audience == [
         {"Ref": prod.logical_id(prod.stack.api.reader_client)},
         {"Ref": prod.logical_id(prod.stack.api.admin_client)},
+        {"Ref": prod.logical_id(prod.stack.api.dashboard_client)},
+        {"Ref": prod.logical_id(prod.stack.api.cli_client)},
     ]
 
 
@@ -224,11 +229,12 @@ def test_api_function_is_an_image_with_its_own_command(prod: Synthesized) -> Non
 def test_each_function_uses_its_image_target(prod: Synthesized, dev: Synthesized) -> None:
     assert prod.image_target(prod.stack.training.function) == "training"
     assert dev.image_target(dev.stack.training.function) == "training"
-    # apiImageTarget: "training" by default (see DeploymentConfig), "api" in the dev context.
-    assert prod.image_target(prod.stack.api.function) == "training"
-    assert dev.image_target(dev.stack.api.function) == "api"
-    assert len(list(prod.outdir.glob("asset.*/Dockerfile"))) == 1
-    assert len(list(dev.outdir.glob("asset.*/Dockerfile"))) == 2
+    # apiImageTarget: the lean "api" image by default (see DeploymentConfig), "training" in the
+    # dev context (the whole runtime, one image for both functions).
+    assert prod.image_target(prod.stack.api.function) == "api"
+    assert dev.image_target(dev.stack.api.function) == "training"
+    assert len(list(prod.outdir.glob("asset.*/Dockerfile"))) == 2
+    assert len(list(dev.outdir.glob("asset.*/Dockerfile"))) == 1
 
 
 def test_api_logs_are_json(prod: Synthesized) -> None:
@@ -245,6 +251,9 @@ def test_api_environment(prod: Synthesized, dev: Synthesized) -> None:
     assert env["POWERTOOLS_SERVICE_NAME"] == "segments-api"
     assert env["MODEL_REFRESH_SECONDS"] == "30"
     assert "API_TOKENS" not in env
+    assert "AUTH_MODE" not in env  # secure by default
+    assert env["LOG_FORMAT"] == "json"
+    assert env["API_DOCS"] == "false"  # Swagger UI would load from a CDN
     dev_env = _function(dev)["Environment"]["Variables"]
     assert dev_env["API_TOKENS"] == "reader-token"
     assert dev_env["ADMIN_TOKENS"] == "admin-token"
@@ -267,3 +276,52 @@ def test_cognito_domain_is_unique_per_stack(prod: Synthesized, dev: Synthesized)
 
     assert domain(prod) == {"Fn::Join": ["", ["customersegments-", {"Ref": "AWS::AccountId"}]]}
     assert domain(dev) == {"Fn::Join": ["", ["customersegmentsdev-", {"Ref": "AWS::AccountId"}]]}
+
+
+def _dashboard_url(s: Synthesized) -> dict[str, Any]:
+    """The API's root URL as the template builds it (its endpoint and a slash)."""
+    endpoint = {"Fn::GetAtt": [s.logical_id(s.stack.api.http_api), "ApiEndpoint"]}
+    return {"Fn::Join": ["", [endpoint, "/"]]}
+
+
+@pytest.mark.parametrize("client", ["dashboard_client", "cli_client"])
+def test_people_sign_in_with_public_pkce_clients(prod: Synthesized, client: str) -> None:
+    """Authorization code flow, no secret (PKCE), the managed login pages, read scope only."""
+    props = prod.resource(getattr(prod.stack.api, client))["Properties"]
+    assert props["GenerateSecret"] is False
+    assert props["AllowedOAuthFlows"] == ["code"]
+    assert props["AllowedOAuthFlowsUserPoolClient"] is True
+    assert sorted(props["AllowedOAuthScopes"]) == sorted(["openid", "email", READ_SCOPE])
+    assert ADMIN_SCOPE not in props["AllowedOAuthScopes"]
+    assert props["SupportedIdentityProviders"] == ["COGNITO"]
+    assert props["EnableTokenRevocation"] is True
+    assert props["PreventUserExistenceErrors"] == "ENABLED"
+    # No password flows through Cognito's API (an absent list would allow SRP and custom auth):
+    # people sign in on the managed login pages only; refresh tokens still work.
+    assert props["ExplicitAuthFlows"] == ["ALLOW_REFRESH_TOKEN_AUTH"]
+    assert props["AccessTokenValidity"] == 60
+
+
+def test_sign_in_callbacks(prod: Synthesized, dev: Synthesized) -> None:
+    dashboard = prod.resource(prod.stack.api.dashboard_client)["Properties"]
+    assert dashboard["CallbackURLs"] == [_dashboard_url(prod)]
+    assert dashboard["LogoutURLs"] == [_dashboard_url(prod)]
+    cli = prod.resource(prod.stack.api.cli_client)["Properties"]
+    assert cli["CallbackURLs"] == [CLI_CALLBACK_URL] == ["http://localhost:8976/callback"]
+    extra = dev.resource(dev.stack.api.dashboard_client)["Properties"]["CallbackURLs"]
+    assert extra == [_dashboard_url(dev), "https://segments.example.com/"]
+
+
+def test_the_api_tells_clients_how_to_sign_in(prod: Synthesized) -> None:
+    env = _function(prod)["Environment"]["Variables"]
+    api = prod.stack.api
+    assert env["OAUTH_CLIENT_ID"] == {"Ref": prod.logical_id(api.dashboard_client)}
+    assert env["OAUTH_CLI_CLIENT_ID"] == {"Ref": prod.logical_id(api.cli_client)}
+    assert env["OAUTH_SCOPES"] == "openid email segments/read"
+    domain = json.dumps(env["OAUTH_DOMAIN_URL"])
+    assert prod.logical_id(api.domain) in domain
+    assert "amazoncognito.com" in domain
+    outputs = prod.raw["Outputs"]
+    assert outputs["DashboardUrl"]["Value"] == _dashboard_url(prod)
+    assert outputs["DashboardClientId"]["Value"] == {"Ref": prod.logical_id(api.dashboard_client)}
+    assert outputs["CliClientId"]["Value"] == {"Ref": prod.logical_id(api.cli_client)}

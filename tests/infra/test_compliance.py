@@ -75,19 +75,21 @@ def test_actionlint_passes_on_the_workflows() -> None:
 
 
 def test_image_build_context_is_small(prod: Synthesized) -> None:
-    (asset,) = prod.outdir.glob("asset.*")
-    files = {str(p.relative_to(asset)) for p in asset.rglob("*") if p.is_file()}
-    top_level = {p.name for p in asset.iterdir()}
-    expected = {"Dockerfile", ".dockerignore", "requirements", "docker", "shared", "lambdas"}
-    assert top_level == expected
-    assert {f for f in files if f.startswith(("requirements/", "docker/"))} == {
-        "requirements/api.txt",
-        "requirements/training.txt",
-        "docker/api-entrypoint.sh",
-    }
-    size = sum(p.stat().st_size for p in asset.rglob("*") if p.is_file())
-    assert size < 20 * 1024**2, f"image build context is {size} bytes"
-    assert not list(asset.rglob("__pycache__"))
+    assets = list(prod.outdir.glob("asset.*"))
+    assert len(assets) == 2  # one build context per image target (api, training)
+    for asset in assets:
+        files = {str(p.relative_to(asset)) for p in asset.rglob("*") if p.is_file()}
+        top_level = {p.name for p in asset.iterdir()}
+        expected = {"Dockerfile", ".dockerignore", "requirements", "docker", "shared", "lambdas"}
+        assert top_level == expected
+        assert {f for f in files if f.startswith(("requirements/", "docker/"))} == {
+            "requirements/api.txt",
+            "requirements/training.txt",
+            "docker/api-entrypoint.sh",
+        }
+        size = sum(p.stat().st_size for p in asset.rglob("*") if p.is_file())
+        assert size < 20 * 1024**2, f"image build context is {size} bytes"
+        assert not list(asset.rglob("__pycache__"))
 
 
 def test_dockerfile_copies_only_runtime_code() -> None:

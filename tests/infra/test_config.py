@@ -71,6 +71,9 @@ def test_json_values_from_cdk_json_are_accepted() -> None:
         ("corsOrigins", "https://dashboard.example.com/app", "not an origin"),
         ("corsOrigins", "http://dashboard.example.com", "plain http is allowed for localhost"),
         ("corsOrigins", "*,https://dashboard.example.com", "must stand alone"),
+        ("dashboardUrls", "https://segments.example.com", "not a URL like"),
+        ("dashboardUrls", "http://segments.example.com/", "plain http is allowed for localhost"),
+        ("apiDocs", "sometimes", "not a boolean"),
     ],
 )
 def test_bad_values_are_refused(key: str, value: str, message: str) -> None:
@@ -95,3 +98,14 @@ def test_deploy_guide_documents_every_option_and_the_fresh_account_defaults() ->
     assert "`trainingReservedConcurrency`, default `0`" in first_steps
     assert defaults.training_reserved_concurrency == 0
     assert "get-account-settings" in first_steps
+
+
+def test_secure_defaults_for_people() -> None:
+    """No API docs from a CDN and the lean image unless asked; extra dashboard URLs parse."""
+    defaults = DeploymentConfig()
+    assert defaults.api_docs is False
+    assert defaults.api_image_target == "api"
+    config = DeploymentConfig.from_node(
+        App(context={"dashboardUrls": "https://a.example/,http://localhost:8000/"}).node
+    )
+    assert config.dashboard_urls == ("https://a.example/", "http://localhost:8000/")

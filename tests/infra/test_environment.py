@@ -44,3 +44,18 @@ def test_tokens_only_when_configured() -> None:
     assert with_tokens["api"][ENV.API_TOKENS] == "t1,t2"
     assert with_tokens["api"][ENV.ADMIN_TOKENS] == "adm"
     assert ENV.API_TOKENS not in with_tokens["training"]
+
+
+@pytest.mark.parametrize(
+    "config", [DeploymentConfig(), DeploymentConfig(api_tokens="t", admin_tokens="a")]
+)
+def test_deployed_api_is_secure_by_default(
+    config: DeploymentConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No AUTH_MODE in the deployed environment: the app enforces gateway scopes or tokens."""
+    env = function_environment(config, raw_bucket="r", models_bucket="m")["api"]
+    assert ENV.AUTH_MODE not in env
+    monkeypatch.delenv(ENV.AUTH_MODE, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert Settings().auth_enabled

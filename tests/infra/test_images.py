@@ -43,13 +43,10 @@ ENGINE_PACKAGES = ("shared.engine", "shared.report", "shared.training")
 #: Imports of the API code (mostly deferred ones) that the ``api`` image cannot satisfy, and why
 #: they are there. While any remains, the API function keeps the ``training`` image by default
 #: (``apiImageTarget``); a new one fails ``test_no_new_imports_outside_the_api_image``.
-KNOWN_API_IMAGE_GAPS = {
-    "plotly": "lambdas/api/routes/dashboard.py serves plotly.min.js from the plotly package",
-}
+KNOWN_API_IMAGE_GAPS: dict[str, str] = {}
 #: Direct requirements of the API image that its code does not import itself.
 NOT_IMPORTED_BY_THE_API = {
     "uvicorn": "serves the image over HTTP off Lambda (docker/api-entrypoint.sh)",
-    "aws-lambda-powertools": "the API's structured (JSON) logger",
 }
 DIGEST_PINNED_BASE = re.compile(
     r"^FROM public\.ecr\.aws/lambda/python:3\.12@sha256:[0-9a-f]{64} AS base$"

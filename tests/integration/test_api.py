@@ -7,8 +7,10 @@ by the real pipeline and published by the real publisher (``shared.training.run.
 
 from __future__ import annotations
 
+import base64
 import csv
 import dataclasses
+import gzip
 import io
 import json
 from collections import Counter
@@ -171,8 +173,12 @@ def call(
     out = (handler or main.handler)(event, FakeLambdaContext())  # type: ignore[arg-type]
     headers = out.get("headers", {})
     text = out.get("body") or ""
+    if headers.get("content-encoding") == "gzip":
+        text = gzip.decompress(base64.b64decode(text)).decode()
     decoded = (
-        json.loads(text) if headers.get("content-type", "").startswith("application/json") else text
+        json.loads(text)
+        if text and headers.get("content-type", "").startswith("application/json")
+        else text
     )
     return out["statusCode"], decoded, headers
 
@@ -212,6 +218,43 @@ def test_docs_work_behind_a_stage_prefix(mall: Manifest) -> None:
     status, body, _ = call("GET", "/datasets/mall", stage="prod")
     assert status == 200
     assert body["model_version"] == "v2"
+
+
+def test_docs_can_be_switched_off(mall: Manifest, env: pytest.MonkeyPatch) -> None:
+    """Deployed, API_DOCS=false: no page that loads scripts from a CDN; the schema stays."""
+    env.setenv("API_DOCS", "false")
+    get_settings.cache_clear()
+    for path in ("/docs", "/redoc"):
+        status, body, _ = call("GET", path)
+        assert status == 404
+        assert_error(body, "not_found")
+    status, schema, _ = call("GET", "/openapi.json")
+    assert status == 200
+    assert "/auth/config" in schema["paths"]
+
+
+def test_sign_in_configuration_is_public(mall: Manifest, env: pytest.MonkeyPatch) -> None:
+    env.delenv("AUTH_MODE")
+    env.setenv("OAUTH_DOMAIN_URL", "https://segments-1.auth.eu-west-1.amazoncognito.com")
+    env.setenv("OAUTH_CLIENT_ID", "dashboard-id")
+    env.setenv("OAUTH_CLI_CLIENT_ID", "cli-id")
+    get_settings.cache_clear()
+    status, body, _ = call("GET", "/auth/config")
+    assert status == 200
+    assert body == {
+        "mode": "cognito",
+        "authorize_url": "https://segments-1.auth.eu-west-1.amazoncognito.com/oauth2/authorize",
+        "token_url": "https://segments-1.auth.eu-west-1.amazoncognito.com/oauth2/token",
+        "logout_url": "https://segments-1.auth.eu-west-1.amazoncognito.com/logout",
+        "client_id": "dashboard-id",
+        "cli_client_id": "cli-id",
+        "scopes": ["openid", "email", "segments/read"],
+    }
+    assert call("GET", "/datasets")[0] == 401  # the data still needs a token
+    status, _, headers = call("GET", "/")
+    assert status == 200
+    policy = headers["content-security-policy"]
+    assert "connect-src 'self' https://segments-1.auth.eu-west-1.amazoncognito.com;" in policy
 
 
 def test_list_and_describe_datasets(mall: Manifest, store: S3ModelStore) -> None:
@@ -676,10 +719,20 @@ def test_evaluation_plots_report_and_failures(mall: Manifest, store: S3ModelStor
     assert body["points"]["n"] > 0
     assert body["model_version"] == "v2"
 
-    status, html, headers = call("GET", "/datasets/mall/report")
+    # The report never passes through the function on S3: a redirect to a presigned URL.
+    status, _, headers = call("GET", "/datasets/mall/report")
+    assert status == 307
+    assert headers["cache-control"] == "no-store"
+    location = headers["location"]
+    assert f"/{BUCKET}/" in location or f"//{BUCKET}." in location
+    assert "X-Amz-Signature=" in location
+    assert "X-Amz-Expires=300" in location
+    status, link, _ = call("GET", "/datasets/mall/report-link")
     assert status == 200
-    assert headers["content-type"].startswith("text/html")
-    assert "<html" in html.lower()
+    assert link["model_version"] == "v2"
+    assert "X-Amz-Signature=" in link["url"]
+    page = store.get_bytes(ModelLayout.artifact("mall", "v2", "report.html"))
+    assert b"<html" in page.lower()
 
     failure = {
         "id": "f1",
@@ -886,6 +939,7 @@ def test_auth_open_routes_need_no_token(mall: Manifest, tokens: None) -> None:
         ("GET", "/datasets/mall/evaluation"),
         ("GET", "/datasets/mall/plots"),
         ("GET", "/datasets/mall/report"),
+        ("GET", "/datasets/mall/report-link"),
         ("GET", "/datasets/mall/failures"),
         ("GET", "/datasets/mall/versions"),
         ("POST", "/datasets/mall/versions/v2/promote"),  # v2 is current already
@@ -900,9 +954,10 @@ def test_auth_every_other_route_needs_a_token(
     assert_error(answer, "unauthorized")
     assert headers["www-authenticate"] == "Bearer"
     assert call(method, path, body=body, token="wrong-token")[0] == 401
-    expected = 403 if path.endswith("/promote") else 200
+    allowed = 307 if path.endswith("/report") else 200  # the report redirects to S3
+    expected = 403 if path.endswith("/promote") else allowed
     assert call(method, path, body=body, token=READ_TOKEN)[0] == expected
-    assert call(method, path, body=body, token=ADMIN_TOKEN)[0] == 200
+    assert call(method, path, body=body, token=ADMIN_TOKEN)[0] == allowed
 
 
 def test_gateway_jwt_scopes_authorize_without_a_static_token(mall: Manifest, tokens: None) -> None:

@@ -14,6 +14,7 @@ realistic columns without shipping third-party data:
   ``IsActiveMember`` 0/1 flags, ``NumOfProducts``).
 - :func:`ecommerce`: an e-commerce table with spaces in its names (membership type, city,
   satisfaction level, a TRUE/FALSE discount flag, days since last purchase).
+- :func:`wide_table`: many columns (an id, 30 metrics, 5 categories by default), for size limits.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ __all__ = [
     "ecommerce",
     "marketing_campaign",
     "telecom_churn",
+    "wide_table",
 ]
 
 
@@ -324,3 +326,22 @@ TABLES = {
     "ecommerce": ecommerce,
 }
 """Every generator by name."""
+
+
+def wide_table(
+    n: int = 20_000, numeric: int = 30, categorical: int = 5, seed: int = 7
+) -> pd.DataFrame:
+    """An id column, ``numeric`` metrics and ``categorical`` 4-level categories over 4 groups.
+
+    With the defaults: 20,000 rows x 36 columns, whose report is ~6 MB (the size that once broke
+    Lambda's response limit).
+    """
+    rng = np.random.default_rng(seed)
+    group = rng.integers(0, 4, n)
+    columns: dict[str, object] = {"customer_id": [f"C{i:06d}" for i in range(n)]}
+    for j in range(numeric):
+        columns[f"metric_{j:02d}"] = np.round(rng.normal(group * (j % 5 + 1), 1.0 + j % 3), 3)
+    levels = np.array(["a", "b", "c", "d"])
+    for j in range(categorical):
+        columns[f"category_{j}"] = levels[(group + rng.integers(0, 2, n) * j) % 4]
+    return pd.DataFrame(columns)

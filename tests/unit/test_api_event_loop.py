@@ -54,7 +54,9 @@ def served(tmp_path: Path) -> tuple[TestClient, LoopWatchingStore]:
     build_version(setup, "tiny", "v2")
     point_at(setup, "tiny", "v1")
     store = LoopWatchingStore(tmp_path)
-    settings = Settings(api_tokens_raw="", admin_tokens_raw="", model_refresh_seconds=60)
+    settings = Settings(
+        auth_mode="open", api_tokens_raw="", admin_tokens_raw="", model_refresh_seconds=60
+    )
     return TestClient(create_app(store=store, settings=settings)), store
 
 

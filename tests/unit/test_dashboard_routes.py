@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from lambdas.api.main import create_app
+from lambdas.api.routes import dashboard
 from lambdas.api.routes.dashboard import STATIC_DIR, dashboard_version, load_asset, own_assets
 from shared.store.local import LocalModelStore
 
@@ -82,6 +83,8 @@ def test_the_dashboard_is_split_into_modules_by_concern() -> None:
         "versions.js",
         "upload.js",
         "reasons.js",
+        "auth.js",
+        "report.js",
     }
     for name in MODULES:
         lines = (STATIC_DIR / name).read_text(encoding="utf-8").count("\n")
@@ -135,7 +138,37 @@ def test_a_module_importing_anything_else_is_refused(
             cached.cache_clear()
 
 
-def test_plotly_comes_from_the_installed_package_gzipped(client: TestClient) -> None:
+def test_vendored_plotly_is_the_reports_plotly_with_its_licence() -> None:
+    """The dashboard draws with the plotly.js the reports embed (the engine's plotly package),
+    the file is the one the checksum names, and its licence ships beside it."""
+    import hashlib
+
+    from plotly.offline import get_plotlyjs, get_plotlyjs_version
+
+    vendored = dashboard.VENDOR_DIR / f"plotly-{dashboard.PLOTLY_JS_VERSION}.min.js"
+    body = vendored.read_bytes()
+    assert hashlib.sha256(body).hexdigest() == dashboard.PLOTLY_JS_SHA256
+    assert get_plotlyjs_version() == dashboard.PLOTLY_JS_VERSION
+    assert body.decode("utf-8") == get_plotlyjs()
+    assert f"plotly.js v{dashboard.PLOTLY_JS_VERSION}" in body[:200].decode()
+    licence = (dashboard.VENDOR_DIR / "LICENSE-plotly.js.txt").read_text()
+    assert "MIT License" in licence
+    assert dashboard.PLOTLY_JS_VERSION in licence
+
+
+def test_a_swapped_plotly_file_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    name = f"plotly-{dashboard.PLOTLY_JS_VERSION}.min.js"
+    (tmp_path / name).write_text("window.Plotly = {evil: true};")
+    monkeypatch.setattr(dashboard, "VENDOR_DIR", tmp_path)
+    dashboard.load_asset.cache_clear()
+    try:
+        with pytest.raises(ValueError, match="refusing to serve it"):
+            dashboard.load_asset(name)
+    finally:
+        dashboard.load_asset.cache_clear()
+
+
+def test_plotly_comes_from_the_vendored_file_gzipped(client: TestClient) -> None:
     url = next(u for u in _asset_urls(client.get("/").text) if "plotly-" in u)
     response = client.get(f"/{url}", headers={"Accept-Encoding": "gzip"})
     assert response.status_code == 200

@@ -2,7 +2,9 @@
 
 Everything the page needs is served by the app itself (it works offline and behind API Gateway
 with no CDN): the HTML shell, the ES modules (``app.js`` imports the others) and ``app.css`` from
-``lambdas/api/static/``, and plotly.js from the installed ``plotly`` package. The page then reads
+``lambdas/api/static/``, and plotly.js from ``lambdas/api/vendor/`` (the file the plotly Python
+package ships, the one the reports embed, copied with its licence and checked against
+:data:`PLOTLY_JS_SHA256` when loaded: the API image needs no plotly package). The page then reads
 the JSON API (datasets, segments, plots, assign) with URLs relative to where it was loaded, so it
 works under an API Gateway stage prefix too.
 
@@ -33,15 +35,18 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
-from lambdas.api.dependencies import _settings_of as settings_of
+from lambdas.api.dependencies import AppSettingsDep
 from shared.quoting import quote_value
 
 __all__ = [
     "CONTENT_SECURITY_POLICY",
+    "PLOTLY_JS_SHA256",
+    "PLOTLY_JS_VERSION",
     "STATIC_DIR",
     "StaticAsset",
     "content_security_policy",
@@ -59,6 +64,15 @@ router = APIRouter(tags=["dashboard"])
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 """Folder of the dashboard's own files (``index.html``, ``app.js``, ``app.css``...)."""
 
+VENDOR_DIR = Path(__file__).resolve().parent.parent / "vendor"
+PLOTLY_JS_VERSION = "4.1.1"
+"""plotly.js served to the dashboard: the version plotly 7.1.0 (the engine's pin) embeds in
+reports, so both draw alike (``tests/unit/test_dashboard_routes.py`` checks it)."""
+PLOTLY_JS_SHA256 = "3b6e15d45dbb7fca5bd2094291e961ddc5472cd887009e6009a56dab668d721f"
+"""sha256 of ``vendor/plotly-<version>.min.js``; a different file is refused, not served. When
+the engine's plotly pin moves, copy its ``plotly/package_data/plotly.min.js`` to
+``vendor/plotly-<new version>.min.js`` and update both constants (the test says when)."""
+
 _MEDIA_TYPES: dict[str, str] = {
     ".js": "text/javascript; charset=utf-8",
     ".css": "text/css; charset=utf-8",
@@ -73,12 +87,41 @@ _DYNAMIC_IMPORT = re.compile(r"(?<![\w.$])import\s*\(")
 _SIBLING_MODULE = re.compile(r"\./(?P<name>[a-z][a-z0-9-]*\.js)")
 _PLOTLY_PREFIX = "plotly-"
 _LONG_CACHE = "public, max-age=31536000, immutable"
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; connect-src 'self'; img-src 'self' data: blob:; "
-    "style-src 'self' 'unsafe-inline'; font-src 'self' data:; object-src 'none'; "
-    "base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+_CSP_TEMPLATE = (
+    "default-src 'self'; script-src 'self'; connect-src 'self'{connect}; "
+    "img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; font-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 )
+CONTENT_SECURITY_POLICY = _CSP_TEMPLATE.format(connect="")
 """The page loads nothing from elsewhere and runs no inline script; Plotly sets inline styles."""
+
+
+def content_security_policy(oauth_domain_url: str = "", upload_origin: str | None = None) -> str:
+    """:data:`CONTENT_SECURITY_POLICY`, plus the sign-in server's origin in ``connect-src``
+    (the page exchanges its authorization code and refreshes tokens there) and the raw
+    bucket's S3 endpoint that browser uploads post to (``upload_origin``), when there are.
+
+    Examples
+    --------
+    >>> "connect-src 'self' https://a.example;" in content_security_policy("https://a.example/")
+    True
+    >>> content_security_policy() == CONTENT_SECURITY_POLICY
+    True
+    >>> "connect-src 'self' https://raw.s3.amazonaws.com;" in content_security_policy(
+    ...     upload_origin="https://raw.s3.amazonaws.com")
+    True
+    """
+    sources = []
+    parts = urlsplit(oauth_domain_url.strip())
+    if parts.scheme == "https" and parts.netloc:
+        sources.append(f"https://{parts.netloc}")
+    if upload_origin:
+        sources.append(upload_origin)
+    if not sources:
+        return CONTENT_SECURITY_POLICY
+    return _CSP_TEMPLATE.format(connect="".join(f" {source}" for source in sources))
+
+
 _GZIP_MIN_BYTES = 1024
 
 
@@ -100,15 +143,20 @@ def _make_asset(body: bytes, media_type: str) -> StaticAsset:
     return StaticAsset(body=body, gzipped=gzipped, media_type=media_type, etag=f'"{digest}"')
 
 
-@lru_cache(maxsize=1)
-def _plotly_version() -> str:
-    from plotly.offline import get_plotlyjs_version
-
-    return str(get_plotlyjs_version())
-
-
 def _plotly_file_name() -> str:
-    return f"{_PLOTLY_PREFIX}{_plotly_version()}.min.js"
+    return f"{_PLOTLY_PREFIX}{PLOTLY_JS_VERSION}.min.js"
+
+
+def _plotly_bytes() -> bytes:
+    """The vendored plotly.js, after checking its sha256 (a swapped file is never served)."""
+    body = (VENDOR_DIR / _plotly_file_name()).read_bytes()
+    digest = hashlib.sha256(body).hexdigest()
+    if digest != PLOTLY_JS_SHA256:
+        raise ValueError(
+            f"{_plotly_file_name()} has sha256 {digest[:12]}..., expected "
+            f"{PLOTLY_JS_SHA256[:12]}...; refusing to serve it"
+        )
+    return body
 
 
 @lru_cache(maxsize=1)
@@ -199,10 +247,7 @@ def load_asset(name: str) -> StaticAsset:
             body = _versioned_imports(name, body.decode("utf-8")).encode("utf-8")
         return _make_asset(body, assets[name])
     if name == _plotly_file_name():
-        import plotly
-
-        path = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
-        return _make_asset(path.read_bytes(), "text/javascript; charset=utf-8")
+        return _make_asset(_plotly_bytes(), "text/javascript; charset=utf-8")
     raise KeyError(name)
 
 
@@ -227,37 +272,18 @@ def render_index() -> str:
     return html
 
 
-def content_security_policy(upload_origin: str | None) -> str:
-    """:data:`CONTENT_SECURITY_POLICY`, letting the page post browser uploads to
-    ``upload_origin`` (the raw bucket's S3 endpoint) when there is one.
-
-    Examples
-    --------
-    >>> "connect-src 'self' https://raw.s3.amazonaws.com;" in content_security_policy(
-    ...     "https://raw.s3.amazonaws.com")
-    True
-    >>> content_security_policy(None) == CONTENT_SECURITY_POLICY
-    True
-    """
-    if not upload_origin:
-        return CONTENT_SECURITY_POLICY
-    return CONTENT_SECURITY_POLICY.replace(
-        "connect-src 'self'", f"connect-src 'self' {upload_origin}"
-    )
-
-
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
-def dashboard(request: Request) -> HTMLResponse:
+def dashboard(settings: AppSettingsDep) -> HTMLResponse:
     """The dashboard page (a static shell; its data comes from the JSON API)."""
     from lambdas.api.routes.uploads import upload_origin
 
-    # The settings alone (not the services): the shell must load even with no store configured.
-    settings = settings_of(request)
     return HTMLResponse(
         render_index(),
         headers={
             "Cache-Control": "no-cache",
-            "Content-Security-Policy": content_security_policy(upload_origin(settings)),
+            "Content-Security-Policy": content_security_policy(
+                settings.oauth_domain_url, upload_origin(settings)
+            ),
             "X-Content-Type-Options": "nosniff",
             "Referrer-Policy": "no-referrer",
         },

@@ -1,6 +1,8 @@
 /* The JSON API client. Every URL is relative to the API root, derived from where this module
  * was loaded (".../static/api.js" -> ".../"), so the page works at "/" locally and under an API
- * Gateway stage prefix. The bearer token, if any, lives in localStorage. */
+ * Gateway stage prefix. The bearer token: the signed-in user's (auth.js), else a pasted one kept
+ * in localStorage. */
+import { accessToken } from './auth.js';
 import { state } from './state.js';
 
 const API_ROOT = new URL('../', import.meta.url.split('?')[0]);
@@ -45,7 +47,7 @@ function errorText(data, res) {
 export async function api(path, params, options) {
   const opts = options || {};
   const headers = { Accept: 'application/json' };
-  const t = token();
+  const t = (await accessToken()) || token();
   if (t) headers.Authorization = `Bearer ${t}`;
   if (opts.body !== undefined) headers['Content-Type'] = 'application/json';
   let res;

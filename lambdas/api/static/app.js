@@ -4,6 +4,7 @@
  * step; the server versions every module URL, see lambdas/api/routes/dashboard.py):
  *   state.js     the shared state and the shareable URL hash
  *   api.js       the JSON API client (relative URLs, bearer token)
+ *   auth.js      sign-in (authorization code + PKCE) when deployed; report.js  the full report
  *   dom.js       safe element building; format.js numbers, names, colours
  *   notices.js   notices, the version's warnings banner, the token popover
  *   model.js     algorithm / k selection and the KPIs
@@ -19,6 +20,7 @@
 import { buildFigures, observeVisibleFigures, refreshLiveSilhouette, renderComparison, renderDataSummary } from './analysis.js';
 import { api, apiUrl, dsPath, storeToken } from './api.js';
 import { buildAssignForm, fillExample, submitAssign } from './assign.js';
+import { startAuth } from './auth.js';
 import { renderCards } from './cards.js';
 import { $, el, setChildren } from './dom.js';
 import { buildFilters } from './filters.js';
@@ -28,6 +30,7 @@ import { initVersionsPanel } from './versions.js';
 import { renderMap, renderMix } from './map.js';
 import { chosenK, selectModel, sweepKs } from './model.js';
 import { hideNotice, showApiError, showNotice, showWarnings, toggleTokenPanel, updateTokenButton } from './notices.js';
+import { openReport } from './report.js';
 import { readHash, state, versionParam } from './state.js';
 import { watchStatus } from './status.js';
 import { initUpload } from './upload.js';
@@ -219,6 +222,7 @@ function wire() {
     const panel = $('token-panel');
     if (!panel.hidden && !panel.contains(e.target) && e.target !== $('token-button')) toggleTokenPanel(false);
   });
+  $('report-link').addEventListener('click', openReport);
   $('assign-form').addEventListener('submit', submitAssign);
   $('assign-example').addEventListener('click', fillExample);
   $('filters-reset').addEventListener('click', () => { buildFilters(redrawFiltered); redrawFiltered(); });
@@ -246,7 +250,9 @@ wire();
 if (!window.Plotly) {
   showNotice('error', 'Charts unavailable', 'plotly.js did not load from this server; segments are shown without maps.');
 }
-boot().catch((err) => showNotice('error', 'The dashboard failed to start', err.message));
+startAuth()
+  .then(() => boot(), (err) => showNotice('error', 'Sign-in failed', err.message))
+  .catch((err) => showNotice('error', 'The dashboard failed to start', err.message));
 // A newer version was published (status.js): reload the dataset list and stay on this dataset.
 watchStatus(() => boot(Object.assign(readHash(), { dataset: state.dataset })));
 // A browser upload (upload.js): show its dataset; status.js follows the training run.

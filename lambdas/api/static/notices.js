@@ -1,6 +1,7 @@
 /* What the page tells the user outside the charts: the notice (errors, empty states), the
  * version's warnings banner, and the API token popover. */
 import { token } from './api.js';
+import { authMode } from './auth.js';
 import { $, el, setChildren } from './dom.js';
 import { state } from './state.js';
 
@@ -14,7 +15,10 @@ export function showNotice(kind, title, text) {
 export const hideNotice = () => { $('notice').hidden = true; };
 
 export function showApiError(err, what) {
-  if (err.status === 401 || err.status === 403) {
+  if ((err.status === 401 || err.status === 403) && authMode() === 'cognito') {
+    showNotice('error', err.status === 401 ? 'Sign in to see the segments' : 'Not allowed',
+      `${what} was refused (${err.status}: ${err.message}).${err.status === 401 ? ' Use the "Sign in" button.' : ''}`);
+  } else if (err.status === 401 || err.status === 403) {
     showNotice('error', 'This API needs a token',
       `${what} was refused (${err.status}: ${err.message}). Enter an API token with the "API token" button.`);
     toggleTokenPanel(true);
