@@ -176,7 +176,7 @@ def send_verified(api: Mangum, method: str, path: str, scopes: list[str] | None)
     from tests.support.aws import FakeLambdaContext
     from tests.support.events import load_event
 
-    event = load_event("api-assign-jwt" if method == "POST" else "api-health")
+    event = load_event("api-assign-jwt" if method in ("POST", "PUT") else "api-health")
     signed = load_event("api-assign-jwt")
     event["rawPath"] = event["requestContext"]["http"]["path"] = concrete(path)
     event["requestContext"]["http"]["method"] = method
@@ -189,9 +189,14 @@ def send_verified(api: Mangum, method: str, path: str, scopes: list[str] | None)
         jwt["scopes"] = scopes
         jwt["claims"]["scope"] = " ".join(scopes)
         event["requestContext"]["authorizer"] = {"jwt": jwt}
-    if method == "POST":
+    if (method, path) == UPLOADS:
+        event["body"] = json.dumps(UPLOAD_BODY)
+    elif method == "PUT":
+        event["body"] = json.dumps(BODIES["PUT"])
+    elif method == "POST":
         key = "transactions" if path.endswith("/assign-transactions") else "customers"
         event["body"] = json.dumps({key: [{"Age": 30}]})
+    if method in ("POST", "PUT"):
         event["headers"]["content-length"] = str(len(event["body"]))
     return int(api(event, FakeLambdaContext())["statusCode"])  # type: ignore[arg-type]
 
@@ -213,8 +218,10 @@ def test_deployed_without_tokens_only_verified_scopes_pass(
     assert send_verified(deployed_api, method, path, ["openid", "email"]) == 401
     # Past authorization: mall is a customer table, so order lines are a 409 (not a 401/403).
     allowed = 409 if path.endswith("/assign-transactions") else 200
+    if (method, path) == UPLOADS:  # authorized; this API serves a folder: no raw bucket
+        allowed = 503
     read = send_verified(deployed_api, method, path, ["segments/read"])
-    assert read == (403 if path.endswith("/promote") else allowed)
+    assert read == (403 if (method, path) in ADMIN_ONLY else allowed)
     assert send_verified(deployed_api, method, path, ["segments/read", "segments/admin"]) == allowed
 
 
