@@ -7,6 +7,7 @@ other 4xx -> ``INPUT`` (with the API's own message, which names the field and ro
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -278,13 +279,17 @@ def local_api(models_dir: Path, *, token: str | None = None) -> Iterator[ApiClie
         raise CliError(f"models folder {models_dir} does not exist", ExitCode.INPUT)
     from shared.settings import Settings, get_settings
 
-    saved = os.environ.get("MODELS_DIR")
+    saved = {name: os.environ.get(name) for name in ("MODELS_DIR", "LOG_LEVEL")}
     os.environ["MODELS_DIR"] = str(models_dir.resolve())
+    # No server runs: the app's own logs (the open-authorization warning a server must print,
+    # which model it loaded) follow the CLI's level, so they show only with -v.
+    os.environ["LOG_LEVEL"] = logging.getLevelName(logging.getLogger().getEffectiveLevel())
     get_settings.cache_clear()
     try:
         with warnings.catch_warnings():
-            # Starlette's TestClient warns that it wants httpx2; httpx is what we pin and it works.
-            warnings.simplefilter("ignore", DeprecationWarning)
+            # Starlette's TestClient warns (a UserWarning subclass) that it wants httpx2; httpx
+            # is what we pin and it works.
+            warnings.simplefilter("ignore")
             from fastapi.testclient import TestClient
 
         from lambdas.api.main import create_app
@@ -294,8 +299,9 @@ def local_api(models_dir: Path, *, token: str | None = None) -> Iterator[ApiClie
         with TestClient(app, headers=headers, raise_server_exceptions=False) as http:
             yield ApiClient(http, f"models folder {models_dir}")
     finally:
-        if saved is None:
-            os.environ.pop("MODELS_DIR", None)
-        else:
-            os.environ["MODELS_DIR"] = saved
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
         get_settings.cache_clear()

@@ -317,7 +317,10 @@ def versions_table(dataset: str, rows: Sequence[Mapping[str, Any]]) -> Table:
     1
     """
     table = Table(title=f"{dataset}: versions", title_justify="left", header_style="bold")
-    for name in ("version", "created", "source", "rows", "champion", "segments", "silhouette"):
+    # The version id is what `promote` takes: never cut, never wrapped.
+    longest = max((len(str(row.get("version", ""))) + 2 for row in rows), default=7)
+    table.add_column("version", no_wrap=True, min_width=longest)
+    for name in ("created", "source", "rows", "champion", "segments", "silhouette"):
         table.add_column(name, justify="right" if name in {"rows", "segments"} else "left")
     for row in rows:
         table.add_row(

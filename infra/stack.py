@@ -297,9 +297,10 @@ class SegmentsStack(Stack):
 
     @staticmethod
     def _grant_api(role: iam.IRole, *, models: s3.IBucket, raw: s3.IBucket) -> None:
-        """The API reads model versions and may only write the current pointer and the
-        promotion record that shields a version from retention while it is promoted; it signs
-        upload URLs for files to score (``score/`` of the raw bucket, nothing else)."""
+        """The API reads model versions and may only write the current pointer, the
+        promotion record that shields a version from retention while it is promoted, and the
+        dataset's segment-name overlay (``names.json``, set by an admin); it signs browser uploads
+        (``uploads/``) and uploads of files to score (``score/``), nothing else on raw."""
         statements = [
             iam.PolicyStatement(
                 sid="ReadModelVersions",
@@ -318,6 +319,18 @@ class SegmentsStack(Stack):
                 ],
             ),
             iam.PolicyStatement(
+                sid="RenameWritesNameOverlay",
+                actions=["s3:PutObject"],
+                resources=[models.arn_for_objects("datasets/*/names.json")],
+            ),
+            # A presigned POST acts with the signer's rights: the browser upload it signs (one
+            # key under uploads/, size-capped) needs PutObject there, and nothing else on raw.
+            iam.PolicyStatement(
+                sid="SignBrowserUploads",
+                actions=["s3:PutObject"],
+                resources=[raw.arn_for_objects("uploads/*")],
+            ),
+            iam.PolicyStatement(
                 sid="SignScoreUploads",
                 actions=["s3:PutObject"],
                 resources=[raw.arn_for_objects("score/*")],
@@ -328,13 +341,19 @@ class SegmentsStack(Stack):
         _acknowledge_object_patterns(
             role,
             {
-                models: ("datasets/*", "datasets/*/current.json", "datasets/*/promotions/*"),
-                raw: ("score/*",),
+                models: (
+                    "datasets/*",
+                    "datasets/*/current.json",
+                    "datasets/*/promotions/*",
+                    "datasets/*/names.json",
+                ),
+                raw: ("uploads/*", "score/*"),
             },
             "The API serves any dataset's versions (GetObject under datasets/) and promote may "
             "rewrite only each dataset's current.json pointer and its promotion records "
-            "(retention spares a version promoted recently), not the artifacts; it presigns "
-            "uploads of files to score under score/ of the raw bucket.",
+            "(retention spares a version promoted recently), rename only each dataset's "
+            "names.json, not the artifacts; uploads it signs go under uploads/ (browser) and score/ "
+            "(files to score) only.",
         )
 
     def _acknowledge_cdk_singletons(self) -> None:

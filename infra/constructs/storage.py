@@ -106,6 +106,17 @@ class Storage(Construct):
             ],
             server_access_logs_bucket=self.log_bucket,
             server_access_logs_prefix="raw/",
+            # Browser uploads: the dashboard posts a file with a presigned POST that the API
+            # signs for one key under uploads/<dataset>/ and a size cap. CORS only lets the
+            # browser read S3's answer; the signature is what authorizes the upload.
+            cors=[
+                s3.CorsRule(
+                    allowed_methods=[s3.HttpMethods.POST],
+                    allowed_origins=["*"],
+                    allowed_headers=["*"],
+                    max_age=600,
+                )
+            ],
         )
         self.models_bucket = bucket(
             "Models",

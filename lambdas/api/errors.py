@@ -24,6 +24,7 @@ from shared.exceptions import (
     ArtifactError,
     BatchTooLargeError,
     DataValidationError,
+    FileTooLargeError,
     InvalidCustomerError,
     InvalidTransactionError,
     NoModelError,
@@ -42,6 +43,7 @@ __all__ = [
     "AuthenticationRequiredError",
     "PermissionDeniedError",
     "ScoringUnavailableError",
+    "UploadsUnavailableError",
     "install_error_handlers",
     "request_id_of",
 ]
@@ -62,6 +64,10 @@ class ScoringUnavailableError(SegmentationError):
     folder has neither (409: the request is valid, this deployment cannot take it)."""
 
 
+class UploadsUnavailableError(SegmentationError):
+    """Browser uploads need the raw bucket (``RAW_BUCKET``); a local model folder has none."""
+
+
 class AssignBatchTooLargeError(BatchTooLargeError):
     """More customers than ``MAX_ASSIGN_BATCH`` in one call (413); carries the limit."""
 
@@ -76,12 +82,14 @@ STATUS: dict[type[SegmentationError], tuple[int, str]] = {
     NotOrderLinesError: (409, "not_order_lines"),
     DataValidationError: (422, "invalid_input"),
     BatchTooLargeError: (413, "batch_too_large"),
+    FileTooLargeError: (413, "file_too_large"),
     AlgorithmNotFittedError: (404, "model_not_fitted"),
     NotFoundError: (404, "not_found"),
     NoModelError: (503, "no_model"),
     ArtifactError: (503, "artifact_refused"),
     TransientStoreError: (503, "store_unavailable"),
     AuthenticationRequiredError: (401, "unauthorized"),
+    UploadsUnavailableError: (503, "uploads_unavailable"),
     PermissionDeniedError: (403, "forbidden"),
     ScoringUnavailableError: (409, "scoring_unavailable"),
     SegmentationError: (400, "bad_request"),

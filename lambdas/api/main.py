@@ -48,8 +48,10 @@ from lambdas.api.routes import (
     health,
     report,
     score_jobs,
+    segment_work,
     segments,
     transactions,
+    uploads,
     versions,
 )
 from shared.settings import Settings, get_settings
@@ -119,6 +121,8 @@ def create_app(
     app.include_router(transactions.router)
     app.include_router(versions.router)
     app.include_router(score_jobs.router)
+    app.include_router(segment_work.router)
+    app.include_router(uploads.router)
     app.include_router(dashboard.router)
     app.include_router(docs.router)
     app.add_middleware(

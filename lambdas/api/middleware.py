@@ -13,9 +13,10 @@
   send that header cross-origin only after a CORS preflight the API approved. Same-origin
   requests and requests without ``Origin`` (CLI, curl) are unaffected.
 - **HEAD** is answered as ``GET`` without the body, wherever ``GET`` exists.
-- **Compression**: a JSON response of at least :data:`GZIP_MIN_BYTES` is gzipped when
-  the client accepts gzip (browsers, curl ``--compressed``, httpx): JSON shrinks 5-10x, so a
-  large plot or evaluation document stays far below Lambda's limit even base64-encoded.
+- **Compression**: a JSON (or CSV export) response of at least :data:`GZIP_MIN_BYTES` is
+  gzipped when the client accepts gzip (browsers, curl ``--compressed``, httpx): JSON shrinks
+  5-10x, so a large plot or evaluation document stays far below Lambda's limit even
+  base64-encoded.
 - **Response cap**: a response whose Lambda payload would exceed ``max_response_bytes`` (Lambda
   returns at most 6 MB) is replaced by a 413 that names the size and the limit.
 
@@ -46,7 +47,7 @@ MAX_RESPONSE_BYTES = MAX_BODY_BYTES - 64 * 1024
 
 GZIP_MIN_BYTES = 4096
 """Smaller responses are sent as they are: compressing them saves less than it costs."""
-_COMPRESSIBLE_TYPES = (b"application/json",)
+_COMPRESSIBLE_TYPES = (b"application/json", b"text/csv")
 
 STATE_CHANGING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _TEXT_TYPES = (b"application/json", b"text/")

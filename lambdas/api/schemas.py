@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared.contract.config import Algorithm, DatasetConfig
 from shared.contract.evaluation import Evaluation
@@ -22,8 +22,9 @@ from shared.contract.manifest import (
     SourceInfo,
     StructureVerdict,
 )
+from shared.contract.names import MAX_NAME_CHARS, NAME_PATTERN, clean_segment_name
 from shared.contract.plots import PlotData
-from shared.contract.profiles import SegmentProfile
+from shared.contract.profiles import NumericSummary, SegmentProfile
 from shared.contract.transactions import TransactionSummary
 
 __all__ = [
@@ -173,6 +174,15 @@ class DatasetDetail(_Schema):
 # --- segments ----------------------------------------------------------------------------------
 
 
+class NamedSegment(SegmentProfile):
+    """A segment profile with the name people see (``name``) and where it comes from."""
+
+    generated_name: str = Field(description="The name training gave the segment.")
+    name_source: Literal["person", "known_group", "rfm", "generated"] = Field(
+        default="generated", description="Where ``name`` comes from (strongest first)."
+    )
+
+
 class SegmentsResponse(_Schema):
     """Every segment of one fitted model."""
 
@@ -181,10 +191,17 @@ class SegmentsResponse(_Schema):
     algorithm: Algorithm
     k: int | None
     n_segments: int
-    segments: list[SegmentProfile]
+    segments: list[NamedSegment]
+    population: dict[str, NumericSummary] = Field(
+        default_factory=dict,
+        description="Per numeric column, the whole population's summary (what z compares to).",
+    )
+    population_categorical: dict[str, dict[str, float]] = Field(
+        default_factory=dict, description="Per categorical column, the population's mix."
+    )
 
 
-class SegmentDetail(SegmentProfile):
+class SegmentDetail(NamedSegment):
     """One segment, with the model it belongs to."""
 
     dataset: str
@@ -429,6 +446,122 @@ class PromoteResponse(_Schema):
     version: str
     previous_version: str | None
     updated_at: datetime
+
+
+# --- status ------------------------------------------------------------------------------------
+
+
+class TrainingRunInfo(_Schema):
+    """A training run holding its claim: a version being trained right now."""
+
+    version: str
+    source_key: str | None = Field(default=None, description="The upload being trained.")
+    since: datetime = Field(description="When the run claimed the version.")
+
+
+class DatasetStatus(_Schema):
+    """What a dashboard polls: is a model training, did the newest upload fail, which version
+    is served."""
+
+    dataset: str
+    current_version: str | None = Field(description="The version served (None: no model yet).")
+    updated_at: datetime | None = Field(
+        default=None, description="When ``current.json`` last changed."
+    )
+    training: list[TrainingRunInfo] = Field(
+        default_factory=list, description="Runs in progress (claims younger than the timeout)."
+    )
+    last_failure: FailureReport | None = Field(
+        default=None, description="The newest failure report, if any."
+    )
+
+
+# --- segment work ------------------------------------------------------------------------------
+
+
+class SegmentNameRequest(_Schema):
+    """A person's name for a segment; null clears it (the generated name shows again)."""
+
+    name: str | None = Field(min_length=1, max_length=MAX_NAME_CHARS, pattern=NAME_PATTERN)
+
+    @field_validator("name")
+    @classmethod
+    def _clean(cls, value: str | None) -> str | None:
+        return None if value is None else clean_segment_name(value)
+
+
+class SegmentNameResponse(_Schema):
+    dataset: str
+    segment_id: int
+    name: str | None = Field(description="The person's name now set (None: cleared).")
+    names: dict[str, str] = Field(description="Every name people set, by segment id.")
+
+
+class SegmentCount(_Schema):
+    segment_id: int
+    name: str
+    size: int
+    share: float
+
+
+class SegmentMove(_Schema):
+    from_segment: int
+    to_segment: int
+    customers: int
+
+
+class VersionComparison(_Schema):
+    """Two versions' published segments side by side, and how customers moved between them."""
+
+    dataset: str
+    base_version: str
+    other_version: str
+    base_model: str
+    other_model: str
+    base_segments: list[SegmentCount]
+    other_segments: list[SegmentCount]
+    kept: list[int] = Field(description="Segment ids both versions publish.")
+    matched_customers: int | None = Field(
+        description="Customers found in both versions by id (None: no id column)."
+    )
+    moves: list[SegmentMove] = Field(default_factory=list)
+    note: str | None = None
+
+
+# --- browser uploads ---------------------------------------------------------------------------
+
+
+MAX_POST_UPLOAD_BYTES = 5 * 1024**3
+"""The largest object S3 accepts in one POST upload."""
+
+
+class UploadRequest(_Schema):
+    """A file a person is about to upload from the browser."""
+
+    filename: str = Field(
+        min_length=1,
+        max_length=120,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._ -]*\.(?:csv|CSV|csv\.gz|CSV\.GZ|parquet|PARQUET)$",
+        description="The file's name: letters, digits, '.', '_', '-', spaces; .csv, .csv.gz or "
+        ".parquet.",
+    )
+    size: int = Field(
+        ge=1,
+        le=MAX_POST_UPLOAD_BYTES,
+        description="The file's size in bytes (checked against MAX_UPLOAD_BYTES; S3 takes at "
+        "most 5 GiB in one POST).",
+    )
+
+
+class UploadTicket(_Schema):
+    """A presigned S3 POST: post ``fields`` then the file (field ``file``) to ``url``."""
+
+    dataset: str
+    key: str = Field(description="uploads/<dataset>/<name>: its upload starts a training run.")
+    url: str
+    fields: dict[str, str]
+    max_bytes: int
+    expires_at: datetime
 
 
 # --- report link and sign-in -------------------------------------------------------------------

@@ -229,6 +229,11 @@ class ModelLayout:
         return f"{ModelLayout.dataset(dataset)}claims/{version}.json"
 
     @staticmethod
+    def names(dataset: str) -> str:
+        """Segment names set by people (``shared.contract.names``), beside the versions."""
+        return f"{ModelLayout.dataset(dataset)}names.json"
+
+    @staticmethod
     def promotion(dataset: str, version: str) -> str:
         """When ``version`` was last promoted (retention spares it for a grace period)."""
         return f"{ModelLayout.dataset(dataset)}promotions/{version}.json"

@@ -38,6 +38,11 @@ class ColumnSchema(Document):
     role: ColumnRole
     dtype: Literal["integer", "float", "string", "boolean", "datetime"]
     used: bool = Field(description="True when the column is a clustering feature.")
+    profiled: bool = Field(
+        default=False,
+        description="True when the column is not clustered on but described per segment "
+        "(numeric summaries or category mixes in the profiles, figures and filters).",
+    )
     reason: str | None = Field(default=None, description="Why dropped, or why this role.")
     missing: int = Field(default=0, ge=0, description="Missing values in the training rows.")
     imputed_with: float | str | None = None

@@ -17,6 +17,9 @@ Rules (documented here once; the tests pin them):
 - **Words**: levels, names, uniqueness and descriptions follow the rules of
   :mod:`shared.engine.naming` ("High income, low spending", "Mostly month-to-month contract").
   DBSCAN's noise (label -1) is the segment "Outliers" with ``segment_id`` -1.
+- **Profiled columns** (``ColumnSchema.profiled``: usable, left out of the clustering by the
+  config) get the same statistics and category mixes when ``features`` holds them, but never
+  enter names, descriptions or ``distinctive``: the segments were not formed on them.
 - **Provisional ids**: segments ordered by size descending, ties by internal label, numbered
   0..k-1; :mod:`shared.engine.segment_ids` later makes them stable across versions.
 """
@@ -201,7 +204,7 @@ class ProfileInputs:
         self.overall: dict[str, NumericSummary | None] = {}
         self.codes: dict[str, tuple[np.ndarray, list[str]]] = {}
         for column in columns:
-            if not column.used or column.name not in features.columns:
+            if not (column.used or column.profiled) or column.name not in features.columns:
                 continue
             if column.role == "categorical":
                 self.codes[column.name] = _category_codes(features[column.name])
@@ -236,7 +239,8 @@ def build_segment_set(
         The used features in original units (numeric as float with NaN for missing, dates as
         age in days or datetimes, categoricals as strings with NaN for missing).
     columns : list of ColumnSchema
-        The schema; the ``used`` numeric, date and categorical columns are profiled.
+        The schema; the ``used`` numeric, date and categorical columns are profiled, and the
+        ``profiled`` ones that ``features`` holds.
     X : array-like or sparse matrix, shape (n, n_prepared)
         The prepared (standardized) matrix of the same rows, for the centroids.
     inputs : ProfileInputs, optional
@@ -277,10 +281,16 @@ def build_segment_set(
         raise ValueError("cannot profile segments of 0 rows")
     if len(features) != n or X.shape[0] != n:
         raise ValueError(f"rows disagree: labels has {n}, features {len(features)}, X {X.shape[0]}")
-    used = [c for c in columns if c.used and c.role in ("numeric", "date", "categorical")]
+    used = [
+        c
+        for c in columns
+        if (c.used or (c.profiled and c.name in features.columns))
+        and c.role in ("numeric", "date", "categorical")
+    ]
     absent = [c.name for c in used if c.name not in features.columns]
     if absent:
         raise ValueError(f"used column(s) {absent} are not in the features frame")
+    described = {c.name for c in used if not c.used}  # profiled: summarised, never named by
 
     if outcomes is None and inputs is not None and inputs.n_rows == n:
         outcomes = inputs.outcomes
@@ -312,7 +322,7 @@ def build_segment_set(
                 counts,
                 population_mix,
                 mix_by_group,
-                terms,
+                [[] for _ in range(n_groups)] if column.name in described else terms,
             )
             continue
         values = inputs.values[column.name]
@@ -330,6 +340,8 @@ def build_segment_set(
             elif overall.std > 0:
                 summary.z = (summary.mean - overall.mean) / overall.std
             numeric_by_group[g][column.name] = summary
+            if column.name in described:
+                continue
             term = numeric_term(words[column.name], position, summary.z, summary.mean, overall.mean)
             if term is not None:
                 terms[g].append(term)
@@ -346,7 +358,7 @@ def build_segment_set(
     numeric_positions = [
         (position, c.name)
         for position, c in enumerate(used)
-        if c.role != "categorical" and c.name in population
+        if c.role != "categorical" and c.name in population and c.name not in described
     ]
     baselines: list[list[Term]] = []
     for g in regular:  # every numeric feature's term, for names of "average" segments

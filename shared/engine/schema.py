@@ -82,6 +82,7 @@ __all__ = [
     "MIN_ROWS_FLOOR",
     "MISSING_TOKENS",
     "PARSE_SHARE",
+    "PROFILED_REASON",
     "SKEW_LIMIT",
     "CleanTable",
     "category_label",
@@ -100,6 +101,12 @@ logger = logging.getLogger(__name__)
 
 MAX_CATEGORIES = 50
 """Most distinct values a text column may have and still be a categorical feature."""
+
+PROFILED_ROLES = ("numeric", "categorical", "date")
+PROFILED_REASON = "not among the config's features; profiled per segment, not clustered"
+"""Reason of a profiled column: usable (numeric, categorical or date) but left out of the
+clustering by the config's ``features``, so described per segment instead (Age and Gender of
+a dataset clustered on income and spending)."""
 
 MAX_CATEGORY_CHARS = 1_000
 """Text columns with a longer value are dropped rather than used as categories: labels are
@@ -176,6 +183,10 @@ class CleanTable:
         per kept row (index ``0..n-1``), NaN missing. No columns when there is no outcome.
     kept_rows : ndarray of int64 or None
         Position in the input frame of each kept row (None: every row was kept).
+    profiled : pandas.DataFrame
+        The profiled columns (``ColumnSchema.profiled``: usable, left out of the clustering by
+        the config's ``features``), typed like :attr:`features`, one row per kept row. They are
+        described per segment (profiles, figures, filters), never clustered on.
     """
 
     columns: list[ColumnSchema]
@@ -185,6 +196,7 @@ class CleanTable:
     warnings: list[str] = field(default_factory=list)
     outcomes: pd.DataFrame = field(default_factory=pd.DataFrame)
     kept_rows: np.ndarray | None = None
+    profiled: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def feature_columns(self) -> list[ColumnSchema]:
@@ -871,6 +883,8 @@ def _apply_config(
     if inferred.role == "id" and not wanted:
         return inferred, False
     if not wanted:
+        if inferred.role in PROFILED_ROLES and a.kind not in ("nested", "empty"):
+            return _Decision(inferred.role, PROFILED_REASON), False
         return _Decision("dropped", "not among the config's features"), False
     forced = config.features is not None
     if a.kind == "nested":
@@ -1009,6 +1023,22 @@ def clean_training_table(
     keep = ~empty_rows
     features = features.loc[keep].reset_index(drop=True)
     outcome_values = outcome_values.loc[keep].reset_index(drop=True)
+    profiled_names = [
+        a.name
+        for a, (decision, is_used) in zip(analyses, final, strict=True)
+        if not is_used and decision.reason == PROFILED_REASON
+    ]
+    profiled_references = {
+        name: _reference(by_name[name]) for name in profiled_names if roles[name].role == "date"
+    }
+    profiled = pd.DataFrame(
+        {
+            name: _feature_values(by_name[name], roles[name].role, profiled_references.get(name))
+            for name in profiled_names
+        },
+        index=frame.index,
+    )
+    profiled = profiled.loc[keep].reset_index(drop=True)
     n_used = len(features)
     dropped_reasons = {"every feature missing": n_empty} if n_empty else {}
     if n_used < limit:
@@ -1025,6 +1055,13 @@ def clean_training_table(
             column = _used_schema(a, decision, features[a.name], references.get(a.name))
             if column.missing:
                 imputed[a.name] = column.missing
+        elif a.name in profiled.columns:
+            column = _used_schema(
+                a, decision, profiled[a.name], profiled_references.get(a.name)
+            ).model_copy(
+                update={"used": False, "profiled": True, "imputed_with": None, "transform": None}
+            )
+            column = column.model_copy(update={"reason": PROFILED_REASON})
         else:
             levels = None
             if a.name in outcome_values.columns:
@@ -1062,6 +1099,7 @@ def clean_training_table(
         rows=rows,
         warnings=warnings,
         outcomes=outcome_values,
+        profiled=profiled,
         kept_rows=np.flatnonzero(keep).astype(np.int64) if n_empty else None,
     )
 

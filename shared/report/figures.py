@@ -131,6 +131,12 @@ def histogram_figure(column: str, values: np.ndarray) -> dict[str, Any] | None:
         edges = np.array([low - 0.5, high + 0.5])
     elif np.all(observed == np.round(observed)) and high - low + 1 <= HIST_MAX_BINS:
         edges = np.arange(low - 0.5, high + 1.5)
+    elif np.all(observed == np.round(observed)):
+        # Whole numbers: bins of a whole width starting at a half, so no bin holds one more
+        # integer than its neighbour (the false spikes of fractional bins).
+        auto = np.histogram_bin_edges(observed, bins="auto")
+        width = max(float(np.ceil(auto[1] - auto[0])), np.ceil((high - low + 1) / HIST_MAX_BINS))
+        edges = np.arange(low - 0.5, high + width, width)
     else:
         edges = np.histogram_bin_edges(observed, bins="auto")
         if edges.size - 1 > HIST_MAX_BINS:
@@ -165,51 +171,62 @@ def scatter_matrix_figure(
 ) -> dict[str, Any] | None:
     """Pairplot of the given numeric features on the sample, coloured by segment.
 
-    The lower half of the matrix without its diagonal, as a grid of SVG scatter panels (row
-    ``r``, column ``c`` plots ``columns[r + 1]`` against ``columns[c]``, ``c <= r``): a
-    Plotly ``splom`` needs WebGL, which headless browsers and machines without a GPU lack.
-    One legend entry per segment toggles its points in every panel.
+    The lower half of the matrix with its diagonal, as a grid of SVG panels: row ``r``, column
+    ``c < r`` plots ``columns[r]`` against ``columns[c]``; the diagonal cell ``r == c`` holds
+    each segment's distribution of ``columns[r]`` (overlaid histograms). A Plotly ``splom``
+    needs WebGL, which headless browsers and machines without a GPU lack. One legend entry per
+    segment toggles its points and bars in every panel.
     """
     if len(columns) < 2:
         return None
     from plotly.subplots import make_subplots
 
     go = _go()
-    cells = len(columns) - 1
+    cells = len(columns)
     fig = make_subplots(
         rows=cells,
         cols=cells,
         specs=[[{} if c <= r else None for c in range(cells)] for r in range(cells)],
-        horizontal_spacing=0.04,
-        vertical_spacing=0.04,
+        horizontal_spacing=0.03,
+        vertical_spacing=0.03,
     )
     for segment_id in sorted(set(segments.tolist())):
         mask = segments == segment_id
         name = text(names.get(segment_id, f"Segment {segment_id}"))
-        marker = {"color": segment_colour(segment_id), "size": 4, "opacity": 0.7}
+        colour = segment_colour(segment_id)
+        marker = {"color": colour, "size": 4, "opacity": 0.7}
         for r in range(cells):
             for c in range(r + 1):
-                fig.add_trace(
-                    go.Scatter(
+                if c == r:
+                    trace = go.Histogram(
                         x=_floats(values[columns[c]][mask]),
-                        y=_floats(values[columns[r + 1]][mask]),
+                        name=name,
+                        legendgroup=name,
+                        showlegend=False,
+                        marker={"color": colour},
+                        opacity=0.55,
+                        nbinsx=20,
+                    )
+                else:
+                    trace = go.Scatter(
+                        x=_floats(values[columns[c]][mask]),
+                        y=_floats(values[columns[r]][mask]),
                         mode="markers",
                         name=name,
                         legendgroup=name,
-                        showlegend=r == 0,
+                        showlegend=(r, c) == (1, 0),
                         marker=marker,
-                    ),
-                    row=r + 1,
-                    col=c + 1,
-                )
+                    )
+                fig.add_trace(trace, row=r + 1, col=c + 1)
     for c in range(cells):
         fig.update_xaxes(title_text=text(columns[c]), row=cells, col=c + 1)
     for r in range(cells):
-        fig.update_yaxes(title_text=text(columns[r + 1]), row=r + 1, col=1)
-    size = 160 * len(columns) + 120
+        fig.update_yaxes(title_text=text(columns[r]) if r else "customers", row=r + 1, col=1)
+    size = 150 * cells + 140
     return _finish(
         fig,
-        title={"text": "Scatter matrix of the most informative features"},
+        title={"text": "Pairplot of the most informative features (distributions on the diagonal)"},
+        barmode="overlay",
         height=size,
         width=size + 180,
     )
@@ -247,6 +264,44 @@ def violin_figure(
     )
 
 
+def segment_box_figure(
+    numeric: str, values: np.ndarray, segments: np.ndarray, names: Mapping[int, str]
+) -> dict[str, Any] | None:
+    """Box plots of one numeric column per segment (segment colours, outliers last).
+
+    Examples
+    --------
+    >>> fig = segment_box_figure("Age", np.array([20.0, 22.0, 60.0, np.nan]),
+    ...                          np.array([0, 0, 1, 1]), {0: "Young", 1: "Older"})
+    >>> [(t["name"], t["y"]) for t in fig["data"]]
+    [('Young', [20.0, 22.0]), ('Older', [60.0])]
+    """
+    go = _go()
+    fig = go.Figure()
+    ids = sorted(set(segments.tolist()), key=lambda i: (i < 0, i))
+    for segment_id in ids:
+        picked = values[(segments == segment_id) & np.isfinite(values)]
+        if picked.size == 0:
+            continue
+        fig.add_trace(
+            go.Box(
+                y=_floats(picked),
+                name=text(names.get(segment_id, f"Segment {segment_id}")),
+                boxmean=True,
+                boxpoints=False,
+                marker={"color": segment_colour(segment_id)},
+            )
+        )
+    if len(fig.data) < 2:
+        return None
+    return _finish(
+        fig,
+        title={"text": f"{text(numeric)} by segment"},
+        yaxis={"title": {"text": text(numeric)}},
+        showlegend=False,
+    )
+
+
 def correlation_figure(columns: Sequence[str], matrix: np.ndarray) -> dict[str, Any] | None:
     """Heatmap of the Pearson correlations between numeric features."""
     if len(columns) < 2:
@@ -272,13 +327,16 @@ def correlation_figure(columns: Sequence[str], matrix: np.ndarray) -> dict[str, 
         fig,
         title={"text": "Correlation matrix (Pearson)"},
         height=side,
-        yaxis={"autorange": "reversed"},
+        # automargin: long column names are never clipped (the labels make room).
+        xaxis={"automargin": True, "tickangle": -30},
+        yaxis={"autorange": "reversed", "automargin": True},
     )
 
 
 def missing_figure(columns: Sequence[ColumnSchema], n_rows: int) -> dict[str, Any] | None:
-    """Missing values per input column; dropped columns in grey with their reason."""
-    if not columns:
+    """Missing values per input column; columns not used nor profiled in grey with their
+    reason. None when nothing is missing (an empty chart says nothing; the summary says so)."""
+    if not columns or not any(c.missing for c in columns):
         return None
     go = _go()
     fig = go.Figure(
@@ -286,7 +344,9 @@ def missing_figure(columns: Sequence[ColumnSchema], n_rows: int) -> dict[str, An
             x=[c.missing for c in columns],
             y=[text(c.name) for c in columns],
             orientation="h",
-            marker={"color": [PALETTE[0] if c.used else OUTLIER_COLOUR for c in columns]},
+            marker={
+                "color": [PALETTE[0] if c.used or c.profiled else OUTLIER_COLOUR for c in columns]
+            },
             customdata=[
                 [
                     f"{c.missing / n_rows:.1%}" if n_rows else "",
@@ -302,7 +362,7 @@ def missing_figure(columns: Sequence[ColumnSchema], n_rows: int) -> dict[str, An
         fig,
         title={"text": "Missing values per column (grey: not used)"},
         xaxis={"title": {"text": "missing values"}, "rangemode": "tozero"},
-        yaxis={"autorange": "reversed"},
+        yaxis={"autorange": "reversed", "automargin": True},
         height=max(300, 24 * len(columns) + 120),
     )
 
@@ -507,7 +567,11 @@ def silhouette_figure(
     return _finish(
         fig,
         title={"text": f"Silhouette per segment: {text(title)}"},
-        xaxis={"title": {"text": "silhouette value"}, "range": [-0.3, 1]},
+        # The axis reaches the lowest value: a badly placed customer is never drawn off-axis.
+        xaxis={
+            "title": {"text": "silhouette value"},
+            "range": [min(-0.1, min(v for _, v in pairs) - 0.05), 1],
+        },
         yaxis={"showticklabels": False, "title": {"text": "sampled customers by segment"}},
         bargap=0,
     )

@@ -33,7 +33,7 @@ _SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("DBSCAN and the hierarchy", ("dbscan_kdistance", "dendrogram")),
     ("Silhouette per segment", ("silhouette:",)),
     ("Exploratory analysis: distributions", ("hist:",)),
-    ("Exploratory analysis: relations", ("scatter_matrix", "correlation", "violin:")),
+    ("Exploratory analysis: relations", ("scatter_matrix", "correlation", "violin:", "box:")),
     ("Data quality", ("missing",)),
 )
 
@@ -123,7 +123,8 @@ def render_report_html(
     parts.append(_warnings_html(warnings))
     if transactions is not None:
         parts.append(_orders_html(transactions))
-    parts.append(_segments_html(profiles, champion_key, evaluation))
+    profiled = [c.name for c in columns if c.profiled]
+    parts.append(_segments_html(profiles, champion_key, evaluation, profiled))
     parts.append(_comparison_html(evaluation))
     parts.append(_figures_html(plot_data, list(figures)))
     parts.append(_data_html(plot_data, columns, rows))
@@ -297,14 +298,36 @@ def _outcome_items(segment: Any, overall: dict[str, Any]) -> list[str]:
     return items
 
 
+def _profiled_items(segment: Any, population: dict[str, Any], profiled: Sequence[str]) -> list[str]:
+    """One line per profiled column (described, not clustered on): "Age: mean 32 (overall 39)"."""
+    items: list[str] = []
+    for name in profiled:
+        if name in segment.numeric:
+            stats = segment.numeric[name]
+            overall = population.get(name)
+            versus = f" (overall {_number(overall.mean)})" if overall is not None else ""
+            items.append(
+                f'<li class="profiled"><b>{_e(name)}</b>: mean {_number(stats.mean)}{versus}, '
+                f"middle half {_number(stats.q1)}-{_number(stats.q3)}</li>"
+            )
+        elif name in segment.categorical:
+            mix = sorted(segment.categorical[name].items(), key=lambda kv: -kv[1])[:3]
+            shares = ", ".join(f"{_e(c)} {p:.0%}" for c, p in mix if p > 0)
+            items.append(f'<li class="profiled"><b>{_e(name)}</b>: {shares}</li>')
+    return items
+
+
 def _card_html(
-    segment: Any, population: dict[str, Any], outcomes: dict[str, Any] | None = None
+    segment: Any,
+    population: dict[str, Any],
+    outcomes: dict[str, Any] | None = None,
+    profiled: Sequence[str] = (),
 ) -> str:
     from shared.report.explanations import known_group_html, rule_html, shap_html
     from shared.report.figures import segment_colour
 
     items: list[str] = []
-    shown = segment.distinctive[:4] or list(segment.numeric)[:3]
+    shown = segment.distinctive[:4] or [f for f in segment.numeric if f not in profiled][:3]
     for feature in shown:
         if feature in segment.numeric:
             stats = segment.numeric[feature]
@@ -319,6 +342,7 @@ def _card_html(
             mix = sorted(segment.categorical[feature].items(), key=lambda kv: -kv[1])[:3]
             shares = ", ".join(f"{_e(c)} {p:.0%}" for c, p in mix if p > 0)
             items.append(f"<li><b>{_e(feature)}</b>: {shares}</li>")
+    items.extend(_profiled_items(segment, population, profiled))
     items.extend(_outcome_items(segment, outcomes or {}))
     return (
         f'<div class="card" style="--c:{segment_colour(segment.segment_id)}">'
@@ -341,7 +365,12 @@ def _rfm_html(segment: Any) -> str:
     return f'<div class="rfm">RFM {" · ".join(parts)}{described}</div>'
 
 
-def _segments_html(profiles: ProfileCatalog, champion_key: str, evaluation: Evaluation) -> str:
+def _segments_html(
+    profiles: ProfileCatalog,
+    champion_key: str,
+    evaluation: Evaluation,
+    profiled: Sequence[str] = (),
+) -> str:
     from shared.contract.layout import model_key
 
     parts = ["<h2>Segments</h2>"]
@@ -356,7 +385,8 @@ def _segments_html(profiles: ProfileCatalog, champion_key: str, evaluation: Eval
             continue
         population = dict(segment_set.population)
         cards = "".join(
-            _card_html(s, population, segment_set.population_outcomes) for s in segment_set.segments
+            _card_html(s, population, segment_set.population_outcomes, profiled)
+            for s in segment_set.segments
         )
         label = f"{_e(key)}: {segment_set.n_segments} segments"
         if i == 0:

@@ -14,8 +14,10 @@ Figure names (stable: the dashboard reads them; a figure is absent when its inpu
 ``hist:<column>``                   histogram of every used numeric/date feature (all rows)
 ``scatter_matrix``                  pairplot of the <= 5 most informative numeric features (sample)
 ``violin:<numeric>:<categorical>``  a numeric split by a categorical of 2..8 categories (sample)
+``box:<numeric>``                   a numeric split by the champion's segments (sample)
 ``correlation``                     Pearson correlation heatmap of the numeric features
 ``missing``                         missing values per input column, dropped columns in grey
+                                    (absent when nothing is missing)
 ``elbow:<algorithm>``               inertia by k, chosen k marked (kmeans, agglomerative, gmm)
 ``silhouette_by_k:<algorithm>``     silhouette by k, chosen k marked
 ``gmm_bic``                         Gaussian Mixture BIC and AIC by k
@@ -26,6 +28,11 @@ Figure names (stable: the dashboard reads them; a figure is absent when its inpu
 The maps, the per-segment silhouette plots and the algorithm comparison are not among them: they
 change with the selected model, so the dashboard draws them from ``points`` and the report builds
 its static copies from ``points`` when it renders (see :mod:`shared.contract.plots`).
+
+Every figure covers the clustered features and the profiled columns (``ColumnSchema.profiled``:
+usable columns the config left out of the clustering, such as Age and Gender when the segments
+are formed on income and spending); ``points.features`` holds both, so the dashboard filters on
+them too.
 
 Rules (documented once here):
 
@@ -176,7 +183,7 @@ def build_plot_data(
     ...                        labels_by_model={"kmeans-k2": np.array([0, 0, 0, 1, 1, 1])},
     ...                        evaluation=ev, profiles=ProfileCatalog())
     >>> data.points.n, sorted(data.figures), data.points.pca_projection.n_features
-    (6, ['hist:x', 'missing'], 1)
+    (6, ['box:x', 'hist:x'], 1)
     """
     started = time.perf_counter()
     n = len(features)
@@ -187,7 +194,8 @@ def build_plot_data(
         if len(labels) != n:
             raise ValueError(f"labels of {quote_value(key)} have {len(labels)} rows, features {n}")
     rng = np.random.default_rng(random_state)
-    used = [c for c in columns if c.used and c.name in features.columns]
+    # The clustered features and the profiled columns (described, not clustered on).
+    used = [c for c in columns if (c.used or c.profiled) and c.name in features.columns]
     numeric_cols = [c.name for c in used if c.role in ("numeric", "date")]
     categorical_cols = [c.name for c in used if c.role == "categorical"]
     champion_key = _champion_key(evaluation, labels_by_model)
@@ -568,6 +576,15 @@ def _exploratory_figures(
             if figure is not None:
                 figures[f"violin:{numeric}:{categorical}"] = figure
 
+    if champion_sample_labels is not None:
+        names = {s.segment_id: s.name for s in champion_set.segments} if champion_set else {}
+        for numeric in informative[:VIOLIN_MAX_NUMERICS]:
+            figure = rf.segment_box_figure(
+                numeric, sample_numeric[numeric], champion_sample_labels, names
+            )
+            if figure is not None:
+                figures[f"box:{numeric}"] = figure
+
     if len(shown) >= 2:
         names_list = [name for name in numeric_values if name in shown]
         rows = (
@@ -600,9 +617,12 @@ def _exploratory_figures(
         c.name: c.imputed_with for c in columns if c.used and c.imputed_with is not None
     }
     summary["dropped_columns"] = [
-        {"name": c.name, "role": c.role, "reason": c.reason} for c in columns if not c.used
+        {"name": c.name, "role": c.role, "reason": c.reason}
+        for c in columns
+        if not c.used and not c.profiled
     ]
-    summary["used_columns"] = [c.name for c in used]
+    summary["used_columns"] = [c.name for c in used if c.used]
+    summary["profiled_columns"] = [c.name for c in used if not c.used]
 
 
 def _model_figures(figures: dict[str, dict[str, Any]], evaluation: Evaluation) -> None:

@@ -422,3 +422,51 @@ def build_raw_reader(settings: Settings, *, client: Any | None = None) -> RawUpl
     'raw-bucket'
     """
     return S3RawUploadReader(settings.raw_bucket, client=client)
+
+
+class S3UploadSigner:
+    """Presigned browser uploads into the raw bucket: one key, a size cap, a short life.
+
+    The signature allows exactly one key (``uploads/<dataset>/<name>``) and a body of
+    ``1..max_bytes`` bytes; S3 refuses anything else. Nothing is sent to S3 to sign.
+
+    Examples
+    --------
+    >>> signer = S3UploadSigner("my-raw-bucket")  # the client is built on first use
+    >>> signer.bucket
+    'my-raw-bucket'
+    """
+
+    def __init__(self, bucket: str, *, client: Any | None = None) -> None:
+        if not bucket:
+            raise ValueError("S3UploadSigner needs a bucket name (is RAW_BUCKET set?)")
+        self.bucket: str = bucket
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        """The boto3 S3 client, built on first use."""
+        if self._client is None:
+            self._client = _build_s3_client()
+        return self._client
+
+    def presign_post(self, key: str, *, max_bytes: int, expires_seconds: int) -> dict[str, Any]:
+        """``{"url", "fields"}`` of a presigned POST for ``key`` (a form's action and hidden
+        fields; the file goes last, as the field ``file``)."""
+        post = self.client.generate_presigned_post(
+            Bucket=self.bucket,
+            Key=key,
+            Conditions=[["content-length-range", 1, max_bytes]],
+            ExpiresIn=expires_seconds,
+        )
+        return {
+            "url": str(post["url"]),
+            "fields": {str(k): str(v) for k, v in post["fields"].items()},
+        }
+
+    def origin(self) -> str:
+        """The scheme and host browsers post to (the dashboard's CSP must allow it)."""
+        from urllib.parse import urlsplit
+
+        url = urlsplit(self.presign_post("uploads/x", max_bytes=1, expires_seconds=60)["url"])
+        return f"{url.scheme}://{url.netloc}"

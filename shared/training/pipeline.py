@@ -537,14 +537,20 @@ def train_segments(
 
     sets: dict[str, SegmentSet] = {}
     labels_by_model: dict[str, np.ndarray] = {}
-    profile_inputs = ProfileInputs(table.features, table.columns, table.outcomes)
+    # The clustered features and the profiled columns (described per segment, not clustered).
+    described = (
+        pd.concat([table.features, table.profiled], axis=1)
+        if len(table.profiled.columns)
+        else table.features
+    )
+    profile_inputs = ProfileInputs(described, table.columns, table.outcomes)
     for fit in fits.values():
         for model in fit.models:
             sets[model_key(model.algorithm, model.k)] = build_segment_set(
                 algorithm=model.algorithm,
                 k=model.k,
                 labels=model.labels,
-                features=table.features,
+                features=described,
                 columns=table.columns,
                 X=X,
                 inputs=profile_inputs,
@@ -658,7 +664,7 @@ def train_segments(
         *([] if lines is None else aggregation_warnings(lines.summary)),
     ]
     plot_data = build_plot_data(
-        features=table.features,
+        features=described,
         columns=table.columns,
         X=X,
         # Without an id column the points are named by their row in the upload.

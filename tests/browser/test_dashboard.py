@@ -182,12 +182,12 @@ def test_dashboard_end_to_end(page: Any, api_url: str, output_dir: Path) -> None
     )
     page.locator("#analysis-tabs button[data-tab='eda']").click()
     page.wait_for_selector("#figs-eda .plot[data-drawn='1']")
-    page.evaluate(  # figures draw when scrolled into view: visit each one
-        "() => document.querySelectorAll('#figs-eda .figure').forEach((f) => f.scrollIntoView())"
-    )
-    page.wait_for_function(
-        "[...document.querySelectorAll('#figs-eda .plot')].every((p) => p.dataset.drawn === '1')"
-    )
+    figures = page.locator("#figs-eda .plot")
+    for i in range(figures.count()):  # figures draw when scrolled into view: visit each one
+        figures.nth(i).scroll_into_view_if_needed()
+        page.wait_for_function(
+            f"document.querySelectorAll('#figs-eda .plot')[{i}].dataset.drawn === '1'"
+        )
     _screenshot(page, output_dir / "05-analysis.png")
 
     assert page.script_errors == []

@@ -134,7 +134,7 @@ def api_call(
     token: str | None = None,
 ) -> tuple[int, Any]:
     """Send one API Gateway v2 event through ``handler``; return status and decoded body."""
-    event = load_event("api-assign" if method == "POST" else "api-health")
+    event = load_event("api-assign" if method in ("POST", "PUT") else "api-health")
     event["rawPath"] = path
     event["requestContext"]["http"]["path"] = path
     event["requestContext"]["http"]["method"] = method
@@ -142,7 +142,7 @@ def api_call(
     event["queryStringParameters"] = {k: str(v) for k, v in (query or {}).items()} or None
     if token is not None:
         event["headers"]["authorization"] = f"Bearer {token}"
-    if method == "POST":
+    if method in ("POST", "PUT"):
         text = json.dumps(body if body is not None else {})
         event["body"] = text
         event["headers"]["content-length"] = str(len(text.encode()))

@@ -25,10 +25,12 @@ from schemathesis import GenerationMode
 from schemathesis.checks import positive_data_acceptance
 
 from lambdas.api.main import create_app
+from lambdas.api.schemas import MAX_POST_UPLOAD_BYTES
 from shared.settings import Settings
 from shared.store.local import LocalModelStore
 from shared.training.pipeline import TrainingOutput
 from tests.hardening.conftest import seed_good_model
+from tests.support.aws import AWS_TEST_ENV
 
 POSITIVE_EXAMPLES = 40
 TARGETED_EXAMPLES = 50
@@ -37,14 +39,31 @@ MIN_REQUESTS = 1_000
 
 
 @pytest.fixture(scope="module")
-def api_schema(tmp_path_factory: pytest.TempPathFactory, good_output: TrainingOutput) -> Any:
+def api_schema(
+    tmp_path_factory: pytest.TempPathFactory, good_output: TrainingOutput, monkeypatch_module: Any
+) -> Any:
     store = LocalModelStore(Path(tmp_path_factory.mktemp("fuzz-models")))
     seed_good_model(store, good_output, "mall")
+    # A raw bucket (and credentials to sign with; signing a browser upload calls nothing)
+    # so the uploads operation answers tickets; its cap is S3's own POST limit, the schema's.
+    for name, value in AWS_TEST_ENV.items():
+        monkeypatch_module.setenv(name, value)
     open_settings = Settings(
-        auth_mode="open", api_tokens_raw="", admin_tokens_raw="", model_refresh_seconds=60
+        auth_mode="open",
+        api_tokens_raw="",
+        admin_tokens_raw="",
+        model_refresh_seconds=60,
+        raw_bucket="fuzz-raw",
+        max_upload_bytes=MAX_POST_UPLOAD_BYTES,
     )
     app = create_app(store=store, settings=open_settings)
     return schemathesis.openapi.from_asgi("/openapi.json", app)
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module() -> Any:
+    with pytest.MonkeyPatch.context() as patch:
+        yield patch
 
 
 def run_operation(

@@ -76,12 +76,24 @@ def api(tmp_path_factory: pytest.TempPathFactory, good_output: TrainingOutput) -
     return Mangum(create_app(store=store, settings=settings), lifespan="off")
 
 
+UPLOADS = ("POST", "/datasets/{dataset}/uploads")
+ADMIN_ONLY = {
+    ("POST", "/datasets/{dataset}/versions/{version}/promote"),
+    ("PUT", "/datasets/{dataset}/segments/{segment_id}/name"),
+    UPLOADS,
+}
+BODIES = {"POST": {"customers": [{"Age": 30}]}, "PUT": {"name": "Named by a test"}}
+UPLOAD_BODY = {"filename": "customers.csv", "size": 10}
+
+
 def send(api: Mangum, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
     body: dict[str, Any] | None = None
     if path.endswith("/assign-transactions"):
         body = {"transactions": [{"Age": 30}]}
-    elif method == "POST":
-        body = {"customers": [{"Age": 30}]}
+    elif (method, path) == UPLOADS:
+        body = UPLOAD_BODY
+    else:
+        body = BODIES.get(method)
     return api_call(api, method, concrete(path), body=body, **kwargs)
 
 
@@ -105,12 +117,15 @@ def test_every_protected_route_needs_a_valid_token(api: Mangum, method: str, pat
     # score jobs need the buckets, which a local model folder does not have (409).
     allowed = 409 if path.endswith(("/assign-transactions", "/score-jobs")) else 200
     status, body = send(api, method, path, token=READ_TOKEN)
-    if path.endswith("/promote"):
+    if (method, path) in ADMIN_ONLY:
         assert (status, body["error"]) == (403, "forbidden")
     else:
         assert status == allowed, body
     status, body = send(api, method, path, token=ADMIN_TOKEN)
-    assert status == allowed, body
+    if (method, path) == UPLOADS:  # authorized; this API serves a folder: no raw bucket
+        assert (status, body["error"]) == (503, "uploads_unavailable"), body
+    else:
+        assert status == allowed, body
 
 
 @pytest.mark.parametrize(("method", "path"), OPEN, ids=[f"{m} {p}" for m, p in OPEN])
@@ -163,7 +178,7 @@ def send_verified(api: Mangum, method: str, path: str, scopes: list[str] | None)
     from tests.support.aws import FakeLambdaContext
     from tests.support.events import load_event
 
-    event = load_event("api-assign-jwt" if method == "POST" else "api-health")
+    event = load_event("api-assign-jwt" if method in ("POST", "PUT") else "api-health")
     signed = load_event("api-assign-jwt")
     event["rawPath"] = event["requestContext"]["http"]["path"] = concrete(path)
     event["requestContext"]["http"]["method"] = method
@@ -176,9 +191,14 @@ def send_verified(api: Mangum, method: str, path: str, scopes: list[str] | None)
         jwt["scopes"] = scopes
         jwt["claims"]["scope"] = " ".join(scopes)
         event["requestContext"]["authorizer"] = {"jwt": jwt}
-    if method == "POST":
+    if (method, path) == UPLOADS:
+        event["body"] = json.dumps(UPLOAD_BODY)
+    elif method == "PUT":
+        event["body"] = json.dumps(BODIES["PUT"])
+    elif method == "POST":
         key = "transactions" if path.endswith("/assign-transactions") else "customers"
         event["body"] = json.dumps({key: [{"Age": 30}]})
+    if method in ("POST", "PUT"):
         event["headers"]["content-length"] = str(len(event["body"]))
     return int(api(event, FakeLambdaContext())["statusCode"])  # type: ignore[arg-type]
 
@@ -201,8 +221,10 @@ def test_deployed_without_tokens_only_verified_scopes_pass(
     # Past authorization: mall is a customer table, so order lines are a 409 (not a 401/403);
     # score jobs need the raw bucket, which this app is not given (409).
     allowed = 409 if path.endswith(("/assign-transactions", "/score-jobs")) else 200
+    if (method, path) == UPLOADS:  # authorized; this API serves a folder: no raw bucket
+        allowed = 503
     read = send_verified(deployed_api, method, path, ["segments/read"])
-    assert read == (403 if path.endswith("/promote") else allowed)
+    assert read == (403 if (method, path) in ADMIN_ONLY else allowed)
     assert send_verified(deployed_api, method, path, ["segments/read", "segments/admin"]) == allowed
 
 

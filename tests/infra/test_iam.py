@@ -92,7 +92,7 @@ def test_training_consumes_only_its_queue(prod: Synthesized) -> None:
     assert not [g for g in grants if g[0] == "sqs:SendMessage"]
 
 
-def test_api_reads_models_and_may_write_only_current_pointer_and_promotions(
+def test_api_reads_models_and_may_write_only_current_pointer_promotions_and_names(
     prod: Synthesized,
 ) -> None:
     storage = prod.stack.storage
@@ -103,9 +103,15 @@ def test_api_reads_models_and_may_write_only_current_pointer_and_promotions(
     assert writes == {
         _pair("s3:PutObject", _object_arn(prod, models, "datasets/*/current.json")),
         _pair("s3:PutObject", _object_arn(prod, models, "datasets/*/promotions/*")),
-        # presigned uploads of files to score (POST /datasets/{d}/score-jobs), nothing else
+        _pair("s3:PutObject", _object_arn(prod, models, "datasets/*/names.json")),
+        # The browser uploads it signs (presigned POST, one key, size-capped).
+        _pair("s3:PutObject", _object_arn(prod, raw, "uploads/*")),
+        # presigned uploads of files to score (POST /datasets/{d}/score-jobs)
         _pair("s3:PutObject", _object_arn(prod, raw, "score/*")),
     }
-    on_raw = [g for g in grants if prod.logical_id(storage.raw_bucket) in g[1]]
-    assert on_raw == [_pair("s3:PutObject", _object_arn(prod, raw, "score/*"))]
+    raw_grants = {g for g in grants if prod.logical_id(raw) in g[1]}
+    assert raw_grants == {
+        _pair("s3:PutObject", _object_arn(prod, raw, "uploads/*")),
+        _pair("s3:PutObject", _object_arn(prod, raw, "score/*")),
+    }
     assert not [g for g in grants if g[0].startswith("sqs:")]

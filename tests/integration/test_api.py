@@ -16,7 +16,7 @@ import json
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -28,6 +28,7 @@ from moto import mock_aws
 
 from lambdas.api import main
 from lambdas.api.main import create_app
+from lambdas.api.routes.datasets import TRAINING_STALE_AFTER
 from lambdas.api.schemas import AssignResponse, ErrorResponse, SegmentsResponse
 from shared.contract.config import DatasetConfig
 from shared.contract.layout import SERVING_PARAMS_PATH, ModelLayout, model_key, serving_arrays_path
@@ -146,7 +147,7 @@ def call(
     ``jwt_scopes``: the event carries the gateway's JWT authorizer block (and the Cognito JWT in
     ``Authorization``) with these verified scopes, as ``events/api-assign-jwt.json``.
     """
-    name = "api-assign" if method == "POST" else "api-health"
+    name = "api-assign" if method in ("POST", "PUT") else "api-health"
     event = load_event(name)
     if jwt_scopes is not None:
         signed = load_event("api-assign-jwt")
@@ -165,7 +166,7 @@ def call(
     event["queryStringParameters"] = {k: str(v) for k, v in (query or {}).items()} or None
     if token:
         event["headers"]["authorization"] = f"Bearer {token}"
-    if method == "POST":
+    if method in ("POST", "PUT"):
         text = raw_body if raw_body is not None else json.dumps(body)
         event["body"] = text
         event["headers"]["content-length"] = str(len(text.encode()))
@@ -745,6 +746,169 @@ def test_evaluation_plots_report_and_failures(mall: Manifest, store: S3ModelStor
     status, body, _ = call("GET", "/datasets/failing/failures")
     assert status == 200
     assert [f["error"] for f in body["failures"]] == [failure["error"]]
+
+
+def test_status_says_training_since_when_the_last_failure_and_the_current_version(
+    mall: Manifest, store: S3ModelStore
+) -> None:
+    status, body, _ = call("GET", "/datasets/mall/status")
+    assert status == 200
+    assert (body["current_version"], body["training"], body["last_failure"]) == ("v2", [], None)
+
+    since = datetime.now(UTC) - timedelta(seconds=30)
+    claim = {"version": "v3", "key": "uploads/mall/new.csv", "claimed_at": since.isoformat()}
+    store.put_bytes(ModelLayout.claim("mall", "v3"), json.dumps(claim).encode())
+    stale = dict(claim, version="v0", claimed_at=(since - TRAINING_STALE_AFTER).isoformat())
+    store.put_bytes(ModelLayout.claim("mall", "v0"), json.dumps(stale).encode())
+    failure = {
+        "id": "f9",
+        "dataset": "mall",
+        "error": "column 'Age' has no numbers",
+        "error_type": "NoUsableFeatureError",
+        "source": {"key": "uploads/mall/bad.csv"},
+        "created_at": "2025-01-01T00:00:00Z",
+    }
+    store.put_bytes(ModelLayout.failure("mall", "f9"), json.dumps(failure).encode())
+    status, body, _ = call("GET", "/datasets/mall/status")
+    assert status == 200
+    assert [(r["version"], r["source_key"]) for r in body["training"]] == [
+        ("v3", "uploads/mall/new.csv")
+    ]
+    assert datetime.fromisoformat(body["training"][0]["since"]) == since
+    assert body["last_failure"]["error"] == failure["error"]
+    assert body["current_version"] == "v2"
+    status, body, _ = call("GET", "/datasets/nothing-here/status")
+    assert status == 404
+
+
+def test_a_segment_name_set_by_a_person_outranks_the_generated_one_and_follows_its_id(
+    store: S3ModelStore, trained: TrainingOutput
+) -> None:
+    publish(store, trained, "v1", dataset="named")
+    status, body, _ = call("GET", "/datasets/named/segments")
+    first = body["segments"][0]
+    generated, sid = first["name"], first["segment_id"]
+    assert (first["name_source"], first["generated_name"]) == ("generated", generated)
+
+    status, body, _ = call(
+        "PUT", f"/datasets/named/segments/{sid}/name", body={"name": "  Weekend   regulars "}
+    )
+    assert status == 200, body
+    assert (body["name"], body["names"]) == ("Weekend regulars", {str(sid): "Weekend regulars"})
+    # Any model of any version with that stable id shows the name; the id is what it follows.
+    publish(store, trained, "v2", dataset="named")
+    status, detail, _ = call("GET", f"/datasets/named/segments/{sid}")
+    status, older, _ = call("GET", "/datasets/named/segments", query={"version": "v1"})
+    for segment in (detail, next(s for s in older["segments"] if s["segment_id"] == sid)):
+        assert (segment["name"], segment["name_source"]) == ("Weekend regulars", "person")
+        assert segment["generated_name"] == generated
+
+    for bad in ("", " ", "x" * 81, "tab\u0007"):
+        status, body, _ = call("PUT", f"/datasets/named/segments/{sid}/name", body={"name": bad})
+        assert status == 422, (bad, body)
+    status, body, _ = call("PUT", "/datasets/named/segments/999/name", body={"name": "Ghost"})
+    assert status == 404
+    status, body, _ = call("PUT", f"/datasets/named/segments/{sid}/name", body={"name": None})
+    assert (status, body["name"], body["names"]) == (200, None, {})
+    status, body, _ = call("GET", f"/datasets/named/segments/{sid}")
+    assert (body["name"], body["name_source"]) == (generated, "generated")
+
+
+def test_a_segments_customers_export_as_csv_a_spreadsheet_opens_safely(
+    store: S3ModelStore, trained: TrainingOutput
+) -> None:
+    publish(store, trained, "v1", dataset="export")
+    call("PUT", "/datasets/export/segments/1/name", body={"name": "=1+1 buyers"})
+    status, text, headers = call("GET", "/datasets/export/segments/1/customers.csv")
+    assert status == 200
+    assert headers["content-type"].startswith("text/csv")
+    assert "attachment" in headers["content-disposition"]
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[0] == ["CustomerID", "segment_id", "segment_name"]
+    champion = trained.profiles.sets[trained.profiles.champion]
+    size = next(s.size for s in champion.segments if s.segment_id == 1)
+    assert len(rows) - 1 == size
+    assert {r[1] for r in rows[1:]} == {"1"}
+    assert {r[2] for r in rows[1:]} == {"'=1+1 buyers"}
+    status, _body, _ = call("GET", "/datasets/export/segments/77/customers.csv")
+    assert status == 404
+
+
+def test_an_export_larger_than_an_answer_can_carry_is_a_413_naming_the_artifact(
+    store: S3ModelStore, trained: TrainingOutput, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lambdas.api.routes import segment_work
+
+    publish(store, trained, "v1", dataset="big-export")
+    monkeypatch.setattr(segment_work, "EXPORT_MAX_BYTES", 100)
+    status, body, _ = call("GET", "/datasets/big-export/segments/0/customers.csv")
+    assert (status, body["error"]) == (413, "batch_too_large")
+    assert "assignments.csv.gz" in body["message"]
+    assert segment_work.EXPORT_MAX_BYTES < 6 * 1024 * 1024
+
+
+def test_two_versions_compare_by_segment_sizes_and_moves(
+    store: S3ModelStore, trained: TrainingOutput
+) -> None:
+    publish(store, trained, "v1", dataset="compare")
+    publish(store, trained, "v2", dataset="compare")
+    status, body, _ = call("GET", "/datasets/compare/versions/v1/compare", query={"with": "v2"})
+    assert status == 200, body
+    champion = trained.profiles.sets[trained.profiles.champion]
+    sizes = {s.segment_id: s.size for s in champion.segments}
+    assert {s["segment_id"]: s["size"] for s in body["base_segments"]} == sizes
+    assert {s["segment_id"]: s["size"] for s in body["other_segments"]} == sizes
+    assert body["kept"] == sorted(sizes)
+    assert body["matched_customers"] == 200
+    # The same training: every customer stays in its segment.
+    assert {(m["from_segment"], m["to_segment"]): m["customers"] for m in body["moves"]} == {
+        (sid, sid): n for sid, n in sizes.items()
+    }
+    status, body, _ = call("GET", "/datasets/compare/versions/v1/compare")  # with the current
+    assert (status, body["other_version"]) == (200, "v2")
+    status, body, _ = call("GET", "/datasets/compare/versions/v1/compare", query={"with": "v9"})
+    assert status == 404
+
+
+def test_a_browser_upload_is_a_presigned_post_for_one_key_under_a_size_cap(
+    mall: Manifest, env: pytest.MonkeyPatch
+) -> None:
+    import base64
+
+    env.setenv("RAW_BUCKET", "segments-raw-test")
+    env.setenv("MAX_UPLOAD_BYTES", "5000")
+    get_settings.cache_clear()
+    body_in = {"filename": "new customers.csv", "size": 1234}
+    status, body, _ = call("POST", "/datasets/fresh-data/uploads", body=body_in)
+    assert status == 200, body
+    assert body["key"] == "uploads/fresh-data/new-customers.csv"
+    assert body["url"].startswith("https://segments-raw-test.s3")
+    assert body["max_bytes"] == 5000
+    policy = json.loads(base64.b64decode(body["fields"]["policy"]))
+    assert ["content-length-range", 1, 5000] in policy["conditions"]
+    assert {"key": "uploads/fresh-data/new-customers.csv"} in policy["conditions"]
+    assert {"bucket": "segments-raw-test"} in policy["conditions"]
+
+    status, body, _ = call("POST", "/datasets/fresh-data/uploads", body={**body_in, "size": 5001})
+    assert (status, body["error"]) == (413, "file_too_large")
+    assert "5,000" in body["message"]
+    for name in ("../x.csv", "x.exe", "a/b.csv", ".csv", "x.csv\n"):
+        status, body, _ = call(
+            "POST", "/datasets/fresh-data/uploads", body={**body_in, "filename": name}
+        )
+        assert status == 422, (name, body)
+    status, _, _ = call("POST", "/datasets/Bad Name/uploads", body=body_in)
+    assert status in (404, 422)
+
+    status, _, headers = call("GET", "/")
+    assert status == 200
+    assert "connect-src 'self' https://segments-raw-test.s3" in headers["content-security-policy"]
+
+
+def test_the_status_stale_claim_age_is_the_training_claim_timeout() -> None:
+    from shared.training.run import DEFAULT_CLAIM_TIMEOUT
+
+    assert TRAINING_STALE_AFTER == DEFAULT_CLAIM_TIMEOUT
 
 
 # --- authorization ------------------------------------------------------------------------------

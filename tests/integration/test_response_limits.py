@@ -80,6 +80,7 @@ def handler(bucket: S3ModelStore, monkeypatch: pytest.MonkeyPatch) -> Iterator[A
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("MODELS_DIR", raising=False)
     monkeypatch.setenv("MODELS_BUCKET", BUCKET)
+    monkeypatch.setenv("RAW_BUCKET", "segments-raw-wide")  # browser uploads are signed for it
     get_settings.cache_clear()
     reset_services(main.app)
     yield main.handler
@@ -88,7 +89,7 @@ def handler(bucket: S3ModelStore, monkeypatch: pytest.MonkeyPatch) -> Iterator[A
 
 
 def _event(method: str, path: str, *, gzip_ok: bool, body: Any = None) -> dict[str, Any]:
-    event = load_event("api-assign" if method == "POST" else "api-health")
+    event = load_event("api-assign" if method in ("POST", "PUT") else "api-health")
     event["rawPath"] = event["requestContext"]["http"]["path"] = path
     event["requestContext"]["http"]["method"] = method
     event["rawQueryString"] = ""
@@ -160,6 +161,10 @@ def test_every_route_fits_the_lambda_response_limit(
     elif path.endswith("/assign"):
         rows = wide_table(ASSIGN_ROWS, seed=11).drop(columns=["customer_id"])
         body = {"customers": json.loads(rows.to_json(orient="records"))}
+    elif path.endswith("/uploads"):
+        body = {"filename": "wide.csv", "size": 1_000_000}
+    elif path.endswith("/name"):
+        body = {"name": "A name set by a person"}
     elif method == "POST":
         body = {}
     out = handler(_event(method, path, gzip_ok=gzip_ok, body=body), FakeLambdaContext())

@@ -355,3 +355,44 @@ def test_large_segments_use_strided_quartiles_but_exact_moments() -> None:
     assert (stats.mean, stats.min, stats.max) == (values.mean(), 0.0, values[-1])
     assert stats.median == pytest.approx(np.median(values), rel=1e-3)
     assert stats.q1 == pytest.approx(np.percentile(values, 25), rel=1e-3)
+
+
+def test_profiled_columns_are_summarised_but_never_name_a_segment() -> None:
+    frame = pd.DataFrame(
+        {
+            "Income": [10.0, 12.0, 90.0, 94.0],
+            "Age": [20.0, 22.0, 60.0, 62.0],
+            "Gender": ["F", "F", "M", "M"],
+        }
+    )
+    columns = [
+        numeric("Income"),
+        ColumnSchema(name="Age", role="numeric", dtype="float", used=False, profiled=True),
+        ColumnSchema(name="Gender", role="categorical", dtype="string", used=False, profiled=True),
+    ]
+    segments = build_segment_set(
+        algorithm="kmeans",
+        k=2,
+        labels=np.array([1, 1, 0, 0]),
+        features=frame,
+        columns=columns,
+        X=frame[["Income"]].to_numpy(),
+    )
+    high, low = segments.segments
+    assert (high.name, low.name) == ("High income", "Low income")
+    assert (high.numeric["Age"].mean, low.numeric["Age"].mean) == (61.0, 21.0)
+    assert high.numeric["Age"].z == pytest.approx(20 / math.sqrt(401))
+    assert high.categorical["Gender"] == {"M": 1.0, "F": 0.0}
+    assert segments.population["Age"].mean == 41.0
+    assert high.distinctive == ["Income"]
+    assert "age" not in high.description.lower()
+
+
+def test_a_profiled_column_absent_from_the_frame_is_skipped() -> None:
+    frame = pd.DataFrame({"Income": [10.0, 12.0, 90.0, 94.0]})
+    columns = [
+        numeric("Income"),
+        ColumnSchema(name="Age", role="numeric", dtype="float", used=False, profiled=True),
+    ]
+    segments = build(labels=[0, 0, 1, 1], frame=frame, columns=columns)
+    assert "Age" not in segments.segments[0].numeric

@@ -176,8 +176,10 @@ def test_every_documented_figure_is_built_and_json_serialisable(mall_plots: Plot
         f"violin:{SPENDING}:Gender",
         f"violin:{INCOME}:Gender",
         "violin:Age:Gender",
+        "box:Age",
+        f"box:{INCOME}",
+        f"box:{SPENDING}",
         "correlation",
-        "missing",
         "elbow:kmeans",
         "silhouette_by_k:kmeans",
         "silhouette_by_k:gmm",
@@ -217,21 +219,27 @@ def test_points_carry_every_model_and_the_exact_silhouette(mall_plots: PlotData,
     assert [v for v in values if v is not None] == pytest.approx(expected_db.tolist(), abs=1e-4)
 
 
-def test_scatter_matrix_is_svg_panels_of_the_lower_half(mall_plots: PlotData) -> None:
+def test_scatter_matrix_is_svg_panels_of_the_lower_half_with_distributions_on_the_diagonal(
+    mall_plots: PlotData,
+) -> None:
     figure = mall_plots.figures["scatter_matrix"]
     features = mall_plots.summary["scatter_matrix_features"]
-    assert len(features) == 3  # Age, income, spending: a 2x2 grid, 3 panels below the diagonal
+    assert len(features) == 3  # Age, income, spending: a 3x3 grid, 3 panels below the diagonal
     types = {trace["type"] for trace in figure["data"]}
-    assert types == {"scatter"}  # no splom/scattergl: those need WebGL
+    assert types == {"scatter", "histogram"}  # no splom/scattergl: those need WebGL
     labels = mall_plots.points.labels[mall_plots.summary["champion_model"]]
     segments = len(set(labels))
-    assert len(figure["data"]) == 3 * segments
-    first = figure["data"][0]  # lowest segment id; row 1, column 1: feature 2 against feature 1
-    assert (first["xaxis"], first["yaxis"]) == ("x", "y")
+    scatters = [t for t in figure["data"] if t["type"] == "scatter"]
+    histograms = [t for t in figure["data"] if t["type"] == "histogram"]
+    assert (len(scatters), len(histograms)) == (3 * segments, 3 * segments)
     rows = [i for i, label in enumerate(labels) if label == min(labels)]
+    first = histograms[0]  # lowest segment id, the top-left cell: its distribution of feature 1
+    column = mall_plots.points.features[features[0]]
+    assert first["x"] == pytest.approx([column[i] for i in rows])
+    pair = scatters[0]  # row 2, column 1: feature 2 against feature 1
     for axis, feature in (("x", features[0]), ("y", features[1])):
         column = mall_plots.points.features[feature]
-        assert first[axis] == pytest.approx([column[i] for i in rows])
+        assert pair[axis] == pytest.approx([column[i] for i in rows])
     legend = [t["name"] for t in figure["data"] if t.get("showlegend") is not False]
     assert len(legend) == segments  # one legend entry per segment
 
@@ -535,3 +543,50 @@ def test_report_css_and_js_are_package_data() -> None:
     pyproject = tomllib.loads((MALL.parents[1] / "pyproject.toml").read_text(encoding="utf-8"))
     shipped = pyproject["tool"]["setuptools"]["package-data"]["shared.report"]
     assert {"static/*.css", "static/*.js"} <= set(shipped)
+
+
+# --- chart defects --------------------------------------------------------------------------------
+
+
+def test_no_missing_value_chart_when_nothing_is_missing() -> None:
+    from shared.report.figures import missing_figure
+
+    full = ColumnSchema(name="Age", role="numeric", dtype="float", used=True)
+    assert missing_figure([full], 10) is None
+    holey = full.model_copy(update={"missing": 3})
+    figure = missing_figure([holey, full], 10)
+    assert figure is not None
+    assert figure["data"][0]["x"] == [3, 0]
+    assert figure["layout"]["yaxis"]["automargin"] is True
+
+
+def test_whole_number_histograms_have_whole_bins() -> None:
+    """Whole numbers spanning more values than bars: every bar holds the same count of integers
+    (fractional bins put one more integer in some bars: false spikes)."""
+    from shared.report.figures import HIST_MAX_BINS, histogram_figure
+
+    values = np.arange(0, 1000, dtype=float)  # uniform: every bar must be as tall as the others
+    figure = histogram_figure("Visits", values)
+    counts = figure["data"][0]["y"]
+    widths = set(figure["data"][0]["width"])
+    assert len(counts) <= HIST_MAX_BINS
+    assert len(widths) == 1
+    assert float(next(iter(widths))).is_integer()
+    assert max(counts[:-1]) == min(counts[:-1])  # the last bar may be cut by the maximum
+
+
+def test_silhouette_axis_reaches_the_lowest_value() -> None:
+    from shared.report.figures import silhouette_figure
+
+    figure = silhouette_figure("kmeans-k2", [0.5, -0.6, 0.7, 0.2], [0, 0, 1, 1], {})
+    low, high = figure["layout"]["xaxis"]["range"]
+    assert low <= -0.6 - 0.05 + 1e-9
+    assert high == 1
+
+
+def test_correlation_labels_make_room_for_themselves() -> None:
+    from shared.report.figures import correlation_figure
+
+    figure = correlation_figure(["A very long column name (units)", "B"], np.eye(2))
+    assert figure["layout"]["xaxis"]["automargin"] is True
+    assert figure["layout"]["yaxis"]["automargin"] is True

@@ -14,6 +14,7 @@ from shared.contract.config import DatasetConfig
 from shared.contract.manifest import ColumnSchema
 from shared.engine.loading import read_table
 from shared.engine.schema import (
+    PROFILED_REASON,
     CleanTable,
     category_label,
     clean_training_table,
@@ -89,7 +90,30 @@ def test_mall_with_the_published_features(mall: pd.DataFrame) -> None:
     table = clean_training_table(mall, config)
     assert list(table.features.columns) == ["Annual Income (k$)", "Spending Score (1-100)"]
     assert _roles(table)["CustomerID"] == ("id", False)
-    assert _column(table, "Gender").reason == "not among the config's features"
+    gender, age = _column(table, "Gender"), _column(table, "Age")
+    assert (gender.role, gender.used, gender.profiled) == ("categorical", False, True)
+    assert (age.role, age.used, age.profiled, age.min, age.max) == ("numeric", False, True, 18, 70)
+    assert gender.reason == PROFILED_REASON
+    assert list(table.profiled.columns) == ["Gender", "Age"]
+    assert table.profiled["Age"].dtype == np.float64
+    assert sorted(table.profiled["Gender"].unique()) == ["Female", "Male"]
+    assert len(table.profiled) == len(table.features)
+
+
+def test_excluded_ids_and_empty_columns_are_not_profiled() -> None:
+    frame = pd.DataFrame(
+        {
+            "id": range(20),
+            "x": [float(i % 7) for i in range(20)],
+            "region": ["n", "s"] * 10,
+            "note": [None] * 20,
+            "hidden": [1.0, 2.0] * 10,
+        }
+    )
+    config = DatasetConfig(features=["x"], exclude=["hidden"])
+    table = clean_training_table(frame, config)
+    assert [c.name for c in table.columns if c.profiled] == ["region"]
+    assert list(table.profiled.columns) == ["region"]
 
 
 def _eighteen_numeric_columns(n: int = 240) -> pd.DataFrame:
@@ -414,8 +438,9 @@ def test_config_features_are_used_whatever_inference_thinks() -> None:
         "row": ("numeric", True),
         "constant": ("numeric", True),
         "label": ("categorical", True),
-        "x": ("dropped", False),
+        "x": ("numeric", False),
     }
+    assert _column(table, "x").profiled  # usable, not clustered on: described per segment
     assert any("'constant' named by the config is constant" in w for w in table.warnings)
 
 

@@ -94,7 +94,8 @@ def test_binary_outcome_is_excluded_and_profiled_as_a_rate() -> None:
 def test_outcome_profiles_reach_the_segments_api_schema() -> None:
     from lambdas.api.schemas import SegmentsResponse
 
-    properties = SegmentsResponse.model_json_schema()["$defs"]["SegmentProfile"]["properties"]
+    # Each segment is a SegmentProfile with the name people see (NamedSegment).
+    properties = SegmentsResponse.model_json_schema()["$defs"]["NamedSegment"]["properties"]
     assert "outcomes" in properties
 
 

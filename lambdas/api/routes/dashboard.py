@@ -96,9 +96,10 @@ CONTENT_SECURITY_POLICY = _CSP_TEMPLATE.format(connect="")
 """The page loads nothing from elsewhere and runs no inline script; Plotly sets inline styles."""
 
 
-def content_security_policy(oauth_domain_url: str = "") -> str:
+def content_security_policy(oauth_domain_url: str = "", upload_origin: str | None = None) -> str:
     """:data:`CONTENT_SECURITY_POLICY`, plus the sign-in server's origin in ``connect-src``
-    (the page exchanges its authorization code and refreshes tokens there).
+    (the page exchanges its authorization code and refreshes tokens there) and the raw
+    bucket's S3 endpoint that browser uploads post to (``upload_origin``), when there are.
 
     Examples
     --------
@@ -106,11 +107,19 @@ def content_security_policy(oauth_domain_url: str = "") -> str:
     True
     >>> content_security_policy() == CONTENT_SECURITY_POLICY
     True
+    >>> "connect-src 'self' https://raw.s3.amazonaws.com;" in content_security_policy(
+    ...     upload_origin="https://raw.s3.amazonaws.com")
+    True
     """
+    sources = []
     parts = urlsplit(oauth_domain_url.strip())
-    if parts.scheme != "https" or not parts.netloc:
+    if parts.scheme == "https" and parts.netloc:
+        sources.append(f"https://{parts.netloc}")
+    if upload_origin:
+        sources.append(upload_origin)
+    if not sources:
         return CONTENT_SECURITY_POLICY
-    return _CSP_TEMPLATE.format(connect=f" https://{parts.netloc}")
+    return _CSP_TEMPLATE.format(connect="".join(f" {source}" for source in sources))
 
 
 _GZIP_MIN_BYTES = 1024
@@ -266,11 +275,15 @@ def render_index() -> str:
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 def dashboard(settings: AppSettingsDep) -> HTMLResponse:
     """The dashboard page (a static shell; its data comes from the JSON API)."""
+    from lambdas.api.routes.uploads import upload_origin
+
     return HTMLResponse(
         render_index(),
         headers={
             "Cache-Control": "no-cache",
-            "Content-Security-Policy": content_security_policy(settings.oauth_domain_url),
+            "Content-Security-Policy": content_security_policy(
+                settings.oauth_domain_url, upload_origin(settings)
+            ),
             "X-Content-Type-Options": "nosniff",
             "Referrer-Policy": "no-referrer",
         },

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -21,9 +23,11 @@ from lambdas.api.schemas import (
     DatasetDetail,
     DatasetItem,
     DatasetList,
+    DatasetStatus,
     EvaluationResponse,
     FailureList,
     PlotsResponse,
+    TrainingRunInfo,
 )
 from shared.contract.layout import ModelLayout
 from shared.contract.manifest import FailureReport, Manifest
@@ -150,6 +154,11 @@ def list_failures(
     """Why recent uploads of the dataset could not be used, newest first."""
     if not store.list_children(ModelLayout.dataset(dataset)):
         raise DatasetNotFoundError(f"no dataset named {quote_value(dataset)}")
+    return FailureList(dataset=dataset, failures=_recent_failures(store, dataset, limit))
+
+
+def _recent_failures(store: ModelStore, dataset: str, limit: int) -> list[FailureReport]:
+    """The newest ``limit`` failure reports of ``dataset``, newest first."""
     prefix = ModelLayout.dataset(dataset) + "failures/"
     keys = [k for k in store.list_keys(prefix) if k.endswith(".json")]
     reports: list[FailureReport] = []
@@ -160,4 +169,61 @@ def list_failures(
         except (ObjectNotFoundError, ValueError):
             continue
     reports.sort(key=lambda r: r.created_at, reverse=True)
-    return FailureList(dataset=dataset, failures=reports[:limit])
+    return reports[:limit]
+
+
+TRAINING_STALE_AFTER = timedelta(minutes=16)
+"""A claim older than this belongs to a crashed worker (the training run's claim timeout,
+``shared.training.run.DEFAULT_CLAIM_TIMEOUT``; a test keeps the two equal)."""
+
+
+def _training_runs(store: ModelStore, dataset: str, now: datetime) -> list[TrainingRunInfo]:
+    """The claims younger than :data:`TRAINING_STALE_AFTER`, oldest first."""
+    runs: list[TrainingRunInfo] = []
+    prefix = ModelLayout.dataset(dataset) + "claims/"
+    for key in store.list_keys(prefix):
+        if not key.endswith(".json"):
+            continue
+        try:
+            claim = json.loads(store.get_bytes(key))
+            since = datetime.fromisoformat(str(claim["claimed_at"]))
+            version = str(claim["version"])
+        except (ObjectNotFoundError, ValueError, KeyError, TypeError):
+            continue  # released between the listing and the read, or not a claim
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+        if now - since > TRAINING_STALE_AFTER:
+            continue
+        source = claim.get("key")
+        runs.append(
+            TrainingRunInfo(
+                version=version, source_key=source if isinstance(source, str) else None, since=since
+            )
+        )
+    runs.sort(key=lambda r: r.since)
+    return runs
+
+
+@router.get(
+    "/{dataset}/status", response_model=DatasetStatus, summary="Training, failure and version"
+)
+def get_status(dataset: DatasetPath, store: StoreDep) -> DatasetStatus:
+    """Whether a model is training (since when), the newest failure and the current version.
+
+    Cheap enough to poll: one pointer read, one listing of the claims and of the failures.
+    A dataset is known once anything is stored for it (a claim, a failure or a version).
+    """
+    if not store.list_children(ModelLayout.dataset(dataset)):
+        raise DatasetNotFoundError(f"no dataset named {quote_value(dataset)}")
+    try:
+        pointer = read_current(store, dataset)
+    except ValueError:
+        pointer = None
+    failures = _recent_failures(store, dataset, 1)
+    return DatasetStatus(
+        dataset=dataset,
+        current_version=pointer.version if pointer else None,
+        updated_at=pointer.updated_at if pointer else None,
+        training=_training_runs(store, dataset, datetime.now(UTC)),
+        last_failure=failures[0] if failures else None,
+    )

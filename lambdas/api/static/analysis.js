@@ -3,6 +3,8 @@
  * and the training data summary. */
 import { $, el, esc, placeholder, setChildren } from './dom.js';
 import { FONT, PLOT_CONFIG, algoName, fmtNum, modelKey, prettyName, segColor, shortName } from './format.js';
+import { METRIC_HELP } from './explain.js';
+import { filtersActive, passesFilters } from './filters.js';
 import { currentLabels, state } from './state.js';
 
 const EDA_PREFIXES = ['hist:', 'scatter_matrix', 'violin:', 'box:', 'bar:', 'correlation', 'missing'];
@@ -78,7 +80,8 @@ function hasLiveSilhouette() {
   return Boolean(sil && Object.keys(sil).length);
 }
 
-/** A silhouette plot of the selected model: each segment's sampled customers, sorted. */
+/** A silhouette plot of the selected model: each segment's sampled customers that pass the
+ * filters, sorted. */
 function liveSilhouetteFigure() {
   const values = (state.plots.points.silhouette || {})[modelKey(state.algo, state.k)];
   const labels = currentLabels();
@@ -93,7 +96,7 @@ function liveSilhouetteFigure() {
   for (const seg of state.segments || []) {
     const vals = [];
     for (let i = 0; i < labels.length; i++) {
-      if (labels[i] === seg.segment_id && typeof values[i] === 'number') vals.push(values[i]);
+      if (labels[i] === seg.segment_id && typeof values[i] === 'number' && passesFilters(i)) vals.push(values[i]);
     }
     if (!vals.length) continue;
     vals.sort((a, b) => a - b);
@@ -108,7 +111,9 @@ function liveSilhouetteFigure() {
     });
     tickvals.push(y + vals.length / 2);
     ticktext.push(`${esc(shortName(seg.name)).replace(/, /, ',<br>')} (${mean.toFixed(2)})`);
-    y += vals.length + Math.max(2, Math.round(labels.length / 60));
+    // Every segment gets a band tall enough for its label: small segments (DBSCAN's) would
+    // otherwise stack their labels on top of each other.
+    y += Math.max(vals.length, Math.round(labels.length / 18)) + Math.max(2, Math.round(labels.length / 60));
   }
   if (!count) return null;
   const mean = total / count;
@@ -137,7 +142,11 @@ function drawFigure(div) {
   if (div.dataset.figure === LIVE_SILHOUETTE) {
     if (!window.Plotly || !state.plots || div.dataset.drawn === '1') return;
     const fig = liveSilhouetteFigure();
-    if (!fig) { placeholder(div, 'No silhouette values for this model.'); div.dataset.drawn = '1'; return; }
+    if (!fig) {
+      placeholder(div, filtersActive() ? 'No customers match these filters.' : 'No silhouette values for this model.');
+      div.dataset.drawn = '1';
+      return;
+    }
     if (div.querySelector('.placeholder')) setChildren(div);
     fig.layout.font = FONT;
     Plotly.react(div, fig.data, fig.layout, PLOT_CONFIG);
@@ -234,7 +243,8 @@ export function renderComparison() {
     setChildren(box, el('p', { className: 'muted small', text: 'No evaluation for this version.' }));
     return;
   }
-  const head = el('tr', null, ['Algorithm', 'k', 'Segments', 'Silhouette ↑', 'Davies–Bouldin ↓', 'Calinski–Harabasz ↑', 'Score'].map((h) => el('th', { text: h })));
+  const help = [null, null, METRIC_HELP.segments, METRIC_HELP.silhouette, METRIC_HELP.davies_bouldin, METRIC_HELP.calinski_harabasz, METRIC_HELP.score];
+  const head = el('tr', null, ['Algorithm', 'k', 'Segments', 'Silhouette ↑', 'Davies–Bouldin ↓', 'Calinski–Harabasz ↑', 'Score'].map((h, i) => el('th', { text: h, title: help[i] || undefined })));
   const body = rows.map((r) => {
     const m = r.metrics || {};
     return el('tr', { className: r.champion ? 'champion' : '' },
@@ -265,7 +275,7 @@ export function renderDataSummary() {
     rows.imputed_values && Object.keys(rows.imputed_values).length ? [el('dt', { text: 'Imputed values' }), el('dd', { text: renderValue(rows.imputed_values) })] : null,
     orderLineFacts(m.transactions));
   const cols = state.columns;
-  const table = cols.length ? el('div', { className: 'table-wrap' }, el('table', { className: 'left' },
+  const table = cols.length ? el('div', { className: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': 'Training columns' }, el('table', { className: 'left' },
     el('thead', null, el('tr', null, ['Column', 'Role', 'Type', 'Used', 'Missing', 'Imputed with', 'Note'].map((h) => el('th', { text: h })))),
     el('tbody', null, cols.map((c) => el('tr', null,
       el('td', { text: c.name }), el('td', { text: c.role }), el('td', { text: c.dtype || '' }),

@@ -11,26 +11,36 @@
  *   cards.js     segment cards;  map.js  customer map and segment mix
  *   filters.js   the feature filters;  assign.js  the assign form
  *   analysis.js  the analysis tabs (figures, comparison, data summary)
+ *   filtered.js  the cards of the filtered customers;  status.js  live training status
+ *   explain.js   metrics and the k choice in words;  layout.js  drawer, keyboard, ARIA
+ *   segments-work.js  rename, export, heat map, distributions by segment
+ *   versions.js  compare two versions, promote (admin);  upload.js  browser upload (admin)
  * This module loads datasets and versions and wires the page's controls.
  */
-import { buildFigures, observeVisibleFigures, renderComparison, renderDataSummary } from './analysis.js';
+import { buildFigures, observeVisibleFigures, refreshLiveSilhouette, renderComparison, renderDataSummary } from './analysis.js';
 import { api, apiUrl, dsPath, storeToken } from './api.js';
 import { buildAssignForm, fillExample, submitAssign } from './assign.js';
 import { startAuth } from './auth.js';
+import { renderCards } from './cards.js';
 import { $, el, setChildren } from './dom.js';
 import { buildFilters } from './filters.js';
+import { enhanceLayout } from './layout.js';
+import { initSegmentWork } from './segments-work.js';
+import { initVersionsPanel } from './versions.js';
 import { renderMap, renderMix } from './map.js';
 import { chosenK, selectModel, sweepKs } from './model.js';
 import { hideNotice, showApiError, showNotice, showWarnings, toggleTokenPanel, updateTokenButton } from './notices.js';
 import { openReport } from './report.js';
 import { readHash, state, versionParam } from './state.js';
+import { watchStatus } from './status.js';
+import { initUpload } from './upload.js';
 
 const asList = (data, key) => (Array.isArray(data) ? data : (data && Array.isArray(data[key]) ? data[key] : []));
 const datasetName = (d) => (typeof d === 'string' ? d : d.dataset || d.name);
 const datasetCurrent = (d) => (typeof d === 'string' ? null : d.current_version || d.version || (d.current && d.current.version) || null);
 const versionId = (v) => (typeof v === 'string' ? v : v.version);
 
-async function boot() {
+async function boot(override) {
   const loadId = ++state.loadId;
   hideNotice();
   let data;
@@ -55,11 +65,11 @@ async function boot() {
     showWarnings([]);
     setChildren($('version-select'));
     showNotice('info', 'No datasets yet',
-      'Upload a customer table to the raw bucket as uploads/<dataset>/<file>.csv (or run the CLI\'s train command). '
+      'Upload a customer table with the Upload button (admin), or to the raw bucket as uploads/<dataset>/<file>.csv (or run the CLI\'s train command). '
       + 'When training finishes, its segments appear here.');
     return;
   }
-  const wanted = readHash();
+  const wanted = override || readHash();
   const names = state.datasets.map(datasetName);
   const withModel = state.datasets.find((d) => datasetCurrent(d));
   const pick = names.includes(wanted.dataset) ? wanted.dataset : datasetName(withModel || state.datasets[0]);
@@ -91,7 +101,7 @@ async function selectDataset(name, wanted) {
     const when = created.get(v);
     const tail = v.includes('-') ? v.split('-').pop().slice(0, 6) : '';
     const base = when && !Number.isNaN(when.getTime())
-      ? `${when.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' })}${tail ? ` · ${tail}` : ''}`
+      ? `${when.toLocaleString(undefined, { month: 'short', day: 'numeric', year: when.getFullYear() === new Date().getFullYear() ? undefined : 'numeric', hour: '2-digit', minute: '2-digit' })}${tail ? ` · ${tail}` : ''}`
       : v;
     return v === state.currentVersion ? `${base} (current)` : base;
   };
@@ -186,8 +196,9 @@ function renderVersionMeta() {
   link.href = apiUrl(dsPath('/report'), { version: versionParam() }).toString();
   link.hidden = false;
 }
-/** The filters changed: the map and the mix show the customers that pass. */
-function redrawFiltered() { renderMap(); renderMix(); }
+/** The filters changed: the map, the mix, the cards and the live silhouette plot show the
+ * customers that pass. */
+function redrawFiltered() { renderMap(); renderMix(); renderCards(); refreshLiveSilhouette(); }
 
 function saveToken(value) {
   storeToken(value);
@@ -198,7 +209,8 @@ function saveToken(value) {
 
 function wire() {
   $('dataset-select').addEventListener('change', (e) => selectDataset(e.target.value, null));
-  $('version-select').addEventListener('change', (e) => loadVersion(e.target.value, { algo: state.algo, k: state.k }));
+  // Another version: the same algorithm at that version's own chosen k.
+  $('version-select').addEventListener('change', (e) => loadVersion(e.target.value, { algo: state.algo, k: null }));
   $('token-button').addEventListener('click', () => toggleTokenPanel());
   $('token-save').addEventListener('click', () => saveToken($('token-input').value.trim()));
   $('token-clear').addEventListener('click', () => saveToken(''));
@@ -229,6 +241,9 @@ function wire() {
     });
   }
   updateTokenButton();
+  enhanceLayout();
+  initSegmentWork();
+  initVersionsPanel();
 }
 
 wire();
@@ -238,3 +253,7 @@ if (!window.Plotly) {
 startAuth()
   .then(() => boot(), (err) => showNotice('error', 'Sign-in failed', err.message))
   .catch((err) => showNotice('error', 'The dashboard failed to start', err.message));
+// A newer version was published (status.js): reload the dataset list and stay on this dataset.
+watchStatus(() => boot(Object.assign(readHash(), { dataset: state.dataset })));
+// A browser upload (upload.js): show its dataset; status.js follows the training run.
+initUpload((dataset) => boot({ dataset, version: null, algo: null, k: null }));

@@ -28,10 +28,13 @@ export function buildAssignForm() {
     } else {
       const hasRange = c.min !== null && c.min !== undefined && c.max !== null && c.max !== undefined;
       hint = hasRange ? `${fmtNum(c.min)} – ${fmtNum(c.max)}` : '';
-      input = el('input', { type: 'number', step: 'any', name: c.name, 'data-column': c.name, placeholder: hasRange ? `e.g. ${fmtNum((c.min + c.max) / 2)}` : '', inputmode: 'decimal' });
+      input = el('input', { type: 'number', step: 'any', name: c.name, 'data-column': c.name, placeholder: hasRange ? `e.g. ${fmtNum((c.min + c.max) / 2)}` : '', inputmode: 'decimal',
+        min: hasRange ? c.min : undefined, max: hasRange ? c.max : undefined });
     }
+    const error = el('span', { className: 'field-error', role: 'alert', 'data-testid': `assign-error-${c.name}` });
+    input.addEventListener('input', onFieldChange);
     return el('label', { className: 'form-field' },
-      el('span', { className: 'lbl' }, el('span', { text: c.name }), el('span', { className: 'hint', text: hint })), input);
+      el('span', { className: 'lbl' }, el('span', { text: c.name }), el('span', { className: 'hint', text: hint })), input, error);
   }) : [el('p', { className: 'muted small', text: 'The manifest lists no input columns.' })]));
 }
 
@@ -47,15 +50,56 @@ export function fillExample() {
   }
 }
 
+/** The typed customer, or null when a field is invalid (each invalid field says why): numbers
+ * must be numbers inside the range training saw (the hint), the model knows nothing outside. */
 function readForm() {
   const record = {};
+  let valid = true;
   for (const input of $('assign-fields').querySelectorAll('[data-column]')) {
     const raw = input.value.trim();
-    if (raw === '') continue;
     const col = state.columns.find((c) => c.name === input.dataset.column);
-    record[input.dataset.column] = col && col.role === 'numeric' ? Number(raw) : raw;
+    const error = input.parentElement.querySelector('.field-error');
+    let problem = '';
+    if (raw !== '' && col && col.role === 'numeric') {
+      const value = Number(raw);
+      const ranged = col.min !== null && col.min !== undefined && col.max !== null && col.max !== undefined;
+      if (!Number.isFinite(value) || (input.validity && input.validity.badInput)) problem = 'Type a number.';
+      else if (ranged && (value < col.min || value > col.max)) problem = `Between ${fmtNum(col.min)} and ${fmtNum(col.max)}, the range seen in training.`;
+      else record[input.dataset.column] = value;
+    } else if (raw !== '') {
+      record[input.dataset.column] = raw;
+    } else if (input.validity && input.validity.badInput) {
+      problem = 'Type a number.';
+    }
+    if (error) error.textContent = problem;
+    if (problem) { input.setAttribute('aria-invalid', 'true'); valid = false; } else input.removeAttribute('aria-invalid');
   }
-  return record;
+  return valid ? record : null;
+}
+
+let liveTimer = 0;
+/** After a first assignment, the answer follows the typed values (debounced). */
+function onFieldChange() {
+  if (!state.assigned) return;
+  clearTimeout(liveTimer);
+  liveTimer = setTimeout(() => { if (state.assigned) $('assign-form').requestSubmit(); }, 450);
+}
+
+/** GMM: the customer's probability of belonging to each segment, as bars. */
+function membership(result) {
+  const probabilities = result.probabilities;
+  if (!probabilities || typeof probabilities !== 'object') return null;
+  const rows = Object.entries(probabilities).map(([id, p]) => [Number(id), p]).filter(([, p]) => p >= 0.005).sort((a, b) => b[1] - a[1]);
+  if (!rows.length) return null;
+  return el('div', { className: 'membership', 'data-testid': 'assign-membership' },
+    el('div', { className: 'muted small', text: 'Membership (how likely each segment is)' }),
+    rows.map(([id, p]) => {
+      const seg = (state.segments || []).find((s) => s.segment_id === id);
+      return el('div', { className: 'bar-row', vars: { '--seg': segColor(id) } },
+        el('span', { className: 'bar-name', text: seg ? seg.name : `Segment ${id}` }),
+        el('span', { className: 'bar' }, el('span', { style: { width: `${Math.max(1, p * 100)}%` } })),
+        el('span', { className: 'bar-value', text: fmtPct(p) }));
+    }));
 }
 
 export function clearAssigned() {
@@ -68,6 +112,12 @@ export async function submitAssign(e) {
   e.preventDefault();
   const record = readForm();
   const box = $('assign-result');
+  if (record === null) {
+    box.className = 'assign-result error';
+    setChildren(box, el('strong', { text: 'Check the highlighted values.' }));
+    box.hidden = false;
+    return;
+  }
   const button = $('assign-submit');
   button.disabled = true;
   button.textContent = 'Assigning…';
@@ -92,9 +142,10 @@ export async function submitAssign(e) {
     if (result.warnings && result.warnings.length) notes.push(...result.warnings);
     setChildren(box, 
       el('div', { className: 'seg' }, el('span', { className: 'dot' }),
-        el('span', { 'data-testid': 'assign-segment', text: result.segment_name || (seg && seg.name) || `Segment ${result.segment_id}` })),
+        el('span', { 'data-testid': 'assign-segment', text: (seg && seg.name_source === 'person' ? seg.name : result.segment_name) || (seg && seg.name) || `Segment ${result.segment_id}` })),
       el('div', { className: 'muted small', text: [`segment #${result.segment_id}`, ...facts].join(' · ') }),
       seg && seg.description ? el('p', { className: 'small', text: seg.description }) : null,
+      membership(result),
       reasonsList(result.explanation),
       notes.length ? el('div', { className: 'muted small', text: notes.join('; ') }) : null,
       el('div', { className: 'muted small', 'data-testid': 'assign-map-note',

@@ -2,8 +2,10 @@
  * the map, the assigned customer's segment is highlighted. */
 import { $, el, setChildren } from './dom.js';
 import { algoName, fmtNum, fmtPct, modelKey, segColor, shortName } from './format.js';
+import { emptyResult, filteredCaption, filteredView } from './filtered.js';
 import { renderMap } from './map.js';
 import { knownGroupLine, ruleBlock, shapBars } from './reasons.js';
+import { decorateCard } from './segments-work.js';
 import { state } from './state.js';
 
 function keyStats(seg) {
@@ -40,9 +42,18 @@ function keyStats(seg) {
 }
 
 export function renderCards() {
-  const segs = state.segments || [];
+  // With filters on, the segments of the customers that pass (filtered.js).
+  const view = filteredView();
+  const segs = view ? view.segments : state.segments || [];
   const total = segs.reduce((a, s) => a + (s.size || 0), 0);
-  $('cards-caption').textContent = `${algoName(state.algo)}${state.k !== null && state.k !== undefined ? `, k = ${state.k}` : ''} · ${total.toLocaleString()} training customers · click a card to focus the map`;
+  $('cards-caption').textContent = view ? filteredCaption(view) : `${algoName(state.algo)}${state.k !== null && state.k !== undefined ? `, k = ${state.k}` : ''} · ${total.toLocaleString()} training customers · click a card to focus the map`;
+  $('cards').dataset.filtered = view ? String(view.shown) : '';
+  if (view && view.shown === 0) {
+    setChildren($('cards'), emptyResult());
+    $('cards').dataset.model = `${state.version}|${modelKey(state.algo, state.k)}`;
+    $('cards').removeAttribute('aria-busy');
+    return;
+  }
   const cards = segs.map((s) => {
     const color = segColor(s.segment_id);
     const card = el('article', {
@@ -66,6 +77,7 @@ export function renderCards() {
     knownGroupLine(s),
     ruleBlock(s),
     shapBars(s));
+    decorateCard(card, s);
     return card;
   });
   setChildren($('cards'), ...cards);

@@ -1,4 +1,5 @@
-/* The filters: narrow the sampled customers shown on the map and in the segment mix. */
+/* The filters: narrow the sampled customers shown on the map, in the segment mix and on the
+ * cards (filtered.js recomputes the cards for the customers that pass). */
 import { $, el, setChildren } from './dom.js';
 import { fmtNum } from './format.js';
 import { state } from './state.js';
@@ -34,24 +35,39 @@ export function buildFilters(onChange) {
   setChildren(box, ...(nodes.length ? nodes : [el('p', { className: 'muted small', text: 'No filterable features.' })]));
 }
 
+const SLIDER_STEPS = 200;
+
+/** A two-ended slider over [min, max]. Whole-number columns step by 1; others move over
+ * SLIDER_STEPS positions mapped back to values, so both ends reach the exact extremes (a float
+ * `step` snaps the upper thumb below the maximum and drops the largest customers). */
 function numericFilter(name, nums) {
   let min = Infinity; let max = -Infinity;
   for (const v of nums) { if (v < min) min = v; if (v > max) max = v; }
-  const integer = nums.every((v) => Number.isInteger(v));
-  const step = integer ? 1 : (max - min) / 200 || 1;
+  const integer = max - min <= 1000 && nums.every((v) => Number.isInteger(v));
+  // Whole numbers: the slider is in the column's own units. Others: positions 0..SLIDER_STEPS.
+  const bottom = integer ? min : 0;
+  const top = integer ? max : SLIDER_STEPS;
+  const toValue = (pos) => {
+    if (pos <= bottom) return min;
+    if (pos >= top) return max;
+    return integer ? pos : min + ((max - min) * pos) / top;
+  };
   state.filters.numeric[name] = { lo: min, hi: max, min, max };
   const label = el('span', { className: 'range' });
   const fill = el('div', { className: 'fill' });
-  const lo = el('input', { type: 'range', min, max, step, value: min, 'aria-label': `${name} minimum`, dataset: { feature: name, end: 'lo' } });
-  const hi = el('input', { type: 'range', min, max, step, value: max, 'aria-label': `${name} maximum`, dataset: { feature: name, end: 'hi' } });
+  const lo = el('input', { type: 'range', min: bottom, max: top, step: 1, value: bottom, 'aria-label': `${name} minimum`, dataset: { feature: name, end: 'lo' } });
+  const hi = el('input', { type: 'range', min: bottom, max: top, step: 1, value: top, 'aria-label': `${name} maximum`, dataset: { feature: name, end: 'hi' } });
   const sync = (changed) => {
     let a = Number(lo.value); let b = Number(hi.value);
     if (a > b) { if (changed === lo) { a = b; lo.value = String(a); } else { b = a; hi.value = String(b); } }
-    state.filters.numeric[name].lo = a;
-    state.filters.numeric[name].hi = b;
-    label.textContent = `${fmtNum(a)} – ${fmtNum(b)}`;
-    const span = max - min || 1;
-    fill.style.left = `${((a - min) / span) * 100}%`;
+    const va = toValue(a); const vb = toValue(b);
+    state.filters.numeric[name].lo = va;
+    state.filters.numeric[name].hi = vb;
+    label.textContent = `${fmtNum(va)} – ${fmtNum(vb)}`;
+    lo.setAttribute('aria-valuetext', fmtNum(va));
+    hi.setAttribute('aria-valuetext', fmtNum(vb));
+    const span = top - bottom || 1;
+    fill.style.left = `${((a - bottom) / span) * 100}%`;
     fill.style.width = `${((b - a) / span) * 100}%`;
   };
   const onInput = (e) => { sync(e.target); scheduleFilter(); };
@@ -80,6 +96,17 @@ let changed = () => undefined;
 function scheduleFilter() {
   if (filterFrame) return;
   filterFrame = requestAnimationFrame(() => { filterFrame = 0; changed(); });
+}
+
+/** Whether any filter excludes anything. */
+export function filtersActive() {
+  for (const f of Object.values(state.filters.numeric)) if (f.lo > f.min || f.hi < f.max) return true;
+  for (const [name, allowed] of Object.entries(state.filters.categorical)) {
+    const values = (state.plots && state.plots.points.features[name]) || [];
+    const all = new Set(values.map((v) => (v === null || v === undefined ? '(missing)' : String(v))));
+    for (const c of all) if (!allowed.has(c)) return true;
+  }
+  return false;
 }
 
 /** Whether sampled point `i` passes every filter. */

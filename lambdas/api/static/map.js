@@ -110,6 +110,9 @@ export function renderMap() {
     legend: { orientation: 'h', x: 0, y: 1.01, yanchor: 'bottom', font: { size: 11.5 }, itemclick: 'toggle' },
     uirevision: `${state.dataset}|${state.version}|${state.projection}`,
   };
+  if (!shown && coords.length) {
+    layout.annotations = [{ text: 'No customers match these filters', xref: 'paper', yref: 'paper', x: 0.5, y: 0.5, showarrow: false, font: { size: 14, color: '#5b6578' } }];
+  }
   Plotly.react(div, traces, layout, PLOT_CONFIG);
   const total = coords.length;
   div.dataset.shown = String(shown);

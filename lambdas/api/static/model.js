@@ -5,6 +5,7 @@ import { clearAssigned } from './assign.js';
 import { orderModelFigures, refreshLiveSilhouette } from './analysis.js';
 import { renderCards } from './cards.js';
 import { $, el, setChildren } from './dom.js';
+import { METRIC_HELP, kSentence } from './explain.js';
 import { ALGO_TITLES, algoName, fmtNum, modelKey } from './format.js';
 import { renderMap, renderMix } from './map.js';
 import { state, versionParam, writeHash } from './state.js';
@@ -66,17 +67,24 @@ function candidateMetrics(algo, k) {
 
 function renderKpis(segments) {
   const m = candidateMetrics(state.algo, state.k);
-  const kpi = (label, value, title) => el('div', { className: 'kpi', title }, el('div', { className: 'v', text: value }), el('div', { className: 'l', text: label }));
-  setChildren($('kpis'), 
-    kpi('Segments', String(segments.filter((s) => !s.is_outlier && s.segment_id >= 0).length)),
-    kpi('Silhouette', fmtNum(m.silhouette, 2), 'higher is better (-1..1)'),
-    kpi('Davies–Bouldin', fmtNum(m.davies_bouldin, 2), 'lower is better'),
+  // Each KPI says in one line what it means (title, and aria-describedby for screen readers).
+  const kpi = (label, value, help, id) => el('div', { className: 'kpi', title: help, tabindex: '0', 'aria-describedby': `kpi-help-${id}`, 'data-testid': `kpi-${id}` },
+    el('div', { className: 'v', text: value }), el('div', { className: 'l', text: label }),
+    el('span', { className: 'visually-hidden', id: `kpi-help-${id}`, text: help }));
+  setChildren($('kpis'),
+    kpi('Segments', String(segments.filter((s) => !s.is_outlier && s.segment_id >= 0).length), METRIC_HELP.segments, 'segments'),
+    kpi('Silhouette', fmtNum(m.silhouette, 2), METRIC_HELP.silhouette, 'silhouette'),
+    kpi('Davies–Bouldin', fmtNum(m.davies_bouldin, 2), METRIC_HELP.davies_bouldin, 'davies-bouldin'),
   );
   const sweep = state.evaluation && state.evaluation.sweeps ? state.evaluation.sweeps[state.algo] : null;
   const chosen = chosenK(state.algo);
-  let reason = sweep && sweep.reason ? sweep.reason : (algoSummary(state.algo).note || '');
-  if (state.k !== chosen && chosen !== null && state.k !== null) reason = `Viewing k = ${state.k}; the selection rule chose k = ${chosen}. ${reason}`;
-  $('model-reason').textContent = reason;
+  const technical = sweep && sweep.reason ? sweep.reason : (algoSummary(state.algo).note || '');
+  const sentence = kSentence(state.algo, sweep, algoSummary(state.algo)) || technical;
+  const lead = state.k !== chosen && chosen !== null && state.k !== null ? `Viewing k = ${state.k}; the selection rule chose k = ${chosen}. ` : '';
+  const box = $('model-reason');
+  box.title = technical;
+  setChildren(box, el('span', { 'data-testid': 'k-sentence', text: `${lead}${sentence}` }),
+    technical && technical !== sentence ? el('details', { className: 'rule' }, el('summary', { text: 'How exactly' }), el('span', { text: technical })) : null);
 }
 
 async function getSegments(algo, k) {
@@ -107,6 +115,7 @@ export async function selectModel(algo, k) {
     return;
   }
   if (modelId !== state.modelId) return;
+  state.population = data.population || {};
   state.segments = (data.segments || []).slice().sort((a, b) => (a.segment_id < 0) - (b.segment_id < 0) || a.segment_id - b.segment_id);
   renderKpis(state.segments);
   renderCards();
