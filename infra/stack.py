@@ -352,8 +352,8 @@ class SegmentsStack(Stack):
             "The API serves any dataset's versions (GetObject under datasets/) and promote may "
             "rewrite only each dataset's current.json pointer and its promotion records "
             "(retention spares a version promoted recently), rename only each dataset's "
-            "names.json, not the artifacts; uploads it signs go under uploads/ (browser) and score/ "
-            "(files to score) only.",
+            "names.json, not the artifacts; uploads it signs go under uploads/ (browser) and "
+            "score/ (files to score) only.",
         )
 
     def _acknowledge_cdk_singletons(self) -> None:
