@@ -128,7 +128,28 @@ def _read_body(response: dict[str, Any], bucket: str, key: str) -> bytes:
         body.close()
 
 
-class S3ModelStore(ModelStore):
+class _BucketClient:
+    """One bucket and a boto3 S3 client built on first use (or injected)."""
+
+    _BUCKET_SETTING = "the bucket setting"
+
+    def __init__(self, bucket: str, *, client: Any | None = None) -> None:
+        if not bucket:
+            raise ValueError(
+                f"{type(self).__name__} needs a bucket name (is {self._BUCKET_SETTING} set?)"
+            )
+        self.bucket = bucket
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        """The boto3 S3 client, built on first use."""
+        if self._client is None:
+            self._client = _build_s3_client()
+        return self._client
+
+
+class S3ModelStore(_BucketClient, ModelStore):
     """A :class:`ModelStore` over one S3 bucket.
 
     Parameters
@@ -140,18 +161,7 @@ class S3ModelStore(ModelStore):
         boto3 itself, so the same code runs against AWS, moto server and moto's mock).
     """
 
-    def __init__(self, bucket: str, *, client: Any | None = None) -> None:
-        if not bucket:
-            raise ValueError("S3ModelStore needs a bucket name (is MODELS_BUCKET set?)")
-        self.bucket = bucket
-        self._client = client
-
-    @property
-    def client(self) -> Any:
-        """The boto3 S3 client, built on first use."""
-        if self._client is None:
-            self._client = _build_s3_client()
-        return self._client
+    _BUCKET_SETTING = "MODELS_BUCKET"
 
     def _call(self, op: str, key: str, **kwargs: Any) -> Any:
         return _call_s3(self.client, op, self.bucket, key, **kwargs)
@@ -289,7 +299,7 @@ class S3ModelStore(ModelStore):
         return True
 
 
-class S3RawUploadReader(RawUploadReader):
+class S3RawUploadReader(_BucketClient, RawUploadReader):  # type: ignore[misc]  # bucket: str, never None here
     """A :class:`RawUploadReader` over the raw bucket.
 
     Examples
@@ -299,18 +309,7 @@ class S3RawUploadReader(RawUploadReader):
     'my-raw-bucket'
     """
 
-    def __init__(self, bucket: str, *, client: Any | None = None) -> None:
-        if not bucket:
-            raise ValueError("S3RawUploadReader needs a bucket name (is RAW_BUCKET set?)")
-        self.bucket: str = bucket
-        self._client = client
-
-    @property
-    def client(self) -> Any:
-        """The boto3 S3 client, built on first use."""
-        if self._client is None:
-            self._client = _build_s3_client()
-        return self._client
+    _BUCKET_SETTING = "RAW_BUCKET"
 
     def head(self, key: str, *, version_id: str | None = None) -> UploadInfo:
         extra = {"VersionId": version_id} if version_id else {}
@@ -424,7 +423,7 @@ def build_raw_reader(settings: Settings, *, client: Any | None = None) -> RawUpl
     return S3RawUploadReader(settings.raw_bucket, client=client)
 
 
-class S3UploadSigner:
+class S3UploadSigner(_BucketClient):
     """Presigned browser uploads into the raw bucket: one key, a size cap, a short life.
 
     The signature allows exactly one key (``uploads/<dataset>/<name>``) and a body of
@@ -437,18 +436,7 @@ class S3UploadSigner:
     'my-raw-bucket'
     """
 
-    def __init__(self, bucket: str, *, client: Any | None = None) -> None:
-        if not bucket:
-            raise ValueError("S3UploadSigner needs a bucket name (is RAW_BUCKET set?)")
-        self.bucket: str = bucket
-        self._client = client
-
-    @property
-    def client(self) -> Any:
-        """The boto3 S3 client, built on first use."""
-        if self._client is None:
-            self._client = _build_s3_client()
-        return self._client
+    _BUCKET_SETTING = "RAW_BUCKET"
 
     def presign_post(self, key: str, *, max_bytes: int, expires_seconds: int) -> dict[str, Any]:
         """``{"url", "fields"}`` of a presigned POST for ``key`` (a form's action and hidden
