@@ -83,6 +83,7 @@ __all__ = [
     "MIN_REPEAT_SHARE",
     "MIN_SPREAD_SHARE",
     "CustomerTable",
+    "LineRoles",
     "aggregation_warnings",
     "customer_config",
     "find_roles",
@@ -175,14 +176,16 @@ customer, not imputed)']
 
 
 @dataclass(frozen=True)
-class _Roles:
+class LineRoles:
+    """The column of each order-line role (``columns`` None: the ``missing`` role was not found)
+    and the date column's format."""
+
     columns: TransactionColumns | None
-    evidence: list[str]
     missing: str | None = None
     date_format: str | None = None
 
 
-def find_roles(frame: pd.DataFrame, config: DatasetConfig) -> _Roles:
+def find_roles(frame: pd.DataFrame, config: DatasetConfig) -> LineRoles:
     """The column of each order-line role (config first, then names and values).
 
     Raises
@@ -197,7 +200,6 @@ def find_roles(frame: pd.DataFrame, config: DatasetConfig) -> _Roles:
         wanted = getattr(config, key)
         if wanted is not None and wanted not in names:
             raise missing_column_error(key, [wanted], names)
-    evidence: list[str] = []
     taken: set[str] = {getattr(config, k) for k in TRANSACTION_COLUMN_KEYS if getattr(config, k)}
     taken |= set(config.exclude)
 
@@ -215,7 +217,7 @@ def find_roles(frame: pd.DataFrame, config: DatasetConfig) -> _Roles:
     date_column = pick("date_column", lambda free: _find_date(frame, free, formats))
     if customer is None or date_column is None:
         role = "customer" if customer is None else "date"
-        return _Roles(None, evidence, missing=role)
+        return LineRoles(None, missing=role)
     quantity = pick("quantity_column", lambda free: _find_numeric(frame, free, _is_quantity))
     amount = pick("amount_column", lambda free: _find_numeric(frame, free, _is_amount))
     price = pick("price_column", lambda free: _find_numeric(frame, free, _is_price))
@@ -247,7 +249,7 @@ def find_roles(frame: pd.DataFrame, config: DatasetConfig) -> _Roles:
                 f"date column {quote_value(date_column)} does not hold dates: fewer than "
                 f"{PARSE_SHARE:.0%} of its values parse with one date format"
             )
-    return _Roles(columns, evidence, date_format=formats[date_column])
+    return LineRoles(columns, date_format=formats[date_column])
 
 
 def to_customer_table(
