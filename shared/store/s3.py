@@ -324,18 +324,37 @@ class S3RawUploadReader(_BucketClient, RawUploadReader):  # type: ignore[misc]  
         )
 
     def read(self, upload: UploadInfo, *, max_bytes: int) -> bytes:
+        response = self._get_sized_version(upload, max_bytes)
+        # One read of a known Content-Length fills a single bytes object: no chunk list to join
+        # and no second copy (a bytearray filled chunk by chunk would need one more copy to
+        # become the immutable bytes the engine takes).
+        return _read_body(response, self.bucket, upload.key)
+
+    def spool(self, upload: UploadInfo, *, max_bytes: int, directory: str | None = None) -> Path:
+        """The object version, streamed from its body into a temporary file in 8 MiB chunks."""
+        body = self._get_sized_version(upload, max_bytes)["Body"]
+        try:
+            return _spool_chunks(body.iter_chunks(SPOOL_CHUNK_BYTES), directory)
+        except _network_errors() as e:
+            raise TransientStoreError(
+                f"reading s3://{self.bucket}/{upload.key} was interrupted: {e}"
+            ) from e
+        finally:
+            body.close()
+
+    def _get_sized_version(self, upload: UploadInfo, max_bytes: int) -> dict[str, Any]:
+        """``get_object`` of exactly the object version that was sized (by version id, else by
+        etag), refused over ``max_bytes`` before and after the request (body closed)."""
         from botocore.exceptions import ClientError
 
         _check_size(upload, upload.size, max_bytes)
-        # Pin the exact object version that was sized: by version id, else by etag.
+        pin: dict[str, str] = {}
         if upload.version_id:
-            pin: dict[str, str] = {"VersionId": upload.version_id}
+            pin = {"VersionId": upload.version_id}
         elif upload.etag:
             pin = {"IfMatch": f'"{upload.etag}"'}
-        else:
-            pin = {}
         try:
-            response = _call_s3(
+            response: dict[str, Any] = _call_s3(
                 self.client, "get_object", self.bucket, upload.key, Key=upload.key, **pin
             )
         except ClientError as e:
@@ -347,43 +366,7 @@ class S3RawUploadReader(_BucketClient, RawUploadReader):  # type: ignore[misc]  
         if int(response["ContentLength"]) > max_bytes:
             response["Body"].close()
             _check_size(upload, int(response["ContentLength"]), max_bytes)
-        # One read of a known Content-Length fills a single bytes object: no chunk list to join
-        # and no second copy (a bytearray filled chunk by chunk would need one more copy to
-        # become the immutable bytes the engine takes).
-        return _read_body(response, self.bucket, upload.key)
-
-    def spool(self, upload: UploadInfo, *, max_bytes: int, directory: str | None = None) -> Path:
-        """The object version, streamed from its body into a temporary file in 8 MiB chunks."""
-        from botocore.exceptions import ClientError
-
-        _check_size(upload, upload.size, max_bytes)
-        pin: dict[str, str] = {}
-        if upload.version_id:
-            pin = {"VersionId": upload.version_id}
-        elif upload.etag:
-            pin = {"IfMatch": f'"{upload.etag}"'}
-        try:
-            response = _call_s3(
-                self.client, "get_object", self.bucket, upload.key, Key=upload.key, **pin
-            )
-        except ClientError as e:
-            if _error_code(e) in _CONDITION_FAILED_CODES:
-                raise TransientStoreError(
-                    f"s3://{self.bucket}/{upload.key} was replaced while being read; retry"
-                ) from e
-            raise
-        body = response["Body"]
-        if int(response["ContentLength"]) > max_bytes:
-            body.close()
-            _check_size(upload, int(response["ContentLength"]), max_bytes)
-        try:
-            return _spool_chunks(body.iter_chunks(SPOOL_CHUNK_BYTES), directory)
-        except _network_errors() as e:
-            raise TransientStoreError(
-                f"reading s3://{self.bucket}/{upload.key} was interrupted: {e}"
-            ) from e
-        finally:
-            body.close()
+        return response
 
     def _get_optional(self, key: str, max_bytes: int) -> bytes | None:
         try:
