@@ -17,7 +17,7 @@ import logging
 import os
 import tempfile
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -378,16 +378,11 @@ def _reduced(
         rows=rows,
         warnings=warnings,
     ).encode("utf-8")
-    return TrainingOutput(
+    return replace(
+        output,
         rows=rows,
         columns=columns,
-        config=output.config,
-        champion=output.champion,
-        algorithms=output.algorithms,
-        selection=output.selection,
-        feature_names=output.feature_names,
         profiles=catalog,
-        evaluation=output.evaluation,
         artifacts=artifacts,
         warnings=warnings,
         timings=dict(output.timings),
