@@ -148,6 +148,7 @@ __all__ = [
     "config_digest",
     "content_type_for",
     "promote_if_newer",
+    "publish_and_release",
     "publish_version",
     "version_id_for",
 ]
@@ -379,6 +380,33 @@ def publish_version(
         content_type="application/json",
     )
     return manifest
+
+
+def publish_and_release(
+    store: ModelStore,
+    dataset: str,
+    version: str,
+    output: TrainingOutput,
+    source: SourceInfo,
+    *,
+    created_at: datetime,
+    previous_version: str | None = None,
+) -> Manifest:
+    """:func:`publish_version`, then the output's temporary artifact files (a streaming run's
+    ``assignments.csv.gz``) deleted, whether the publish succeeded or not."""
+    try:
+        return publish_version(
+            store,
+            dataset,
+            version,
+            output,
+            source,
+            created_at=created_at,
+            previous_version=previous_version,
+        )
+    finally:
+        for file in output.artifact_files.values():
+            file.unlink(missing_ok=True)
 
 
 def promote_if_newer(store: ModelStore, dataset: str, pointer: CurrentPointer) -> bool:
@@ -731,19 +759,15 @@ class TrainingRun:
             except DataValidationError as e:
                 return self._fail(dataset, info, sha256, e)
             del data  # the engine is done with the upload: free it before publishing
-            try:
-                publish_version(
-                    self.store,
-                    dataset,
-                    version,
-                    output,
-                    source,
-                    created_at=self.clock(),
-                    previous_version=previous_version,
-                )
-            finally:
-                for file in output.artifact_files.values():
-                    file.unlink(missing_ok=True)
+            publish_and_release(
+                self.store,
+                dataset,
+                version,
+                output,
+                source,
+                created_at=self.clock(),
+                previous_version=previous_version,
+            )
         finally:
             if not handed_over:
                 self.store.delete(claim_key(dataset, version))

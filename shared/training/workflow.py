@@ -150,7 +150,7 @@ class WorkflowSteps:
             apply_retention,
             claim_key,
             promote_if_newer,
-            publish_version,
+            publish_and_release,
         )
 
         work = self._work(ticket)
@@ -166,19 +166,15 @@ class WorkflowSteps:
             config_sha256=ticket.config_sha256,
             event_time=ticket.event_time,
         )
-        try:
-            publish_version(
-                self.store,
-                ticket.dataset,
-                ticket.version,
-                output,
-                source,
-                created_at=self.clock(),
-                previous_version=previous_version,
-            )
-        finally:
-            for file in output.artifact_files.values():
-                file.unlink(missing_ok=True)
+        publish_and_release(
+            self.store,
+            ticket.dataset,
+            ticket.version,
+            output,
+            source,
+            created_at=self.clock(),
+            previous_version=previous_version,
+        )
         pointer = CurrentPointer(
             version=ticket.version,
             updated_at=self.clock(),
