@@ -136,10 +136,12 @@ def aggregate_lines(
     columns[FREQUENCY] = frequency
     if amount is not None:
         magnitude = np.abs(np.asarray(amount, dtype=np.float64))
-        gross = np.bincount(customer[bought], weights=magnitude[bought], minlength=n_customers)
-        returned = np.bincount(
-            customer[is_return], weights=magnitude[is_return], minlength=n_customers
-        )
+        # Floating-point sums depend on their order: summed by customer, then by magnitude,
+        # the same lines in any file order give bit-identical totals.
+        by_value = np.lexsort((magnitude, customer))
+        owner, magnitude, kept = customer[by_value], magnitude[by_value], bought[by_value]
+        gross = np.bincount(owner[kept], weights=magnitude[kept], minlength=n_customers)
+        returned = np.bincount(owner[~kept], weights=magnitude[~kept], minlength=n_customers)
         net = gross - returned
         columns[MONETARY] = net
         columns[AOV] = np.divide(net, frequency, out=np.zeros(n_customers), where=frequency > 0)
