@@ -23,7 +23,7 @@ training fill value. This module imports numpy and the standard library only.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -109,8 +109,54 @@ def _short(value: float) -> str:
 _OUTLIERS = (NOISE_LABEL, "Outliers")
 
 
+def _distinct(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(codes, return_inverse=True)`` for non-negative integer codes, by a table
+    instead of a sort when the codes span less than a few times their number.
+
+    Examples
+    --------
+    >>> distinct, inverse = _distinct(np.array([7, 3, 7, 0]))
+    >>> distinct.tolist(), inverse.tolist()
+    ([0, 3, 7], [2, 1, 2, 0])
+    """
+    span = int(codes.max()) + 1 if codes.size else 0
+    if span > 4 * codes.size + 1024:
+        distinct, inverse = np.unique(codes, return_inverse=True)
+        return distinct, inverse.reshape(-1)
+    present = np.zeros(span, dtype=bool)
+    present[codes] = True
+    rank = np.cumsum(present) - 1
+    return np.flatnonzero(present), rank[codes]
+
+
+class _Template(NamedTuple):
+    """What the contributions of one (column, segment, runner-up, direction, noise, category)
+    share: their fixed fields (column and comparison means or shares, in answer key order) and
+    the text around the value."""
+
+    fixed: dict[str, Any]
+    before: str
+    after: str
+    numeric: bool
+    category: str | None
+
+    def sentence(self, value: Any) -> str:
+        """The text of a contribution with this value."""
+        if self.numeric:
+            shown = _short(value)
+        else:
+            shown = "(unseen category)" if value is None else str(value)
+        return self.before + shown + self.after
+
+
 class SegmentExplainer:
     """Turns a batch's exact attribution into readable reasons (built once per served model).
+
+    The answer is built column-wise: a batch repeats few (column, segment, runner-up,
+    direction, noise, category) combinations and few values per combination, so numpy finds
+    the distinct (combination, value) pairs, Python builds each one's mapping and sentence once,
+    and each contribution is a copy of its pair's mapping with its amount set; the per-customer
+    mappings are one dict display each, over lists made by numpy.
 
     Parameters
     ----------
@@ -126,7 +172,7 @@ class SegmentExplainer:
     Examples
     --------
     ``tests/unit/test_explanations.py`` checks every rule kind on hand-built versions and on the
-    Mall data.
+    Mall data, and the answer against a row-by-row reference (``tests/support/explanations.py``).
     """
 
     def __init__(
@@ -145,6 +191,16 @@ class SegmentExplainer:
         self._segment = {label: (s.segment_id, s.name) for label, s in by_label.items()}
         self._numeric = {n.column: n for n in params.numeric}
         self._onehot = {c.column: c for c in params.categorical}
+        self._categorical = np.array([c not in self._numeric for c in self.groups.columns])
+        # Every category label (None for unseen, first) of every categorical column, and where
+        # each column's labels start: a category's value is ``_labels[_label_start[j] + code]``.
+        labels: list[str | None] = []
+        self._label_start = np.zeros(len(self.groups.columns), dtype=np.int64)
+        for j, column in enumerate(self.groups.columns):
+            if column in self._onehot:
+                self._label_start[j] = len(labels)
+                labels.extend([None, *(s.label for s in self._onehot[column].slots)])
+        self._labels = np.array(labels, dtype=object)
         # Per column and label: the segment mean (numeric) or category shares (categorical).
         self._means: dict[str, dict[int, float]] = {}
         self._shares: dict[str, dict[int, dict[str, float]]] = {}
@@ -162,11 +218,10 @@ class SegmentExplainer:
 
     # values in original units ------------------------------------------------------------------
 
-    def _values(self, X: np.ndarray) -> tuple[list[list[Any]], np.ndarray]:
-        """Each column's value as the model saw it, in original units (a category's label),
-        and each row's category code per column ``(n, m)``: slot + 1, 0 for unseen or numeric."""
-        values: list[list[Any]] = []
-        codes = np.zeros((X.shape[0], len(self.groups.columns)), dtype=np.int64)
+    def _values(self, X: np.ndarray) -> np.ndarray:
+        """Each column's value as the model saw it ``(n, m)``: in original units for a numeric
+        column, the category code (slot + 1, 0 for unseen) for a categorical one."""
+        values = np.empty((X.shape[0], len(self.groups.columns)))
         for position, column in enumerate(self.groups.columns):
             num = self._numeric.get(column)
             if num is not None:
@@ -174,16 +229,13 @@ class SegmentExplainer:
                 if num.log1p:
                     raw = np.expm1(raw)
                 # Rounded to 9 decimals: 120 comes back as 120.0, not 120.00000000000001.
-                values.append(np.round(raw, 9).tolist())
+                values[:, position] = np.round(raw, 9)
                 continue
-            onehot = self._onehot[column]
-            block = X[:, [s.output for s in onehot.slots]]
+            block = X[:, [s.output for s in self._onehot[column].slots]]
             hit = block.argmax(axis=1)
             known = block[np.arange(X.shape[0]), hit] > 0
-            codes[:, position] = np.where(known, hit + 1, 0)
-            labels = [None, *(s.label for s in onehot.slots)]
-            values.append([labels[c] for c in codes[:, position].tolist()])
-        return values, codes
+            values[:, position] = np.where(known, hit + 1, 0)
+        return values
 
     # the answer --------------------------------------------------------------------------------
 
@@ -193,9 +245,11 @@ class SegmentExplainer:
         if n == 0:
             return []
         att = attribute(self.rule, X, batch)
+        alone = att.runner_up == NO_RUNNER_UP
+        if alone.all():
+            return [self._no_runner_up() for _ in range(n)]
         per_column = att.terms @ self.groups.matrix  # (n, m)
-        m = per_column.shape[1]
-        top = min(self.top, m)
+        top = min(self.top, per_column.shape[1])
         order = np.argsort(-np.abs(per_column), axis=1, kind="stable")[:, :top]
         picked = np.take_along_axis(per_column, order, axis=1)
         # Published to DECIMALS places (a 10,000-customer answer is a tenth smaller); ``other``
@@ -204,81 +258,102 @@ class SegmentExplainer:
         margin = np.round(att.margin, DECIMALS)
         baseline = np.round(att.baseline, DECIMALS)
         other = np.round(margin - baseline - picked.sum(axis=1), DECIMALS)
-        by_position, categories = self._values(X)
-        # A batch repeats few (column, segment, runner-up, direction, category) combinations:
-        # each gets one integer code, and its fixed fields and sentence parts are built once.
-        known = np.unique(np.concatenate([batch.labels, att.runner_up]))
-        own_index = np.searchsorted(known, batch.labels)
-        runner_index = np.searchsorted(known, att.runner_up)
-        width = int(categories.max()) + 1 if categories.size else 1
-        code = order * known.size + own_index[:, None]
-        code = code * known.size + runner_index[:, None]
-        code = (code * 2 + (picked >= 0)) * 2 + att.noise[:, None]
-        code = code * width + np.take_along_axis(categories, order, axis=1)
-        per_code = known.size * known.size * 4 * width
-        # Each row's listed values, in order (numbers and category labels alike).
-        listed = np.empty((n, len(by_position)), dtype=object)
-        for j, column_values in enumerate(by_position):
-            listed[:, j] = column_values
-        listed = np.take_along_axis(listed, order, axis=1)
-        templates: dict[int, tuple[dict[str, Any], dict[Any, str], str, str]] = {}
-        versus_refs: dict[int, dict[str, Any]] = {}
-        kind = MARGIN_KINDS[self.kind]
-        out: list[dict[str, Any]] = []
-        rows = zip(
-            batch.labels.tolist(),
-            att.runner_up.tolist(),
-            att.noise.tolist(),
-            margin.tolist(),
-            baseline.tolist(),
-            other.tolist(),
-            listed.tolist(),
-            picked.tolist(),
-            code.tolist(),
-            strict=True,
-        )
-        for label, runner, noise, margin, baseline, rest, values, amounts, keys in rows:
-            if runner == NO_RUNNER_UP:
-                out.append(self._no_runner_up())
-                continue
-            contributions = []
-            for value, amount, key in zip(values, amounts, keys, strict=True):
-                template = templates.get(key)
-                if template is None:
-                    j = key // per_code
-                    template = self._template(j, label, runner, amount >= 0, noise, value)
-                    templates[key] = template
-                fixed, texts, before, after = template
-                text = texts.get(value)
-                if text is None:
-                    text = texts[value] = before + self._show(value, fixed) + after
-                entry = fixed.copy()  # key order: column, contribution, value, means, text
-                entry["contribution"] = amount
-                entry["value"] = value
-                entry["text"] = text
-                contributions.append(entry)
-            versus = versus_refs.get(runner)
-            if versus is None:
-                segment = self._segment.get(runner, _OUTLIERS)
-                versus = {"segment_id": segment[0], "segment_name": segment[1]}
-                versus_refs[runner] = versus
-            out.append(
-                {
-                    "versus": versus,
-                    "margin": margin,
-                    "margin_kind": (
-                        MARGIN_KINDS["core_sample_noise"]
-                        if noise
-                        else MARGIN_KINDS["core_sample_alone"]
-                        if runner == NOISE_LABEL
-                        else kind
-                    ),
-                    "baseline": baseline,
-                    "other": rest,
-                    "contributions": contributions,
-                }
+        contributions = self._contributions(X, batch, att, order, picked)
+        known = np.unique(att.runner_up)
+        versus = np.empty(known.size, dtype=object)
+        for i, runner in enumerate(known.tolist()):
+            segment = self._segment.get(runner, _OUTLIERS)
+            versus[i] = {"segment_id": segment[0], "segment_name": segment[1]}
+        kinds = np.array(
+            [
+                MARGIN_KINDS[self.kind],
+                MARGIN_KINDS["core_sample_noise"],
+                MARGIN_KINDS["core_sample_alone"],
+            ],
+            dtype=object,
+        )[np.where(att.noise, 1, np.where(att.runner_up == NOISE_LABEL, 2, 0))]
+        # Each row takes the next ``top`` contributions (``*listed`` gathers them in a list).
+        entries = iter(contributions)
+        out = [
+            {
+                "versus": vs,
+                "margin": mg,
+                "margin_kind": kind,
+                "baseline": base,
+                "other": rest,
+                "contributions": listed,
+            }
+            for vs, mg, kind, base, rest, *listed in zip(
+                versus[np.searchsorted(known, att.runner_up)].tolist(),
+                margin.tolist(),
+                kinds.tolist(),
+                baseline.tolist(),
+                other.tolist(),
+                *[entries] * top,
+                strict=True,
             )
+        ]
+        for i in np.flatnonzero(alone).tolist():
+            out[i] = self._no_runner_up()
         return out
+
+    def _contributions(
+        self,
+        X: np.ndarray,
+        batch: AssignmentBatch,
+        att: Attribution,
+        order: np.ndarray,
+        picked: np.ndarray,
+    ) -> list[dict[str, Any]]:
+        """The listed contributions (columns ``order``, amounts ``picked``), row after row."""
+        if order.size == 0:
+            return []
+        listed = np.take_along_axis(self._values(X), order, axis=1)
+        categorical = self._categorical[order]
+        category = np.where(categorical, listed, 0.0).astype(np.int64)
+        # One integer code per (column, segment, runner-up, direction, noise, category): its
+        # fixed fields and the text around the value are built once per batch.
+        known = np.unique(np.concatenate([batch.labels, att.runner_up]))
+        k = known.size
+        width = int(category.max()) + 1
+        row = np.searchsorted(known, batch.labels) * k + np.searchsorted(known, att.runner_up)
+        row = row * 2 + att.noise
+        code = ((order * (2 * k * k) + row[:, None]) * 2 + (picked >= 0)) * width + category
+        codes, template_of = _distinct(code.ravel())
+        labels = known.tolist()
+        templates = []
+        for c in codes.tolist():
+            c, cat = divmod(c, width)
+            c, towards_own = divmod(c, 2)
+            c, noise = divmod(c, 2)
+            c, runner = divmod(c, k)
+            j, own = divmod(c, k)
+            value = self._labels[self._label_start[j] + cat] if cat else None
+            templates.append(
+                self._template(
+                    j, labels[own], labels[runner], bool(towards_own), bool(noise), value
+                )
+            )
+        # One mapping per distinct (template, value), complete but for the contribution: a
+        # value's bits made dense, then paired with the template.
+        bits = listed.ravel().view(np.int64)
+        _, value_of = np.unique(bits, return_inverse=True)
+        pair = template_of * (int(value_of.max()) + 1) + value_of
+        distinct, pair_of = _distinct(pair)
+        sample = np.empty(distinct.size, dtype=np.int64)
+        sample[pair_of] = np.arange(pair_of.size)  # any entry of a pair: they share the value
+        shared = np.empty(distinct.size, dtype=object)
+        for i, (t, number) in enumerate(
+            zip(template_of[sample].tolist(), listed.ravel()[sample].tolist(), strict=True)
+        ):
+            template = templates[t]
+            value = number if template.numeric else template.category
+            shared[i] = dict(template.fixed, value=value, text=template.sentence(value))
+        # Key order as in ``_Template.fixed``: column, contribution, value, means, text.
+        return [
+            dict(fixed, contribution=amount)
+            for fixed, amount in zip(shared[pair_of].tolist(), picked.ravel().tolist(), strict=True)
+        ]
 
     def _no_runner_up(self) -> dict[str, Any]:
         return {
@@ -290,17 +365,10 @@ class SegmentExplainer:
             "contributions": [],
         }
 
-    @staticmethod
-    def _show(value: Any, fixed: dict[str, Any]) -> str:
-        if value is None:
-            return "(unseen category)"
-        return _short(value) if "versus_mean" in fixed else str(value)
-
     def _template(
         self, j: int, label: int, runner: int, towards_own: bool, noise: bool, value: Any
-    ) -> tuple[dict[str, Any], dict[Any, str], str, str]:
-        """The fixed fields of one contribution, an empty cache of its sentences by value, and
-        the text around its value."""
+    ) -> _Template:
+        """The comparison fields of one contribution and the text around its value."""
         column = self.groups.columns[j]
         own = self._segment.get(label, _OUTLIERS)[1]
         versus = self._segment.get(runner, _OUTLIERS)[1]
@@ -309,17 +377,12 @@ class SegmentExplainer:
         if numeric:
             ref = self._means[column].get(label)
             other = self._means[column].get(runner)
-            if not noise:
-                fixed["segment_mean"] = _significant(ref)
-            fixed["versus_mean"] = _significant(other)
+            keys = ("segment_mean", "versus_mean")
         else:
             shares = self._shares[column]
             ref = shares.get(label, {}).get(str(value))
             other = shares.get(runner, {}).get(str(value))
-            if not noise:
-                fixed["segment_share"] = _significant(ref)
-            fixed["versus_share"] = _significant(other)
-        fixed["text"] = ""
+            keys = ("segment_share", "versus_share")
         if noise:
             # The comparison that matters is with the segment the customer failed to reach.
             if other is None:
@@ -328,7 +391,9 @@ class SegmentExplainer:
                 after = f" vs {quote_value(versus)} mean {_short(other)} kept the customer away"
             else:
                 after = f" ({other:.0%} of {quote_value(versus)}) kept the customer away from it"
-            return fixed, {}, f"{column} ", after
+            fixed[keys[1]] = _significant(other)
+            fixed["text"] = ""
+            return _Template(fixed, f"{column} ", after, numeric, value)
         # Towards the own segment: compared with its mean (share); towards the runner-up: with
         # the runner-up's.
         shown = ref if towards_own else other
@@ -340,4 +405,13 @@ class SegmentExplainer:
         else:
             comparison = f" ({shown:.0%} of the {whose})"
         towards = own if towards_own else versus
-        return fixed, {}, f"{column} ", f"{comparison} pushed towards {quote_value(towards)}"
+        fixed[keys[0]] = _significant(ref)
+        fixed[keys[1]] = _significant(other)
+        fixed["text"] = ""
+        return _Template(
+            fixed,
+            f"{column} ",
+            f"{comparison} pushed towards {quote_value(towards)}",
+            numeric,
+            value,
+        )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from sklearn.cluster import DBSCAN
 from sklearn.mixture import GaussianMixture
 
 from shared.contract.manifest import CurrentPointer, SourceInfo
+from shared.contract.profiles import NumericSummary, SegmentProfile, SegmentSet
 from shared.serving.attribution import (
     NO_RUNNER_UP,
     FeatureGroups,
@@ -26,13 +28,20 @@ from shared.serving.attribution import (
     attribute_mixture,
 )
 from shared.serving.explanations import SegmentExplainer, attribute
-from shared.serving.kernels import assign_core_sample, mixture_posteriors, squared_distances
+from shared.serving.kernels import (
+    NOISE_LABEL,
+    assign_core_sample,
+    mixture_posteriors,
+    squared_distances,
+)
 from shared.serving.model import SegmentationModel
+from shared.serving.preprocessing import InputColumn, PreprocessingParams, ScaledColumn
 from shared.serving.rules import load_serving_rule
 from shared.store.base import write_current
 from shared.store.local import LocalModelStore
 from shared.training.pipeline import train_segments
 from shared.training.run import publish_version
+from tests.support.explanations import reference_explanations
 
 MALL = Path(__file__).resolve().parents[2] / "data" / "mall_customers.csv"
 
@@ -263,8 +272,6 @@ def test_a_single_segment_model_has_no_runner_up() -> None:
         {"kind": "nearest_centroid", "n_features": 1},
         _npz(centroids=np.array([[0.0]]), labels=np.array([0]), thresholds=np.array([9.0])),
     )
-    from shared.contract.profiles import SegmentProfile, SegmentSet
-    from shared.serving.preprocessing import InputColumn, PreprocessingParams, ScaledColumn
 
     params = PreprocessingParams(
         (InputColumn("x", "numeric", False),), 1, (ScaledColumn("x", 0, 0.0, False, 0.0, 1.0),), ()
@@ -316,7 +323,7 @@ def test_a_push_towards_the_runner_up_is_compared_with_its_mean(mall: Segmentati
 
 
 def test_unseen_categories_and_imputed_values_are_explained(mall: SegmentationModel) -> None:
-    customers = [
+    customers: list[dict[str, Any]] = [
         {"Gender": "Robot", "Age": 30, "Annual Income (k$)": 60, "Spending Score (1-100)": 50},
         {"Gender": "Female", "Age": None, "Annual Income (k$)": 70, "Spending Score (1-100)": 77},
     ]
@@ -335,3 +342,97 @@ def test_unseen_categories_and_imputed_values_are_explained(mall: SegmentationMo
         assert gender["text"].startswith("Gender (unseen category)")
         age = next(c for c in imputed["contributions"] if c["column"] == "Age")
         assert age["value"] == pytest.approx(fill)  # the training fill value
+
+
+# --- the column-wise answer against the row-by-row reference -----------------------------------
+
+
+def _awkward_records() -> list[dict[str, Any]]:
+    """Unseen and missing categories, imputed and far-out numbers, fractional values."""
+    return [
+        {"Gender": "Robot", "Age": 30, "Annual Income (k$)": 60, "Spending Score (1-100)": 50},
+        {"Gender": None, "Age": None, "Annual Income (k$)": 70.25, "Spending Score (1-100)": 77},
+        {"Gender": "Male", "Age": 95, "Annual Income (k$)": 900, "Spending Score (1-100)": -40},
+        {"Gender": "Female", "Age": 18.5, "Annual Income (k$)": 0, "Spending Score (1-100)": 1},
+    ]
+
+
+@pytest.mark.parametrize("top", [1, 3, 4])
+def test_every_mall_model_answers_as_the_row_by_row_reference(
+    mall: SegmentationModel, top: int
+) -> None:
+    records = _mall_records(300, seed=11) + _awkward_records()
+    X, _, _ = mall.transform(records)
+    params = mall.serving_params().preprocessing
+    kinds, noise, towards_runner_up = set(), 0, 0
+    for algorithm, k in _every_model(mall):
+        choice = mall.choose(algorithm, k)
+        rule, segments = mall.rule(choice), mall.segment_set(choice)
+        batch = rule.assign(X)
+        got = SegmentExplainer(rule, params, segments, top=top).explain(X, batch)
+        want = reference_explanations(rule, params, segments, X, batch, top=top)
+        # The JSON text pins key order and float values; == pins types (lists, not tuples).
+        assert json.dumps(got) == json.dumps(want), f"{algorithm} k={k}"
+        assert got == want, f"{algorithm} k={k}"
+        kinds.add(rule.kind)
+        noise += int((batch.labels == NOISE_LABEL).sum())
+        towards_runner_up += sum(c["contribution"] < 0 for e in got for c in e["contributions"])
+    assert kinds == {"nearest_centroid", "gaussian_mixture", "core_sample"}
+    assert noise > 0  # DBSCAN noise customers were explained
+    assert towards_runner_up > 0
+
+
+def _one_column(x: list[float]) -> tuple[PreprocessingParams, np.ndarray]:
+    params = PreprocessingParams(
+        (InputColumn("x", "numeric", False),), 1, (ScaledColumn("x", 0, 0.0, False, 0.0, 1.0),), ()
+    )
+    return params, np.array(x)[:, None]
+
+
+def _segments(*names: str) -> SegmentSet:
+    profiles = [
+        SegmentProfile(
+            segment_id=10 + i,
+            label=i,
+            name=name,
+            description="",
+            size=1,
+            share=1 / len(names),
+            numeric={"x": NumericSummary(mean=i - 0.5, median=0, q1=0, q3=0, min=0, max=0, std=1)},
+        )
+        for i, name in enumerate(names)
+    ]
+    return SegmentSet(algorithm="kmeans", k=len(names), n_segments=len(names), segments=profiles)
+
+
+def test_hand_built_rules_answer_as_the_row_by_row_reference() -> None:
+    # A tiny negative value rounds to -0.0: "x -0" in its text, not the sentence of 0.0 (equal
+    # to it as a float, so a cache keyed by value would hand it over).
+    params, X = _one_column([0.0, -1e-12, 2.5, -1.0, 0.0, 7.0])
+    centroids = load_serving_rule(
+        {"kind": "nearest_centroid", "n_features": 1},
+        _npz(centroids=np.array([[-1.0], [1.0]]), labels=np.array([0, 1]),
+             thresholds=np.array([9.0, 9.0])),
+    )  # fmt: skip
+    one_segment = load_serving_rule(
+        {"kind": "core_sample", "n_features": 1, "eps": 1.0},
+        _npz(components=np.array([[0.0], [0.5]]), core_labels=np.array([0, 0]),
+             labels=np.array([0])),
+    )  # fmt: skip
+    single = load_serving_rule(
+        {"kind": "nearest_centroid", "n_features": 1},
+        _npz(centroids=np.array([[0.0]]), labels=np.array([0]), thresholds=np.array([9.0])),
+    )
+    cases = [(centroids, _segments("Low", "High")), (one_segment, _segments("Only")),
+             (single, _segments("All"))]  # fmt: skip
+    texts: list[str] = []
+    for rule, segments in cases:
+        batch = rule.assign(X)
+        got = SegmentExplainer(rule, params, segments).explain(X, batch)
+        assert json.dumps(got) == json.dumps(
+            reference_explanations(rule, params, segments, X, batch, top=3)
+        )
+        texts.extend(c["text"] for e in got for c in e["contributions"])
+    assert any(t.startswith("x -0 ") for t in texts)
+    assert any(t.startswith("x 0 ") for t in texts)
+    assert any("kept the customer away" in t for t in texts)  # DBSCAN noise
