@@ -25,13 +25,13 @@ A plain ASGI class, not ``BaseHTTPMiddleware``: it adds microseconds, not a task
 
 from __future__ import annotations
 
-import base64
 import gzip
 import json
 import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
+import numpy as np
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -142,8 +142,38 @@ def lambda_payload_size(body: bytes, headers: list[tuple[bytes, bytes]]) -> int:
     kinds = dict(headers)
     content_type = kinds.get(b"content-type", b"")
     if b"content-encoding" in kinds or not content_type.startswith(_TEXT_TYPES):
-        return len(base64.b64encode(body))
+        return 4 * ((len(body) + 2) // 3)
+    if body.isascii():
+        return _json_string_size_ascii(body)
     return len(json.dumps(body.decode("utf-8", "replace")))
+
+
+_SHORT_ESCAPES = np.array([ord(c) for c in "\b\f\n\r\t"], dtype=np.uint8)
+"""The control characters ``json.dumps`` writes as two characters (``\\n``), not six."""
+
+
+def _json_string_size_ascii(body: bytes) -> int:
+    """``len(json.dumps(body.decode()))`` for an ASCII ``body``, without building the string.
+
+    ``json.dumps`` writes a quote, a backslash and ``\\b \\f \\n \\r \\t`` as two characters,
+    any other control character and DEL as six (``\\u001f``) and the rest as they are; numpy
+    counts them (a 10 MB answer in milliseconds, against tens for the string itself).
+
+    Examples
+    --------
+    >>> body = b'{"a":"x\\\\y"}\\n\\x01\\x7f'
+    >>> _json_string_size_ascii(body) == len(json.dumps(body.decode()))
+    True
+    """
+    data = np.frombuffer(body, dtype=np.uint8)
+    size = len(body) + 2 + int(np.count_nonzero(data == ord('"')))
+    size += int(np.count_nonzero(data == ord("\\")))
+    special = (data < 0x20) | (data == 0x7F)
+    if special.any():
+        escaped = data[special]
+        short = int(np.count_nonzero(np.isin(escaped, _SHORT_ESCAPES)))
+        size += short + 5 * (escaped.size - short)
+    return size
 
 
 def _request_id(scope: Scope) -> str:
