@@ -131,22 +131,14 @@ def _distinct(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 class _Template(NamedTuple):
     """What the contributions of one (column, segment, runner-up, direction, noise, category)
-    share: their fixed fields (column and comparison means or shares, in answer key order) and
-    the text around the value."""
+    share: their fixed fields (column and comparison means or shares, in answer key order), the
+    text around a numeric value, or a category's value and whole text."""
 
     fixed: dict[str, Any]
     before: str
     after: str
-    numeric: bool
     category: str | None
-
-    def sentence(self, value: Any) -> str:
-        """The text of a contribution with this value."""
-        if self.numeric:
-            shown = _short(value)
-        else:
-            shown = "(unseen category)" if value is None else str(value)
-        return self.before + shown + self.after
+    text: str | None
 
 
 class SegmentExplainer:
@@ -334,25 +326,49 @@ class SegmentExplainer:
                     j, labels[own], labels[runner], bool(towards_own), bool(noise), value
                 )
             )
-        # One mapping per distinct (template, value), complete but for the contribution: a
-        # value's bits made dense, then paired with the template.
-        bits = listed.ravel().view(np.int64)
-        _, value_of = np.unique(bits, return_inverse=True)
-        pair = template_of * (int(value_of.max()) + 1) + value_of
-        distinct, pair_of = _distinct(pair)
+        # One value and one sentence per distinct (template, value) pair, each number formatted
+        # once: a value's bits are made dense, then paired with the template.
+        distinct_bits, value_of = np.unique(listed.ravel().view(np.int64), return_inverse=True)
+        numbers = distinct_bits.view(np.float64).tolist()
+        shown = [_short(number) for number in numbers]  # category codes too: a few, unused
+        distinct, pair_of = _distinct(template_of * len(numbers) + value_of)
         sample = np.empty(distinct.size, dtype=np.int64)
         sample[pair_of] = np.arange(pair_of.size)  # any entry of a pair: they share the value
-        shared = np.empty(distinct.size, dtype=object)
-        for i, (t, number) in enumerate(
-            zip(template_of[sample].tolist(), listed.ravel()[sample].tolist(), strict=True)
-        ):
+        pair_template = template_of[sample].tolist()
+        values: list[Any] = []
+        texts: list[str] = []
+        for t, v in zip(pair_template, value_of[sample].tolist(), strict=True):
             template = templates[t]
-            value = number if template.numeric else template.category
-            shared[i] = dict(template.fixed, value=value, text=template.sentence(value))
+            if template.text is None:
+                values.append(numbers[v])
+                texts.append(template.before + shown[v] + template.after)
+            else:
+                values.append(template.category)
+                texts.append(template.text)
+        fixed = np.array([t.fixed for t in templates], dtype=object)
+        amounts = picked.ravel().tolist()
         # Key order as in ``_Template.fixed``: column, contribution, value, means, text.
+        if 2 * distinct.size <= pair_of.size:
+            # Pairs repeat (values on a grid): one complete mapping per pair, copied per entry.
+            shared = np.empty(distinct.size, dtype=object)
+            shared[:] = [
+                dict(f, value=value, text=text)
+                for f, value, text in zip(fixed[pair_template].tolist(), values, texts, strict=True)
+            ]
+            return [
+                dict(f, contribution=amount)
+                for f, amount in zip(shared[pair_of].tolist(), amounts, strict=True)
+            ]
+        # Most values are distinct (continuous columns): one mapping per entry.
         return [
-            dict(fixed, contribution=amount)
-            for fixed, amount in zip(shared[pair_of].tolist(), picked.ravel().tolist(), strict=True)
+            dict(f, contribution=amount, value=value, text=text)
+            for f, amount, value, text in zip(
+                fixed[template_of].tolist(),
+                amounts,
+                np.array(values, dtype=object)[pair_of].tolist(),
+                np.array(texts, dtype=object)[pair_of].tolist(),
+                strict=True,
+            )
         ]
 
     def _no_runner_up(self) -> dict[str, Any]:
@@ -368,7 +384,8 @@ class SegmentExplainer:
     def _template(
         self, j: int, label: int, runner: int, towards_own: bool, noise: bool, value: Any
     ) -> _Template:
-        """The comparison fields of one contribution and the text around its value."""
+        """The comparison fields of one contribution and the text around its value (``value``
+        is the category's label, None for an unseen one or a numeric column)."""
         column = self.groups.columns[j]
         own = self._segment.get(label, _OUTLIERS)[1]
         versus = self._segment.get(runner, _OUTLIERS)[1]
@@ -391,27 +408,23 @@ class SegmentExplainer:
                 after = f" vs {quote_value(versus)} mean {_short(other)} kept the customer away"
             else:
                 after = f" ({other:.0%} of {quote_value(versus)}) kept the customer away from it"
-            fixed[keys[1]] = _significant(other)
-            fixed["text"] = ""
-            return _Template(fixed, f"{column} ", after, numeric, value)
-        # Towards the own segment: compared with its mean (share); towards the runner-up: with
-        # the runner-up's.
-        shown = ref if towards_own else other
-        whose = "segment" if towards_own else "runner-up"
-        if shown is None:
-            comparison = ""
-        elif numeric:
-            comparison = f" vs {whose} mean {_short(shown)}"
         else:
-            comparison = f" ({shown:.0%} of the {whose})"
-        towards = own if towards_own else versus
-        fixed[keys[0]] = _significant(ref)
+            # Towards the own segment: compared with its mean (share); towards the runner-up:
+            # with the runner-up's.
+            shown = ref if towards_own else other
+            whose = "segment" if towards_own else "runner-up"
+            if shown is None:
+                comparison = ""
+            elif numeric:
+                comparison = f" vs {whose} mean {_short(shown)}"
+            else:
+                comparison = f" ({shown:.0%} of the {whose})"
+            after = f"{comparison} pushed towards {quote_value(own if towards_own else versus)}"
+            fixed[keys[0]] = _significant(ref)
         fixed[keys[1]] = _significant(other)
         fixed["text"] = ""
-        return _Template(
-            fixed,
-            f"{column} ",
-            f"{comparison} pushed towards {quote_value(towards)}",
-            numeric,
-            value,
-        )
+        before = f"{column} "
+        if numeric:
+            return _Template(fixed, before, after, None, None)
+        label_shown = "(unseen category)" if value is None else str(value)
+        return _Template(fixed, before, after, value, before + label_shown + after)

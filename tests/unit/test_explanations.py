@@ -357,11 +357,41 @@ def _awkward_records() -> list[dict[str, Any]]:
     ]
 
 
-@pytest.mark.parametrize("top", [1, 3, 4])
+def _grid_records(n: int, seed: int) -> list[dict[str, Any]]:
+    """Mall rows as they are: customers and values repeat (few distinct sentences)."""
+    rows = list(csv.DictReader(MALL.open()))
+    picks = np.random.default_rng(seed).integers(0, len(rows), n)
+    return [
+        {"Gender": rows[j]["Gender"]} | {c: int(rows[j][c]) for c in _NUMBERS}
+        for j in picks.tolist()
+    ]
+
+
+def _continuous_records(n: int, seed: int) -> list[dict[str, Any]]:
+    """Every number off the grid: nearly every contribution has a value of its own."""
+    rng = np.random.default_rng(seed)
+    return [
+        r | {c: round(float(r[c]) + float(rng.normal(0, 3)), 2) for c in _NUMBERS}
+        for r in _grid_records(n, seed)
+    ]
+
+
+_NUMBERS = ("Age", "Annual Income (k$)", "Spending Score (1-100)")
+
+
+@pytest.mark.parametrize(
+    ("values", "top"),
+    [("grid", 1), ("grid", 3), ("continuous", 1), ("continuous", 3), ("continuous", 4)],
+)
 def test_every_mall_model_answers_as_the_row_by_row_reference(
-    mall: SegmentationModel, top: int
+    mall: SegmentationModel, values: str, top: int
 ) -> None:
-    records = _mall_records(300, seed=11) + _awkward_records()
+    # Repeated values share one mapping per (template, value); distinct ones are built per
+    # contribution: both routes must give the reference's answer.
+    if values == "grid":
+        records = _grid_records(2000, seed=11) + _awkward_records()
+    else:
+        records = _continuous_records(300, seed=11) + _awkward_records()
     X, _, _ = mall.transform(records)
     params = mall.serving_params().preprocessing
     kinds, noise, towards_runner_up = set(), 0, 0
@@ -377,6 +407,12 @@ def test_every_mall_model_answers_as_the_row_by_row_reference(
         kinds.add(rule.kind)
         noise += int((batch.labels == NOISE_LABEL).sum())
         towards_runner_up += sum(c["contribution"] < 0 for e in got for c in e["contributions"])
+        listed = [c for e in got for c in e["contributions"]]
+        sentences = {(c["column"], c["text"]) for c in listed}
+        if values == "grid":
+            assert 2 * len(sentences) < len(listed), f"{algorithm} k={k}"
+        else:
+            assert 2 * len(sentences) > len(listed), f"{algorithm} k={k}"
     assert kinds == {"nearest_centroid", "gaussian_mixture", "core_sample"}
     assert noise > 0  # DBSCAN noise customers were explained
     assert towards_runner_up > 0
