@@ -264,8 +264,8 @@ class SegmentExplainer:
             ],
             dtype=object,
         )[np.where(att.noise, 1, np.where(att.runner_up == NOISE_LABEL, 2, 0))]
-        # Each row takes the next ``top`` contributions (``*listed`` gathers them in a list).
-        entries = iter(contributions)
+        # Each row takes the next ``top`` contributions.
+        rows = list(map(list, zip(*[iter(contributions)] * top, strict=True)))
         out = [
             {
                 "versus": vs,
@@ -275,13 +275,13 @@ class SegmentExplainer:
                 "other": rest,
                 "contributions": listed,
             }
-            for vs, mg, kind, base, rest, *listed in zip(
+            for vs, mg, kind, base, rest, listed in zip(
                 versus[np.searchsorted(known, att.runner_up)].tolist(),
                 margin.tolist(),
                 kinds.tolist(),
                 baseline.tolist(),
                 other.tolist(),
-                *[entries] * top,
+                rows if top else [[] for _ in range(n)],
                 strict=True,
             )
         ]
