@@ -1,6 +1,6 @@
 """The assignment rules of the serving bundle.
 
-Centroid, mixture and core-sample, with numpy alone.
+Centroid, mixture, core-sample and latent-centroid (the autoencoder's), with numpy alone.
 """
 
 from __future__ import annotations
@@ -16,10 +16,12 @@ import numpy as np
 
 from shared.exceptions import ArtifactError
 from shared.quoting import quote_value
+from shared.serving.encoder import ACTIVATIONS, Encoder
 from shared.serving.kernels import (
     AssignmentBatch,
     as_matrix,
     assign_core_sample,
+    assign_latent_centroid,
     assign_mixture,
     assign_nearest_centroid,
 )
@@ -185,8 +187,90 @@ class CoreSampleRule(ServingRule):
         )
 
 
+class LatentCentroidRule(ServingRule):
+    """The autoencoder's rule: ``LatentCentroidAssigner``'s maths.
+
+    The encoder's layers are arrays ``encoder_w<i>`` ``(in, out)`` and ``encoder_b<i>``
+    ``(out,)`` for ``i = 0 .. layers - 1`` (``layers`` and ``activation`` are the spec's
+    scalars); a forward pass is one matrix product per layer. Then the nearest of
+    ``latent_centroids`` ``(k, b)``; ``centroids`` ``(k, d)`` and ``thresholds`` ``(k,)`` give the
+    prepared-space distance and outlier flag; ``reference`` ``(d,)`` is the mean fit row (where
+    explanations start).
+    """
+
+    kind = "latent_centroid"
+    arrays = ("latent_centroids", "centroids", "labels", "thresholds", "reference")
+    MAX_LAYERS = 8
+    """Most encoder layers a bundle may declare."""
+
+    def __init__(
+        self, n_features: int, values: Mapping[str, np.ndarray], *, activation: str, layers: int
+    ) -> None:
+        super().__init__(n_features, values)
+        self.activation = activation
+        self.layers = layers
+
+    @staticmethod
+    def layer_arrays(layers: int) -> tuple[str, ...]:
+        """Names of the encoder's arrays for ``layers`` layers.
+
+        Examples
+        --------
+        >>> LatentCentroidRule.layer_arrays(2)
+        ('encoder_w0', 'encoder_b0', 'encoder_w1', 'encoder_b1')
+        """
+        return tuple(name for i in range(layers) for name in (f"encoder_w{i}", f"encoder_b{i}"))
+
+    @property
+    def encoder(self) -> Encoder:
+        """The encoder rebuilt from the arrays (checked by :meth:`check`)."""
+        v = self.values
+        return Encoder(
+            tuple(v[f"encoder_w{i}"] for i in range(self.layers)),
+            tuple(v[f"encoder_b{i}"] for i in range(self.layers)),
+            self.activation,
+        )
+
+    def check(self) -> None:
+        """Check the activation, the layers' chain from ``n_features`` to ``b``, and the rest."""
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(
+                f"activation {quote_value(self.activation)} is not one of {sorted(ACTIVATIONS)}"
+            )
+        if not 1 <= self.layers <= self.MAX_LAYERS:
+            raise ValueError(f"layers={self.layers} should be between 1 and {self.MAX_LAYERS}")
+        width = self.n_features
+        for i in range(self.layers):
+            _need(self.values[f"encoder_w{i}"], f"encoder_w{i}", "f", (width, None))
+            width = int(self.values[f"encoder_w{i}"].shape[1])
+            _need(self.values[f"encoder_b{i}"], f"encoder_b{i}", "f", (width,))
+        latent = self.values["latent_centroids"]
+        _need(latent, "latent_centroids", "f", (None, width))
+        k = latent.shape[0]
+        if k == 0:
+            raise ValueError("array 'latent_centroids' is empty")
+        _need(self.values["centroids"], "centroids", "f", (k, self.n_features))
+        _need(self.values["labels"], "labels", "i", (k,))
+        _need(self.values["thresholds"], "thresholds", "f", (k,))
+        _need(self.values["reference"], "reference", "f", (self.n_features,))
+        self._encoder = self.encoder
+
+    def assign(self, X: Any) -> ServingBatch:
+        """Nearest latent centre; prepared-space distance and outlier flag."""
+        arr = as_matrix(X, self.n_features)
+        encoder = getattr(self, "_encoder", None) or self.encoder
+        return assign_latent_centroid(
+            arr,
+            encoder.encode(arr),
+            self.values["latent_centroids"],
+            self.values["centroids"],
+            self.values["labels"],
+            self.values["thresholds"],
+        )
+
+
 _RULES: dict[str, type[ServingRule]] = {
-    rule.kind: rule for rule in (CentroidRule, MixtureRule, CoreSampleRule)
+    rule.kind: rule for rule in (CentroidRule, MixtureRule, CoreSampleRule, LatentCentroidRule)
 }
 
 
@@ -218,14 +302,26 @@ def load_serving_rule(spec: Mapping[str, Any], data: bytes) -> ServingRule:
         )
     try:
         n_features = int(spec["n_features"])
+        names = rule_type.arrays
+        if rule_type is LatentCentroidRule:
+            layers = int(spec["layers"])
+            if not 1 <= layers <= LatentCentroidRule.MAX_LAYERS:
+                raise ValueError(
+                    f"layers={layers} should be between 1 and {LatentCentroidRule.MAX_LAYERS}"
+                )
+            names = (*names, *LatentCentroidRule.layer_arrays(layers))
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-            absent = [name for name in rule_type.arrays if name not in npz.files]
+            absent = [name for name in names if name not in npz.files]
             if absent:
                 raise ValueError(f"missing array(s) {absent}")
-            values = {name: npz[name] for name in rule_type.arrays}
+            values = {name: npz[name] for name in names}
             values.update({n: npz[n] for n in rule_type.optional_arrays if n in npz.files})
         if rule_type is CoreSampleRule:
             rule: ServingRule = CoreSampleRule(n_features, values, eps=float(spec["eps"]))
+        elif rule_type is LatentCentroidRule:
+            rule = LatentCentroidRule(
+                n_features, values, activation=str(spec["activation"]), layers=layers
+            )
         else:
             rule = rule_type(n_features, values)
         rule.check()
