@@ -268,7 +268,8 @@ class Contribution(_Schema):
 
 
 class Explanation(_Schema):
-    """Why the customer is in its segment (`explain=true`); exact, not an approximation."""
+    """Why the customer is in its segment (`explain=true`): the rule's own margin, split over the
+    columns exactly (the autoencoder's by integrated gradients, which add up to it too)."""
 
     versus: SegmentRef | None = Field(
         description="The runner-up: the segment the customer came closest to joining instead "
