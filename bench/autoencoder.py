@@ -130,9 +130,7 @@ def _run(name: str, data: bytes, truth: np.ndarray | None, repeats: int) -> None
         k = "-" if summary.k is None else str(summary.k)
         print(f"  {algorithm:14}{k:>4}{sil:>12}{db:>11}  {verdict:10}{points:>7}{ari}")
     sweep = out.evaluation.sweeps["autoencoder"]
-    errors = ", ".join(
-        f"b={b}: {e:.3f}" for b, e in sweep.extra["reconstruction_error"].items()
-    )
+    errors = ", ".join(f"b={b}: {e:.3f}" for b, e in sweep.extra["reconstruction_error"].items())
     print(f"  autoencoder bottleneck {sweep.extra['bottleneck']} ({errors})")
     print(
         f"  champion: {out.champion} (default four: {outputs['default'].champion}); "
