@@ -134,7 +134,6 @@ def _run(name: str, data: bytes, truth: np.ndarray | None, repeats: int) -> None
     print(f"  autoencoder bottleneck {sweep.extra['bottleneck']} ({errors})")
     print(
         f"  champion: {out.champion} (default four: {outputs['default'].champion}); "
-        f"autoencoder network {sweep.extra['network_seconds']:.2f} s, "
         f"fit:autoencoder {out.timings['fit:autoencoder']:.2f} s vs fit:kmeans "
         f"{out.timings['fit:kmeans']:.2f} s"
     )

@@ -45,7 +45,8 @@ Algorithm = Literal["kmeans", "agglomerative", "dbscan", "gmm", "autoencoder"]
 ALGORITHMS: tuple[Algorithm, ...] = ("kmeans", "agglomerative", "dbscan", "gmm")
 """The algorithms a run fits by default."""
 OPT_IN_ALGORITHMS: tuple[Algorithm, ...] = ("autoencoder",)
-"""Algorithms fitted only when the config's ``algorithms`` lists them (see README, "Algorithms")."""
+"""Algorithms fitted only when the config's ``algorithms`` lists them (README, "Why this
+segment", says why the autoencoder is not a default)."""
 ALL_ALGORITHMS: tuple[Algorithm, ...] = (*ALGORITHMS, *OPT_IN_ALGORITHMS)
 """Every algorithm a config may name."""
 K_LIMIT = 30

@@ -570,8 +570,10 @@ class LatentCentroidAssigner(SegmentAssigner):
     ) -> LatentCentroidAssigner:
         """Keep the encoder and the latent centres; learn the prepared-space centroids on ``X``.
 
-        Every label gets its centroid and outlier threshold from the fit rows it assigns (a
-        label that assigns none keeps the mean fit row and no threshold).
+        Label ``i`` is latent centre ``i``; a centre that no fit row is nearest to (K-Means on
+        fewer distinct latent points than k puts two centres on one point) is dropped, so
+        ``labels_`` may skip numbers and a segment is never an empty runner-up. Every kept
+        label gets its centroid and outlier threshold from the fit rows it assigns.
         """
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or X.shape[0] == 0:
@@ -594,18 +596,20 @@ class LatentCentroidAssigner(SegmentAssigner):
                 f"latent_centroids of shape {self.latent_centroids_.shape} do not fit a "
                 f"{encoder.n_latent}-wide latent space"
             )
-        self.labels_ = np.arange(k, dtype=np.int64)
         self.n_features_in_ = int(X.shape[1])
         self.reference_ = X.mean(axis=0)
-        position, _, _ = kernels.nearest_centroid(encoder.encode(X), self.latent_centroids_)
+        Z = encoder.encode(X)
+        position, _, _ = kernels.nearest_centroid(Z, self.latent_centroids_)
         counts = np.bincount(position, minlength=k)
-        sums = np.zeros((k, X.shape[1]))
+        kept = counts > 0
+        self.labels_ = np.flatnonzero(kept).astype(np.int64)
+        self.latent_centroids_ = self.latent_centroids_[kept]
+        position, _, _ = kernels.nearest_centroid(Z, self.latent_centroids_)
+        sums = np.zeros((self.labels_.size, X.shape[1]))
         np.add.at(sums, position, X)
-        self.centroids_ = np.where(
-            counts[:, None] > 0, sums / np.maximum(counts, 1)[:, None], self.reference_
-        )
+        self.centroids_ = sums / np.bincount(position, minlength=self.labels_.size)[:, None]
         distance = kernels.row_distance(X, self.centroids_[position])
-        self.thresholds_ = _quantile_by_label(distance, position, k)
+        self.thresholds_ = _quantile_by_label(distance, position, self.labels_.size)
         return self
 
     def encode(self, X: Any) -> np.ndarray:

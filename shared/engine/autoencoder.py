@@ -15,7 +15,7 @@ row's label is the nearest latent centre (:class:`~shared.engine.assigners.Laten
 served from the numpy bundle). Its metrics, k choice, stability, structure verdict and profiles
 are computed in the prepared space like every other algorithm's, so the comparison is fair.
 It stays opt-in: ``bench/autoencoder.py`` measures it on two interleaved half-moons plus noise
-dimensions and on Mall, where it did not beat K-Means (README, "Algorithms"). It needs at
+dimensions and on Mall, where it did not beat K-Means (README, "Why this segment"). It needs at
 least 3 prepared features (a bottleneck narrower than its input); on fewer the run leaves it
 out with a warning.
 """
@@ -40,7 +40,6 @@ __all__ = [
     "encoder_of",
     "fit_autoencoder",
     "fit_autoencoder_candidates",
-    "latent_kmeans",
     "refit_labels",
 ]
 
@@ -136,16 +135,6 @@ def fit_autoencoder(
     return AutoencoderFit(networks[chosen], encoder_of(networks[chosen]), chosen, errors)
 
 
-def latent_kmeans(
-    X: np.ndarray, fit: AutoencoderFit, k: int, *, random_state: int = 0
-) -> np.ndarray:
-    """K-Means labels of the rows of ``X`` in the autoencoder's latent space."""
-    from sklearn.cluster import KMeans
-
-    Z = fit.encoder.encode(X)
-    return np.asarray(KMeans(n_clusters=k, n_init=10, random_state=random_state).fit_predict(Z))
-
-
 def fit_autoencoder_candidates(X: np.ndarray, ks: Iterable[int], *, random_state: int = 0) -> Any:
     """The ``autoencoder`` candidates: one network, then K-Means at every k in its latent space.
 
@@ -231,7 +220,6 @@ def fit_autoencoder_candidates(X: np.ndarray, ks: Iterable[int], *, random_state
             "inertia_k1": clustering._total_sum_of_squares(X),
             "bottleneck": network.bottleneck,
             "reconstruction_error": {str(b): e for b, e in sorted(network.errors.items())},
-            "network_seconds": network_seconds,
         },
     )
 
@@ -253,9 +241,11 @@ def refit_labels(
     """
     from sklearn.cluster import KMeans
 
+    from shared.engine.clustering import KMEANS_SMALL_ROWS
+
     network = fit_autoencoder(X_sub, [bottleneck], random_state=random_state)
     Z = network.encoder.encode(X_sub)
-    n_init = 10 if X_sub.shape[0] <= 10_000 else 1
+    n_init = 10 if X_sub.shape[0] <= KMEANS_SMALL_ROWS else 1
     return {
         k: np.asarray(KMeans(n_clusters=k, n_init=n_init, random_state=random_state).fit_predict(Z))
         for k in ks

@@ -220,13 +220,7 @@ def assign_nearest_centroid(
     ([3], [True])
     """
     position, distance, confidence = nearest_centroid(X, centroids, chunk_elements=chunk_elements)
-    return AssignmentBatch(
-        labels=labels[position],
-        distance=distance,
-        confidence=confidence,
-        probabilities=None,
-        outlier=distance > thresholds[position],
-    )
+    return _centroid_batch(position, distance, confidence, labels, thresholds)
 
 
 def assign_latent_centroid(
@@ -256,7 +250,19 @@ def assign_latent_centroid(
     ([4], [1.0], [0.75])
     """
     position, _, confidence = nearest_centroid(Z, latent_centroids, chunk_elements=chunk_elements)
-    distance = row_distance(X, centroids[position])
+    return _centroid_batch(
+        position, row_distance(X, centroids[position]), confidence, labels, thresholds
+    )
+
+
+def _centroid_batch(
+    position: np.ndarray,
+    distance: np.ndarray,
+    confidence: np.ndarray,
+    labels: np.ndarray,
+    thresholds: np.ndarray,
+) -> AssignmentBatch:
+    """The batch of a rule that picked centre ``position`` for each row (no posteriors)."""
     return AssignmentBatch(
         labels=labels[position],
         distance=distance,

