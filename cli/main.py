@@ -55,7 +55,7 @@ exit codes:
   4 timed out waiting for training   5 not found / no model yet   130 interrupted
 """
 
-ALGORITHM_CHOICES = ("kmeans", "agglomerative", "dbscan", "gmm")
+ALGORITHM_CHOICES = ("kmeans", "agglomerative", "dbscan", "gmm", "autoencoder")
 DEFAULT_TABLE_ROWS = 100
 
 

@@ -268,7 +268,8 @@ class Contribution(_Schema):
 
 
 class Explanation(_Schema):
-    """Why the customer is in its segment (`explain=true`); exact, not an approximation."""
+    """Why the customer is in its segment (`explain=true`): the rule's own margin, split over the
+    columns exactly (the autoencoder's by integrated gradients, which add up to it too)."""
 
     versus: SegmentRef | None = Field(
         description="The runner-up: the segment the customer came closest to joining instead "
@@ -276,18 +277,25 @@ class Explanation(_Schema):
     )
     margin: float = Field(description="How much the rule favoured the assigned segment (>= 0).")
     margin_kind: Literal[
-        "squared_distance_gap", "log_posterior_ratio", "beyond_eps", "within_eps"
+        "squared_distance_gap",
+        "log_posterior_ratio",
+        "beyond_eps",
+        "within_eps",
+        "latent_squared_distance_gap",
     ] = Field(
         description="What the margin measures: squared_distance_gap (centroid rules and DBSCAN: "
         "squared distance to the runner-up's centre or core sample minus that to the assigned "
         "one's, prepared space), log_posterior_ratio (GMM: log p(assigned|x) - "
         "log p(runner-up|x)), beyond_eps (DBSCAN noise: squared distance to the nearest core "
         "sample minus eps^2), within_eps (DBSCAN with a single segment, the runner-up being the "
-        "outliers: eps^2 minus the squared distance to the nearest core sample)."
+        "outliers: eps^2 minus the squared distance to the nearest core sample), "
+        "latent_squared_distance_gap (autoencoder: the same gap between latent centres, split "
+        "over the columns by integrated gradients from the average customer)."
     )
     baseline: float = Field(
         description="The part of the margin no column owns (GMM: component sizes and spreads; "
-        "DBSCAN noise: -eps^2; DBSCAN's only segment: eps^2; otherwise 0)."
+        "DBSCAN noise: -eps^2; DBSCAN's only segment: eps^2; autoencoder: the margin the "
+        "average customer would have between the same two segments; otherwise 0)."
     )
     other: float = Field(description="Sum of the contributions of the columns not listed.")
     contributions: list[Contribution] = Field(

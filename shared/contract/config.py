@@ -29,18 +29,26 @@ from shared.quoting import quote_value
 
 __all__ = [
     "ALGORITHMS",
+    "ALL_ALGORITHMS",
     "DATASET_NAME_PATTERN",
     "K_LIMIT",
     "MAX_CONFIG_BYTES",
     "MAX_CONFIG_DEPTH",
+    "OPT_IN_ALGORITHMS",
     "Algorithm",
     "DatasetConfig",
     "parse_config",
     "validate_dataset_name",
 ]
 
-Algorithm = Literal["kmeans", "agglomerative", "dbscan", "gmm"]
+Algorithm = Literal["kmeans", "agglomerative", "dbscan", "gmm", "autoencoder"]
 ALGORITHMS: tuple[Algorithm, ...] = ("kmeans", "agglomerative", "dbscan", "gmm")
+"""The algorithms a run fits by default."""
+OPT_IN_ALGORITHMS: tuple[Algorithm, ...] = ("autoencoder",)
+"""Algorithms fitted only when the config's ``algorithms`` lists them (README, "Why this
+segment", says why the autoencoder is not a default)."""
+ALL_ALGORITHMS: tuple[Algorithm, ...] = (*ALGORITHMS, *OPT_IN_ALGORITHMS)
+"""Every algorithm a config may name."""
 K_LIMIT = 30
 DATASET_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9\-_]{0,62}$")
 MAX_CONFIG_DEPTH = 16
@@ -85,7 +93,10 @@ class DatasetConfig(BaseModel):
         "the detection off.",
     )
     algorithms: list[Algorithm] = Field(
-        default_factory=lambda: list(ALGORITHMS), min_length=1, description="Algorithms to fit."
+        default_factory=lambda: list(ALGORITHMS),
+        min_length=1,
+        description="Algorithms to fit; default kmeans, agglomerative, dbscan and gmm. "
+        "'autoencoder' (a dense autoencoder, then K-Means in its latent space) is opt-in.",
     )
     seed_column: str | None = Field(
         default=None,

@@ -128,4 +128,10 @@ class TransactionSummary(Document):
     )
     first_date: str | None = Field(default=None, description="Earliest line's day.")
     last_date: str | None = Field(default=None, description="Newest line's day.")
+    attributes: list[str] = Field(
+        default_factory=list,
+        description="Columns with one value per customer on every line (a country, a "
+        "segment, an age), carried to the customer table and profiled per segment; clustered "
+        "only when the config's features name them.",
+    )
     spec: TransactionSpec

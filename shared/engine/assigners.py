@@ -15,6 +15,10 @@ Rules (also written into ``AlgorithmSummary.assignment_rule``):
   rule reproduces the fit's labels on the fit rows is measured (``rule_agreement``).
 - Gaussian Mixture (:class:`GaussianMixtureAssigner`): the model's own rule, the component with
   the largest posterior probability; the posteriors are returned.
+- Autoencoder (:class:`LatentCentroidAssigner`): K-Means's rule in the autoencoder's latent
+  space, the nearest latent centre of the encoded row (the encoder is two matrix products, kept
+  as arrays). Training labels are produced by this very assigner, so assigning the training rows
+  reproduces them exactly.
 - DBSCAN (:class:`CoreSampleAssigner`): the segment of the nearest core sample if it lies within
   ``eps``, otherwise noise (label ``-1``, flagged as an outlier) - DBSCAN's own definition of a
   border point applied to a new point.
@@ -36,6 +40,7 @@ from sklearn.base import BaseEstimator
 import shared.serving.kernels as kernels
 from shared.exceptions import AlgorithmNotFittedError
 from shared.quoting import quote_value
+from shared.serving.encoder import Encoder
 from shared.serving.kernels import NOISE_LABEL, AssignmentBatch, as_matrix
 
 __all__ = [
@@ -43,6 +48,7 @@ __all__ = [
     "AssignmentBatch",
     "CoreSampleAssigner",
     "GaussianMixtureAssigner",
+    "LatentCentroidAssigner",
     "NearestCentroidAssigner",
     "SegmentAssigner",
 ]
@@ -502,9 +508,133 @@ class CoreSampleAssigner(SegmentAssigner):
         )
 
 
+class LatentCentroidAssigner(SegmentAssigner):
+    """The autoencoder's rule: the nearest K-Means centre in the encoder's latent space.
+
+    Parameters
+    ----------
+    activation : str
+        The encoder's hidden-layer activation (scikit-learn's name, ``"tanh"``).
+
+    Attributes
+    ----------
+    encoder_weights_, encoder_biases_ : list of ndarray
+        The encoder's layers, ``(in, out)`` and ``(out,)`` (see
+        :class:`~shared.serving.encoder.Encoder`).
+    latent_centroids_ : ndarray of shape (k, b)
+        The K-Means centres in the latent space (row ``i`` is label ``labels_[i]``).
+    centroids_ : ndarray of shape (k, d)
+        Each segment's centroid in the prepared space (mean of its fit rows).
+    thresholds_ : ndarray of shape (k,)
+        Per label, the ``OUTLIER_QUANTILE`` of the fit rows' prepared-space distances to it.
+    reference_ : ndarray of shape (d,)
+        The mean fit row: where explanations start their path (the average customer).
+    labels_ : ndarray of int64
+    n_features_in_ : int
+
+    Notes
+    -----
+    The label and ``confidence = 1 - d1/d2`` come from the latent space (nearest vs second
+    nearest centre there); ``distance`` and ``outlier`` from the prepared space, like every
+    other rule (distance to the segment's centroid).
+
+    Examples
+    --------
+    >>> enc = Encoder((np.array([[1.0], [1.0]]),), (np.array([0.0]),), "identity")
+    >>> X = np.array([[0.0, 0.0], [0.0, 1.0], [5.0, 5.0], [5.0, 6.0]])
+    >>> a = LatentCentroidAssigner("identity").fit(X, encoder=enc,
+    ...                                          latent_centroids=np.array([[0.5], [10.5]]))
+    >>> a.predict(np.array([[1.0, 1.0], [4.0, 4.0]])).tolist()
+    [0, 1]
+    """
+
+    rule: ClassVar[str] = (
+        "Autoencoder's rule: the customer's prepared row is encoded by the network's encoder "
+        "(two layers), and gets the segment of the nearest K-Means centre in that latent space. "
+        "Confidence = 1 - d1/d2 (nearest vs second nearest latent centre); distance = Euclidean "
+        "distance to the segment's centroid in the prepared space; outlier = farther than the "
+        "99th percentile of the segment's fit rows."
+    )
+
+    def __init__(self, activation: str = "tanh") -> None:
+        self.activation = activation
+
+    @property
+    def encoder(self) -> Encoder:
+        """The fitted encoder (numpy)."""
+        self._check_fitted()
+        return Encoder(tuple(self.encoder_weights_), tuple(self.encoder_biases_), self.activation)
+
+    def fit(
+        self, X: Any, y: Any = None, *, encoder: Encoder, latent_centroids: np.ndarray
+    ) -> LatentCentroidAssigner:
+        """Keep the encoder and the latent centres; learn the prepared-space centroids on ``X``.
+
+        Label ``i`` is latent centre ``i``; a centre that no fit row is nearest to (K-Means on
+        fewer distinct latent points than k puts two centres on one point) is dropped, so
+        ``labels_`` may skip numbers and a segment is never an empty runner-up. Every kept
+        label gets its centroid and outlier threshold from the fit rows it assigns.
+        """
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2 or X.shape[0] == 0:
+            raise ValueError(f"X of shape {X.shape} is not a non-empty matrix")
+        if encoder.activation != self.activation:
+            raise ValueError(
+                f"encoder activation {encoder.activation!r} is not {self.activation!r}"
+            )
+        self.encoder_weights_ = [np.array(w, dtype=np.float64) for w in encoder.weights]
+        self.encoder_biases_ = [np.array(b, dtype=np.float64) for b in encoder.biases]
+        if self.encoder_weights_[0].shape[0] != X.shape[1]:
+            raise ValueError(
+                f"the encoder takes {self.encoder_weights_[0].shape[0]} features; X has "
+                f"{X.shape[1]}"
+            )
+        self.latent_centroids_ = np.array(latent_centroids, dtype=np.float64)
+        k = self.latent_centroids_.shape[0]
+        if self.latent_centroids_.shape != (k, encoder.n_latent) or k == 0:
+            raise ValueError(
+                f"latent_centroids of shape {self.latent_centroids_.shape} do not fit a "
+                f"{encoder.n_latent}-wide latent space"
+            )
+        self.n_features_in_ = int(X.shape[1])
+        self.reference_ = X.mean(axis=0)
+        Z = encoder.encode(X)
+        position, _, _ = kernels.nearest_centroid(Z, self.latent_centroids_)
+        counts = np.bincount(position, minlength=k)
+        kept = counts > 0
+        self.labels_ = np.flatnonzero(kept).astype(np.int64)
+        self.latent_centroids_ = self.latent_centroids_[kept]
+        position, _, _ = kernels.nearest_centroid(Z, self.latent_centroids_)
+        sums = np.zeros((self.labels_.size, X.shape[1]))
+        np.add.at(sums, position, X)
+        self.centroids_ = sums / np.bincount(position, minlength=self.labels_.size)[:, None]
+        distance = kernels.row_distance(X, self.centroids_[position])
+        self.thresholds_ = _quantile_by_label(distance, position, self.labels_.size)
+        return self
+
+    def encode(self, X: Any) -> np.ndarray:
+        """Latent coordinates of the prepared rows ``X``."""
+        self._check_fitted()
+        return self.encoder.encode(as_matrix(X, self.n_features_in_))
+
+    def assign(self, X: Any) -> AssignmentBatch:
+        """Assign rows to the nearest latent centre (see the class notes)."""
+        self._check_fitted()
+        arr = as_matrix(X, self.n_features_in_)
+        return kernels.assign_latent_centroid(
+            arr,
+            self.encoder.encode(arr),
+            self.latent_centroids_,
+            self.centroids_,
+            self.labels_,
+            self.thresholds_,
+        )
+
+
 ASSIGNER_TYPES: tuple[type[SegmentAssigner], ...] = (
     NearestCentroidAssigner,
     GaussianMixtureAssigner,
     CoreSampleAssigner,
+    LatentCentroidAssigner,
 )
 """Every assigner class the training run persists (their names are skops-trusted)."""

@@ -1,4 +1,4 @@
-"""A small dense autoencoder followed by K-Means in its latent space (an opt-in experiment).
+"""A small dense autoencoder followed by K-Means in its latent space: the opt-in ``autoencoder``.
 
 scikit-learn's ``MLPRegressor`` (no torch in the image) learns to reconstruct the prepared
 matrix through layers ``d -> h -> b -> h -> d`` (``h`` = :data:`HIDDEN`, tanh), for each
@@ -8,23 +8,40 @@ K-Means then runs on the latent coordinates. The encoder (the first two layers: 
 products) is a numpy :class:`~shared.serving.encoder.Encoder`, which
 ``tests/unit/test_autoencoder.py`` pins equal to ``MLPRegressor``'s own hidden layer.
 
-Not yet a candidate of the training sweep: ``bench/autoencoder.py`` measures whether it earns
-its place (two interleaved half-moons plus noise dimensions, and Mall), with every metric
-computed in the same prepared space as the other algorithms'.
+A candidate of the training sweep when the dataset config lists it (``"algorithms": [...,
+"autoencoder"]``): :func:`fit_autoencoder_candidates` trains the network once (on at most
+:data:`MAX_FIT_ROWS` rows), then K-Means at every k of the sweep in the latent space; every
+row's label is the nearest latent centre (:class:`~shared.engine.assigners.LatentCentroidAssigner`,
+served from the numpy bundle). Its metrics, k choice, stability, structure verdict and profiles
+are computed in the prepared space like every other algorithm's, so the comparison is fair.
+It stays opt-in: ``bench/autoencoder.py`` measures it on two interleaved half-moons plus noise
+dimensions and on Mall, where it did not beat K-Means (README, "Why this segment"). It needs at
+least 3 prepared features (a bottleneck narrower than its input); on fewer the run leaves it
+out with a warning.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from shared.serving.encoder import Encoder
 
-__all__ = ["BOTTLENECKS", "AutoencoderFit", "encoder_of", "fit_autoencoder", "latent_kmeans"]
+__all__ = [
+    "BOTTLENECKS",
+    "MIN_FEATURES",
+    "AutoencoderFit",
+    "encoder_of",
+    "fit_autoencoder",
+    "fit_autoencoder_candidates",
+    "refit_labels",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +53,8 @@ ERROR_SLACK = 0.05
 """The narrowest bottleneck whose reconstruction error is within this share of the best wins."""
 MAX_FIT_ROWS = 20_000
 """Rows the network is trained on (a representative sample beyond that)."""
+MIN_FEATURES = 3
+"""Fewest prepared features an autoencoder can compress (its narrowest bottleneck is 2)."""
 
 
 @dataclass(frozen=True)
@@ -116,11 +135,118 @@ def fit_autoencoder(
     return AutoencoderFit(networks[chosen], encoder_of(networks[chosen]), chosen, errors)
 
 
-def latent_kmeans(
-    X: np.ndarray, fit: AutoencoderFit, k: int, *, random_state: int = 0
-) -> np.ndarray:
-    """K-Means labels of the rows of ``X`` in the autoencoder's latent space."""
+def fit_autoencoder_candidates(X: np.ndarray, ks: Iterable[int], *, random_state: int = 0) -> Any:
+    """The ``autoencoder`` candidates: one network, then K-Means at every k in its latent space.
+
+    The network is trained once (:func:`fit_autoencoder`); K-Means runs on the latent
+    coordinates of at most ``KMEANS_SAMPLE_CAP`` rows (10 starts up to ``KMEANS_SMALL_ROWS``
+    of them, else one), and every row is labelled by its nearest latent centre, so assigning
+    the training rows reproduces the labels. ``extra`` keeps the bottleneck, every width's
+    reconstruction error and the k = 1 inertia (prepared space) of the elbow curve.
+
+    Returns
+    -------
+    AlgorithmFit
+        As :func:`shared.engine.clustering.fit_kmeans`'s, for ``algorithm="autoencoder"``.
+
+    Raises
+    ------
+    TooFewRowsError
+        For fewer than 3 rows.
+    ValueError
+        For fewer than :data:`MIN_FEATURES` prepared features.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.vstack([rng.normal(c, 0.2, (30, 3)) for c in (0.0, 3.0)])
+    >>> fit = fit_autoencoder_candidates(X, [2, 3])
+    >>> model = fit.models[0]
+    >>> model.k, model.n_segments, bool((model.assigner.predict(X) == model.labels).all())
+    (2, 2, True)
+    """
     from sklearn.cluster import KMeans
 
-    Z = fit.encoder.encode(X)
-    return np.asarray(KMeans(n_clusters=k, n_init=10, random_state=random_state).fit_predict(Z))
+    import shared.engine.clustering as clustering
+    from shared.engine.assigners import LatentCentroidAssigner
+
+    n_rows = X.shape[0]
+    clustering._check_rows(n_rows)
+    started = time.perf_counter()
+    with clustering._threads(min(n_rows, MAX_FIT_ROWS)):
+        network = fit_autoencoder(X, random_state=random_state)
+    network_seconds = time.perf_counter() - started
+    index = clustering.representative_sample(
+        n_rows, clustering.KMEANS_SAMPLE_CAP, random_state=random_state
+    )
+    Z_fit = network.encoder.encode(X[index])
+    n_init = 10 if index.size <= clustering.KMEANS_SMALL_ROWS else 1
+    valid = clustering._valid_ks(ks, index.size)
+    models = []
+    for k in valid:
+        started = time.perf_counter()
+        with warnings.catch_warnings(), clustering._threads(index.size):
+            warnings.simplefilter("ignore")  # fewer distinct latent points than k
+            km = KMeans(n_clusters=k, n_init=n_init, random_state=random_state).fit(Z_fit)
+        assigner = LatentCentroidAssigner(network.encoder.activation).fit(
+            X[index], encoder=network.encoder, latent_centroids=km.cluster_centers_
+        )
+        labels = assigner.predict(X)
+        models.append(
+            clustering.FittedModel(
+                algorithm="autoencoder",
+                k=k,
+                labels=labels,
+                assigner=assigner,
+                params={
+                    "n_clusters": k,
+                    "bottleneck": network.bottleneck,
+                    "hidden": HIDDEN,
+                    "activation": network.encoder.activation,
+                    "n_init": n_init,
+                    "network_rows": int(min(n_rows, MAX_FIT_ROWS)),
+                    "random_state": random_state,
+                },
+                fit_rows=int(index.size),
+                fit_seconds=time.perf_counter() - started + network_seconds / len(valid),
+                rule_agreement=float(np.mean(labels[index] == km.labels_)),
+            )
+        )
+    return clustering.AlgorithmFit(
+        algorithm="autoencoder",
+        models=models,
+        fit_rows=int(index.size),
+        extra={
+            "inertia_k1": clustering._total_sum_of_squares(X),
+            "bottleneck": network.bottleneck,
+            "reconstruction_error": {str(b): e for b, e in sorted(network.errors.items())},
+        },
+    )
+
+
+def refit_labels(
+    X_sub: np.ndarray, ks: Iterable[int], bottleneck: int, *, random_state: int = 0
+) -> dict[int, np.ndarray]:
+    """Labels of ``X_sub`` by a whole refit (network of width ``bottleneck``, then K-Means).
+
+    What the stability score compares a candidate with: the network is retrained on the
+    subsample too, so a latent space that moves with the rows counts against the candidate.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(1)
+    >>> X = np.vstack([rng.normal(c, 0.2, (30, 3)) for c in (0.0, 3.0)])
+    >>> sorted(refit_labels(X, [2], 2)[2].tolist().count(v) for v in (0, 1))
+    [30, 30]
+    """
+    from sklearn.cluster import KMeans
+
+    from shared.engine.clustering import KMEANS_SMALL_ROWS
+
+    network = fit_autoencoder(X_sub, [bottleneck], random_state=random_state)
+    Z = network.encoder.encode(X_sub)
+    n_init = 10 if X_sub.shape[0] <= KMEANS_SMALL_ROWS else 1
+    return {
+        k: np.asarray(KMeans(n_clusters=k, n_init=n_init, random_state=random_state).fit_predict(Z))
+        for k in ks
+    }

@@ -14,7 +14,7 @@ from shared.contract.layout import SERVING_PARAMS_PATH, serving_arrays_path
 from shared.contract.manifest import ColumnSchema
 from shared.exceptions import ArtifactError
 from shared.serving.bundle import ServingParams
-from shared.serving.rules import CentroidRule, CoreSampleRule, MixtureRule
+from shared.serving.rules import CentroidRule, CoreSampleRule, LatentCentroidRule, MixtureRule
 
 logger = logging.getLogger(__name__)
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -41,6 +41,7 @@ def _rule_of(assigner: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     from shared.engine.assigners import (
         CoreSampleAssigner,
         GaussianMixtureAssigner,
+        LatentCentroidAssigner,
         NearestCentroidAssigner,
     )
 
@@ -69,6 +70,23 @@ def _rule_of(assigner: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
             "labels": i(assigner.labels_),
             "thresholds": f(assigner.thresholds_),
         }
+    if isinstance(assigner, LatentCentroidAssigner):
+        layers = len(assigner.encoder_weights_)
+        arrays = {
+            "latent_centroids": f(assigner.latent_centroids_),
+            "centroids": f(assigner.centroids_),
+            "labels": i(assigner.labels_),
+            "thresholds": f(assigner.thresholds_),
+            "reference": f(assigner.reference_),
+        }
+        for n, (w, b) in enumerate(
+            zip(assigner.encoder_weights_, assigner.encoder_biases_, strict=True)
+        ):
+            arrays[f"encoder_w{n}"] = f(w)
+            arrays[f"encoder_b{n}"] = f(b)
+        return spec(
+            LatentCentroidRule.kind, activation=str(assigner.activation), layers=layers
+        ), arrays
     if isinstance(assigner, CoreSampleAssigner):
         arrays = {
             "components": f(assigner.components_),

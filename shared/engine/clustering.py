@@ -1,4 +1,5 @@
-"""Clustering candidates: K-Means, Agglomerative (ward), DBSCAN and Gaussian Mixture.
+"""Clustering candidates: K-Means, Agglomerative (ward), DBSCAN and Gaussian Mixture (and the
+opt-in autoencoder of :mod:`shared.engine.autoencoder`).
 
 Every candidate labels EVERY row of the prepared matrix and comes with the assigner
 (``shared.engine.assigners``) that assigns new customers the same way. Work that grows faster than
@@ -804,6 +805,12 @@ def fit_candidates(
             fits[algorithm] = fit_agglomerative(X, config.k_range, random_state=random_state)
         elif algorithm == "gmm":
             fits[algorithm] = fit_gmm(X, config.k_range, random_state=random_state)
+        elif algorithm == "autoencoder":
+            from shared.engine.autoencoder import fit_autoencoder_candidates
+
+            fits[algorithm] = fit_autoencoder_candidates(
+                X, config.k_range, random_state=random_state
+            )
         else:
             fits[algorithm] = fit_dbscan(X, random_state=random_state)
         logger.info(

@@ -28,6 +28,7 @@ TRUSTED_TYPES: tuple[str, ...] = (
     # The assigners a training run persists (shared/engine/assigners.py): plain numpy state.
     "shared.engine.assigners.CoreSampleAssigner",
     "shared.engine.assigners.GaussianMixtureAssigner",
+    "shared.engine.assigners.LatentCentroidAssigner",
     "shared.engine.assigners.NearestCentroidAssigner",
     # OneHotEncoder(dtype=np.float64) stores a numpy dtype: data, not code.
     "numpy.dtype",

@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from shared.contract.config import ALGORITHMS, Algorithm
+from shared.contract.config import ALL_ALGORITHMS, Algorithm
 from shared.contract.evaluation import Candidate
 from shared.contract.manifest import Metrics
 from shared.engine.clustering import knee_index
@@ -82,16 +82,17 @@ HYSTERESIS_SILHOUETTE = 0.02
 """The previous version's k is kept when its silhouette is this close to the chosen k's..."""
 HYSTERESIS_STABILITY = 0.05
 """... and its stability this close."""
-TIE_ORDER = ("kmeans", "gmm", "agglomerative", "dbscan")
+TIE_ORDER = ("kmeans", "gmm", "agglomerative", "dbscan", "autoencoder")
 
 K_RULE = (
     "Elbow, silhouette, then stability: (1) elbow = knee of the inertia curve over k=1..k_max "
-    "for K-Means and Agglomerative (point farthest below the chord joining the curve's ends, "
-    "axes scaled to [0,1]); for Gaussian Mixture the k of lowest BIC when it is below the "
-    "largest k swept, else the knee of the BIC curve; (2) window = swept k within 1 of the "
-    f"elbow; (3) shortlist = the window's k with silhouette within {SILHOUETTE_MARGIN} of its "
-    "best; (4) the shortlisted k whose segments are most reproducible under resampling (mean "
-    "adjusted Rand index of refits on subsamples of at most 2,000 rows); k within "
+    "for K-Means, Agglomerative and the autoencoder (point farthest below the chord joining "
+    "the curve's ends, axes scaled to [0,1]); for Gaussian Mixture the k of lowest BIC when "
+    "it is below the largest k swept, else the knee of the BIC curve; (2) window = swept k "
+    f"within 1 of the elbow; (3) shortlist = the window's k with silhouette within "
+    f"{SILHOUETTE_MARGIN} of its best; (4) the shortlisted k whose segments are most "
+    "reproducible under resampling (mean adjusted Rand index of refits on subsamples of at "
+    "most 2,000 rows); k within "
     f"{STABILITY_TIE} of the most stable tie, broken by higher silhouette, then closeness to "
     "the elbow, then smaller k (no stability on tiny tables: highest silhouette); (5) "
     "hysteresis: the current version's k is kept when it is in the window and its silhouette "
@@ -460,6 +461,6 @@ def choose_champion(
 
 
 def _algorithm(name: str) -> Algorithm:
-    if name not in ALGORITHMS:
-        raise ValueError(f"unknown algorithm {quote_value(name)}; expected one of {ALGORITHMS}")
+    if name not in ALL_ALGORITHMS:
+        raise ValueError(f"unknown algorithm {quote_value(name)}; expected one of {ALL_ALGORITHMS}")
     return name

@@ -114,6 +114,11 @@ def _refit_labels(
 
         linkage = ward(X_sub)
         return {k: fcluster(linkage, t=k, criterion="maxclust") for k in ks}
+    if algorithm == "autoencoder":  # the network is retrained on the subsample too
+        from shared.engine.autoencoder import refit_labels
+
+        bottleneck = int(next(iter(params.values())).get("bottleneck", 2)) if params else 2
+        return refit_labels(X_sub, ks, bottleneck, random_state=random_state)
     out: dict[int, np.ndarray] = {}
     for k in ks:
         p = params.get(k, {})

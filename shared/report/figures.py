@@ -460,6 +460,32 @@ def gmm_bic_figure(sweep: AlgorithmSweep) -> dict[str, Any] | None:
     )
 
 
+def bottleneck_figure(sweep: AlgorithmSweep) -> dict[str, Any] | None:
+    """The autoencoder's reconstruction error by bottleneck width, the kept width marked.
+
+    From the engine's ``extra["reconstruction_error"]`` (width -> mean squared error on the
+    network's fit rows) and ``extra["bottleneck"]``; None when the sweep has neither.
+    """
+    errors = sweep.extra.get("reconstruction_error")
+    if not isinstance(errors, Mapping) or not errors:
+        return None
+    widths = sorted(int(w) for w in errors)
+    values = [float(errors[str(w)]) for w in widths]
+    go = _go()
+    fig = go.Figure(go.Scatter(x=widths, y=values, mode="lines+markers", name="error"))
+    kept = sweep.extra.get("bottleneck")
+    marker = _chosen_marker(widths, values, int(kept) if isinstance(kept, int) else None)
+    if marker is not None:
+        fig.add_trace(marker)
+    return _finish(
+        fig,
+        title={"text": "Autoencoder: reconstruction error by bottleneck width"},
+        xaxis={"title": {"text": "bottleneck width (latent dimensions)"}, "dtick": 1},
+        yaxis={"title": {"text": "mean squared reconstruction error"}},
+        showlegend=False,
+    )
+
+
 def kdistance_figure(sweep: AlgorithmSweep) -> dict[str, Any] | None:
     """DBSCAN's sorted k-distance curve with the chosen eps (engine's ``extra["k_distance"]``)."""
     curve = sweep.extra.get("k_distance")

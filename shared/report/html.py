@@ -29,7 +29,10 @@ logger = logging.getLogger(__name__)
 
 _SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Segment maps", ("pca", "tsne")),
-    ("Choosing the number of segments", ("elbow:", "silhouette_by_k:", "gmm_bic")),
+    (
+        "Choosing the number of segments",
+        ("elbow:", "silhouette_by_k:", "gmm_bic", "autoencoder_bottleneck"),
+    ),
     ("DBSCAN and the hierarchy", ("dbscan_kdistance", "dendrogram")),
     ("Silhouette per segment", ("silhouette:",)),
     ("Exploratory analysis: distributions", ("hist:",)),

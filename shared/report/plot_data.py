@@ -18,10 +18,11 @@ Figure names (stable: the dashboard reads them; a figure is absent when its inpu
 ``correlation``                     Pearson correlation heatmap of the numeric features
 ``missing``                         missing values per input column, dropped columns in grey
                                     (absent when nothing is missing)
-``elbow:<algorithm>``               inertia by k, chosen k marked (kmeans, agglomerative, gmm)
+``elbow:<algorithm>``               inertia by k, chosen k marked (every k-based algorithm)
 ``silhouette_by_k:<algorithm>``     silhouette by k, chosen k marked
 ``gmm_bic``                         Gaussian Mixture BIC and AIC by k
 ``dbscan_kdistance``                DBSCAN's sorted k-distance curve and the chosen eps
+``autoencoder_bottleneck``          autoencoder (opt-in): reconstruction error by bottleneck width
 ``dendrogram``                      ward dendrogram of the agglomerative fit sample
 ==================================  ==========================================================
 
@@ -646,6 +647,10 @@ def _model_figures(figures: dict[str, dict[str, Any]], evaluation: Evaluation) -
                 figure = rf.gmm_bic_figure(sweep)
                 if figure is not None:
                     figures["gmm_bic"] = figure
+            if algorithm == "autoencoder":
+                figure = rf.bottleneck_figure(sweep)
+                if figure is not None:
+                    figures["autoencoder_bottleneck"] = figure
 
     figure = rf.dendrogram_figure(evaluation.dendrogram)
     if figure is not None:

@@ -37,6 +37,28 @@ Core sample (DBSCAN)
     eps^2`` (how far beyond DBSCAN's reach), term ``i`` = ``(x_i - c_i)^2`` and baseline =
     ``-eps^2``.
 
+Latent centroid (the autoencoder)
+    margin = ``|z - c_b|^2 - |z - c_a|^2`` with ``z = E(x)`` the encoded row and ``c_a``,
+    ``c_b`` the assigned and runner-up latent centres. The encoder is not linear, so the margin
+    has no exact per-feature split of its own; it is split by integrated gradients (Sundararajan,
+    Taly & Yan, 2017) along the straight path from the reference row ``r`` (the mean fit row:
+    the average customer) to ``x``: term ``i`` = ``(x_i - r_i) * integral_0^1 df/dx_i(r + t (x
+    - r)) dt`` with ``f(x) = |E(x) - c_b|^2 - |E(x) - c_a|^2`` (whose gradient is ``2 J(x)^T
+    (c_a - c_b)``, ``J`` the encoder's Jacobian), integrated with :data:`QUADRATURE_NODES`-point
+    Gauss-Legendre quadrature. A row whose terms miss ``f(x) - f(r)`` by more than
+    :data:`QUADRATURE_TOLERANCE` x ``max(1, |margin|)`` (a customer far from the training data,
+    whose path crosses the encoder's units within a sliver of it) is integrated piece by piece
+    instead: the first layer's inputs are linear along the path, so the points where each unit
+    turns (:data:`TURNING_LEVELS`) are exact cuts, and each piece gets its own nodes
+    (:data:`PIECE_NODES`, more until the terms add up). The terms then add up to ``f(x) -
+    f(r)``, and baseline = ``margin - sum(terms)`` is the margin the average customer would
+    have between the same two segments (measured within ``3e-11`` of it for ages up to
+    ``1e15`` on the Mall model). Should a row still miss after the most nodes, what is left
+    stays in its baseline and a warning is logged. Each term is how much moving that column
+    from the average customer's value to this customer's changed the margin
+    (``tests/unit/test_autoencoder.py`` checks the gradient against finite differences and the
+    baseline against ``f(r)``, for ordinary and far-out customers).
+
 Terms are per prepared feature; :class:`FeatureGroups` adds a one-hot column's slots back into
 one term for that column. This module imports numpy and the standard library only.
 """
@@ -45,9 +67,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
+from shared.serving.encoder import Encoder
 from shared.serving.kernels import (
     CHUNK_ELEMENTS,
     NOISE_LABEL,
@@ -62,6 +86,7 @@ __all__ = [
     "Attribution",
     "FeatureGroups",
     "attribute_core_sample",
+    "attribute_latent_centroid",
     "attribute_mixture",
     "attribute_nearest_centroid",
 ]
@@ -77,13 +102,33 @@ MARGIN_KINDS = {
     "core_sample": "squared_distance_gap",
     "core_sample_noise": "beyond_eps",
     "core_sample_alone": "within_eps",
+    "latent_centroid": "latent_squared_distance_gap",
 }
 """What the margin measures, per rule kind (and for DBSCAN noise): ``squared_distance_gap`` is
 the squared distance to the runner-up's representative minus that to the assigned one's,
 ``log_posterior_ratio`` the GMM's ``log p(a|x) - log p(b|x)``, ``beyond_eps`` a noise point's
 squared distance to the nearest core sample minus ``eps^2``, ``within_eps`` (DBSCAN with a
 single segment, whose runner-up is noise) ``eps^2`` minus the squared distance to the nearest
-core sample."""
+core sample, ``latent_squared_distance_gap`` the autoencoder's squared-distance gap between
+the runner-up's and the assigned latent centre."""
+QUADRATURE_NODES = 24
+"""Gauss-Legendre nodes of the autoencoder's path integral (see the module notes)."""
+QUADRATURE_TOLERANCE = 1e-9
+"""Largest gap, relative to ``max(1, |margin|)``, between the terms' sum and ``f(x) - f(r)``
+before a row is integrated again with twice the nodes."""
+PATH_CHUNK_POINTS = 1_024
+"""Path points (rows x nodes) pushed through the encoder at once: small blocks stay in cache
+(measured, 10,000 rows x 24 nodes: 32 ms in blocks of 1,024 points, 63 ms in blocks of 32,768,
+785 ms one node at a time)."""
+PIECE_NODES = (24, 48, 96)
+"""Gauss-Legendre nodes per piece of a row integrated piece by piece, tried in turn."""
+TURNING_LEVELS: dict[str, tuple[float, ...]] = {
+    "tanh": (-12.0, -6.0, -3.0, -1.0, 0.0, 1.0, 3.0, 6.0, 12.0),
+    "logistic": (-24.0, -12.0, -6.0, -2.0, 0.0, 2.0, 6.0, 12.0, 24.0),
+    "relu": (0.0,),
+    "identity": (),
+}
+"""First-layer input levels where a unit's slope changes (tanh' is below 1.6e-10 past 12)."""
 
 
 @dataclass(frozen=True)
@@ -280,6 +325,145 @@ def attribute_core_sample(
     out.margin[:] = out.terms.sum(axis=1) + out.baseline
     out.noise[:] = noise
     return out
+
+
+@lru_cache(maxsize=8)
+def _gauss_legendre(nodes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Legendre nodes and weights on ``[0, 1]`` (computed once per node count)."""
+    t, w = np.polynomial.legendre.leggauss(nodes)
+    return (t + 1.0) / 2.0, w / 2.0
+
+
+def _path_terms(
+    encoder: Encoder, reference: np.ndarray, delta: np.ndarray, g: np.ndarray, nodes: int
+) -> np.ndarray:
+    """``delta * integral_0^1 J(reference + t delta)^T g dt`` by ``nodes``-point Gauss-Legendre."""
+    t, w = _gauss_legendre(nodes)
+    n, d = delta.shape
+    path_gradient = np.empty((n, d))
+    # Every node of a chunk of rows in one pass through the encoder (one matrix product per
+    # layer instead of one per node: a single customer costs a few products, not `nodes`).
+    step = max(1, PATH_CHUNK_POINTS // nodes)
+    for start in range(0, n, step):
+        rows = slice(start, start + step)
+        points = reference + t[:, None, None] * delta[None, rows, :]  # (nodes, m, d)
+        m = points.shape[1]
+        grads = encoder.pullback(
+            points.reshape(nodes * m, d),
+            np.broadcast_to(g[rows], (nodes, m, g.shape[1])).reshape(nodes * m, g.shape[1]),
+        )
+        path_gradient[rows] = np.tensordot(w, grads.reshape(nodes, m, d), axes=1)
+    return np.asarray(delta * path_gradient)
+
+
+def _path_cuts(encoder: Encoder, reference: np.ndarray, delta: np.ndarray) -> np.ndarray:
+    """Where on ``[0, 1]`` the path ``reference + t delta`` turns the encoder's first-layer units.
+
+    The first layer's inputs are linear in ``t`` (``a + t s``), so the points where each unit
+    passes the levels of :data:`TURNING_LEVELS` are exact; between two cuts every unit's slope
+    changes smoothly. Returns the sorted cuts with 0 and 1.
+    """
+    weights, bias = encoder.weights[0], encoder.biases[0]
+    start = reference @ weights + bias
+    slope = delta @ weights
+    levels = np.asarray(TURNING_LEVELS.get(encoder.activation, ()), dtype=np.float64)
+    moving = slope != 0
+    if not levels.size or not moving.any():
+        return np.array([0.0, 1.0])
+    cuts = (levels[None, :] - start[moving, None]) / slope[moving, None]
+    inside = cuts[(cuts > 0.0) & (cuts < 1.0)]
+    return np.unique(np.concatenate([[0.0, 1.0], inside]))
+
+
+def _piecewise_terms(
+    encoder: Encoder,
+    reference: np.ndarray,
+    delta: np.ndarray,
+    g: np.ndarray,
+    cuts: np.ndarray,
+    nodes: int,
+) -> np.ndarray:
+    """One row's path terms by ``nodes``-point Gauss-Legendre on each piece between ``cuts``."""
+    t, w = _gauss_legendre(nodes)
+    length = np.diff(cuts)
+    at = (cuts[:-1, None] + length[:, None] * t[None, :]).ravel()
+    weight = (length[:, None] * w[None, :]).ravel()
+    gradient = np.zeros(delta.shape[0])
+    for start in range(0, at.size, PATH_CHUNK_POINTS):
+        block = at[start : start + PATH_CHUNK_POINTS]
+        grads = encoder.pullback(
+            reference + block[:, None] * delta[None, :], np.broadcast_to(g, (block.size, g.size))
+        )
+        gradient += weight[start : start + PATH_CHUNK_POINTS] @ grads
+    return np.asarray(delta * gradient)
+
+
+def attribute_latent_centroid(
+    X: np.ndarray,
+    encoder: Encoder,
+    latent_centroids: np.ndarray,
+    reference: np.ndarray,
+    position: np.ndarray,
+    *,
+    nodes: int = QUADRATURE_NODES,
+) -> Attribution:
+    """Split the autoencoder's latent margin by integrated gradients from ``reference``.
+
+    ``runner_up`` holds latent-centre *positions* (the caller maps them to labels). See the
+    module notes: ``terms.sum(axis=1)`` is ``f(x) - f(reference)`` to quadrature error and the
+    baseline is the rest of the margin.
+
+    Examples
+    --------
+    >>> enc = Encoder((np.array([[1.0], [2.0]]),), (np.array([0.0]),), "identity")
+    >>> a = attribute_latent_centroid(np.array([[1.0, 1.0]]), enc, np.array([[3.0], [0.0]]),
+    ...                               np.zeros(2), np.array([0]))
+    >>> a.runner_up.tolist(), a.margin.tolist(), np.round(a.terms, 9).tolist()
+    ([1], [9.0], [[6.0, 12.0]])
+    >>> np.round(a.baseline, 9).tolist()  # f(reference): E(0) = 0 is 9 from c_a, 0 from c_b
+    [-9.0]
+    """
+    n, d = X.shape
+    if latent_centroids.shape[0] < 2:
+        return _empty(n, d)
+    Z = encoder.encode(X)
+    score = squared_distances(Z, latent_centroids)
+    rows = np.arange(n)
+    to_assigned = score[rows, position].copy()
+    score[rows, position] = np.inf
+    runner_up = np.argmin(score, axis=1)
+    margin = score[rows, runner_up] - to_assigned
+    # f(x) = |E(x) - c_b|^2 - |E(x) - c_a|^2 is linear in E(x): its gradient is J^T g.
+    a_centre, b_centre = latent_centroids[position], latent_centroids[runner_up]
+    g = 2.0 * (a_centre - b_centre)
+    z_ref = encoder.encode(reference[None, :])[0]
+    at_reference = np.sum((z_ref - b_centre) ** 2, axis=1) - np.sum((z_ref - a_centre) ** 2, axis=1)
+    delta = X - reference
+    terms = _path_terms(encoder, reference, delta, g, nodes)
+    # Rows whose terms miss f(x) - f(r) by more than QUADRATURE_TOLERANCE (a customer far out,
+    # whose path crosses the encoder's units in a sliver of it) are integrated piece by piece,
+    # cut where the first layer's units turn, with more nodes per piece until they add up.
+    tolerance = QUADRATURE_TOLERANCE * np.maximum(1.0, np.abs(margin))
+    target = margin - at_reference
+    rough = np.flatnonzero(np.abs(terms.sum(axis=1) - target) > tolerance)
+    for row in rough.tolist():
+        pieces = _path_cuts(encoder, reference, delta[row])
+        for per_piece in PIECE_NODES:
+            terms[row] = _piecewise_terms(encoder, reference, delta[row], g[row], pieces, per_piece)
+            if abs(terms[row].sum() - target[row]) <= tolerance[row]:
+                break
+        else:
+            logger.warning(
+                "explanation path integral did not converge",
+                extra={"row": row, "miss": float(terms[row].sum() - target[row])},
+            )
+    return Attribution(
+        runner_up=runner_up.astype(np.int64),
+        margin=margin,
+        baseline=margin - terms.sum(axis=1),
+        terms=terms,
+        noise=np.zeros(n, dtype=bool),
+    )
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,30 @@ def _tanh(x: np.ndarray) -> np.ndarray:
     return np.asarray(np.tanh(x))
 
 
+def _identity_slope(pre: np.ndarray, out: np.ndarray) -> np.ndarray:
+    return np.ones_like(out)
+
+
+def _relu_slope(pre: np.ndarray, out: np.ndarray) -> np.ndarray:
+    return (pre > 0).astype(np.float64)
+
+
+def _logistic_slope(pre: np.ndarray, out: np.ndarray) -> np.ndarray:
+    return out * (1.0 - out)
+
+
+def _tanh_slope(pre: np.ndarray, out: np.ndarray) -> np.ndarray:
+    return 1.0 - out * out
+
+
+_SLOPES: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+    "identity": _identity_slope,
+    "relu": _relu_slope,
+    "tanh": _tanh_slope,
+    "logistic": _logistic_slope,
+}
+"""Each activation's derivative, from its input ``pre`` and output ``out``."""
+
 ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "identity": _identity,
     "relu": _relu,
@@ -82,3 +106,31 @@ class Encoder:
         for w, b in zip(self.weights, self.biases, strict=True):
             out = act(out @ w + b)
         return out
+
+    def pullback(self, X: np.ndarray, G: np.ndarray) -> np.ndarray:
+        """Gradient of ``sum_j G[r, j] z[r, j]`` with respect to each row ``X[r]``: ``J_r^T G[r]``.
+
+        ``z = encode(X)`` and ``J_r`` is the encoder's Jacobian at row ``r`` (back-propagation
+        through the layers, one matrix product per layer).
+
+        Examples
+        --------
+        >>> enc = Encoder((np.array([[2.0], [1.0]]),), (np.array([0.0]),), "tanh")
+        >>> X, G = np.array([[0.1, 0.2]]), np.array([[1.0]])
+        >>> grad = enc.pullback(X, G)
+        >>> h = 1e-6
+        >>> numeric = (enc.encode(X + [[h, 0]]) - enc.encode(X - [[h, 0]])) / (2 * h)
+        >>> bool(np.isclose(grad[0, 0], numeric[0, 0]))
+        True
+        """
+        act, slope = ACTIVATIONS[self.activation], _SLOPES[self.activation]
+        out = np.asarray(X, dtype=np.float64)
+        layers: list[tuple[np.ndarray, np.ndarray]] = []
+        for w, b in zip(self.weights, self.biases, strict=True):
+            pre = out @ w + b
+            out = act(pre)
+            layers.append((pre, out))
+        grad = np.asarray(G, dtype=np.float64)
+        for w, (pre, out) in zip(reversed(self.weights), reversed(layers), strict=True):
+            grad = (grad * slope(pre, out)) @ w.T
+        return grad

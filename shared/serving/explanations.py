@@ -35,12 +35,19 @@ from shared.serving.attribution import (
     Attribution,
     FeatureGroups,
     attribute_core_sample,
+    attribute_latent_centroid,
     attribute_mixture,
     attribute_nearest_centroid,
 )
 from shared.serving.kernels import NOISE_LABEL, AssignmentBatch
 from shared.serving.preprocessing import PreprocessingParams
-from shared.serving.rules import CentroidRule, CoreSampleRule, MixtureRule, ServingRule
+from shared.serving.rules import (
+    CentroidRule,
+    CoreSampleRule,
+    LatentCentroidRule,
+    MixtureRule,
+    ServingRule,
+)
 
 __all__ = ["TOP_CONTRIBUTIONS", "SegmentExplainer", "attribute"]
 
@@ -87,6 +94,11 @@ def attribute(rule: ServingRule, X: np.ndarray, batch: AssignmentBatch) -> Attri
     elif isinstance(rule, MixtureRule):
         position = _positions(v["labels"], batch.labels)
         out = attribute_mixture(X, v["weights"], v["means"], v["precisions_cholesky"], position)
+    elif isinstance(rule, LatentCentroidRule):
+        position = _positions(v["labels"], batch.labels)
+        out = attribute_latent_centroid(
+            X, rule.encoder, v["latent_centroids"], v["reference"], position
+        )
     elif isinstance(rule, CoreSampleRule):
         weighted = X * v["feature_weights"] if "feature_weights" in v else X
         return attribute_core_sample(weighted, v["components"], v["core_labels"], rule.eps, batch)

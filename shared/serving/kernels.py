@@ -33,6 +33,7 @@ __all__ = [
     "AssignmentBatch",
     "as_matrix",
     "assign_core_sample",
+    "assign_latent_centroid",
     "assign_mixture",
     "assign_nearest_centroid",
     "centroid_scores",
@@ -219,6 +220,49 @@ def assign_nearest_centroid(
     ([3], [True])
     """
     position, distance, confidence = nearest_centroid(X, centroids, chunk_elements=chunk_elements)
+    return _centroid_batch(position, distance, confidence, labels, thresholds)
+
+
+def assign_latent_centroid(
+    X: np.ndarray,
+    Z: np.ndarray,
+    latent_centroids: np.ndarray,
+    centroids: np.ndarray,
+    labels: np.ndarray,
+    thresholds: np.ndarray,
+    *,
+    chunk_elements: int | None = None,
+) -> AssignmentBatch:
+    """The autoencoder's rule: the nearest centre in the latent space ``Z`` (the encoded ``X``).
+
+    The label and the margin confidence ``1 - d1/d2`` come from the latent space, where the
+    segments were found; the distance and the outlier flag from the prepared space (Euclidean
+    distance of ``X`` to the segment's prepared-space centroid ``centroids``, against that
+    segment's ``thresholds``), as for every other rule, so distances compare across algorithms.
+
+    Examples
+    --------
+    >>> X = np.array([[0.0, 1.0]])
+    >>> b = assign_latent_centroid(X, np.array([[0.2]]), np.array([[0.0], [1.0]]),
+    ...                            np.array([[0.0, 0.0], [5.0, 5.0]]), np.array([4, 9]),
+    ...                            np.array([2.0, 2.0]))
+    >>> b.labels.tolist(), b.distance.tolist(), b.confidence.tolist()
+    ([4], [1.0], [0.75])
+    """
+    position, _, confidence = nearest_centroid(Z, latent_centroids, chunk_elements=chunk_elements)
+    return _centroid_batch(
+        position, row_distance(X, centroids[position]), confidence, labels, thresholds
+    )
+
+
+def _centroid_batch(
+    position: np.ndarray,
+    distance: np.ndarray,
+    confidence: np.ndarray,
+    labels: np.ndarray,
+    thresholds: np.ndarray,
+) -> AssignmentBatch:
+    """The batch of a rule that picked centre ``position`` for each row (no posteriors)."""
     return AssignmentBatch(
         labels=labels[position],
         distance=distance,

@@ -1,6 +1,6 @@
 """The assignment rules of the serving bundle.
 
-Centroid, mixture and core-sample, with numpy alone.
+Centroid, mixture, core-sample and latent-centroid (the autoencoder's), with numpy alone.
 """
 
 from __future__ import annotations
@@ -16,10 +16,12 @@ import numpy as np
 
 from shared.exceptions import ArtifactError
 from shared.quoting import quote_value
+from shared.serving.encoder import ACTIVATIONS, Encoder
 from shared.serving.kernels import (
     AssignmentBatch,
     as_matrix,
     assign_core_sample,
+    assign_latent_centroid,
     assign_mixture,
     assign_nearest_centroid,
 )
@@ -58,7 +60,14 @@ class ServingRule:
         return self.assign(X).labels
 
 
+_INFINITE_ALLOWED = frozenset({"thresholds"})
+"""Arrays that may hold infinity (an outlier threshold of a segment without fit rows)."""
+
+
 def _need(arr: np.ndarray, name: str, kind: str, shape: tuple[int | None, ...]) -> None:
+    """Check an array's dtype (``"f"`` float64, ``"i"`` int64) and shape (None: any length);
+    float arrays hold no NaN (nor infinity, but for :data:`_INFINITE_ALLOWED`), and ``labels``
+    names each segment once."""
     wanted = {"f": np.float64, "i": np.int64}[kind]
     if arr.dtype != wanted:
         raise ValueError(
@@ -68,6 +77,13 @@ def _need(arr: np.ndarray, name: str, kind: str, shape: tuple[int | None, ...]) 
         s is not None and s != got for s, got in zip(shape, arr.shape, strict=True)
     ):
         raise ValueError(f"array {quote_value(name)} has shape {arr.shape}, expected {shape}")
+    if kind == "f" and arr.size:
+        if np.isnan(arr).any():
+            raise ValueError(f"array {quote_value(name)} holds NaN")
+        if name not in _INFINITE_ALLOWED and np.isinf(arr).any():
+            raise ValueError(f"array {quote_value(name)} holds an infinite value")
+    if name == "labels" and np.unique(arr).size != arr.size:
+        raise ValueError("array 'labels' names a segment twice")
 
 
 class CentroidRule(ServingRule):
@@ -185,9 +201,112 @@ class CoreSampleRule(ServingRule):
         )
 
 
+class LatentCentroidRule(ServingRule):
+    """The autoencoder's rule: ``LatentCentroidAssigner``'s maths.
+
+    The encoder's layers are arrays ``encoder_w<i>`` ``(in, out)`` and ``encoder_b<i>``
+    ``(out,)`` for ``i = 0 .. layers - 1`` (``layers`` and ``activation`` are the spec's
+    scalars); a forward pass is one matrix product per layer. Then the nearest of
+    ``latent_centroids`` ``(k, b)``; ``centroids`` ``(k, d)`` and ``thresholds`` ``(k,)`` give the
+    prepared-space distance and outlier flag; ``reference`` ``(d,)`` is the mean fit row (where
+    explanations start).
+    """
+
+    kind = "latent_centroid"
+    arrays = ("latent_centroids", "centroids", "labels", "thresholds", "reference")
+    MAX_LAYERS = 8
+    """Most encoder layers a bundle may declare."""
+
+    def __init__(
+        self, n_features: int, values: Mapping[str, np.ndarray], *, activation: str, layers: int
+    ) -> None:
+        super().__init__(n_features, values)
+        self.activation = activation
+        self.layers = layers
+
+    @staticmethod
+    def layer_arrays(layers: int) -> tuple[str, ...]:
+        """Names of the encoder's arrays for ``layers`` layers.
+
+        Examples
+        --------
+        >>> LatentCentroidRule.layer_arrays(2)
+        ('encoder_w0', 'encoder_b0', 'encoder_w1', 'encoder_b1')
+        """
+        return tuple(name for i in range(layers) for name in (f"encoder_w{i}", f"encoder_b{i}"))
+
+    @property
+    def encoder(self) -> Encoder:
+        """The encoder rebuilt from the arrays (checked by :meth:`check`)."""
+        v = self.values
+        return Encoder(
+            tuple(v[f"encoder_w{i}"] for i in range(self.layers)),
+            tuple(v[f"encoder_b{i}"] for i in range(self.layers)),
+            self.activation,
+        )
+
+    def check(self) -> None:
+        """Check the activation, the layers' chain from ``n_features`` to ``b``, and the rest."""
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(
+                f"activation {quote_value(self.activation)} is not one of {sorted(ACTIVATIONS)}"
+            )
+        width = self.n_features
+        for i in range(self.layers):
+            _need(self.values[f"encoder_w{i}"], f"encoder_w{i}", "f", (width, None))
+            width = int(self.values[f"encoder_w{i}"].shape[1])
+            if width == 0:
+                raise ValueError(f"array 'encoder_w{i}' has no output unit")
+            _need(self.values[f"encoder_b{i}"], f"encoder_b{i}", "f", (width,))
+        latent = self.values["latent_centroids"]
+        _need(latent, "latent_centroids", "f", (None, width))
+        k = latent.shape[0]
+        if k == 0:
+            raise ValueError("array 'latent_centroids' is empty")
+        _need(self.values["centroids"], "centroids", "f", (k, self.n_features))
+        _need(self.values["labels"], "labels", "i", (k,))
+        _need(self.values["thresholds"], "thresholds", "f", (k,))
+        _need(self.values["reference"], "reference", "f", (self.n_features,))
+        self._encoder = self.encoder
+
+    def assign(self, X: Any) -> ServingBatch:
+        """Nearest latent centre; prepared-space distance and outlier flag."""
+        arr = as_matrix(X, self.n_features)
+        encoder = getattr(self, "_encoder", None) or self.encoder
+        return assign_latent_centroid(
+            arr,
+            encoder.encode(arr),
+            self.values["latent_centroids"],
+            self.values["centroids"],
+            self.values["labels"],
+            self.values["thresholds"],
+        )
+
+
 _RULES: dict[str, type[ServingRule]] = {
-    rule.kind: rule for rule in (CentroidRule, MixtureRule, CoreSampleRule)
+    rule.kind: rule for rule in (CentroidRule, MixtureRule, CoreSampleRule, LatentCentroidRule)
 }
+
+
+def _count_of(spec: Mapping[str, Any], key: str, low: int, high: int | None) -> int:
+    """``spec[key]`` as a count: a JSON integer (not a float, text or boolean) within bounds.
+
+    Examples
+    --------
+    >>> _count_of({"layers": 2}, "layers", 1, 8)
+    2
+    >>> _count_of({"layers": 2.9}, "layers", 1, 8)
+    Traceback (most recent call last):
+    ...
+    ValueError: 'layers' should be a whole number, not 2.9
+    """
+    value = spec[key]
+    if type(value) is not int:
+        raise ValueError(f"{quote_value(key)} should be a whole number, not {value!r}")
+    if value < low or (high is not None and value > high):
+        bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise ValueError(f"{quote_value(key)}={value} should be {bounds}")
+    return value
 
 
 def load_serving_rule(spec: Mapping[str, Any], data: bytes) -> ServingRule:
@@ -217,15 +336,23 @@ def load_serving_rule(spec: Mapping[str, Any], data: bytes) -> ServingRule:
             f"serving bundle: unknown rule kind {quote_value(kind)}; known: {sorted(_RULES)}"
         )
     try:
-        n_features = int(spec["n_features"])
+        n_features = _count_of(spec, "n_features", 1, None)
+        names = rule_type.arrays
+        if rule_type is LatentCentroidRule:
+            layers = _count_of(spec, "layers", 1, LatentCentroidRule.MAX_LAYERS)
+            names = (*names, *LatentCentroidRule.layer_arrays(layers))
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-            absent = [name for name in rule_type.arrays if name not in npz.files]
+            absent = [name for name in names if name not in npz.files]
             if absent:
                 raise ValueError(f"missing array(s) {absent}")
-            values = {name: npz[name] for name in rule_type.arrays}
+            values = {name: npz[name] for name in names}
             values.update({n: npz[n] for n in rule_type.optional_arrays if n in npz.files})
         if rule_type is CoreSampleRule:
             rule: ServingRule = CoreSampleRule(n_features, values, eps=float(spec["eps"]))
+        elif rule_type is LatentCentroidRule:
+            rule = LatentCentroidRule(
+                n_features, values, activation=str(spec["activation"]), layers=layers
+            )
         else:
             rule = rule_type(n_features, values)
         rule.check()

@@ -30,6 +30,7 @@ ALGORITHM_NAMES = {
     "agglomerative": "Agglomerative (Ward)",
     "dbscan": "DBSCAN",
     "gmm": "Gaussian mixture",
+    "autoencoder": "Autoencoder + K-Means",
 }
 """How the algorithms are named in sentences."""
 

@@ -30,7 +30,7 @@ from lambdas.api import main
 from lambdas.api.main import create_app
 from lambdas.api.routes.datasets import TRAINING_STALE_AFTER
 from lambdas.api.schemas import AssignResponse, ErrorResponse, SegmentsResponse
-from shared.contract.config import DatasetConfig
+from shared.contract.config import ALL_ALGORITHMS, DatasetConfig
 from shared.contract.layout import SERVING_PARAMS_PATH, ModelLayout, model_key, serving_arrays_path
 from shared.contract.manifest import CurrentPointer, Manifest, SourceInfo
 from shared.exceptions import UntrustedTypeError
@@ -63,10 +63,10 @@ class World:
 
 @pytest.fixture(scope="module")
 def trained() -> TrainingOutput:
-    """The Mall customers through the real pipeline, once per module (k up to 6: fewer files)."""
-    return train_segments(
-        MALL.read_bytes(), filename=MALL.name, config=DatasetConfig(k_max=6), dataset="mall"
-    )
+    """The Mall customers through the real pipeline, once per module (k up to 6: fewer files),
+    with every algorithm (the opt-in autoencoder too)."""
+    config = DatasetConfig(k_max=6, algorithms=list(ALL_ALGORITHMS))
+    return train_segments(MALL.read_bytes(), filename=MALL.name, config=config, dataset="mall")
 
 
 @pytest.fixture(scope="module")
@@ -346,7 +346,7 @@ def test_assign_event_answers_in_request_order(mall: Manifest) -> None:
     assert rich.segment_id != careful.segment_id  # opposite corners of the income/spend map
 
 
-@pytest.mark.parametrize("algorithm", ["kmeans", "gmm"])
+@pytest.mark.parametrize("algorithm", ["kmeans", "gmm", "autoencoder"])
 def test_assign_reproduces_training_segments(
     mall: Manifest, trained: TrainingOutput, algorithm: str
 ) -> None:
@@ -426,6 +426,7 @@ def test_explain_returns_exact_reasons_for_every_algorithm(mall: Manifest) -> No
         )
         assert status == 200, body
         answer = AssignResponse.model_validate(body)
+        assert answer.algorithm == algorithm
         for row in answer.assignments:
             explanation = row.explanation
             assert explanation is not None

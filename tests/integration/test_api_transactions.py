@@ -30,7 +30,13 @@ TOKEN = "read-5d1c7b3a9e2f4a6c8b0d"
 
 @pytest.fixture(scope="module")
 def orders() -> pd.DataFrame:
-    return planted_order_lines(90, seed=2).frame
+    """Planted lines whose Country is the customer's (carried to the customer table and
+    profiled; the lines sent for assignment carry it too, and it must not get in the way)."""
+    frame = planted_order_lines(90, seed=2).frame
+    ids = sorted(frame["CustomerID"].dropna().unique())
+    countries = ["United Kingdom", "France", "Germany"]
+    frame["Country"] = frame["CustomerID"].map({c: countries[i % 3] for i, c in enumerate(ids)})
+    return frame
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +72,7 @@ def test_training_lines_reproduce_the_training_segments(
     api: Mangum, orders: pd.DataFrame, trained: TrainingOutput
 ) -> None:
     assert trained.transactions is not None
+    assert trained.transactions.attributes == ["Country"]
     as_of = trained.transactions.spec.as_of
     status, body = send(api, "orders", {"transactions": records(orders), "as_of": as_of})
     assert status == 200, body

@@ -579,3 +579,11 @@ def test_upload_waits_past_a_last_delivery_report_until_the_outcome(tmp_path: Pa
     assert found is not None
     assert found.failure is not None
     assert found.failure.error_type == "InternalError"
+
+
+def test_algorithm_choices_are_every_algorithm_a_config_may_name() -> None:
+    # The CLI keeps its own tuple (it starts without importing pydantic): it must not drift.
+    from cli.main import ALGORITHM_CHOICES
+    from shared.contract.config import ALL_ALGORITHMS
+
+    assert ALGORITHM_CHOICES == ALL_ALGORITHMS

@@ -19,6 +19,7 @@ import pytest
 from sklearn.cluster import DBSCAN
 from sklearn.mixture import GaussianMixture
 
+from shared.contract.config import ALL_ALGORITHMS, DatasetConfig
 from shared.contract.manifest import CurrentPointer, SourceInfo
 from shared.contract.profiles import NumericSummary, SegmentProfile, SegmentSet
 from shared.serving.attribution import (
@@ -55,7 +56,8 @@ def _npz(**arrays: Any) -> bytes:
 @pytest.fixture(scope="module")
 def mall(tmp_path_factory: pytest.TempPathFactory) -> SegmentationModel:
     store = LocalModelStore(tmp_path_factory.mktemp("mall"))
-    output = train_segments(MALL.read_bytes(), filename=MALL.name, dataset="mall")
+    config = DatasetConfig(algorithms=list(ALL_ALGORITHMS))  # the opt-in autoencoder too
+    output = train_segments(MALL.read_bytes(), filename=MALL.name, dataset="mall", config=config)
     source = SourceInfo(key="uploads/mall/x.csv", sha256="0" * 64, size=1)
     publish_version(store, "mall", "v1", output, source, created_at=datetime.now(UTC))
     write_current(store, "mall", CurrentPointer(version="v1", updated_at=datetime.now(UTC)))
@@ -107,6 +109,13 @@ def _independent_margin(rule: Any, X: np.ndarray, labels: np.ndarray, runner: np
         a = np.array([pos[int(x)] for x in labels])
         b = np.array([pos[int(x)] for x in runner])
         return np.log(p[rows, a]) - np.log(p[rows, b])
+    if rule.kind == "latent_centroid":
+        d2 = squared_distances(rule.encoder.encode(X), v["latent_centroids"])
+        pos = {int(lab): i for i, lab in enumerate(v["labels"].tolist())}
+        rows = np.arange(X.shape[0])
+        a = np.array([pos[int(x)] for x in labels])
+        b = np.array([pos[int(x)] for x in runner])
+        return d2[rows, b] - d2[rows, a]
     return None
 
 
@@ -129,7 +138,7 @@ def test_terms_sum_to_the_rule_margin_for_every_mall_model(mall: SegmentationMod
         want = _independent_margin(rule, X, batch.labels[has], att.runner_up[has])
         if want is not None:
             np.testing.assert_allclose(att.margin[has], want, rtol=1e-7, atol=1e-7, err_msg=what)
-    assert kinds == {"nearest_centroid", "gaussian_mixture", "core_sample"}
+    assert kinds == {"nearest_centroid", "gaussian_mixture", "core_sample", "latent_centroid"}
 
 
 def test_the_answer_lists_columns_whose_sum_is_the_margin(mall: SegmentationModel) -> None:

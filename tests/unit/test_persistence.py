@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from sklearn.preprocessing import FunctionTransformer
 
-from shared.contract.config import DatasetConfig
+from shared.contract.config import ALL_ALGORITHMS, DatasetConfig
 from shared.engine.clustering import fit_candidates
 from shared.engine.persistence import TRUSTED_TYPES, dump_artifact, load_artifact, untrusted_types
 from shared.engine.preprocess import fit_preprocessor
@@ -64,7 +64,8 @@ def real_artifacts() -> dict[str, Any]:
     """Every kind of object a training run persists, fitted on a small mixed table."""
     table = clean_training_table(customer_table(), DatasetConfig(k_max=3))
     prepared = fit_preprocessor(table.features, table.columns)
-    fits = fit_candidates(prepared.X, DatasetConfig(k_max=3))
+    every = DatasetConfig(k_max=3, algorithms=list(ALL_ALGORITHMS))  # the opt-in ones too
+    fits = fit_candidates(prepared.X, every)
     objects: dict[str, Any] = {"preprocessor": prepared.transformer, "X": prepared.X}
     for algorithm, fit in fits.items():
         objects[algorithm] = fit.models[0].assigner
@@ -96,7 +97,7 @@ def test_round_trip_preprocessor(real_artifacts: dict[str, Any]) -> None:
     np.testing.assert_array_equal(loaded.transform(frame), transformer.transform(frame))
 
 
-@pytest.mark.parametrize("algorithm", ["kmeans", "agglomerative", "dbscan", "gmm"])
+@pytest.mark.parametrize("algorithm", ALL_ALGORITHMS)
 def test_round_trip_every_assigner(real_artifacts: dict[str, Any], algorithm: str) -> None:
     assigner = real_artifacts[algorithm]
     X = real_artifacts["X"]

@@ -27,7 +27,7 @@ import pytest
 
 import shared.engine.schema as schema
 import shared.serving.values as values
-from shared.contract.config import DatasetConfig
+from shared.contract.config import ALL_ALGORITHMS, DatasetConfig
 from shared.contract.layout import SERVING_PARAMS_PATH, ModelLayout, serving_arrays_path
 from shared.contract.manifest import ColumnSchema, CurrentPointer, Manifest, SourceInfo
 from shared.engine.bundle import build_serving_artifacts
@@ -108,7 +108,9 @@ def _enriched_mall_csv() -> bytes:
 @pytest.fixture(scope="module")
 def mall(tmp_path_factory: pytest.TempPathFactory) -> SegmentationModel:
     store = LocalModelStore(tmp_path_factory.mktemp("mall"))
-    output = train_segments(MALL.read_bytes(), filename=MALL.name, dataset="mall")
+    # Every algorithm, the opt-in autoencoder too.
+    config = DatasetConfig(algorithms=list(ALL_ALGORITHMS))
+    output = train_segments(MALL.read_bytes(), filename=MALL.name, dataset="mall", config=config)
     _publish(store, "mall", output)
     return SegmentationModel.open(store, "mall", "v1")
 
@@ -247,7 +249,7 @@ def test_every_mall_model_gives_the_reference_answers(mall: SegmentationModel) -
         {str(k): v for k, v in r.items() if k != "CustomerID"} for r in csv.DictReader(MALL.open())
     ]
     checked = _compare_every_model(mall, records + rows)
-    assert checked == 3 * 9 + 1  # kmeans, gmm, agglomerative at k = 2..10, and dbscan
+    assert checked == 4 * 9 + 1  # kmeans, gmm, agglomerative, autoencoder at k = 2..10; dbscan
 
 
 def test_rules_equal_the_assigners_on_the_prepared_matrix(mall: SegmentationModel) -> None:

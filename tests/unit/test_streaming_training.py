@@ -86,15 +86,25 @@ def test_a_file_within_the_sample_gives_the_in_memory_result() -> None:
 def test_profiles_of_a_sampled_file_count_every_row() -> None:
     frame = _synthetic(6_000)
     data = frame.to_csv(index=False).encode()
-    config = DatasetConfig(algorithms=["kmeans"], k_max=4)
+    # The opt-in autoencoder too: pass 2 encodes every chunk with the sample's network.
+    config = DatasetConfig(algorithms=["kmeans", "autoencoder"], k_max=4)
     out = train_streaming(
         TableSource.from_bytes(data, "s.csv"), config=config, sample_rows=1_000, chunk_rows=700
     )
     assert (out.rows.read, out.rows.used) == (6_000, 6_000)
     assigned = _assignments(out)
     assert assigned["customer_id"].tolist() == frame["customer_id"].tolist()  # upload order
-    segments = out.profiles.sets[out.profiles.chosen["kmeans"]]
-    by_segment = frame.groupby(assigned["kmeans"].to_numpy())
+    for algorithm in ("kmeans", "autoencoder"):
+        _check_exact_profiles(out, frame, assigned, algorithm)
+    assert "hash sample of 1,000 of 6,000 rows" in out.warnings[0]
+    assert ProfileCatalog.model_validate_json(out.artifacts[PROFILES_PATH]) == out.profiles
+
+
+def _check_exact_profiles(
+    out: TrainingOutput, frame: pd.DataFrame, assigned: pd.DataFrame, algorithm: str
+) -> None:
+    segments = out.profiles.sets[out.profiles.chosen[algorithm]]
+    by_segment = frame.groupby(assigned[algorithm].to_numpy())
     for segment in segments.segments:
         rows = by_segment.get_group(segment.segment_id)
         assert segment.size == len(rows)
@@ -107,8 +117,6 @@ def test_profiles_of_a_sampled_file_count_every_row() -> None:
         assert segment.categorical["region"] == pytest.approx(expected, rel=1e-12)
         assert segment.description.startswith(f"{len(rows):,} customers")
     assert sum(s.size for s in segments.segments) == 6_000
-    assert "hash sample of 1,000 of 6,000 rows" in out.warnings[0]
-    assert ProfileCatalog.model_validate_json(out.artifacts[PROFILES_PATH]) == out.profiles
 
 
 @pytest.mark.slow

@@ -426,3 +426,55 @@ def test_several_amount_columns_take_the_first_unless_the_config_names_one() -> 
     named = to_customer_table(frame, DatasetConfig(amount_column="Amount USD"))
     assert named is not None
     assert list(named.frame["monetary"]) == [33.0, 11.0]
+
+
+def _with_customer_columns(frame: pd.DataFrame, seed: int = 5) -> pd.DataFrame:
+    """The planted lines with a per-customer Country and age band (as a real export has them),
+    one missing Country cell, and a line-level Channel that varies within customers."""
+    rng = np.random.default_rng(seed)
+    out = frame.copy()
+    ids = out["CustomerID"].dropna().unique()
+    places = rng.choice(["United Kingdom", "France", "Germany"], ids.size)
+    country = dict(zip(ids, places, strict=True))
+    band = dict(zip(ids, rng.choice(["18-34", "35-54", "55+"], ids.size), strict=True))
+    out["Country"] = out["CustomerID"].map(country)
+    out["AgeBand"] = out["CustomerID"].map(band)
+    out.loc[out.index[out["CustomerID"].notna()][0], "Country"] = None
+    out["Channel"] = rng.choice(["web", "store"], len(out))
+    return out
+
+
+def test_per_customer_columns_are_carried_and_profiled_not_clustered() -> None:
+    planted = planted_order_lines(300, seed=4)
+    lines = _with_customer_columns(planted.frame)
+    table = to_customer_table(lines, DatasetConfig())
+    assert table is not None
+    # Country, AgeBand: one value per customer; Description, StockCode, Channel vary.
+    assert table.summary.attributes == ["Country", "AgeBand"]
+    assert "carried and profiled per segment: 'Country', 'AgeBand'" in table.summary.evidence[-1]
+    by_customer = lines.dropna(subset=["CustomerID"]).groupby("CustomerID")
+    expected = by_customer["Country"].agg(lambda s: s.dropna().iloc[0])
+    got = table.frame.set_index("CustomerID")["Country"]
+    assert got.to_dict() == {str(int(k)): v for k, v in expected.items()}
+    # Another line order: the same carried values.
+    again = to_customer_table(lines.sample(frac=1.0, random_state=2), DatasetConfig())
+    assert again is not None
+    pd.testing.assert_frame_equal(table.frame, again.frame, check_exact=True)
+
+    out = train_segments(lines.to_csv(index=False).encode(), filename="orders.csv")
+    roles = {c.name: (c.used, c.profiled) for c in out.columns}
+    assert roles["Country"] == roles["AgeBand"] == (False, True)
+    assert out.transactions is not None
+    assert out.transactions.attributes == ["Country", "AgeBand"]
+    ids = pd.read_csv(io.BytesIO(out.artifacts[ASSIGNMENTS_PATH]), compression="gzip")
+    segments = out.profiles.sets[out.profiles.champion]
+    countries = got.reindex(ids["CustomerID"].astype(str)).to_numpy()
+    for segment in segments.segments:
+        mine = countries[ids[out.champion].to_numpy() == segment.segment_id]
+        share = float(np.mean(mine == "France"))
+        assert segment.categorical["Country"].get("France", 0.0) == pytest.approx(share, abs=0.01)
+    # Named in the config's features, an attribute is clustered on.
+    rfm = list(table.summary.spec.features)
+    chosen = DatasetConfig(features=[*rfm, "Country"], algorithms=["kmeans"], k_max=4)
+    clustered = train_segments(lines.to_csv(index=False).encode(), filename="o.csv", config=chosen)
+    assert {c.name: c.used for c in clustered.columns}["Country"] is True

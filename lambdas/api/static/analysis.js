@@ -8,7 +8,7 @@ import { filtersActive, passesFilters } from './filters.js';
 import { currentLabels, state } from './state.js';
 
 const EDA_PREFIXES = ['hist:', 'scatter_matrix', 'violin:', 'box:', 'bar:', 'correlation', 'missing'];
-const MODEL_ORDER = ['elbow', 'silhouette_by_k', 'gmm_bic', 'dbscan_kdistance', 'segment_silhouette', 'dendrogram'];
+const MODEL_ORDER = ['elbow', 'silhouette_by_k', 'gmm_bic', 'autoencoder_bottleneck', 'dbscan_kdistance', 'segment_silhouette', 'dendrogram'];
 const LIVE_SILHOUETTE = 'segment_silhouette';
 // Figures this dashboard owns and draws from plots.json's points (shared/contract/plots.py): the
 // maps (map.js), the comparison (an HTML table) and the silhouette per segment (live, for the
@@ -17,7 +17,7 @@ const LIVE_SILHOUETTE = 'segment_silhouette';
 const DASHBOARD_OWNED = ['pca', 'tsne', 'comparison', 'silhouette:'];
 const isOwned = (name) => DASHBOARD_OWNED.some((p) => (p.endsWith(':') ? name.startsWith(p) : name === p));
 // Model figures that belong to one algorithm without saying so in their name.
-const FIGURE_ALGORITHM = { gmm_bic: 'gmm', dbscan_kdistance: 'dbscan', dendrogram: 'agglomerative' };
+const FIGURE_ALGORITHM = { gmm_bic: 'gmm', autoencoder_bottleneck: 'autoencoder', dbscan_kdistance: 'dbscan', dendrogram: 'agglomerative' };
 
 let figureObserver = null;
 

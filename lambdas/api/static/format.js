@@ -26,8 +26,8 @@ export function fmtNum(v, digits) {
 export const fmtPct = (share) => (share === null || share === undefined ? '–' : `${(share * 100).toFixed(share < 0.1 ? 1 : 0)}%`);
 export const modelKey = (algo, k) => (k === null || k === undefined ? algo : `${algo}-k${k}`);
 export const segColor = (id) => (id < 0 ? OUTLIER_COLOR : PALETTE[((id % PALETTE.length) + PALETTE.length) % PALETTE.length]);
-const ALGO_NAMES = { kmeans: 'K-Means', gmm: 'GMM', agglomerative: 'Agglomerative', dbscan: 'DBSCAN' };
-export const ALGO_TITLES = { gmm: 'Gaussian mixture model', agglomerative: 'Agglomerative (Ward)', dbscan: 'DBSCAN (density based)', kmeans: 'K-Means' };
+const ALGO_NAMES = { kmeans: 'K-Means', gmm: 'GMM', agglomerative: 'Agglomerative', dbscan: 'DBSCAN', autoencoder: 'Autoencoder' };
+export const ALGO_TITLES = { gmm: 'Gaussian mixture model', agglomerative: 'Agglomerative (Ward)', dbscan: 'DBSCAN (density based)', kmeans: 'K-Means', autoencoder: 'Autoencoder + K-Means (latent space)' };
 export const algoName = (a) => ALGO_NAMES[a] || a;
 /** "Spending Score (1-100)" -> "Spending Score": units go to the tooltip, not the card. */
 export const shortName = (name) => String(name).replace(/\s*\([^)]*\)\s*$/, '') || String(name);
