@@ -422,7 +422,7 @@ def test_every_mall_model_answers_as_the_row_by_row_reference(
             assert 2 * len(sentences) < len(listed), f"{algorithm} k={k}"
         else:
             assert 2 * len(sentences) > len(listed), f"{algorithm} k={k}"
-    assert kinds == {"nearest_centroid", "gaussian_mixture", "core_sample"}
+    assert kinds == {"nearest_centroid", "gaussian_mixture", "core_sample", "latent_centroid"}
     assert noise > 0  # DBSCAN noise customers were explained
     assert towards_runner_up > 0
 
