@@ -205,6 +205,18 @@ class SegmentExplainer:
                 self._label_start[j] = len(labels)
                 labels.extend([None, *(s.label for s in self._onehot[column].slots)])
         self._labels = np.array(labels, dtype=object)
+        # What a margin measures: the rule's, a DBSCAN noise point's, inside DBSCAN's only segment.
+        self._kinds = np.array(
+            [
+                MARGIN_KINDS[rule.kind],
+                MARGIN_KINDS["core_sample_noise"],
+                MARGIN_KINDS["core_sample_alone"],
+            ],
+            dtype=object,
+        )
+        # Templates met so far, by (column, label, runner-up, towards own, noise, category):
+        # a model has a bounded number, and their mappings are only ever copied.
+        self._templates: dict[tuple[int, int, int, int, int, int], _Template] = {}
         # Per column and label: the segment mean (numeric) or category shares (categorical).
         self._means: dict[str, dict[int, float]] = {}
         self._shares: dict[str, dict[int, dict[str, float]]] = {}
@@ -232,14 +244,15 @@ class SegmentExplainer:
                 raw = X[:, num.output] * num.scale + num.mean
                 if num.log1p:
                     raw = np.expm1(raw)
-                # Rounded to 9 decimals: 120 comes back as 120.0, not 120.00000000000001.
-                values[:, position] = np.round(raw, 9)
+                values[:, position] = raw
                 continue
             block = X[:, [s.output for s in self._onehot[column].slots]]
             hit = block.argmax(axis=1)
             known = block[np.arange(X.shape[0]), hit] > 0
             values[:, position] = np.where(known, hit + 1, 0)
-        return values
+        # Rounded to 9 decimals: 120 comes back as 120.0, not 120.00000000000001 (the codes
+        # are whole numbers already).
+        return np.round(values, 9)
 
     # the answer --------------------------------------------------------------------------------
 
@@ -255,29 +268,26 @@ class SegmentExplainer:
         per_column = att.terms @ self.groups.matrix  # (n, m)
         top = min(self.top, per_column.shape[1])
         order = np.argsort(-np.abs(per_column), axis=1, kind="stable")[:, :top]
-        picked = np.take_along_axis(per_column, order, axis=1)
+        rows = np.arange(n)[:, None]
+        picked = per_column[rows, order]
         # Published to DECIMALS places (a 10,000-customer answer is a tenth smaller); ``other``
         # is computed from the rounded parts, so the parts still add up to the margin.
         picked = np.round(picked, DECIMALS)
         margin = np.round(att.margin, DECIMALS)
         baseline = np.round(att.baseline, DECIMALS)
         other = np.round(margin - baseline - picked.sum(axis=1), DECIMALS)
-        contributions = self._contributions(X, batch, att, order, picked)
-        known = np.unique(att.runner_up)
+        # Labels (assigned and runner-up) as positions in the batch's sorted distinct labels.
+        known = np.unique(np.concatenate([batch.labels, att.runner_up]))
+        own = np.searchsorted(known, batch.labels)
+        runner_up = np.searchsorted(known, att.runner_up)
+        contributions = self._contributions(X, att, known, own, runner_up, order, picked)
         versus = np.empty(known.size, dtype=object)
         for i, runner in enumerate(known.tolist()):
             segment = self._segment.get(runner, _OUTLIERS)
             versus[i] = {"segment_id": segment[0], "segment_name": segment[1]}
-        kinds = np.array(
-            [
-                MARGIN_KINDS[self.kind],
-                MARGIN_KINDS["core_sample_noise"],
-                MARGIN_KINDS["core_sample_alone"],
-            ],
-            dtype=object,
-        )[np.where(att.noise, 1, np.where(att.runner_up == NOISE_LABEL, 2, 0))]
+        kinds = self._kinds[np.where(att.noise, 1, np.where(att.runner_up == NOISE_LABEL, 2, 0))]
         # Each row takes the next ``top`` contributions.
-        rows = list(map(list, zip(*[iter(contributions)] * top, strict=True)))
+        grouped = list(map(list, zip(*[iter(contributions)] * top, strict=True)))
         out = [
             {
                 "versus": vs,
@@ -288,12 +298,12 @@ class SegmentExplainer:
                 "contributions": listed,
             }
             for vs, mg, kind, base, rest, listed in zip(
-                versus[np.searchsorted(known, att.runner_up)].tolist(),
+                versus[runner_up].tolist(),
                 margin.tolist(),
                 kinds.tolist(),
                 baseline.tolist(),
                 other.tolist(),
-                rows if top else [[] for _ in range(n)],
+                grouped if top else [[] for _ in range(n)],
                 strict=True,
             )
         ]
@@ -304,24 +314,24 @@ class SegmentExplainer:
     def _contributions(
         self,
         X: np.ndarray,
-        batch: AssignmentBatch,
         att: Attribution,
+        known: np.ndarray,
+        own: np.ndarray,
+        runner_up: np.ndarray,
         order: np.ndarray,
         picked: np.ndarray,
     ) -> list[dict[str, Any]]:
-        """The listed contributions (columns ``order``, amounts ``picked``), row after row."""
+        """The listed contributions (columns ``order``, amounts ``picked``), row after row;
+        ``own`` and ``runner_up`` are each row's labels as positions in ``known``."""
         if order.size == 0:
             return []
-        listed = np.take_along_axis(self._values(X), order, axis=1)
-        categorical = self._categorical[order]
-        category = np.where(categorical, listed, 0.0).astype(np.int64)
-        # One integer code per (column, segment, runner-up, direction, noise, category): its
-        # fixed fields and the text around the value are built once per batch.
-        known = np.unique(np.concatenate([batch.labels, att.runner_up]))
+        listed = self._values(X)[np.arange(order.shape[0])[:, None], order]
+        category = np.where(self._categorical[order], listed, 0.0).astype(np.int64)
+        # One integer code per (column, segment, runner-up, direction, noise, category) in the
+        # batch; its fixed fields and the text around the value are built once per model.
         k = known.size
         width = int(category.max()) + 1
-        row = np.searchsorted(known, batch.labels) * k + np.searchsorted(known, att.runner_up)
-        row = row * 2 + att.noise
+        row = (own * k + runner_up) * 2 + att.noise
         code = ((order * (2 * k * k) + row[:, None]) * 2 + (picked >= 0)) * width + category
         codes, template_of = _distinct(code.ravel())
         labels = known.tolist()
@@ -331,13 +341,14 @@ class SegmentExplainer:
             c, towards_own = divmod(c, 2)
             c, noise = divmod(c, 2)
             c, runner = divmod(c, k)
-            j, own = divmod(c, k)
-            value = self._labels[self._label_start[j] + cat] if cat else None
-            templates.append(
-                self._template(
-                    j, labels[own], labels[runner], bool(towards_own), bool(noise), value
-                )
-            )
+            j, assigned = divmod(c, k)
+            key = (j, labels[assigned], labels[runner], towards_own, noise, cat)
+            template = self._templates.get(key)
+            if template is None:
+                value = self._labels[self._label_start[j] + cat] if cat else None
+                template = self._template(*key[:3], bool(towards_own), bool(noise), value)
+                self._templates[key] = template
+            templates.append(template)
         # One value and one sentence per distinct (template, value) pair, each number formatted
         # once: a value's bits are made dense, then paired with the template.
         distinct_bits, value_of = np.unique(listed.ravel().view(np.int64), return_inverse=True)
