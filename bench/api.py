@@ -318,7 +318,49 @@ def _run(args: argparse.Namespace, env: dict[str, str]) -> int:
     print(f"cold start processes imported: {sorted({m for c in colds for m in c['heavy']})}")
     print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print("batch stages (ms, medians): " + ", ".join(f"{k} {v:.1f}" for k, v in stages))
+    _explain_per_algorithm(store, customers[:1_000], args.repeats)
     return 0
+
+
+def _explain_per_algorithm(store: Any, customers: list[dict[str, Any]], repeats: int) -> None:
+    """Every algorithm's explanations (the opt-in autoencoder too), in process: one customer's
+    p50 and a batch of ``len(customers)`` (the API's ``MAX_EXPLAINED``) with vs without."""
+    import gc
+
+    from shared.contract.config import ALL_ALGORITHMS, DatasetConfig
+    from shared.contract.manifest import CurrentPointer, SourceInfo
+    from shared.serving.model import SegmentationModel
+    from shared.store.base import write_current
+    from shared.training.pipeline import train_segments
+    from shared.training.run import publish_version
+
+    config = DatasetConfig(algorithms=list(ALL_ALGORITHMS))
+    output = train_segments(MALL.read_bytes(), filename=MALL.name, dataset="every", config=config)
+    source = SourceInfo(key="uploads/every/mall_customers.csv", sha256="0" * 64, size=1)
+    publish_version(store, "every", "bench", output, source, created_at=datetime.now(UTC))
+    write_current(store, "every", CurrentPointer(version="bench", updated_at=datetime.now(UTC)))
+    model = SegmentationModel.open(store, "every", "bench").warm()
+    for algorithm in ALL_ALGORITHMS:  # build every explainer before the collector is frozen
+        model.assign_batch(customers[:2], algorithm=algorithm, explain=True)
+    gc.collect()
+    gc.freeze()
+    print(f"\nexplanations per algorithm, in process (Mall, {len(customers)} customers):")
+    print(f"{'algorithm':14} {'single p50':>11} {'batch plain':>12} {'batch reasons':>14} ratio")
+    for algorithm in ALL_ALGORITHMS:
+
+        def answer(batch: list[dict[str, Any]], explain: bool, name: str = algorithm) -> Any:
+            return model.assign_batch(batch, algorithm=name, explain=explain).to_dicts()
+
+        single = [
+            _timed(lambda i=i: answer([customers[i % len(customers)]], True)) for i in range(400)
+        ]
+        plain, reasons = [], []
+        for _ in range(repeats):
+            plain.append(_timed(lambda: answer(customers, False)))
+            reasons.append(_timed(lambda: answer(customers, True)))
+        p, r = statistics.median(plain), statistics.median(reasons)
+        print(f"{algorithm:14} {statistics.median(single) * 1e3:>8.3f} ms {p * 1e3:>9.1f} ms "
+              f"{r * 1e3:>11.1f} ms {r / p:.2f}x")  # fmt: skip
 
 
 def _explain_batches(model: Any, customers: list[dict[str, Any]], repeats: int) -> dict[str, float]:
