@@ -23,6 +23,8 @@ from typing import Any
 
 import pytest
 
+from shared.contract.config import ALL_ALGORITHMS
+
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "data"
 OUTPUT = REPO / "test-output" / "browser"
@@ -94,10 +96,16 @@ def mall_stack() -> Iterator[Any]:
             Body=(DATA / "mall_customers.csv").read_bytes(),
         )
         # A second dataset with two versions, trained while the first tests run: the Mall file
-        # without its config (Gender and Age are used too), first without its last 20
+        # without the Mall config (Gender and Age are used too), first without its last 20
         # customers, then whole. The newer upload becomes current; S3 times have one-second
         # resolution, so the second upload waits until the first model is in (seconds later).
         lines = (DATA / "mall_customers.csv").read_bytes().splitlines(keepends=True)
+        # Every algorithm there, the opt-in autoencoder too.
+        s3.put_object(
+            Bucket=stack.raw_bucket,
+            Key=f"configs/{SHOPPERS}.json",
+            Body=json.dumps({"algorithms": list(ALL_ALGORITHMS)}).encode(),
+        )
         s3.put_object(
             Bucket=stack.raw_bucket, Key=f"uploads/{SHOPPERS}/part.csv", Body=b"".join(lines[:-20])
         )

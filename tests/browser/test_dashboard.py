@@ -402,6 +402,45 @@ def test_data_strings_are_not_parsed_as_html(page: Any, api_url: str) -> None:
     assert page.locator("[data-testid=cards] img").count() == 0
 
 
+def test_the_opt_in_autoencoder_is_a_model_like_the_others(
+    page: Any, api_url: str, shoppers_versions: tuple[str, str]
+) -> None:
+    """The shoppers config asks for every algorithm: the autoencoder's segments, its
+    bottleneck figure and its reasons (integrated gradients) show like any other model's."""
+    summary = get_json(f"{api_url}/datasets/shoppers")
+    model = summary["algorithms"]["autoencoder"]
+    page.goto(f"{api_url}/#algorithm=autoencoder&dataset=shoppers")
+    page.wait_for_selector(f"#cards[data-model$='|autoencoder-k{model['k']}']")
+    assert page.locator("[data-testid=segment-card]").count() == model["n_segments"]
+    button = page.locator("#algo-buttons [data-algo='autoencoder']")
+    assert button.get_attribute("aria-checked") == "true"
+    assert "Autoencoder" in button.inner_text()
+
+    customer = {"Gender": "Female", "Age": 31, **CUSTOMER}
+    for column, value in customer.items():
+        field = page.locator(f"#assign-fields [data-column='{column}']")
+        if column == "Gender":
+            field.select_option(value)
+        else:
+            field.fill(str(value))
+    page.locator("#assign-submit").click()
+    page.wait_for_selector("[data-testid=assign-result] [data-testid=assign-segment]")
+    explained = post_json(
+        f"{api_url}/datasets/shoppers/assign?explain=true&algorithm=autoencoder",
+        {"customers": [customer]},
+    )
+    answer = explained["assignments"][0]
+    assert answer["explanation"]["margin_kind"] == "latent_squared_distance_gap"
+    assert page.locator("[data-testid=assign-segment]").inner_text() == answer["segment_name"]
+    reasons = page.locator("[data-testid=assign-reasons] li").all_inner_texts()
+    assert reasons == [c["text"] for c in answer["explanation"]["contributions"]]
+
+    figure = page.locator(".plot[data-figure='autoencoder_bottleneck']")
+    figure.scroll_into_view_if_needed()
+    page.wait_for_selector(".plot[data-figure='autoencoder_bottleneck'][data-drawn='1']")
+    assert page.script_errors == []
+
+
 def _star(page: Any) -> tuple[float, float]:
     """Where the map draws the typed-in customer (the 'Your customer' trace)."""
     page.wait_for_function(
