@@ -27,17 +27,24 @@ from shared.serving.explanations import attribute
 from shared.serving.rules import LatentCentroidRule, load_serving_rule
 from shared.training.pipeline import train_segments
 
+ACTIVATIONS = ["tanh", "relu", "logistic", "identity"]
 
-@pytest.mark.parametrize("activation", ["tanh", "relu", "logistic", "identity"])
-def test_numpy_encoder_equals_the_mlp_hidden_layer(activation: str) -> None:
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(120, 5))
+
+def _small_network(X: np.ndarray, activation: str, max_iter: int) -> MLPRegressor:
+    """A 5 -> 8 -> 3 -> 8 -> 5 autoencoder, trained briefly (convergence does not matter)."""
     net = MLPRegressor(
-        hidden_layer_sizes=(8, 3, 8), activation=activation, max_iter=60, random_state=0
+        hidden_layer_sizes=(8, 3, 8), activation=activation, max_iter=max_iter, random_state=0
     )
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # not converged in 60 iterations: fine for this check
+        warnings.simplefilter("ignore")  # not converged: fine for these checks
         net.fit(X, X)
+    return net
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_numpy_encoder_equals_the_mlp_hidden_layer(activation: str) -> None:
+    X = np.random.default_rng(0).normal(size=(120, 5))
+    net = _small_network(X, activation, 60)
     # scikit-learn's own forward pass keeps every layer's activations.
     activations = net._forward_pass([X] + [None] * (net.n_layers_ - 1))
     encoder = encoder_of(net)
@@ -82,17 +89,11 @@ def _planted(n: int = 240, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return X, truth
 
 
-@pytest.mark.parametrize("activation", ["tanh", "relu", "logistic", "identity"])
+@pytest.mark.parametrize("activation", ACTIVATIONS)
 def test_pullback_is_the_encoder_gradient(activation: str) -> None:
     rng = np.random.default_rng(3)
     X = rng.normal(size=(60, 5))
-    net = MLPRegressor(
-        hidden_layer_sizes=(8, 3, 8), activation=activation, max_iter=40, random_state=0
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        net.fit(X, X)
-    encoder = encoder_of(net)
+    encoder = encoder_of(_small_network(X, activation, 40))
     G = rng.normal(size=(60, 3))
     got = encoder.pullback(X, G)
     h = 1e-6
