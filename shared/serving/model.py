@@ -142,6 +142,8 @@ class SegmentationModel:
         self._rules: dict[str, ServingRule] = {}
         self._explainers: dict[str, SegmentExplainer] = {}
         self._documents: dict[str, Any] = {}
+        self._person_names: dict[int, str] = {}
+        self._shown_sets: dict[str, SegmentSet] = {}
 
     # construction --------------------------------------------------------------------------
 
@@ -261,6 +263,46 @@ class SegmentationModel:
                 f"model {quote_value(choice.key)}"
             )
         return segments
+
+    def set_person_names(self, names: Mapping[int, str]) -> None:
+        """The names people gave segments (``names.json``: segment id -> name), which answers
+        show instead of the generated ones (:func:`shared.contract.names.resolve_name`: a
+        person's name wins over every other). The model registry sets them when it re-reads
+        the dataset's pointer; a change drops the answers' cached names and reasons.
+
+        Examples
+        --------
+        ``tests/unit/test_model.py`` assigns with and without a person's name.
+        """
+        names = dict(names)
+        if names == self._person_names:
+            return
+        with self._lock:
+            self._person_names = names
+            self._shown_sets = {}
+            self._explainers = {}
+
+    @property
+    def person_names(self) -> dict[int, str]:
+        """The names people gave segments, as last set (segment id -> name)."""
+        return dict(self._person_names)
+
+    def shown_segment_set(self, choice: ModelChoice) -> SegmentSet:
+        """:meth:`segment_set` with the names people gave its segments (see
+        :meth:`set_person_names`); the generated set itself when nobody renamed one."""
+        segments = self.segment_set(choice)
+        names = self._person_names
+        if not any(s.segment_id in names for s in segments.segments):
+            return segments
+        found = self._shown_sets.get(choice.key)
+        if found is None:
+            renamed = [
+                s.model_copy(update={"name": names[s.segment_id]}) if s.segment_id in names else s
+                for s in segments.segments
+            ]
+            found = segments.model_copy(update={"segments": renamed})
+            self._shown_sets[choice.key] = found
+        return found
 
     # lazily loaded artifacts ---------------------------------------------------------------
 
@@ -421,7 +463,7 @@ class SegmentationModel:
         (:mod:`shared.serving.explanations`).
         """
         choice = self.choose(algorithm, k)
-        segments = self.segment_set(choice)
+        segments = self.shown_segment_set(choice)
         rule = self.rule(choice)
         if not records:
             return SegmentAssignments(
@@ -443,7 +485,9 @@ class SegmentationModel:
         found = self._explainers.get(choice.key)
         if found is None:
             found = SegmentExplainer(
-                self.rule(choice), self.serving_params().preprocessing, self.segment_set(choice)
+                self.rule(choice),
+                self.serving_params().preprocessing,
+                self.shown_segment_set(choice),
             )
             self._explainers[choice.key] = found
         return found

@@ -1,4 +1,10 @@
-"""The per-container cache of current models the API serves from."""
+"""The per-container cache of current models the API serves from.
+
+Every time a dataset's ``current.json`` is re-read (at most every ``refresh_seconds``), its
+``names.json`` is re-read too and the names people gave segments go to the models served
+(:meth:`SegmentationModel.set_person_names`): answers show a rename within ``refresh_seconds``
+in every container, and at once in the container that made it (the rename route invalidates).
+"""
 
 from __future__ import annotations
 
@@ -21,6 +27,7 @@ from shared.exceptions import (
 )
 from shared.quoting import quote_value
 from shared.serving.model import SegmentationModel
+from shared.serving.names import read_names
 from shared.store.base import ModelStore, read_current
 
 logger = logging.getLogger(__name__)
@@ -149,6 +156,11 @@ class ModelRegistry:
             if not self._dataset_exists(dataset):
                 raise DatasetNotFoundError(f"no dataset named {quote_value(dataset)}") from None
             raise
+        current = self._entries.get(dataset)
+        if current is not None:  # the names the dataset's current model was last given
+            model.set_person_names(current.model.person_names)
+        else:
+            self._read_names(dataset, [model])
         with self._guard:
             self._pinned[key] = model
             while len(self._pinned) > self._pinned_max:
@@ -185,6 +197,31 @@ class ModelRegistry:
             return self._refresh(dataset, entry, now)
 
     def _refresh(self, dataset: str, entry: _Entry | None, now: float) -> SegmentationModel:
+        model = self._refresh_pointer(dataset, entry, now)
+        with self._guard:
+            pinned = [m for (name, _), m in self._pinned.items() if name == dataset]
+        self._read_names(dataset, [model, *pinned])
+        return model
+
+    def _read_names(self, dataset: str, models: list[SegmentationModel]) -> None:
+        """Give ``models`` the dataset's names (kept as they were when the store is out)."""
+        try:
+            overlay = read_names(self.store, dataset)
+        except TransientStoreError as e:
+            logger.warning(
+                "cannot re-read names.json, keeping the names already served",
+                extra={"dataset": dataset, "error": str(e)},
+            )
+            return
+        names = {
+            int(key): entry.name
+            for key, entry in overlay.names.items()
+            if key.lstrip("-").isdigit()  # a hand-edited key that is no segment id names none
+        }
+        for model in models:
+            model.set_person_names(names)
+
+    def _refresh_pointer(self, dataset: str, entry: _Entry | None, now: float) -> SegmentationModel:
         try:
             pointer = read_current(self.store, dataset)
         except TransientStoreError as e:

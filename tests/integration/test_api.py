@@ -796,6 +796,24 @@ def test_a_segment_name_set_by_a_person_outranks_the_generated_one_and_follows_i
     )
     assert status == 200, body
     assert (body["name"], body["names"]) == ("Weekend regulars", {str(sid): "Weekend regulars"})
+    # Assign answers name the segment as the person did, reasons included.
+    status, body, _ = call(
+        "POST", "/datasets/named/assign", query={"explain": "true"},
+        body={"customers": mall_records()},
+    )  # fmt: skip
+    assert status == 200, body
+    mine = [a for a in body["assignments"] if a["segment_id"] == sid]
+    assert mine
+    assert {a["segment_name"] for a in mine} == {"Weekend regulars"}
+    towards = [
+        c["text"]
+        for a in body["assignments"]
+        for c in a["explanation"]["contributions"]
+        if a["explanation"]["versus"] and a["explanation"]["versus"]["segment_id"] == sid
+    ]
+    assert towards
+    assert all(generated not in text for text in towards)
+    assert any("'Weekend regulars'" in text for text in towards)
     # Any model of any version with that stable id shows the name; the id is what it follows.
     publish(store, trained, "v2", dataset="named")
     status, detail, _ = call("GET", f"/datasets/named/segments/{sid}")
@@ -813,6 +831,8 @@ def test_a_segment_name_set_by_a_person_outranks_the_generated_one_and_follows_i
     assert (status, body["name"], body["names"]) == (200, None, {})
     status, body, _ = call("GET", f"/datasets/named/segments/{sid}")
     assert (body["name"], body["name_source"]) == (generated, "generated")
+    status, body, _ = call("POST", "/datasets/named/assign", body={"customers": mall_records()})
+    assert {a["segment_name"] for a in body["assignments"] if a["segment_id"] == sid} == {generated}
 
 
 def test_a_segments_customers_export_as_csv_a_spreadsheet_opens_safely(

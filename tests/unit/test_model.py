@@ -445,3 +445,38 @@ def test_corrupt_manifest_is_refused_not_a_crash(store: LocalModelStore) -> None
     store.put_bytes(ModelLayout.manifest("tiny", "v1"), b'{"version": "v1"}')
     with pytest.raises(ArtifactError, match=r"tiny version v1 is not a valid manifest"):
         ModelRegistry(store).current("tiny")
+
+
+def test_names_people_gave_segments_reach_answers_and_other_containers(
+    store: LocalModelStore,
+) -> None:
+    """The registry gives models the dataset's names.json each time it re-reads the pointer:
+    a rename shows at once after ``invalidate`` and within ``refresh_seconds`` elsewhere."""
+    from shared.serving.names import set_segment_name
+
+    build_version(store, "tiny", "v1")
+    point_at(store, "tiny", "v1")
+    clock = FakeClock()
+    here = ModelRegistry(store, refresh_seconds=5, clock=clock)
+    elsewhere = ModelRegistry(store, refresh_seconds=5, clock=clock)
+    assert here.current("tiny").assign(RECORDS)[0].segment_name == "kmeans segment 7"
+    assert elsewhere.current("tiny").assign(RECORDS)[0].segment_name == "kmeans segment 7"
+    pinned = here.get("tiny", "v1")
+
+    set_segment_name(store, "tiny", 7, "Weekend regulars")
+    here.invalidate("tiny")
+    answers = here.current("tiny").assign(RECORDS)
+    assert [a.segment_name for a in answers] == [
+        "Weekend regulars", "kmeans segment 3", "Weekend regulars", "Weekend regulars"
+    ]  # fmt: skip
+    assert pinned.assign(RECORDS)[0].segment_name == "Weekend regulars"
+    assert elsewhere.current("tiny").assign(RECORDS)[0].segment_name == "kmeans segment 7"
+    clock.now = 5.0
+    assert elsewhere.current("tiny").assign(RECORDS)[0].segment_name == "Weekend regulars"
+    # Every model of the version: the name follows the stable id.
+    gmm = here.current("tiny").assign_batch(RECORDS, algorithm="gmm").to_dicts()
+    assert {r["segment_name"] for r in gmm if r["segment_id"] == 7} <= {"Weekend regulars"}
+
+    set_segment_name(store, "tiny", 7, None)
+    here.invalidate("tiny")
+    assert here.current("tiny").assign(RECORDS)[0].segment_name == "kmeans segment 7"

@@ -88,7 +88,8 @@ def rename_segment(
     """Set a person's name for a segment of the current version (``null`` clears it).
 
     The name outranks every generated one (known-group label, RFM name, generated name) and
-    follows the segment's stable id into later versions.
+    follows the segment's stable id into later versions. Assign answers show it at once from
+    this container and within the model refresh (``MODEL_REFRESH_SECONDS``) from the others.
     """
     model = registry.get(dataset, None)
     if segment_id not in _known_ids(model):
@@ -96,6 +97,7 @@ def rename_segment(
             f"{model.dataset} version {model.version} has no segment {segment_id}"
         )
     overlay = set_segment_name(store, model.dataset, segment_id, body.name)
+    registry.invalidate(model.dataset)  # the next answer re-reads the names
     return SegmentNameResponse(
         dataset=model.dataset,
         segment_id=segment_id,
