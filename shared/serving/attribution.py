@@ -111,8 +111,10 @@ squared distance to the nearest core sample minus ``eps^2``, ``within_eps`` (DBS
 single segment, whose runner-up is noise) ``eps^2`` minus the squared distance to the nearest
 core sample, ``latent_squared_distance_gap`` the autoencoder's squared-distance gap between
 the runner-up's and the assigned latent centre."""
-QUADRATURE_NODES = 24
-"""Gauss-Legendre nodes of the autoencoder's path integral (see the module notes)."""
+QUADRATURE_NODES = 12
+"""Gauss-Legendre nodes of the autoencoder's path integral (see the module notes): on the Mall
+model at every k, 12 nodes put every term of 1,000 customers within 1e-10 of a 96-node
+integral (8 nodes: 73-82 % of the customers within 1e-9)."""
 QUADRATURE_TOLERANCE = 1e-9
 """Largest gap, relative to ``max(1, |margin|)``, between the terms' sum and ``f(x) - f(r)``
 before a row is integrated again with twice the nodes."""
