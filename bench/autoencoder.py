@@ -143,9 +143,10 @@ def _run(name: str, data: bytes, truth: np.ndarray | None, repeats: int) -> None
         f"({deep / base:.2f}x)"
     )
     if truth is not None:
-        k = int(np.unique(truth).size)
-        at_k = _truth_k_ari(data, truth, k)
-        print(f"  ARI at the true k={k}: " + ", ".join(f"{a} {v:.3f}" for a, v in at_k.items()))
+        true_k = int(np.unique(truth).size)
+        at_k = _truth_k_ari(data, truth, true_k)
+        scores = ", ".join(f"{a} {v:.3f}" for a, v in at_k.items())
+        print(f"  ARI at the true k={true_k}: {scores}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,9 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,6 +36,11 @@ from typing import Any
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a file (`python bench/x.py`, make bench) too
+    sys.path.insert(1, str(ROOT))
+
+from bench.children import peak_mb, run_child  # noqa: E402
+
 LAMBDA_MAX_MB = 10_240
 NEW_ACCOUNT_MB = 3_008
 LAMBDA_TIMEOUT_S = 900
@@ -117,10 +119,6 @@ def order_lines_csv(n_lines: int, n_customers: int, path: Path, *, seed: int = 0
     return n
 
 
-def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
 def _child_train(table: Path) -> dict[str, Any]:
     import sklearn.cluster  # noqa: F401  (imported before the clock, as in bench.train)
 
@@ -133,7 +131,7 @@ def _child_train(table: Path) -> dict[str, Any]:
     assert output.transactions is not None, "the order lines were not recognised"
     return {
         "seconds": seconds,
-        "peak_mb": _peak_mb(),
+        "peak_mb": peak_mb(),
         "timings": output.timings,
         "customers": output.transactions.customers,
         "lines": output.transactions.lines,
@@ -164,19 +162,7 @@ def _child_floor(table: Path) -> dict[str, Any]:
     )
     seconds = time.perf_counter() - started
     return {"seconds": seconds, "read": read, "aggregate": seconds - read, "customers": len(out),
-            "peak_mb": _peak_mb()}  # fmt: skip
-
-
-def _run_child(*args: str) -> dict[str, Any]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "POWERTOOLS_LOG_LEVEL": "WARNING"}
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.orders", "--child", *args],
-        cwd=ROOT, capture_output=True, text=True, check=False, env=env,
-    )  # fmt: skip
-    if done.returncode != 0:
-        raise RuntimeError(f"child {args[0]} failed:\n{done.stderr[-3000:]}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+            "peak_mb": peak_mb()}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -202,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         # Generated in a child too: Linux keeps a process's peak resident set across fork and
         # exec, so a parent that built the table would lend its peak to every measured child.
         sizes = (str(_count(args.lines)), str(_count(args.customers)))
-        n = int(_run_child("generate", str(path), *sizes)["lines"])
+        n = int(run_child("bench.orders", "generate", str(path), *sizes)["lines"])
         print(
             f"order lines: {n:,} lines, {path.stat().st_size / 2**20:,.0f} MB CSV "
             f"(written in {time.perf_counter() - started:.0f} s)",
@@ -210,8 +196,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         trains, floors = [], []
         for _ in range(max(1, args.repeat)):
-            floors.append(_run_child("floor", str(path)))
-            trains.append(_run_child("train", str(path)))
+            floors.append(run_child("bench.orders", "floor", str(path)))
+            trains.append(run_child("bench.orders", "train", str(path)))
     train = sorted(trains, key=lambda r: r["seconds"])[(len(trains) - 1) // 2]
     floor = sorted(floors, key=lambda r: r["seconds"])[(len(floors) - 1) // 2]
     peak = float(np.median([r["peak_mb"] for r in trains]))

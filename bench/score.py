@@ -25,9 +25,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +35,11 @@ from typing import Any
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a file (`python bench/x.py`, make bench) too
+    sys.path.insert(1, str(ROOT))
+
+from bench.children import peak_mb, run_child  # noqa: E402
+
 TRAIN_ROWS = 100_000
 WRITE_CHUNK = 1_000_000
 NUMERIC = ["age", "tenure", "visits", "basket", "returns", "discount", "spend", "online_spend"]
@@ -72,10 +75,6 @@ def write_table(path: Path, n_rows: int, *, seed: int = 0) -> None:
             out.write(frame.to_csv(index=False, header=start == 0).encode())
 
 
-def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
 def _child_floor(table: Path, models: Path, out: Path) -> dict[str, Any]:
     import pandas as pd
 
@@ -94,7 +93,7 @@ def _child_floor(table: Path, models: Path, out: Path) -> dict[str, Any]:
     pd.DataFrame({"customer_id": frame["customer_id"], "segment": segment}).to_csv(
         out, index=False, compression={"method": "gzip", "compresslevel": SCORE_GZIP_LEVEL}
     )
-    return {"seconds": time.perf_counter() - started, "rows": len(frame), "peak_mb": _peak_mb()}
+    return {"seconds": time.perf_counter() - started, "rows": len(frame), "peak_mb": peak_mb()}
 
 
 def _child_score(table: Path, models: Path, out: Path) -> dict[str, Any]:
@@ -107,7 +106,7 @@ def _child_score(table: Path, models: Path, out: Path) -> dict[str, Any]:
     with out.open("wb") as sink:
         summary = score_file(TableSource.from_path(table), model, {"csv.gz": sink})
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "rows": summary.rows, "peak_mb": _peak_mb()}
+    return {"seconds": seconds, "rows": summary.rows, "peak_mb": peak_mb()}
 
 
 def _train(table: Path, models: Path) -> None:
@@ -137,20 +136,6 @@ def _train(table: Path, models: Path) -> None:
     )
 
 
-def _run_child(*args: str) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.score", "--child", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"child {args[0]} failed:\n{done.stderr[-3000:]}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark (or, with ``--child``, one measured child)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -177,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(args.repeat):
             for kind in ("floor", "score"):
                 out = folder / f"{kind}.csv.gz"
-                runs[kind].append(_run_child(kind, str(table), str(models), str(out)))
+                runs[kind].append(run_child("bench.score", kind, str(table), str(models), str(out)))
                 out.unlink()
         rates = {}
         for kind, results in runs.items():

@@ -46,8 +46,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -59,6 +57,11 @@ from typing import Any
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a file (`python bench/x.py`, make bench) too
+    sys.path.insert(1, str(ROOT))
+
+from bench.children import peak_mb, run_child  # noqa: E402
+
 MALL = ROOT / "data" / "mall_customers.csv"
 MALL_FEATURES = ["Annual Income (k$)", "Spending Score (1-100)"]
 SIZES = {"mall": 0, "100k": 100_000, "1m": 1_000_000}
@@ -125,10 +128,6 @@ def synthetic_table(n_rows: int, *, seed: int = 0) -> bytes:
     return frame.to_csv(index=False).encode()
 
 
-def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
 def _child_prepare(table: Path, config_json: str, out: Path) -> dict[str, Any]:
     from shared.contract.config import parse_config
     from shared.engine.loading import read_table
@@ -149,7 +148,7 @@ def _child_kmeans(matrix: Path) -> dict[str, Any]:
     started = time.perf_counter()
     for k in range(2, 11):
         KMeans(n_clusters=k).fit(X)
-    return {"seconds": time.perf_counter() - started, "peak_mb": _peak_mb()}
+    return {"seconds": time.perf_counter() - started, "peak_mb": peak_mb()}
 
 
 def _child_train(table: Path, config_json: str) -> dict[str, Any]:
@@ -165,7 +164,7 @@ def _child_train(table: Path, config_json: str) -> dict[str, Any]:
     seconds = time.perf_counter() - started
     return {
         "seconds": seconds,
-        "peak_mb": _peak_mb(),
+        "peak_mb": peak_mb(),
         "comparison_seconds": comparison_seconds(output.timings),
         "timings": output.timings,
         "champion": output.champion,
@@ -187,7 +186,7 @@ def _child_stream(table: Path, workers: int) -> dict[str, Any]:
     output = train_streaming(TableSource.from_path(table), dataset="bench", workers=workers)
     return {
         "seconds": time.perf_counter() - started,
-        "peak_mb": _peak_mb(),
+        "peak_mb": peak_mb(),
         "rows": output.rows.read,
         "timings": {k: v for k, v in output.timings.items() if ":" not in k},
         "champion": output.champion,
@@ -209,7 +208,7 @@ def _streaming_rows(size: str, workdir: Path, workers: int) -> None:
     for n_rows in STREAMING_SIZES[size]:
         table = workdir / f"stream_{n_rows}.csv"
         write_table(table, n_rows)
-        result = _run_child("stream", str(table), str(workers))
+        result = run_child("bench.train", "stream", str(table), str(workers))
         stages = ", ".join(f"{k} {v:.1f}" for k, v in result["timings"].items())
         print(
             f"{n_rows:>11,} rows {table.stat().st_size / 2**20:7,.0f} MiB CSV: whole run "
@@ -219,25 +218,6 @@ def _streaming_rows(size: str, workdir: Path, workers: int) -> None:
             flush=True,
         )
         table.unlink()
-
-
-def _run_child(*args: str, root: Path = ROOT) -> dict[str, Any]:
-    """Run one measurement in a fresh child process of the tree at ``root``."""
-    # The tree at ``root`` first; the caller's own PYTHONPATH entries (if any) after it.
-    extra = os.environ.get("PYTHONPATH", "")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(root), extra) if p)}
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.train", "--child", *args],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=False,
-        env=env,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"child {args[0]} failed:\n{done.stderr[-3000:]}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
 
 
 def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -285,13 +265,15 @@ def _measure(
         table.write_bytes(synthetic_table(SIZES[name]))
         config_json = "{}"
     matrix = workdir / f"{name}.npy"
-    shape = _run_child("prepare", str(table), config_json, str(matrix))
+    shape = run_child("bench.train", "prepare", str(table), config_json, str(matrix))
     kmeans_runs, train_runs, reference_runs = [], [], []
     for _ in range(max(1, repeat)):
-        kmeans_runs.append(_run_child("kmeans", str(matrix)))
+        kmeans_runs.append(run_child("bench.train", "kmeans", str(matrix)))
         if reference is not None:
-            reference_runs.append(_run_child("train", str(table), config_json, root=reference))
-        train_runs.append(_run_child("train", str(table), config_json))
+            reference_runs.append(
+                run_child("bench.train", "train", str(table), config_json, root=reference)
+            )
+        train_runs.append(run_child("bench.train", "train", str(table), config_json))
     return {
         "size": name,
         **shape,
