@@ -197,14 +197,25 @@ class ModelRegistry:
             return self._refresh(dataset, entry, now)
 
     def _refresh(self, dataset: str, entry: _Entry | None, now: float) -> SegmentationModel:
-        model = self._refresh_pointer(dataset, entry, now)
-        with self._guard:
-            pinned = [m for (name, _), m in self._pinned.items() if name == dataset]
-        self._read_names(dataset, [model, *pinned])
+        # The names first: a new version is given them before it is served.
+        names = self._fetch_names(dataset)
+        model = self._refresh_pointer(dataset, entry, now, names)
+        if names is not None:
+            with self._guard:
+                pinned = [m for (name, _), m in self._pinned.items() if name == dataset]
+            for served in (model, *pinned):
+                served.set_person_names(names)
         return model
 
     def _read_names(self, dataset: str, models: list[SegmentationModel]) -> None:
-        """Give ``models`` the dataset's names (kept as they were when the store is out)."""
+        """Give ``models`` the dataset's names (unchanged when the store is out)."""
+        names = self._fetch_names(dataset)
+        if names is not None:
+            for model in models:
+                model.set_person_names(names)
+
+    def _fetch_names(self, dataset: str) -> dict[int, str] | None:
+        """The dataset's ``names.json`` as segment id -> name; None when the store is out."""
         try:
             overlay = read_names(self.store, dataset)
         except TransientStoreError as e:
@@ -212,16 +223,16 @@ class ModelRegistry:
                 "cannot re-read names.json, keeping the names already served",
                 extra={"dataset": dataset, "error": str(e)},
             )
-            return
-        names = {
+            return None
+        return {
             int(key): entry.name
             for key, entry in overlay.names.items()
             if key.lstrip("-").isdigit()  # a hand-edited key that is no segment id names none
         }
-        for model in models:
-            model.set_person_names(names)
 
-    def _refresh_pointer(self, dataset: str, entry: _Entry | None, now: float) -> SegmentationModel:
+    def _refresh_pointer(
+        self, dataset: str, entry: _Entry | None, now: float, names: dict[int, str] | None
+    ) -> SegmentationModel:
         try:
             pointer = read_current(self.store, dataset)
         except TransientStoreError as e:
@@ -269,6 +280,9 @@ class ModelRegistry:
             entry.refused[pointer.version] = str(e)
             entry.checked_at = now
             return entry.model
+        if names is None:  # the store is out: the names the previous model was serving
+            names = entry.model.person_names if entry is not None else {}
+        model.set_person_names(names)
         previous = entry.model.version if entry is not None else None
         self._entries[dataset] = _Entry(model=model, checked_at=now)
         logger.info(

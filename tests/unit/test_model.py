@@ -476,6 +476,14 @@ def test_names_people_gave_segments_reach_answers_and_other_containers(
     # Every model of the version: the name follows the stable id.
     gmm = here.current("tiny").assign_batch(RECORDS, algorithm="gmm").to_dicts()
     assert {r["segment_name"] for r in gmm if r["segment_id"] == 7} <= {"Weekend regulars"}
+    # A new version is given the names before it is served.
+    build_version(store, "tiny", "v2")
+    point_at(store, "tiny", "v2")
+    clock.now = 10.0
+    newer = here.current("tiny")
+    assert newer.version == "v2"
+    assert newer.person_names == {7: "Weekend regulars"}
+    assert newer.assign(RECORDS)[0].segment_name == "Weekend regulars"
 
     set_segment_name(store, "tiny", 7, None)
     here.invalidate("tiny")
