@@ -56,6 +56,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -674,7 +675,7 @@ def _customer_attributes(
     # A column that varies within customers usually shows it within the first few thousand
     # customers: checked there first, it is rejected without coding every line.
     probe = customer < ATTRIBUTE_PROBE_CUSTOMERS
-    probe_rows = np.flatnonzero(keep)[probe]
+    kept_rows = np.flatnonzero(keep)
     for name in frame.columns:
         if len(out) >= MAX_ATTRIBUTES:
             break
@@ -682,16 +683,15 @@ def _customer_attributes(
             continue
         series = frame[name]  # factorized as stored (Arrow strings stay Arrow)
         try:
-            if not _one_value_each(series.iloc[probe_rows], customer[probe], n_customers):
-                continue
-            all_codes, uniques = pd.factorize(series, use_na_sentinel=True)
+            probed = _one_code_each(series.iloc[kept_rows[probe]], customer[probe], n_customers)
+            found = probed and _one_code_each(series.iloc[kept_rows], customer, n_customers)
         except TypeError:  # nested cells (a Parquet list column)
             continue
-        codes = np.asarray(all_codes)[keep]
+        if not found:
+            continue
+        codes, uniques = found
         known = codes >= 0
         if not known.any():
-            continue
-        if distinct_per_customer(customer[known], codes[known], n_customers).max() > 1:
             continue
         per_customer = np.full(n_customers, -1, dtype=np.int64)
         per_customer[customer[known]] = codes[known]
@@ -700,11 +700,17 @@ def _customer_attributes(
     return out
 
 
-def _one_value_each(values: pd.Series, customer: np.ndarray, n_customers: int) -> bool:
-    """Whether every customer has at most one distinct non-missing value among ``values``."""
-    codes, _ = pd.factorize(values, use_na_sentinel=True)
+def _one_code_each(
+    values: pd.Series, customer: np.ndarray, n_customers: int
+) -> tuple[np.ndarray, Any] | None:
+    """The codes (-1: missing) and distinct values of ``values`` when every customer has at
+    most one distinct non-missing value among them, else None."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    codes = np.asarray(codes)
     known = codes >= 0
-    return bool(distinct_per_customer(customer[known], codes[known], n_customers).max() <= 1)
+    if distinct_per_customer(customer[known], codes[known], n_customers).max() > 1:
+        return None
+    return codes, uniques
 
 
 def _count(dropped: dict[str, int], reason: str, mask: np.ndarray) -> None:
