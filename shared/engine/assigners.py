@@ -612,11 +612,6 @@ class LatentCentroidAssigner(SegmentAssigner):
         self.thresholds_ = _quantile_by_label(distance, position, self.labels_.size)
         return self
 
-    def encode(self, X: Any) -> np.ndarray:
-        """Latent coordinates of the prepared rows ``X``."""
-        self._check_fitted()
-        return self.encoder.encode(as_matrix(X, self.n_features_in_))
-
     def assign(self, X: Any) -> AssignmentBatch:
         """Assign rows to the nearest latent centre (see the class notes)."""
         self._check_fitted()

@@ -10,6 +10,7 @@ import logging
 import math
 import zipfile
 from collections.abc import Mapping
+from functools import cached_property
 from typing import Any, ClassVar
 
 import numpy as np
@@ -235,9 +236,9 @@ class LatentCentroidRule(ServingRule):
         """
         return tuple(name for i in range(layers) for name in (f"encoder_w{i}", f"encoder_b{i}"))
 
-    @property
+    @cached_property
     def encoder(self) -> Encoder:
-        """The encoder rebuilt from the arrays (checked by :meth:`check`)."""
+        """The encoder rebuilt from the arrays, once (its shapes are checked by :meth:`check`)."""
         v = self.values
         return Encoder(
             tuple(v[f"encoder_w{i}"] for i in range(self.layers)),
@@ -267,15 +268,13 @@ class LatentCentroidRule(ServingRule):
         _need(self.values["labels"], "labels", "i", (k,))
         _need(self.values["thresholds"], "thresholds", "f", (k,))
         _need(self.values["reference"], "reference", "f", (self.n_features,))
-        self._encoder = self.encoder
 
     def assign(self, X: Any) -> ServingBatch:
         """Nearest latent centre; prepared-space distance and outlier flag."""
         arr = as_matrix(X, self.n_features)
-        encoder = getattr(self, "_encoder", None) or self.encoder
         return assign_latent_centroid(
             arr,
-            encoder.encode(arr),
+            self.encoder.encode(arr),
             self.values["latent_centroids"],
             self.values["centroids"],
             self.values["labels"],
