@@ -337,24 +337,30 @@ def _gauss_legendre(nodes: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _path_terms(
-    encoder: Encoder, reference: np.ndarray, delta: np.ndarray, g: np.ndarray, nodes: int
+    encoder: Encoder,
+    reference: np.ndarray,
+    delta: np.ndarray,
+    g: np.ndarray,
+    at: np.ndarray,
+    weight: np.ndarray,
 ) -> np.ndarray:
-    """``delta * integral_0^1 J(reference + t delta)^T g dt`` by ``nodes``-point Gauss-Legendre."""
-    t, w = _gauss_legendre(nodes)
+    """``delta * integral_0^1 J(reference + t delta)^T g dt`` for each row, by the quadrature
+    rule ``sum_j weight[j] f(at[j])`` (points ``at`` on ``[0, 1]``, the same for every row)."""
     n, d = delta.shape
+    points = at.size
     path_gradient = np.empty((n, d))
-    # Every node of a chunk of rows in one pass through the encoder (one matrix product per
-    # layer instead of one per node: a single customer costs a few products, not `nodes`).
-    step = max(1, PATH_CHUNK_POINTS // nodes)
+    # Every point of a block of rows in one pass through the encoder (one matrix product per
+    # layer instead of one per point: a single customer costs a few products, not `points`).
+    step = max(1, PATH_CHUNK_POINTS // points)
     for start in range(0, n, step):
         rows = slice(start, start + step)
-        points = reference + t[:, None, None] * delta[None, rows, :]  # (nodes, m, d)
-        m = points.shape[1]
+        path = reference + at[:, None, None] * delta[None, rows, :]  # (points, m, d)
+        m = path.shape[1]
         grads = encoder.pullback(
-            points.reshape(nodes * m, d),
-            np.broadcast_to(g[rows], (nodes, m, g.shape[1])).reshape(nodes * m, g.shape[1]),
+            path.reshape(points * m, d),
+            np.broadcast_to(g[rows], (points, m, g.shape[1])).reshape(points * m, g.shape[1]),
         )
-        path_gradient[rows] = np.tensordot(w, grads.reshape(nodes, m, d), axes=1)
+        path_gradient[rows] = np.tensordot(weight, grads.reshape(points, m, d), axes=1)
     return np.asarray(delta * path_gradient)
 
 
@@ -377,27 +383,19 @@ def _path_cuts(encoder: Encoder, reference: np.ndarray, delta: np.ndarray) -> np
     return np.unique(np.concatenate([[0.0, 1.0], inside]))
 
 
-def _piecewise_terms(
-    encoder: Encoder,
-    reference: np.ndarray,
-    delta: np.ndarray,
-    g: np.ndarray,
-    cuts: np.ndarray,
-    nodes: int,
-) -> np.ndarray:
-    """One row's path terms by ``nodes``-point Gauss-Legendre on each piece between ``cuts``."""
+def _piecewise_rule(cuts: np.ndarray, nodes: int) -> tuple[np.ndarray, np.ndarray]:
+    """``nodes``-point Gauss-Legendre on each piece between ``cuts``: points and weights.
+
+    Examples
+    --------
+    >>> at, weight = _piecewise_rule(np.array([0.0, 0.5, 1.0]), 1)
+    >>> at.tolist(), weight.tolist()
+    ([0.25, 0.75], [0.5, 0.5])
+    """
     t, w = _gauss_legendre(nodes)
     length = np.diff(cuts)
     at = (cuts[:-1, None] + length[:, None] * t[None, :]).ravel()
-    weight = (length[:, None] * w[None, :]).ravel()
-    gradient = np.zeros(delta.shape[0])
-    for start in range(0, at.size, PATH_CHUNK_POINTS):
-        block = at[start : start + PATH_CHUNK_POINTS]
-        grads = encoder.pullback(
-            reference + block[:, None] * delta[None, :], np.broadcast_to(g, (block.size, g.size))
-        )
-        gradient += weight[start : start + PATH_CHUNK_POINTS] @ grads
-    return np.asarray(delta * gradient)
+    return at, (length[:, None] * w[None, :]).ravel()
 
 
 def attribute_latent_centroid(
@@ -441,7 +439,7 @@ def attribute_latent_centroid(
     z_ref = encoder.encode(reference[None, :])[0]
     at_reference = np.sum((z_ref - b_centre) ** 2, axis=1) - np.sum((z_ref - a_centre) ** 2, axis=1)
     delta = X - reference
-    terms = _path_terms(encoder, reference, delta, g, nodes)
+    terms = _path_terms(encoder, reference, delta, g, *_gauss_legendre(nodes))
     # Rows whose terms miss f(x) - f(r) by more than QUADRATURE_TOLERANCE (a customer far out,
     # whose path crosses the encoder's units in a sliver of it) are integrated piece by piece,
     # cut where the first layer's units turn, with more nodes per piece until they add up.
@@ -450,8 +448,10 @@ def attribute_latent_centroid(
     rough = np.flatnonzero(np.abs(terms.sum(axis=1) - target) > tolerance)
     for row in rough.tolist():
         pieces = _path_cuts(encoder, reference, delta[row])
+        one = slice(row, row + 1)
         for per_piece in PIECE_NODES:
-            terms[row] = _piecewise_terms(encoder, reference, delta[row], g[row], pieces, per_piece)
+            rule = _piecewise_rule(pieces, per_piece)
+            terms[one] = _path_terms(encoder, reference, delta[one], g[one], *rule)
             if abs(terms[row].sum() - target[row]) <= tolerance[row]:
                 break
         else:
