@@ -27,11 +27,14 @@ import time
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from shared.serving.encoder import Encoder
+
+if TYPE_CHECKING:
+    from shared.engine.clustering import AlgorithmFit
 
 __all__ = [
     "BOTTLENECKS",
@@ -135,13 +138,15 @@ def fit_autoencoder(
     return AutoencoderFit(networks[chosen], encoder_of(networks[chosen]), chosen, errors)
 
 
-def fit_autoencoder_candidates(X: np.ndarray, ks: Iterable[int], *, random_state: int = 0) -> Any:
+def fit_autoencoder_candidates(
+    X: np.ndarray, ks: Iterable[int], *, random_state: int = 0
+) -> AlgorithmFit:
     """The ``autoencoder`` candidates: one network, then K-Means at every k in its latent space.
 
     The network is trained once (:func:`fit_autoencoder`); K-Means runs on the latent
-    coordinates of at most ``KMEANS_SAMPLE_CAP`` rows (10 starts up to ``KMEANS_SMALL_ROWS``
-    of them, else one), and every row is labelled by its nearest latent centre, so assigning
-    the training rows reproduces the labels. ``extra`` keeps the bottleneck, every width's
+    coordinates exactly as :func:`~shared.engine.clustering.fit_kmeans` does on prepared rows
+    (its sample, starts and rule), and every row is labelled by its nearest latent centre, so
+    assigning the training rows reproduces the labels. ``extra`` keeps the bottleneck, every width's
     reconstruction error and the k = 1 inertia (prepared space) of the elbow curve.
 
     Returns
@@ -165,8 +170,6 @@ def fit_autoencoder_candidates(X: np.ndarray, ks: Iterable[int], *, random_state
     >>> model.k, model.n_segments, bool((model.assigner.predict(X) == model.labels).all())
     (2, 2, True)
     """
-    from sklearn.cluster import KMeans
-
     import shared.engine.clustering as clustering
     from shared.engine.assigners import LatentCentroidAssigner
 
@@ -176,46 +179,44 @@ def fit_autoencoder_candidates(X: np.ndarray, ks: Iterable[int], *, random_state
     with clustering._threads(min(n_rows, MAX_FIT_ROWS)):
         network = fit_autoencoder(X, random_state=random_state)
     network_seconds = time.perf_counter() - started
+    # K-Means's own candidates on the latent coordinates (its sample, starts and rule), then
+    # each kept as a latent-centroid rule on the prepared rows.
+    latent = clustering.fit_kmeans(network.encoder.encode(X), ks, random_state=random_state)
     index = clustering.representative_sample(
         n_rows, clustering.KMEANS_SAMPLE_CAP, random_state=random_state
     )
-    Z_fit = network.encoder.encode(X[index])
-    n_init = 10 if index.size <= clustering.KMEANS_SMALL_ROWS else 1
-    valid = clustering._valid_ks(ks, index.size)
     models = []
-    for k in valid:
+    for candidate in latent.models:
         started = time.perf_counter()
-        with warnings.catch_warnings(), clustering._threads(index.size):
-            warnings.simplefilter("ignore")  # fewer distinct latent points than k
-            km = KMeans(n_clusters=k, n_init=n_init, random_state=random_state).fit(Z_fit)
         assigner = LatentCentroidAssigner(network.encoder.activation).fit(
-            X[index], encoder=network.encoder, latent_centroids=km.cluster_centers_
+            X[index], encoder=network.encoder, latent_centroids=candidate.assigner.centroids_
         )
         labels = assigner.predict(X)
         models.append(
             clustering.FittedModel(
                 algorithm="autoencoder",
-                k=k,
+                k=candidate.k,
                 labels=labels,
                 assigner=assigner,
                 params={
-                    "n_clusters": k,
+                    **candidate.params,
                     "bottleneck": network.bottleneck,
                     "hidden": HIDDEN,
                     "activation": network.encoder.activation,
-                    "n_init": n_init,
                     "network_rows": int(min(n_rows, MAX_FIT_ROWS)),
-                    "random_state": random_state,
                 },
-                fit_rows=int(index.size),
-                fit_seconds=time.perf_counter() - started + network_seconds / len(valid),
-                rule_agreement=float(np.mean(labels[index] == km.labels_)),
+                fit_rows=candidate.fit_rows,
+                fit_seconds=candidate.fit_seconds
+                + time.perf_counter()
+                - started
+                + network_seconds / len(latent.models),
+                rule_agreement=candidate.rule_agreement,
             )
         )
     return clustering.AlgorithmFit(
         algorithm="autoencoder",
         models=models,
-        fit_rows=int(index.size),
+        fit_rows=latent.fit_rows,
         extra={
             "inertia_k1": clustering._total_sum_of_squares(X),
             "bottleneck": network.bottleneck,
