@@ -43,7 +43,7 @@ __all__ = [
     "encoder_of",
     "fit_autoencoder",
     "fit_autoencoder_candidates",
-    "refit_labels",
+    "refit_latent",
 ]
 
 logger = logging.getLogger(__name__)
@@ -225,29 +225,16 @@ def fit_autoencoder_candidates(
     )
 
 
-def refit_labels(
-    X_sub: np.ndarray, ks: Iterable[int], bottleneck: int, *, random_state: int = 0
-) -> dict[int, np.ndarray]:
-    """Labels of ``X_sub`` by a whole refit (network of width ``bottleneck``, then K-Means).
+def refit_latent(X_sub: np.ndarray, bottleneck: int, *, random_state: int = 0) -> np.ndarray:
+    """Latent coordinates of ``X_sub`` under a network of width ``bottleneck`` retrained on it.
 
-    What the stability score compares a candidate with: the network is retrained on the
-    subsample too, so a latent space that moves with the rows counts against the candidate.
+    What the stability score refits K-Means on: the network is retrained on the subsample too,
+    so a latent space that moves with the rows counts against the candidate.
 
     Examples
     --------
-    >>> rng = np.random.default_rng(1)
-    >>> X = np.vstack([rng.normal(c, 0.2, (30, 3)) for c in (0.0, 3.0)])
-    >>> sorted(refit_labels(X, [2], 2)[2].tolist().count(v) for v in (0, 1))
-    [30, 30]
+    >>> X = np.random.default_rng(1).normal(size=(60, 4))
+    >>> refit_latent(X, 2).shape
+    (60, 2)
     """
-    from sklearn.cluster import KMeans
-
-    from shared.engine.clustering import KMEANS_SMALL_ROWS
-
-    network = fit_autoencoder(X_sub, [bottleneck], random_state=random_state)
-    Z = network.encoder.encode(X_sub)
-    n_init = 10 if X_sub.shape[0] <= KMEANS_SMALL_ROWS else 1
-    return {
-        k: np.asarray(KMeans(n_clusters=k, n_init=n_init, random_state=random_state).fit_predict(Z))
-        for k in ks
-    }
+    return fit_autoencoder(X_sub, [bottleneck], random_state=random_state).encoder.encode(X_sub)

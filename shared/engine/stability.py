@@ -114,11 +114,12 @@ def _refit_labels(
 
         linkage = ward(X_sub)
         return {k: fcluster(linkage, t=k, criterion="maxclust") for k in ks}
-    if algorithm == "autoencoder":  # the network is retrained on the subsample too
-        from shared.engine.autoencoder import refit_labels
+    if algorithm == "autoencoder":  # the network is retrained on the subsample, then K-Means
+        from shared.engine.autoencoder import refit_latent
 
         bottleneck = int(next(iter(params.values())).get("bottleneck", 2)) if params else 2
-        return refit_labels(X_sub, ks, bottleneck, random_state=random_state)
+        X_sub = refit_latent(X_sub, bottleneck, random_state=random_state)
+        algorithm = "kmeans"
     out: dict[int, np.ndarray] = {}
     for k in ks:
         p = params.get(k, {})
